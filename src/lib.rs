@@ -1,0 +1,12 @@
+//! lambda-autoscaler: scales Lambda functions' reserved concurrency from CloudWatch alarms.
+//!
+//! The work flows one way: [`trigger`] (event JSON -> what to look at), observe (through the
+//! traits in [`ports`]), [`decide`] (pure), apply and [`report`]; [`handler`] orchestrates one
+//! invocation, and the binaries are thin entry points around it.
+
+pub mod alarm;
+pub mod count;
+pub mod decide;
+pub mod function_ref;
+pub mod policy;
+pub mod trigger;

@@ -1,0 +1,571 @@
+//! Raw event JSON -> what to look at.
+//!
+//! Routing uses the fields that tell the shapes apart (`alarmData`, `detail-type`,
+//! `Records[].EventSource == "aws:sns"`, `Records[].eventSource == "aws:sqs"`, `AlarmName`,
+//! SNS envelopes, direct commands), then each shape is parsed strictly where it matters (the
+//! alarm name and state) and leniently elsewhere (AWS adds fields over time). Every error
+//! names where in the input it was found.
+
+use crate::alarm::{check_alarm_name, AlarmState};
+use crate::count::Count;
+use crate::function_ref::FunctionRef;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Events larger than Lambda's synchronous payload limit are refused before parsing.
+pub const MAX_EVENT_BYTES: usize = 6 * 1024 * 1024;
+
+/// The detail-type of EventBridge's alarm state change events.
+pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
+
+/// What one invocation was asked to look at.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    /// One or more signals handled all-or-nothing (a raw event, EventBridge, SNS).
+    Signals(Vec<Signal>),
+    /// An SQS batch: each record is handled on its own and may fail on its own.
+    Queue(Vec<QueueRecord>),
+}
+
+/// One SQS record: its id (for `batchItemFailures`) and what its body said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRecord {
+    pub message_id: String,
+    pub signal: Result<Signal, EventError>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Signal {
+    Alarm(AlarmSignal),
+    Direct(DirectCommand),
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Signal::Alarm(a) => write!(f, "alarm {} is {} ({})", a.name, a.state, a.via),
+            Signal::Direct(d) => write!(
+                f,
+                "direct command: {} to {}",
+                d.function, d.desired_concurrency
+            ),
+        }
+    }
+}
+
+/// A CloudWatch alarm state change, whatever envelope carried it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmSignal {
+    pub name: String,
+    pub state: AlarmState,
+    pub previous_state: Option<AlarmState>,
+    pub kind: AlarmKind,
+    /// The metrics the alarm watches (empty for composite alarms).
+    pub metrics: Vec<MetricRef>,
+    pub via: Via,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmKind {
+    Metric,
+    MetricMath,
+    Composite,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricRef {
+    pub namespace: String,
+    pub name: String,
+    pub dimensions: BTreeMap<String, String>,
+}
+
+/// The envelope an alarm arrived in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    LambdaAction,
+    EventBridge,
+    Sns,
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Via::LambdaAction => "CloudWatch Lambda action",
+            Via::EventBridge => "EventBridge",
+            Via::Sns => "SNS notification",
+        })
+    }
+}
+
+/// `{"function": "NAME", "desiredConcurrency": N}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectCommand {
+    pub function: String,
+    pub desired_concurrency: u32,
+}
+
+/// Why an event (or one record of it) cannot be used, and where in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct EventError {
+    /// A path into the input, e.g. `event.alarmData.state.value` or
+    /// `Records[2] (messageId m-3).body.AlarmName`.
+    pub location: String,
+    pub message: String,
+}
+
+fn error(location: impl Into<String>, message: impl Into<String>) -> EventError {
+    EventError {
+        location: location.into(),
+        message: message.into(),
+    }
+}
+
+/// Parses a whole event document (for the CLI, which reads files).
+pub fn parse_event_bytes(bytes: &[u8]) -> Result<Trigger, EventError> {
+    parse_event(&json_from_bytes(bytes, "event")?)
+}
+
+/// Parses JSON text embedded in an event (an SNS message, an SQS body) or read from a file.
+fn json_from_bytes(bytes: &[u8], at: &str) -> Result<Value, EventError> {
+    if bytes.len() > MAX_EVENT_BYTES {
+        return Err(error(
+            at,
+            format!(
+                "{} bytes is larger than Lambda's {MAX_EVENT_BYTES}-byte payload limit",
+                bytes.len()
+            ),
+        ));
+    }
+    // serde_json's recursion limit turns absurdly deep documents into an error, not a crash.
+    serde_json::from_slice(bytes).map_err(|e| error(at, format!("not valid JSON: {e}")))
+}
+
+/// Parses an event the Lambda runtime has already decoded.
+pub fn parse_event(event: &Value) -> Result<Trigger, EventError> {
+    let Some(records) = event.get("Records") else {
+        return Ok(Trigger::Signals(vec![parse_signal(event, "event", true)?]));
+    };
+    let records = records
+        .as_array()
+        .ok_or_else(|| error("event.Records", "expected an array of records"))?;
+    if records.is_empty() {
+        return Err(error(
+            "event.Records",
+            "is empty; there is nothing to handle",
+        ));
+    }
+    match record_source(&records[0]) {
+        Some("aws:sqs") => {
+            let parsed = records
+                .iter()
+                .enumerate()
+                .map(|(i, record)| parse_sqs_record(i, record))
+                .collect::<Result<_, _>>()?;
+            Ok(Trigger::Queue(parsed))
+        }
+        Some("aws:sns") => {
+            let signals = records
+                .iter()
+                .enumerate()
+                .map(|(i, record)| parse_sns_record(i, record))
+                .collect::<Result<_, _>>()?;
+            Ok(Trigger::Signals(signals))
+        }
+        Some(other) => Err(error(
+            "event.Records[0]",
+            format!("unsupported event source \"{other}\" (expected aws:sqs or aws:sns)"),
+        )),
+        None => Err(error(
+            "event.Records[0]",
+            "has no eventSource (SQS) or EventSource (SNS); cannot tell what sent it",
+        )),
+    }
+}
+
+/// SQS spells it `eventSource`, SNS `EventSource`.
+fn record_source(record: &Value) -> Option<&str> {
+    record
+        .get("eventSource")
+        .or_else(|| record.get("EventSource"))
+        .and_then(Value::as_str)
+}
+
+fn parse_sqs_record(index: usize, record: &Value) -> Result<QueueRecord, EventError> {
+    let at = format!("event.Records[{index}]");
+    if record_source(record) != Some("aws:sqs") {
+        return Err(error(
+            &at,
+            "mixes event sources; every record must come from aws:sqs",
+        ));
+    }
+    // Without a messageId the record cannot be reported as failed, so the batch fails.
+    let message_id = record
+        .get("messageId")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| {
+            error(
+                format!("{at}.messageId"),
+                "missing; SQS records always carry one",
+            )
+        })?
+        .to_owned();
+    let at = format!("Records[{index}] (messageId {message_id}).body");
+    let signal = match record.get("body").and_then(Value::as_str) {
+        None => Err(error(&at, "missing or not a string")),
+        Some(body) => {
+            json_from_bytes(body.as_bytes(), &at).and_then(|value| parse_signal(&value, &at, true))
+        }
+    };
+    Ok(QueueRecord { message_id, signal })
+}
+
+fn parse_sns_record(index: usize, record: &Value) -> Result<Signal, EventError> {
+    let at = format!("event.Records[{index}]");
+    if record_source(record) != Some("aws:sns") {
+        return Err(error(
+            &at,
+            "mixes event sources; every record must come from aws:sns",
+        ));
+    }
+    let message = record
+        .get("Sns")
+        .and_then(|sns| sns.get("Message"))
+        .ok_or_else(|| error(format!("{at}.Sns.Message"), "missing"))?;
+    parse_sns_message(message, &format!("{at}.Sns.Message"))
+}
+
+/// An SNS message: a string holding a CloudWatch alarm notification (or another signal).
+fn parse_sns_message(message: &Value, at: &str) -> Result<Signal, EventError> {
+    let text = message
+        .as_str()
+        .ok_or_else(|| error(at, "expected a string holding JSON"))?;
+    let value = json_from_bytes(text.as_bytes(), at).map_err(|e| {
+        error(
+            at,
+            format!("{}; expected a CloudWatch alarm notification", e.message),
+        )
+    })?;
+    // An envelope inside an envelope is not something AWS produces.
+    parse_signal(&value, at, false)
+}
+
+/// One signal in any of the single-event shapes.
+fn parse_signal(value: &Value, at: &str, allow_envelope: bool) -> Result<Signal, EventError> {
+    let Some(object) = value.as_object() else {
+        return Err(error(
+            at,
+            format!("expected a JSON object, found {}", json_kind(value)),
+        ));
+    };
+    if object.contains_key("alarmData") {
+        return parse_lambda_action(value, at).map(Signal::Alarm);
+    }
+    if object.contains_key("detail-type") {
+        return parse_eventbridge(value, at).map(Signal::Alarm);
+    }
+    if object.contains_key("AlarmName") {
+        return parse_alarm_notification(value, at).map(Signal::Alarm);
+    }
+    if object.get("Type").and_then(Value::as_str) == Some("Notification") {
+        if !allow_envelope {
+            return Err(error(
+                at,
+                "an SNS envelope inside another envelope is not supported",
+            ));
+        }
+        let message = object
+            .get("Message")
+            .ok_or_else(|| error(format!("{at}.Message"), "missing"))?;
+        return parse_sns_message(message, &format!("{at}.Message"));
+    }
+    if object.contains_key("function") {
+        return parse_direct(value, at).map(Signal::Direct);
+    }
+    if object.contains_key("Records") {
+        return Err(error(
+            at,
+            "a Records batch cannot be nested inside another event",
+        ));
+    }
+    Err(error(
+        at,
+        "unrecognised event: expected a CloudWatch alarm (a Lambda action with alarmData, an \
+         EventBridge \"CloudWatch Alarm State Change\", or an alarm notification with AlarmName), \
+         an SNS or SQS event carrying one, or a direct command {\"function\", \"desiredConcurrency\"}",
+    ))
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Deserializes `value` into `T`, reporting the path of a bad field below `at`.
+fn from_value<'a, T: Deserialize<'a>>(value: &'a Value, at: &str) -> Result<T, EventError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let location = if path == "." {
+            at.to_owned()
+        } else {
+            format!("{at}.{path}")
+        };
+        error(location, e.into_inner().to_string())
+    })
+}
+
+fn checked_name(name: String, at: &str) -> Result<String, EventError> {
+    check_alarm_name(&name).map_err(|e| error(at, e))?;
+    Ok(name)
+}
+
+// CloudWatch's own JSON (Lambda action payload and EventBridge detail): camelCase.
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LambdaActionDoc {
+    source: Option<String>,
+    alarm_data: AlarmDataDoc,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AlarmDataDoc {
+    alarm_name: String,
+    state: StateDoc,
+    previous_state: Option<StateDoc>,
+    #[serde(default)]
+    configuration: ConfigurationDoc,
+}
+
+#[derive(Deserialize)]
+struct StateDoc {
+    value: AlarmState,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ConfigurationDoc {
+    alarm_rule: Option<String>,
+    #[serde(default)]
+    metrics: Vec<MetricQueryDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MetricQueryDoc {
+    expression: Option<String>,
+    metric_stat: Option<MetricStatDoc>,
+}
+
+#[derive(Deserialize)]
+struct MetricStatDoc {
+    metric: MetricDoc,
+}
+
+#[derive(Deserialize)]
+struct MetricDoc {
+    namespace: String,
+    name: String,
+    #[serde(default)]
+    dimensions: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct EventBridgeDoc {
+    detail_type: String,
+    source: Option<String>,
+    detail: Value,
+}
+
+fn parse_lambda_action(value: &Value, at: &str) -> Result<AlarmSignal, EventError> {
+    let doc: LambdaActionDoc = from_value(value, at)?;
+    if let Some(source) = doc.source.as_deref().filter(|s| *s != "aws.cloudwatch") {
+        return Err(error(
+            format!("{at}.source"),
+            format!("\"{source}\" is not aws.cloudwatch; alarmData events come from CloudWatch"),
+        ));
+    }
+    alarm_from_data(
+        doc.alarm_data,
+        &format!("{at}.alarmData"),
+        Via::LambdaAction,
+    )
+}
+
+fn parse_eventbridge(value: &Value, at: &str) -> Result<AlarmSignal, EventError> {
+    let doc: EventBridgeDoc = from_value(value, at)?;
+    if doc.detail_type != ALARM_STATE_CHANGE {
+        return Err(error(
+            format!("{at}.detail-type"),
+            format!(
+                "unsupported EventBridge event \"{}\" (expected \"{ALARM_STATE_CHANGE}\")",
+                doc.detail_type
+            ),
+        ));
+    }
+    if let Some(source) = doc.source.as_deref().filter(|s| *s != "aws.cloudwatch") {
+        return Err(error(
+            format!("{at}.source"),
+            format!("\"{source}\" is not aws.cloudwatch"),
+        ));
+    }
+    let detail_at = format!("{at}.detail");
+    let data: AlarmDataDoc = from_value(&doc.detail, &detail_at)?;
+    alarm_from_data(data, &detail_at, Via::EventBridge)
+}
+
+fn alarm_from_data(data: AlarmDataDoc, at: &str, via: Via) -> Result<AlarmSignal, EventError> {
+    let name = checked_name(data.alarm_name, &format!("{at}.alarmName"))?;
+    let config = data.configuration;
+    let kind = if config.alarm_rule.is_some() {
+        AlarmKind::Composite
+    } else if config.metrics.iter().any(|m| m.expression.is_some()) {
+        AlarmKind::MetricMath
+    } else {
+        AlarmKind::Metric
+    };
+    let metrics = config
+        .metrics
+        .into_iter()
+        .filter_map(|query| query.metric_stat)
+        .map(|stat| MetricRef {
+            namespace: stat.metric.namespace,
+            name: stat.metric.name,
+            dimensions: stat.metric.dimensions,
+        })
+        .collect();
+    Ok(AlarmSignal {
+        name,
+        state: data.state.value,
+        previous_state: data.previous_state.map(|s| s.value),
+        kind,
+        metrics,
+        via,
+    })
+}
+
+// The alarm notification CloudWatch publishes to SNS: PascalCase, with `Trigger`.
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AlarmNotificationDoc {
+    alarm_name: String,
+    new_state_value: AlarmState,
+    old_state_value: Option<AlarmState>,
+    alarm_rule: Option<String>,
+    trigger: Option<NotificationTriggerDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NotificationTriggerDoc {
+    metric_name: Option<String>,
+    namespace: Option<String>,
+    #[serde(default)]
+    dimensions: Vec<NotificationDimensionDoc>,
+    /// Present instead of `MetricName` for metric-math alarms.
+    #[serde(default)]
+    metrics: Vec<NotificationQueryDoc>,
+}
+
+#[derive(Deserialize)]
+struct NotificationDimensionDoc {
+    // SNS notifications spell these in lower case.
+    name: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NotificationQueryDoc {
+    metric_stat: Option<NotificationMetricStatDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NotificationMetricStatDoc {
+    metric: NotificationMetricDoc,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NotificationMetricDoc {
+    metric_name: String,
+    namespace: String,
+    #[serde(default)]
+    dimensions: Vec<NotificationDimensionDoc>,
+}
+
+fn dimensions(list: Vec<NotificationDimensionDoc>) -> BTreeMap<String, String> {
+    list.into_iter().map(|d| (d.name, d.value)).collect()
+}
+
+fn parse_alarm_notification(value: &Value, at: &str) -> Result<AlarmSignal, EventError> {
+    let doc: AlarmNotificationDoc = from_value(value, at)?;
+    let name = checked_name(doc.alarm_name, &format!("{at}.AlarmName"))?;
+    let (kind, metrics) = match doc.trigger {
+        _ if doc.alarm_rule.is_some() => (AlarmKind::Composite, Vec::new()),
+        None => (AlarmKind::Composite, Vec::new()),
+        Some(trigger) if !trigger.metrics.is_empty() => {
+            let metrics = trigger
+                .metrics
+                .into_iter()
+                .filter_map(|q| q.metric_stat)
+                .map(|stat| MetricRef {
+                    namespace: stat.metric.namespace,
+                    name: stat.metric.metric_name,
+                    dimensions: dimensions(stat.metric.dimensions),
+                })
+                .collect();
+            (AlarmKind::MetricMath, metrics)
+        }
+        Some(trigger) => {
+            let metric = match (trigger.namespace, trigger.metric_name) {
+                (Some(namespace), Some(name)) => vec![MetricRef {
+                    namespace,
+                    name,
+                    dimensions: dimensions(trigger.dimensions),
+                }],
+                _ => Vec::new(),
+            };
+            (AlarmKind::Metric, metric)
+        }
+    };
+    Ok(AlarmSignal {
+        name,
+        state: doc.new_state_value,
+        previous_state: doc.old_state_value,
+        kind,
+        metrics,
+        via: Via::Sns,
+    })
+}
+
+// A direct command, as the original design sent it.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct DirectDoc {
+    function: String,
+    desired_concurrency: Count,
+}
+
+fn parse_direct(value: &Value, at: &str) -> Result<DirectCommand, EventError> {
+    let doc: DirectDoc = from_value(value, at)?;
+    FunctionRef::parse(&doc.function).map_err(|e| error(format!("{at}.function"), e))?;
+    Ok(DirectCommand {
+        function: doc.function,
+        desired_concurrency: doc.desired_concurrency.0,
+    })
+}
