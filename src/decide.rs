@@ -82,8 +82,8 @@ pub fn decide(
     for rule in &target.alarms {
         let Some(observed) = alarms.get(&rule.name) else {
             reasons.push(format!(
-                "alarm {}: state unknown (CloudWatch did not return it and the event is about \
-                 another alarm): no opinion",
+                "alarm {}: state unknown (CloudWatch does not know it and the event does not \
+                 carry it): no opinion",
                 rule.name
             ));
             continue;

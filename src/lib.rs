@@ -5,8 +5,14 @@
 //! invocation, and the binaries are thin entry points around it.
 
 pub mod alarm;
+pub mod aws;
 pub mod count;
 pub mod decide;
+pub mod error;
 pub mod function_ref;
+pub mod handler;
 pub mod policy;
+pub mod ports;
+pub mod report;
+pub mod settings;
 pub mod trigger;

@@ -1,1 +1,129 @@
-fn main() {}
+//! The command-line entry point: runs one invocation through the same handler as Lambda.
+
+use clap::{Parser, Subcommand};
+use lambda_autoscaler::{aws, error::HandlerError, policy::Policy, settings::Settings, trigger};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "autoscaler",
+    version,
+    about = "Scale Lambda reserved concurrency from CloudWatch alarms"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one invocation with EVENT (a file, or - for stdin) against the AWS endpoint the
+    /// environment configures (AWS_ENDPOINT_URL, AWS_REGION, credentials) and print the
+    /// decision record as JSON.
+    Invoke {
+        event: PathBuf,
+        /// Policy file; overrides AUTOSCALER_POLICY and AUTOSCALER_POLICY_FILE.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Compute and report, but write nothing to Lambda (also AUTOSCALER_DRY_RUN=true).
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check a policy document (a file, or the environment's) and print its targets.
+    Validate {
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+}
+
+fn load_policy(path: Option<&Path>) -> Result<Policy, HandlerError> {
+    Ok(match path {
+        Some(path) => Policy::from_file(path)?,
+        None => Policy::from_env()?,
+    })
+}
+
+fn read_event(path: &Path) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    let result = if path == Path::new("-") {
+        std::io::stdin().read_to_end(&mut bytes).map(|_| ())
+    } else {
+        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes).map(|_| ()))
+    };
+    result.map_err(|e| format!("cannot read event {}: {e}", path.display()))?;
+    Ok(bytes)
+}
+
+async fn invoke(event: &Path, policy: Option<&Path>, dry_run: bool) -> Result<(), String> {
+    let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
+    settings.dry_run |= dry_run;
+    let policy = load_policy(policy).map_err(|e| e.to_string())?;
+    let bytes = read_event(event)?;
+    let trigger = trigger::parse_event_bytes(&bytes)
+        .map_err(|e| format!("invalid event {}: {e}", event.display()))?;
+    let config = aws_config::load_from_env().await;
+    let autoscaler = aws::autoscaler(&config, Ok(policy), settings);
+    let outcome = autoscaler
+        .handle_trigger(trigger)
+        .await
+        .map_err(|e| format!("{}: {e}", e.error_type()))?;
+    let json = serde_json::to_string_pretty(&outcome).map_err(|e| e.to_string())?;
+    println!("{json}");
+    match outcome.record_errors.as_slice() {
+        [] => Ok(()),
+        failed => Err(failed
+            .iter()
+            .map(|f| {
+                format!(
+                    "record {} failed: {}: {}",
+                    f.message_id, f.error_type, f.error
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")),
+    }
+}
+
+fn validate(policy: Option<&Path>) -> Result<(), String> {
+    let policy = load_policy(policy).map_err(|e| e.to_string())?;
+    for target in &policy.targets {
+        let alarms: Vec<&str> = target.alarms.iter().map(|a| a.name.as_str()).collect();
+        println!(
+            "{}: min {} max {}, alarms: {}",
+            target.function,
+            target.min,
+            target.max,
+            if alarms.is_empty() {
+                "none".to_owned()
+            } else {
+                alarms.join(", ")
+            }
+        );
+    }
+    println!("policy OK: {} target(s)", policy.targets.len());
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Logs go to stderr so that stdout carries only the decision record.
+    lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+    let result = match &cli.command {
+        Command::Invoke {
+            event,
+            policy,
+            dry_run,
+        } => invoke(event, policy.as_deref(), *dry_run).await,
+        Command::Validate { policy } => validate(policy.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

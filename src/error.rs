@@ -1,0 +1,79 @@
+//! Why an invocation (or one record of it) failed.
+//!
+//! Each variant maps to a Lambda `errorType`, so a failed invocation says whether retrying
+//! can help (an AWS call failed) or not (the input or the policy is wrong).
+
+use crate::policy::PolicyError;
+use crate::ports::AwsError;
+use crate::settings::SettingsError;
+use crate::trigger::EventError;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+
+    #[error("invalid event: {0}")]
+    Event(#[from] EventError),
+
+    #[error(
+        "refused: function \"{function}\" is not a target of the policy, so the autoscaler will \
+         not change it (add it to the policy's targets first); nothing was changed"
+    )]
+    Unmanaged { function: String },
+
+    #[error("{0}")]
+    Aws(#[from] AwsError),
+
+    /// Several targets of one invocation failed; the others were handled and reported.
+    #[error("{} target(s) failed: {}", .0.len(), join(.0))]
+    Several(Vec<HandlerError>),
+
+    /// Scaling was applied but reporting it failed.
+    #[error("publishing metrics failed after the decisions were made ({decisions}): {source}")]
+    Reporting { decisions: String, source: AwsError },
+}
+
+fn join(errors: &[HandlerError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl HandlerError {
+    /// The Lambda `errorType` for this error.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            HandlerError::Policy(_) => "InvalidPolicy",
+            HandlerError::Settings(_) => "InvalidSettings",
+            HandlerError::Event(_) => "InvalidEvent",
+            HandlerError::Unmanaged { .. } => "UnmanagedFunction",
+            HandlerError::Aws(_) => "AwsCallFailed",
+            HandlerError::Several(_) => "SeveralTargetsFailed",
+            HandlerError::Reporting { .. } => "ReportingFailed",
+        }
+    }
+
+    /// Combines the errors of one invocation: none, one, or several.
+    pub fn combine(mut errors: Vec<HandlerError>) -> Option<HandlerError> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(HandlerError::Several(errors)),
+        }
+    }
+}
+
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(error: HandlerError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: error.error_type().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
