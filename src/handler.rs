@@ -54,6 +54,11 @@ where
         }
     }
 
+    /// The AWS capabilities this autoscaler was built with (tests inspect their fakes).
+    pub fn capabilities(&self) -> (&F, &A, &M) {
+        (&self.functions, &self.alarms, &self.metrics)
+    }
+
     /// Handles one event as the Lambda runtime delivers it.
     pub async fn handle(&self, event: &Value) -> Result<Outcome, HandlerError> {
         self.policy()?;

@@ -1,0 +1,434 @@
+//! The handler's orchestration with in-memory fakes of its AWS capabilities: which calls it
+//! makes, in what number, and what it does when one fails.
+
+use lambda_autoscaler::alarm::AlarmState;
+use lambda_autoscaler::error::HandlerError;
+use lambda_autoscaler::function_ref::FunctionRef;
+use lambda_autoscaler::handler::Autoscaler;
+use lambda_autoscaler::policy::{Policy, PolicyError};
+use lambda_autoscaler::ports::{
+    AlarmReader, AwsError, FunctionConcurrency, MetricPoint, MetricsPublisher,
+};
+use lambda_autoscaler::settings::Settings;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct FakeLambda {
+    reserved: Mutex<HashMap<String, Option<u32>>>,
+    fail_puts_for: HashSet<String>,
+    puts: Mutex<Vec<(String, u32)>>,
+}
+
+impl FakeLambda {
+    fn with(functions: &[(&str, Option<u32>)]) -> Self {
+        let lambda = FakeLambda::default();
+        for (name, value) in functions {
+            lambda
+                .reserved
+                .lock()
+                .unwrap()
+                .insert(name.to_string(), *value);
+        }
+        lambda
+    }
+
+    fn value(&self, name: &str) -> Option<u32> {
+        self.reserved.lock().unwrap()[name]
+    }
+}
+
+fn fake_error(operation: &'static str, resource: &str, code: &str) -> AwsError {
+    AwsError {
+        operation,
+        resource: resource.into(),
+        code: Some(code.into()),
+        message: "injected".into(),
+    }
+}
+
+impl FunctionConcurrency for FakeLambda {
+    async fn reserved(&self, function: &FunctionRef) -> Result<Option<u32>, AwsError> {
+        self.reserved
+            .lock()
+            .unwrap()
+            .get(function.name())
+            .copied()
+            .ok_or_else(|| {
+                fake_error(
+                    "GetFunctionConcurrency",
+                    function.name(),
+                    "ResourceNotFoundException",
+                )
+            })
+    }
+
+    async fn set_reserved(&self, function: &FunctionRef, value: u32) -> Result<(), AwsError> {
+        if self.fail_puts_for.contains(function.name()) {
+            return Err(fake_error(
+                "PutFunctionConcurrency",
+                function.name(),
+                "TooManyRequestsException",
+            ));
+        }
+        self.puts
+            .lock()
+            .unwrap()
+            .push((function.name().into(), value));
+        self.reserved
+            .lock()
+            .unwrap()
+            .insert(function.name().into(), Some(value));
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct FakeAlarms {
+    states: HashMap<String, AlarmState>,
+    calls: Mutex<Vec<Vec<String>>>,
+}
+
+impl AlarmReader for FakeAlarms {
+    async fn states(&self, names: &[String]) -> Result<HashMap<String, AlarmState>, AwsError> {
+        self.calls.lock().unwrap().push(names.to_vec());
+        Ok(names
+            .iter()
+            .filter_map(|n| self.states.get(n).map(|s| (n.clone(), *s)))
+            .collect())
+    }
+}
+
+#[derive(Default)]
+struct FakeMetrics {
+    fail: bool,
+    calls: Mutex<Vec<(String, Vec<MetricPoint>)>>,
+}
+
+impl MetricsPublisher for FakeMetrics {
+    async fn publish(&self, namespace: &str, points: &[MetricPoint]) -> Result<(), AwsError> {
+        if self.fail {
+            return Err(fake_error(
+                "PutMetricData",
+                namespace,
+                "InternalServiceError",
+            ));
+        }
+        self.calls
+            .lock()
+            .unwrap()
+            .push((namespace.into(), points.to_vec()));
+        Ok(())
+    }
+}
+
+const POLICY: &str = r#"{"targets": [
+  { "function": "orders", "min": 2, "max": 100, "alarms": [
+      { "name": "backlog", "on_alarm": { "change": 10 }, "on_ok": { "change": -5 } },
+      { "name": "db", "on_alarm": { "cap": 3 } } ] },
+  { "function": "billing", "min": 1, "max": 10, "alarms": [
+      { "name": "backlog", "on_alarm": { "set": 8 } } ] }
+]}"#;
+
+type Fixture = Autoscaler<FakeLambda, FakeAlarms, FakeMetrics>;
+
+fn autoscaler(lambda: FakeLambda, states: &[(&str, AlarmState)]) -> Fixture {
+    autoscaler_with(
+        Policy::from_json(POLICY, "test"),
+        Settings::default(),
+        lambda,
+        states,
+        FakeMetrics::default(),
+    )
+}
+
+fn autoscaler_with(
+    policy: Result<Policy, PolicyError>,
+    settings: Settings,
+    lambda: FakeLambda,
+    states: &[(&str, AlarmState)],
+    metrics: FakeMetrics,
+) -> Fixture {
+    let alarms = FakeAlarms {
+        states: states.iter().map(|(n, s)| (n.to_string(), *s)).collect(),
+        ..Default::default()
+    };
+    Autoscaler::new(policy, settings, lambda, alarms, metrics)
+}
+
+// The test fixture's fields are private to the handler; reach them through these.
+struct Parts<'a> {
+    lambda: &'a FakeLambda,
+    alarms: &'a FakeAlarms,
+    metrics: &'a FakeMetrics,
+}
+
+fn alarm_event(name: &str, state: &str) -> Value {
+    json!({
+        "source": "aws.cloudwatch",
+        "alarmData": { "alarmName": name, "state": { "value": state } }
+    })
+}
+
+fn run(
+    fixture: &Fixture,
+    event: Value,
+) -> Result<lambda_autoscaler::report::Outcome, HandlerError> {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(fixture.handle(&event))
+}
+
+// The fixture owns its fakes; tests hold references through the accessor below.
+fn parts(fixture: &Fixture) -> Parts<'_> {
+    let (lambda, alarms, metrics) = fixture.capabilities();
+    Parts {
+        lambda,
+        alarms,
+        metrics,
+    }
+}
+
+use AlarmState::{Alarm, Ok as Fine};
+
+#[test]
+fn an_alarm_no_target_names_is_a_quiet_no_op_without_aws_calls() {
+    let fixture = autoscaler(FakeLambda::with(&[("orders", Some(5))]), &[]);
+    let outcome = run(&fixture, alarm_event("someone-elses-alarm", "ALARM")).unwrap();
+    assert!(outcome.decisions.is_empty());
+    let p = parts(&fixture);
+    assert!(p.alarms.calls.lock().unwrap().is_empty());
+    assert!(p.metrics.calls.lock().unwrap().is_empty());
+    assert!(p.lambda.puts.lock().unwrap().is_empty());
+}
+
+#[test]
+fn all_alarms_of_all_concerned_targets_are_read_in_one_call_and_metrics_sent_in_one_call() {
+    let fixture = autoscaler(
+        FakeLambda::with(&[("orders", Some(5)), ("billing", None)]),
+        &[("backlog", Alarm), ("db", Fine)],
+    );
+    let outcome = run(&fixture, alarm_event("backlog", "ALARM")).unwrap();
+    let p = parts(&fixture);
+    assert_eq!(
+        *p.alarms.calls.lock().unwrap(),
+        [vec!["backlog".to_string(), "db".to_string()]]
+    );
+    assert_eq!(
+        *p.lambda.puts.lock().unwrap(),
+        [("orders".into(), 15), ("billing".into(), 8)]
+    );
+    let calls = p.metrics.calls.lock().unwrap();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].0, "LambdaAutoscaler");
+    assert_eq!(
+        calls[0].1.len(),
+        6,
+        "three metrics for each of two decisions"
+    );
+    assert_eq!(outcome.decisions.len(), 2);
+}
+
+#[test]
+fn the_observed_state_wins_over_the_event_state() {
+    let fixture = autoscaler(
+        FakeLambda::with(&[("orders", Some(50)), ("billing", Some(1))]),
+        &[("backlog", Fine)],
+    );
+    run(&fixture, alarm_event("backlog", "ALARM")).unwrap();
+    assert_eq!(parts(&fixture).lambda.value("orders"), Some(45));
+    assert_eq!(
+        parts(&fixture).lambda.value("billing"),
+        Some(1),
+        "billing has no on_ok action"
+    );
+}
+
+#[test]
+fn an_unchanged_value_is_not_written() {
+    let fixture = autoscaler(
+        FakeLambda::with(&[("orders", Some(3)), ("billing", Some(8))]),
+        &[("backlog", Alarm), ("db", Alarm)],
+    );
+    let outcome = run(&fixture, alarm_event("db", "ALARM")).unwrap();
+    assert!(parts(&fixture).lambda.puts.lock().unwrap().is_empty());
+    assert!(!outcome.decisions[0].applied);
+    assert_eq!(
+        outcome.decisions[0].reasons.last().unwrap(),
+        "unchanged: reservation stays 3"
+    );
+}
+
+#[test]
+fn dry_run_writes_nothing_but_reports_the_decision() {
+    let settings = Settings {
+        dry_run: true,
+        ..Settings::default()
+    };
+    let fixture = autoscaler_with(
+        Policy::from_json(POLICY, "test"),
+        settings,
+        FakeLambda::with(&[("orders", Some(5)), ("billing", Some(1))]),
+        &[("backlog", Alarm)],
+        FakeMetrics::default(),
+    );
+    let outcome = run(&fixture, alarm_event("backlog", "ALARM")).unwrap();
+    assert!(outcome.dry_run);
+    assert!(parts(&fixture).lambda.puts.lock().unwrap().is_empty());
+    assert_eq!(outcome.decisions[0].desired, Some(15));
+    assert_eq!(
+        outcome.decisions[0].reasons.last().unwrap(),
+        "dry run: would set 15 (currently 5); nothing written"
+    );
+}
+
+#[test]
+fn a_direct_command_for_an_unmanaged_function_is_refused_and_nothing_happens() {
+    let fixture = autoscaler(FakeLambda::with(&[("payments", Some(7))]), &[]);
+    let err = run(
+        &fixture,
+        json!({"function": "payments", "desiredConcurrency": 50}),
+    )
+    .unwrap_err();
+    assert!(matches!(err, HandlerError::Unmanaged { ref function } if function == "payments"));
+    assert_eq!(err.error_type(), "UnmanagedFunction");
+    let p = parts(&fixture);
+    assert!(p.lambda.puts.lock().unwrap().is_empty());
+    assert!(p.metrics.calls.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_direct_command_without_alarms_to_read_skips_describe_alarms() {
+    let policy = Policy::from_json(r#"{"targets":[{"function":"solo","min":1,"max":9}]}"#, "t");
+    let fixture = autoscaler_with(
+        policy,
+        Settings::default(),
+        FakeLambda::with(&[("solo", None)]),
+        &[],
+        FakeMetrics::default(),
+    );
+    let outcome = run(
+        &fixture,
+        json!({"function": "solo", "desiredConcurrency": 50}),
+    )
+    .unwrap();
+    assert_eq!(outcome.decisions[0].desired, Some(9));
+    assert!(parts(&fixture).alarms.calls.lock().unwrap().is_empty());
+}
+
+#[test]
+fn an_invalid_policy_fails_every_invocation_before_any_aws_call() {
+    let policy = Policy::from_json(
+        r#"{"targets":[{"function":"a","min":5,"max":1}]}"#,
+        "AUTOSCALER_POLICY",
+    );
+    let fixture = autoscaler_with(
+        policy,
+        Settings::default(),
+        FakeLambda::with(&[("a", Some(2))]),
+        &[],
+        FakeMetrics::default(),
+    );
+    for _ in 0..2 {
+        let err = run(&fixture, alarm_event("x", "ALARM")).unwrap_err();
+        assert_eq!(err.error_type(), "InvalidPolicy");
+        assert_eq!(
+            err.to_string(),
+            "invalid policy (AUTOSCALER_POLICY): targets[0].max: must be >= min (5)"
+        );
+    }
+    assert!(parts(&fixture).alarms.calls.lock().unwrap().is_empty());
+}
+
+#[test]
+fn one_failing_target_does_not_stop_the_others_and_the_invocation_reports_it() {
+    let mut lambda = FakeLambda::with(&[("orders", Some(5)), ("billing", Some(1))]);
+    lambda.fail_puts_for.insert("orders".into());
+    let fixture = autoscaler_with(
+        Policy::from_json(POLICY, "t"),
+        Settings::default(),
+        lambda,
+        &[("backlog", Alarm)],
+        FakeMetrics::default(),
+    );
+    let err = run(&fixture, alarm_event("backlog", "ALARM")).unwrap_err();
+    assert_eq!(err.error_type(), "AwsCallFailed");
+    assert!(
+        err.to_string()
+            .contains("PutFunctionConcurrency on orders failed: TooManyRequestsException"),
+        "{err}"
+    );
+    let p = parts(&fixture);
+    assert_eq!(p.lambda.value("billing"), Some(8));
+    assert_eq!(p.lambda.value("orders"), Some(5));
+    // The decision that did apply is still reported.
+    let calls = p.metrics.calls.lock().unwrap();
+    assert!(calls[0].1.iter().all(|point| point.function == "billing"));
+}
+
+#[test]
+fn sqs_records_fail_on_their_own_and_land_in_batch_item_failures() {
+    let fixture = autoscaler(
+        FakeLambda::with(&[("orders", Some(5)), ("billing", Some(1))]),
+        &[("backlog", Alarm)],
+    );
+    let record =
+        |id: &str, body: &str| json!({"messageId": id, "eventSource": "aws:sqs", "body": body});
+    let event = json!({"Records": [
+        record("m1", r#"{"function":"billing","desiredConcurrency":4}"#),
+        record("m2", r#"{"AlarmName":"backlog","NewStateValue":"FIRING"}"#),
+        record("m3", r#"{"function":"nobody","desiredConcurrency":4}"#),
+        record("m4", &alarm_event("backlog", "ALARM").to_string()),
+    ]});
+    let outcome = run(&fixture, event).unwrap();
+    let failed: Vec<_> = outcome
+        .batch_item_failures
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["m2", "m3"]);
+    assert_eq!(outcome.record_errors[0].error_type, "InvalidEvent");
+    assert!(
+        outcome.record_errors[0]
+            .error
+            .contains("unknown variant `FIRING`"),
+        "{:?}",
+        outcome.record_errors
+    );
+    assert_eq!(outcome.record_errors[1].error_type, "UnmanagedFunction");
+    let p = parts(&fixture);
+    assert_eq!(
+        *p.lambda.puts.lock().unwrap(),
+        [
+            ("billing".into(), 4),
+            ("orders".into(), 15),
+            ("billing".into(), 8)
+        ]
+    );
+    assert_eq!(
+        p.metrics.calls.lock().unwrap().len(),
+        1,
+        "one PutMetricData for the whole batch"
+    );
+}
+
+#[test]
+fn a_failure_to_publish_metrics_fails_the_invocation_and_says_what_was_applied() {
+    let fixture = autoscaler_with(
+        Policy::from_json(POLICY, "t"),
+        Settings::default(),
+        FakeLambda::with(&[("orders", Some(5)), ("billing", Some(1))]),
+        &[("backlog", Alarm)],
+        FakeMetrics {
+            fail: true,
+            ..Default::default()
+        },
+    );
+    let err = run(&fixture, alarm_event("backlog", "ALARM")).unwrap_err();
+    assert_eq!(err.error_type(), "ReportingFailed");
+    assert!(err.to_string().contains("orders: 5 -> 15"), "{err}");
+}

@@ -1,0 +1,369 @@
+//! End to end against a real local AWS (moto's server): the handler through the real SDK
+//! clients, and the CLI binary as a user runs it.
+
+mod support;
+
+use lambda_autoscaler::{aws, policy::Policy, settings::Settings};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+use support::Moto;
+
+const POLICY: &str = r#"{
+  "targets": [
+    { "function": "orders-worker", "min": 2, "max": 100,
+      "alarms": [
+        { "name": "orders-backlog-high", "on_alarm": { "change": 10 }, "on_ok": { "change": -5 } },
+        { "name": "orders-db-overloaded", "on_alarm": { "cap": 3 } }
+      ] },
+    { "function": "billing-worker", "min": 1, "max": 10,
+      "alarms": [ { "name": "orders-backlog-high", "on_alarm": { "set": 8 } } ] }
+  ]
+}"#;
+
+fn sample(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("events")
+        .join(name);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn policy() -> Policy {
+    Policy::from_json(POLICY, "test").unwrap()
+}
+
+#[tokio::test]
+async fn an_alarm_scales_every_target_that_names_it_and_publishes_metrics() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(5))
+        .await;
+    moto.create_function(&config, "billing-worker", None).await;
+    moto.create_alarm(&config, "orders-backlog-high", "ALARM")
+        .await;
+
+    let autoscaler = aws::autoscaler(&config, Ok(policy()), Settings::default());
+    let outcome = autoscaler
+        .handle(&sample("alarm-lambda-action.json"))
+        .await
+        .unwrap();
+
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(15));
+    assert_eq!(moto.reserved(&config, "billing-worker").await, Some(8));
+    let summary: Vec<_> = outcome
+        .decisions
+        .iter()
+        .map(|d| (d.function.as_str(), d.previous, d.desired, d.applied))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("orders-worker", Some(5), Some(15), true),
+            ("billing-worker", None, Some(8), true)
+        ]
+    );
+    for (metric, orders, billing) in [
+        ("DesiredConcurrency", 15.0, 8.0),
+        ("ReservedConcurrency", 15.0, 8.0),
+        ("ScalingActions", 1.0, 1.0),
+    ] {
+        let ns = "LambdaAutoscaler";
+        assert_eq!(
+            moto.metric_maximum(&config, ns, metric, "orders-worker")
+                .await,
+            Some(orders),
+            "{metric}"
+        );
+        assert_eq!(
+            moto.metric_maximum(&config, ns, metric, "billing-worker")
+                .await,
+            Some(billing),
+            "{metric}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_current_alarm_state_wins_over_a_stale_event() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(20))
+        .await;
+    moto.create_function(&config, "billing-worker", Some(4))
+        .await;
+    // The EventBridge sample says OK, but the alarm has since gone back to ALARM.
+    moto.create_alarm(&config, "orders-backlog-high", "ALARM")
+        .await;
+
+    let autoscaler = aws::autoscaler(&config, Ok(policy()), Settings::default());
+    autoscaler
+        .handle(&sample("alarm-eventbridge.json"))
+        .await
+        .unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(30));
+
+    // And once CloudWatch says OK, the same event scales in.
+    moto.create_alarm(&config, "orders-backlog-high", "OK")
+        .await;
+    autoscaler
+        .handle(&sample("alarm-eventbridge.json"))
+        .await
+        .unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(25));
+}
+
+#[tokio::test]
+async fn a_composite_alarm_cloudwatch_cannot_return_is_taken_from_the_event() {
+    // moto does not implement composite alarms, so DescribeAlarms does not return this one
+    // and the handler must fall back to the event's own state.
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(40))
+        .await;
+    moto.create_function(&config, "billing-worker", Some(4))
+        .await;
+    let autoscaler = aws::autoscaler(&config, Ok(policy()), Settings::default());
+    let outcome = autoscaler
+        .handle(&sample("alarm-lambda-action-composite.json"))
+        .await
+        .unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(3));
+    assert!(outcome.decisions[0]
+        .reasons
+        .iter()
+        .any(|r| r.contains("state from the event")));
+    // billing-worker does not name that alarm and is left alone.
+    assert_eq!(moto.reserved(&config, "billing-worker").await, Some(4));
+}
+
+#[tokio::test]
+async fn dry_run_reports_but_writes_nothing_to_lambda() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(5))
+        .await;
+    moto.create_function(&config, "billing-worker", None).await;
+    moto.create_alarm(&config, "orders-backlog-high", "ALARM")
+        .await;
+    let settings = Settings {
+        dry_run: true,
+        namespace: "Team/Autoscaler".into(),
+    };
+    let autoscaler = aws::autoscaler(&config, Ok(policy()), settings);
+    let outcome = autoscaler
+        .handle(&sample("alarm-lambda-action.json"))
+        .await
+        .unwrap();
+    assert!(outcome.dry_run);
+    assert_eq!(outcome.decisions[0].desired, Some(15));
+    assert!(!outcome.decisions[0].applied);
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(5));
+    assert_eq!(moto.reserved(&config, "billing-worker").await, None);
+    let ns = "Team/Autoscaler";
+    assert_eq!(
+        moto.metric_maximum(&config, ns, "DesiredConcurrency", "orders-worker")
+            .await,
+        Some(15.0)
+    );
+    assert_eq!(
+        moto.metric_maximum(&config, ns, "ReservedConcurrency", "orders-worker")
+            .await,
+        Some(5.0)
+    );
+    assert_eq!(
+        moto.metric_maximum(&config, ns, "ScalingActions", "orders-worker")
+            .await,
+        Some(0.0)
+    );
+}
+
+#[tokio::test]
+async fn an_sqs_batch_applies_good_records_and_reports_failed_ones() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(5))
+        .await;
+    moto.create_function(&config, "billing-worker", Some(2))
+        .await;
+    moto.create_alarm(&config, "orders-backlog-high", "ALARM")
+        .await;
+    let record = |id: &str, body: Value| json!({ "messageId": id, "eventSource": "aws:sqs", "body": body.to_string() });
+    let event = json!({ "Records": [
+        record("good", json!({ "function": "billing-worker", "desiredConcurrency": 6 })),
+        record("unmanaged", json!({ "function": "payments", "desiredConcurrency": 50 })),
+        { "messageId": "not-json", "eventSource": "aws:sqs", "body": "{oops" },
+    ]});
+    let autoscaler = aws::autoscaler(&config, Ok(policy()), Settings::default());
+    let outcome = autoscaler.handle(&event).await.unwrap();
+    let failed: Vec<_> = outcome
+        .batch_item_failures
+        .unwrap()
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect();
+    assert_eq!(failed, ["unmanaged", "not-json"]);
+    assert_eq!(moto.reserved(&config, "billing-worker").await, Some(6));
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(5));
+}
+
+fn cli(moto: &Moto, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_autoscaler"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .envs(moto.env())
+        .env_remove("AUTOSCALER_POLICY")
+        .env_remove("AUTOSCALER_POLICY_FILE")
+        .env_remove("AUTOSCALER_DRY_RUN")
+        .output()
+        .expect("the CLI runs");
+    (
+        output
+            .status
+            .code()
+            .expect("exited, not killed by a signal"),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_prints_the_decision_record_and_exits_zero() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(5))
+        .await;
+    moto.create_function(&config, "reports-api", None).await;
+    moto.create_alarm(&config, "orders-backlog-high", "ALARM")
+        .await;
+    let (code, stdout, stderr) = cli(
+        &moto,
+        &[
+            "invoke",
+            "events/alarm-lambda-action.json",
+            "--policy",
+            "examples/policy.json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let record: Value = serde_json::from_str(&stdout).expect("stdout is the JSON record only");
+    assert_eq!(record["decisions"][0]["previous"], 5);
+    assert_eq!(record["decisions"][0]["desired"], 15);
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(15));
+    assert!(
+        stderr.contains("scaling decision"),
+        "the decision is logged on stderr: {stderr}"
+    );
+
+    let (code, stdout, _) = cli(
+        &moto,
+        &[
+            "invoke",
+            "events/direct-command.json",
+            "--policy",
+            "examples/policy.json",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code, 0);
+    let record: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(record["dryRun"], true);
+    assert_eq!(record["decisions"][0]["desired"], 8);
+    assert_eq!(moto.reserved(&config, "reports-api").await, None);
+}
+
+#[tokio::test]
+async fn the_cli_refuses_bad_input_and_unmanaged_functions_with_exit_1_and_changes_nothing() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(5))
+        .await;
+    moto.create_function(&config, "payments", Some(7)).await;
+    let dir = std::env::temp_dir().join(format!("autoscaler-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let unmanaged = write(
+        "unmanaged.json",
+        r#"{"function":"payments","desiredConcurrency":50}"#,
+    );
+    let string_count = write(
+        "string.json",
+        r#"{"function":"orders-worker","desiredConcurrency":"12"}"#,
+    );
+    let bad_policy = write(
+        "policy.json",
+        r#"{"targets":[{"function":"orders-worker","min":5,"max":4}]}"#,
+    );
+
+    for (args, expected) in [
+        (
+            vec![
+                "invoke",
+                unmanaged.as_str(),
+                "--policy",
+                "examples/policy.json",
+            ],
+            "function \"payments\" is not a target of the policy",
+        ),
+        (
+            vec![
+                "invoke",
+                string_count.as_str(),
+                "--policy",
+                "examples/policy.json",
+            ],
+            "event.desiredConcurrency: invalid type: string \"12\"",
+        ),
+        (
+            vec![
+                "invoke",
+                "events/direct-command.json",
+                "--policy",
+                bad_policy.as_str(),
+            ],
+            "targets[0].max: must be >= min (5)",
+        ),
+        (
+            vec![
+                "invoke",
+                "events/no-such-file.json",
+                "--policy",
+                "examples/policy.json",
+            ],
+            "cannot read event events/no-such-file.json",
+        ),
+    ] {
+        let (code, stdout, stderr) = cli(&moto, &args);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+    }
+    assert_eq!(moto.reserved(&config, "payments").await, Some(7));
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(5));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn a_failed_aws_call_is_exit_1_with_the_operation_named() {
+    let moto = Moto::start();
+    // orders-worker does not exist in this account: GetFunctionConcurrency fails.
+    let (code, _, stderr) = cli(
+        &moto,
+        &[
+            "invoke",
+            "events/alarm-lambda-action.json",
+            "--policy",
+            "examples/policy.json",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        stderr
+            .contains("GetFunctionConcurrency on orders-worker failed: ResourceNotFoundException"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,215 @@
+//! A real local AWS for integration tests: moto's standalone server, installed into the
+//! project's venv by `scripts/setup-venv.sh`, started on a free 127.0.0.1 port per test.
+
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_lambda::config::Credentials;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+const ROLE_NAME: &str = "autoscaler-test-target";
+
+/// A running moto server; killed when dropped.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto_server_binary() -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
+    assert!(
+        path.exists(),
+        "{} is missing: run `make venv` (scripts/setup-venv.sh) first; `make test` does it for you",
+        path.display()
+    );
+    path
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free local port")
+            .port();
+        let child = Command::new(moto_server_binary())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto did not listen on {port} within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto.create_role();
+        moto
+    }
+
+    /// Environment for a child process (the CLI) pointed at this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+            .load()
+            .await
+    }
+
+    /// moto's CreateFunction insists that the execution role exists. The IAM SDK would be a
+    /// large dependency for one fixture call, so this speaks IAM's query protocol directly
+    /// (moto does not check signatures).
+    fn create_role(&self) {
+        let body = format!(
+            "Action=CreateRole&Version=2010-05-08&RoleName={ROLE_NAME}&AssumeRolePolicyDocument=%7B%7D"
+        );
+        let host = self.endpoint.trim_start_matches("http://");
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/iam/aws4_request, SignedHeaders=host, Signature=0\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = TcpStream::connect(host).expect("connect to moto");
+        stream
+            .write_all(request.as_bytes())
+            .expect("send CreateRole");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .expect("read CreateRole");
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "CreateRole failed: {response}"
+        );
+    }
+
+    /// Creates a function (code is never run, so any bytes do) with an optional reservation.
+    pub async fn create_function(&self, config: &SdkConfig, name: &str, reserved: Option<i32>) {
+        let lambda = aws_sdk_lambda::Client::new(config);
+        lambda
+            .create_function()
+            .function_name(name)
+            .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+            .role(format!("arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}"))
+            .handler("bootstrap")
+            .code(
+                aws_sdk_lambda::types::FunctionCode::builder()
+                    .zip_file(aws_sdk_lambda::primitives::Blob::new(b"not run".to_vec()))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("CreateFunction");
+        if let Some(reserved) = reserved {
+            lambda
+                .put_function_concurrency()
+                .function_name(name)
+                .reserved_concurrent_executions(reserved)
+                .send()
+                .await
+                .expect("PutFunctionConcurrency");
+        }
+    }
+
+    /// Creates a metric alarm and forces it into `state`.
+    pub async fn create_alarm(&self, config: &SdkConfig, name: &str, state: &str) {
+        use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+        let cloudwatch = aws_sdk_cloudwatch::Client::new(config);
+        cloudwatch
+            .put_metric_alarm()
+            .alarm_name(name)
+            .namespace("AWS/SQS")
+            .metric_name("ApproximateNumberOfMessagesVisible")
+            .statistic(Statistic::Maximum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(1000.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .send()
+            .await
+            .expect("PutMetricAlarm");
+        cloudwatch
+            .set_alarm_state()
+            .alarm_name(name)
+            .state_value(StateValue::from(state))
+            .state_reason("set by the test")
+            .send()
+            .await
+            .expect("SetAlarmState");
+    }
+
+    pub async fn reserved(&self, config: &SdkConfig, name: &str) -> Option<i32> {
+        aws_sdk_lambda::Client::new(config)
+            .get_function_concurrency()
+            .function_name(name)
+            .send()
+            .await
+            .expect("GetFunctionConcurrency")
+            .reserved_concurrent_executions()
+    }
+
+    /// The latest value moto holds for `metric` of `function` in `namespace`, if any.
+    pub async fn metric_maximum(
+        &self,
+        config: &SdkConfig,
+        namespace: &str,
+        metric: &str,
+        function: &str,
+    ) -> Option<f64> {
+        use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+        let now = std::time::SystemTime::now();
+        let output = aws_sdk_cloudwatch::Client::new(config)
+            .get_metric_statistics()
+            .namespace(namespace)
+            .metric_name(metric)
+            .dimensions(
+                Dimension::builder()
+                    .name("FunctionName")
+                    .value(function)
+                    .build(),
+            )
+            .start_time((now - Duration::from_secs(3600)).into())
+            .end_time((now + Duration::from_secs(3600)).into())
+            .period(60)
+            .statistics(Statistic::Maximum)
+            .send()
+            .await
+            .expect("GetMetricStatistics");
+        output
+            .datapoints()
+            .iter()
+            .filter_map(|d| d.maximum())
+            .reduce(f64::max)
+    }
+}
