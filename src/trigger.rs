@@ -489,6 +489,7 @@ struct NotificationDimensionDoc {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct NotificationQueryDoc {
+    expression: Option<String>,
     metric_stat: Option<NotificationMetricStatDoc>,
 }
 
@@ -518,6 +519,13 @@ fn parse_alarm_notification(value: &Value, at: &str) -> Result<AlarmSignal, Even
         _ if doc.alarm_rule.is_some() => (AlarmKind::Composite, Vec::new()),
         None => (AlarmKind::Composite, Vec::new()),
         Some(trigger) if !trigger.metrics.is_empty() => {
+            // Same rule as for CloudWatch's own JSON: math only when a query has an expression
+            // (PutMetricAlarm may also list a single MetricStat under Metrics).
+            let kind = if trigger.metrics.iter().any(|q| q.expression.is_some()) {
+                AlarmKind::MetricMath
+            } else {
+                AlarmKind::Metric
+            };
             let metrics = trigger
                 .metrics
                 .into_iter()
@@ -528,7 +536,7 @@ fn parse_alarm_notification(value: &Value, at: &str) -> Result<AlarmSignal, Even
                     dimensions: dimensions(stat.metric.dimensions),
                 })
                 .collect();
-            (AlarmKind::MetricMath, metrics)
+            (kind, metrics)
         }
         Some(trigger) => {
             let metric = match (trigger.namespace, trigger.metric_name) {

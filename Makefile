@@ -1,0 +1,46 @@
+# One entry point for everything; a fresh machine needs only Rust, Python 3 and make.
+#   make demo   the main job locally: a local AWS, demo targets, sample events, decisions
+#   make test   every check CI runs (.ci/run calls it)
+
+SHELL := /bin/bash
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: venv build demo test lint unit integration smoke deploy-check clean
+
+venv:
+	./scripts/setup-venv.sh
+
+build:
+	cargo build --bins
+
+demo: venv
+	./scripts/demo.sh
+
+# Everything: formatting, lints, unit, handler, fault-injection and moto integration tests,
+# the cargo-lambda round trip, and the deployment checks.
+test: venv lint unit integration smoke deploy-check
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+
+# Pure tests: the decision core, policy, parsing, handler with fakes, injected faults.
+unit:
+	cargo test --lib --test event_parsing --test handler --test faults
+
+# The handler and the CLI against moto's server (started by the tests themselves).
+integration: venv
+	cargo test --test moto
+
+# `cargo lambda watch` + `cargo lambda invoke` with the real Lambda binary.
+smoke: venv
+	./scripts/cargo-lambda-smoke.sh
+
+# template.yaml lint, security properties, and an offline arm64 `sam build`.
+deploy-check: venv
+	./scripts/deploy-check.sh
+
+clean:
+	cargo clean
+	rm -rf $(VENV) .aws-sam

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The Lambda function as cargo-lambda runs it locally: `cargo lambda watch` serves the real
+# `lambda-autoscaler` binary behind the emulated Lambda runtime API, `cargo lambda invoke`
+# sends it a sample event, and the reservation must change in the local AWS (moto).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup-venv.sh
+export PATH="$PWD/.venv/bin:$PATH"
+source scripts/moto.sh
+fixtures setup
+
+invoke_port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+watch_log=$(mktemp -t cargo-lambda-watch.XXXXXX.log)
+AUTOSCALER_POLICY_FILE=examples/policy.json AWS_LAMBDA_LOG_FORMAT=JSON \
+  cargo lambda watch --quiet --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
+  >"$watch_log" 2>&1 &
+watch_pid=$!
+cleanup() { kill "$watch_pid" 2>/dev/null; wait "$watch_pid" 2>/dev/null; rm -f "$watch_log"; stop_moto; }
+trap cleanup EXIT
+
+invoke() {
+  cargo lambda invoke lambda-autoscaler --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
+    --data-file "$1"
+}
+# The first invoke compiles the function; retry until the emulator answers.
+output=""
+for _ in $(seq 1 120); do
+  if output=$(invoke events/alarm-lambda-action.json 2>&1); then break; fi
+  sleep 2
+done
+echo "$output"
+fail() { echo "cargo-lambda smoke test FAILED: $*"; echo "--- cargo lambda watch log:"; cat "$watch_log"; exit 1; }
+echo "$output" | grep -q '"applied":true' || fail "the alarm event was not applied"
+fixtures show orders-worker | grep -q 'reserved concurrency: 15' || fail "orders-worker is not at 15"
+
+# The SQS sample through the same runtime: a partial batch response comes back.
+output=$(invoke events/sqs-batch.json 2>&1) || fail "sqs-batch invoke failed: $output"
+echo "$output" | grep -q '"batchItemFailures":\[\]' || fail "sqs-batch: $output"
+grep -q '"message":"scaling decision"' "$watch_log" || grep -q 'scaling decision' "$watch_log" \
+  || fail "no structured decision log line"
+echo "cargo-lambda smoke: 2 passed, 0 failed"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The main job, locally: a local AWS (moto), two demo targets, the sample events in events/,
+# and the reserved-concurrency changes they cause under examples/policy.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup-venv.sh
+cargo build --quiet --bin autoscaler
+source scripts/moto.sh
+fixtures setup
+
+policy=examples/policy.json
+step() {
+  local title=$1 event=$2
+  printf '\n=== %s\n$ autoscaler invoke %s --policy %s\n' "$title" "$event" "$policy"
+  # The CLI prints the full decision record as JSON; this shows its gist.
+  ./target/debug/autoscaler invoke "$event" --policy "$policy" 2>/dev/null | fixtures summary || true
+  fixtures show orders-worker reports-api
+}
+
+echo "Policy ($policy):"; cat "$policy"
+echo; echo "Before:"; fixtures show orders-worker reports-api
+step "orders backlog alarm fires (CloudWatch Lambda action)" events/alarm-lambda-action.json
+fixtures alarm orders-backlog-high OK
+step "backlog clears (EventBridge state change; CloudWatch now says OK)" events/alarm-eventbridge.json
+step "the orders database is overloaded (composite alarm): cap 3" events/alarm-lambda-action-composite.json
+step "reports-api error rate back to OK (SNS, metric math)" events/alarm-sns-metric-math.json
+step "an operator sets reports-api directly" events/direct-command.json
+step "an SQS batch carrying alarms and a command" events/sqs-batch.json
+printf '\n=== an alarm no target names is a quiet no-op\n'
+echo '{"source":"aws.cloudwatch","alarmData":{"alarmName":"someone-elses-alarm","state":{"value":"ALARM"}}}' \
+  | ./target/debug/autoscaler invoke - --policy "$policy" 2>/dev/null
+printf '\n=== a bad event is refused with a precise message (exit 1, nothing changes)\n'
+echo '{"function":"orders-worker","desiredConcurrency":"12"}' \
+  | ./target/debug/autoscaler invoke - --policy "$policy" 2>&1 | grep -v 'INFO' || true
+printf '\nMetrics published to the local CloudWatch:\n'
+fixtures metrics LambdaAutoscaler
