@@ -157,7 +157,7 @@ fn autoscaler_with(
     Autoscaler::new(policy, settings, lambda, alarms, metrics)
 }
 
-// The test fixture's fields are private to the handler; reach them through these.
+/// The fakes inside a fixture, reached through `Autoscaler::capabilities`.
 struct Parts<'a> {
     lambda: &'a FakeLambda,
     alarms: &'a FakeAlarms,
@@ -181,7 +181,6 @@ fn run(
         .block_on(fixture.handle(&event))
 }
 
-// The fixture owns its fakes; tests hold references through the accessor below.
 fn parts(fixture: &Fixture) -> Parts<'_> {
     let (lambda, alarms, metrics) = fixture.capabilities();
     Parts {
