@@ -15,4 +15,5 @@ pub mod policy;
 pub mod ports;
 pub mod report;
 pub mod settings;
+pub mod state;
 pub mod trigger;
