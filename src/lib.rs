@@ -16,4 +16,5 @@ pub mod ports;
 pub mod report;
 pub mod settings;
 pub mod state;
+pub mod tags;
 pub mod trigger;
