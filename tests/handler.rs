@@ -7,7 +7,7 @@ use lambda_autoscaler::function_ref::FunctionRef;
 use lambda_autoscaler::handler::Autoscaler;
 use lambda_autoscaler::policy::{Policy, PolicyError};
 use lambda_autoscaler::ports::{
-    AlarmReader, AwsError, FunctionConcurrency, MetricPoint, MetricsPublisher,
+    AlarmReader, AwsError, FunctionConcurrency, FunctionView, MetricPoint, MetricsPublisher,
 };
 use lambda_autoscaler::settings::Settings;
 use serde_json::{json, Value};
@@ -19,6 +19,8 @@ struct FakeLambda {
     reserved: Mutex<HashMap<String, Option<u32>>>,
     fail_puts_for: HashSet<String>,
     puts: Mutex<Vec<(String, u32)>>,
+    tags: Mutex<HashMap<String, HashMap<String, String>>>,
+    tag_writes: Mutex<Vec<(String, String, String)>>,
 }
 
 impl FakeLambda {
@@ -49,19 +51,41 @@ fn fake_error(operation: &'static str, resource: &str, code: &str) -> AwsError {
 }
 
 impl FunctionConcurrency for FakeLambda {
-    async fn reserved(&self, function: &FunctionRef) -> Result<Option<u32>, AwsError> {
-        self.reserved
+    async fn observe(&self, function: &FunctionRef) -> Result<FunctionView, AwsError> {
+        let reserved = self
+            .reserved
             .lock()
             .unwrap()
             .get(function.name())
             .copied()
             .ok_or_else(|| {
-                fake_error(
-                    "GetFunctionConcurrency",
-                    function.name(),
-                    "ResourceNotFoundException",
-                )
-            })
+                fake_error("GetFunction", function.name(), "ResourceNotFoundException")
+            })?;
+        Ok(FunctionView {
+            arn: function.name().to_owned(),
+            reserved,
+            tags: self
+                .tags
+                .lock()
+                .unwrap()
+                .get(function.name())
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+
+    async fn tag(&self, arn: &str, key: &str, value: &str) -> Result<(), AwsError> {
+        self.tag_writes
+            .lock()
+            .unwrap()
+            .push((arn.into(), key.into(), value.into()));
+        self.tags
+            .lock()
+            .unwrap()
+            .entry(arn.to_owned())
+            .or_default()
+            .insert(key.into(), value.into());
+        Ok(())
     }
 
     async fn set_reserved(&self, function: &FunctionRef, value: u32) -> Result<(), AwsError> {
@@ -123,11 +147,15 @@ impl MetricsPublisher for FakeMetrics {
     }
 }
 
+// Stability knobs off: these tests pin the orchestration (tests/handler.rs's stability tests
+// and src/decide.rs cover the knobs).
 const POLICY: &str = r#"{"targets": [
-  { "function": "orders", "min": 2, "max": 100, "alarms": [
+  { "function": "orders", "min": 2, "max": 100, "tolerance": 0, "scale_out_cooldown_seconds": 0,
+    "scale_in_cooldown_seconds": 0, "scale_in_stabilization_seconds": 0, "alarms": [
       { "name": "backlog", "on_alarm": { "change": 10 }, "on_ok": { "change": -5 } },
       { "name": "db", "on_alarm": { "cap": 3 } } ] },
-  { "function": "billing", "min": 1, "max": 10, "alarms": [
+  { "function": "billing", "min": 1, "max": 10, "tolerance": 0, "scale_out_cooldown_seconds": 0,
+    "scale_in_cooldown_seconds": 0, "scale_in_stabilization_seconds": 0, "alarms": [
       { "name": "backlog", "on_alarm": { "set": 8 } } ] }
 ]}"#;
 
@@ -255,10 +283,9 @@ fn an_unchanged_value_is_not_written() {
     let outcome = run(&fixture, alarm_event("db", "ALARM")).unwrap();
     assert!(parts(&fixture).lambda.puts.lock().unwrap().is_empty());
     assert!(!outcome.decisions[0].applied);
-    assert_eq!(
-        outcome.decisions[0].reasons.last().unwrap(),
-        "unchanged: reservation stays 3"
-    );
+    assert!(outcome.decisions[0]
+        .reasons
+        .contains(&"unchanged: reservation stays 3".to_string()));
 }
 
 #[test]
