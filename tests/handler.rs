@@ -459,3 +459,76 @@ fn a_failure_to_publish_metrics_fails_the_invocation_and_says_what_was_applied()
     assert_eq!(err.error_type(), "ReportingFailed");
     assert!(err.to_string().contains("orders: 5 -> 15"), "{err}");
 }
+
+// ---- queues: each read once per invocation --------------------------------------------
+
+#[derive(Default)]
+struct FakeQueues {
+    depths: HashMap<String, u64>,
+    url_calls: Mutex<Vec<String>>,
+    depth_calls: Mutex<Vec<String>>,
+}
+
+impl lambda_autoscaler::ports::QueueReader for FakeQueues {
+    async fn url_of(&self, name: &str) -> Result<String, AwsError> {
+        self.url_calls.lock().unwrap().push(name.into());
+        Ok(format!("https://sqs.local/1/{name}"))
+    }
+
+    async fn depth(&self, url: &str) -> Result<lambda_autoscaler::ports::QueueDepth, AwsError> {
+        self.depth_calls.lock().unwrap().push(url.into());
+        let name = url.rsplit('/').next().unwrap();
+        Ok(lambda_autoscaler::ports::QueueDepth {
+            visible: self.depths[name],
+            ..Default::default()
+        })
+    }
+}
+
+#[test]
+fn a_queue_shared_by_several_targets_and_signals_is_read_once_per_invocation() {
+    let policy = Policy::from_json(
+        r#"{"targets":[
+          {"function":"a","min":1,"max":50,"queue":{"name":"orders","messages_per_instance":10}},
+          {"function":"b","min":1,"max":50,"queue":{"url":"https://sqs.local/1/orders","messages_per_instance":20}},
+          {"function":"c","min":1,"max":50,"queue":{"name":"orders","messages_per_instance":5}}]}"#,
+        "t",
+    );
+    let queues = FakeQueues {
+        depths: [("orders".to_string(), 100)].into(),
+        ..Default::default()
+    };
+    let fixture = Autoscaler::new(
+        policy,
+        Settings::default(),
+        FakeLambda::with(&[("a", Some(1)), ("b", Some(1)), ("c", Some(1))]),
+        FakeAlarms::default(),
+        FakeMetrics::default(),
+    )
+    .with_queues(queues)
+    .with_clock(|| 1_700_000_000);
+    // Two signals for the same queue in one SNS invocation.
+    let message = r#"{"queue":"orders"}"#;
+    let event = json!({"Records": [
+        {"EventSource": "aws:sns", "Sns": {"Message": message}},
+        {"EventSource": "aws:sns", "Sns": {"Message": message}}]});
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(fixture.handle(&event))
+        .unwrap();
+    let desired: Vec<_> = outcome
+        .decisions
+        .iter()
+        .take(3)
+        .map(|d| d.desired)
+        .collect();
+    assert_eq!(desired, [Some(10), Some(5), Some(20)]);
+    let (queues, _) = fixture.discovery();
+    assert_eq!(*queues.url_calls.lock().unwrap(), ["orders"]);
+    // One read by name (resolved) and one by URL: the cache is keyed by how the policy names it.
+    assert_eq!(queues.depth_calls.lock().unwrap().len(), 2);
+    // The state tag was written once per target per change, not on the unchanged second pass.
+    let (lambda, _, _) = fixture.capabilities();
+    assert_eq!(lambda.tag_writes.lock().unwrap().len(), 3);
+}
