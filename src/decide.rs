@@ -1,14 +1,29 @@
-//! The pure decision core: policy + observations -> desired reserved concurrency + reasons.
+//! The pure decision core: policy + observations + saved history + now -> desired reserved
+//! concurrency + reasons + the history to save.
 //!
-//! No I/O and no AWS types. Every rule that shapes the result adds a human-readable reason,
-//! so the decision record explains itself.
+//! No I/O, no clock and no AWS types. Every rule that holds or shapes the result adds a
+//! human-readable reason, so the decision record explains itself.
 //!
-//! Combining (as in Application Auto Scaling and the HPA): every applicable action yields a
-//! proposal or a cap; desired = the largest proposal (scaling out wins), then the smallest
-//! cap, then clamped to `[min, max]`. No proposal and no cap means no change.
+//! # Order of application
+//!
+//! 1. **Proposals**: every applicable alarm action, the queue's backlog (or a direct command).
+//! 2. **Largest** proposal wins (scaling out wins, as in Application Auto Scaling and the HPA).
+//! 3. **Tolerance**: a change smaller than `tolerance` x current is skipped. The value after
+//!    this step is the evaluation's *recommendation*, recorded in the history.
+//! 4. **Cooldowns**: no step in a direction until its cooldown has passed since the last
+//!    applied change.
+//! 5. **Scale-in stabilization**: scale in only to the highest recommendation within the
+//!    window (this evaluation's included), never above the current value.
+//! 6. **Step limits**: at most `max_scale_out_step` up or `max_scale_in_step` down.
+//! 7. **Caps** from alarms: the smallest active cap, at once, whatever steps 3 to 6 said.
+//! 8. **Bounds** `[min, max]`: always, whatever steps 3 to 7 said.
+//!
+//! Steps 3 to 6 need a current reservation to be stable around; a direct command (an
+//! operator's explicit value) skips them too. No proposal and no cap means no change.
 
 use crate::alarm::AlarmState;
-use crate::policy::{Action, Target};
+use crate::policy::{Action, QueueSpec, Target};
+use crate::state::{Direction, History, LastChange, SavedState, MAX_CLOCK_SKEW_SECONDS};
 use std::collections::HashMap;
 
 /// Where an alarm's state came from.
@@ -39,6 +54,75 @@ pub enum Request {
     Direct(u32),
 }
 
+/// A queue's approximate depth, as `GetQueueAttributes` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueDepth {
+    /// `ApproximateNumberOfMessages`: available for retrieval.
+    pub visible: u64,
+    /// `ApproximateNumberOfMessagesNotVisible`: received, not yet deleted (in flight).
+    pub in_flight: u64,
+    /// `ApproximateNumberOfMessagesDelayed`: not yet available.
+    pub delayed: u64,
+}
+
+/// The backlog a target counts: visible, plus in-flight and delayed if the target says so.
+pub fn backlog(spec: &QueueSpec, depth: QueueDepth) -> u64 {
+    let mut total = depth.visible;
+    if spec.include_in_flight {
+        total = total.saturating_add(depth.in_flight);
+    }
+    if spec.include_delayed {
+        total = total.saturating_add(depth.delayed);
+    }
+    total
+}
+
+/// The queue's proposal and its reason: `min` below `activation`, else
+/// ceil(backlog / messages_per_instance).
+pub fn queue_proposal(spec: &QueueSpec, depth: QueueDepth, min: u32) -> (i64, String) {
+    let total = backlog(spec, depth);
+    let mut parts = vec![format!("{} visible", depth.visible)];
+    if spec.include_in_flight {
+        parts.push(format!("{} in flight", depth.in_flight));
+    }
+    if spec.include_delayed {
+        parts.push(format!("{} delayed", depth.delayed));
+    }
+    let seen = format!(
+        "queue {}: backlog {total} ({})",
+        spec.queue.name(),
+        parts.join(" + ")
+    );
+    if total < u64::from(spec.activation) {
+        return (
+            i64::from(min),
+            format!(
+                "{seen} is below activation {}: propose min {min}",
+                spec.activation
+            ),
+        );
+    }
+    let per = u64::from(spec.messages_per_instance);
+    let proposal = total.div_ceil(per).min(crate::count::MAX_COUNT as u64) as i64;
+    (
+        proposal,
+        format!("{seen} / {per} per instance -> propose {proposal}"),
+    )
+}
+
+/// Everything one evaluation observed.
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    /// The current reservation; `None` when the function has none.
+    pub current: Option<u32>,
+    pub alarms: &'a AlarmStates,
+    /// The target's queue depth, when it follows a queue and it was read.
+    pub queue: Option<QueueDepth>,
+    pub saved: &'a SavedState,
+    /// Epoch seconds.
+    pub now: i64,
+}
+
 /// The outcome of one evaluation of one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
@@ -47,6 +131,9 @@ pub struct Decision {
     /// The reservation the policy wants; `None` only when there was none and nothing applies.
     pub desired: Option<u32>,
     pub reasons: Vec<String>,
+    /// The history to save once this decision has been carried out (its generation is the
+    /// one read; the writer increments it).
+    pub history: History,
 }
 
 impl Decision {
@@ -59,14 +146,59 @@ impl Decision {
     }
 }
 
-/// Decides the desired reserved concurrency of `target`.
-pub fn decide(
-    target: &Target,
-    current: Option<u32>,
-    alarms: &AlarmStates,
-    request: Request,
-) -> Decision {
+/// The history decide starts from: the saved one if usable, else an empty one seeded with the
+/// current reservation so that a first scale-in waits a full stabilization window.
+fn starting_history(target: &Target, inputs: &Inputs, reasons: &mut Vec<String>) -> History {
+    let window = target.stability.scale_in_stabilization_seconds;
+    let (mut history, missing) = match inputs.saved {
+        SavedState::Valid(h) => match h.latest_time() {
+            Some(t) if t > inputs.now + MAX_CLOCK_SKEW_SECONDS => {
+                reasons.push(format!(
+                    "saved state is from the future ({} s ahead): treated as no history",
+                    t - inputs.now
+                ));
+                (
+                    History {
+                        generation: h.generation,
+                        ..History::default()
+                    },
+                    true,
+                )
+            }
+            _ => (h.clone(), false),
+        },
+        SavedState::Missing => {
+            reasons.push("no saved state: no history yet".into());
+            (History::default(), true)
+        }
+        SavedState::Unusable(why) => {
+            reasons.push(format!(
+                "saved state unusable ({why}): treated as no history"
+            ));
+            (History::default(), true)
+        }
+    };
+    history.expire(inputs.now, window);
+    if missing && window > 0 {
+        if let Some(current) = inputs.current {
+            let seed = current.clamp(target.min, target.max);
+            history.record(inputs.now, seed, window);
+            reasons.push(format!(
+                "without history the current reservation counts as recommended now ({seed}): \
+                 a scale-in waits a full stabilization window ({window} s)"
+            ));
+        }
+    }
+    history
+}
+
+/// Decides the desired reserved concurrency of `target`. Pure: `inputs.now` is the clock.
+pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
     let mut reasons = Vec::new();
+    let current = inputs.current;
+    let now = inputs.now;
+    let knobs = target.stability;
+    let window = knobs.scale_in_stabilization_seconds;
     // A function without a reservation draws on the unreserved pool, up to everything the
     // account has; for relative steps the policy's max is the meaningful stand-in.
     let basis = i64::from(current.unwrap_or(target.max));
@@ -74,13 +206,14 @@ pub fn decide(
     let mut proposals: Vec<i64> = Vec::new();
     let mut caps: Vec<i64> = Vec::new();
 
+    // 1. Proposals.
     if let Request::Direct(value) = request {
         reasons.push(format!("direct command: propose {value}"));
         proposals.push(i64::from(value));
     }
 
     for rule in &target.alarms {
-        let Some(observed) = alarms.get(&rule.name) else {
+        let Some(observed) = inputs.alarms.get(&rule.name) else {
             reasons.push(format!(
                 "alarm {}: state unknown (CloudWatch does not know it and the event does not \
                  carry it): no opinion",
@@ -130,6 +263,21 @@ pub fn decide(
         }
     }
 
+    if let Some(spec) = &target.queue {
+        match (request, inputs.queue) {
+            (Request::Direct(_), _) => {}
+            (Request::FollowAlarms, Some(depth)) => {
+                let (proposal, reason) = queue_proposal(spec, depth, target.min);
+                reasons.push(reason);
+                proposals.push(proposal);
+            }
+            (Request::FollowAlarms, None) => reasons.push(format!(
+                "queue {}: depth not read: no opinion",
+                spec.queue.name()
+            )),
+        }
+    }
+
     if used_basis && current.is_none() {
         reasons.push(format!(
             "no reservation yet: relative actions count from max {}",
@@ -137,15 +285,20 @@ pub fn decide(
         ));
     }
 
+    let mut history = starting_history(target, inputs, &mut reasons);
+
     if proposals.is_empty() && caps.is_empty() {
         reasons.push("no proposal and no cap: leave the reservation as it is".into());
         return Decision {
             previous: current,
             desired: current,
             reasons,
+            history,
         };
     }
 
+    let (min, max) = (i64::from(target.min), i64::from(target.max));
+    // 2. Largest proposal.
     let mut value = match proposals.iter().max() {
         Some(&largest) => {
             if proposals.len() > 1 {
@@ -158,13 +311,42 @@ pub fn decide(
             basis
         }
     };
+
+    if !proposals.is_empty() {
+        match (request, current) {
+            (Request::Direct(_), _) => reasons.push(
+                "direct command: tolerance, cooldowns, stabilization and step limits do not apply"
+                    .into(),
+            ),
+            (Request::FollowAlarms, None) => {
+                history.record(now, value.clamp(min, max) as u32, window);
+                reasons.push(
+                    "no reservation yet: tolerance, cooldowns, stabilization and step limits \
+                     start once there is one"
+                        .into(),
+                );
+            }
+            (Request::FollowAlarms, Some(current)) => {
+                value = stabilize(
+                    target,
+                    &mut history,
+                    i64::from(current),
+                    value,
+                    now,
+                    &mut reasons,
+                );
+            }
+        }
+    }
+
+    // 7. Caps: at once, whatever cooldowns, stabilization and step limits said.
     if let Some(&cap) = caps.iter().min() {
         if value > cap {
             reasons.push(format!("cap {cap} lowers {value} to {cap}"));
             value = cap;
         }
     }
-    let (min, max) = (i64::from(target.min), i64::from(target.max));
+    // 8. Bounds.
     if value < min {
         reasons.push(format!("raised from {value} to min {min}"));
         value = min;
@@ -174,11 +356,117 @@ pub fn decide(
     }
     // Within [min, max], both u32.
     let desired = value as u32;
+    if current != Some(desired) {
+        let from = i64::from(current.unwrap_or(target.max));
+        history.last_change = Some(LastChange {
+            at: now,
+            direction: if value >= from {
+                Direction::Out
+            } else {
+                Direction::In
+            },
+        });
+    }
     Decision {
         previous: current,
         desired: Some(desired),
         reasons,
+        history,
     }
+}
+
+/// Steps 3 to 6 around the current reservation `current`; records the recommendation.
+fn stabilize(
+    target: &Target,
+    history: &mut History,
+    current: i64,
+    mut value: i64,
+    now: i64,
+    reasons: &mut Vec<String>,
+) -> i64 {
+    let knobs = target.stability;
+    let window = knobs.scale_in_stabilization_seconds;
+    let (min, max) = (i64::from(target.min), i64::from(target.max));
+    // 3. Tolerance (never for a value outside the bounds: those are forced at step 8).
+    let delta = (value - current).abs();
+    if delta != 0 && (delta as f64) < knobs.tolerance * current as f64 {
+        reasons.push(format!(
+            "held: a change of {delta} is within tolerance {} of {current}",
+            knobs.tolerance
+        ));
+        value = current;
+    }
+    let recommendation = value.clamp(min, max);
+    history.record(now, recommendation as u32, window);
+
+    // 4. Cooldowns.
+    let direction = match value.cmp(&current) {
+        std::cmp::Ordering::Greater => Some(Direction::Out),
+        std::cmp::Ordering::Less => Some(Direction::In),
+        std::cmp::Ordering::Equal => None,
+    };
+    if let (Some(direction), Some(last)) = (direction, history.last_change) {
+        let cooldown = i64::from(match direction {
+            Direction::Out => knobs.scale_out_cooldown_seconds,
+            Direction::In => knobs.scale_in_cooldown_seconds,
+        });
+        let elapsed = now - last.at;
+        if elapsed < cooldown {
+            reasons.push(format!(
+                "held: {} cooldown, {} s left (last change: {} {} s ago)",
+                direction.word(),
+                cooldown - elapsed,
+                last.direction.word(),
+                elapsed.max(0)
+            ));
+            return current;
+        }
+    }
+
+    // 5. Scale-in stabilization.
+    if value < current && window > 0 {
+        if let Some(high) = history.window_max(now, window) {
+            let stabilized = current.min(i64::from(high.value));
+            if stabilized > value {
+                let seen = format!(
+                    "highest recommendation in the last {window} s was {} ({} s ago)",
+                    high.value,
+                    now - high.at
+                );
+                if stabilized == current {
+                    reasons.push(format!("held: scale-in stabilization, {seen}"));
+                    return current;
+                }
+                reasons.push(format!(
+                    "scale-in stabilization: {seen}, so scale in to {stabilized}, not {value}"
+                ));
+                value = stabilized;
+            }
+        }
+    }
+
+    // 6. Step limits.
+    if let Some(step) = knobs
+        .max_scale_out_step
+        .filter(|s| value - current > i64::from(*s))
+    {
+        let limited = current + i64::from(step);
+        reasons.push(format!(
+            "max_scale_out_step {step}: {value} limited to {limited}"
+        ));
+        value = limited;
+    }
+    if let Some(step) = knobs
+        .max_scale_in_step
+        .filter(|s| current - value > i64::from(*s))
+    {
+        let limited = current - i64::from(step);
+        reasons.push(format!(
+            "max_scale_in_step {step}: {value} limited to {limited}"
+        ));
+        value = limited;
+    }
+    value
 }
 
 /// `basis * percent / 100`, rounded away from zero (away from the current value), and at
@@ -201,16 +489,36 @@ pub fn percent_step(basis: i64, percent: i64) -> i64 {
 mod tests {
     use super::*;
     use crate::function_ref::FunctionRef;
-    use crate::policy::AlarmRule;
+    use crate::policy::{AlarmRule, QueueRef, Stability};
     use proptest::prelude::*;
 
+    /// A target with every stability knob off: the core rules of the alarm issue.
     fn target(min: u32, max: u32, rules: Vec<AlarmRule>) -> Target {
         Target {
             function: FunctionRef::parse("orders-worker").unwrap(),
             min,
             max,
             alarms: rules,
+            queue: None,
+            stability: Stability::OFF,
         }
+    }
+
+    /// One evaluation without history at time 0 (enough for targets without stability).
+    fn decide(
+        target: &Target,
+        current: Option<u32>,
+        alarms: &AlarmStates,
+        request: Request,
+    ) -> Decision {
+        let inputs = Inputs {
+            current,
+            alarms,
+            queue: None,
+            saved: &SavedState::Missing,
+            now: 0,
+        };
+        super::decide(target, &inputs, request)
     }
 
     fn rule(name: &str, on_alarm: Option<Action>, on_ok: Option<Action>) -> AlarmRule {
@@ -587,6 +895,615 @@ mod tests {
             } else {
                 prop_assert!(step <= -1);
                 prop_assert!(step * 100 <= basis * percent);
+            }
+        }
+    }
+
+    // ---- queue tracking and stability --------------------------------------------------
+
+    const NOW: i64 = 1_700_000_000;
+
+    fn queue_spec(per: u32, in_flight: bool, delayed: bool, activation: u32) -> QueueSpec {
+        QueueSpec {
+            queue: QueueRef::Name("orders".into()),
+            messages_per_instance: per,
+            include_in_flight: in_flight,
+            include_delayed: delayed,
+            activation,
+        }
+    }
+
+    fn depth(visible: u64, in_flight: u64, delayed: u64) -> QueueDepth {
+        QueueDepth {
+            visible,
+            in_flight,
+            delayed,
+        }
+    }
+
+    fn tracker(min: u32, max: u32, stability: Stability) -> Target {
+        Target {
+            queue: Some(queue_spec(10, true, false, 0)),
+            stability,
+            ..target(min, max, vec![])
+        }
+    }
+
+    fn history(last: Option<(i64, Direction)>, recs: &[(i64, u32)]) -> SavedState {
+        SavedState::Valid(History {
+            generation: 3,
+            last_change: last.map(|(ago, direction)| LastChange {
+                at: NOW - ago,
+                direction,
+            }),
+            recommendations: recs
+                .iter()
+                .map(|(ago, value)| crate::state::Recommendation {
+                    at: NOW - ago,
+                    value: *value,
+                })
+                .collect(),
+        })
+    }
+
+    fn with_queue(t: &Target, current: Option<u32>, backlog: u64, saved: &SavedState) -> Decision {
+        with_all(t, current, backlog, saved, &AlarmStates::new())
+    }
+
+    fn with_all(
+        t: &Target,
+        current: Option<u32>,
+        backlog: u64,
+        saved: &SavedState,
+        alarms: &AlarmStates,
+    ) -> Decision {
+        let inputs = Inputs {
+            current,
+            alarms,
+            queue: Some(depth(backlog, 0, 0)),
+            saved,
+            now: NOW,
+        };
+        super::decide(t, &inputs, Request::FollowAlarms)
+    }
+
+    fn has(d: &Decision, text: &str) -> bool {
+        d.reasons.iter().any(|r| r.contains(text))
+    }
+
+    #[test]
+    fn backlog_counts_visible_plus_in_flight_and_delayed_when_asked() {
+        let d = depth(100, 20, 7);
+        assert_eq!(backlog(&queue_spec(10, true, false, 0), d), 120);
+        assert_eq!(backlog(&queue_spec(10, false, false, 0), d), 100);
+        assert_eq!(backlog(&queue_spec(10, true, true, 0), d), 127);
+        assert_eq!(backlog(&queue_spec(10, false, true, 0), d), 107);
+        assert_eq!(
+            backlog(&queue_spec(1, true, true, 0), depth(u64::MAX, 1, 1)),
+            u64::MAX
+        );
+    }
+
+    #[test]
+    fn the_queue_proposes_the_backlog_divided_by_messages_per_instance_rounded_up() {
+        let spec = queue_spec(10, true, false, 0);
+        assert_eq!(queue_proposal(&spec, depth(0, 0, 0), 1).0, 0);
+        assert_eq!(queue_proposal(&spec, depth(1, 0, 0), 1).0, 1);
+        assert_eq!(queue_proposal(&spec, depth(100, 0, 0), 1).0, 10);
+        assert_eq!(queue_proposal(&spec, depth(100, 1, 0), 1).0, 11);
+        let (p, reason) = queue_proposal(&spec, depth(95, 20, 4), 1);
+        assert_eq!(p, 12);
+        assert_eq!(
+            reason,
+            "queue orders: backlog 115 (95 visible + 20 in flight) / 10 per instance -> propose 12"
+        );
+        assert_eq!(
+            queue_proposal(&queue_spec(1, true, true, 0), depth(u64::MAX, 0, 0), 1).0,
+            i64::from(i32::MAX)
+        );
+    }
+
+    #[test]
+    fn below_activation_the_queue_proposes_min() {
+        let spec = queue_spec(10, true, false, 50);
+        let (p, reason) = queue_proposal(&spec, depth(49, 0, 0), 3);
+        assert_eq!(p, 3);
+        assert!(
+            reason.contains("below activation 50: propose min 3"),
+            "{reason}"
+        );
+        assert_eq!(queue_proposal(&spec, depth(50, 0, 0), 3).0, 5);
+    }
+
+    #[test]
+    fn the_queue_proposal_combines_with_alarms_largest_then_smallest_cap() {
+        let mut t = tracker(1, 200, Stability::OFF);
+        t.alarms = vec![
+            rule("surge", Some(Action::Set(40)), None),
+            rule("db", Some(Action::Cap(25)), None),
+        ];
+        let d = with_all(
+            &t,
+            Some(10),
+            300,
+            &SavedState::Missing,
+            &states(&[("surge", Alarm)]),
+        );
+        assert_eq!(d.desired, Some(40));
+        let d = with_all(
+            &t,
+            Some(10),
+            600,
+            &SavedState::Missing,
+            &states(&[("surge", Alarm)]),
+        );
+        assert_eq!(d.desired, Some(60));
+        assert!(has(&d, "largest proposal wins: 60"));
+        let d = with_all(
+            &t,
+            Some(10),
+            600,
+            &SavedState::Missing,
+            &states(&[("db", Alarm)]),
+        );
+        assert_eq!(d.desired, Some(25));
+    }
+
+    #[test]
+    fn tolerance_skips_small_changes_but_not_changes_at_or_beyond_it() {
+        let t = tracker(
+            1,
+            200,
+            Stability {
+                tolerance: 0.1,
+                ..Stability::OFF
+            },
+        );
+        let d = with_queue(&t, Some(50), 540, &SavedState::Missing); // 54: 4 < 5
+        assert_eq!(d.desired, Some(50));
+        assert!(
+            has(&d, "held: a change of 4 is within tolerance 0.1 of 50"),
+            "{:?}",
+            d.reasons
+        );
+        assert_eq!(
+            with_queue(&t, Some(50), 550, &SavedState::Missing).desired,
+            Some(55)
+        );
+        assert_eq!(
+            with_queue(&t, Some(50), 450, &SavedState::Missing).desired,
+            Some(45)
+        );
+    }
+
+    #[test]
+    fn tolerance_never_blocks_a_change_forced_by_bounds_or_a_cap() {
+        let mut t = tracker(
+            10,
+            100,
+            Stability {
+                tolerance: 0.5,
+                ..Stability::OFF
+            },
+        );
+        // Above max: 104 proposed, 4 is within tolerance of 104, but max still applies.
+        assert_eq!(
+            with_queue(&t, Some(104), 1040, &SavedState::Missing).desired,
+            Some(100)
+        );
+        // Below min.
+        assert_eq!(
+            with_queue(&t, Some(8), 80, &SavedState::Missing).desired,
+            Some(10)
+        );
+        t.alarms = vec![rule("db", Some(Action::Cap(45)), None)];
+        let d = with_all(
+            &t,
+            Some(50),
+            500,
+            &SavedState::Missing,
+            &states(&[("db", Alarm)]),
+        );
+        assert_eq!(d.desired, Some(45));
+    }
+
+    #[test]
+    fn cooldowns_hold_each_direction_and_say_how_long_is_left() {
+        let t = tracker(
+            1,
+            200,
+            Stability {
+                scale_out_cooldown_seconds: 60,
+                scale_in_cooldown_seconds: 300,
+                ..Stability::OFF
+            },
+        );
+        let recent = history(Some((88, Direction::In)), &[]);
+        let d = with_queue(&t, Some(50), 200, &recent);
+        assert_eq!(d.desired, Some(50));
+        assert!(
+            has(
+                &d,
+                "held: scale-in cooldown, 212 s left (last change: scale-in 88 s ago)"
+            ),
+            "{:?}",
+            d.reasons
+        );
+        assert_eq!(d.change(), None);
+        // A scale-out after 88 s is past its 60 s cooldown.
+        assert_eq!(with_queue(&t, Some(50), 800, &recent).desired, Some(80));
+        let just_out = history(Some((30, Direction::Out)), &[]);
+        let d = with_queue(&t, Some(50), 800, &just_out);
+        assert_eq!(d.desired, Some(50));
+        assert!(has(&d, "held: scale-out cooldown, 30 s left"));
+        // Past the scale-in cooldown, scale in.
+        let old = history(Some((301, Direction::Out)), &[]);
+        assert_eq!(with_queue(&t, Some(50), 200, &old).desired, Some(20));
+    }
+
+    #[test]
+    fn caps_and_bounds_apply_at_once_during_a_cooldown() {
+        let mut t = tracker(
+            30,
+            200,
+            Stability {
+                scale_in_cooldown_seconds: 300,
+                ..Stability::OFF
+            },
+        );
+        t.alarms = vec![rule("db", Some(Action::Cap(40)), None)];
+        let recent = history(Some((10, Direction::Out)), &[]);
+        let d = with_all(&t, Some(90), 100, &recent, &states(&[("db", Alarm)]));
+        assert_eq!(d.desired, Some(40));
+        assert!(has(&d, "held: scale-in cooldown"));
+        assert!(has(&d, "cap 40 lowers 90 to 40"));
+        // Below min during a cooldown: raised at once.
+        let d = with_queue(&t, Some(5), 0, &recent);
+        assert_eq!(d.desired, Some(30));
+    }
+
+    #[test]
+    fn stabilization_scales_in_only_to_the_highest_recent_recommendation() {
+        let t = tracker(
+            1,
+            200,
+            Stability {
+                scale_in_stabilization_seconds: 300,
+                ..Stability::OFF
+            },
+        );
+        let saved = history(None, &[(250, 80), (100, 60), (20, 30)]);
+        let d = with_queue(&t, Some(100), 100, &saved);
+        assert_eq!(d.desired, Some(80));
+        assert!(has(&d, "scale-in stabilization: highest recommendation in the last 300 s was 80 (250 s ago), so scale in to 80, not 10"), "{:?}", d.reasons);
+        // 80 has left the window 60 s later (relative to NOW it is 310 s old).
+        let later = history(None, &[(310, 80), (100, 60), (20, 30)]);
+        assert_eq!(with_queue(&t, Some(100), 100, &later).desired, Some(60));
+        // A window maximum at or above the current value holds it.
+        let high = history(None, &[(100, 150)]);
+        let d = with_queue(&t, Some(100), 100, &high);
+        assert_eq!(d.desired, Some(100));
+        assert!(has(&d, "held: scale-in stabilization, highest recommendation in the last 300 s was 150 (100 s ago)"));
+        // Stabilization never delays a scale-out.
+        assert_eq!(with_queue(&t, Some(100), 1200, &high).desired, Some(120));
+    }
+
+    #[test]
+    fn the_recommendation_is_recorded_so_the_next_evaluation_remembers_it() {
+        let t = tracker(
+            1,
+            200,
+            Stability {
+                scale_in_stabilization_seconds: 300,
+                ..Stability::OFF
+            },
+        );
+        let d = with_queue(&t, Some(10), 900, &SavedState::Valid(History::default()));
+        assert_eq!(d.desired, Some(90));
+        assert_eq!(
+            d.history.recommendations,
+            [crate::state::Recommendation { at: NOW, value: 90 }]
+        );
+        assert_eq!(
+            d.history.last_change,
+            Some(LastChange {
+                at: NOW,
+                direction: Direction::Out
+            })
+        );
+        // 60 s later the queue is empty: held at 90 by the saved recommendation.
+        let inputs = Inputs {
+            current: Some(90),
+            alarms: &AlarmStates::new(),
+            queue: Some(depth(0, 0, 0)),
+            saved: &SavedState::Valid(d.history),
+            now: NOW + 60,
+        };
+        let next = super::decide(&t, &inputs, Request::FollowAlarms);
+        assert_eq!(next.desired, Some(90));
+        assert!(
+            next.history.last_change.unwrap().at == NOW,
+            "an unchanged value is not a change"
+        );
+    }
+
+    #[test]
+    fn without_history_a_scale_in_waits_a_full_window_but_a_scale_out_does_not() {
+        let t = tracker(1, 200, Stability::default());
+        for saved in [SavedState::Missing, SavedState::Unusable("corrupt".into())] {
+            let d = with_queue(&t, Some(100), 0, &saved);
+            assert_eq!(d.desired, Some(100), "{saved:?}");
+            assert!(
+                has(&d, "counts as recommended now (100)"),
+                "{:?}",
+                d.reasons
+            );
+            assert!(has(&d, "held: scale-in stabilization"));
+            assert_eq!(d.history.recommendations[0].value, 100);
+            assert_eq!(with_queue(&t, Some(100), 3000, &saved).desired, Some(200));
+        }
+        let d = with_queue(
+            &t,
+            Some(100),
+            0,
+            &SavedState::Unusable("format v2 is not one".into()),
+        );
+        assert!(has(
+            &d,
+            "saved state unusable (format v2 is not one): treated as no history"
+        ));
+    }
+
+    #[test]
+    fn state_from_the_future_is_treated_as_no_history() {
+        let t = tracker(1, 200, Stability::default());
+        let future = SavedState::Valid(History {
+            generation: 9,
+            last_change: Some(LastChange {
+                at: NOW + 10_000,
+                direction: Direction::Out,
+            }),
+            recommendations: vec![],
+        });
+        let d = with_queue(&t, Some(100), 0, &future);
+        assert!(has(&d, "saved state is from the future"), "{:?}", d.reasons);
+        assert!(!has(&d, "cooldown"));
+        assert_eq!(d.history.generation, 9);
+    }
+
+    #[test]
+    fn step_limits_bound_each_action() {
+        let t = tracker(
+            1,
+            500,
+            Stability {
+                max_scale_out_step: Some(20),
+                max_scale_in_step: Some(5),
+                ..Stability::OFF
+            },
+        );
+        let d = with_queue(&t, Some(50), 2000, &SavedState::Missing);
+        assert_eq!(d.desired, Some(70));
+        assert!(has(&d, "max_scale_out_step 20: 200 limited to 70"));
+        let d = with_queue(&t, Some(50), 10, &SavedState::Missing);
+        assert_eq!(d.desired, Some(45));
+        assert!(
+            has(&d, "max_scale_in_step 5: 1 limited to 45"),
+            "{:?}",
+            d.reasons
+        );
+    }
+
+    #[test]
+    fn a_direct_command_skips_the_stability_knobs_but_not_caps_or_bounds() {
+        let t = tracker(1, 200, Stability::default());
+        let saved = history(Some((5, Direction::Out)), &[(5, 150)]);
+        let inputs = Inputs {
+            current: Some(150),
+            alarms: &AlarmStates::new(),
+            queue: Some(depth(5000, 0, 0)),
+            saved: &saved,
+            now: NOW,
+        };
+        let d = super::decide(&t, &inputs, Request::Direct(12));
+        assert_eq!(d.desired, Some(12));
+        assert!(has(
+            &d,
+            "direct command: tolerance, cooldowns, stabilization and step limits do not apply"
+        ));
+        assert!(
+            !has(&d, "queue orders"),
+            "the direct command replaces the queue's proposal"
+        );
+        assert_eq!(
+            d.history.last_change,
+            Some(LastChange {
+                at: NOW,
+                direction: Direction::In
+            })
+        );
+    }
+
+    /// Each stage shapes the value in turn; the reasons come in the documented order.
+    #[test]
+    fn the_order_of_application_is_largest_tolerance_cooldown_stabilization_steps_caps_bounds() {
+        let knobs = Stability {
+            tolerance: 0.1,
+            scale_out_cooldown_seconds: 60,
+            scale_in_cooldown_seconds: 300,
+            scale_in_stabilization_seconds: 300,
+            max_scale_out_step: Some(10),
+            max_scale_in_step: Some(15),
+        };
+        let mut t = tracker(5, 60, knobs);
+        t.alarms = vec![
+            rule("surge", Some(Action::Set(30)), None),
+            rule("db", Some(Action::Cap(8)), None),
+        ];
+        // Scale in from 100 (above max): queue 0, surge says 30 -> largest 30; no cooldown;
+        // the window's highest is 70 -> 70; step limit 15 -> 85; no cap; max 60 -> 60.
+        let saved = history(Some((400, Direction::Out)), &[(200, 70)]);
+        let d = with_all(&t, Some(100), 0, &saved, &states(&[("surge", Alarm)]));
+        assert_eq!(d.desired, Some(60));
+        let order = [
+            "largest proposal wins: 30",
+            "scale-in stabilization: highest",
+            "max_scale_in_step 15: 70 limited to 85",
+            "lowered from 85 to max 60",
+        ];
+        let positions: Vec<usize> = order
+            .iter()
+            .map(|o| {
+                d.reasons
+                    .iter()
+                    .position(|r| r.contains(o))
+                    .unwrap_or_else(|| panic!("{o}: {:?}", d.reasons))
+            })
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{:?}", d.reasons);
+        // Same, with the cap active: the cap comes after the step limit, then min.
+        let d = with_all(
+            &t,
+            Some(100),
+            0,
+            &saved,
+            &states(&[("surge", Alarm), ("db", Alarm)]),
+        );
+        assert_eq!(d.desired, Some(8));
+        let i = d
+            .reasons
+            .iter()
+            .position(|r| r.contains("max_scale_in_step"))
+            .unwrap();
+        let j = d
+            .reasons
+            .iter()
+            .position(|r| r == "cap 8 lowers 85 to 8")
+            .unwrap();
+        assert!(i < j);
+        // Tolerance comes before the cooldown: a tiny change is not reported as held by it.
+        let saved = history(Some((10, Direction::Out)), &[]);
+        let d = with_queue(&t, Some(40), 420, &saved);
+        assert_eq!(d.desired, Some(40));
+        assert!(
+            has(&d, "within tolerance") && !has(&d, "cooldown"),
+            "{:?}",
+            d.reasons
+        );
+    }
+
+    fn any_stability() -> impl Strategy<Value = Stability> {
+        (
+            prop_oneof![Just(0.0), Just(0.1), Just(0.5), Just(0.99)],
+            0u32..600,
+            0u32..600,
+            0u32..=3600,
+            proptest::option::of(1u32..50),
+            proptest::option::of(1u32..50),
+        )
+            .prop_map(|(tolerance, out, inn, window, up, down)| Stability {
+                tolerance,
+                scale_out_cooldown_seconds: out,
+                scale_in_cooldown_seconds: inn,
+                scale_in_stabilization_seconds: window,
+                max_scale_out_step: up,
+                max_scale_in_step: down,
+            })
+    }
+
+    fn any_saved() -> impl Strategy<Value = SavedState> {
+        prop_oneof![
+            Just(SavedState::Missing),
+            Just(SavedState::Unusable("corrupt".into())),
+            (
+                proptest::option::of((
+                    0i64..1000,
+                    prop_oneof![Just(Direction::In), Just(Direction::Out)]
+                )),
+                proptest::collection::vec((0i64..4000, 0u32..400), 0..8),
+            )
+                .prop_map(|(last, mut recs)| {
+                    recs.sort_by_key(|(ago, _)| -ago);
+                    let mut h = History {
+                        generation: 1,
+                        last_change: last.map(|(ago, direction)| LastChange {
+                            at: NOW - ago,
+                            direction,
+                        }),
+                        recommendations: vec![],
+                    };
+                    for (ago, v) in recs {
+                        h.record(NOW - ago, v, 3600);
+                    }
+                    SavedState::Valid(h)
+                }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn stability_never_breaks_bounds_caps_or_the_window_maximum(
+            min in 1u32..20,
+            span in 0u32..300,
+            current in proptest::option::of(0u32..400),
+            backlog in 0u64..5000,
+            cap in proptest::option::of(0u32..400),
+            knobs in any_stability(),
+            saved in any_saved(),
+        ) {
+            let max = min + span;
+            let mut t = tracker(min, max, knobs);
+            let mut alarms = AlarmStates::new();
+            if let Some(cap) = cap {
+                t.alarms.push(rule("db", Some(Action::Cap(cap)), None));
+                alarms = states(&[("db", Alarm)]);
+            }
+            let d = with_all(&t, current, backlog, &saved, &alarms);
+            let desired = d.desired.unwrap();
+            // Within bounds, and never above an active cap (unless min is above it).
+            prop_assert!(desired >= min && desired <= max, "{} not in [{}, {}]", desired, min, max);
+            if let Some(cap) = cap {
+                prop_assert!(desired <= cap.max(min), "cap {} broken by {}", cap, desired);
+            }
+            let Some(c) = current else { return Ok(()); };
+            // Tolerance or cooldowns never keep a value outside the bounds or above a cap.
+            if c < min || c > max || cap.is_some_and(|cap| c > cap.max(min)) {
+                prop_assert_ne!(desired, c);
+            }
+            // A scale-in never goes below the window's highest recommendation (nor the current
+            // value), unless a cap or min forces it.
+            let window = knobs.scale_in_stabilization_seconds;
+            if desired < c && cap.is_none_or(|cap| cap >= c) && c <= max {
+                if let Some(high) = d.history.window_max(NOW, window) {
+                    prop_assert!(desired >= c.min(high.value).max(min), "{} below window max {}", desired, high.value);
+                }
+            }
+            // Within the cooldown after a change nothing moves in that direction on its own.
+            if let SavedState::Valid(h) = &saved {
+                if let Some(last) = h.last_change {
+                    let age = NOW - last.at;
+                    let forced = c < min || c > max || cap.is_some_and(|cap| c > cap.max(min));
+                    if !forced && age < i64::from(knobs.scale_in_cooldown_seconds) {
+                        prop_assert!(desired >= c, "scale-in during cooldown: {} -> {}", c, desired);
+                    }
+                    if !forced && age < i64::from(knobs.scale_out_cooldown_seconds) {
+                        prop_assert!(desired <= c, "scale-out during cooldown: {} -> {}", c, desired);
+                    }
+                }
+            }
+            // Step limits bound every unforced move.
+            let forced = c < min || c > max || cap.is_some_and(|cap| c > cap.max(min));
+            if !forced {
+                if let Some(step) = knobs.max_scale_out_step {
+                    prop_assert!(desired <= c + step);
+                }
+                if let Some(step) = knobs.max_scale_in_step {
+                    prop_assert!(desired + step >= c);
+                }
+            }
+            // Without history a scale-in never happens at all (it waits a full window).
+            if !matches!(saved, SavedState::Valid(_)) && window > 0 && (min..=max).contains(&c) && cap.is_none_or(|cap| cap >= c) {
+                prop_assert!(desired >= c, "scaled in without history: {} -> {}", c, desired);
             }
         }
     }

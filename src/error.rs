@@ -25,6 +25,9 @@ pub enum HandlerError {
     )]
     Unmanaged { function: String },
 
+    #[error("function \"{function}\" has invalid autoscaler tags, so it is left alone: {message}")]
+    TagPolicy { function: String, message: String },
+
     #[error("{0}")]
     Aws(#[from] AwsError),
 
@@ -53,6 +56,7 @@ impl HandlerError {
             HandlerError::Settings(_) => "InvalidSettings",
             HandlerError::Event(_) => "InvalidEvent",
             HandlerError::Unmanaged { .. } => "UnmanagedFunction",
+            HandlerError::TagPolicy { .. } => "InvalidTagPolicy",
             HandlerError::Aws(_) => "AwsCallFailed",
             HandlerError::Several(_) => "SeveralTargetsFailed",
             HandlerError::Reporting { .. } => "ReportingFailed",

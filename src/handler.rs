@@ -4,18 +4,41 @@
 //! from the current state of its alarms (one batched `DescribeAlarms` call) and its current
 //! reservation, so a stale or duplicated event cannot push a target the wrong way.
 
-use crate::decide::{decide, AlarmStates, ObservedAlarm, Request, StateSource};
+use crate::decide::{decide, AlarmStates, Inputs, ObservedAlarm, QueueDepth, Request, StateSource};
 use crate::error::HandlerError;
-use crate::policy::{Policy, PolicyError, Target};
-use crate::ports::{AlarmReader, FunctionConcurrency, MetricsPublisher};
+use crate::policy::{Policy, PolicyError, QueueRef, Target};
+use crate::ports::{
+    AlarmReader, AwsError, FunctionConcurrency, FunctionFinder, FunctionView, MetricsPublisher,
+    NoDiscovery, NoQueues, QueueReader,
+};
 use crate::report::{BatchItemFailure, DecisionRecord, Outcome, RecordError};
 use crate::settings::Settings;
+use crate::state::{SavedState, STATE_TAG};
+use crate::tags::{is_enabled, target_from_tags, ENABLED_TAG};
 use crate::trigger::{parse_event, AlarmSignal, Signal, Trigger};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+/// Epoch seconds; injected so tests control time.
+pub type Clock = Box<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Queue depths read during one invocation: each queue is read once, however many targets
+/// or signals share it.
+#[derive(Default)]
+struct QueueCache {
+    depths: Mutex<HashMap<QueueRef, Result<QueueDepth, AwsError>>>,
+}
 
 /// The autoscaler, generic over its AWS capabilities.
-pub struct Autoscaler<F, A, M> {
+pub struct Autoscaler<F, A, M, Q = NoQueues, D = NoDiscovery> {
     /// Loaded once per cold start. An invalid policy is kept as an error so that every
     /// invocation fails loudly instead of the function failing to start.
     policy: Result<Policy, PolicyError>,
@@ -23,6 +46,9 @@ pub struct Autoscaler<F, A, M> {
     functions: F,
     alarms: A,
     metrics: M,
+    queues: Q,
+    finder: D,
+    clock: Clock,
 }
 
 /// The decisions made for one signal and the targets that failed.
@@ -32,12 +58,9 @@ struct Evaluated {
     errors: Vec<HandlerError>,
 }
 
-impl<F, A, M> Autoscaler<F, A, M>
-where
-    F: FunctionConcurrency,
-    A: AlarmReader,
-    M: MetricsPublisher,
-{
+impl<F, A, M> Autoscaler<F, A, M> {
+    /// An autoscaler without queue reading or tag discovery; add them with
+    /// [`Autoscaler::with_queues`] and [`Autoscaler::with_discovery`].
     pub fn new(
         policy: Result<Policy, PolicyError>,
         settings: Settings,
@@ -51,9 +74,60 @@ where
             functions,
             alarms,
             metrics,
+            queues: NoQueues,
+            finder: NoDiscovery,
+            clock: Box::new(system_clock),
+        }
+    }
+}
+
+impl<F, A, M, Q, D> Autoscaler<F, A, M, Q, D> {
+    pub fn with_queues<Q2: QueueReader>(self, queues: Q2) -> Autoscaler<F, A, M, Q2, D> {
+        Autoscaler {
+            policy: self.policy,
+            settings: self.settings,
+            functions: self.functions,
+            alarms: self.alarms,
+            metrics: self.metrics,
+            queues,
+            finder: self.finder,
+            clock: self.clock,
         }
     }
 
+    pub fn with_discovery<D2: FunctionFinder>(self, finder: D2) -> Autoscaler<F, A, M, Q, D2> {
+        Autoscaler {
+            policy: self.policy,
+            settings: self.settings,
+            functions: self.functions,
+            alarms: self.alarms,
+            metrics: self.metrics,
+            queues: self.queues,
+            finder,
+            clock: self.clock,
+        }
+    }
+
+    /// Replaces the clock (epoch seconds).
+    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    /// The queue reader and the finder (tests inspect their fakes).
+    pub fn discovery(&self) -> (&Q, &D) {
+        (&self.queues, &self.finder)
+    }
+}
+
+impl<F, A, M, Q, D> Autoscaler<F, A, M, Q, D>
+where
+    F: FunctionConcurrency,
+    A: AlarmReader,
+    M: MetricsPublisher,
+    Q: QueueReader,
+    D: FunctionFinder,
+{
     /// The AWS capabilities this autoscaler was built with (tests inspect their fakes).
     pub fn capabilities(&self) -> (&F, &A, &M) {
         (&self.functions, &self.alarms, &self.metrics)
@@ -82,10 +156,11 @@ where
             record_errors: Vec::new(),
         };
         let mut errors = Vec::new();
+        let cache = QueueCache::default();
         match trigger {
             Trigger::Signals(signals) => {
                 for signal in &signals {
-                    let evaluated = self.evaluate(policy, signal).await;
+                    let evaluated = self.evaluate(policy, signal, &cache).await;
                     outcome.decisions.extend(evaluated.decisions);
                     errors.extend(evaluated.errors);
                 }
@@ -96,7 +171,7 @@ where
                     let error = match record.signal {
                         Err(e) => Some(HandlerError::Event(e)),
                         Ok(signal) => {
-                            let evaluated = self.evaluate(policy, &signal).await;
+                            let evaluated = self.evaluate(policy, &signal, &cache).await;
                             outcome.decisions.extend(evaluated.decisions);
                             HandlerError::combine(evaluated.errors)
                         }
@@ -124,50 +199,95 @@ where
     }
 
     /// Evaluates every target a signal concerns. A failing target does not stop the others.
-    async fn evaluate(&self, policy: &Policy, signal: &Signal) -> Evaluated {
+    async fn evaluate(&self, policy: &Policy, signal: &Signal, cache: &QueueCache) -> Evaluated {
         let trigger = signal.to_string();
-        let (targets, request, event_alarm): (Vec<&Target>, Request, Option<&AlarmSignal>) =
-            match signal {
-                Signal::Alarm(alarm) => {
-                    let targets: Vec<&Target> = policy.targets_for_alarm(&alarm.name).collect();
-                    if targets.is_empty() {
-                        // An account-wide EventBridge rule sends every alarm; most are not ours.
-                        tracing::info!(alarm = %alarm.name, "no target references this alarm; nothing to do");
-                    }
-                    (targets, Request::FollowAlarms, Some(alarm))
-                }
-                Signal::Direct(command) => match policy.target_for_function(&command.function) {
-                    Some(target) => (
-                        vec![target],
-                        Request::Direct(command.desired_concurrency),
-                        None,
-                    ),
-                    None => {
-                        return Evaluated {
-                            decisions: Vec::new(),
-                            errors: vec![HandlerError::Unmanaged {
-                                function: command.function.clone(),
-                            }],
-                        }
-                    }
-                },
-            };
-        if targets.is_empty() {
-            return Evaluated::default();
-        }
-        let observed = match self.observe_alarms(&targets, event_alarm).await {
-            Ok(observed) => observed,
-            Err(error) => {
-                return Evaluated {
-                    decisions: Vec::new(),
-                    errors: vec![error],
-                }
+        let mut evaluated = Evaluated::default();
+        // Targets with, for tag-based ones, the function read that found them.
+        let mut targets: Vec<(Target, Option<FunctionView>)> = Vec::new();
+        let add = |targets: &mut Vec<(Target, Option<FunctionView>)>, t: &Target| {
+            if !targets
+                .iter()
+                .any(|(x, _)| x.function.name() == t.function.name())
+            {
+                targets.push((t.clone(), None));
             }
         };
-        let mut evaluated = Evaluated::default();
-        for target in targets {
+        let mut request = Request::FollowAlarms;
+        let mut event_alarm: Option<&AlarmSignal> = None;
+        match signal {
+            Signal::Alarm(alarm) => {
+                for t in policy.targets_for_alarm(&alarm.name) {
+                    add(&mut targets, t);
+                }
+                for queue in alarm.queue_names() {
+                    for t in policy.targets_for_queue(queue) {
+                        add(&mut targets, t);
+                    }
+                }
+                if targets.is_empty() {
+                    // An account-wide EventBridge rule sends every alarm; most are not ours.
+                    tracing::info!(alarm = %alarm.name, "no target references this alarm; nothing to do");
+                }
+                event_alarm = Some(alarm);
+            }
+            Signal::QueueDepth(q) => {
+                for t in policy.targets_for_queue(q.queue.name()) {
+                    add(&mut targets, t);
+                }
+                if targets.is_empty() {
+                    tracing::info!(queue = %q.queue, "no target follows this queue; nothing to do");
+                }
+            }
+            Signal::Scheduled => {
+                for t in &policy.targets {
+                    add(&mut targets, t);
+                }
+                match self.finder.tagged(ENABLED_TAG, "true").await {
+                    Err(error) => evaluated.errors.push(error.into()),
+                    Ok(found) => {
+                        for f in found {
+                            if policy.target_for_function(&f.arn).is_some() {
+                                continue; // The policy document wins.
+                            }
+                            match target_from_tags(&f.arn, &f.tags) {
+                                Ok(t) => add(&mut targets, &t),
+                                Err(message) => evaluated.errors.push(HandlerError::TagPolicy {
+                                    function: f.arn.clone(),
+                                    message,
+                                }),
+                            }
+                        }
+                    }
+                }
+            }
+            Signal::Direct(command) => {
+                request = Request::Direct(command.desired_concurrency);
+                match policy.target_for_function(&command.function) {
+                    Some(t) => add(&mut targets, t),
+                    None => match self.tagged_target(&command.function).await {
+                        Ok(found) => targets.push(found),
+                        Err(error) => {
+                            evaluated.errors.push(error);
+                            return evaluated;
+                        }
+                    },
+                }
+            }
+        }
+        if targets.is_empty() {
+            return evaluated;
+        }
+        let refs: Vec<&Target> = targets.iter().map(|(t, _)| t).collect();
+        let observed = match self.observe_alarms(&refs, event_alarm).await {
+            Ok(observed) => observed,
+            Err(error) => {
+                evaluated.errors.push(error);
+                return evaluated;
+            }
+        };
+        for (target, view) in targets {
             match self
-                .evaluate_target(target, &observed, request, &trigger)
+                .evaluate_target(&target, view, &observed, request, &trigger, cache)
                 .await
             {
                 Ok(record) => evaluated.decisions.push(record),
@@ -175,6 +295,60 @@ where
             }
         }
         evaluated
+    }
+
+    /// A function the document does not name is managed only if it is tagged
+    /// `autoscaler:enabled=true` with a valid tag policy.
+    async fn tagged_target(
+        &self,
+        function: &str,
+    ) -> Result<(Target, Option<FunctionView>), HandlerError> {
+        let unmanaged = || HandlerError::Unmanaged {
+            function: function.to_owned(),
+        };
+        let Ok(reference) = crate::function_ref::FunctionRef::parse(function) else {
+            return Err(unmanaged());
+        };
+        let view = match self.functions.observe(&reference).await {
+            Ok(view) => view,
+            Err(e) if e.code.as_deref() == Some("ResourceNotFoundException") => {
+                return Err(unmanaged())
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !is_enabled(&view.tags) {
+            return Err(unmanaged());
+        }
+        let target =
+            target_from_tags(function, &view.tags).map_err(|message| HandlerError::TagPolicy {
+                function: function.to_owned(),
+                message,
+            })?;
+        Ok((target, Some(view)))
+    }
+
+    /// The depth of `queue`, read at most once per invocation.
+    async fn queue_depth(
+        &self,
+        queue: &QueueRef,
+        cache: &QueueCache,
+    ) -> Result<QueueDepth, AwsError> {
+        if let Some(known) = cache.depths.lock().map_err(|_| poisoned())?.get(queue) {
+            return known.clone();
+        }
+        let result = match queue {
+            QueueRef::Url(url) => self.queues.depth(url).await,
+            QueueRef::Name(name) => match self.queues.url_of(name).await {
+                Ok(url) => self.queues.depth(&url).await,
+                Err(e) => Err(e),
+            },
+        };
+        cache
+            .depths
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(queue.clone(), result.clone());
+        result
     }
 
     /// Reads every alarm the targets name in one batched call; the event's own state is
@@ -213,12 +387,33 @@ where
     async fn evaluate_target(
         &self,
         target: &Target,
+        view: Option<FunctionView>,
         observed: &AlarmStates,
         request: Request,
         trigger: &str,
+        cache: &QueueCache,
     ) -> Result<DecisionRecord, HandlerError> {
-        let current = self.functions.reserved(&target.function).await?;
-        let decision = decide(target, current, observed, request);
+        let view = match view {
+            Some(view) => view,
+            None => self.functions.observe(&target.function).await?,
+        };
+        let queue = match (&target.queue, request) {
+            (Some(spec), Request::FollowAlarms) => {
+                Some(self.queue_depth(&spec.queue, cache).await?)
+            }
+            _ => None,
+        };
+        let old_state = view.tags.get(STATE_TAG).map(String::as_str);
+        let saved = SavedState::read(old_state);
+        let now = (self.clock)();
+        let inputs = Inputs {
+            current: view.reserved,
+            alarms: observed,
+            queue,
+            saved: &saved,
+            now,
+        };
+        let decision = decide(target, &inputs, request);
         let mut record = DecisionRecord {
             function: target.function.name().to_owned(),
             trigger: trigger.to_owned(),
@@ -246,6 +441,20 @@ where
                     .reasons
                     .push(format!("applied: reservation {previous} -> {value}"));
             }
+        }
+        // The state changes only with what was carried out; a dry run writes nothing.
+        if !self.settings.dry_run && Some(decision.history.encode().as_str()) != old_state {
+            let mut next = decision.history.clone();
+            next.generation = saved.generation().wrapping_add(1);
+            let text = next.encode();
+            if let Err(error) = self.functions.tag(&view.arn, STATE_TAG, &text).await {
+                record.reasons.push(format!("state not saved: {error}"));
+                record.log(self.settings.dry_run);
+                return Err(error.into());
+            }
+            record
+                .reasons
+                .push(format!("state saved: generation {}", next.generation));
         }
         record.log(self.settings.dry_run);
         Ok(record)
@@ -282,5 +491,14 @@ fn describe(value: Option<u32>) -> String {
     match value {
         Some(n) => n.to_string(),
         None => "unreserved".to_owned(),
+    }
+}
+
+fn poisoned() -> AwsError {
+    AwsError {
+        operation: "queue cache",
+        resource: String::new(),
+        code: None,
+        message: "a previous read panicked".into(),
     }
 }

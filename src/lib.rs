@@ -15,4 +15,6 @@ pub mod policy;
 pub mod ports;
 pub mod report;
 pub mod settings;
+pub mod state;
+pub mod tags;
 pub mod trigger;

@@ -32,6 +32,127 @@ pub struct Target {
     pub min: u32,
     pub max: u32,
     pub alarms: Vec<AlarmRule>,
+    /// Queue-depth target tracking, if the target follows a queue.
+    pub queue: Option<QueueSpec>,
+    pub stability: Stability,
+}
+
+/// Which queue a target follows: its URL, or its name (resolved with `GetQueueUrl`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QueueRef {
+    Url(String),
+    Name(String),
+}
+
+impl QueueRef {
+    /// Parses a URL (`https://...`, `http://...` for local endpoints) or a queue name.
+    pub fn parse(text: &str) -> Result<QueueRef, String> {
+        if text.starts_with("https://") || text.starts_with("http://") {
+            let name = text.rsplit('/').next().unwrap_or_default();
+            check_queue_name(name).map_err(|e| format!("queue URL \"{text}\": {e}"))?;
+            Ok(QueueRef::Url(text.to_owned()))
+        } else {
+            check_queue_name(text)?;
+            Ok(QueueRef::Name(text.to_owned()))
+        }
+    }
+
+    /// The queue's name (the last path segment of a URL).
+    pub fn name(&self) -> &str {
+        match self {
+            QueueRef::Url(url) => url.rsplit('/').next().unwrap_or_default(),
+            QueueRef::Name(name) => name,
+        }
+    }
+}
+
+impl fmt::Display for QueueRef {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            QueueRef::Url(url) => f.write_str(url),
+            QueueRef::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// SQS queue names: 1 to 80 letters, digits, hyphens or underscores, `.fifo` for FIFO queues.
+pub fn check_queue_name(name: &str) -> Result<(), String> {
+    let base = name.strip_suffix(".fifo").unwrap_or(name);
+    if base.is_empty() || name.len() > 80 {
+        return Err(format!(
+            "queue name \"{name}\" must be 1 to 80 characters long"
+        ));
+    }
+    if let Some(bad) = base
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return Err(format!(
+            "queue name \"{name}\" contains {bad:?}; SQS names use only letters, digits, '-' and '_' (and a .fifo suffix)"
+        ));
+    }
+    Ok(())
+}
+
+/// Queue-depth target tracking: proposal = ceil(backlog / messages_per_instance).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSpec {
+    pub queue: QueueRef,
+    pub messages_per_instance: u32,
+    /// Count `ApproximateNumberOfMessagesNotVisible` (in flight); default true.
+    pub include_in_flight: bool,
+    /// Count `ApproximateNumberOfMessagesDelayed`; default false.
+    pub include_delayed: bool,
+    /// Below this backlog the proposal is `min`; default 0.
+    pub activation: u32,
+}
+
+/// The stability knobs of a target (names as HPA and Application Auto Scaling users know
+/// them). See docs/policy.md for the reasoning behind each default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stability {
+    /// Skip a change smaller than this fraction of the current value.
+    pub tolerance: f64,
+    pub scale_out_cooldown_seconds: u32,
+    pub scale_in_cooldown_seconds: u32,
+    /// Scale in only to the highest recommendation of this many seconds.
+    pub scale_in_stabilization_seconds: u32,
+    pub max_scale_out_step: Option<u32>,
+    pub max_scale_in_step: Option<u32>,
+}
+
+impl Stability {
+    pub const DEFAULT_TOLERANCE: f64 = 0.1;
+    pub const DEFAULT_SCALE_OUT_COOLDOWN: u32 = 60;
+    pub const DEFAULT_SCALE_IN_COOLDOWN: u32 = 300;
+    pub const DEFAULT_SCALE_IN_STABILIZATION: u32 = 300;
+    /// The HPA's limit for stabilization windows; also keeps the saved history small.
+    pub const MAX_STABILIZATION: u32 = 3600;
+    /// A day: longer cooldowns are almost certainly a unit mistake.
+    pub const MAX_COOLDOWN: u32 = 86_400;
+
+    /// Every knob off: each evaluation acts at once on its own proposals.
+    pub const OFF: Stability = Stability {
+        tolerance: 0.0,
+        scale_out_cooldown_seconds: 0,
+        scale_in_cooldown_seconds: 0,
+        scale_in_stabilization_seconds: 0,
+        max_scale_out_step: None,
+        max_scale_in_step: None,
+    };
+}
+
+impl Default for Stability {
+    fn default() -> Self {
+        Stability {
+            tolerance: Self::DEFAULT_TOLERANCE,
+            scale_out_cooldown_seconds: Self::DEFAULT_SCALE_OUT_COOLDOWN,
+            scale_in_cooldown_seconds: Self::DEFAULT_SCALE_IN_COOLDOWN,
+            scale_in_stabilization_seconds: Self::DEFAULT_SCALE_IN_STABILIZATION,
+            max_scale_out_step: None,
+            max_scale_in_step: None,
+        }
+    }
 }
 
 /// What to do while one alarm is in each of its states; `None` means "no opinion".
@@ -116,14 +237,74 @@ struct PolicyDoc {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TargetDoc {
-    function: String,
-    min: Count,
-    max: Count,
+pub(crate) struct TargetDoc {
+    pub(crate) function: String,
+    pub(crate) min: Count,
+    pub(crate) max: Count,
     #[serde(default)]
-    allow_zero: bool,
+    pub(crate) allow_zero: bool,
     #[serde(default)]
     alarms: Vec<AlarmRuleDoc>,
+    pub(crate) queue: Option<QueueDoc>,
+    #[serde(default, deserialize_with = "tolerance")]
+    pub(crate) tolerance: Option<f64>,
+    #[serde(default, deserialize_with = "cooldown")]
+    pub(crate) scale_out_cooldown_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "cooldown")]
+    pub(crate) scale_in_cooldown_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "stabilization")]
+    pub(crate) scale_in_stabilization_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "step")]
+    pub(crate) max_scale_out_step: Option<u32>,
+    #[serde(default, deserialize_with = "step")]
+    pub(crate) max_scale_in_step: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct QueueDoc {
+    pub(crate) url: Option<String>,
+    pub(crate) name: Option<String>,
+    #[serde(deserialize_with = "positive")]
+    pub(crate) messages_per_instance: u32,
+    pub(crate) include_in_flight: Option<bool>,
+    pub(crate) include_delayed: Option<bool>,
+    #[serde(default, deserialize_with = "count")]
+    pub(crate) activation: u32,
+}
+
+fn tolerance<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let t = f64::deserialize(d)?;
+    if !(0.0..1.0).contains(&t) {
+        return Err(serde::de::Error::custom(format!(
+            "{t} is out of range: expected a fraction from 0 (act on every change) to below 1, e.g. 0.1"
+        )));
+    }
+    Ok(Some(t))
+}
+
+fn seconds_up_to<'de, D: Deserializer<'de>>(d: D, max: u32) -> Result<Option<u32>, D::Error> {
+    let n = deserialize_int_in_range(d, 0, i64::from(max))?;
+    // In 0..=max, a u32.
+    Ok(Some(n as u32))
+}
+
+fn cooldown<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    seconds_up_to(d, Stability::MAX_COOLDOWN)
+}
+
+fn stabilization<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    seconds_up_to(d, Stability::MAX_STABILIZATION)
+}
+
+fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = deserialize_int_in_range(d, 1, MAX_COUNT)?;
+    // In 1..=i32::MAX, a u32.
+    Ok(n as u32)
+}
+
+fn step<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    positive(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -215,6 +396,14 @@ impl Policy {
             .iter()
             .filter(move |t| t.alarms.iter().any(|rule| rule.name == alarm))
     }
+
+    /// The targets following the queue named `name` (matched by name, whether the target
+    /// gave a URL or a name).
+    pub fn targets_for_queue<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Target> {
+        self.targets
+            .iter()
+            .filter(move |t| t.queue.as_ref().is_some_and(|q| q.queue.name() == name))
+    }
 }
 
 fn validate(doc: PolicyDoc) -> Result<Policy, String> {
@@ -222,60 +411,118 @@ fn validate(doc: PolicyDoc) -> Result<Policy, String> {
     let mut seen_functions: HashSet<String> = HashSet::new();
     for (i, t) in doc.targets.into_iter().enumerate() {
         let at = |field: &str| format!("targets[{i}].{field}");
-        let function =
-            FunctionRef::parse(&t.function).map_err(|e| format!("{}: {e}", at("function")))?;
-        if !seen_functions.insert(function.name().to_owned()) {
+        let target = validate_target(t, &at)?;
+        if !seen_functions.insert(target.function.name().to_owned()) {
             return Err(format!(
                 "{}: function \"{}\" is already a target; give each function one target",
                 at("function"),
-                function.name()
+                target.function.name()
             ));
         }
-        let (min, max) = (t.min.0, t.max.0);
-        if max < min {
-            return Err(format!("{}: must be >= min ({min})", at("max")));
-        }
-        if min == 0 && !t.allow_zero {
-            return Err(format!(
-                "{}: 0 would let the autoscaler throttle the function completely; \
-                 set \"allow_zero\": true on the target if that is intended",
-                at("min")
-            ));
-        }
-        let mut alarms = Vec::with_capacity(t.alarms.len());
-        let mut seen_alarms: HashSet<String> = HashSet::new();
-        for (j, a) in t.alarms.into_iter().enumerate() {
-            let at = |field: &str| format!("targets[{i}].alarms[{j}].{field}");
-            check_alarm_name(&a.name).map_err(|e| format!("{}: {e}", at("name")))?;
-            if !seen_alarms.insert(a.name.clone()) {
-                return Err(format!(
-                    "{}: alarm \"{}\" is listed twice for this target; merge its actions into one entry",
-                    at("name"),
-                    a.name
-                ));
-            }
-            if a.on_alarm.is_none() && a.on_ok.is_none() && a.on_insufficient_data.is_none() {
-                return Err(format!(
-                    "targets[{i}].alarms[{j}]: alarm \"{}\" has no action; give it at least one of \
-                     on_alarm, on_ok, on_insufficient_data",
-                    a.name
-                ));
-            }
-            alarms.push(AlarmRule {
-                name: a.name,
-                on_alarm: a.on_alarm,
-                on_ok: a.on_ok,
-                on_insufficient_data: a.on_insufficient_data,
-            });
-        }
-        targets.push(Target {
-            function,
-            min,
-            max,
-            alarms,
-        });
+        targets.push(target);
     }
     Ok(Policy { targets })
+}
+
+/// Validates one target; `at` turns a field path into where the user wrote it (a JSON path
+/// in the document, a tag key on a function).
+pub(crate) fn validate_target(t: TargetDoc, at: &dyn Fn(&str) -> String) -> Result<Target, String> {
+    let function =
+        FunctionRef::parse(&t.function).map_err(|e| format!("{}: {e}", at("function")))?;
+    let (min, max) = (t.min.0, t.max.0);
+    if max < min {
+        return Err(format!("{}: must be >= min ({min})", at("max")));
+    }
+    if min == 0 && !t.allow_zero {
+        return Err(format!(
+            "{}: 0 would let the autoscaler throttle the function completely; \
+             set \"allow_zero\": true on the target if that is intended",
+            at("min")
+        ));
+    }
+    let mut alarms = Vec::with_capacity(t.alarms.len());
+    let mut seen_alarms: HashSet<String> = HashSet::new();
+    for (j, a) in t.alarms.into_iter().enumerate() {
+        let at_alarm = |field: &str| at(&format!("alarms[{j}].{field}"));
+        check_alarm_name(&a.name).map_err(|e| format!("{}: {e}", at_alarm("name")))?;
+        if !seen_alarms.insert(a.name.clone()) {
+            return Err(format!(
+                "{}: alarm \"{}\" is listed twice for this target; merge its actions into one entry",
+                at_alarm("name"),
+                a.name
+            ));
+        }
+        if a.on_alarm.is_none() && a.on_ok.is_none() && a.on_insufficient_data.is_none() {
+            return Err(format!(
+                "{}: alarm \"{}\" has no action; give it at least one of \
+                 on_alarm, on_ok, on_insufficient_data",
+                at(&format!("alarms[{j}]")),
+                a.name
+            ));
+        }
+        alarms.push(AlarmRule {
+            name: a.name,
+            on_alarm: a.on_alarm,
+            on_ok: a.on_ok,
+            on_insufficient_data: a.on_insufficient_data,
+        });
+    }
+    let queue = match t.queue {
+        None => None,
+        Some(q) => {
+            let queue = match (q.url, q.name) {
+                (Some(url), None) => {
+                    if !(url.starts_with("https://") || url.starts_with("http://")) {
+                        return Err(format!(
+                            "{}: \"{url}\" is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME); use \"name\" for a queue name",
+                            at("queue.url")
+                        ));
+                    }
+                    QueueRef::parse(&url).map_err(|e| format!("{}: {e}", at("queue.url")))?
+                }
+                (None, Some(name)) => {
+                    check_queue_name(&name).map_err(|e| format!("{}: {e}", at("queue.name")))?;
+                    QueueRef::Name(name)
+                }
+                _ => {
+                    return Err(format!(
+                        "{}: give exactly one of \"url\" and \"name\"",
+                        at("queue")
+                    ))
+                }
+            };
+            Some(QueueSpec {
+                queue,
+                messages_per_instance: q.messages_per_instance,
+                include_in_flight: q.include_in_flight.unwrap_or(true),
+                include_delayed: q.include_delayed.unwrap_or(false),
+                activation: q.activation,
+            })
+        }
+    };
+    let d = Stability::default();
+    let stability = Stability {
+        tolerance: t.tolerance.unwrap_or(d.tolerance),
+        scale_out_cooldown_seconds: t
+            .scale_out_cooldown_seconds
+            .unwrap_or(d.scale_out_cooldown_seconds),
+        scale_in_cooldown_seconds: t
+            .scale_in_cooldown_seconds
+            .unwrap_or(d.scale_in_cooldown_seconds),
+        scale_in_stabilization_seconds: t
+            .scale_in_stabilization_seconds
+            .unwrap_or(d.scale_in_stabilization_seconds),
+        max_scale_out_step: t.max_scale_out_step,
+        max_scale_in_step: t.max_scale_in_step,
+    };
+    Ok(Target {
+        function,
+        min,
+        max,
+        alarms,
+        queue,
+        stability,
+    })
 }
 
 #[cfg(test)]
@@ -463,5 +710,133 @@ mod tests {
         assert!(missing_file.message.contains("cannot read the file"));
         let neither = Policy::from_lookup(|_| None).unwrap_err();
         assert!(neither.message.contains("AUTOSCALER_POLICY"), "{neither}");
+    }
+
+    #[test]
+    fn queue_tracking_and_stability_knobs_parse_with_documented_defaults() {
+        let policy = Policy::from_json(
+            r#"{"targets":[{"function":"orders-worker","min":1,"max":200,
+                "queue":{"url":"https://sqs.us-east-1.amazonaws.com/123456789012/orders","messages_per_instance":10},
+                "max_scale_in_step":5},
+              {"function":"b","min":1,"max":5,"queue":{"name":"orders","messages_per_instance":3,
+                "include_in_flight":false,"include_delayed":true,"activation":7},
+                "tolerance":0,"scale_out_cooldown_seconds":0,"scale_in_cooldown_seconds":30,
+                "scale_in_stabilization_seconds":3600,"max_scale_out_step":20}]}"#,
+            "t",
+        )
+        .unwrap();
+        let a = &policy.targets[0];
+        let q = a.queue.as_ref().unwrap();
+        assert_eq!(q.queue.name(), "orders");
+        assert_eq!(
+            (
+                q.messages_per_instance,
+                q.include_in_flight,
+                q.include_delayed,
+                q.activation
+            ),
+            (10, true, false, 0)
+        );
+        assert_eq!(
+            a.stability,
+            Stability {
+                max_scale_in_step: Some(5),
+                ..Stability::default()
+            }
+        );
+        assert_eq!(Stability::default().tolerance, 0.1);
+        assert_eq!(Stability::default().scale_out_cooldown_seconds, 60);
+        assert_eq!(Stability::default().scale_in_cooldown_seconds, 300);
+        assert_eq!(Stability::default().scale_in_stabilization_seconds, 300);
+        let b = &policy.targets[1];
+        let q = b.queue.as_ref().unwrap();
+        assert_eq!(q.queue, QueueRef::Name("orders".into()));
+        assert_eq!(
+            (
+                q.messages_per_instance,
+                q.include_in_flight,
+                q.include_delayed,
+                q.activation
+            ),
+            (3, false, true, 7)
+        );
+        assert_eq!(
+            b.stability,
+            Stability {
+                tolerance: 0.0,
+                scale_out_cooldown_seconds: 0,
+                scale_in_cooldown_seconds: 30,
+                scale_in_stabilization_seconds: 3600,
+                max_scale_out_step: Some(20),
+                max_scale_in_step: None,
+            }
+        );
+        let names: Vec<_> = policy
+            .targets_for_queue("orders")
+            .map(|t| t.function.name())
+            .collect();
+        assert_eq!(names, ["orders-worker", "b"]);
+    }
+
+    #[test]
+    fn bad_queue_and_knob_values_name_the_field() {
+        let with = |extra: &str| {
+            error_of(&format!(
+                r#"{{"targets":[{{"function":"a","min":1,"max":5,{extra}}}]}}"#
+            ))
+        };
+        for (extra, expected) in [
+            (
+                r#""queue":{"messages_per_instance":1}"#,
+                "targets[0].queue: give exactly one of",
+            ),
+            (
+                r#""queue":{"url":"https://x/q","name":"q","messages_per_instance":1}"#,
+                "targets[0].queue: give exactly one of",
+            ),
+            (
+                r#""queue":{"name":"q"}"#,
+                "targets[0].queue: missing field `messages_per_instance`",
+            ),
+            (
+                r#""queue":{"name":"q","messages_per_instance":0}"#,
+                "targets[0].queue.messages_per_instance: 0 is out of range",
+            ),
+            (
+                r#""queue":{"name":"a b","messages_per_instance":1}"#,
+                "targets[0].queue.name: queue name \"a b\" contains ' '",
+            ),
+            (
+                r#""queue":{"url":"sqs/orders","messages_per_instance":1}"#,
+                "targets[0].queue.url: \"sqs/orders\" is not a queue URL",
+            ),
+            (
+                r#""queue":{"name":"q","messages_per_instance":1,"visible":true}"#,
+                "targets[0].queue.visible: unknown field",
+            ),
+            (
+                r#""tolerance":1.5"#,
+                "targets[0].tolerance: 1.5 is out of range",
+            ),
+            (
+                r#""tolerance":"0.1""#,
+                "targets[0].tolerance: invalid type: string",
+            ),
+            (
+                r#""scale_in_stabilization_seconds":3601"#,
+                "targets[0].scale_in_stabilization_seconds: 3601 is out of range",
+            ),
+            (
+                r#""scale_out_cooldown_seconds":-1"#,
+                "targets[0].scale_out_cooldown_seconds: -1 is out of range",
+            ),
+            (
+                r#""max_scale_in_step":0"#,
+                "targets[0].max_scale_in_step: 0 is out of range",
+            ),
+        ] {
+            let err = with(extra);
+            assert!(err.starts_with(expected), "{extra}: {err}");
+        }
     }
 }

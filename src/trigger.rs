@@ -9,6 +9,7 @@
 use crate::alarm::{check_alarm_name, AlarmState};
 use crate::count::Count;
 use crate::function_ref::FunctionRef;
+use crate::policy::QueueRef;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -19,6 +20,8 @@ pub const MAX_EVENT_BYTES: usize = 6 * 1024 * 1024;
 
 /// The detail-type of EventBridge's alarm state change events.
 pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
+/// The detail-type of EventBridge (and EventBridge Scheduler) schedule events.
+pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 
 /// What one invocation was asked to look at.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +43,26 @@ pub struct QueueRecord {
 pub enum Signal {
     Alarm(AlarmSignal),
     Direct(DirectCommand),
+    /// An EventBridge "Scheduled Event": reconcile every target.
+    Scheduled,
+    /// `{"queue": "URL or name"}`: evaluate the targets of that queue.
+    QueueDepth(QueueSignal),
+}
+
+/// A push notification that a queue's depth may have changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSignal {
+    pub queue: QueueRef,
+}
+
+impl AlarmSignal {
+    /// The names of the SQS queues the alarm's metrics watch (`AWS/SQS` with `QueueName`).
+    pub fn queue_names(&self) -> impl Iterator<Item = &str> {
+        self.metrics
+            .iter()
+            .filter(|m| m.namespace == "AWS/SQS")
+            .filter_map(|m| m.dimensions.get("QueueName").map(String::as_str))
+    }
 }
 
 impl fmt::Display for Signal {
@@ -51,6 +74,8 @@ impl fmt::Display for Signal {
                 "direct command: {} to {}",
                 d.function, d.desired_concurrency
             ),
+            Signal::Scheduled => f.write_str("scheduled reconciliation"),
+            Signal::QueueDepth(q) => write!(f, "queue depth event for {}", q.queue),
         }
     }
 }
@@ -265,6 +290,9 @@ fn parse_signal(value: &Value, at: &str, allow_envelope: bool) -> Result<Signal,
         return parse_lambda_action(value, at).map(Signal::Alarm);
     }
     if object.contains_key("detail-type") {
+        if object.get("detail-type").and_then(Value::as_str) == Some(SCHEDULED_EVENT) {
+            return parse_scheduled(value, at);
+        }
         return parse_eventbridge(value, at).map(Signal::Alarm);
     }
     if object.contains_key("AlarmName") {
@@ -285,6 +313,9 @@ fn parse_signal(value: &Value, at: &str, allow_envelope: bool) -> Result<Signal,
     if object.contains_key("function") {
         return parse_direct(value, at).map(Signal::Direct);
     }
+    if object.contains_key("queue") {
+        return parse_queue_depth(value, at).map(Signal::QueueDepth);
+    }
     if object.contains_key("Records") {
         return Err(error(
             at,
@@ -295,7 +326,8 @@ fn parse_signal(value: &Value, at: &str, allow_envelope: bool) -> Result<Signal,
         at,
         "unrecognised event: expected a CloudWatch alarm (a Lambda action with alarmData, an \
          EventBridge \"CloudWatch Alarm State Change\", or an alarm notification with AlarmName), \
-         an SNS or SQS event carrying one, or a direct command {\"function\", \"desiredConcurrency\"}",
+         an SNS or SQS event carrying one, a direct command {\"function\", \"desiredConcurrency\"}, \
+         an EventBridge \"Scheduled Event\", or a queue depth event {\"queue\": \"URL or name\"}",
     ))
 }
 
@@ -576,4 +608,30 @@ fn parse_direct(value: &Value, at: &str) -> Result<DirectCommand, EventError> {
         function: doc.function,
         desired_concurrency: doc.desired_concurrency.0,
     })
+}
+
+// An EventBridge schedule: nothing to read from it but its kind.
+
+fn parse_scheduled(value: &Value, at: &str) -> Result<Signal, EventError> {
+    match value.get("source").and_then(Value::as_str) {
+        None | Some("aws.events") | Some("aws.scheduler") => Ok(Signal::Scheduled),
+        Some(other) => Err(error(
+            format!("{at}.source"),
+            format!("\"{other}\" is not aws.events or aws.scheduler; only EventBridge sends Scheduled Events"),
+        )),
+    }
+}
+
+// A queue depth event: `{"queue": "URL or name"}`.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueDepthDoc {
+    queue: String,
+}
+
+fn parse_queue_depth(value: &Value, at: &str) -> Result<QueueSignal, EventError> {
+    let doc: QueueDepthDoc = from_value(value, at)?;
+    let queue = QueueRef::parse(&doc.queue).map_err(|e| error(format!("{at}.queue"), e))?;
+    Ok(QueueSignal { queue })
 }

@@ -255,8 +255,8 @@ fn every_sample_in_events_dir_parses_and_every_queue_record_in_it_is_usable() {
         .collect();
     files.sort();
     assert!(
-        files.len() >= 8,
-        "expected the 8 known samples in events/, found {files:?}"
+        files.len() >= 10,
+        "expected the 10 known samples in events/, found {files:?}"
     );
     for path in &files {
         let bytes = std::fs::read(path).unwrap();
@@ -1258,4 +1258,61 @@ fn input_of_exactly_the_payload_limit_is_parsed() {
 fn errors_display_as_location_then_message() {
     let e = parse_err(&json!({ "Records": [] }));
     assert_eq!(e.to_string(), format!("{}: {}", e.location, e.message));
+}
+
+#[test]
+fn sample_scheduled_event_is_a_reconciliation() {
+    assert_eq!(signals(sample("scheduled.json")), [Signal::Scheduled]);
+}
+
+#[test]
+fn sample_queue_depth_event_names_the_orders_queue_by_url() {
+    let signals = signals(sample("queue-depth.json"));
+    match &signals[..] {
+        [Signal::QueueDepth(q)] => {
+            assert_eq!(q.queue.name(), "orders");
+            assert!(matches!(
+                q.queue,
+                lambda_autoscaler::policy::QueueRef::Url(_)
+            ));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn queue_depth_and_schedule_events_arrive_raw_through_sns_and_in_sqs_records() {
+    let sns = json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Message": "{\"queue\":\"orders\"}"}}]});
+    assert!(matches!(
+        &signals(parse_event(&sns).unwrap())[..],
+        [Signal::QueueDepth(_)]
+    ));
+    let sqs = json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m1", "body": "{\"queue\":\"orders\"}"}]});
+    match parse_event(&sqs).unwrap() {
+        Trigger::Queue(records) => assert!(matches!(records[0].signal, Ok(Signal::QueueDepth(_)))),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn malformed_queue_and_schedule_events_get_precise_errors() {
+    for (event, location, message) in [
+        (json!({"queue": 5}), "event.queue", "invalid type: integer"),
+        (json!({"queue": "a b"}), "event.queue", "contains ' '"),
+        (json!({"queue": ""}), "event.queue", "must be 1 to 80"),
+        (
+            json!({"queue": "orders", "depth": 3}),
+            "event.depth",
+            "unknown field",
+        ),
+        (
+            json!({"detail-type": "Scheduled Event", "source": "my.app"}),
+            "event.source",
+            "not aws.events",
+        ),
+    ] {
+        let err = parse_event(&event).unwrap_err();
+        assert_eq!(err.location, location, "{event}: {err}");
+        assert!(err.message.contains(message), "{event}: {err}");
+    }
 }

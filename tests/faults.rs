@@ -3,11 +3,12 @@
 
 use aws_sdk_cloudwatch::operation::describe_alarms::{DescribeAlarmsError, DescribeAlarmsOutput};
 use aws_sdk_cloudwatch::types::{AlarmType, CompositeAlarm, MetricAlarm, StateValue};
-use aws_sdk_lambda::operation::get_function_concurrency::GetFunctionConcurrencyOutput;
+use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
 use aws_sdk_lambda::operation::put_function_concurrency::{
     PutFunctionConcurrencyError, PutFunctionConcurrencyOutput,
 };
 use aws_sdk_lambda::types::error::{InvalidParameterValueException, TooManyRequestsException};
+use aws_sdk_lambda::types::Concurrency;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use lambda_autoscaler::alarm::AlarmState;
 use lambda_autoscaler::aws::cloudwatch::CloudWatch;
@@ -35,9 +36,13 @@ fn orders() -> FunctionRef {
 }
 
 fn currently(value: i32) -> Rule {
-    mock!(aws_sdk_lambda::Client::get_function_concurrency).then_output(move || {
-        GetFunctionConcurrencyOutput::builder()
-            .reserved_concurrent_executions(value)
+    mock!(aws_sdk_lambda::Client::get_function).then_output(move || {
+        GetFunctionOutput::builder()
+            .concurrency(
+                Concurrency::builder()
+                    .reserved_concurrent_executions(value)
+                    .build(),
+            )
             .build()
     })
 }
@@ -87,14 +92,14 @@ async fn throttling_that_outlasts_the_sdk_retries_is_an_error_not_a_guess() {
 
 #[tokio::test]
 async fn a_server_error_names_the_operation_and_function() {
-    let get = mock!(aws_sdk_lambda::Client::get_function_concurrency)
+    let get = mock!(aws_sdk_lambda::Client::get_function)
         .sequence()
         .http_status(503, Some("Service Unavailable".into()))
         .times(10)
         .build();
     let lambda = LambdaConcurrency::new(mock_client!(aws_sdk_lambda, [&get]));
-    let err = lambda.reserved(&orders()).await.unwrap_err();
-    assert_eq!(err.operation, "GetFunctionConcurrency");
+    let err = lambda.observe(&orders()).await.unwrap_err();
+    assert_eq!(err.operation, "GetFunction");
     assert_eq!(err.resource, "orders");
 }
 

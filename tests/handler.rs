@@ -7,7 +7,7 @@ use lambda_autoscaler::function_ref::FunctionRef;
 use lambda_autoscaler::handler::Autoscaler;
 use lambda_autoscaler::policy::{Policy, PolicyError};
 use lambda_autoscaler::ports::{
-    AlarmReader, AwsError, FunctionConcurrency, MetricPoint, MetricsPublisher,
+    AlarmReader, AwsError, FunctionConcurrency, FunctionView, MetricPoint, MetricsPublisher,
 };
 use lambda_autoscaler::settings::Settings;
 use serde_json::{json, Value};
@@ -19,6 +19,8 @@ struct FakeLambda {
     reserved: Mutex<HashMap<String, Option<u32>>>,
     fail_puts_for: HashSet<String>,
     puts: Mutex<Vec<(String, u32)>>,
+    tags: Mutex<HashMap<String, HashMap<String, String>>>,
+    tag_writes: Mutex<Vec<(String, String, String)>>,
 }
 
 impl FakeLambda {
@@ -49,19 +51,41 @@ fn fake_error(operation: &'static str, resource: &str, code: &str) -> AwsError {
 }
 
 impl FunctionConcurrency for FakeLambda {
-    async fn reserved(&self, function: &FunctionRef) -> Result<Option<u32>, AwsError> {
-        self.reserved
+    async fn observe(&self, function: &FunctionRef) -> Result<FunctionView, AwsError> {
+        let reserved = self
+            .reserved
             .lock()
             .unwrap()
             .get(function.name())
             .copied()
             .ok_or_else(|| {
-                fake_error(
-                    "GetFunctionConcurrency",
-                    function.name(),
-                    "ResourceNotFoundException",
-                )
-            })
+                fake_error("GetFunction", function.name(), "ResourceNotFoundException")
+            })?;
+        Ok(FunctionView {
+            arn: function.name().to_owned(),
+            reserved,
+            tags: self
+                .tags
+                .lock()
+                .unwrap()
+                .get(function.name())
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+
+    async fn tag(&self, arn: &str, key: &str, value: &str) -> Result<(), AwsError> {
+        self.tag_writes
+            .lock()
+            .unwrap()
+            .push((arn.into(), key.into(), value.into()));
+        self.tags
+            .lock()
+            .unwrap()
+            .entry(arn.to_owned())
+            .or_default()
+            .insert(key.into(), value.into());
+        Ok(())
     }
 
     async fn set_reserved(&self, function: &FunctionRef, value: u32) -> Result<(), AwsError> {
@@ -123,11 +147,15 @@ impl MetricsPublisher for FakeMetrics {
     }
 }
 
+// Stability knobs off: these tests pin the orchestration (tests/handler.rs's stability tests
+// and src/decide.rs cover the knobs).
 const POLICY: &str = r#"{"targets": [
-  { "function": "orders", "min": 2, "max": 100, "alarms": [
+  { "function": "orders", "min": 2, "max": 100, "tolerance": 0, "scale_out_cooldown_seconds": 0,
+    "scale_in_cooldown_seconds": 0, "scale_in_stabilization_seconds": 0, "alarms": [
       { "name": "backlog", "on_alarm": { "change": 10 }, "on_ok": { "change": -5 } },
       { "name": "db", "on_alarm": { "cap": 3 } } ] },
-  { "function": "billing", "min": 1, "max": 10, "alarms": [
+  { "function": "billing", "min": 1, "max": 10, "tolerance": 0, "scale_out_cooldown_seconds": 0,
+    "scale_in_cooldown_seconds": 0, "scale_in_stabilization_seconds": 0, "alarms": [
       { "name": "backlog", "on_alarm": { "set": 8 } } ] }
 ]}"#;
 
@@ -254,10 +282,9 @@ fn an_unchanged_value_is_not_written() {
     let outcome = run(&fixture, alarm_event("db", "ALARM")).unwrap();
     assert!(parts(&fixture).lambda.puts.lock().unwrap().is_empty());
     assert!(!outcome.decisions[0].applied);
-    assert_eq!(
-        outcome.decisions[0].reasons.last().unwrap(),
-        "unchanged: reservation stays 3"
-    );
+    assert!(outcome.decisions[0]
+        .reasons
+        .contains(&"unchanged: reservation stays 3".to_string()));
 }
 
 #[test]
@@ -430,4 +457,77 @@ fn a_failure_to_publish_metrics_fails_the_invocation_and_says_what_was_applied()
     let err = run(&fixture, alarm_event("backlog", "ALARM")).unwrap_err();
     assert_eq!(err.error_type(), "ReportingFailed");
     assert!(err.to_string().contains("orders: 5 -> 15"), "{err}");
+}
+
+// ---- queues: each read once per invocation --------------------------------------------
+
+#[derive(Default)]
+struct FakeQueues {
+    depths: HashMap<String, u64>,
+    url_calls: Mutex<Vec<String>>,
+    depth_calls: Mutex<Vec<String>>,
+}
+
+impl lambda_autoscaler::ports::QueueReader for FakeQueues {
+    async fn url_of(&self, name: &str) -> Result<String, AwsError> {
+        self.url_calls.lock().unwrap().push(name.into());
+        Ok(format!("https://sqs.local/1/{name}"))
+    }
+
+    async fn depth(&self, url: &str) -> Result<lambda_autoscaler::ports::QueueDepth, AwsError> {
+        self.depth_calls.lock().unwrap().push(url.into());
+        let name = url.rsplit('/').next().unwrap();
+        Ok(lambda_autoscaler::ports::QueueDepth {
+            visible: self.depths[name],
+            ..Default::default()
+        })
+    }
+}
+
+#[test]
+fn a_queue_shared_by_several_targets_and_signals_is_read_once_per_invocation() {
+    let policy = Policy::from_json(
+        r#"{"targets":[
+          {"function":"a","min":1,"max":50,"queue":{"name":"orders","messages_per_instance":10}},
+          {"function":"b","min":1,"max":50,"queue":{"url":"https://sqs.local/1/orders","messages_per_instance":20}},
+          {"function":"c","min":1,"max":50,"queue":{"name":"orders","messages_per_instance":5}}]}"#,
+        "t",
+    );
+    let queues = FakeQueues {
+        depths: [("orders".to_string(), 100)].into(),
+        ..Default::default()
+    };
+    let fixture = Autoscaler::new(
+        policy,
+        Settings::default(),
+        FakeLambda::with(&[("a", Some(1)), ("b", Some(1)), ("c", Some(1))]),
+        FakeAlarms::default(),
+        FakeMetrics::default(),
+    )
+    .with_queues(queues)
+    .with_clock(|| 1_700_000_000);
+    // Two signals for the same queue in one SNS invocation.
+    let message = r#"{"queue":"orders"}"#;
+    let event = json!({"Records": [
+        {"EventSource": "aws:sns", "Sns": {"Message": message}},
+        {"EventSource": "aws:sns", "Sns": {"Message": message}}]});
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(fixture.handle(&event))
+        .unwrap();
+    let desired: Vec<_> = outcome
+        .decisions
+        .iter()
+        .take(3)
+        .map(|d| d.desired)
+        .collect();
+    assert_eq!(desired, [Some(10), Some(5), Some(20)]);
+    let (queues, _) = fixture.discovery();
+    assert_eq!(*queues.url_calls.lock().unwrap(), ["orders"]);
+    // One read by name (resolved) and one by URL: the cache is keyed by how the policy names it.
+    assert_eq!(queues.depth_calls.lock().unwrap().len(), 2);
+    // The state tag was written once per target per change, not on the unchanged second pass.
+    let (lambda, _, _) = fixture.capabilities();
+    assert_eq!(lambda.tag_writes.lock().unwrap().len(), 3);
 }

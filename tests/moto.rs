@@ -11,12 +11,16 @@ use support::Moto;
 
 const POLICY: &str = r#"{
   "targets": [
-    { "function": "orders-worker", "min": 2, "max": 100,
+    { "function": "orders-worker", "min": 2, "max": 100, "tolerance": 0,
+      "scale_out_cooldown_seconds": 0, "scale_in_cooldown_seconds": 0,
+      "scale_in_stabilization_seconds": 0,
       "alarms": [
         { "name": "orders-backlog-high", "on_alarm": { "change": 10 }, "on_ok": { "change": -5 } },
         { "name": "orders-db-overloaded", "on_alarm": { "cap": 3 } }
       ] },
-    { "function": "billing-worker", "min": 1, "max": 10,
+    { "function": "billing-worker", "min": 1, "max": 10, "tolerance": 0,
+      "scale_out_cooldown_seconds": 0, "scale_in_cooldown_seconds": 0,
+      "scale_in_stabilization_seconds": 0,
       "alarms": [ { "name": "orders-backlog-high", "on_alarm": { "set": 8 } } ] }
   ]
 }"#;
@@ -362,8 +366,250 @@ async fn a_failed_aws_call_is_exit_1_with_the_operation_named() {
     );
     assert_eq!(code, 1);
     assert!(
-        stderr
-            .contains("GetFunctionConcurrency on orders-worker failed: ResourceNotFoundException"),
+        stderr.contains("GetFunction on orders-worker failed: ResourceNotFoundException"),
         "{stderr}"
     );
+}
+
+// ---- queue tracking, schedules, saved state, tag policies ----------------------------------
+
+fn queue_policy(extra: &str) -> Policy {
+    Policy::from_json(
+        &format!(
+            r#"{{"targets":[{{"function":"orders-worker","min":1,"max":100,
+                "queue":{{"name":"orders","messages_per_instance":5}}{extra}}}]}}"#
+        ),
+        "test",
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_backlog_counts_visible_in_flight_and_delayed_messages_as_configured() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(2))
+        .await;
+    moto.create_function(&config, "visible-only", Some(2)).await;
+    let url = moto.create_queue(&config, "orders").await;
+    moto.send(&config, &url, 30, 0).await;
+    moto.receive(&config, &url, 10).await; // 20 visible, 10 in flight
+    moto.send(&config, &url, 5, 600).await; // 5 delayed
+    let policy = Policy::from_json(
+        r#"{"targets":[
+            {"function":"orders-worker","min":1,"max":100,
+             "queue":{"name":"orders","messages_per_instance":5,"include_delayed":true}},
+            {"function":"visible-only","min":1,"max":100,
+             "queue":{"name":"orders","messages_per_instance":5,"include_in_flight":false}}]}"#,
+        "test",
+    )
+    .unwrap();
+    let autoscaler = aws::autoscaler(&config, Ok(policy), Settings::default());
+    let outcome = autoscaler
+        .handle(&json!({ "queue": url.clone() }))
+        .await
+        .unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(7));
+    assert_eq!(moto.reserved(&config, "visible-only").await, Some(4));
+    assert!(
+        outcome.decisions[0].reasons.iter().any(|r| r
+            == "queue orders: backlog 35 (20 visible + 10 in flight + 5 delayed) / 5 per instance -> propose 7"),
+        "{:?}",
+        outcome.decisions[0].reasons
+    );
+    // The state tag was written with the change.
+    let state = moto.tags(&config, "orders-worker").await["autoscaler:state"].clone();
+    assert!(state.starts_with("v1 g1 co"), "{state}");
+}
+
+#[tokio::test]
+async fn a_scheduled_event_reconciles_document_and_tagged_targets_and_fails_only_bad_tags() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(2))
+        .await;
+    moto.create_function(&config, "billing-worker", Some(9))
+        .await;
+    moto.create_function(&config, "tagged-worker", Some(3))
+        .await;
+    moto.create_function(&config, "badly-tagged", Some(4)).await;
+    moto.create_function(&config, "not-opted-in", Some(5)).await;
+    let orders = moto.create_queue(&config, "orders").await;
+    let billing = moto.create_queue(&config, "billing").await;
+    moto.send(&config, &orders, 40, 0).await;
+    moto.send(&config, &billing, 12, 0).await;
+    moto.tag_function(
+        &config,
+        "tagged-worker",
+        &[
+            ("autoscaler:enabled", "true"),
+            ("autoscaler:min", "1"),
+            ("autoscaler:max", "50"),
+            ("autoscaler:queue", "orders"),
+            ("autoscaler:messages-per-instance", "2"),
+        ],
+    )
+    .await;
+    moto.tag_function(
+        &config,
+        "badly-tagged",
+        &[
+            ("autoscaler:enabled", "true"),
+            ("autoscaler:min", "1"),
+            ("autoscaler:max", "many"),
+        ],
+    )
+    .await;
+    moto.tag_function(&config, "not-opted-in", &[("autoscaler:min", "1")])
+        .await;
+    let policy = Policy::from_json(
+        r#"{"targets":[
+            {"function":"orders-worker","min":1,"max":100,"queue":{"name":"orders","messages_per_instance":5}},
+            {"function":"billing-worker","min":1,"max":100,"queue":{"name":"billing","messages_per_instance":3},
+             "scale_in_stabilization_seconds":0}]}"#,
+        "test",
+    )
+    .unwrap();
+    let autoscaler = aws::autoscaler(&config, Ok(policy), Settings::default());
+    let err = autoscaler
+        .handle(&sample("scheduled.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "InvalidTagPolicy", "{err}");
+    assert!(
+        err.to_string().contains("badly-tagged") && err.to_string().contains("tag autoscaler:max"),
+        "{err}"
+    );
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(8));
+    assert_eq!(moto.reserved(&config, "billing-worker").await, Some(4));
+    assert_eq!(moto.reserved(&config, "tagged-worker").await, Some(20));
+    assert_eq!(moto.reserved(&config, "badly-tagged").await, Some(4));
+    assert_eq!(moto.reserved(&config, "not-opted-in").await, Some(5));
+}
+
+fn cli_with(moto: &Moto, policy: &Path, event: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_autoscaler"))
+        .args(["invoke"])
+        .arg(event)
+        .arg("--policy")
+        .arg(policy)
+        .envs(moto.env())
+        .env_remove("AUTOSCALER_POLICY")
+        .output()
+        .expect("the CLI runs")
+}
+
+#[tokio::test]
+async fn cooldowns_hold_across_separate_cli_processes() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(2))
+        .await;
+    let url = moto.create_queue(&config, "orders").await;
+    moto.send(&config, &url, 50, 0).await;
+    let dir = std::env::temp_dir().join(format!("autoscaler-cooldown-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"targets":[{"function":"orders-worker","min":1,"max":100,
+            "queue":{"name":"orders","messages_per_instance":5},
+            "scale_in_cooldown_seconds":300,"scale_in_stabilization_seconds":0}]}"#,
+    )
+    .unwrap();
+    let event = dir.join("event.json");
+    std::fs::write(&event, r#"{"queue":"orders"}"#).unwrap();
+
+    let first = cli_with(&moto, &policy, &event);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(10));
+
+    moto.purge(&config, &url).await;
+    let second = cli_with(&moto, &policy, &event);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(stdout.contains("held: scale-in cooldown, "), "{stdout}");
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(10));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn stabilization_holds_a_recent_high_until_it_leaves_the_window() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(2))
+        .await;
+    let url = moto.create_queue(&config, "orders").await;
+    moto.send(&config, &url, 100, 0).await;
+    let clock = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(1_800_000_000));
+    let at = clock.clone();
+    let autoscaler = aws::autoscaler(
+        &config,
+        Ok(queue_policy(
+            r#","scale_in_cooldown_seconds":0,"scale_in_stabilization_seconds":300"#,
+        )),
+        Settings::default(),
+    )
+    .with_clock(move || at.load(std::sync::atomic::Ordering::SeqCst));
+    let event = json!({ "queue": "orders" });
+    autoscaler.handle(&event).await.unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(20));
+
+    // Two minutes later the queue is nearly empty: held at the recent high of 20.
+    moto.purge(&config, &url).await;
+    moto.send(&config, &url, 25, 0).await;
+    clock.fetch_add(120, std::sync::atomic::Ordering::SeqCst);
+    let outcome = autoscaler.handle(&event).await.unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(20));
+    assert!(
+        outcome.decisions[0]
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("held: scale-in stabilization, highest recommendation in the last 300 s was 20 (120 s ago)")),
+        "{:?}",
+        outcome.decisions[0].reasons
+    );
+    // Once the high has left the window, scale in to the highest of what remains.
+    clock.fetch_add(200, std::sync::atomic::Ordering::SeqCst);
+    autoscaler.handle(&event).await.unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(5));
+}
+
+#[tokio::test]
+async fn a_direct_command_manages_a_tagged_function_and_refuses_an_untagged_one() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "tagged-worker", Some(3))
+        .await;
+    moto.create_function(&config, "plain", Some(3)).await;
+    moto.tag_function(
+        &config,
+        "tagged-worker",
+        &[
+            ("autoscaler:enabled", "true"),
+            ("autoscaler:min", "2"),
+            ("autoscaler:max", "12"),
+        ],
+    )
+    .await;
+    let autoscaler = aws::autoscaler(&config, Ok(policy()), Settings::default());
+    autoscaler
+        .handle(&json!({"function": "tagged-worker", "desiredConcurrency": 40}))
+        .await
+        .unwrap();
+    assert_eq!(moto.reserved(&config, "tagged-worker").await, Some(12));
+    let err = autoscaler
+        .handle(&json!({"function": "plain", "desiredConcurrency": 40}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "UnmanagedFunction");
+    assert_eq!(moto.reserved(&config, "plain").await, Some(3));
 }

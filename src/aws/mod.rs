@@ -2,6 +2,8 @@
 
 pub mod cloudwatch;
 pub mod lambda;
+pub mod sqs;
+pub mod tagging;
 
 use crate::ports::AwsError;
 use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata};
@@ -30,8 +32,13 @@ use crate::policy::{Policy, PolicyError};
 use crate::settings::Settings;
 
 /// The autoscaler wired to the real AWS clients.
-pub type AwsAutoscaler =
-    Autoscaler<lambda::LambdaConcurrency, cloudwatch::CloudWatch, cloudwatch::CloudWatch>;
+pub type AwsAutoscaler = Autoscaler<
+    lambda::LambdaConcurrency,
+    cloudwatch::CloudWatch,
+    cloudwatch::CloudWatch,
+    sqs::Sqs,
+    tagging::Tagging,
+>;
 
 /// Builds the SDK clients once from a loaded AWS configuration (which honours
 /// `AWS_ENDPOINT_URL`, `AWS_REGION` and the usual credential chain).
@@ -48,4 +55,8 @@ pub fn autoscaler(
         cloudwatch::CloudWatch::new(cloudwatch.clone()),
         cloudwatch::CloudWatch::new(cloudwatch),
     )
+    .with_queues(sqs::Sqs::new(aws_sdk_sqs::Client::new(config)))
+    .with_discovery(tagging::Tagging::new(
+        aws_sdk_resourcegroupstagging::Client::new(config),
+    ))
 }

@@ -212,4 +212,93 @@ impl Moto {
             .filter_map(|d| d.maximum())
             .reduce(f64::max)
     }
+
+    /// Creates a standard queue and returns its URL.
+    pub async fn create_queue(&self, config: &SdkConfig, name: &str) -> String {
+        aws_sdk_sqs::Client::new(config)
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("CreateQueue")
+            .queue_url()
+            .expect("a queue URL")
+            .to_owned()
+    }
+
+    /// Sends `count` messages, delayed by `delay_seconds` (0: visible at once).
+    pub async fn send(&self, config: &SdkConfig, url: &str, count: usize, delay_seconds: i32) {
+        let sqs = aws_sdk_sqs::Client::new(config);
+        for i in 0..count {
+            sqs.send_message()
+                .queue_url(url)
+                .message_body(format!("m{i}"))
+                .delay_seconds(delay_seconds)
+                .send()
+                .await
+                .expect("SendMessage");
+        }
+    }
+
+    /// Receives (without deleting) `count` messages, which makes them in flight.
+    pub async fn receive(&self, config: &SdkConfig, url: &str, count: usize) {
+        let sqs = aws_sdk_sqs::Client::new(config);
+        let mut received = 0;
+        while received < count {
+            let batch = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages((count - received).min(10) as i32)
+                .visibility_timeout(600)
+                .send()
+                .await
+                .expect("ReceiveMessage");
+            assert!(
+                !batch.messages().is_empty(),
+                "the queue ran out of messages"
+            );
+            received += batch.messages().len();
+        }
+    }
+
+    pub async fn purge(&self, config: &SdkConfig, url: &str) {
+        aws_sdk_sqs::Client::new(config)
+            .purge_queue()
+            .queue_url(url)
+            .send()
+            .await
+            .expect("PurgeQueue");
+    }
+
+    /// The ARN moto gives function `name`.
+    pub fn function_arn(name: &str) -> String {
+        format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
+    }
+
+    pub async fn tag_function(&self, config: &SdkConfig, name: &str, tags: &[(&str, &str)]) {
+        let mut request = aws_sdk_lambda::Client::new(config)
+            .tag_resource()
+            .resource(Self::function_arn(name));
+        for (k, v) in tags {
+            request = request.tags(*k, *v);
+        }
+        request.send().await.expect("TagResource");
+    }
+
+    /// The function's tags.
+    pub async fn tags(
+        &self,
+        config: &SdkConfig,
+        name: &str,
+    ) -> std::collections::HashMap<String, String> {
+        aws_sdk_lambda::Client::new(config)
+            .list_tags()
+            .resource(Self::function_arn(name))
+            .send()
+            .await
+            .expect("ListTags")
+            .tags()
+            .cloned()
+            .unwrap_or_default()
+    }
 }
