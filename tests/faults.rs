@@ -194,3 +194,111 @@ async fn a_throttled_describe_alarms_fails_the_evaluation_before_any_write() {
         "nothing is written when the alarms cannot be read"
     );
 }
+
+#[tokio::test]
+async fn a_throttled_queue_read_names_the_queue_and_keeps_the_code() {
+    use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesError;
+    use lambda_autoscaler::aws::sqs::Sqs;
+    use lambda_autoscaler::ports::QueueReader;
+    let read = mock!(aws_sdk_sqs::Client::get_queue_attributes)
+        .sequence()
+        .error(|| {
+            GetQueueAttributesError::generic(
+                aws_sdk_sqs::error::ErrorMetadata::builder()
+                    .code("RequestThrottled")
+                    .message("Rate exceeded")
+                    .build(),
+            )
+        })
+        .times(10)
+        .build();
+    let sqs = Sqs::new(mock_client!(aws_sdk_sqs, [&read]));
+    let url = "https://sqs.us-east-1.amazonaws.com/123456789012/orders";
+    let err = sqs.depth(url).await.unwrap_err();
+    assert_eq!(err.operation, "GetQueueAttributes");
+    assert_eq!(err.resource, url);
+    assert_eq!(err.code.as_deref(), Some("RequestThrottled"));
+}
+
+#[tokio::test]
+async fn a_queue_attribute_that_is_not_a_count_is_an_error_not_a_zero() {
+    use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput;
+    use aws_sdk_sqs::types::QueueAttributeName;
+    use lambda_autoscaler::aws::sqs::Sqs;
+    use lambda_autoscaler::ports::QueueReader;
+    let read = mock!(aws_sdk_sqs::Client::get_queue_attributes).then_output(|| {
+        GetQueueAttributesOutput::builder()
+            .attributes(QueueAttributeName::ApproximateNumberOfMessages, "lots")
+            .attributes(
+                QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+                "0",
+            )
+            .attributes(QueueAttributeName::ApproximateNumberOfMessagesDelayed, "0")
+            .build()
+    });
+    let sqs = Sqs::new(mock_client!(aws_sdk_sqs, [&read]));
+    let err = sqs.depth("https://example/orders").await.unwrap_err();
+    assert_eq!(
+        err.message,
+        "ApproximateNumberOfMessages is not a count: \"lots\""
+    );
+}
+
+#[tokio::test]
+async fn tag_discovery_follows_pagination_and_surfaces_a_server_error() {
+    use aws_sdk_resourcegroupstagging::operation::get_resources::GetResourcesOutput;
+    use aws_sdk_resourcegroupstagging::types::{ResourceTagMapping, Tag};
+    use lambda_autoscaler::aws::tagging::Tagging;
+    use lambda_autoscaler::ports::FunctionFinder;
+    let arn = |name: &str| format!("arn:aws:lambda:us-east-1:123456789012:function:{name}");
+    let mapping = move |name: &str| {
+        ResourceTagMapping::builder()
+            .resource_arn(arn(name))
+            .tags(
+                Tag::builder()
+                    .key("autoscaler:enabled")
+                    .value("true")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let first = mock!(aws_sdk_resourcegroupstagging::Client::get_resources)
+        .match_requests(|req| req.pagination_token().is_none())
+        .then_output(move || {
+            GetResourcesOutput::builder()
+                .resource_tag_mapping_list(mapping("a"))
+                .pagination_token("next")
+                .build()
+        });
+    let second = mock!(aws_sdk_resourcegroupstagging::Client::get_resources)
+        .match_requests(|req| req.pagination_token() == Some("next"))
+        .then_output(move || {
+            GetResourcesOutput::builder()
+                .resource_tag_mapping_list(mapping("b"))
+                .pagination_token("")
+                .build()
+        });
+    let tagging = Tagging::new(mock_client!(
+        aws_sdk_resourcegroupstagging,
+        RuleMode::MatchAny,
+        [&first, &second]
+    ));
+    let found = tagging.tagged("autoscaler:enabled", "true").await.unwrap();
+    let arns: Vec<_> = found.iter().map(|f| f.arn.as_str()).collect();
+    assert_eq!(arns, [arn("a"), arn("b")]);
+    assert_eq!(found[0].tags["autoscaler:enabled"], "true");
+
+    let failing = mock!(aws_sdk_resourcegroupstagging::Client::get_resources)
+        .sequence()
+        .http_status(500, None)
+        .times(10)
+        .build();
+    let tagging = Tagging::new(mock_client!(aws_sdk_resourcegroupstagging, [&failing]));
+    let err = tagging
+        .tagged("autoscaler:enabled", "true")
+        .await
+        .unwrap_err();
+    assert_eq!(err.operation, "GetResources");
+    assert_eq!(err.resource, "autoscaler:enabled=true");
+}
