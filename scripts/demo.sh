@@ -14,11 +14,11 @@ step() {
   printf '\n=== %s\n$ autoscaler invoke %s --policy %s\n' "$title" "$event" "$policy"
   # The CLI prints the full decision record as JSON; this shows its gist.
   ./target/debug/autoscaler invoke "$event" --policy "$policy" 2>/dev/null | fixtures summary || true
-  fixtures show orders-worker reports-api
+  fixtures show orders-worker reports-api thumbnails-worker resize-worker
 }
 
 echo "Policy ($policy):"; cat "$policy"
-echo; echo "Before:"; fixtures show orders-worker reports-api
+echo; echo "Before:"; fixtures show orders-worker reports-api thumbnails-worker resize-worker
 step "orders backlog alarm fires (CloudWatch Lambda action)" events/alarm-lambda-action.json
 fixtures alarm orders-backlog-high OK
 step "backlog clears (EventBridge state change; CloudWatch now says OK)" events/alarm-eventbridge.json
@@ -26,6 +26,14 @@ step "the orders database is overloaded (composite alarm): cap 3" events/alarm-l
 step "reports-api error rate back to OK (SNS, metric math)" events/alarm-sns-metric-math.json
 step "an operator sets reports-api directly" events/direct-command.json
 step "an SQS batch carrying alarms and a command" events/sqs-batch.json
+step_stdin() {
+  local title=$1 event=$2
+  printf '\n=== %s\n$ echo %s | autoscaler invoke - --policy %s\n' "$title" "$event" "$policy"
+  echo "$event" | ./target/debug/autoscaler invoke - --policy "$policy" 2>/dev/null | fixtures summary || true
+  fixtures show orders-worker reports-api thumbnails-worker resize-worker
+}
+step_stdin "the thumbnails queue reports its depth (230 messages, 10 per instance)" '{"queue": "thumbnails"}'
+step "scheduled reconciliation: every target, plus functions opted in by tags" events/scheduled.json
 printf '\n=== an alarm no target names is a quiet no-op\n'
 echo '{"source":"aws.cloudwatch","alarmData":{"alarmName":"someone-elses-alarm","state":{"value":"ALARM"}}}' \
   | ./target/debug/autoscaler invoke - --policy "$policy" 2>/dev/null

@@ -46,18 +46,38 @@ def setup(endpoint):
     """The demo targets of examples/policy.json, and the alarms moto can hold."""
     client(endpoint, "iam").create_role(RoleName=ROLE, AssumeRolePolicyDocument="{}")
     lam = client(endpoint, "lambda")
-    for name, reserved in [("orders-worker", 5), ("reports-api", None)]:
+    # resize-worker is not in the policy document: its tags opt it in.
+    resize_tags = {
+        "autoscaler:min": "1",
+        "autoscaler:max": "5",
+        "autoscaler:queue": "thumbnails",
+        "autoscaler:messages-per-instance": "100",
+    }
+    for name, reserved, tags in [
+        ("orders-worker", 5, {}),
+        ("reports-api", None, {}),
+        ("thumbnails-worker", 2, {}),
+        ("resize-worker", None, resize_tags),
+    ]:
         lam.create_function(
             FunctionName=name,
             Runtime="provided.al2023",
             Role=f"arn:aws:iam::{ACCOUNT}:role/{ROLE}",
             Handler="bootstrap",
             Code={"ZipFile": b"demo code is never run"},
-            Tags={"autoscaler:enabled": "true"},
+            Tags={"autoscaler:enabled": "true", **tags},
         )
         if reserved is not None:
             lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
     set_alarm(endpoint, "orders-backlog-high", "ALARM")
+    # A backlog of 230 messages for the queue-following targets.
+    sqs = client(endpoint, "sqs")
+    url = sqs.create_queue(QueueName="thumbnails")["QueueUrl"]
+    for batch in range(23):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "MessageBody": f"image {batch * 10 + i}"} for i in range(10)],
+        )
     # orders-db-overloaded is a composite alarm, which moto cannot hold: its state comes
     # from the event, as it does on AWS for any alarm DescribeAlarms does not return.
 
@@ -66,7 +86,7 @@ def show(endpoint, functions):
     lam = client(endpoint, "lambda")
     for name in functions:
         value = lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
-        print(f"  {name:<16} reserved concurrency: {'unreserved' if value is None else value}")
+        print(f"  {name:<18} reserved concurrency: {'unreserved' if value is None else value}")
 
 
 def metrics(endpoint, namespace):
