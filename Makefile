@@ -6,7 +6,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv build demo test lint unit integration smoke deploy-check clean
+.PHONY: venv build demo test lint unit integration smoke deploy-check bench clean
 
 venv:
 	./scripts/setup-venv.sh
@@ -40,6 +40,10 @@ smoke: venv
 # template.yaml lint, security properties, and an offline arm64 `sam build`.
 deploy-check: venv
 	./scripts/deploy-check.sh
+
+# Release-build timings and peak memory per invocation (docs/benchmarks.md).
+bench: venv
+	./scripts/bench.sh
 
 clean:
 	cargo clean

@@ -1,0 +1,786 @@
+#!/usr/bin/env python3
+"""Security properties of the SAM template (template.yaml), checked without AWS.
+
+Run: .venv/bin/python tests/template_security.py [path/to/template.yaml]
+     .venv/bin/python tests/template_security.py --print-cli-policy   (the policy for docs/deploy.md)
+
+Each check is a function that raises CheckFailed with a message. After the checks on the
+real template, every check is also run against copies of the template with the property it
+guards removed or weakened (the mutations at the end), and must fail there: a check that
+cannot fail proves nothing. The last line is "N passed, M failed"; the exit code is 1 when
+anything failed.
+
+The template is read with cfn-lint's own YAML loader, which understands the CloudFormation
+short forms (!Ref, !Sub, !If, ...) and turns them into their long forms ({"Ref": ...}).
+"""
+
+import copy
+import fnmatch
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TEMPLATE = ROOT / "template.yaml"
+
+# Actions that change other functions. They may only be allowed on functions that opted in.
+WRITE_ACTIONS = (
+    "lambda:PutFunctionConcurrency",
+    "lambda:DeleteFunctionConcurrency",
+    "lambda:TagResource",
+    "lambda:UntagResource",
+)
+OPT_IN_CONDITION_KEY = "aws:ResourceTag/autoscaler:enabled"
+ALARM_PRINCIPAL = "lambda.alarms.cloudwatch.amazonaws.com"
+AUTOSCALER_BINARY = "lambda-autoscaler"
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def require(condition, message):
+    if not condition:
+        raise CheckFailed(message)
+
+
+def load_template(path):
+    from cfnlint.decode import cfn_yaml
+
+    # Round-trip through JSON: plain dicts and lists, free of the loader's node classes.
+    return json.loads(json.dumps(cfn_yaml.load(str(path))))
+
+
+# ---------------------------------------------------------------- template helpers
+
+
+def resources(template):
+    return template.get("Resources") or {}
+
+
+def resources_of_type(template, type_name):
+    return {k: v for k, v in resources(template).items() if v.get("Type") == type_name}
+
+
+def autoscaler(template):
+    """(logical id, resource) of the autoscaler: the function built from the
+    lambda-autoscaler binary."""
+    found = [
+        (logical_id, r)
+        for logical_id, r in resources_of_type(template, "AWS::Serverless::Function").items()
+        if ((r.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
+        == AUTOSCALER_BINARY
+    ]
+    require(
+        len(found) == 1,
+        f"expected exactly one AWS::Serverless::Function built from the {AUTOSCALER_BINARY} "
+        f"binary (Metadata.BuildProperties.Binary), found {len(found)}",
+    )
+    return found[0]
+
+
+def autoscaler_properties(template):
+    return autoscaler(template)[1].get("Properties") or {}
+
+
+def referenced_logical_id(value):
+    """The logical id a Ref or Fn::GetAtt points at, else None."""
+    if isinstance(value, dict):
+        if "Ref" in value and isinstance(value["Ref"], str):
+            return value["Ref"]
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            if isinstance(target, list) and target:
+                return target[0]
+            if isinstance(target, str):
+                return target.split(".")[0]
+    return None
+
+
+def sub_text(value):
+    """A name-like property as Fn::Sub text: "x" -> "x", !Sub "x" -> "x", !Ref X -> "${X}"."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"]
+            text = text[0] if isinstance(text, list) else text
+            return text if isinstance(text, str) else None
+        if isinstance(value.get("Ref"), str):
+            return "${" + value["Ref"] + "}"
+    return None
+
+
+def is_no_value(value):
+    return isinstance(value, dict) and value.get("Ref") == "AWS::NoValue"
+
+
+def possible_items(value):
+    """Every item a (possibly list-valued, possibly Fn::If-guarded) property could hold,
+    over all branches: conservative for 'is anything here unsafe?' questions."""
+    if is_no_value(value) or value is None:
+        return []
+    if isinstance(value, dict) and "Fn::If" in value:
+        args = value["Fn::If"]
+        return possible_items(args[1]) + possible_items(args[2])
+    if isinstance(value, list):
+        items = []
+        for element in value:
+            items.extend(possible_items(element))
+        return items
+    return [value]
+
+
+def branches(value):
+    """The alternatives of a property that may be guarded by Fn::If, each as a list."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        args = value["Fn::If"]
+        return branches(args[1]) + branches(args[2])
+    if is_no_value(value) or value is None:
+        return [[]]
+    return [value if isinstance(value, list) else [value]]
+
+
+def policy_statements(template):
+    """(where, statement) for every statement of every identity policy in the template."""
+    found = []
+
+    def add(where, document):
+        if not isinstance(document, dict):
+            return
+        for statement in possible_items(document.get("Statement")):
+            sid = statement.get("Sid", "?") if isinstance(statement, dict) else "?"
+            found.append((f"{where} statement {sid}", statement))
+
+    for logical_id, r in resources_of_type(template, "AWS::IAM::Role").items():
+        for policy in possible_items((r.get("Properties") or {}).get("Policies")):
+            name = policy.get("PolicyName", "?") if isinstance(policy, dict) else "?"
+            add(f"{logical_id} policy {name}", (policy or {}).get("PolicyDocument"))
+    for type_name in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"):
+        for logical_id, r in resources_of_type(template, type_name).items():
+            add(logical_id, (r.get("Properties") or {}).get("PolicyDocument"))
+    for logical_id, r in resources_of_type(template, "AWS::Serverless::Function").items():
+        for policy in possible_items((r.get("Properties") or {}).get("Policies")):
+            if isinstance(policy, dict) and "Statement" in policy:
+                add(f"{logical_id} Policies", policy)
+    return found
+
+
+def allow_statements(template):
+    return [(w, s) for w, s in policy_statements(template) if s.get("Effect") == "Allow"]
+
+
+def action_patterns(statement):
+    return [a for a in possible_items(statement.get("Action")) if isinstance(a, str)]
+
+
+def grants(statement, action):
+    """True when an Allow statement's Action (with IAM wildcards) or NotAction covers action."""
+    action = action.lower()
+    if "NotAction" in statement:
+        excluded = [a for a in possible_items(statement["NotAction"]) if isinstance(a, str)]
+        return not any(fnmatch.fnmatchcase(action, p.lower()) for p in excluded)
+    return any(fnmatch.fnmatchcase(action, p.lower()) for p in action_patterns(statement))
+
+
+def granted_writes(statement):
+    return [a for a in WRITE_ACTIONS if grants(statement, a)]
+
+
+def condition_values(statement, operator, key):
+    """The values a statement's Condition tests `key` against with `operator`, or None when
+    it does not test it (operators and keys are case-insensitive in IAM)."""
+    condition = statement.get("Condition")
+    if not isinstance(condition, dict):
+        return None
+    for op, tests in condition.items():
+        if op.lower() != operator.lower() or not isinstance(tests, dict):
+            continue
+        for k, v in tests.items():
+            if k.lower() == key.lower():
+                return v if isinstance(v, list) else [v]
+    return None
+
+
+def has_opt_in_condition(statement):
+    values = condition_values(statement, "StringEquals", OPT_IN_CONDITION_KEY)
+    return values == ["true"]
+
+
+def is_explicit_resource(value):
+    """A resource that names specific ARNs: a literal or Fn::Sub string without '*', or a
+    GetAtt of a resource in the template. A Ref to a parameter is not explicit: whoever
+    deploys can pass '*'."""
+    if isinstance(value, str):
+        return "*" not in value
+    if isinstance(value, dict):
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"]
+            text = text[0] if isinstance(text, list) else text
+            return isinstance(text, str) and "*" not in text
+        if "Fn::GetAtt" in value:
+            return True
+    return False
+
+
+def statement_resources(statement):
+    if "NotResource" in statement:
+        return ["*"]  # everything but a list: as broad as "*" for our purpose
+    return possible_items(statement.get("Resource"))
+
+
+def resource_is_wildcard(value):
+    if isinstance(value, str):
+        return "*" in value
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        text = value["Fn::Sub"]
+        text = text[0] if isinstance(text, list) else text
+        return not isinstance(text, str) or "*" in text
+    if isinstance(value, dict) and "Ref" in value:
+        return True  # a parameter could be "*"
+    return False
+
+
+# ---------------------------------------------------------------- the checks
+
+
+def check_write_actions_require_opt_in_tag_or_explicit_arns(template):
+    """Concurrency and tag writes appear only in Allow statements with the condition
+    StringEquals aws:ResourceTag/autoscaler:enabled = "true", or on an explicit ARN list."""
+    for where, statement in allow_statements(template):
+        writes = granted_writes(statement)
+        if not writes or has_opt_in_condition(statement):
+            continue
+        resources_ = statement_resources(statement)
+        require(
+            resources_ and all(is_explicit_resource(r) for r in resources_),
+            f"{where} allows {', '.join(writes)} without the condition StringEquals "
+            f'{OPT_IN_CONDITION_KEY} = "true" and without an explicit ARN list '
+            f"(resources: {json.dumps(resources_)})",
+        )
+
+
+def check_no_write_on_wildcard_resource_without_condition(template):
+    """No Allow statement grants a write on "*" (or any wildcard ARN) without the tag condition."""
+    for where, statement in allow_statements(template):
+        writes = granted_writes(statement)
+        if not writes or has_opt_in_condition(statement):
+            continue
+        wild = [r for r in statement_resources(statement) if resource_is_wildcard(r)]
+        require(
+            not wild,
+            f"{where} allows {', '.join(writes)} on {json.dumps(wild)} without the "
+            f"{OPT_IN_CONDITION_KEY} condition",
+        )
+
+
+def check_concurrency_writes_are_granted_somewhere(template):
+    """The writes the function needs are granted at all (so the checks above are not
+    vacuously true on a template that lost its write statement)."""
+    for action in ("lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency"):
+        require(
+            any(grants(s, action) for _, s in allow_statements(template)),
+            f"no statement allows {action}; the autoscaler could not change or roll back "
+            f"reserved concurrency",
+        )
+
+
+def check_no_service_wide_actions(template):
+    """No Allow statement uses "*", "service:*" or NotAction."""
+    for where, statement in allow_statements(template):
+        require("NotAction" not in statement, f"{where} uses NotAction")
+        for pattern in action_patterns(statement):
+            require(
+                pattern != "*" and not pattern.endswith(":*"),
+                f'{where} allows "{pattern}"; name the actions',
+            )
+
+
+def check_put_metric_data_is_namespace_scoped(template):
+    """cloudwatch:PutMetricData is allowed only with a cloudwatch:namespace condition on a
+    single, non-wildcard namespace."""
+    granting = [(w, s) for w, s in allow_statements(template) if grants(s, "cloudwatch:PutMetricData")]
+    require(granting, "no statement allows cloudwatch:PutMetricData; the metrics could not be published")
+    for where, statement in granting:
+        values = condition_values(statement, "StringEquals", "cloudwatch:namespace")
+        require(
+            values is not None and len(values) == 1,
+            f"{where} allows cloudwatch:PutMetricData without a StringEquals "
+            f"cloudwatch:namespace condition on one namespace",
+        )
+        value = values[0]
+        require(
+            (isinstance(value, str) and value and "*" not in value and "?" not in value)
+            or referenced_logical_id(value) in (template.get("Parameters") or {}),
+            f"{where}: cloudwatch:namespace must be one namespace (a literal or the namespace "
+            f"parameter), got {json.dumps(value)}",
+        )
+
+
+def check_role_is_fully_visible(template):
+    """The autoscaler's permissions are all in this template: its Role is an AWS::IAM::Role
+    defined here, with no managed policies, and the function has no SAM Policies (whose
+    templates and managed policies the checks above could not read)."""
+    logical_id, function = autoscaler(template)
+    props = function.get("Properties") or {}
+    require("Policies" not in props, f"{logical_id} has SAM Policies; use the explicit role")
+    role_id = referenced_logical_id(props.get("Role"))
+    role = resources(template).get(role_id) if role_id else None
+    require(
+        role is not None and role.get("Type") == "AWS::IAM::Role",
+        f"{logical_id}.Role must be !GetAtt of an AWS::IAM::Role in this template",
+    )
+    role_props = role.get("Properties") or {}
+    require(
+        not role_props.get("ManagedPolicyArns"),
+        f"{role_id} attaches managed policies ({json.dumps(role_props.get('ManagedPolicyArns'))}); "
+        f"put every permission inline so it can be read and checked",
+    )
+
+
+def check_autoscaler_cannot_change_itself(template):
+    """A Deny statement forbids concurrency writes on the autoscaler's own function, so its
+    reserved concurrency of 1 cannot be lifted by a policy that names it."""
+    name_text = sub_text(autoscaler_properties(template).get("FunctionName"))
+    require(name_text is not None, "the autoscaler needs a FunctionName (a string, !Sub or !Ref) to deny writes on itself")
+    for where, statement in policy_statements(template):
+        if statement.get("Effect") != "Deny":
+            continue
+        actions = action_patterns(statement)
+        covers = all(
+            any(fnmatch.fnmatchcase(a.lower(), p.lower()) for p in actions)
+            for a in ("lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency")
+        )
+        for r in possible_items(statement.get("Resource")):
+            text = sub_text(r)
+            if covers and text is not None and (text == "*" or text.endswith(f":function:{name_text}")):
+                return
+    raise CheckFailed(
+        "no Deny statement forbids lambda:PutFunctionConcurrency and "
+        f"lambda:DeleteFunctionConcurrency on the autoscaler's own function ({name_text})"
+    )
+
+
+def check_own_reserved_concurrency_is_one(template):
+    """ReservedConcurrentExecutions: 1, so decisions are never made concurrently."""
+    value = autoscaler_properties(template).get("ReservedConcurrentExecutions")
+    require(
+        value is not None and str(value) == "1",
+        f"the autoscaler's ReservedConcurrentExecutions must be 1, got {json.dumps(value)}",
+    )
+
+
+def check_failed_events_have_an_sqs_destination(template):
+    """EventInvokeConfig has MaximumRetryAttempts and an OnFailure destination that is an
+    SQS queue of this template, and the role may send to it."""
+    props = autoscaler_properties(template)
+    config = props.get("EventInvokeConfig")
+    require(isinstance(config, dict), "the autoscaler has no EventInvokeConfig")
+    retries = config.get("MaximumRetryAttempts")
+    require(
+        isinstance(retries, int) and 0 <= retries <= 2,
+        f"EventInvokeConfig.MaximumRetryAttempts must be set (0-2), got {json.dumps(retries)}",
+    )
+    on_failure = ((config.get("DestinationConfig") or {}).get("OnFailure")) or {}
+    require(on_failure.get("Type") == "SQS", "EventInvokeConfig.DestinationConfig.OnFailure.Type must be SQS")
+    queue_id = referenced_logical_id(on_failure.get("Destination"))
+    queue = resources(template).get(queue_id) if queue_id else None
+    require(
+        queue is not None and queue.get("Type") == "AWS::SQS::Queue",
+        "the OnFailure destination must be !GetAtt <queue>.Arn of an AWS::SQS::Queue in this template",
+    )
+    for _, statement in allow_statements(template):
+        if grants(statement, "sqs:SendMessage") and any(
+            referenced_logical_id(r) == queue_id for r in statement_resources(statement)
+        ):
+            return
+    raise CheckFailed(f"no statement allows sqs:SendMessage on {queue_id}; failed events could not be delivered")
+
+
+def check_logs_are_json(template):
+    """LoggingConfig.LogFormat is JSON (the function's tracing honours AWS_LAMBDA_LOG_FORMAT)."""
+    logging = autoscaler_properties(template).get("LoggingConfig") or {}
+    require(logging.get("LogFormat") == "JSON", "the autoscaler's LoggingConfig.LogFormat must be JSON")
+
+
+def check_log_group_has_retention(template):
+    """The function logs to a log group of this template that has RetentionInDays."""
+    logical_id, function = autoscaler(template)
+    props = function.get("Properties") or {}
+    group_id = referenced_logical_id((props.get("LoggingConfig") or {}).get("LogGroup"))
+    if group_id is None:
+        # Otherwise, Lambda's default group /aws/lambda/<FunctionName> must be declared here.
+        name = sub_text(props.get("FunctionName"))
+        for gid, group in resources_of_type(template, "AWS::Logs::LogGroup").items():
+            group_name = sub_text((group.get("Properties") or {}).get("LogGroupName"))
+            if name is not None and group_name == f"/aws/lambda/{name}":
+                group_id = gid
+    group = resources(template).get(group_id) if group_id else None
+    require(
+        group is not None and group.get("Type") == "AWS::Logs::LogGroup",
+        f"{logical_id} must log to an AWS::Logs::LogGroup of this template (LoggingConfig.LogGroup)",
+    )
+    require(
+        (group.get("Properties") or {}).get("RetentionInDays") is not None,
+        f"log group {group_id} has no RetentionInDays (logs would be kept forever)",
+    )
+
+
+def check_alarm_permission_is_scoped(template):
+    """The direct-alarm example: an AWS::Lambda::Permission for the autoscaler with principal
+    lambda.alarms.cloudwatch.amazonaws.com and a SourceArn naming one alarm; every such
+    permission has a SourceArn."""
+    function_id, _ = autoscaler(template)
+    alarm_permissions = [
+        (pid, p.get("Properties") or {})
+        for pid, p in resources_of_type(template, "AWS::Lambda::Permission").items()
+        if (p.get("Properties") or {}).get("Principal") == ALARM_PRINCIPAL
+    ]
+    require(alarm_permissions, f"no AWS::Lambda::Permission with principal {ALARM_PRINCIPAL}")
+    for pid, props in alarm_permissions:
+        require(
+            referenced_logical_id(props.get("FunctionName")) == function_id,
+            f"{pid} must grant invoke on the autoscaler ({function_id})",
+        )
+        require(props.get("Action") == "lambda:InvokeFunction", f"{pid} must grant lambda:InvokeFunction only")
+        source = props.get("SourceArn")
+        require(source is not None, f"{pid} has no SourceArn: any alarm of any account could invoke the function")
+        text = source.get("Fn::Sub") if isinstance(source, dict) and "Fn::Sub" in source else source
+        require(
+            referenced_logical_id(source) is not None
+            or (isinstance(text, str) and ":alarm:" in text and "*" not in text),
+            f"{pid}.SourceArn must name one alarm, got {json.dumps(source)}",
+        )
+
+
+def check_build_shape(template):
+    """SAM builds the lambda-autoscaler binary with cargo-lambda for arm64 on provided.al2023."""
+    logical_id, function = autoscaler(template)
+    props = function.get("Properties") or {}
+    require((function.get("Metadata") or {}).get("BuildMethod") == "rust-cargolambda", f"{logical_id}: BuildMethod must be rust-cargolambda")
+    require(props.get("Runtime") == "provided.al2023", f"{logical_id}: Runtime must be provided.al2023")
+    require(props.get("Handler") == "bootstrap", f"{logical_id}: Handler must be bootstrap")
+    require(props.get("Architectures") == ["arm64"], f"{logical_id}: Architectures must be [arm64]")
+
+
+# The role policy as docs/deploy.md shows it for the cargo-lambda path: the template's
+# statements with the defaults filled in and the account and region left as placeholders.
+DOCS = ROOT / "docs" / "deploy.md"
+DOCS_BEGIN = "<!-- iam-policy:begin -->"
+DOCS_END = "<!-- iam-policy:end -->"
+CLI_VALUES = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "REGION",
+    "AWS::AccountId": "ACCOUNT_ID",
+    "AWS::StackName": "lambda-autoscaler",
+    "MetricNamespace": "LambdaAutoscaler",
+    "AutoscalerLogGroup.Arn": "arn:aws:logs:REGION:ACCOUNT_ID:log-group:/aws/lambda/lambda-autoscaler:*",
+    "FailedEventsQueue.Arn": "arn:aws:sqs:REGION:ACCOUNT_ID:lambda-autoscaler-failed-events",
+}
+
+
+def render(value, values, conditions):
+    """Resolves the intrinsics of a policy with fixed values; conditions default to false."""
+    import re
+
+    if isinstance(value, list):
+        return [render(v, values, conditions) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "Fn::If" in value:
+        name, yes, no = value["Fn::If"]
+        return render(yes if conditions.get(name, False) else no, values, conditions)
+    if "Fn::Sub" in value:
+        text = value["Fn::Sub"]
+        return re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], text)
+    if "Ref" in value:
+        return values[value["Ref"]]
+    if "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return values[".".join(target) if isinstance(target, list) else target]
+    return {k: render(v, values, conditions) for k, v in value.items()}
+
+
+def cli_policy(template):
+    """The autoscaler role's policy document, rendered for the cargo-lambda path."""
+    _, function = autoscaler(template)
+    role_id = referenced_logical_id((function.get("Properties") or {}).get("Role"))
+    role = resources(template).get(role_id) or {}
+    policies = (role.get("Properties") or {}).get("Policies") or []
+    require(len(policies) == 1, f"expected one inline policy on {role_id}, found {len(policies)}")
+    return render(policies[0]["PolicyDocument"], CLI_VALUES, {})
+
+
+def documented_policy(path=DOCS):
+    text = path.read_text(encoding="utf-8")
+    require(DOCS_BEGIN in text and DOCS_END in text, f"{path} has no {DOCS_BEGIN} ... {DOCS_END} block")
+    block = text.split(DOCS_BEGIN, 1)[1].split(DOCS_END, 1)[0]
+    require("```json" in block, f"the policy block in {path} has no ```json fence")
+    body = block.split("```json", 1)[1].split("```", 1)[0]
+    return json.loads(body)
+
+
+def check_documented_policy_matches_template(template):
+    """docs/deploy.md shows exactly the template's role policy (rendered with the defaults),
+    so the cargo-lambda path gets the same least privilege as the SAM stack.
+    Regenerate it with: python tests/template_security.py --print-cli-policy"""
+    require(
+        documented_policy() == cli_policy(template),
+        f"the IAM policy in {DOCS} differs from the template's role policy; replace it with the "
+        f"output of `python tests/template_security.py --print-cli-policy`",
+    )
+
+
+CHECKS = [
+    check_write_actions_require_opt_in_tag_or_explicit_arns,
+    check_no_write_on_wildcard_resource_without_condition,
+    check_concurrency_writes_are_granted_somewhere,
+    check_no_service_wide_actions,
+    check_put_metric_data_is_namespace_scoped,
+    check_role_is_fully_visible,
+    check_autoscaler_cannot_change_itself,
+    check_own_reserved_concurrency_is_one,
+    check_failed_events_have_an_sqs_destination,
+    check_logs_are_json,
+    check_log_group_has_retention,
+    check_alarm_permission_is_scoped,
+    check_build_shape,
+    check_documented_policy_matches_template,
+]
+
+
+# ---------------------------------------------------------------- mutations
+# Each mutation removes or weakens one property on a copy of the template; the named check
+# must then fail. Mutations find their targets by what they grant, not by Sid, so renaming a
+# statement does not silence them.
+
+
+def role_statements(template):
+    """The Statement lists of every inline role policy (mutable, in place)."""
+    lists = []
+    for r in resources_of_type(template, "AWS::IAM::Role").values():
+        for policy in (r.get("Properties") or {}).get("Policies") or []:
+            lists.append(policy["PolicyDocument"]["Statement"])
+    return lists
+
+
+def statement_granting(template, action):
+    for statements in role_statements(template):
+        for s in statements:
+            if s.get("Effect") == "Allow" and grants(s, action):
+                return s
+    raise CheckFailed(f"mutation target not found: a statement allowing {action}")
+
+
+def drop_statement(template, predicate):
+    for statements in role_statements(template):
+        statements[:] = [s for s in statements if not predicate(s)]
+
+
+def mutate_drop_opt_in_condition(t):
+    statement_granting(t, "lambda:PutFunctionConcurrency").pop("Condition")
+
+
+def mutate_opt_in_value_wildcard(t):
+    statement_granting(t, "lambda:PutFunctionConcurrency")["Condition"]["StringEquals"][OPT_IN_CONDITION_KEY] = "*"
+
+
+def mutate_opt_in_as_string_like(t):
+    s = statement_granting(t, "lambda:TagResource")
+    s["Condition"]["StringLike"] = s["Condition"].pop("StringEquals")
+
+
+def mutate_writes_on_star_without_condition(t):
+    s = statement_granting(t, "lambda:PutFunctionConcurrency")
+    s.pop("Condition")
+    s["Resource"] = "*"
+
+
+def mutate_add_lambda_star(t):
+    role_statements(t)[0].append({"Effect": "Allow", "Action": "lambda:*", "Resource": "*"})
+
+
+def mutate_add_untag_on_star(t):
+    role_statements(t)[0].append({"Effect": "Allow", "Action": ["lambda:Untag*"], "Resource": "*"})
+
+
+def mutate_drop_concurrency_writes(t):
+    drop_statement(t, lambda s: s.get("Effect") == "Allow" and grants(s, "lambda:PutFunctionConcurrency"))
+
+
+def mutate_drop_namespace_condition(t):
+    statement_granting(t, "cloudwatch:PutMetricData").pop("Condition")
+
+
+def mutate_namespace_wildcard(t):
+    s = statement_granting(t, "cloudwatch:PutMetricData")
+    s["Condition"] = {"StringLike": {"cloudwatch:namespace": "*"}}
+
+
+def mutate_sam_policies(t):
+    autoscaler_properties(t)["Policies"] = ["AWSLambdaRole"]
+
+
+def mutate_managed_policy(t):
+    for r in resources_of_type(t, "AWS::IAM::Role").values():
+        r["Properties"]["ManagedPolicyArns"] = ["arn:aws:iam::aws:policy/AWSLambda_FullAccess"]
+
+
+def mutate_drop_self_deny(t):
+    drop_statement(t, lambda s: s.get("Effect") == "Deny" and grants(s, "lambda:PutFunctionConcurrency"))
+
+
+def mutate_drop_reserved_concurrency(t):
+    autoscaler_properties(t).pop("ReservedConcurrentExecutions")
+
+
+def mutate_reserved_concurrency_five(t):
+    autoscaler_properties(t)["ReservedConcurrentExecutions"] = 5
+
+
+def mutate_drop_destination(t):
+    autoscaler_properties(t)["EventInvokeConfig"].pop("DestinationConfig")
+
+
+def mutate_drop_retries(t):
+    autoscaler_properties(t)["EventInvokeConfig"].pop("MaximumRetryAttempts")
+
+
+def mutate_drop_event_invoke_config(t):
+    autoscaler_properties(t).pop("EventInvokeConfig")
+
+
+def mutate_drop_send_to_queue(t):
+    drop_statement(t, lambda s: s.get("Effect") == "Allow" and grants(s, "sqs:SendMessage"))
+
+
+def mutate_drop_log_format(t):
+    autoscaler_properties(t)["LoggingConfig"].pop("LogFormat")
+
+
+def mutate_drop_retention(t):
+    for r in resources_of_type(t, "AWS::Logs::LogGroup").values():
+        r["Properties"].pop("RetentionInDays", None)
+
+
+def mutate_drop_source_arn(t):
+    for r in resources_of_type(t, "AWS::Lambda::Permission").values():
+        r["Properties"].pop("SourceArn", None)
+
+
+def mutate_wildcard_source_arn(t):
+    for r in resources_of_type(t, "AWS::Lambda::Permission").values():
+        r["Properties"]["SourceArn"] = {"Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"}
+
+
+def mutate_wrong_principal(t):
+    for r in resources_of_type(t, "AWS::Lambda::Permission").values():
+        r["Properties"]["Principal"] = "lambda.amazonaws.com"
+
+
+def mutate_x86(t):
+    autoscaler_properties(t)["Architectures"] = ["x86_64"]
+
+
+MUTATIONS = [
+    ("the opt-in tag condition is removed", mutate_drop_opt_in_condition, check_write_actions_require_opt_in_tag_or_explicit_arns),
+    ("the opt-in tag value is a wildcard", mutate_opt_in_value_wildcard, check_write_actions_require_opt_in_tag_or_explicit_arns),
+    ("the opt-in tag is tested with StringLike", mutate_opt_in_as_string_like, check_write_actions_require_opt_in_tag_or_explicit_arns),
+    ("writes on * without the condition", mutate_writes_on_star_without_condition, check_no_write_on_wildcard_resource_without_condition),
+    ("an extra lambda:* on *", mutate_add_lambda_star, check_no_write_on_wildcard_resource_without_condition),
+    ("an extra lambda:* on *", mutate_add_lambda_star, check_no_service_wide_actions),
+    ("an extra lambda:Untag* on *", mutate_add_untag_on_star, check_write_actions_require_opt_in_tag_or_explicit_arns),
+    ("the concurrency write statement is removed", mutate_drop_concurrency_writes, check_concurrency_writes_are_granted_somewhere),
+    ("the namespace condition is removed", mutate_drop_namespace_condition, check_put_metric_data_is_namespace_scoped),
+    ("the namespace is a wildcard", mutate_namespace_wildcard, check_put_metric_data_is_namespace_scoped),
+    ("SAM Policies are added to the function", mutate_sam_policies, check_role_is_fully_visible),
+    ("a managed policy is attached to the role", mutate_managed_policy, check_role_is_fully_visible),
+    ("the self-protection Deny is removed", mutate_drop_self_deny, check_autoscaler_cannot_change_itself),
+    ("ReservedConcurrentExecutions is removed", mutate_drop_reserved_concurrency, check_own_reserved_concurrency_is_one),
+    ("ReservedConcurrentExecutions is 5", mutate_reserved_concurrency_five, check_own_reserved_concurrency_is_one),
+    ("EventInvokeConfig is removed", mutate_drop_event_invoke_config, check_failed_events_have_an_sqs_destination),
+    ("the OnFailure destination is removed", mutate_drop_destination, check_failed_events_have_an_sqs_destination),
+    ("MaximumRetryAttempts is removed", mutate_drop_retries, check_failed_events_have_an_sqs_destination),
+    ("sqs:SendMessage to the queue is removed", mutate_drop_send_to_queue, check_failed_events_have_an_sqs_destination),
+    ("LogFormat JSON is removed", mutate_drop_log_format, check_logs_are_json),
+    ("RetentionInDays is removed", mutate_drop_retention, check_log_group_has_retention),
+    ("the alarm permission's SourceArn is removed", mutate_drop_source_arn, check_alarm_permission_is_scoped),
+    ("the alarm permission's SourceArn is a wildcard", mutate_wildcard_source_arn, check_alarm_permission_is_scoped),
+    ("the permission's principal is not the alarm service", mutate_wrong_principal, check_alarm_permission_is_scoped),
+    ("the architecture is x86_64", mutate_x86, check_build_shape),
+    ("a statement is added to the template only", mutate_add_untag_on_star, check_documented_policy_matches_template),
+]
+
+
+# ---------------------------------------------------------------- runner
+
+
+def run_check(check, template):
+    try:
+        check(template)
+        return None
+    except CheckFailed as e:
+        return str(e)
+    except Exception:  # a crash is a failure too, with its trace
+        return "crashed:\n" + traceback.format_exc()
+
+
+def ensure_cfnlint():
+    """cfn-lint lives in the project venv; re-run with its python when this one lacks it."""
+    try:
+        import cfnlint.decode.cfn_yaml  # noqa: F401
+    except ImportError:
+        venv_python = ROOT / ".venv" / "bin" / "python"
+        running_in_venv = Path(sys.prefix).resolve() == (ROOT / ".venv").resolve()
+        if venv_python.exists() and not running_in_venv:
+            os.execv(str(venv_python), [str(venv_python), *sys.argv])
+        print("FAIL cfn-lint is not installed: run ./scripts/setup-venv.sh")
+        print("0 passed, 1 failed")
+        sys.exit(1)
+
+
+def main(argv):
+    ensure_cfnlint()
+    if len(argv) > 1 and argv[1] == "--print-cli-policy":
+        path = Path(argv[2]) if len(argv) > 2 else DEFAULT_TEMPLATE
+        print(json.dumps(cli_policy(load_template(path)), indent=2))
+        return 0
+    path = Path(argv[1]) if len(argv) > 1 else DEFAULT_TEMPLATE
+    try:
+        template = load_template(path)
+    except Exception as e:
+        print(f"FAIL cannot read {path}: {e}")
+        print("0 passed, 1 failed")
+        return 1
+    passed = failed = 0
+    for check in CHECKS:
+        error = run_check(check, template)
+        if error is None:
+            passed += 1
+            print(f"PASS {check.__name__}")
+        else:
+            failed += 1
+            print(f"FAIL {check.__name__}: {error}")
+    for description, mutate, check in MUTATIONS:
+        name = f"{check.__name__} catches: {description}"
+        mutated = copy.deepcopy(template)
+        try:
+            mutate(mutated)
+        except Exception as e:
+            failed += 1
+            print(f"FAIL {name}: the mutation could not be applied ({e})")
+            continue
+        if run_check(check, mutated) is None:
+            failed += 1
+            print(f"FAIL {name}: the check still passes, so it does not guard this property")
+        else:
+            passed += 1
+            print(f"PASS {name}")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
