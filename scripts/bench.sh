@@ -15,20 +15,20 @@ bin=./target/release/autoscaler
 policy=examples/policy.json
 # Dry run keeps the targets where they are, so every run does the same work.
 export AUTOSCALER_DRY_RUN=true
-printf '%-40s %10s %10s %10s %12s\n' event "p50 ms" "min ms" "max ms" "peak RSS KiB"
-for event in events/alarm-lambda-action.json events/sqs-batch.json events/scheduled.json; do
-  samples=$(mktemp)
-  for _ in $(seq 1 "$runs"); do
-    # %e wall seconds, %M peak resident set in KiB
-    /usr/bin/time -f '%e %M' -o "$samples" -a "$bin" invoke "$event" --policy "$policy" >/dev/null 2>&1
-  done
-  .venv/bin/python - "$event" "$samples" <<'PY'
-import statistics, sys
-event, path = sys.argv[1], sys.argv[2]
-rows = [line.split() for line in open(path) if line.strip() and line[0].isdigit()]
-wall = sorted(float(r[0]) * 1000 for r in rows)
-rss = max(int(r[1]) for r in rows)
-print(f"{event:<40} {statistics.median(wall):10.0f} {wall[0]:10.0f} {wall[-1]:10.0f} {rss:12d}")
+.venv/bin/python - "$bin" "$policy" "$runs" events/alarm-lambda-action.json events/sqs-batch.json events/scheduled.json <<'PY'
+import os, statistics, subprocess, sys, time
+binary, policy, runs, events = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+print(f"{'event':<36} {'p50 ms':>8} {'min ms':>8} {'max ms':>8} {'peak RSS MiB':>13}")
+for event in events:
+    walls, peaks = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        child = subprocess.Popen([binary, "invoke", event, "--policy", policy],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        walls.append((time.perf_counter() - start) * 1000)
+        if status != 0:
+            sys.exit(f"{event}: the CLI failed (status {status})")
+        peaks.append(usage.ru_maxrss / 1024)  # ru_maxrss is KiB on Linux
+    print(f"{event:<36} {statistics.median(walls):8.1f} {min(walls):8.1f} {max(walls):8.1f} {max(peaks):13.1f}")
 PY
-  rm -f "$samples"
-done
