@@ -13,7 +13,7 @@ use crate::ports::{
 };
 use crate::report::{BatchItemFailure, DecisionRecord, Outcome, RecordError};
 use crate::settings::Settings;
-use crate::state::{SavedState, STATE_TAG};
+use crate::state::{History, SavedState, STATE_TAG};
 use crate::tags::{is_enabled, target_from_tags, ENABLED_TAG};
 use crate::trigger::{parse_event, AlarmSignal, Signal, Trigger};
 use serde_json::Value;
@@ -327,6 +327,36 @@ where
         Ok((target, Some(view)))
     }
 
+    /// The history to write: this evaluation's, merged with the state as it is right now, so
+    /// that an evaluation which wrote since our read is combined with ours, not overwritten
+    /// (Lambda tags have no conditional write). The generation moves past both.
+    async fn history_to_save(
+        &self,
+        target: &Target,
+        ours: &History,
+        read_before: &SavedState,
+        now: i64,
+    ) -> Result<History, AwsError> {
+        let fresh = self.functions.observe(&target.function).await?;
+        let current = SavedState::read(fresh.tags.get(STATE_TAG).map(String::as_str));
+        let mut next = match &current {
+            SavedState::Valid(theirs) if Some(theirs) != read_before.valid() => {
+                tracing::warn!(
+                    function = %target.function,
+                    "the saved state changed during this evaluation; merging both"
+                );
+                ours.merge(theirs)
+            }
+            _ => ours.clone(),
+        };
+        next.expire(now, target.stability.scale_in_stabilization_seconds);
+        next.generation = read_before
+            .generation()
+            .max(current.generation())
+            .wrapping_add(1);
+        Ok(next)
+    }
+
     /// The depth of `queue`, read at most once per invocation.
     async fn queue_depth(
         &self,
@@ -423,6 +453,37 @@ where
             reasons: decision.reasons.clone(),
         };
         let previous = describe(decision.previous);
+        // The history is saved before the reservation changes. If the change then fails, the
+        // saved history holds the next step back by a cooldown, which is conservative. In the
+        // other order, a failed state write after a successful change would make Lambda
+        // retry the event with the old history, and a `change` action would step twice.
+        // A dry run writes nothing.
+        if !self.settings.dry_run && Some(decision.history.encode().as_str()) != old_state {
+            let saved_now = match self
+                .history_to_save(target, &decision.history, &saved, now)
+                .await
+            {
+                Ok(next) => self
+                    .functions
+                    .tag(&view.arn, STATE_TAG, &next.encode())
+                    .await
+                    .map(|()| next),
+                Err(error) => Err(error),
+            };
+            let next = match saved_now {
+                Ok(next) => next,
+                Err(error) => {
+                    record
+                        .reasons
+                        .push(format!("state not saved, so nothing was changed: {error}"));
+                    record.log(self.settings.dry_run);
+                    return Err(error.into());
+                }
+            };
+            record
+                .reasons
+                .push(format!("state saved: generation {}", next.generation));
+        }
         match decision.change() {
             None => record
                 .reasons
@@ -432,7 +493,10 @@ where
             )),
             Some(value) => {
                 if let Err(error) = self.functions.set_reserved(&target.function, value).await {
-                    record.reasons.push(format!("not applied: {error}"));
+                    record.reasons.push(format!(
+                        "not applied: {error} (the saved state counts the attempt, so the next \
+                         step in this direction waits for its cooldown)"
+                    ));
                     record.log(self.settings.dry_run);
                     return Err(error.into());
                 }
@@ -441,20 +505,6 @@ where
                     .reasons
                     .push(format!("applied: reservation {previous} -> {value}"));
             }
-        }
-        // The state changes only with what was carried out; a dry run writes nothing.
-        if !self.settings.dry_run && Some(decision.history.encode().as_str()) != old_state {
-            let mut next = decision.history.clone();
-            next.generation = saved.generation().wrapping_add(1);
-            let text = next.encode();
-            if let Err(error) = self.functions.tag(&view.arn, STATE_TAG, &text).await {
-                record.reasons.push(format!("state not saved: {error}"));
-                record.log(self.settings.dry_run);
-                return Err(error.into());
-            }
-            record
-                .reasons
-                .push(format!("state saved: generation {}", next.generation));
         }
         record.log(self.settings.dry_run);
         Ok(record)

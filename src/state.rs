@@ -102,6 +102,14 @@ impl SavedState {
         }
     }
 
+    /// The history, when it was usable.
+    pub fn valid(&self) -> Option<&History> {
+        match self {
+            SavedState::Valid(h) => Some(h),
+            _ => None,
+        }
+    }
+
     /// The generation to continue from (0 when there was no usable state).
     pub fn generation(&self) -> u64 {
         match self {
@@ -137,6 +145,46 @@ impl History {
         // Keep times increasing even if the clock stepped back.
         let at = self.recommendations.last().map_or(now, |l| l.at.max(now));
         self.recommendations.push(Recommendation { at, value });
+    }
+
+    /// Combines two histories of one target without losing what either knows: the higher
+    /// generation, the later last change, and every recommendation that can still be a
+    /// window maximum. Commutative and idempotent, so a history read just before a write
+    /// can be merged with the one computed from an earlier read (read-modify-write).
+    pub fn merge(&self, other: &History) -> History {
+        let mut all: Vec<Recommendation> = self
+            .recommendations
+            .iter()
+            .chain(&other.recommendations)
+            .copied()
+            .collect();
+        // By time, and at equal times the higher value last, so it dominates the lower.
+        all.sort_by_key(|r| (r.at, r.value));
+        let mut recommendations: Vec<Recommendation> = Vec::with_capacity(all.len());
+        for r in all {
+            while recommendations
+                .last()
+                .is_some_and(|last| last.value <= r.value)
+            {
+                recommendations.pop();
+            }
+            recommendations.push(r);
+        }
+        let last_change = match (self.last_change, other.last_change) {
+            (Some(a), Some(b)) => Some(
+                if (b.at, b.direction == Direction::In) > (a.at, a.direction == Direction::In) {
+                    b
+                } else {
+                    a
+                },
+            ),
+            (a, b) => a.or(b),
+        };
+        History {
+            generation: self.generation.max(other.generation),
+            last_change,
+            recommendations,
+        }
     }
 
     /// Forgets recommendations that have left the window.
@@ -398,6 +446,46 @@ mod tests {
                 let before = h.window_max(later, window).map(|r| r.value);
                 let after = back.window_max(later, window).map(|r| r.value);
                 prop_assert!(after >= before, "{:?} < {:?}", after, before);
+            }
+        }
+
+        #[test]
+        fn merging_is_commutative_idempotent_and_keeps_every_window_maximum(
+            a_steps in proptest::collection::vec((0i64..200, 0u32..1000), 0..30),
+            b_steps in proptest::collection::vec((0i64..200, 0u32..1000), 0..30),
+            a_change in proptest::option::of((0i64..5000, any::<bool>())),
+            b_change in proptest::option::of((0i64..5000, any::<bool>())),
+            window in 1u32..=3600,
+        ) {
+            let build = |steps: &[(i64, u32)], change: Option<(i64, bool)>, generation| {
+                let mut h = History { generation, ..History::default() };
+                let mut now = 1_700_000_000i64;
+                for (dt, value) in steps {
+                    now += dt;
+                    h.record(now, *value, window);
+                }
+                h.last_change = change.map(|(dt, out)| LastChange {
+                    at: 1_700_000_000 + dt,
+                    direction: if out { Direction::Out } else { Direction::In },
+                });
+                h
+            };
+            let a = build(&a_steps, a_change, 3);
+            let b = build(&b_steps, b_change, 7);
+            let ab = a.merge(&b);
+            prop_assert_eq!(&ab, &b.merge(&a));
+            prop_assert_eq!(&ab.merge(&ab), &ab);
+            prop_assert_eq!(&ab.merge(&a), &ab);
+            prop_assert_eq!(ab.generation, 7);
+            prop_assert_eq!(ab.last_change.map(|c| c.at), a.last_change.map(|c| c.at).max(b.last_change.map(|c| c.at)));
+            for dt in [0i64, 100, 1000, 3000, 6000, 9000] {
+                let now = 1_700_000_000 + dt;
+                let want = a.window_max(now, window).map(|r| r.value).max(b.window_max(now, window).map(|r| r.value));
+                prop_assert_eq!(ab.window_max(now, window).map(|r| r.value), want, "at {}", now);
+            }
+            // Still a valid monotonic history: times increase, values strictly decrease.
+            for pair in ab.recommendations.windows(2) {
+                prop_assert!(pair[0].at <= pair[1].at && pair[0].value > pair[1].value, "{:?}", pair);
             }
         }
 

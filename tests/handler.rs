@@ -17,13 +17,42 @@ use std::sync::Mutex;
 #[derive(Default)]
 struct FakeLambda {
     reserved: Mutex<HashMap<String, Option<u32>>>,
-    fail_puts_for: HashSet<String>,
+    fail_puts_for: Mutex<HashSet<String>>,
+    fail_tags_for: HashSet<String>,
     puts: Mutex<Vec<(String, u32)>>,
+    /// Every write, in order: "tag NAME" or "put NAME".
+    writes: Mutex<Vec<String>>,
+    /// Another evaluation's state write, landing right after our first read.
+    concurrent_state: Mutex<Option<(String, String)>>,
     tags: Mutex<HashMap<String, HashMap<String, String>>>,
     tag_writes: Mutex<Vec<(String, String, String)>>,
 }
 
 impl FakeLambda {
+    /// What GetFunction would return now.
+    fn view(&self, function: &FunctionRef) -> Result<FunctionView, AwsError> {
+        let reserved = self
+            .reserved
+            .lock()
+            .unwrap()
+            .get(function.name())
+            .copied()
+            .ok_or_else(|| {
+                fake_error("GetFunction", function.name(), "ResourceNotFoundException")
+            })?;
+        Ok(FunctionView {
+            arn: function.name().to_owned(),
+            reserved,
+            tags: self
+                .tags
+                .lock()
+                .unwrap()
+                .get(function.name())
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+
     fn with(functions: &[(&str, Option<u32>)]) -> Self {
         let lambda = FakeLambda::default();
         for (name, value) in functions {
@@ -52,29 +81,23 @@ fn fake_error(operation: &'static str, resource: &str, code: &str) -> AwsError {
 
 impl FunctionConcurrency for FakeLambda {
     async fn observe(&self, function: &FunctionRef) -> Result<FunctionView, AwsError> {
-        let reserved = self
-            .reserved
-            .lock()
-            .unwrap()
-            .get(function.name())
-            .copied()
-            .ok_or_else(|| {
-                fake_error("GetFunction", function.name(), "ResourceNotFoundException")
-            })?;
-        Ok(FunctionView {
-            arn: function.name().to_owned(),
-            reserved,
-            tags: self
-                .tags
+        let view = self.view(function);
+        if let Some((name, state)) = self.concurrent_state.lock().unwrap().take() {
+            self.tags
                 .lock()
                 .unwrap()
-                .get(function.name())
-                .cloned()
-                .unwrap_or_default(),
-        })
+                .entry(name)
+                .or_default()
+                .insert("autoscaler:state".into(), state);
+        }
+        view
     }
 
     async fn tag(&self, arn: &str, key: &str, value: &str) -> Result<(), AwsError> {
+        if self.fail_tags_for.contains(arn) {
+            return Err(fake_error("TagResource", arn, "TooManyRequestsException"));
+        }
+        self.writes.lock().unwrap().push(format!("tag {arn}"));
         self.tag_writes
             .lock()
             .unwrap()
@@ -89,13 +112,17 @@ impl FunctionConcurrency for FakeLambda {
     }
 
     async fn set_reserved(&self, function: &FunctionRef, value: u32) -> Result<(), AwsError> {
-        if self.fail_puts_for.contains(function.name()) {
+        if self.fail_puts_for.lock().unwrap().contains(function.name()) {
             return Err(fake_error(
                 "PutFunctionConcurrency",
                 function.name(),
                 "TooManyRequestsException",
             ));
         }
+        self.writes
+            .lock()
+            .unwrap()
+            .push(format!("put {}", function.name()));
         self.puts
             .lock()
             .unwrap()
@@ -371,7 +398,7 @@ fn an_invalid_policy_fails_every_invocation_before_any_aws_call() {
 #[test]
 fn one_failing_target_does_not_stop_the_others_and_the_invocation_reports_it() {
     let mut lambda = FakeLambda::with(&[("orders", Some(5)), ("billing", Some(1))]);
-    lambda.fail_puts_for.insert("orders".into());
+    lambda.fail_puts_for.lock().unwrap().insert("orders".into());
     let fixture = autoscaler_with(
         Policy::from_json(POLICY, "t"),
         Settings::default(),
@@ -530,4 +557,117 @@ fn a_queue_shared_by_several_targets_and_signals_is_read_once_per_invocation() {
     // The state tag was written once per target per change, not on the unchanged second pass.
     let (lambda, _, _) = fixture.capabilities();
     assert_eq!(lambda.tag_writes.lock().unwrap().len(), 3);
+}
+
+/// One target with the default stability knobs (scale-out cooldown 60 s).
+const CAREFUL_POLICY: &str = r#"{"targets": [
+  { "function": "orders", "min": 2, "max": 100, "alarms": [
+      { "name": "backlog", "on_alarm": { "change": 10 } } ] }
+]}"#;
+
+#[test]
+fn the_state_is_saved_before_the_reservation_changes() {
+    let fixture = autoscaler_with(
+        Policy::from_json(CAREFUL_POLICY, "t"),
+        Settings::default(),
+        FakeLambda::with(&[("orders", Some(5))]),
+        &[("backlog", Alarm)],
+        FakeMetrics::default(),
+    )
+    .with_clock(|| 1_700_000_000);
+    run(&fixture, alarm_event("backlog", "ALARM")).unwrap();
+    assert_eq!(
+        *parts(&fixture).lambda.writes.lock().unwrap(),
+        ["tag orders", "put orders"]
+    );
+}
+
+#[test]
+fn a_failed_state_write_changes_nothing() {
+    let mut lambda = FakeLambda::with(&[("orders", Some(5))]);
+    lambda.fail_tags_for.insert("orders".into());
+    let fixture = autoscaler_with(
+        Policy::from_json(CAREFUL_POLICY, "t"),
+        Settings::default(),
+        lambda,
+        &[("backlog", Alarm)],
+        FakeMetrics::default(),
+    )
+    .with_clock(|| 1_700_000_000);
+    let err = run(&fixture, alarm_event("backlog", "ALARM")).unwrap_err();
+    assert!(
+        err.to_string().contains("TagResource on orders failed"),
+        "{err}"
+    );
+    let p = parts(&fixture);
+    assert!(p.lambda.writes.lock().unwrap().is_empty());
+    assert_eq!(p.lambda.value("orders"), Some(5));
+}
+
+#[test]
+fn a_retried_event_after_a_failed_change_does_not_step_twice_within_the_cooldown() {
+    let lambda = FakeLambda::with(&[("orders", Some(5))]);
+    lambda.fail_puts_for.lock().unwrap().insert("orders".into());
+    let fixture = autoscaler_with(
+        Policy::from_json(CAREFUL_POLICY, "t"),
+        Settings::default(),
+        lambda,
+        &[("backlog", Alarm)],
+        FakeMetrics::default(),
+    )
+    .with_clock(|| 1_700_000_000);
+    assert!(run(&fixture, alarm_event("backlog", "ALARM")).is_err());
+    // Lambda retries the event; the API works again, but the attempt counts for the cooldown.
+    parts(&fixture).lambda.fail_puts_for.lock().unwrap().clear();
+    let outcome = run(&fixture, alarm_event("backlog", "ALARM")).unwrap();
+    assert_eq!(parts(&fixture).lambda.value("orders"), Some(5));
+    assert!(
+        outcome.decisions[0]
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("held: scale-out cooldown, 60 s left")),
+        "{:?}",
+        outcome.decisions[0].reasons
+    );
+}
+
+#[test]
+fn a_state_written_by_another_evaluation_meanwhile_is_merged_not_overwritten() {
+    let now = 1_700_000_000;
+    let policy = r#"{"targets": [{ "function": "orders", "min": 2, "max": 100,
+        "alarms": [{ "name": "backlog", "on_ok": { "change": -5 } }] }]}"#;
+    let run_with = |concurrent: Option<String>| {
+        let lambda = FakeLambda::with(&[("orders", Some(40))]);
+        lambda.tags.lock().unwrap().insert(
+            "orders".into(),
+            HashMap::from([(
+                "autoscaler:state".to_string(),
+                format!("v1 g5 r{}:40", now - 100),
+            )]),
+        );
+        *lambda.concurrent_state.lock().unwrap() = concurrent.map(|s| ("orders".to_string(), s));
+        let fixture = autoscaler_with(
+            Policy::from_json(policy, "t"),
+            Settings::default(),
+            lambda,
+            &[("backlog", Fine)],
+            FakeMetrics::default(),
+        )
+        .with_clock(move || now);
+        let outcome = run(&fixture, alarm_event("backlog", "OK")).unwrap();
+        let saved =
+            parts(&fixture).lambda.tags.lock().unwrap()["orders"]["autoscaler:state"].clone();
+        (outcome, saved)
+    };
+
+    // Alone: the scale-in to 35 is held by stabilization (40 was recommended 100 s ago), and
+    // the recommendation of 35 joins the history.
+    let (outcome, saved) = run_with(None);
+    assert_eq!(outcome.decisions[0].desired, Some(40));
+    assert_eq!(saved, format!("v1 g6 r{}:40/100:35", now - 100));
+
+    // Meanwhile another evaluation scaled out and recommended 60 (generation 6). Its last
+    // change and its higher recommendation survive our write; the generation moves past both.
+    let (_, saved) = run_with(Some(format!("v1 g6 co{} r{}:60", now - 5, now - 5)));
+    assert_eq!(saved, format!("v1 g7 co{} r{}:60/5:35", now - 5, now - 5));
 }
