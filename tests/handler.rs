@@ -397,7 +397,7 @@ fn an_invalid_policy_fails_every_invocation_before_any_aws_call() {
 
 #[test]
 fn one_failing_target_does_not_stop_the_others_and_the_invocation_reports_it() {
-    let mut lambda = FakeLambda::with(&[("orders", Some(5)), ("billing", Some(1))]);
+    let lambda = FakeLambda::with(&[("orders", Some(5)), ("billing", Some(1))]);
     lambda.fail_puts_for.lock().unwrap().insert("orders".into());
     let fixture = autoscaler_with(
         Policy::from_json(POLICY, "t"),
