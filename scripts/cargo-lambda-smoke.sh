@@ -36,6 +36,26 @@ fixtures show orders-worker | grep -q 'reserved concurrency: 15' || fail "orders
 # The SQS sample through the same runtime: a partial batch response comes back.
 output=$(invoke events/sqs-batch.json 2>&1) || fail "sqs-batch invoke failed: $output"
 echo "$output" | grep -q '"batchItemFailures":\[\]' || fail "sqs-batch: $output"
-grep -q '"message":"scaling decision"' "$watch_log" || grep -q 'scaling decision' "$watch_log" \
-  || fail "no structured decision log line"
-echo "cargo-lambda smoke: 2 passed, 0 failed"
+# With AWS_LAMBDA_LOG_FORMAT=JSON every decision is one JSON line carrying its fields.
+.venv/bin/python - "$watch_log" <<'PY' || fail "no structured JSON decision log line"
+import json, sys
+decisions = []
+for line in open(sys.argv[1], errors="replace"):
+    start = line.find("{")
+    if start < 0:
+        continue
+    try:
+        entry = json.loads(line[start:])
+    except ValueError:
+        continue
+    fields = entry.get("fields", {})
+    if fields.get("message") == "scaling decision":
+        decisions.append(fields)
+assert decisions, "no JSON line with fields.message == 'scaling decision'"
+first = decisions[0]
+for key in ("function", "trigger", "previous", "desired", "applied", "dry_run", "reasons"):
+    assert key in first, f"decision log line lacks {key}: {first}"
+assert first["function"] == "orders-worker" and first["desired"] == 15, first
+print(f"{len(decisions)} JSON decision log lines, e.g. {json.dumps(first)[:160]}...")
+PY
+echo "cargo-lambda smoke: 3 passed, 0 failed"
