@@ -89,17 +89,47 @@ async fn invoke(event: &Path, policy: Option<&Path>, dry_run: bool) -> Result<()
 fn validate(policy: Option<&Path>) -> Result<(), String> {
     let policy = load_policy(policy).map_err(|e| e.to_string())?;
     for target in &policy.targets {
-        let alarms: Vec<&str> = target.alarms.iter().map(|a| a.name.as_str()).collect();
+        println!("{}: min {} max {}", target.function, target.min, target.max);
+        for rule in &target.alarms {
+            let actions: Vec<String> = [
+                ("on_alarm", rule.on_alarm),
+                ("on_ok", rule.on_ok),
+                ("on_insufficient_data", rule.on_insufficient_data),
+            ]
+            .iter()
+            .filter_map(|(state, action)| action.map(|a| format!("{state}: {a}")))
+            .collect();
+            println!("  alarm {}: {}", rule.name, actions.join(", "));
+        }
+        if let Some(queue) = &target.queue {
+            println!(
+                "  queue {}: {} messages per instance, in flight {}, delayed {}, activation {}",
+                queue.queue.name(),
+                queue.messages_per_instance,
+                if queue.include_in_flight {
+                    "counted"
+                } else {
+                    "not counted"
+                },
+                if queue.include_delayed {
+                    "counted"
+                } else {
+                    "not counted"
+                },
+                queue.activation
+            );
+        }
+        let knobs = &target.stability;
+        let step = |s: Option<u32>| s.map_or("unlimited".to_owned(), |s| s.to_string());
         println!(
-            "{}: min {} max {}, alarms: {}",
-            target.function,
-            target.min,
-            target.max,
-            if alarms.is_empty() {
-                "none".to_owned()
-            } else {
-                alarms.join(", ")
-            }
+            "  tolerance {}, cooldowns out {} s / in {} s, scale-in stabilization {} s, \
+             max step out {} / in {}",
+            knobs.tolerance,
+            knobs.scale_out_cooldown_seconds,
+            knobs.scale_in_cooldown_seconds,
+            knobs.scale_in_stabilization_seconds,
+            step(knobs.max_scale_out_step),
+            step(knobs.max_scale_in_step)
         );
     }
     println!("policy OK: {} target(s)", policy.targets.len());

@@ -1,0 +1,59 @@
+//! The CLI's commands that need no AWS endpoint.
+
+use std::process::Command;
+
+fn autoscaler(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_autoscaler"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("AUTOSCALER_POLICY")
+        .env_remove("AUTOSCALER_POLICY_FILE")
+        .output()
+        .expect("the CLI runs");
+    (
+        output
+            .status
+            .code()
+            .expect("exited, not killed by a signal"),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn validate_prints_each_target_with_its_rules_queue_and_knobs() {
+    let (code, stdout, stderr) = autoscaler(&["validate", "--policy", "examples/policy.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    for line in [
+        "orders-worker: min 2 max 100",
+        "  alarm orders-backlog-high: on_alarm: change +10, on_ok: change -5",
+        "  alarm orders-db-overloaded: on_alarm: cap 3",
+        "  queue thumbnails: 10 messages per instance, in flight counted, delayed not counted, activation 0",
+        "  tolerance 0.1, cooldowns out 60 s / in 300 s, scale-in stabilization 300 s, max step out unlimited / in unlimited",
+        "policy OK: 3 target(s)",
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "missing {line:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn validate_without_any_policy_says_how_to_give_one() {
+    let (code, stdout, stderr) = autoscaler(&["validate"]);
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("set AUTOSCALER_POLICY (inline JSON) or AUTOSCALER_POLICY_FILE (a path)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_subcommand_is_a_usage_error_not_a_panic() {
+    let (code, _, stderr) = autoscaler(&["scale", "everything"]);
+    assert_eq!(code, 2, "clap's usage errors exit 2");
+    assert!(
+        stderr.contains("unrecognized subcommand 'scale'"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+}
