@@ -36,6 +36,13 @@ fixtures show orders-worker | grep -q 'reserved concurrency: 15' || fail "orders
 # The SQS sample through the same runtime: a partial batch response comes back.
 output=$(invoke events/sqs-batch.json 2>&1) || fail "sqs-batch invoke failed: $output"
 echo "$output" | grep -q '"batchItemFailures":\[\]' || fail "sqs-batch: $output"
+
+# Every sample a user may invoke with is handled: a decision record, not an error.
+for event in events/*.json; do
+  output=$(invoke "$event" 2>&1) || fail "$event: $output"
+  echo "$output" | grep -q '"decisions":' || fail "$event returned no decision record: $output"
+done
+echo "every sample in events/ handled through cargo lambda invoke"
 # With AWS_LAMBDA_LOG_FORMAT=JSON every decision is one JSON line carrying its fields.
 .venv/bin/python - "$watch_log" <<'PY' || fail "no structured JSON decision log line"
 import json, sys
@@ -58,4 +65,4 @@ for key in ("function", "trigger", "previous", "desired", "applied", "dry_run", 
 assert first["function"] == "orders-worker" and first["desired"] == 15, first
 print(f"{len(decisions)} JSON decision log lines, e.g. {json.dumps(first)[:160]}...")
 PY
-echo "cargo-lambda smoke: 3 passed, 0 failed"
+echo "cargo-lambda smoke: 4 passed, 0 failed"
