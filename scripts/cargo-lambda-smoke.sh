@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-venv.sh
 export PATH="$PWD/.venv/bin:$PATH"
+# Build first, so the wait below is for the emulator, not the compiler: `cargo lambda watch`
+# runs this same dev build, whose features differ from the test build's (no test-util).
+cargo build --quiet --bin lambda-autoscaler
 source scripts/moto.sh
 fixtures setup
 
@@ -22,9 +25,9 @@ invoke() {
   cargo lambda invoke lambda-autoscaler --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
     --data-file "$1"
 }
-# The first invoke compiles the function; retry until the emulator answers.
+# Retry until the emulator answers (it starts the already built function on first invoke).
 output=""
-for _ in $(seq 1 120); do
+for _ in $(seq 1 150); do
   if output=$(invoke events/alarm-lambda-action.json 2>&1); then break; fi
   sleep 2
 done
