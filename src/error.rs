@@ -20,10 +20,18 @@ pub enum HandlerError {
     Event(#[from] EventError),
 
     #[error(
-        "refused: function \"{function}\" is not a target of the policy, so the autoscaler will \
-         not change it (add it to the policy's targets first); nothing was changed"
+        "refused: function \"{function}\" is not a target of the policy and not tagged \
+         autoscaler:enabled=true, so the autoscaler will not change it; nothing was changed"
     )]
     Unmanaged { function: String },
+
+    /// AWS denied reading a target: the deployed role reads and writes only opted-in functions.
+    #[error(
+        "function \"{function}\" is in the policy but not opted in: {source}. The deployed \
+         role reads and changes only functions tagged autoscaler:enabled=true; tag it to let \
+         the autoscaler manage it. Nothing was changed"
+    )]
+    NotOptedIn { function: String, source: AwsError },
 
     #[error("function \"{function}\" has invalid autoscaler tags, so it is left alone: {message}")]
     TagPolicy { function: String, message: String },
@@ -57,6 +65,7 @@ impl HandlerError {
             HandlerError::Event(_) => "InvalidEvent",
             HandlerError::Unmanaged { .. } => "UnmanagedFunction",
             HandlerError::TagPolicy { .. } => "InvalidTagPolicy",
+            HandlerError::NotOptedIn { .. } => "FunctionNotOptedIn",
             HandlerError::Aws(_) => "AwsCallFailed",
             HandlerError::Several(_) => "SeveralTargetsFailed",
             HandlerError::Reporting { .. } => "ReportingFailed",

@@ -311,7 +311,13 @@ where
         };
         let view = match self.functions.observe(&reference).await {
             Ok(view) => view,
-            Err(e) if e.code.as_deref() == Some("ResourceNotFoundException") => {
+            // Not there, or not readable: the deployed role reads only opted-in functions.
+            Err(e)
+                if matches!(
+                    e.code.as_deref(),
+                    Some("ResourceNotFoundException" | "AccessDeniedException")
+                ) =>
+            {
                 return Err(unmanaged())
             }
             Err(e) => return Err(e.into()),
@@ -425,7 +431,17 @@ where
     ) -> Result<DecisionRecord, HandlerError> {
         let view = match view {
             Some(view) => view,
-            None => self.functions.observe(&target.function).await?,
+            None => self
+                .functions
+                .observe(&target.function)
+                .await
+                .map_err(|error| match error.code.as_deref() {
+                    Some("AccessDeniedException") => HandlerError::NotOptedIn {
+                        function: target.function.to_string(),
+                        source: error,
+                    },
+                    _ => error.into(),
+                })?,
         };
         let queue = match (&target.queue, request) {
             (Some(spec), Request::FollowAlarms) => {

@@ -19,6 +19,8 @@ struct FakeLambda {
     reserved: Mutex<HashMap<String, Option<u32>>>,
     fail_puts_for: Mutex<HashSet<String>>,
     fail_tags_for: HashSet<String>,
+    /// Functions the role may not read (as IAM answers for functions not opted in).
+    denied: HashSet<String>,
     puts: Mutex<Vec<(String, u32)>>,
     /// Every write, in order: "tag NAME" or "put NAME".
     writes: Mutex<Vec<String>>,
@@ -31,6 +33,13 @@ struct FakeLambda {
 impl FakeLambda {
     /// What GetFunction would return now.
     fn view(&self, function: &FunctionRef) -> Result<FunctionView, AwsError> {
+        if self.denied.contains(function.name()) {
+            return Err(fake_error(
+                "GetFunction",
+                function.name(),
+                "AccessDeniedException",
+            ));
+        }
         let reserved = self
             .reserved
             .lock()
@@ -670,4 +679,44 @@ fn a_state_written_by_another_evaluation_meanwhile_is_merged_not_overwritten() {
     // change and its higher recommendation survive our write; the generation moves past both.
     let (_, saved) = run_with(Some(format!("v1 g6 co{} r{}:60", now - 5, now - 5)));
     assert_eq!(saved, format!("v1 g7 co{} r{}:60/5:35", now - 5, now - 5));
+}
+
+#[test]
+fn a_target_the_role_may_not_read_is_reported_as_not_opted_in_and_left_alone() {
+    let mut lambda = FakeLambda::with(&[("orders", Some(5)), ("billing", Some(1))]);
+    lambda.denied.insert("orders".into());
+    let fixture = autoscaler_with(
+        Policy::from_json(POLICY, "t"),
+        Settings::default(),
+        lambda,
+        &[("backlog", Alarm)],
+        FakeMetrics::default(),
+    );
+    let err = run(&fixture, alarm_event("backlog", "ALARM")).unwrap_err();
+    assert_eq!(err.error_type(), "FunctionNotOptedIn");
+    assert!(
+        err.to_string().contains("tagged autoscaler:enabled=true"),
+        "{err}"
+    );
+    let p = parts(&fixture);
+    assert_eq!(p.lambda.value("orders"), Some(5));
+    assert_eq!(
+        p.lambda.value("billing"),
+        Some(8),
+        "the other target still scales"
+    );
+}
+
+#[test]
+fn a_direct_command_for_a_function_the_role_may_not_read_is_unmanaged() {
+    let mut lambda = FakeLambda::with(&[("payments", Some(7))]);
+    lambda.denied.insert("payments".into());
+    let fixture = autoscaler(lambda, &[]);
+    let err = run(
+        &fixture,
+        json!({"function": "payments", "desiredConcurrency": 50}),
+    )
+    .unwrap_err();
+    assert_eq!(err.error_type(), "UnmanagedFunction");
+    assert!(parts(&fixture).lambda.writes.lock().unwrap().is_empty());
 }

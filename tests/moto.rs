@@ -310,7 +310,7 @@ async fn the_cli_refuses_bad_input_and_unmanaged_functions_with_exit_1_and_chang
                 "--policy",
                 "examples/policy.json",
             ],
-            "function \"payments\" is not a target of the policy",
+            "function \"payments\" is not a target of the policy and not tagged autoscaler:enabled=true",
         ),
         (
             vec![

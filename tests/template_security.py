@@ -262,6 +262,22 @@ def check_write_actions_require_opt_in_tag_or_explicit_arns(template):
         )
 
 
+def check_code_revealing_reads_require_opt_in_tag(template):
+    """lambda:GetFunction (which also returns a link to download the function's code) is
+    granted only with the opt-in tag condition, so the autoscaler cannot read other code."""
+    granted = False
+    for where, statement in allow_statements(template):
+        if not grants(statement, "lambda:GetFunction"):
+            continue
+        granted = True
+        require(
+            has_opt_in_condition(statement),
+            f"{where} allows lambda:GetFunction without the condition StringEquals "
+            f'{OPT_IN_CONDITION_KEY} = "true"',
+        )
+    require(granted, "no statement grants lambda:GetFunction, which the function needs")
+
+
 def check_no_write_on_wildcard_resource_without_condition(template):
     """No Allow statement grants a write on "*" (or any wildcard ARN) without the tag condition."""
     for where, statement in allow_statements(template):
@@ -536,6 +552,7 @@ def check_documented_policy_matches_template(template):
 CHECKS = [
     check_write_actions_require_opt_in_tag_or_explicit_arns,
     check_no_write_on_wildcard_resource_without_condition,
+    check_code_revealing_reads_require_opt_in_tag,
     check_concurrency_writes_are_granted_somewhere,
     check_no_service_wide_actions,
     check_put_metric_data_is_namespace_scoped,
@@ -590,6 +607,10 @@ def mutate_opt_in_value_wildcard(t):
 def mutate_opt_in_as_string_like(t):
     s = statement_granting(t, "lambda:TagResource")
     s["Condition"]["StringLike"] = s["Condition"].pop("StringEquals")
+
+
+def mutate_get_function_without_condition(t):
+    statement_granting(t, "lambda:GetFunction").pop("Condition")
 
 
 def mutate_writes_on_star_without_condition(t):
@@ -685,6 +706,7 @@ def mutate_x86(t):
 
 
 MUTATIONS = [
+    ("GetFunction loses the opt-in tag condition", mutate_get_function_without_condition, check_code_revealing_reads_require_opt_in_tag),
     ("the opt-in tag condition is removed", mutate_drop_opt_in_condition, check_write_actions_require_opt_in_tag_or_explicit_arns),
     ("the opt-in tag value is a wildcard", mutate_opt_in_value_wildcard, check_write_actions_require_opt_in_tag_or_explicit_arns),
     ("the opt-in tag is tested with StringLike", mutate_opt_in_as_string_like, check_write_actions_require_opt_in_tag_or_explicit_arns),
