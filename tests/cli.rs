@@ -1,23 +1,9 @@
 //! The CLI's commands that need no AWS endpoint.
 
-use std::process::Command;
+mod support;
 
 fn autoscaler(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_autoscaler"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("AUTOSCALER_POLICY")
-        .env_remove("AUTOSCALER_POLICY_FILE")
-        .output()
-        .expect("the CLI runs");
-    (
-        output
-            .status
-            .code()
-            .expect("exited, not killed by a signal"),
-        String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
+    support::run_cli(args, &[])
 }
 
 #[test]

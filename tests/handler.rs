@@ -408,13 +408,7 @@ fn an_invalid_policy_fails_every_invocation_before_any_aws_call() {
 fn one_failing_target_does_not_stop_the_others_and_the_invocation_reports_it() {
     let lambda = FakeLambda::with(&[("orders", Some(5)), ("billing", Some(1))]);
     lambda.fail_puts_for.lock().unwrap().insert("orders".into());
-    let fixture = autoscaler_with(
-        Policy::from_json(POLICY, "t"),
-        Settings::default(),
-        lambda,
-        &[("backlog", Alarm)],
-        FakeMetrics::default(),
-    );
+    let fixture = autoscaler(lambda, &[("backlog", Alarm)]);
     let err = run(&fixture, alarm_event("backlog", "ALARM")).unwrap_err();
     assert_eq!(err.error_type(), "AwsCallFailed");
     assert!(
@@ -685,13 +679,7 @@ fn a_state_written_by_another_evaluation_meanwhile_is_merged_not_overwritten() {
 fn a_target_the_role_may_not_read_is_reported_as_not_opted_in_and_left_alone() {
     let mut lambda = FakeLambda::with(&[("orders", Some(5)), ("billing", Some(1))]);
     lambda.denied.insert("orders".into());
-    let fixture = autoscaler_with(
-        Policy::from_json(POLICY, "t"),
-        Settings::default(),
-        lambda,
-        &[("backlog", Alarm)],
-        FakeMetrics::default(),
-    );
+    let fixture = autoscaler(lambda, &[("backlog", Alarm)]);
     let err = run(&fixture, alarm_event("backlog", "ALARM")).unwrap_err();
     assert_eq!(err.error_type(), "FunctionNotOptedIn");
     assert!(

@@ -6,7 +6,6 @@ mod support;
 use lambda_autoscaler::{aws, policy::Policy, settings::Settings};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Command;
 use support::Moto;
 
 const POLICY: &str = r#"{
@@ -211,23 +210,7 @@ async fn an_sqs_batch_applies_good_records_and_reports_failed_ones() {
 }
 
 fn cli(moto: &Moto, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_autoscaler"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .envs(moto.env())
-        .env_remove("AUTOSCALER_POLICY")
-        .env_remove("AUTOSCALER_POLICY_FILE")
-        .env_remove("AUTOSCALER_DRY_RUN")
-        .output()
-        .expect("the CLI runs");
-    (
-        output
-            .status
-            .code()
-            .expect("exited, not killed by a signal"),
-        String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
+    support::run_cli(args, &moto.env())
 }
 
 #[tokio::test]
@@ -487,18 +470,6 @@ async fn a_scheduled_event_reconciles_document_and_tagged_targets_and_fails_only
     assert_eq!(moto.reserved(&config, "not-opted-in").await, Some(5));
 }
 
-fn cli_with(moto: &Moto, policy: &Path, event: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_autoscaler"))
-        .args(["invoke"])
-        .arg(event)
-        .arg("--policy")
-        .arg(policy)
-        .envs(moto.env())
-        .env_remove("AUTOSCALER_POLICY")
-        .output()
-        .expect("the CLI runs")
-}
-
 #[tokio::test]
 async fn cooldowns_hold_across_separate_cli_processes() {
     let moto = Moto::start();
@@ -520,22 +491,14 @@ async fn cooldowns_hold_across_separate_cli_processes() {
     let event = dir.join("event.json");
     std::fs::write(&event, r#"{"queue":"orders"}"#).unwrap();
 
-    let first = cli_with(&moto, &policy, &event);
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    let (policy, event) = (policy.to_str().unwrap(), event.to_str().unwrap());
+    let (code, _, stderr) = cli(&moto, &["invoke", event, "--policy", policy]);
+    assert_eq!(code, 0, "{stderr}");
     assert_eq!(moto.reserved(&config, "orders-worker").await, Some(10));
 
     moto.purge(&config, &url).await;
-    let second = cli_with(&moto, &policy, &event);
-    assert!(
-        second.status.success(),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&second.stdout);
+    let (code, stdout, stderr) = cli(&moto, &["invoke", event, "--policy", policy]);
+    assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("held: scale-in cooldown, "), "{stdout}");
     assert_eq!(moto.reserved(&config, "orders-worker").await, Some(10));
     std::fs::remove_dir_all(&dir).ok();

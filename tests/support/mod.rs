@@ -8,7 +8,7 @@ use aws_sdk_lambda::config::Credentials;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const REGION: &str = "us-east-1";
@@ -301,4 +301,27 @@ impl Moto {
             .cloned()
             .unwrap_or_default()
     }
+}
+
+/// Runs the `autoscaler` CLI from the repository root with `env` and without any policy or
+/// dry-run setting inherited from the caller's environment: (exit code, stdout, stderr).
+pub fn run_cli(args: &[&str], env: &[(&'static str, String)]) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(env!("CARGO_BIN_EXE_autoscaler"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .envs(env.iter().cloned())
+        .env_remove("AUTOSCALER_POLICY")
+        .env_remove("AUTOSCALER_POLICY_FILE")
+        .env_remove("AUTOSCALER_DRY_RUN")
+        .output()
+        .expect("the CLI runs");
+    (
+        status.code().expect("exited, not killed by a signal"),
+        String::from_utf8(stdout).unwrap(),
+        String::from_utf8(stderr).unwrap(),
+    )
 }
