@@ -82,7 +82,21 @@ impl<F, A, M> Autoscaler<F, A, M> {
 }
 
 impl<F, A, M, Q, D> Autoscaler<F, A, M, Q, D> {
+    /// Adds queue-depth reading (SQS).
     pub fn with_queues<Q2: QueueReader>(self, queues: Q2) -> Autoscaler<F, A, M, Q2, D> {
+        self.map_parts(|_, finder| (queues, finder))
+    }
+
+    /// Adds discovery of functions opted in by tags.
+    pub fn with_discovery<D2: FunctionFinder>(self, finder: D2) -> Autoscaler<F, A, M, Q, D2> {
+        self.map_parts(|queues, _| (queues, finder))
+    }
+
+    fn map_parts<Q2, D2>(
+        self,
+        parts: impl FnOnce(Q, D) -> (Q2, D2),
+    ) -> Autoscaler<F, A, M, Q2, D2> {
+        let (queues, finder) = parts(self.queues, self.finder);
         Autoscaler {
             policy: self.policy,
             settings: self.settings,
@@ -90,19 +104,6 @@ impl<F, A, M, Q, D> Autoscaler<F, A, M, Q, D> {
             alarms: self.alarms,
             metrics: self.metrics,
             queues,
-            finder: self.finder,
-            clock: self.clock,
-        }
-    }
-
-    pub fn with_discovery<D2: FunctionFinder>(self, finder: D2) -> Autoscaler<F, A, M, Q, D2> {
-        Autoscaler {
-            policy: self.policy,
-            settings: self.settings,
-            functions: self.functions,
-            alarms: self.alarms,
-            metrics: self.metrics,
-            queues: self.queues,
             finder,
             clock: self.clock,
         }
