@@ -18,7 +18,6 @@ use crate::tags::{is_enabled, target_from_tags, ENABLED_TAG};
 use crate::trigger::{parse_event, AlarmSignal, Signal, Trigger};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
 
 /// Epoch seconds; injected so tests control time.
 pub type Clock = Box<dyn Fn() -> i64 + Send + Sync>;
@@ -30,11 +29,12 @@ pub fn system_clock() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Queue depths read during one invocation: each queue is read once, however many targets
-/// or signals share it.
+/// Queue reads of one invocation: each name is resolved once and each queue (by URL) read
+/// once, however many targets or signals share it and whether they name it or give its URL.
 #[derive(Default)]
 struct QueueCache {
-    depths: Mutex<HashMap<QueueRef, Result<QueueDepth, AwsError>>>,
+    urls: HashMap<String, Result<String, AwsError>>,
+    depths: HashMap<String, Result<QueueDepth, AwsError>>,
 }
 
 /// The autoscaler, generic over its AWS capabilities.
@@ -157,11 +157,11 @@ where
             record_errors: Vec::new(),
         };
         let mut errors = Vec::new();
-        let cache = QueueCache::default();
+        let mut cache = QueueCache::default();
         match trigger {
             Trigger::Signals(signals) => {
                 for signal in &signals {
-                    let evaluated = self.evaluate(policy, signal, &cache).await;
+                    let evaluated = self.evaluate(policy, signal, &mut cache).await;
                     outcome.decisions.extend(evaluated.decisions);
                     errors.extend(evaluated.errors);
                 }
@@ -172,7 +172,7 @@ where
                     let error = match record.signal {
                         Err(e) => Some(HandlerError::Event(e)),
                         Ok(signal) => {
-                            let evaluated = self.evaluate(policy, &signal, &cache).await;
+                            let evaluated = self.evaluate(policy, &signal, &mut cache).await;
                             outcome.decisions.extend(evaluated.decisions);
                             HandlerError::combine(evaluated.errors)
                         }
@@ -200,7 +200,12 @@ where
     }
 
     /// Evaluates every target a signal concerns. A failing target does not stop the others.
-    async fn evaluate(&self, policy: &Policy, signal: &Signal, cache: &QueueCache) -> Evaluated {
+    async fn evaluate(
+        &self,
+        policy: &Policy,
+        signal: &Signal,
+        cache: &mut QueueCache,
+    ) -> Evaluated {
         let trigger = signal.to_string();
         let mut evaluated = Evaluated::default();
         // Targets with, for tag-based ones, the function read that found them.
@@ -368,24 +373,24 @@ where
     async fn queue_depth(
         &self,
         queue: &QueueRef,
-        cache: &QueueCache,
+        cache: &mut QueueCache,
     ) -> Result<QueueDepth, AwsError> {
-        if let Some(known) = cache.depths.lock().map_err(|_| poisoned())?.get(queue) {
+        let url = match queue {
+            QueueRef::Url(url) => url.clone(),
+            QueueRef::Name(name) => {
+                if !cache.urls.contains_key(name) {
+                    let url = self.queues.url_of(name).await;
+                    cache.urls.insert(name.clone(), url);
+                }
+                cache.urls[name].clone()?
+            }
+        };
+        if let Some(known) = cache.depths.get(&url) {
             return known.clone();
         }
-        let result = match queue {
-            QueueRef::Url(url) => self.queues.depth(url).await,
-            QueueRef::Name(name) => match self.queues.url_of(name).await {
-                Ok(url) => self.queues.depth(&url).await,
-                Err(e) => Err(e),
-            },
-        };
-        cache
-            .depths
-            .lock()
-            .map_err(|_| poisoned())?
-            .insert(queue.clone(), result.clone());
-        result
+        let depth = self.queues.depth(&url).await;
+        cache.depths.insert(url, depth.clone());
+        depth
     }
 
     /// Reads every alarm the targets name in one batched call; the event's own state is
@@ -428,7 +433,7 @@ where
         observed: &AlarmStates,
         request: Request,
         trigger: &str,
-        cache: &QueueCache,
+        cache: &mut QueueCache,
     ) -> Result<DecisionRecord, HandlerError> {
         let view = match view {
             Some(view) => view,
@@ -558,14 +563,5 @@ fn describe(value: Option<u32>) -> String {
     match value {
         Some(n) => n.to_string(),
         None => "unreserved".to_owned(),
-    }
-}
-
-fn poisoned() -> AwsError {
-    AwsError {
-        operation: "queue cache",
-        resource: String::new(),
-        code: None,
-        message: "a previous read panicked".into(),
     }
 }

@@ -555,8 +555,11 @@ fn a_queue_shared_by_several_targets_and_signals_is_read_once_per_invocation() {
     assert_eq!(desired, [Some(10), Some(5), Some(20)]);
     let (queues, _) = fixture.discovery();
     assert_eq!(*queues.url_calls.lock().unwrap(), ["orders"]);
-    // One read by name (resolved) and one by URL: the cache is keyed by how the policy names it.
-    assert_eq!(queues.depth_calls.lock().unwrap().len(), 2);
+    // The name resolves to the URL the other target gives: one read serves all three.
+    assert_eq!(
+        *queues.depth_calls.lock().unwrap(),
+        ["https://sqs.local/1/orders"]
+    );
     // The state tag was written once per target per change, not on the unchanged second pass.
     let (lambda, _, _) = fixture.capabilities();
     assert_eq!(lambda.tag_writes.lock().unwrap().len(), 3);
