@@ -14,7 +14,8 @@
 //!    applied change.
 //! 5. **Scale-in stabilization**: scale in only to the highest recommendation within the
 //!    window (this evaluation's included), never above the current value.
-//! 6. **Step limits**: at most `max_scale_out_step` up or `max_scale_in_step` down.
+//! 6. **Step limits**: at most `max_scale_out_step` up or `max_scale_in_step` down, or the
+//!    `_percent` variants of the current value; the tighter one when both are set.
 //! 7. **Caps** from alarms: the smallest active cap, at once, whatever steps 3 to 6 said.
 //! 8. **Bounds** `[min, max]`: always, whatever steps 3 to 7 said.
 //!
@@ -446,27 +447,51 @@ fn stabilize(
     }
 
     // 6. Step limits.
-    if let Some(step) = knobs
-        .max_scale_out_step
-        .filter(|s| value - current > i64::from(*s))
-    {
-        let limited = current + i64::from(step);
-        reasons.push(format!(
-            "max_scale_out_step {step}: {value} limited to {limited}"
-        ));
+    let (up, down) = (
+        step_limit(
+            "max_scale_out_step",
+            knobs.max_scale_out_step,
+            knobs.max_scale_out_step_percent,
+            current,
+        ),
+        step_limit(
+            "max_scale_in_step",
+            knobs.max_scale_in_step,
+            knobs.max_scale_in_step_percent,
+            current,
+        ),
+    );
+    if let Some((step, knob)) = up.filter(|(step, _)| value - current > *step) {
+        let limited = current + step;
+        reasons.push(format!("{knob}: {value} limited to {limited}"));
         value = limited;
     }
-    if let Some(step) = knobs
-        .max_scale_in_step
-        .filter(|s| current - value > i64::from(*s))
-    {
-        let limited = current - i64::from(step);
-        reasons.push(format!(
-            "max_scale_in_step {step}: {value} limited to {limited}"
-        ));
+    if let Some((step, knob)) = down.filter(|(step, _)| current - value > *step) {
+        let limited = current - step;
+        reasons.push(format!("{knob}: {value} limited to {limited}"));
         value = limited;
     }
     value
+}
+
+/// The largest move one action may make from `current` in one direction, and the knob that
+/// sets it, e.g. `max_scale_out_step 20` or `max_scale_out_step_percent 50 (of 40: 20)`. With
+/// both knobs set the tighter one holds; a percent limit always allows a step of 1.
+fn step_limit(
+    name: &str,
+    absolute: Option<u32>,
+    percent: Option<u32>,
+    current: i64,
+) -> Option<(i64, String)> {
+    let by_percent = percent.map(|p| {
+        let step = (current * i64::from(p) / 100).max(1);
+        (step, format!("{name}_percent {p} (of {current}: {step})"))
+    });
+    let absolute = absolute.map(|step| (i64::from(step), format!("{name} {step}")));
+    match (absolute, by_percent) {
+        (Some(a), Some(p)) => Some(if p.0 < a.0 { p } else { a }),
+        (a, p) => a.or(p),
+    }
 }
 
 /// `basis * percent / 100`, rounded away from zero (away from the current value), and at
@@ -1272,6 +1297,46 @@ mod tests {
     }
 
     #[test]
+    fn percent_step_limits_bound_each_action_and_the_tighter_limit_holds() {
+        let t = tracker(
+            1,
+            500,
+            Stability {
+                max_scale_out_step_percent: Some(50),
+                max_scale_in_step_percent: Some(10),
+                ..Stability::OFF
+            },
+        );
+        let d = with_queue(&t, Some(40), 2000, &SavedState::Missing);
+        assert_eq!(d.desired, Some(60));
+        assert!(
+            has(
+                &d,
+                "max_scale_out_step_percent 50 (of 40: 20): 200 limited to 60"
+            ),
+            "{:?}",
+            d.reasons
+        );
+        let d = with_queue(&t, Some(40), 10, &SavedState::Missing);
+        assert_eq!(d.desired, Some(36));
+        // 10 % of 5 rounds down to 0, but a percent limit always allows one step.
+        let d = with_queue(&t, Some(5), 10, &SavedState::Missing);
+        assert_eq!(d.desired, Some(4));
+        let both = tracker(
+            1,
+            500,
+            Stability {
+                max_scale_out_step: Some(8),
+                max_scale_out_step_percent: Some(50),
+                ..Stability::OFF
+            },
+        );
+        let d = with_queue(&both, Some(40), 2000, &SavedState::Missing);
+        assert_eq!(d.desired, Some(48), "8 is tighter than 50 % of 40");
+        assert!(has(&d, "max_scale_out_step 8: 200 limited to 48"));
+    }
+
+    #[test]
     fn step_limits_bound_each_action() {
         let t = tracker(
             1,
@@ -1334,6 +1399,7 @@ mod tests {
             scale_in_stabilization_seconds: 300,
             max_scale_out_step: Some(10),
             max_scale_in_step: Some(15),
+            ..Stability::OFF
         };
         let mut t = tracker(5, 60, knobs);
         t.alarms = vec![
@@ -1400,15 +1466,21 @@ mod tests {
             0u32..=3600,
             proptest::option::of(1u32..50),
             proptest::option::of(1u32..50),
+            proptest::option::of(1u32..=300),
+            proptest::option::of(1u32..=100),
         )
-            .prop_map(|(tolerance, out, inn, window, up, down)| Stability {
-                tolerance,
-                scale_out_cooldown_seconds: out,
-                scale_in_cooldown_seconds: inn,
-                scale_in_stabilization_seconds: window,
-                max_scale_out_step: up,
-                max_scale_in_step: down,
-            })
+            .prop_map(
+                |(tolerance, out, inn, window, up, down, up_pct, down_pct)| Stability {
+                    tolerance,
+                    scale_out_cooldown_seconds: out,
+                    scale_in_cooldown_seconds: inn,
+                    scale_in_stabilization_seconds: window,
+                    max_scale_out_step: up,
+                    max_scale_in_step: down,
+                    max_scale_out_step_percent: up_pct,
+                    max_scale_in_step_percent: down_pct,
+                },
+            )
     }
 
     fn any_saved() -> impl Strategy<Value = SavedState> {
@@ -1496,6 +1568,14 @@ mod tests {
             if !forced {
                 if let Some(step) = knobs.max_scale_out_step {
                     prop_assert!(desired <= c + step);
+                }
+                if let Some(p) = knobs.max_scale_out_step_percent {
+                    let step = (c * p / 100).max(1);
+                    prop_assert!(desired <= c + step, "{} -> {} beyond {}% of {}", c, desired, p, c);
+                }
+                if let Some(p) = knobs.max_scale_in_step_percent {
+                    let step = (c * p / 100).max(1);
+                    prop_assert!(desired + step >= c, "{} -> {} beyond {}% of {}", c, desired, p, c);
                 }
                 if let Some(step) = knobs.max_scale_in_step {
                     prop_assert!(desired + step >= c);

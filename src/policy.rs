@@ -119,6 +119,10 @@ pub struct Stability {
     pub scale_in_stabilization_seconds: u32,
     pub max_scale_out_step: Option<u32>,
     pub max_scale_in_step: Option<u32>,
+    /// The largest increase per action as a percent of the current value (at least 1).
+    pub max_scale_out_step_percent: Option<u32>,
+    /// The largest decrease per action as a percent of the current value (at least 1).
+    pub max_scale_in_step_percent: Option<u32>,
 }
 
 impl Stability {
@@ -139,6 +143,8 @@ impl Stability {
         scale_in_stabilization_seconds: 0,
         max_scale_out_step: None,
         max_scale_in_step: None,
+        max_scale_out_step_percent: None,
+        max_scale_in_step_percent: None,
     };
 }
 
@@ -151,6 +157,8 @@ impl Default for Stability {
             scale_in_stabilization_seconds: Self::DEFAULT_SCALE_IN_STABILIZATION,
             max_scale_out_step: None,
             max_scale_in_step: None,
+            max_scale_out_step_percent: None,
+            max_scale_in_step_percent: None,
         }
     }
 }
@@ -258,6 +266,10 @@ pub(crate) struct TargetDoc {
     pub(crate) max_scale_out_step: Option<u32>,
     #[serde(default, deserialize_with = "step")]
     pub(crate) max_scale_in_step: Option<u32>,
+    #[serde(default, deserialize_with = "step_out_percent")]
+    pub(crate) max_scale_out_step_percent: Option<u32>,
+    #[serde(default, deserialize_with = "step_in_percent")]
+    pub(crate) max_scale_in_step_percent: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -305,6 +317,18 @@ fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 
 fn step<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     positive(d).map(Some)
+}
+
+/// A scale-out step of up to a hundredfold, like `percent` actions.
+fn step_out_percent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    // In 1..=10000, a u32.
+    deserialize_int_in_range(d, 1, 10_000).map(|n| Some(n as u32))
+}
+
+/// A scale-in step cannot take away more than everything.
+fn step_in_percent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    // In 1..=100, a u32.
+    deserialize_int_in_range(d, 1, 100).map(|n| Some(n as u32))
 }
 
 #[derive(Deserialize)]
@@ -514,6 +538,8 @@ pub(crate) fn validate_target(t: TargetDoc, at: &dyn Fn(&str) -> String) -> Resu
             .unwrap_or(d.scale_in_stabilization_seconds),
         max_scale_out_step: t.max_scale_out_step,
         max_scale_in_step: t.max_scale_in_step,
+        max_scale_out_step_percent: t.max_scale_out_step_percent,
+        max_scale_in_step_percent: t.max_scale_in_step_percent,
     };
     Ok(Target {
         function,
@@ -769,6 +795,8 @@ mod tests {
                 scale_in_stabilization_seconds: 3600,
                 max_scale_out_step: Some(20),
                 max_scale_in_step: None,
+                max_scale_out_step_percent: None,
+                max_scale_in_step_percent: None,
             }
         );
         let names: Vec<_> = policy
@@ -833,6 +861,18 @@ mod tests {
             (
                 r#""max_scale_in_step":0"#,
                 "targets[0].max_scale_in_step: 0 is out of range",
+            ),
+            (
+                r#""max_scale_in_step_percent":101"#,
+                "targets[0].max_scale_in_step_percent: 101 is out of range: expected a whole number from 1 to 100",
+            ),
+            (
+                r#""max_scale_out_step_percent":0"#,
+                "targets[0].max_scale_out_step_percent: 0 is out of range: expected a whole number from 1 to 10000",
+            ),
+            (
+                r#""max_scale_out_step_percent":12.5"#,
+                "targets[0].max_scale_out_step_percent: invalid type: floating point",
             ),
         ] {
             let err = with(extra);

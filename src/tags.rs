@@ -47,6 +47,16 @@ const FIELDS: &[(&str, &str, Kind)] = &[
     ),
     ("max-scale-out-step", "max_scale_out_step", Kind::Number),
     ("max-scale-in-step", "max_scale_in_step", Kind::Number),
+    (
+        "max-scale-out-step-percent",
+        "max_scale_out_step_percent",
+        Kind::Number,
+    ),
+    (
+        "max-scale-in-step-percent",
+        "max_scale_in_step_percent",
+        Kind::Number,
+    ),
 ];
 
 #[derive(Clone, Copy)]
@@ -195,6 +205,7 @@ mod tests {
                 ("autoscaler:include-delayed", "true"),
                 ("autoscaler:tolerance", "0.2"),
                 ("autoscaler:scale-in-cooldown-seconds", "120"),
+                ("autoscaler:max-scale-in-step-percent", "25"),
                 ("autoscaler:state", "v1 g3"),
                 ("team", "payments"),
             ]),
@@ -216,6 +227,7 @@ mod tests {
             Stability {
                 tolerance: 0.2,
                 scale_in_cooldown_seconds: 120,
+                max_scale_in_step_percent: Some(25),
                 ..Stability::default()
             }
         );

@@ -43,3 +43,28 @@ fn an_unknown_subcommand_is_a_usage_error_not_a_panic() {
     );
     assert!(!stderr.contains("panicked"));
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_a_crash() {
+    // Far more output than a pipe buffers, so the write after the reader left must fail.
+    let targets: Vec<String> = (0..3000)
+        .map(|i| format!(r#"{{"function":"f{i}","min":1,"max":10}}"#))
+        .collect();
+    let dir = std::env::temp_dir().join(format!("autoscaler-cli-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.json");
+    std::fs::write(&policy, format!(r#"{{"targets":[{}]}}"#, targets.join(","))).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_autoscaler"))
+        .args(["validate", "--policy"])
+        .arg(&policy)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // like `| head -0`
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}

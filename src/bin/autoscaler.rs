@@ -2,7 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use lambda_autoscaler::{aws, error::HandlerError, policy::Policy, settings::Settings, trigger};
-use std::io::Read;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -70,7 +71,7 @@ async fn invoke(event: &Path, policy: Option<&Path>, dry_run: bool) -> Result<()
         .await
         .map_err(|e| format!("{}: {e}", e.error_type()))?;
     let json = serde_json::to_string_pretty(&outcome).map_err(|e| e.to_string())?;
-    println!("{json}");
+    write_stdout(&format!("{json}\n"))?;
     match outcome.record_errors.as_slice() {
         [] => Ok(()),
         failed => Err(failed
@@ -88,8 +89,13 @@ async fn invoke(event: &Path, policy: Option<&Path>, dry_run: bool) -> Result<()
 
 fn validate(policy: Option<&Path>) -> Result<(), String> {
     let policy = load_policy(policy).map_err(|e| e.to_string())?;
+    let mut out = String::new();
     for target in &policy.targets {
-        println!("{}: min {} max {}", target.function, target.min, target.max);
+        let _ = writeln!(
+            out,
+            "{}: min {} max {}",
+            target.function, target.min, target.max
+        );
         for rule in &target.alarms {
             let actions: Vec<String> = [
                 ("on_alarm", rule.on_alarm),
@@ -99,10 +105,11 @@ fn validate(policy: Option<&Path>) -> Result<(), String> {
             .iter()
             .filter_map(|(state, action)| action.map(|a| format!("{state}: {a}")))
             .collect();
-            println!("  alarm {}: {}", rule.name, actions.join(", "));
+            let _ = writeln!(out, "  alarm {}: {}", rule.name, actions.join(", "));
         }
         if let Some(queue) = &target.queue {
-            println!(
+            let _ = writeln!(
+                out,
                 "  queue {}: {} messages per instance, in flight {}, delayed {}, activation {}",
                 queue.queue.name(),
                 queue.messages_per_instance,
@@ -120,20 +127,41 @@ fn validate(policy: Option<&Path>) -> Result<(), String> {
             );
         }
         let knobs = &target.stability;
-        let step = |s: Option<u32>| s.map_or("unlimited".to_owned(), |s| s.to_string());
-        println!(
+        let step = |s: Option<u32>, percent: Option<u32>| match (s, percent) {
+            (None, None) => "unlimited".to_owned(),
+            (Some(s), None) => s.to_string(),
+            (None, Some(p)) => format!("{p}%"),
+            (Some(s), Some(p)) => format!("{s} or {p}% (the tighter)"),
+        };
+        let _ = writeln!(
+            out,
             "  tolerance {}, cooldowns out {} s / in {} s, scale-in stabilization {} s, \
              max step out {} / in {}",
             knobs.tolerance,
             knobs.scale_out_cooldown_seconds,
             knobs.scale_in_cooldown_seconds,
             knobs.scale_in_stabilization_seconds,
-            step(knobs.max_scale_out_step),
-            step(knobs.max_scale_in_step)
+            step(knobs.max_scale_out_step, knobs.max_scale_out_step_percent),
+            step(knobs.max_scale_in_step, knobs.max_scale_in_step_percent)
         );
     }
-    println!("policy OK: {} target(s)", policy.targets.len());
-    Ok(())
+    let _ = writeln!(out, "policy OK: {} target(s)", policy.targets.len());
+    write_stdout(&out)
+}
+
+/// Writes to stdout. A reader that went away (`autoscaler validate | head`) is not an error;
+/// `println!` would panic there.
+fn write_stdout(text: &str) -> Result<(), String> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write to stdout: {e}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[tokio::main]
@@ -152,7 +180,8 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("error: {message}");
+            // Nothing better to do if stderr is gone too.
+            let _ = writeln!(std::io::stderr(), "error: {message}");
             ExitCode::FAILURE
         }
     }
