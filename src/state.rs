@@ -39,6 +39,9 @@ pub const MAX_TAG_VALUE: usize = 256;
 pub const VERSION: &str = "v1";
 /// A saved time more than this far ahead of `now` means a broken clock or a corrupt tag.
 pub const MAX_CLOCK_SKEW_SECONDS: i64 = 300;
+/// Saved times must lie between 1970 and the year 2286 (epoch 10^10): anything else is
+/// corrupt, and keeping it would risk overflow in time arithmetic.
+const MAX_EPOCH: i64 = 10_000_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -276,7 +279,10 @@ impl History {
                     Some('i') => Direction::In,
                     _ => return Err(bad()),
                 };
-                let at = c[1..].parse().map_err(|_| bad())?;
+                let at: i64 = c[1..].parse().map_err(|_| bad())?;
+                if !(0..=MAX_EPOCH).contains(&at) {
+                    return Err(bad());
+                }
                 history.last_change = Some(LastChange { at, direction });
             } else if let Some(r) = field.strip_prefix('r') {
                 let mut previous: Option<i64> = None;
@@ -289,6 +295,9 @@ impl History {
                         Some(p) if time >= 0 => p.checked_add(time).ok_or_else(bad)?,
                         Some(_) => return Err(bad()),
                     };
+                    if !(0..=MAX_EPOCH).contains(&at) {
+                        return Err(bad());
+                    }
                     if let Some(last) = history.recommendations.last() {
                         if last.value <= value {
                             return Err("recommendations are not in decreasing order".into());
@@ -327,6 +336,21 @@ mod tests {
 
     fn rec(at: i64, value: u32) -> Recommendation {
         Recommendation { at, value }
+    }
+
+    #[test]
+    fn times_outside_a_sane_epoch_range_are_unreadable() {
+        for text in [
+            "v1 g1 co-9223372036854775808",
+            "v1 g1 ci99999999999",
+            "v1 g1 r-5:10",
+            "v1 g1 r1700000000:10/99999999999:5",
+        ] {
+            assert!(
+                matches!(SavedState::read(Some(text)), SavedState::Unusable(_)),
+                "{text}"
+            );
+        }
     }
 
     #[test]
@@ -404,8 +428,9 @@ mod tests {
     fn compaction_to_the_tag_limit_only_ever_holds_higher_for_longer() {
         let mut h = History {
             generation: u64::MAX,
+            // The longest time a readable state can hold.
             last_change: Some(LastChange {
-                at: i64::MAX,
+                at: MAX_EPOCH,
                 direction: Direction::In,
             }),
             recommendations: Vec::new(),
@@ -486,6 +511,29 @@ mod tests {
             // Still a valid monotonic history: times increase, values strictly decrease.
             for pair in ab.recommendations.windows(2) {
                 prop_assert!(pair[0].at <= pair[1].at && pair[0].value > pair[1].value, "{:?}", pair);
+            }
+        }
+
+        #[test]
+        fn deciding_from_any_decodable_state_never_panics(
+            change in proptest::option::of(any::<i64>()),
+            first in any::<i64>(),
+            delta in 0i64..1_000_000,
+            now in any::<i64>().prop_map(|n| n / 4),
+        ) {
+            let mut text = "v1 g1".to_string();
+            if let Some(at) = change {
+                text.push_str(&format!(" co{at}"));
+            }
+            text.push_str(&format!(" r{first}:9/{delta}:3"));
+            if let SavedState::Valid(h) = SavedState::read(Some(&text)) {
+                for t in [h.last_change.map(|c| c.at), h.latest_time()].into_iter().flatten() {
+                    prop_assert!((0..=MAX_EPOCH).contains(&t));
+                }
+                // The arithmetic decide does with saved times.
+                let _ = h.window_max(now, 3600);
+                let mut h = h;
+                h.expire(now, 3600);
             }
         }
 
