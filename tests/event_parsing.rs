@@ -1316,3 +1316,92 @@ fn malformed_queue_and_schedule_events_get_precise_errors() {
         assert!(err.message.contains(message), "{event}: {err}");
     }
 }
+
+mod arbitrary_input {
+    use lambda_autoscaler::policy::Policy;
+    use lambda_autoscaler::trigger::parse_event;
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    /// JSON built from the keys and values the parsers route on, nested arbitrarily, so the
+    /// generated documents reach deep into every parser rather than failing at the top.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let keys = prop_oneof![
+            Just("alarmData"),
+            Just("alarmName"),
+            Just("state"),
+            Just("value"),
+            Just("detail-type"),
+            Just("detail"),
+            Just("source"),
+            Just("Records"),
+            Just("eventSource"),
+            Just("EventSource"),
+            Just("messageId"),
+            Just("body"),
+            Just("Sns"),
+            Just("Message"),
+            Just("Type"),
+            Just("AlarmName"),
+            Just("NewStateValue"),
+            Just("Trigger"),
+            Just("Metrics"),
+            Just("function"),
+            Just("desiredConcurrency"),
+            Just("queue"),
+            Just("targets"),
+            Just("min"),
+            Just("max"),
+            Just("alarms"),
+            Just("name"),
+            Just("on_alarm"),
+            Just("change"),
+            Just("configuration"),
+            Just("metrics"),
+            Just("metricStat"),
+            Just("metric"),
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            prop_oneof![
+                Just("ALARM"),
+                Just("OK"),
+                Just("aws:sqs"),
+                Just("aws:sns"),
+                Just("Notification"),
+                Just("CloudWatch Alarm State Change"),
+                Just("Scheduled Event"),
+                Just("aws.cloudwatch"),
+                Just("{}"),
+                Just("x"),
+                Just(r#"{"AlarmName":"a","NewStateValue":"ALARM"}"#),
+            ]
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(6, 64, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::vec((keys.clone(), inner), 0..6).prop_map(|pairs| {
+                    Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn no_event_makes_the_parser_panic(event in any_json()) {
+            let _ = parse_event(&event);
+        }
+
+        #[test]
+        fn no_document_makes_the_policy_loader_panic(document in any_json()) {
+            let _ = Policy::from_json(&document.to_string(), "proptest");
+        }
+    }
+}
