@@ -45,9 +45,15 @@ pub enum QueueRef {
 }
 
 impl QueueRef {
-    /// Parses a URL (`https://...`, `http://...` for local endpoints) or a queue name.
+    /// True for a queue URL (`https://...`, or `http://...` for local endpoints), false for
+    /// what can only be a name.
+    pub fn is_url(text: &str) -> bool {
+        text.starts_with("https://") || text.starts_with("http://")
+    }
+
+    /// Parses a URL or a queue name.
     pub fn parse(text: &str) -> Result<QueueRef, String> {
-        if text.starts_with("https://") || text.starts_with("http://") {
+        if Self::is_url(text) {
             let name = text.rsplit('/').next().unwrap_or_default();
             check_queue_name(name).map_err(|e| format!("queue URL \"{text}\": {e}"))?;
             Ok(QueueRef::Url(text.to_owned()))
@@ -496,7 +502,7 @@ pub(crate) fn validate_target(t: TargetDoc, at: &dyn Fn(&str) -> String) -> Resu
         Some(q) => {
             let queue = match (q.url, q.name) {
                 (Some(url), None) => {
-                    if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    if !QueueRef::is_url(&url) {
                         return Err(format!(
                             "{}: \"{url}\" is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME); use \"name\" for a queue name",
                             at("queue.url")

@@ -7,7 +7,7 @@
 //! becomes `autoscaler:scale-in-cooldown-seconds`). The tags go through the same validation
 //! as a policy document target; errors name the tag. Alarms cannot be expressed in tags.
 
-use crate::policy::{validate_target, Target, TargetDoc};
+use crate::policy::{validate_target, QueueRef, Target, TargetDoc};
 use crate::state::STATE_TAG;
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
@@ -133,11 +133,7 @@ pub fn target_from_tags(function: &str, tags: &HashMap<String, String>) -> Resul
         match (kind, field.strip_prefix("queue.")) {
             (Kind::Queue, _) => {
                 let v = value.trim();
-                let which = if v.starts_with("https://") || v.starts_with("http://") {
-                    "url"
-                } else {
-                    "name"
-                };
+                let which = if QueueRef::is_url(v) { "url" } else { "name" };
                 queue.insert(which.into(), Value::String(v.to_owned()));
             }
             (_, Some(inner)) => {

@@ -571,16 +571,21 @@ const CAREFUL_POLICY: &str = r#"{"targets": [
       { "name": "backlog", "on_alarm": { "change": 10 } } ] }
 ]}"#;
 
-#[test]
-fn the_state_is_saved_before_the_reservation_changes() {
-    let fixture = autoscaler_with(
+/// CAREFUL_POLICY with its alarm in ALARM, at a fixed time.
+fn careful(lambda: FakeLambda) -> Fixture {
+    autoscaler_with(
         Policy::from_json(CAREFUL_POLICY, "t"),
         Settings::default(),
-        FakeLambda::with(&[("orders", Some(5))]),
+        lambda,
         &[("backlog", Alarm)],
         FakeMetrics::default(),
     )
-    .with_clock(|| 1_700_000_000);
+    .with_clock(|| 1_700_000_000)
+}
+
+#[test]
+fn the_state_is_saved_before_the_reservation_changes() {
+    let fixture = careful(FakeLambda::with(&[("orders", Some(5))]));
     run(&fixture, alarm_event("backlog", "ALARM")).unwrap();
     assert_eq!(
         *parts(&fixture).lambda.writes.lock().unwrap(),
@@ -592,14 +597,7 @@ fn the_state_is_saved_before_the_reservation_changes() {
 fn a_failed_state_write_changes_nothing() {
     let mut lambda = FakeLambda::with(&[("orders", Some(5))]);
     lambda.fail_tags_for.insert("orders".into());
-    let fixture = autoscaler_with(
-        Policy::from_json(CAREFUL_POLICY, "t"),
-        Settings::default(),
-        lambda,
-        &[("backlog", Alarm)],
-        FakeMetrics::default(),
-    )
-    .with_clock(|| 1_700_000_000);
+    let fixture = careful(lambda);
     let err = run(&fixture, alarm_event("backlog", "ALARM")).unwrap_err();
     assert!(
         err.to_string().contains("TagResource on orders failed"),
@@ -614,14 +612,7 @@ fn a_failed_state_write_changes_nothing() {
 fn a_retried_event_after_a_failed_change_does_not_step_twice_within_the_cooldown() {
     let lambda = FakeLambda::with(&[("orders", Some(5))]);
     lambda.fail_puts_for.lock().unwrap().insert("orders".into());
-    let fixture = autoscaler_with(
-        Policy::from_json(CAREFUL_POLICY, "t"),
-        Settings::default(),
-        lambda,
-        &[("backlog", Alarm)],
-        FakeMetrics::default(),
-    )
-    .with_clock(|| 1_700_000_000);
+    let fixture = careful(lambda);
     assert!(run(&fixture, alarm_event("backlog", "ALARM")).is_err());
     // Lambda retries the event; the API works again, but the attempt counts for the cooldown.
     parts(&fixture).lambda.fail_puts_for.lock().unwrap().clear();
