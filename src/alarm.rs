@@ -18,17 +18,6 @@ pub enum AlarmState {
 }
 
 impl AlarmState {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        match text {
-            "OK" => Ok(AlarmState::Ok),
-            "ALARM" => Ok(AlarmState::Alarm),
-            "INSUFFICIENT_DATA" => Ok(AlarmState::InsufficientData),
-            other => Err(format!(
-                "unknown alarm state \"{other}\" (expected ALARM, OK or INSUFFICIENT_DATA)"
-            )),
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             AlarmState::Ok => "OK",

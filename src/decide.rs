@@ -25,6 +25,7 @@
 use crate::alarm::AlarmState;
 use crate::policy::{Action, QueueSpec, Target};
 use crate::state::{Direction, History, LastChange, SavedState, MAX_CLOCK_SKEW_SECONDS};
+
 use std::collections::HashMap;
 
 /// Where an alarm's state came from.
@@ -132,9 +133,13 @@ pub struct Decision {
     /// The reservation the policy wants; `None` only when there was none and nothing applies.
     pub desired: Option<u32>,
     pub reasons: Vec<String>,
-    /// The history to save once this decision has been carried out (its generation is the
-    /// one read; the writer increments it).
+    /// The history to save once this decision has been carried out.
     pub history: History,
+    /// Whether `history` differs from what was saved (or must replace an unusable item):
+    /// nothing is written otherwise.
+    pub history_changed: bool,
+    /// Whether an active cap lowered the value (a protective decrease, applied first).
+    pub capped: bool,
 }
 
 impl Decision {
@@ -147,50 +152,61 @@ impl Decision {
     }
 }
 
-/// The history decide starts from: the saved one if usable, else an empty one seeded with the
-/// current reservation so that a first scale-in waits a full stabilization window.
-fn starting_history(target: &Target, inputs: &Inputs, reasons: &mut Vec<String>) -> History {
+/// The history decide starts from, and whether the saved item must be replaced even if the
+/// history does not change (it was unusable). Without a usable history the current
+/// reservation counts as recommended now, so that a first scale-in waits a full
+/// stabilization window.
+fn starting_history(
+    target: &Target,
+    inputs: &Inputs,
+    reasons: &mut Vec<String>,
+) -> (History, bool) {
     let window = target.stability.scale_in_stabilization_seconds;
-    let (mut history, missing) = match inputs.saved {
+    let (mut history, repair) = match inputs.saved {
         SavedState::Valid(h) => match h.latest_time() {
             Some(t) if t > inputs.now + MAX_CLOCK_SKEW_SECONDS => {
                 reasons.push(format!(
                     "saved state is from the future ({} s ahead): treated as no history",
                     t - inputs.now
                 ));
-                (
-                    History {
-                        generation: h.generation,
-                        ..History::default()
-                    },
-                    true,
-                )
+                (None, true)
             }
-            _ => (h.clone(), false),
+            _ => (Some(h.clone()), false),
         },
         SavedState::Missing => {
             reasons.push("no saved state: no history yet".into());
-            (History::default(), true)
+            (None, false)
         }
         SavedState::Unusable(why) => {
             reasons.push(format!(
                 "saved state unusable ({why}): treated as no history"
             ));
-            (History::default(), true)
+            (None, true)
+        }
+        SavedState::NotKept => {
+            reasons.push(
+                "no state table is configured (AUTOSCALER_STATE_TABLE): decided without history"
+                    .into(),
+            );
+            (None, false)
         }
     };
-    history.expire(inputs.now, window);
-    if missing && window > 0 {
-        if let Some(current) = inputs.current {
-            let seed = current.clamp(target.min, target.max);
-            history.record(inputs.now, seed, window);
-            reasons.push(format!(
-                "without history the current reservation counts as recommended now ({seed}): \
-                 a scale-in waits a full stabilization window ({window} s)"
-            ));
+    match &mut history {
+        Some(h) => h.expire(inputs.now, window),
+        None => {
+            let mut seeded = History::default();
+            if let (Some(current), true) = (inputs.current, window > 0) {
+                let seed = current.clamp(target.min, target.max);
+                seeded.record(inputs.now, seed, window);
+                reasons.push(format!(
+                    "without history the current reservation counts as recommended now ({seed}): \
+                     a scale-in waits a full stabilization window ({window} s)"
+                ));
+            }
+            history = Some(seeded);
         }
     }
-    history
+    (history.unwrap_or_default(), repair)
 }
 
 /// Decides the desired reserved concurrency of `target`. Pure: `inputs.now` is the clock.
@@ -244,7 +260,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
                 ));
             }
             Action::Set(value) => {
-                reasons.push(format!("{seen}: set -> propose {value}"));
+                reasons.push(format!("{seen}: {action} -> propose {value}"));
                 proposals.push(i64::from(value));
             }
             Action::Change(delta) => {
@@ -286,7 +302,8 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
         ));
     }
 
-    let mut history = starting_history(target, inputs, &mut reasons);
+    let (mut history, repair) = starting_history(target, inputs, &mut reasons);
+    let started_from = history.clone();
 
     if proposals.is_empty() && caps.is_empty() {
         reasons.push("no proposal and no cap: leave the reservation as it is".into());
@@ -294,7 +311,9 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
             previous: current,
             desired: current,
             reasons,
+            history_changed: repair,
             history,
+            capped: false,
         };
     }
 
@@ -341,10 +360,12 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
     }
 
     // 7. Caps: at once, whatever cooldowns, stabilization and step limits said.
+    let mut capped = false;
     if let Some(&cap) = caps.iter().min() {
         if value > cap {
             reasons.push(format!("cap {cap} lowers {value} to {cap}"));
             value = cap;
+            capped = true;
         }
     }
     // 8. Bounds.
@@ -372,7 +393,10 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
         previous: current,
         desired: Some(desired),
         reasons,
+        history_changed: repair || history != started_from,
         history,
+        // From no reservation (the whole unreserved pool) any cap is a decrease.
+        capped: capped && current.is_none_or(|c| desired < c),
     }
 }
 
@@ -427,13 +451,9 @@ fn stabilize(
     // 5. Scale-in stabilization.
     if value < current && window > 0 {
         if let Some(high) = history.window_max(now, window) {
-            let stabilized = current.min(i64::from(high.value));
+            let stabilized = current.min(i64::from(high));
             if stabilized > value {
-                let seen = format!(
-                    "highest recommendation in the last {window} s was {} ({} s ago)",
-                    high.value,
-                    now - high.at
-                );
+                let seen = format!("highest recommendation in the last {window} s was {high}");
                 if stabilized == current {
                     reasons.push(format!("held: scale-in stabilization, {seen}"));
                     return current;
@@ -954,18 +974,19 @@ mod tests {
         }
     }
 
-    fn history(last: Option<(i64, Direction)>, recs: &[(i64, u32)]) -> SavedState {
+    /// A saved history: the last change (seconds ago) and recommendations as (value, seconds
+    /// since it ended, or `None` while in force), oldest first.
+    fn history(last: Option<(i64, Direction)>, recs: &[(u32, Option<i64>)]) -> SavedState {
         SavedState::Valid(History {
-            generation: 3,
             last_change: last.map(|(ago, direction)| LastChange {
                 at: NOW - ago,
                 direction,
             }),
             recommendations: recs
                 .iter()
-                .map(|(ago, value)| crate::state::Recommendation {
-                    at: NOW - ago,
+                .map(|(value, ended)| crate::state::Recommendation {
                     value: *value,
+                    until: ended.map(|ago| NOW - ago),
                 })
                 .collect(),
         })
@@ -1197,18 +1218,22 @@ mod tests {
                 ..Stability::OFF
             },
         );
-        let saved = history(None, &[(250, 80), (100, 60), (20, 30)]);
+        // 80 was recommended until 250 s ago, 60 until 100 s ago; 30 is in force.
+        let saved = history(None, &[(80, Some(250)), (60, Some(100)), (30, None)]);
         let d = with_queue(&t, Some(100), 100, &saved);
         assert_eq!(d.desired, Some(80));
-        assert!(has(&d, "scale-in stabilization: highest recommendation in the last 300 s was 80 (250 s ago), so scale in to 80, not 10"), "{:?}", d.reasons);
-        // 80 has left the window 60 s later (relative to NOW it is 310 s old).
-        let later = history(None, &[(310, 80), (100, 60), (20, 30)]);
+        assert!(has(&d, "scale-in stabilization: highest recommendation in the last 300 s was 80, so scale in to 80, not 10"), "{:?}", d.reasons);
+        // 80 ended 310 s ago: it has left the window.
+        let later = history(None, &[(80, Some(310)), (60, Some(100)), (30, None)]);
         assert_eq!(with_queue(&t, Some(100), 100, &later).desired, Some(60));
         // A window maximum at or above the current value holds it.
-        let high = history(None, &[(100, 150)]);
+        let high = history(None, &[(150, Some(100)), (100, None)]);
         let d = with_queue(&t, Some(100), 100, &high);
         assert_eq!(d.desired, Some(100));
-        assert!(has(&d, "held: scale-in stabilization, highest recommendation in the last 300 s was 150 (100 s ago)"));
+        assert!(has(
+            &d,
+            "held: scale-in stabilization, highest recommendation in the last 300 s was 150"
+        ));
         // Stabilization never delays a scale-out.
         assert_eq!(with_queue(&t, Some(100), 1200, &high).desired, Some(120));
     }
@@ -1227,7 +1252,10 @@ mod tests {
         assert_eq!(d.desired, Some(90));
         assert_eq!(
             d.history.recommendations,
-            [crate::state::Recommendation { at: NOW, value: 90 }]
+            [crate::state::Recommendation {
+                value: 90,
+                until: None
+            }]
         );
         assert_eq!(
             d.history.last_change,
@@ -1250,6 +1278,16 @@ mod tests {
             next.history.last_change.unwrap().at == NOW,
             "an unchanged value is not a change"
         );
+        assert!(next.history_changed, "the lower recommendation is new");
+        // The same again: nothing new to save.
+        let inputs = Inputs {
+            saved: &SavedState::Valid(next.history),
+            now: NOW + 120,
+            ..inputs
+        };
+        let again = super::decide(&t, &inputs, Request::FollowAlarms);
+        assert_eq!(again.desired, Some(90));
+        assert!(!again.history_changed, "{:?}", again.history);
     }
 
     #[test]
@@ -1283,7 +1321,6 @@ mod tests {
     fn state_from_the_future_is_treated_as_no_history() {
         let t = tracker(1, 200, Stability::default());
         let future = SavedState::Valid(History {
-            generation: 9,
             last_change: Some(LastChange {
                 at: NOW + 10_000,
                 direction: Direction::Out,
@@ -1293,7 +1330,7 @@ mod tests {
         let d = with_queue(&t, Some(100), 0, &future);
         assert!(has(&d, "saved state is from the future"), "{:?}", d.reasons);
         assert!(!has(&d, "cooldown"));
-        assert_eq!(d.history.generation, 9);
+        assert!(d.history_changed, "the future-dated item is replaced");
     }
 
     #[test]
@@ -1362,7 +1399,7 @@ mod tests {
     #[test]
     fn a_direct_command_skips_the_stability_knobs_but_not_caps_or_bounds() {
         let t = tracker(1, 200, Stability::default());
-        let saved = history(Some((5, Direction::Out)), &[(5, 150)]);
+        let saved = history(Some((5, Direction::Out)), &[(150, None)]);
         let inputs = Inputs {
             current: Some(150),
             alarms: &AlarmStates::new(),
@@ -1408,7 +1445,7 @@ mod tests {
         ];
         // Scale in from 100 (above max): queue 0, surge says 30 -> largest 30; no cooldown;
         // the window's highest is 70 -> 70; step limit 15 -> 85; no cap; max 60 -> 60.
-        let saved = history(Some((400, Direction::Out)), &[(200, 70)]);
+        let saved = history(Some((400, Direction::Out)), &[(70, Some(200))]);
         let d = with_all(&t, Some(100), 0, &saved, &states(&[("surge", Alarm)]));
         assert_eq!(d.desired, Some(60));
         let order = [
@@ -1497,7 +1534,6 @@ mod tests {
                 .prop_map(|(last, mut recs)| {
                     recs.sort_by_key(|(ago, _)| -ago);
                     let mut h = History {
-                        generation: 1,
                         last_change: last.map(|(ago, direction)| LastChange {
                             at: NOW - ago,
                             direction,
@@ -1547,7 +1583,7 @@ mod tests {
             let window = knobs.scale_in_stabilization_seconds;
             if desired < c && cap.is_none_or(|cap| cap >= c) && c <= max {
                 if let Some(high) = d.history.window_max(NOW, window) {
-                    prop_assert!(desired >= c.min(high.value).max(min), "{} below window max {}", desired, high.value);
+                    prop_assert!(desired >= c.min(high).max(min), "{} below window max {}", desired, high);
                 }
             }
             // Within the cooldown after a change nothing moves in that direction on its own.

@@ -39,6 +39,24 @@ pub enum HandlerError {
     #[error("{0}")]
     Aws(#[from] AwsError),
 
+    /// The saved state of a target could not be read or written, so it was left alone.
+    #[error("the saved state of {function} is unavailable, so nothing was changed: {source}")]
+    State { function: String, source: AwsError },
+
+    /// Another evaluation wrote the target's state while this one decided, twice in a row.
+    #[error(
+        "the saved state of {function} changed twice while it was being decided (another \
+         evaluation is working on it); nothing was changed, the next evaluation decides again"
+    )]
+    StateConflict { function: String },
+
+    /// An SQS record whose target the deadline deferred: failing it makes SQS deliver it
+    /// again, so a direct command in it is not lost.
+    #[error(
+        "{function} was deferred by the invocation's deadline; the record will be delivered again"
+    )]
+    Deferred { function: String },
+
     /// Several targets of one invocation failed; the others were handled and reported.
     #[error("{} target(s) failed: {}", .0.len(), join(.0))]
     Several(Vec<HandlerError>),
@@ -67,6 +85,9 @@ impl HandlerError {
             HandlerError::TagPolicy { .. } => "InvalidTagPolicy",
             HandlerError::NotOptedIn { .. } => "FunctionNotOptedIn",
             HandlerError::Aws(_) => "AwsCallFailed",
+            HandlerError::State { .. } => "StateUnavailable",
+            HandlerError::StateConflict { .. } => "StateConflict",
+            HandlerError::Deferred { .. } => "Deferred",
             HandlerError::Several(_) => "SeveralTargetsFailed",
             HandlerError::Reporting { .. } => "ReportingFailed",
         }

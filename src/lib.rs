@@ -1,20 +1,31 @@
-//! lambda-autoscaler: scales Lambda functions' reserved concurrency from CloudWatch alarms.
+//! lambda-autoscaler: scales Lambda functions' reserved concurrency from CloudWatch alarms,
+//! queue depth and schedules.
 //!
-//! The work flows one way: [`trigger`] (event JSON -> what to look at), observe (through the
-//! traits in [`ports`]), [`decide`] (pure), apply and [`report`]; [`handler`] orchestrates one
-//! invocation, and the binaries are thin entry points around it.
+//! One invocation flows one way: [`trigger`] (event JSON -> signals), [`plan`] (signals ->
+//! the targets to look at), [`observe`] (reads), [`decide`] (pure), [`apply`] (paced writes
+//! within the deadline) and [`report`]; [`handler`] composes them. The ports in [`ports`]
+//! have AWS adapters in [`aws`] and in-memory ones in [`memory`]; [`wiring`] builds the
+//! real ones once, and the binaries are thin entry points.
 
 pub mod alarm;
+pub mod apply;
 pub mod aws;
+pub mod clock;
 pub mod count;
+pub mod deadline;
 pub mod decide;
 pub mod error;
 pub mod function_ref;
 pub mod handler;
+pub mod memory;
+pub mod observe;
+pub mod pace;
+pub mod plan;
 pub mod policy;
 pub mod ports;
 pub mod report;
+pub mod retry;
 pub mod settings;
 pub mod state;
-pub mod tags;
 pub mod trigger;
+pub mod wiring;

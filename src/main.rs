@@ -1,8 +1,9 @@
 //! The Lambda entry point: build the clients once, then hand the handler to the runtime.
 
-use lambda_autoscaler::{aws, policy::Policy, settings::Settings};
+use lambda_autoscaler::{policy::Policy, settings::Settings, wiring};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -15,11 +16,20 @@ async fn main() -> Result<(), Error> {
     if let Err(error) = &policy {
         tracing::error!(%error, "the policy is invalid; every invocation will fail until it is fixed");
     }
-    let config = aws_config::load_from_env().await;
-    let autoscaler = aws::autoscaler(&config, policy, settings);
+    let config = wiring::sdk_config().await;
+    let autoscaler = wiring::autoscaler(&config, policy, settings);
     let autoscaler = &autoscaler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        autoscaler.handle(&event.payload).await
+        let deadline = autoscaler.deadline_after(remaining(event.context.deadline));
+        autoscaler.handle(&event.payload, Some(deadline)).await
     }))
     .await
+}
+
+/// Time left until `deadline_ms` (epoch milliseconds, as the runtime API gives it).
+fn remaining(deadline_ms: u64) -> Duration {
+    let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
+    deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO)
 }

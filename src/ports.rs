@@ -1,23 +1,28 @@
-//! The capabilities the handler needs from AWS, one small trait each.
+//! The capabilities an invocation needs from the world, one small trait each, and the one
+//! [`Context`] that holds them.
 //!
-//! The handler is generic over these, so its tests use in-memory fakes; the adapters in
-//! [`crate::aws`] implement them over the SDK clients and are tested against moto and
-//! `aws-smithy-mocks`.
+//! [`crate::aws`] implements them over the SDK clients (tested against moto and
+//! `aws-smithy-mocks`); [`crate::memory`] implements them in memory for the handler tests,
+//! the offline `explain` command and the simulator.
 
 use crate::alarm::AlarmState;
 pub use crate::decide::QueueDepth;
 use crate::function_ref::FunctionRef;
+use crate::pace::PacedLambda;
+use crate::state::{History, SavedState};
+use async_trait::async_trait;
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// A failed AWS call: which operation, on what, and what AWS said.
+/// A failed call: which operation, on what, and what the service said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsError {
     pub operation: &'static str,
-    /// The function, alarm list or namespace the call was about.
+    /// The function, alarm list, queue, table or namespace the call was about.
     pub resource: String,
-    /// AWS's error code (e.g. `ThrottlingException`), when the service sent one.
+    /// The service's error code (e.g. `ThrottlingException`), when it sent one.
     pub code: Option<String>,
     pub message: String,
 }
@@ -34,8 +39,7 @@ impl fmt::Display for AwsError {
 
 impl std::error::Error for AwsError {}
 
-/// What one read of a function returns: its ARN, reservation and tags (`GetFunction` returns
-/// all three in one call, so the saved state is read in the same pass as the reservation).
+/// What one `GetFunction` returns: the function's unqualified ARN, its reservation and tags.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FunctionView {
     pub arn: String,
@@ -44,62 +48,56 @@ pub struct FunctionView {
     pub tags: HashMap<String, String>,
 }
 
-/// Read and set a function's reserved concurrency, and write its state tag.
-pub trait FunctionConcurrency {
-    /// The function's reservation and tags.
-    fn observe(
-        &self,
-        function: &FunctionRef,
-    ) -> impl Future<Output = Result<FunctionView, AwsError>> + Send;
+/// The account's concurrency as `GetAccountSettings` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountConcurrency {
+    /// `AccountLimit.ConcurrentExecutions`.
+    pub limit: u32,
+    /// `AccountLimit.UnreservedConcurrentExecutions`.
+    pub unreserved: u32,
+}
 
-    /// Sets one tag on the function (`arn` as `observe` returned it).
-    fn tag(
-        &self,
-        arn: &str,
-        key: &str,
-        value: &str,
-    ) -> impl Future<Output = Result<(), AwsError>> + Send;
-
-    fn set_reserved(
-        &self,
-        function: &FunctionRef,
-        value: u32,
-    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+/// The Lambda API: read a function, set its reservation, read the account's concurrency.
+/// Only `get_function` is outside the account's shared control-plane quota.
+#[async_trait]
+pub trait Lambda: Send + Sync {
+    /// `GetFunction`: reservation and tags in one call.
+    async fn get_function(&self, function: &FunctionRef) -> Result<FunctionView, AwsError>;
+    /// `PutFunctionConcurrency` (control plane).
+    async fn put_reserved(&self, function: &FunctionRef, value: u32) -> Result<(), AwsError>;
+    /// `GetAccountSettings` (control plane).
+    async fn account(&self) -> Result<AccountConcurrency, AwsError>;
 }
 
 /// Read the current state of named alarms (metric and composite).
-pub trait AlarmReader {
+#[async_trait]
+pub trait AlarmReader: Send + Sync {
     /// States of the alarms CloudWatch knows; names it does not know are absent.
-    fn states(
-        &self,
-        names: &[String],
-    ) -> impl Future<Output = Result<HashMap<String, AlarmState>, AwsError>> + Send;
+    async fn states(&self, names: &[String]) -> Result<HashMap<String, AlarmState>, AwsError>;
 }
 
-/// One data point for CloudWatch, with the `FunctionName` dimension.
+/// One data point for CloudWatch; `function` becomes the `FunctionName` dimension.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricPoint {
-    pub function: String,
+    /// `None` for invocation-wide metrics, published without a dimension.
+    pub function: Option<String>,
     pub metric: &'static str,
     pub value: f64,
 }
 
 /// Publish metric data points.
-pub trait MetricsPublisher {
-    fn publish(
-        &self,
-        namespace: &str,
-        points: &[MetricPoint],
-    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+#[async_trait]
+pub trait MetricsPublisher: Send + Sync {
+    async fn publish(&self, namespace: &str, points: &[MetricPoint]) -> Result<(), AwsError>;
 }
 
 /// Read SQS queue depths.
-pub trait QueueReader {
+#[async_trait]
+pub trait QueueReader: Send + Sync {
     /// The URL of the queue named `name` (`GetQueueUrl`).
-    fn url_of(&self, name: &str) -> impl Future<Output = Result<String, AwsError>> + Send;
-
+    async fn url_of(&self, name: &str) -> Result<String, AwsError>;
     /// The three approximate counts of the queue at `url`, in one `GetQueueAttributes` call.
-    fn depth(&self, url: &str) -> impl Future<Output = Result<QueueDepth, AwsError>> + Send;
+    async fn depth(&self, url: &str) -> Result<QueueDepth, AwsError>;
 }
 
 /// A function found by its tags.
@@ -110,44 +108,75 @@ pub struct TaggedFunction {
 }
 
 /// Find functions by tag (the Resource Groups Tagging API).
-pub trait FunctionFinder {
+#[async_trait]
+pub trait FunctionFinder: Send + Sync {
     /// Every Lambda function tagged `key=value`, with all its tags.
-    fn tagged(
+    async fn tagged(&self, key: &str, value: &str) -> Result<Vec<TaggedFunction>, AwsError>;
+}
+
+/// The version a saved item had when it was read: the compare-and-set of the next write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// No item: the write must create it.
+    Absent,
+    /// The item's version number.
+    At(u64),
+    /// An item whose version is not a number (written by hand): replaced as it is.
+    Unreadable,
+}
+
+/// One target's saved state and the version to write against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub state: SavedState,
+    pub version: Version,
+}
+
+/// Why a save did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveError {
+    /// Another writer changed the item since it was read (the condition failed).
+    Conflict,
+    Aws(AwsError),
+}
+
+/// Where each target's history is kept between invocations (DynamoDB), keyed by the
+/// function's unqualified ARN.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// The saved state of each key; keys without an item are `Missing` (never absent).
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Stored>, AwsError>;
+    /// Writes `history` if the item is still at `expected`; the new version is one more.
+    /// `now` stamps the item and sets when it expires.
+    async fn save(
         &self,
         key: &str,
-        value: &str,
-    ) -> impl Future<Output = Result<Vec<TaggedFunction>, AwsError>> + Send;
+        history: &History,
+        expected: Version,
+        now: i64,
+    ) -> Result<(), SaveError>;
 }
 
-/// No queue reader: for autoscalers whose policy follows no queue (and their tests).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoQueues;
-
-impl QueueReader for NoQueues {
-    async fn url_of(&self, name: &str) -> Result<String, AwsError> {
-        Err(not_configured("GetQueueUrl", name))
-    }
-
-    async fn depth(&self, url: &str) -> Result<QueueDepth, AwsError> {
-        Err(not_configured("GetQueueAttributes", url))
-    }
+/// Time, injected so that tests and the simulator control it.
+#[async_trait]
+pub trait Clock: Send + Sync {
+    /// Wall-clock epoch seconds: the `now` of decisions.
+    fn epoch_seconds(&self) -> i64;
+    /// Monotonic time since the clock was made: pacing and deadlines.
+    fn elapsed(&self) -> Duration;
+    async fn sleep(&self, duration: Duration);
 }
 
-/// No tag discovery: only the policy document's targets are managed.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoDiscovery;
-
-impl FunctionFinder for NoDiscovery {
-    async fn tagged(&self, _key: &str, _value: &str) -> Result<Vec<TaggedFunction>, AwsError> {
-        Ok(Vec::new())
-    }
-}
-
-fn not_configured(operation: &'static str, resource: &str) -> AwsError {
-    AwsError {
-        operation,
-        resource: resource.to_owned(),
-        code: None,
-        message: "this autoscaler was built without a queue reader".into(),
-    }
+/// Everything an invocation talks to. The Lambda port is held only as a
+/// [`PacedLambda`], so no caller can skip the account's budget.
+#[derive(Clone)]
+pub struct Context {
+    pub lambda: Arc<PacedLambda>,
+    pub alarms: Arc<dyn AlarmReader>,
+    pub queues: Arc<dyn QueueReader>,
+    pub finder: Arc<dyn FunctionFinder>,
+    pub metrics: Arc<dyn MetricsPublisher>,
+    /// `None` when no state table is configured: decisions are made without history.
+    pub state: Option<Arc<dyn StateStore>>,
+    pub clock: Arc<dyn Clock>,
 }

@@ -1,7 +1,17 @@
 //! What an invocation returns, logs and publishes.
 
+use crate::error::HandlerError;
+use crate::plan::{PlannedTarget, RecordPlan};
 use crate::ports::MetricPoint;
 use serde::Serialize;
+
+/// A reservation as people read it: a number, or "unreserved".
+pub fn describe(value: Option<u32>) -> String {
+    match value {
+        Some(n) => n.to_string(),
+        None => "unreserved".to_owned(),
+    }
+}
 
 /// One target's decision as returned, logged and published.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -15,6 +25,9 @@ pub struct DecisionRecord {
     pub desired: Option<u32>,
     /// True when PutFunctionConcurrency was called and succeeded.
     pub applied: bool,
+    /// True when the deadline came before this decision could be carried out; the next
+    /// scheduled run decides again.
+    pub deferred: bool,
     pub reasons: Vec<String>,
 }
 
@@ -32,7 +45,7 @@ impl DecisionRecord {
     /// (the first two only when there is a value to report).
     pub fn metric_points(&self) -> Vec<MetricPoint> {
         let point = |metric, value: f64| MetricPoint {
-            function: self.function.clone(),
+            function: Some(self.function.clone()),
             metric,
             value,
         };
@@ -58,6 +71,7 @@ impl DecisionRecord {
             previous = self.previous,
             desired = self.desired,
             applied = self.applied,
+            deferred = self.deferred,
             dry_run,
             reasons = %self.reasons.join("; "),
             "scaling decision"
@@ -81,17 +95,109 @@ pub struct RecordError {
     pub error: String,
 }
 
+/// What became of one SQS record: the functions it named and whether it succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordReport {
+    pub message_id: String,
+    pub functions: Vec<String>,
+    pub succeeded: bool,
+    /// Set when a later record's direct command replaced this record's for a function.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
+}
+
 /// The value one invocation returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
     pub decisions: Vec<DecisionRecord>,
     pub dry_run: bool,
+    /// How many decisions the deadline deferred.
+    pub deferred: usize,
     /// Present for SQS invocations only (Lambda's partial batch response).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_item_failures: Option<Vec<BatchItemFailure>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub record_errors: Vec<RecordError>,
+    /// For SQS invocations: every record, with the functions it named.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordReport>,
+}
+
+/// `DeferredTargets`: how many decisions the deadline deferred in this invocation (no
+/// dimension: it is about the invocation, not one function).
+pub fn deferred_point(deferred: usize) -> MetricPoint {
+    MetricPoint {
+        function: None,
+        metric: "DeferredTargets",
+        value: deferred as f64,
+    }
+}
+
+/// "orders: 5 -> 15, billing: unreserved -> 8": what the decisions wanted, for an error
+/// that must say what was decided although reporting failed.
+pub fn summary(decisions: &[DecisionRecord]) -> String {
+    decisions
+        .iter()
+        .map(|d| {
+            format!(
+                "{}: {} -> {}",
+                d.function,
+                describe(d.previous),
+                describe(d.desired)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Fills in an SQS batch's outcome: a record fails with any of the targets it named (or
+/// when its own signal failed), and a record whose target was deferred fails too, so that
+/// SQS delivers it again.
+pub fn sqs_records(
+    outcome: &mut Outcome,
+    targets: &[PlannedTarget],
+    records: Vec<RecordPlan>,
+    target_errors: &[Option<HandlerError>],
+    deferred: &[bool],
+) {
+    let mut failures = Vec::new();
+    for record in records {
+        let mut errors = record.errors;
+        for &i in &record.targets {
+            let function = targets[i].target.function.name().to_owned();
+            if let Some(error) = &target_errors[i] {
+                errors.push(error.clone());
+            } else if deferred[i] {
+                errors.push(HandlerError::Deferred { function });
+            }
+        }
+        let functions = record
+            .targets
+            .iter()
+            .map(|&i| targets[i].target.function.name().to_owned())
+            .collect();
+        let succeeded = errors.is_empty();
+        if let Some(error) = HandlerError::combine(errors) {
+            tracing::warn!(message_id = %record.message_id, error_type = error.error_type(), %error, "SQS record failed");
+            outcome.record_errors.push(RecordError {
+                message_id: record.message_id.clone(),
+                error_type: error.error_type().to_owned(),
+                error: error.to_string(),
+            });
+            failures.push(BatchItemFailure {
+                item_identifier: record.message_id.clone(),
+            });
+        }
+        outcome.records.push(RecordReport {
+            message_id: record.message_id,
+            functions,
+            succeeded,
+            superseded_by: record.superseded_by,
+        });
+    }
+    outcome.batch_item_failures = Some(failures);
 }
 
 #[cfg(test)]
@@ -105,6 +211,7 @@ mod tests {
             previous,
             desired,
             applied,
+            deferred: false,
             reasons: vec![],
         }
     }
@@ -151,10 +258,12 @@ mod tests {
         let outcome = Outcome {
             decisions: vec![record(None, Some(3), true)],
             dry_run: false,
+            deferred: 0,
             batch_item_failures: Some(vec![BatchItemFailure {
                 item_identifier: "m-1".into(),
             }]),
             record_errors: vec![],
+            records: vec![],
         };
         let json = serde_json::to_value(&outcome).unwrap();
         assert_eq!(json["batchItemFailures"][0]["itemIdentifier"], "m-1");

@@ -1,17 +1,50 @@
-//! Run-time settings other than the policy, read from the environment.
+//! Run-time settings other than the policy, read from the environment. Every one has a
+//! default, and a bad value stops the cold start with the variable named.
 
 use std::fmt;
+use std::time::Duration;
 
 /// `true` makes every invocation compute and report but never write to Lambda.
 pub const DRY_RUN_ENV: &str = "AUTOSCALER_DRY_RUN";
 /// The CloudWatch namespace for the autoscaler's metrics.
 pub const NAMESPACE_ENV: &str = "AUTOSCALER_METRIC_NAMESPACE";
 pub const DEFAULT_NAMESPACE: &str = "LambdaAutoscaler";
+/// The DynamoDB table holding each target's history; unset: decide without history.
+pub const STATE_TABLE_ENV: &str = "AUTOSCALER_STATE_TABLE";
+/// Lambda control-plane calls per second the autoscaler allows itself.
+pub const CONTROL_PLANE_RPS_ENV: &str = "AUTOSCALER_CONTROL_PLANE_RPS";
+/// `GetFunction` calls per second the autoscaler allows itself.
+pub const GET_FUNCTION_RPS_ENV: &str = "AUTOSCALER_GET_FUNCTION_RPS";
+/// How many reads may be in flight at once.
+pub const READ_CONCURRENCY_ENV: &str = "AUTOSCALER_READ_CONCURRENCY";
+/// Time kept free before the invocation's deadline to report and return.
+pub const DEADLINE_MARGIN_ENV: &str = "AUTOSCALER_DEADLINE_MARGIN_SECONDS";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Lambda's control-plane quota: requests per second per Region, shared by the account.
+pub const CONTROL_PLANE_QUOTA: f64 = 15.0;
+/// Lambda's `GetFunction` quota: requests per second per Region.
+pub const GET_FUNCTION_QUOTA: f64 = 100.0;
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub dry_run: bool,
     pub namespace: String,
+    pub state_table: Option<String>,
+    /// A third of the shared quota by default: deployments keep the rest.
+    pub control_plane_rps: f64,
+    /// Half of `GetFunction`'s own quota by default.
+    pub get_function_rps: f64,
+    pub read_concurrency: usize,
+    pub deadline_margin: Duration,
+}
+
+impl Settings {
+    pub const DEFAULT_CONTROL_PLANE_RPS: f64 = 5.0;
+    pub const DEFAULT_GET_FUNCTION_RPS: f64 = 50.0;
+    /// From the scale benchmark (docs/benchmarks.md): at 25 ms per call and 50 GetFunction
+    /// calls per second, more reads in flight buy nothing.
+    pub const DEFAULT_READ_CONCURRENCY: usize = 8;
+    pub const DEFAULT_DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 }
 
 impl Default for Settings {
@@ -19,6 +52,11 @@ impl Default for Settings {
         Settings {
             dry_run: false,
             namespace: DEFAULT_NAMESPACE.to_owned(),
+            state_table: None,
+            control_plane_rps: Self::DEFAULT_CONTROL_PLANE_RPS,
+            get_function_rps: Self::DEFAULT_GET_FUNCTION_RPS,
+            read_concurrency: Self::DEFAULT_READ_CONCURRENCY,
+            deadline_margin: Self::DEFAULT_DEADLINE_MARGIN,
         }
     }
 }
@@ -32,7 +70,18 @@ pub struct SettingsError {
 
 impl fmt::Display for Settings {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "dry_run={} namespace={}", self.dry_run, self.namespace)
+        write!(
+            f,
+            "dry_run={} namespace={} state_table={} control_plane_rps={} get_function_rps={} \
+             read_concurrency={} deadline_margin={}s",
+            self.dry_run,
+            self.namespace,
+            self.state_table.as_deref().unwrap_or("(none)"),
+            self.control_plane_rps,
+            self.get_function_rps,
+            self.read_concurrency,
+            self.deadline_margin.as_secs_f64()
+        )
     }
 }
 
@@ -43,19 +92,81 @@ impl Settings {
 
     /// `from_env` with the environment passed in.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
-        let dry_run = match lookup(DRY_RUN_ENV) {
-            None => false,
+        let value = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let d = Settings::default();
+        let dry_run = match value(DRY_RUN_ENV) {
+            None => d.dry_run,
             Some(text) => parse_bool(&text).ok_or_else(|| SettingsError {
                 variable: DRY_RUN_ENV,
                 message: format!("\"{text}\" is not a boolean (use true or false)"),
             })?,
         };
-        let namespace = match lookup(NAMESPACE_ENV).filter(|v| !v.is_empty()) {
-            None => DEFAULT_NAMESPACE.to_owned(),
+        let namespace = match value(NAMESPACE_ENV) {
+            None => d.namespace,
             Some(ns) => check_namespace(ns)?,
         };
-        Ok(Settings { dry_run, namespace })
+        let rate = |variable: &'static str, default: f64, quota: f64| match value(variable) {
+            None => Ok(default),
+            Some(text) => number_in(variable, &text, f64::MIN_POSITIVE, quota).map_err(|mut e| {
+                e.message.push_str(&format!(
+                    " (Lambda's quota is {quota} per second per Region, shared by the account)"
+                ));
+                e
+            }),
+        };
+        let read_concurrency = match value(READ_CONCURRENCY_ENV) {
+            None => d.read_concurrency,
+            Some(text) => number_in(READ_CONCURRENCY_ENV, &text, 1.0, 256.0)
+                .and_then(|n| whole(READ_CONCURRENCY_ENV, n))?,
+        };
+        let deadline_margin = match value(DEADLINE_MARGIN_ENV) {
+            None => d.deadline_margin,
+            Some(text) => {
+                Duration::from_secs_f64(number_in(DEADLINE_MARGIN_ENV, &text, 0.0, 60.0)?)
+            }
+        };
+        Ok(Settings {
+            dry_run,
+            namespace,
+            state_table: value(STATE_TABLE_ENV).map(|t| t.trim().to_owned()),
+            control_plane_rps: rate(
+                CONTROL_PLANE_RPS_ENV,
+                d.control_plane_rps,
+                CONTROL_PLANE_QUOTA,
+            )?,
+            get_function_rps: rate(GET_FUNCTION_RPS_ENV, d.get_function_rps, GET_FUNCTION_QUOTA)?,
+            read_concurrency,
+            deadline_margin,
+        })
     }
+}
+
+/// A number in `min..=max`, or an error that names the variable and the range.
+fn number_in(variable: &'static str, text: &str, min: f64, max: f64) -> Result<f64, SettingsError> {
+    match text.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && (min..=max).contains(&n) => Ok(n),
+        _ => Err(SettingsError {
+            variable,
+            message: format!(
+                "\"{text}\" is not a number from {} to {max}",
+                if min == f64::MIN_POSITIVE {
+                    "above 0".to_owned()
+                } else {
+                    min.to_string()
+                }
+            ),
+        }),
+    }
+}
+
+fn whole(variable: &'static str, n: f64) -> Result<usize, SettingsError> {
+    if n.fract() != 0.0 {
+        return Err(SettingsError {
+            variable,
+            message: format!("{n} is not a whole number"),
+        });
+    }
+    Ok(n as usize)
 }
 
 fn parse_bool(text: &str) -> Option<bool> {
@@ -99,6 +210,44 @@ mod tests {
     #[test]
     fn defaults_write_for_real_to_the_lambda_autoscaler_namespace() {
         assert_eq!(settings(&[]).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn budgets_concurrency_margin_and_table_are_read_within_their_ranges() {
+        let s = settings(&[
+            (STATE_TABLE_ENV, "autoscaler-state"),
+            (CONTROL_PLANE_RPS_ENV, "2.5"),
+            (GET_FUNCTION_RPS_ENV, "80"),
+            (READ_CONCURRENCY_ENV, "16"),
+            (DEADLINE_MARGIN_ENV, "5"),
+        ])
+        .unwrap();
+        assert_eq!(s.state_table.as_deref(), Some("autoscaler-state"));
+        assert_eq!(s.control_plane_rps, 2.5);
+        assert_eq!(s.get_function_rps, 80.0);
+        assert_eq!(s.read_concurrency, 16);
+        assert_eq!(s.deadline_margin, Duration::from_secs(5));
+        for (variable, text, expected) in [
+            (
+                CONTROL_PLANE_RPS_ENV,
+                "20",
+                "from above 0 to 15 (Lambda's quota is 15",
+            ),
+            (CONTROL_PLANE_RPS_ENV, "0", "from above 0 to 15"),
+            (CONTROL_PLANE_RPS_ENV, "fast", "\"fast\" is not a number"),
+            (GET_FUNCTION_RPS_ENV, "101", "from above 0 to 100"),
+            (READ_CONCURRENCY_ENV, "0", "from 1 to 256"),
+            (READ_CONCURRENCY_ENV, "2.5", "2.5 is not a whole number"),
+            (DEADLINE_MARGIN_ENV, "-1", "from 0 to 60"),
+        ] {
+            let err = settings(&[(variable, text)]).unwrap_err();
+            assert_eq!(err.variable, variable);
+            assert!(err.message.contains(expected), "{variable}={text}: {err}");
+        }
+        assert_eq!(
+            settings(&[(STATE_TABLE_ENV, " ")]).unwrap().state_table,
+            None
+        );
     }
 
     #[test]

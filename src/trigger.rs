@@ -85,24 +85,16 @@ impl fmt::Display for Signal {
 pub struct AlarmSignal {
     pub name: String,
     pub state: AlarmState,
-    pub previous_state: Option<AlarmState>,
-    pub kind: AlarmKind,
-    /// The metrics the alarm watches (empty for composite alarms).
+    /// The metrics the alarm watches (none for composite alarms): an `AWS/SQS` metric also
+    /// evaluates the targets that follow its queue.
     pub metrics: Vec<MetricRef>,
     pub via: Via,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AlarmKind {
-    Metric,
-    MetricMath,
-    Composite,
-}
-
+/// A metric an alarm watches: where it lives, not what it is called.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricRef {
     pub namespace: String,
-    pub name: String,
     pub dimensions: BTreeMap<String, String>,
 }
 
@@ -127,7 +119,7 @@ impl fmt::Display for Via {
 /// `{"function": "NAME", "desiredConcurrency": N}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectCommand {
-    pub function: String,
+    pub function: FunctionRef,
     pub desired_concurrency: u32,
 }
 
@@ -374,7 +366,6 @@ struct LambdaActionDoc {
 struct AlarmDataDoc {
     alarm_name: String,
     state: StateDoc,
-    previous_state: Option<StateDoc>,
     #[serde(default)]
     configuration: ConfigurationDoc,
 }
@@ -387,7 +378,6 @@ struct StateDoc {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct ConfigurationDoc {
-    alarm_rule: Option<String>,
     #[serde(default)]
     metrics: Vec<MetricQueryDoc>,
 }
@@ -395,7 +385,6 @@ struct ConfigurationDoc {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct MetricQueryDoc {
-    expression: Option<String>,
     metric_stat: Option<MetricStatDoc>,
 }
 
@@ -407,7 +396,6 @@ struct MetricStatDoc {
 #[derive(Deserialize)]
 struct MetricDoc {
     namespace: String,
-    name: String,
     #[serde(default)]
     dimensions: BTreeMap<String, String>,
 }
@@ -459,29 +447,19 @@ fn parse_eventbridge(value: &Value, at: &str) -> Result<AlarmSignal, EventError>
 
 fn alarm_from_data(data: AlarmDataDoc, at: &str, via: Via) -> Result<AlarmSignal, EventError> {
     let name = checked_name(data.alarm_name, &format!("{at}.alarmName"))?;
-    let config = data.configuration;
-    let kind = if config.alarm_rule.is_some() {
-        AlarmKind::Composite
-    } else if config.metrics.iter().any(|m| m.expression.is_some()) {
-        AlarmKind::MetricMath
-    } else {
-        AlarmKind::Metric
-    };
-    let metrics = config
+    let metrics = data
+        .configuration
         .metrics
         .into_iter()
         .filter_map(|query| query.metric_stat)
         .map(|stat| MetricRef {
             namespace: stat.metric.namespace,
-            name: stat.metric.name,
             dimensions: stat.metric.dimensions,
         })
         .collect();
     Ok(AlarmSignal {
         name,
         state: data.state.value,
-        previous_state: data.previous_state.map(|s| s.value),
-        kind,
         metrics,
         via,
     })
@@ -494,15 +472,13 @@ fn alarm_from_data(data: AlarmDataDoc, at: &str, via: Via) -> Result<AlarmSignal
 struct AlarmNotificationDoc {
     alarm_name: String,
     new_state_value: AlarmState,
-    old_state_value: Option<AlarmState>,
-    alarm_rule: Option<String>,
+    /// Absent for composite alarms.
     trigger: Option<NotificationTriggerDoc>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct NotificationTriggerDoc {
-    metric_name: Option<String>,
     namespace: Option<String>,
     #[serde(default)]
     dimensions: Vec<NotificationDimensionDoc>,
@@ -521,7 +497,6 @@ struct NotificationDimensionDoc {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct NotificationQueryDoc {
-    expression: Option<String>,
     metric_stat: Option<NotificationMetricStatDoc>,
 }
 
@@ -534,59 +509,39 @@ struct NotificationMetricStatDoc {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct NotificationMetricDoc {
-    metric_name: String,
     namespace: String,
     #[serde(default)]
     dimensions: Vec<NotificationDimensionDoc>,
 }
 
-fn dimensions(list: Vec<NotificationDimensionDoc>) -> BTreeMap<String, String> {
-    list.into_iter().map(|d| (d.name, d.value)).collect()
+fn metric_ref(namespace: String, dimensions: Vec<NotificationDimensionDoc>) -> MetricRef {
+    MetricRef {
+        namespace,
+        dimensions: dimensions.into_iter().map(|d| (d.name, d.value)).collect(),
+    }
 }
 
 fn parse_alarm_notification(value: &Value, at: &str) -> Result<AlarmSignal, EventError> {
     let doc: AlarmNotificationDoc = from_value(value, at)?;
     let name = checked_name(doc.alarm_name, &format!("{at}.AlarmName"))?;
-    let (kind, metrics) = match doc.trigger {
-        _ if doc.alarm_rule.is_some() => (AlarmKind::Composite, Vec::new()),
-        None => (AlarmKind::Composite, Vec::new()),
-        Some(trigger) if !trigger.metrics.is_empty() => {
-            // Same rule as for CloudWatch's own JSON: math only when a query has an expression
-            // (PutMetricAlarm may also list a single MetricStat under Metrics).
-            let kind = if trigger.metrics.iter().any(|q| q.expression.is_some()) {
-                AlarmKind::MetricMath
-            } else {
-                AlarmKind::Metric
-            };
-            let metrics = trigger
-                .metrics
-                .into_iter()
-                .filter_map(|q| q.metric_stat)
-                .map(|stat| MetricRef {
-                    namespace: stat.metric.namespace,
-                    name: stat.metric.metric_name,
-                    dimensions: dimensions(stat.metric.dimensions),
-                })
-                .collect();
-            (kind, metrics)
-        }
-        Some(trigger) => {
-            let metric = match (trigger.namespace, trigger.metric_name) {
-                (Some(namespace), Some(name)) => vec![MetricRef {
-                    namespace,
-                    name,
-                    dimensions: dimensions(trigger.dimensions),
-                }],
-                _ => Vec::new(),
-            };
-            (AlarmKind::Metric, metric)
-        }
+    let metrics = match doc.trigger {
+        None => Vec::new(),
+        // A metric-math alarm lists its queries; a plain one names its metric directly.
+        Some(trigger) if !trigger.metrics.is_empty() => trigger
+            .metrics
+            .into_iter()
+            .filter_map(|q| q.metric_stat)
+            .map(|stat| metric_ref(stat.metric.namespace, stat.metric.dimensions))
+            .collect(),
+        Some(trigger) => trigger
+            .namespace
+            .map(|namespace| metric_ref(namespace, trigger.dimensions))
+            .into_iter()
+            .collect(),
     };
     Ok(AlarmSignal {
         name,
         state: doc.new_state_value,
-        previous_state: doc.old_state_value,
-        kind,
         metrics,
         via: Via::Sns,
     })
@@ -603,9 +558,10 @@ struct DirectDoc {
 
 fn parse_direct(value: &Value, at: &str) -> Result<DirectCommand, EventError> {
     let doc: DirectDoc = from_value(value, at)?;
-    FunctionRef::parse(&doc.function).map_err(|e| error(format!("{at}.function"), e))?;
+    let function =
+        FunctionRef::parse(&doc.function).map_err(|e| error(format!("{at}.function"), e))?;
     Ok(DirectCommand {
-        function: doc.function,
+        function,
         desired_concurrency: doc.desired_concurrency.0,
     })
 }

@@ -2,9 +2,10 @@
 //! the malformed inputs that must be refused with an error naming where (never a panic).
 
 use lambda_autoscaler::alarm::AlarmState;
+use lambda_autoscaler::function_ref::FunctionRef;
 use lambda_autoscaler::trigger::{
-    parse_event, parse_event_bytes, AlarmKind, AlarmSignal, DirectCommand, EventError, MetricRef,
-    QueueRecord, Signal, Trigger, Via, MAX_EVENT_BYTES,
+    parse_event, parse_event_bytes, AlarmSignal, DirectCommand, EventError, MetricRef, QueueRecord,
+    Signal, Trigger, Via, MAX_EVENT_BYTES,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -59,10 +60,10 @@ fn only_alarm(trigger: Trigger) -> AlarmSignal {
     alarm(signals.remove(0))
 }
 
-fn metric(namespace: &str, name: &str, dimensions: &[(&str, &str)]) -> MetricRef {
+/// A metric an alarm watches; `_name` is the metric's name, which the parser does not keep.
+fn metric(namespace: &str, _name: &str, dimensions: &[(&str, &str)]) -> MetricRef {
     MetricRef {
         namespace: namespace.to_owned(),
-        name: name.to_owned(),
         dimensions: dimensions
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -286,8 +287,6 @@ fn sample_lambda_action_is_a_metric_alarm_on_the_orders_queue_backlog() {
         AlarmSignal {
             name: "orders-backlog-high".into(),
             state: AlarmState::Alarm,
-            previous_state: Some(AlarmState::Ok),
-            kind: AlarmKind::Metric,
             metrics: vec![orders_backlog_metric()],
             via: Via::LambdaAction,
         }
@@ -302,8 +301,6 @@ fn sample_lambda_action_metric_math_lists_the_metric_stats_not_the_expression() 
         AlarmSignal {
             name: "reports-errors-high".into(),
             state: AlarmState::Alarm,
-            previous_state: Some(AlarmState::Ok),
-            kind: AlarmKind::MetricMath,
             metrics: reports_math_metrics(),
             via: Via::LambdaAction,
         }
@@ -318,8 +315,6 @@ fn sample_lambda_action_composite_has_no_metrics() {
         AlarmSignal {
             name: "orders-db-overloaded".into(),
             state: AlarmState::Alarm,
-            previous_state: Some(AlarmState::Ok),
-            kind: AlarmKind::Composite,
             metrics: vec![],
             via: Via::LambdaAction,
         }
@@ -334,8 +329,6 @@ fn sample_eventbridge_is_the_orders_alarm_returning_to_ok() {
         AlarmSignal {
             name: "orders-backlog-high".into(),
             state: AlarmState::Ok,
-            previous_state: Some(AlarmState::Alarm),
-            kind: AlarmKind::Metric,
             metrics: vec![orders_backlog_metric()],
             via: Via::EventBridge,
         }
@@ -350,8 +343,6 @@ fn sample_sns_is_a_metric_alarm_with_dimensions_from_the_lower_case_name_value_l
         AlarmSignal {
             name: "orders-backlog-high".into(),
             state: AlarmState::Alarm,
-            previous_state: Some(AlarmState::Ok),
-            kind: AlarmKind::Metric,
             metrics: vec![orders_backlog_metric()],
             via: Via::Sns,
         }
@@ -366,8 +357,6 @@ fn sample_sns_metric_math_reads_trigger_metrics() {
         AlarmSignal {
             name: "reports-errors-high".into(),
             state: AlarmState::Ok,
-            previous_state: Some(AlarmState::Alarm),
-            kind: AlarmKind::MetricMath,
             metrics: reports_math_metrics(),
             via: Via::Sns,
         }
@@ -381,7 +370,7 @@ fn sample_direct_command_names_function_and_concurrency() {
     assert_eq!(
         direct(signals.remove(0)),
         DirectCommand {
-            function: "reports-api".into(),
+            function: FunctionRef::parse("reports-api").unwrap(),
             desired_concurrency: 8,
         }
     );
@@ -411,8 +400,6 @@ fn sample_sqs_batch_yields_four_records_in_order_each_with_its_signal() {
         Signal::Alarm(AlarmSignal {
             name: "orders-backlog-high".into(),
             state: AlarmState::Alarm,
-            previous_state: Some(AlarmState::Ok),
-            kind: AlarmKind::Metric,
             metrics: vec![orders_backlog_metric()],
             via: Via::Sns,
         })
@@ -423,8 +410,6 @@ fn sample_sqs_batch_yields_four_records_in_order_each_with_its_signal() {
         Signal::Alarm(AlarmSignal {
             name: "reports-errors-high".into(),
             state: AlarmState::Ok,
-            previous_state: Some(AlarmState::Alarm),
-            kind: AlarmKind::MetricMath,
             metrics: reports_math_metrics(),
             via: Via::Sns,
         })
@@ -435,8 +420,6 @@ fn sample_sqs_batch_yields_four_records_in_order_each_with_its_signal() {
         Signal::Alarm(AlarmSignal {
             name: "orders-backlog-high".into(),
             state: AlarmState::Ok,
-            previous_state: Some(AlarmState::Alarm),
-            kind: AlarmKind::Metric,
             metrics: vec![orders_backlog_metric()],
             via: Via::EventBridge,
         })
@@ -445,7 +428,7 @@ fn sample_sqs_batch_yields_four_records_in_order_each_with_its_signal() {
     assert_eq!(
         signals[3],
         Signal::Direct(DirectCommand {
-            function: "reports-api".into(),
+            function: FunctionRef::parse("reports-api").unwrap(),
             desired_concurrency: 8,
         })
     );
@@ -479,8 +462,6 @@ fn sns_notification_with_region_display_name_and_daily_period_parses() {
     let alarm = only_alarm(parse_event(&sns_event(&message.to_string())).unwrap());
     assert_eq!(alarm.name, "orders-backlog-high");
     assert_eq!(alarm.state, AlarmState::Alarm);
-    assert_eq!(alarm.previous_state, Some(AlarmState::Ok));
-    assert_eq!(alarm.kind, AlarmKind::Metric);
     assert_eq!(alarm.metrics, vec![orders_backlog_metric()]);
     assert_eq!(alarm.via, Via::Sns);
 }
@@ -506,7 +487,6 @@ fn sns_notification_with_trigger_metrics_is_metric_math_with_each_metric_stat() 
         ]
     });
     let alarm = only_alarm(parse_event(&sns_event(&message.to_string())).unwrap());
-    assert_eq!(alarm.kind, AlarmKind::MetricMath);
     assert_eq!(alarm.state, AlarmState::InsufficientData);
     assert_eq!(alarm.metrics, reports_math_metrics());
 }
@@ -539,8 +519,6 @@ fn sns_composite_alarm_notification_with_alarm_rule_and_no_trigger_is_composite(
         AlarmSignal {
             name: "orders-db-overloaded".into(),
             state: AlarmState::Alarm,
-            previous_state: Some(AlarmState::Ok),
-            kind: AlarmKind::Composite,
             metrics: vec![],
             via: Via::Sns,
         }
@@ -558,9 +536,7 @@ fn eventbridge_composite_and_metric_math_alarms_are_classified_like_lambda_actio
         })))
         .unwrap(),
     );
-    assert_eq!(composite.kind, AlarmKind::Composite);
     assert_eq!(composite.metrics, vec![]);
-    assert_eq!(composite.previous_state, Some(AlarmState::InsufficientData));
     assert_eq!(composite.via, Via::EventBridge);
 
     let math = only_alarm(
@@ -579,9 +555,7 @@ fn eventbridge_composite_and_metric_math_alarms_are_classified_like_lambda_actio
         })))
         .unwrap(),
     );
-    assert_eq!(math.kind, AlarmKind::MetricMath);
     assert_eq!(math.metrics, reports_math_metrics());
-    assert_eq!(math.previous_state, None);
 }
 
 /// An alarm created with PutMetricAlarm's `Metrics` list holding a single `MetricStat` and
@@ -594,7 +568,6 @@ fn eventbridge_composite_and_metric_math_alarms_are_classified_like_lambda_actio
 fn sns_trigger_metrics_without_an_expression_is_a_metric_alarm_as_in_the_lambda_action() {
     let via_lambda =
         only_alarm(parse_event(&lambda_action("orders-backlog-high", "ALARM")).unwrap());
-    assert_eq!(via_lambda.kind, AlarmKind::Metric);
 
     let mut message = notification("orders-backlog-high", "ALARM");
     message["Trigger"] = json!({
@@ -618,10 +591,6 @@ fn sns_trigger_metrics_without_an_expression_is_a_metric_alarm_as_in_the_lambda_
     });
     let via_sns = only_alarm(parse_event(&sns_event(&message.to_string())).unwrap());
     assert_eq!(via_sns.metrics, via_lambda.metrics);
-    assert_eq!(
-        via_sns.kind, via_lambda.kind,
-        "same alarm, different kind depending on the envelope"
-    );
 }
 
 #[test]
@@ -724,7 +693,7 @@ fn sqs_record_body_that_is_not_a_string_fails_only_that_record() {
     assert_eq!(
         records[1].signal,
         Ok(Signal::Direct(DirectCommand {
-            function: "f".into(),
+            function: FunctionRef::parse("f").unwrap(),
             desired_concurrency: 3
         }))
     );
@@ -963,27 +932,25 @@ fn lambda_action_with_lower_case_state_is_refused() {
 }
 
 #[test]
-fn lambda_action_with_unknown_previous_state_is_refused_at_the_previous_state() {
+fn lambda_action_previous_state_is_not_read_because_only_the_current_state_counts() {
     let mut event = lambda_action("orders-backlog-high", "ALARM");
     event["alarmData"]["previousState"]["value"] = json!("FIRING");
-    let e = parse_err(&event);
-    assert_error(
-        &e,
-        "event.alarmData.previousState.value",
-        "unknown variant `FIRING`",
+    assert_eq!(
+        only_alarm(parse_event(&event).unwrap()).state,
+        AlarmState::Alarm
     );
 }
 
 #[test]
-fn lambda_action_without_previous_state_has_none() {
+fn lambda_action_without_previous_state_is_accepted() {
     let mut event = lambda_action("orders-backlog-high", "ALARM");
     event["alarmData"]
         .as_object_mut()
         .unwrap()
         .remove("previousState");
     assert_eq!(
-        only_alarm(parse_event(&event).unwrap()).previous_state,
-        None
+        only_alarm(parse_event(&event).unwrap()).state,
+        AlarmState::Alarm
     );
 }
 
@@ -1176,7 +1143,7 @@ fn direct_command_with_unqualified_function_arn_keeps_it_as_written() {
     assert_eq!(
         command,
         DirectCommand {
-            function: arn.into(),
+            function: FunctionRef::parse(arn).unwrap(),
             desired_concurrency: 12
         }
     );

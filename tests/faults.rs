@@ -1,24 +1,31 @@
-//! Faults moto cannot produce (throttling, 5xx, Lambda's unreserved-concurrency floor),
-//! injected with aws-smithy-mocks into the real SDK clients behind our adapters.
+//! Faults moto cannot produce (throttling, conflicts, 5xx, Lambda's unreserved-concurrency
+//! floor, DynamoDB's conditional-check failures and unprocessed keys), injected with
+//! aws-smithy-mocks into the real SDK clients behind our adapters.
 
+use aws_config::retry::RetryConfig;
 use aws_sdk_cloudwatch::operation::describe_alarms::{DescribeAlarmsError, DescribeAlarmsOutput};
 use aws_sdk_cloudwatch::types::{AlarmType, CompositeAlarm, MetricAlarm, StateValue};
 use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
 use aws_sdk_lambda::operation::put_function_concurrency::{
     PutFunctionConcurrencyError, PutFunctionConcurrencyOutput,
 };
-use aws_sdk_lambda::types::error::{InvalidParameterValueException, TooManyRequestsException};
-use aws_sdk_lambda::types::Concurrency;
+use aws_sdk_lambda::types::error::{
+    InvalidParameterValueException, ResourceConflictException, TooManyRequestsException,
+};
+use aws_sdk_lambda::types::{Concurrency, FunctionConfiguration};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use lambda_autoscaler::alarm::AlarmState;
 use lambda_autoscaler::aws::cloudwatch::CloudWatch;
-use lambda_autoscaler::aws::lambda::LambdaConcurrency;
+use lambda_autoscaler::aws::lambda::LambdaApi;
 use lambda_autoscaler::function_ref::FunctionRef;
 use lambda_autoscaler::handler::Autoscaler;
+use lambda_autoscaler::memory::World;
+use lambda_autoscaler::pace::PacedLambda;
 use lambda_autoscaler::policy::Policy;
-use lambda_autoscaler::ports::{AlarmReader, FunctionConcurrency};
+use lambda_autoscaler::ports::{AlarmReader, Lambda};
 use lambda_autoscaler::settings::Settings;
 use serde_json::json;
+use std::sync::Arc;
 
 const FLOOR_MESSAGE: &str = "Specified ReservedConcurrentExecutions for function decreases \
     account's UnreservedConcurrentExecution below its minimum value of [100].";
@@ -35,9 +42,32 @@ fn orders() -> FunctionRef {
     FunctionRef::parse("orders").unwrap()
 }
 
+/// A Lambda client answering from `rules`, with the SDK's own retries off as
+/// `wiring::context` configures it: retries belong to the paced port.
+fn lambda_client(rules: &[&Rule]) -> aws_sdk_lambda::Client {
+    mock_client!(aws_sdk_lambda, RuleMode::MatchAny, rules, |conf| conf
+        .retry_config(RetryConfig::disabled()))
+}
+
+/// The paced, retrying Lambda port over `client`, on a virtual clock (no real sleeping).
+fn paced(client: aws_sdk_lambda::Client) -> PacedLambda {
+    let world = World::new(1_700_000_000);
+    PacedLambda::new(
+        Arc::new(LambdaApi::new(client)),
+        world.clock.clone(),
+        5.0,
+        50.0,
+    )
+}
+
 fn currently(value: i32) -> Rule {
     mock!(aws_sdk_lambda::Client::get_function).then_output(move || {
         GetFunctionOutput::builder()
+            .configuration(
+                FunctionConfiguration::builder()
+                    .function_arn("arn:aws:lambda:us-east-1:123456789012:function:orders")
+                    .build(),
+            )
             .concurrency(
                 Concurrency::builder()
                     .reserved_concurrent_executions(value)
@@ -47,8 +77,17 @@ fn currently(value: i32) -> Rule {
     })
 }
 
+fn throttled() -> PutFunctionConcurrencyError {
+    PutFunctionConcurrencyError::TooManyRequestsException(
+        TooManyRequestsException::builder()
+            .message("Rate exceeded")
+            .meta(service_error("TooManyRequestsException", "Rate exceeded"))
+            .build(),
+    )
+}
+
 #[tokio::test]
-async fn the_unreserved_floor_error_reaches_the_caller_with_code_and_message() {
+async fn the_unreserved_floor_error_reaches_the_caller_with_code_and_message_and_is_not_retried() {
     let put = mock!(aws_sdk_lambda::Client::put_function_concurrency).then_error(|| {
         PutFunctionConcurrencyError::InvalidParameterValueException(
             InvalidParameterValueException::builder()
@@ -60,47 +99,74 @@ async fn the_unreserved_floor_error_reaches_the_caller_with_code_and_message() {
                 .build(),
         )
     });
-    let lambda = LambdaConcurrency::new(mock_client!(aws_sdk_lambda, [&put]));
-    let err = lambda.set_reserved(&orders(), 900).await.unwrap_err();
+    let lambda = paced(lambda_client(&[&put]));
+    let err = lambda.put_reserved(&orders(), 900).await.unwrap_err();
     assert_eq!(err.operation, "PutFunctionConcurrency");
     assert_eq!(err.code.as_deref(), Some("InvalidParameterValueException"));
     assert_eq!(
         err.to_string(),
         format!("PutFunctionConcurrency on orders failed: InvalidParameterValueException: {FLOOR_MESSAGE}")
     );
+    assert_eq!(put.num_calls(), 1, "a validation error would fail again");
 }
 
 #[tokio::test]
-async fn throttling_that_outlasts_the_sdk_retries_is_an_error_not_a_guess() {
+async fn throttling_is_retried_through_the_pacer_and_reported_after_the_last_attempt() {
+    let put = mock!(aws_sdk_lambda::Client::put_function_concurrency)
+        .sequence()
+        .error(throttled)
+        .times(10)
+        .build();
+    let lambda = paced(lambda_client(&[&put]));
+    let err = lambda.put_reserved(&orders(), 9).await.unwrap_err();
+    assert_eq!(err.code.as_deref(), Some("TooManyRequestsException"));
+    assert_eq!(put.num_calls(), 4, "four attempts, each paced");
+
+    let put = mock!(aws_sdk_lambda::Client::put_function_concurrency)
+        .sequence()
+        .error(throttled)
+        .times(2)
+        .output(|| PutFunctionConcurrencyOutput::builder().build())
+        .build();
+    let lambda = paced(lambda_client(&[&put]));
+    lambda.put_reserved(&orders(), 9).await.unwrap();
+    assert_eq!(put.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn an_update_in_progress_is_retried_until_it_clears() {
     let put = mock!(aws_sdk_lambda::Client::put_function_concurrency)
         .sequence()
         .error(|| {
-            PutFunctionConcurrencyError::TooManyRequestsException(
-                TooManyRequestsException::builder()
-                    .message("Rate exceeded")
-                    .meta(service_error("TooManyRequestsException", "Rate exceeded"))
+            PutFunctionConcurrencyError::ResourceConflictException(
+                ResourceConflictException::builder()
+                    .message("An update is in progress for resource: orders")
+                    .meta(service_error(
+                        "ResourceConflictException",
+                        "An update is in progress for resource: orders",
+                    ))
                     .build(),
             )
         })
-        .times(10)
+        .output(|| PutFunctionConcurrencyOutput::builder().build())
         .build();
-    let lambda = LambdaConcurrency::new(mock_client!(aws_sdk_lambda, [&put]));
-    let err = lambda.set_reserved(&orders(), 9).await.unwrap_err();
-    assert_eq!(err.code.as_deref(), Some("TooManyRequestsException"));
-    assert!(put.num_calls() >= 1);
+    let lambda = paced(lambda_client(&[&put]));
+    lambda.put_reserved(&orders(), 9).await.unwrap();
+    assert_eq!(put.num_calls(), 2);
 }
 
 #[tokio::test]
-async fn a_server_error_names_the_operation_and_function() {
+async fn a_server_error_is_retried_then_names_the_operation_and_function() {
     let get = mock!(aws_sdk_lambda::Client::get_function)
         .sequence()
         .http_status(503, Some("Service Unavailable".into()))
         .times(10)
         .build();
-    let lambda = LambdaConcurrency::new(mock_client!(aws_sdk_lambda, [&get]));
-    let err = lambda.observe(&orders()).await.unwrap_err();
+    let lambda = paced(lambda_client(&[&get]));
+    let err = lambda.get_function(&orders()).await.unwrap_err();
     assert_eq!(err.operation, "GetFunction");
     assert_eq!(err.resource, "orders");
+    assert_eq!(get.num_calls(), 4);
 }
 
 #[tokio::test]
@@ -169,19 +235,17 @@ async fn a_throttled_describe_alarms_fails_the_evaluation_before_any_write() {
         r#"{"targets":[{"function":"orders","min":1,"max":50,"alarms":[{"name":"backlog","on_alarm":{"change":10}}]}]}"#,
         "test",
     );
-    let autoscaler = Autoscaler::new(
-        policy,
-        Settings::default(),
-        LambdaConcurrency::new(mock_client!(
-            aws_sdk_lambda,
-            RuleMode::MatchAny,
-            [&get, &put]
-        )),
-        CloudWatch::new(mock_client!(aws_sdk_cloudwatch, [&describe])),
-        CloudWatch::new(mock_client!(aws_sdk_cloudwatch, [&describe])),
-    );
+    // Real SDK clients for Lambda and CloudWatch, in-memory ports for the rest.
+    let world = World::new(1_700_000_000);
+    let mut ctx = world.context(5.0, 50.0, false);
+    ctx.lambda = Arc::new(paced(lambda_client(&[&get, &put])));
+    ctx.alarms = Arc::new(CloudWatch::new(mock_client!(
+        aws_sdk_cloudwatch,
+        [&describe]
+    )));
+    let autoscaler = Autoscaler::new(policy, Settings::default(), ctx);
     let event = json!({"source": "aws.cloudwatch", "alarmData": {"alarmName": "backlog", "state": {"value": "ALARM"}}});
-    let err = autoscaler.handle(&event).await.unwrap_err();
+    let err = autoscaler.handle(&event, None).await.unwrap_err();
     assert_eq!(err.error_type(), "AwsCallFailed");
     assert!(
         err.to_string()
@@ -301,4 +365,93 @@ async fn tag_discovery_follows_pagination_and_surfaces_a_server_error() {
         .unwrap_err();
     assert_eq!(err.operation, "GetResources");
     assert_eq!(err.resource, "autoscaler:enabled=true");
+}
+
+// ---- the state table -------------------------------------------------------------------
+
+fn dynamodb_client(rules: &[&Rule]) -> aws_sdk_dynamodb::Client {
+    mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules)
+}
+
+#[tokio::test]
+async fn a_failed_condition_on_the_state_write_is_a_conflict_not_an_error() {
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+    use lambda_autoscaler::aws::dynamodb::DynamoStateStore;
+    use lambda_autoscaler::ports::{SaveError, StateStore, Version};
+    use lambda_autoscaler::state::History;
+    let put = mock!(aws_sdk_dynamodb::Client::put_item)
+        .match_requests(|req| {
+            req.condition_expression() == Some("#v = :expected")
+                && req
+                    .expression_attribute_values()
+                    .and_then(|v| v.get(":expected"))
+                    == Some(&aws_sdk_dynamodb::types::AttributeValue::N("4".into()))
+        })
+        .then_error(|| {
+            PutItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder()
+                    .message("The conditional request failed")
+                    .meta(
+                        aws_sdk_dynamodb::error::ErrorMetadata::builder()
+                            .code("ConditionalCheckFailedException")
+                            .message("The conditional request failed")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+    let store = DynamoStateStore::new(dynamodb_client(&[&put]), "autoscaler-state".into());
+    let saved = store
+        .save("arn:f", &History::default(), Version::At(4), 1_700_000_000)
+        .await;
+    assert_eq!(saved, Err(SaveError::Conflict));
+    assert_eq!(put.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn keys_the_table_leaves_unprocessed_are_asked_for_again() {
+    use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+    use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+    use lambda_autoscaler::aws::dynamodb::DynamoStateStore;
+    use lambda_autoscaler::ports::{StateStore, Version};
+    use lambda_autoscaler::state::SavedState;
+    use std::collections::HashMap;
+    let item = |key: &str| {
+        HashMap::from([
+            ("function".to_owned(), AttributeValue::S(key.into())),
+            ("version".to_owned(), AttributeValue::N("2".into())),
+            ("format".to_owned(), AttributeValue::N("1".into())),
+            ("recommendations".to_owned(), AttributeValue::L(vec![])),
+        ])
+    };
+    let key = |k: &str| HashMap::from([("function".to_owned(), AttributeValue::S(k.into()))]);
+    let get = mock!(aws_sdk_dynamodb::Client::batch_get_item)
+        .sequence()
+        .output(move || {
+            BatchGetItemOutput::builder()
+                .responses("autoscaler-state", vec![item("arn:a")])
+                .unprocessed_keys(
+                    "autoscaler-state",
+                    KeysAndAttributes::builder()
+                        .keys(key("arn:b"))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+        .output(move || {
+            BatchGetItemOutput::builder()
+                .responses("autoscaler-state", vec![item("arn:b")])
+                .build()
+        })
+        .build();
+    let store = DynamoStateStore::new(dynamodb_client(&[&get]), "autoscaler-state".into());
+    let keys = ["arn:a".to_owned(), "arn:b".to_owned(), "arn:c".to_owned()];
+    let loaded = store.load(&keys).await.unwrap();
+    assert_eq!(get.num_calls(), 2);
+    assert_eq!(loaded["arn:a"].version, Version::At(2));
+    assert_eq!(loaded["arn:b"].version, Version::At(2));
+    assert_eq!(loaded["arn:c"].state, SavedState::Missing);
+    assert_eq!(loaded["arn:c"].version, Version::Absent);
 }

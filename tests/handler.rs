@@ -1,190 +1,21 @@
-//! The handler's orchestration with in-memory fakes of its AWS capabilities: which calls it
-//! makes, in what number, and what it does when one fails.
+//! The handler's orchestration against the in-memory world: which calls it makes and how
+//! many, in what order, at what rate, what it does when one fails, and what a deadline stops.
 
-use lambda_autoscaler::alarm::AlarmState;
+use lambda_autoscaler::alarm::AlarmState::{self, Alarm, Ok as Fine};
 use lambda_autoscaler::error::HandlerError;
-use lambda_autoscaler::function_ref::FunctionRef;
 use lambda_autoscaler::handler::Autoscaler;
-use lambda_autoscaler::policy::{Policy, PolicyError};
-use lambda_autoscaler::ports::{
-    AlarmReader, AwsError, FunctionConcurrency, FunctionView, MetricPoint, MetricsPublisher,
-};
+use lambda_autoscaler::memory::{MemoryLambda, World};
+use lambda_autoscaler::policy::Policy;
+use lambda_autoscaler::ports::QueueDepth;
+use lambda_autoscaler::report::Outcome;
 use lambda_autoscaler::settings::Settings;
+use lambda_autoscaler::state::{Direction, History, LastChange, Recommendation};
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::time::Duration;
 
-#[derive(Default)]
-struct FakeLambda {
-    reserved: Mutex<HashMap<String, Option<u32>>>,
-    fail_puts_for: Mutex<HashSet<String>>,
-    fail_tags_for: HashSet<String>,
-    /// Functions the role may not read (as IAM answers for functions not opted in).
-    denied: HashSet<String>,
-    puts: Mutex<Vec<(String, u32)>>,
-    /// Every write, in order: "tag NAME" or "put NAME".
-    writes: Mutex<Vec<String>>,
-    /// Another evaluation's state write, landing right after our first read.
-    concurrent_state: Mutex<Option<(String, String)>>,
-    tags: Mutex<HashMap<String, HashMap<String, String>>>,
-    tag_writes: Mutex<Vec<(String, String, String)>>,
-}
+const NOW: i64 = 1_700_000_000;
 
-impl FakeLambda {
-    /// What GetFunction would return now.
-    fn view(&self, function: &FunctionRef) -> Result<FunctionView, AwsError> {
-        if self.denied.contains(function.name()) {
-            return Err(fake_error(
-                "GetFunction",
-                function.name(),
-                "AccessDeniedException",
-            ));
-        }
-        let reserved = self
-            .reserved
-            .lock()
-            .unwrap()
-            .get(function.name())
-            .copied()
-            .ok_or_else(|| {
-                fake_error("GetFunction", function.name(), "ResourceNotFoundException")
-            })?;
-        Ok(FunctionView {
-            arn: function.name().to_owned(),
-            reserved,
-            tags: self
-                .tags
-                .lock()
-                .unwrap()
-                .get(function.name())
-                .cloned()
-                .unwrap_or_default(),
-        })
-    }
-
-    fn with(functions: &[(&str, Option<u32>)]) -> Self {
-        let lambda = FakeLambda::default();
-        for (name, value) in functions {
-            lambda
-                .reserved
-                .lock()
-                .unwrap()
-                .insert(name.to_string(), *value);
-        }
-        lambda
-    }
-
-    fn value(&self, name: &str) -> Option<u32> {
-        self.reserved.lock().unwrap()[name]
-    }
-}
-
-fn fake_error(operation: &'static str, resource: &str, code: &str) -> AwsError {
-    AwsError {
-        operation,
-        resource: resource.into(),
-        code: Some(code.into()),
-        message: "injected".into(),
-    }
-}
-
-impl FunctionConcurrency for FakeLambda {
-    async fn observe(&self, function: &FunctionRef) -> Result<FunctionView, AwsError> {
-        let view = self.view(function);
-        if let Some((name, state)) = self.concurrent_state.lock().unwrap().take() {
-            self.tags
-                .lock()
-                .unwrap()
-                .entry(name)
-                .or_default()
-                .insert("autoscaler:state".into(), state);
-        }
-        view
-    }
-
-    async fn tag(&self, arn: &str, key: &str, value: &str) -> Result<(), AwsError> {
-        if self.fail_tags_for.contains(arn) {
-            return Err(fake_error("TagResource", arn, "TooManyRequestsException"));
-        }
-        self.writes.lock().unwrap().push(format!("tag {arn}"));
-        self.tag_writes
-            .lock()
-            .unwrap()
-            .push((arn.into(), key.into(), value.into()));
-        self.tags
-            .lock()
-            .unwrap()
-            .entry(arn.to_owned())
-            .or_default()
-            .insert(key.into(), value.into());
-        Ok(())
-    }
-
-    async fn set_reserved(&self, function: &FunctionRef, value: u32) -> Result<(), AwsError> {
-        if self.fail_puts_for.lock().unwrap().contains(function.name()) {
-            return Err(fake_error(
-                "PutFunctionConcurrency",
-                function.name(),
-                "TooManyRequestsException",
-            ));
-        }
-        self.writes
-            .lock()
-            .unwrap()
-            .push(format!("put {}", function.name()));
-        self.puts
-            .lock()
-            .unwrap()
-            .push((function.name().into(), value));
-        self.reserved
-            .lock()
-            .unwrap()
-            .insert(function.name().into(), Some(value));
-        Ok(())
-    }
-}
-
-#[derive(Default)]
-struct FakeAlarms {
-    states: HashMap<String, AlarmState>,
-    calls: Mutex<Vec<Vec<String>>>,
-}
-
-impl AlarmReader for FakeAlarms {
-    async fn states(&self, names: &[String]) -> Result<HashMap<String, AlarmState>, AwsError> {
-        self.calls.lock().unwrap().push(names.to_vec());
-        Ok(names
-            .iter()
-            .filter_map(|n| self.states.get(n).map(|s| (n.clone(), *s)))
-            .collect())
-    }
-}
-
-#[derive(Default)]
-struct FakeMetrics {
-    fail: bool,
-    calls: Mutex<Vec<(String, Vec<MetricPoint>)>>,
-}
-
-impl MetricsPublisher for FakeMetrics {
-    async fn publish(&self, namespace: &str, points: &[MetricPoint]) -> Result<(), AwsError> {
-        if self.fail {
-            return Err(fake_error(
-                "PutMetricData",
-                namespace,
-                "InternalServiceError",
-            ));
-        }
-        self.calls
-            .lock()
-            .unwrap()
-            .push((namespace.into(), points.to_vec()));
-        Ok(())
-    }
-}
-
-// Stability knobs off: these tests pin the orchestration (tests/handler.rs's stability tests
-// and src/decide.rs cover the knobs).
+// Stability knobs off: these tests pin the orchestration (src/decide.rs covers the knobs).
 const POLICY: &str = r#"{"targets": [
   { "function": "orders", "min": 2, "max": 100, "tolerance": 0, "scale_out_cooldown_seconds": 0,
     "scale_in_cooldown_seconds": 0, "scale_in_stabilization_seconds": 0, "alarms": [
@@ -195,37 +26,80 @@ const POLICY: &str = r#"{"targets": [
       { "name": "backlog", "on_alarm": { "set": 8 } } ] }
 ]}"#;
 
-type Fixture = Autoscaler<FakeLambda, FakeAlarms, FakeMetrics>;
+/// One target with the default stability knobs (scale-out cooldown 60 s).
+const CAREFUL_POLICY: &str = r#"{"targets": [
+  { "function": "orders", "min": 2, "max": 100, "alarms": [
+      { "name": "backlog", "on_alarm": { "change": 10 } } ] }
+]}"#;
 
-fn autoscaler(lambda: FakeLambda, states: &[(&str, AlarmState)]) -> Fixture {
-    autoscaler_with(
-        Policy::from_json(POLICY, "test"),
-        Settings::default(),
-        lambda,
-        states,
-        FakeMetrics::default(),
-    )
+struct Fixture {
+    world: World,
+    autoscaler: Autoscaler,
 }
 
-fn autoscaler_with(
-    policy: Result<Policy, PolicyError>,
-    settings: Settings,
-    lambda: FakeLambda,
-    states: &[(&str, AlarmState)],
-    metrics: FakeMetrics,
-) -> Fixture {
-    let alarms = FakeAlarms {
-        states: states.iter().map(|(n, s)| (n.to_string(), *s)).collect(),
-        ..Default::default()
-    };
-    Autoscaler::new(policy, settings, lambda, alarms, metrics)
+fn fixture(policy: &str) -> Fixture {
+    fixture_with(policy, Settings::default(), true)
 }
 
-/// The fakes inside a fixture, reached through `Autoscaler::capabilities`.
-struct Parts<'a> {
-    lambda: &'a FakeLambda,
-    alarms: &'a FakeAlarms,
-    metrics: &'a FakeMetrics,
+fn fixture_with(policy: &str, settings: Settings, with_state: bool) -> Fixture {
+    let world = World::new(NOW);
+    let ctx = world.context(
+        settings.control_plane_rps,
+        settings.get_function_rps,
+        with_state,
+    );
+    let autoscaler = Autoscaler::new(Policy::from_json(policy, "test"), settings, ctx);
+    Fixture { world, autoscaler }
+}
+
+impl Fixture {
+    fn functions(self, functions: &[(&str, Option<u32>)]) -> Self {
+        for (name, reserved) in functions {
+            self.world
+                .lambda
+                .add(name, *reserved, &[("autoscaler:enabled", "true")]);
+        }
+        self
+    }
+
+    fn alarms(self, states: &[(&str, AlarmState)]) -> Self {
+        for (name, state) in states {
+            self.world.cloudwatch.set_alarm(name, *state);
+        }
+        self
+    }
+
+    fn run(&self, event: Value) -> Result<Outcome, HandlerError> {
+        self.run_until(event, None)
+    }
+
+    /// Runs with a deadline `seconds` after the start (`None`: no deadline).
+    fn run_until(&self, event: Value, seconds: Option<f64>) -> Result<Outcome, HandlerError> {
+        let deadline = seconds.map(|s| self.autoscaler.deadline_after(Duration::from_secs_f64(s)));
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(self.autoscaler.handle(&event, deadline))
+    }
+
+    fn reserved(&self, name: &str) -> Option<u32> {
+        self.world.lambda.reserved(name)
+    }
+
+    fn count(&self, operation: &str) -> usize {
+        self.world.calls.count(operation)
+    }
+
+    /// The resources of every call of `operation`, in order.
+    fn calls_of(&self, operation: &str) -> Vec<String> {
+        self.world
+            .calls
+            .all()
+            .into_iter()
+            .filter(|c| c.operation == operation)
+            .map(|c| c.resource)
+            .collect()
+    }
 }
 
 fn alarm_event(name: &str, state: &str) -> Value {
@@ -235,92 +109,96 @@ fn alarm_event(name: &str, state: &str) -> Value {
     })
 }
 
-fn run(
-    fixture: &Fixture,
-    event: Value,
-) -> Result<lambda_autoscaler::report::Outcome, HandlerError> {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(fixture.handle(&event))
+fn scheduled() -> Value {
+    json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
 }
 
-fn parts(fixture: &Fixture) -> Parts<'_> {
-    let (lambda, alarms, metrics) = fixture.capabilities();
-    Parts {
-        lambda,
-        alarms,
-        metrics,
-    }
+fn sqs(records: &[(&str, String)]) -> Value {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(id, body)| json!({"messageId": id, "eventSource": "aws:sqs", "body": body}))
+        .collect();
+    json!({ "Records": records })
 }
 
-use AlarmState::{Alarm, Ok as Fine};
+fn has_reason(outcome: &Outcome, function: &str, text: &str) -> bool {
+    outcome
+        .decisions
+        .iter()
+        .filter(|d| d.function == function)
+        .any(|d| d.reasons.iter().any(|r| r.contains(text)))
+}
+
+// ---- the basics -----------------------------------------------------------------------
 
 #[test]
 fn an_alarm_no_target_names_is_a_quiet_no_op_without_aws_calls() {
-    let fixture = autoscaler(FakeLambda::with(&[("orders", Some(5))]), &[]);
-    let outcome = run(&fixture, alarm_event("someone-elses-alarm", "ALARM")).unwrap();
+    let f = fixture(POLICY).functions(&[("orders", Some(5))]);
+    let outcome = f.run(alarm_event("someone-elses-alarm", "ALARM")).unwrap();
     assert!(outcome.decisions.is_empty());
-    let p = parts(&fixture);
-    assert!(p.alarms.calls.lock().unwrap().is_empty());
-    assert!(p.metrics.calls.lock().unwrap().is_empty());
-    assert!(p.lambda.puts.lock().unwrap().is_empty());
+    assert!(f.world.calls.all().is_empty(), "{:?}", f.world.calls.all());
 }
 
 #[test]
 fn all_alarms_of_all_concerned_targets_are_read_in_one_call_and_metrics_sent_in_one_call() {
-    let fixture = autoscaler(
-        FakeLambda::with(&[("orders", Some(5)), ("billing", None)]),
-        &[("backlog", Alarm), ("db", Fine)],
-    );
-    let outcome = run(&fixture, alarm_event("backlog", "ALARM")).unwrap();
-    let p = parts(&fixture);
+    let f = fixture(POLICY)
+        .functions(&[("orders", Some(5)), ("billing", None)])
+        .alarms(&[("backlog", Alarm), ("db", Fine)]);
+    let outcome = f.run(alarm_event("backlog", "ALARM")).unwrap();
+    assert_eq!(f.calls_of("DescribeAlarms"), ["backlog, db"]);
     assert_eq!(
-        *p.alarms.calls.lock().unwrap(),
-        [vec!["backlog".to_string(), "db".to_string()]]
+        (f.reserved("orders"), f.reserved("billing")),
+        (Some(15), Some(8))
     );
+    assert_eq!(f.count("PutMetricData"), 1);
+    let points = f.world.cloudwatch.published();
     assert_eq!(
-        *p.lambda.puts.lock().unwrap(),
-        [("orders".into(), 15), ("billing".into(), 8)]
+        points.len(),
+        7,
+        "three metrics per decision, and DeferredTargets"
     );
-    let calls = p.metrics.calls.lock().unwrap();
-    assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].0, "LambdaAutoscaler");
-    assert_eq!(
-        calls[0].1.len(),
-        6,
-        "three metrics for each of two decisions"
-    );
+    assert_eq!(points[0].0, "LambdaAutoscaler");
+    assert!(points
+        .iter()
+        .any(|(_, p)| p.metric == "DeferredTargets" && p.function.is_none() && p.value == 0.0));
     assert_eq!(outcome.decisions.len(), 2);
 }
 
 #[test]
 fn the_observed_state_wins_over_the_event_state() {
-    let fixture = autoscaler(
-        FakeLambda::with(&[("orders", Some(50)), ("billing", Some(1))]),
-        &[("backlog", Fine)],
-    );
-    run(&fixture, alarm_event("backlog", "ALARM")).unwrap();
-    assert_eq!(parts(&fixture).lambda.value("orders"), Some(45));
+    let f = fixture(POLICY)
+        .functions(&[("orders", Some(50)), ("billing", Some(1))])
+        .alarms(&[("backlog", Fine)]);
+    f.run(alarm_event("backlog", "ALARM")).unwrap();
+    assert_eq!(f.reserved("orders"), Some(45));
     assert_eq!(
-        parts(&fixture).lambda.value("billing"),
+        f.reserved("billing"),
         Some(1),
         "billing has no on_ok action"
     );
 }
 
 #[test]
+fn an_alarm_cloudwatch_does_not_return_is_taken_from_the_event() {
+    let f = fixture(POLICY).functions(&[("orders", Some(40)), ("billing", Some(4))]);
+    let outcome = f.run(alarm_event("db", "ALARM")).unwrap();
+    assert_eq!(f.reserved("orders"), Some(3));
+    assert!(has_reason(&outcome, "orders", "state from the event"));
+}
+
+#[test]
 fn an_unchanged_value_is_not_written() {
-    let fixture = autoscaler(
-        FakeLambda::with(&[("orders", Some(3)), ("billing", Some(8))]),
-        &[("backlog", Alarm), ("db", Alarm)],
-    );
-    let outcome = run(&fixture, alarm_event("db", "ALARM")).unwrap();
-    assert!(parts(&fixture).lambda.puts.lock().unwrap().is_empty());
+    let f = fixture(POLICY)
+        .functions(&[("orders", Some(3)), ("billing", Some(8))])
+        .alarms(&[("backlog", Alarm), ("db", Alarm)]);
+    let outcome = f.run(alarm_event("db", "ALARM")).unwrap();
+    assert_eq!(f.count("PutFunctionConcurrency"), 0);
     assert!(!outcome.decisions[0].applied);
-    assert!(outcome.decisions[0]
-        .reasons
-        .contains(&"unchanged: reservation stays 3".to_string()));
+    assert!(has_reason(
+        &outcome,
+        "orders",
+        "unchanged: reservation stays 3"
+    ));
 }
 
 #[test]
@@ -329,16 +207,12 @@ fn dry_run_writes_nothing_but_reports_the_decision() {
         dry_run: true,
         ..Settings::default()
     };
-    let fixture = autoscaler_with(
-        Policy::from_json(POLICY, "test"),
-        settings,
-        FakeLambda::with(&[("orders", Some(5)), ("billing", Some(1))]),
-        &[("backlog", Alarm)],
-        FakeMetrics::default(),
-    );
-    let outcome = run(&fixture, alarm_event("backlog", "ALARM")).unwrap();
+    let f = fixture_with(POLICY, settings, true)
+        .functions(&[("orders", Some(5)), ("billing", Some(1))])
+        .alarms(&[("backlog", Alarm)]);
+    let outcome = f.run(alarm_event("backlog", "ALARM")).unwrap();
     assert!(outcome.dry_run);
-    assert!(parts(&fixture).lambda.puts.lock().unwrap().is_empty());
+    assert_eq!(f.count("PutFunctionConcurrency") + f.count("PutItem"), 0);
     assert_eq!(outcome.decisions[0].desired, Some(15));
     assert_eq!(
         outcome.decisions[0].reasons.last().unwrap(),
@@ -348,342 +222,145 @@ fn dry_run_writes_nothing_but_reports_the_decision() {
 
 #[test]
 fn a_direct_command_for_an_unmanaged_function_is_refused_and_nothing_happens() {
-    let fixture = autoscaler(FakeLambda::with(&[("payments", Some(7))]), &[]);
-    let err = run(
-        &fixture,
-        json!({"function": "payments", "desiredConcurrency": 50}),
-    )
-    .unwrap_err();
+    let f = fixture(POLICY);
+    f.world.lambda.add("payments", Some(7), &[]);
+    let err = f
+        .run(json!({"function": "payments", "desiredConcurrency": 50}))
+        .unwrap_err();
     assert!(matches!(err, HandlerError::Unmanaged { ref function } if function == "payments"));
     assert_eq!(err.error_type(), "UnmanagedFunction");
-    let p = parts(&fixture);
-    assert!(p.lambda.puts.lock().unwrap().is_empty());
-    assert!(p.metrics.calls.lock().unwrap().is_empty());
+    assert_eq!(
+        f.count("PutFunctionConcurrency") + f.count("PutMetricData"),
+        0
+    );
+}
+
+#[test]
+fn a_direct_command_for_a_tagged_function_reads_it_once() {
+    let f = fixture(POLICY);
+    f.world.lambda.add(
+        "resize",
+        Some(2),
+        &[
+            ("autoscaler:enabled", "true"),
+            ("autoscaler:min", "1"),
+            ("autoscaler:max", "6"),
+        ],
+    );
+    let outcome = f
+        .run(json!({"function": "resize", "desiredConcurrency": 50}))
+        .unwrap();
+    assert_eq!(outcome.decisions[0].desired, Some(6));
+    assert_eq!(f.reserved("resize"), Some(6));
+    assert_eq!(
+        f.count("GetFunction"),
+        1,
+        "the planning read serves the decision"
+    );
 }
 
 #[test]
 fn a_direct_command_without_alarms_to_read_skips_describe_alarms() {
-    let policy = Policy::from_json(r#"{"targets":[{"function":"solo","min":1,"max":9}]}"#, "t");
-    let fixture = autoscaler_with(
-        policy,
-        Settings::default(),
-        FakeLambda::with(&[("solo", None)]),
-        &[],
-        FakeMetrics::default(),
-    );
-    let outcome = run(
-        &fixture,
-        json!({"function": "solo", "desiredConcurrency": 50}),
-    )
-    .unwrap();
+    let f = fixture(r#"{"targets":[{"function":"solo","min":1,"max":9}]}"#)
+        .functions(&[("solo", None)]);
+    let outcome = f
+        .run(json!({"function": "solo", "desiredConcurrency": 50}))
+        .unwrap();
     assert_eq!(outcome.decisions[0].desired, Some(9));
-    assert!(parts(&fixture).alarms.calls.lock().unwrap().is_empty());
+    assert_eq!(f.count("DescribeAlarms"), 0);
 }
 
 #[test]
 fn an_invalid_policy_fails_every_invocation_before_any_aws_call() {
-    let policy = Policy::from_json(
-        r#"{"targets":[{"function":"a","min":5,"max":1}]}"#,
-        "AUTOSCALER_POLICY",
-    );
-    let fixture = autoscaler_with(
-        policy,
-        Settings::default(),
-        FakeLambda::with(&[("a", Some(2))]),
-        &[],
-        FakeMetrics::default(),
-    );
+    let f =
+        fixture(r#"{"targets":[{"function":"a","min":5,"max":1}]}"#).functions(&[("a", Some(2))]);
     for _ in 0..2 {
-        let err = run(&fixture, alarm_event("x", "ALARM")).unwrap_err();
+        let err = f.run(alarm_event("x", "ALARM")).unwrap_err();
         assert_eq!(err.error_type(), "InvalidPolicy");
         assert_eq!(
             err.to_string(),
-            "invalid policy (AUTOSCALER_POLICY): targets[0].max: must be >= min (5)"
+            "invalid policy (test): targets[0].max: must be >= min (5)"
         );
     }
-    assert!(parts(&fixture).alarms.calls.lock().unwrap().is_empty());
+    assert!(f.world.calls.all().is_empty());
 }
 
 #[test]
 fn one_failing_target_does_not_stop_the_others_and_the_invocation_reports_it() {
-    let lambda = FakeLambda::with(&[("orders", Some(5)), ("billing", Some(1))]);
-    lambda.fail_puts_for.lock().unwrap().insert("orders".into());
-    let fixture = autoscaler(lambda, &[("backlog", Alarm)]);
-    let err = run(&fixture, alarm_event("backlog", "ALARM")).unwrap_err();
+    let f = fixture(POLICY)
+        .functions(&[("orders", Some(5)), ("billing", Some(1))])
+        .alarms(&[("backlog", Alarm)]);
+    f.world.faults.inject(
+        "PutFunctionConcurrency",
+        Some("orders"),
+        Some("TooManyRequestsException"),
+        "Rate exceeded",
+        None,
+    );
+    let err = f.run(alarm_event("backlog", "ALARM")).unwrap_err();
     assert_eq!(err.error_type(), "AwsCallFailed");
     assert!(
         err.to_string()
             .contains("PutFunctionConcurrency on orders failed: TooManyRequestsException"),
         "{err}"
     );
-    let p = parts(&fixture);
-    assert_eq!(p.lambda.value("billing"), Some(8));
-    assert_eq!(p.lambda.value("orders"), Some(5));
+    assert_eq!(f.reserved("billing"), Some(8));
+    assert_eq!(f.reserved("orders"), Some(5));
+    // Throttling is retried (paced) before the target gives up: 4 attempts in all.
+    assert_eq!(
+        f.calls_of("PutFunctionConcurrency")
+            .iter()
+            .filter(|r| *r == "orders")
+            .count(),
+        4
+    );
     // The decision that did apply is still reported.
-    let calls = p.metrics.calls.lock().unwrap();
-    assert!(calls[0].1.iter().all(|point| point.function == "billing"));
-}
-
-#[test]
-fn sqs_records_fail_on_their_own_and_land_in_batch_item_failures() {
-    let fixture = autoscaler(
-        FakeLambda::with(&[("orders", Some(5)), ("billing", Some(1))]),
-        &[("backlog", Alarm)],
-    );
-    let record =
-        |id: &str, body: &str| json!({"messageId": id, "eventSource": "aws:sqs", "body": body});
-    let event = json!({"Records": [
-        record("m1", r#"{"function":"billing","desiredConcurrency":4}"#),
-        record("m2", r#"{"AlarmName":"backlog","NewStateValue":"FIRING"}"#),
-        record("m3", r#"{"function":"nobody","desiredConcurrency":4}"#),
-        record("m4", &alarm_event("backlog", "ALARM").to_string()),
-    ]});
-    let outcome = run(&fixture, event).unwrap();
-    let failed: Vec<_> = outcome
-        .batch_item_failures
-        .as_ref()
-        .unwrap()
+    let published = f.world.cloudwatch.published();
+    assert!(published
         .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
-    assert_eq!(failed, ["m2", "m3"]);
-    assert_eq!(outcome.record_errors[0].error_type, "InvalidEvent");
-    assert!(
-        outcome.record_errors[0]
-            .error
-            .contains("unknown variant `FIRING`"),
-        "{:?}",
-        outcome.record_errors
-    );
-    assert_eq!(outcome.record_errors[1].error_type, "UnmanagedFunction");
-    let p = parts(&fixture);
-    assert_eq!(
-        *p.lambda.puts.lock().unwrap(),
-        [
-            ("billing".into(), 4),
-            ("orders".into(), 15),
-            ("billing".into(), 8)
-        ]
-    );
-    assert_eq!(
-        p.metrics.calls.lock().unwrap().len(),
-        1,
-        "one PutMetricData for the whole batch"
-    );
+        .any(|(_, p)| p.function.as_deref() == Some("billing")
+            && p.metric == "ScalingActions"
+            && p.value == 1.0));
 }
 
 #[test]
 fn a_failure_to_publish_metrics_fails_the_invocation_and_says_what_was_applied() {
-    let fixture = autoscaler_with(
-        Policy::from_json(POLICY, "t"),
-        Settings::default(),
-        FakeLambda::with(&[("orders", Some(5)), ("billing", Some(1))]),
-        &[("backlog", Alarm)],
-        FakeMetrics {
-            fail: true,
-            ..Default::default()
-        },
+    let f = fixture(POLICY)
+        .functions(&[("orders", Some(5)), ("billing", Some(1))])
+        .alarms(&[("backlog", Alarm)]);
+    f.world.faults.inject(
+        "PutMetricData",
+        None,
+        Some("InternalServiceError"),
+        "boom",
+        None,
     );
-    let err = run(&fixture, alarm_event("backlog", "ALARM")).unwrap_err();
+    let err = f.run(alarm_event("backlog", "ALARM")).unwrap_err();
     assert_eq!(err.error_type(), "ReportingFailed");
     assert!(err.to_string().contains("orders: 5 -> 15"), "{err}");
 }
 
-// ---- queues: each read once per invocation --------------------------------------------
-
-#[derive(Default)]
-struct FakeQueues {
-    depths: HashMap<String, u64>,
-    url_calls: Mutex<Vec<String>>,
-    depth_calls: Mutex<Vec<String>>,
-}
-
-impl lambda_autoscaler::ports::QueueReader for FakeQueues {
-    async fn url_of(&self, name: &str) -> Result<String, AwsError> {
-        self.url_calls.lock().unwrap().push(name.into());
-        Ok(format!("https://sqs.local/1/{name}"))
-    }
-
-    async fn depth(&self, url: &str) -> Result<lambda_autoscaler::ports::QueueDepth, AwsError> {
-        self.depth_calls.lock().unwrap().push(url.into());
-        let name = url.rsplit('/').next().unwrap();
-        Ok(lambda_autoscaler::ports::QueueDepth {
-            visible: self.depths[name],
-            ..Default::default()
-        })
-    }
-}
-
-#[test]
-fn a_queue_shared_by_several_targets_and_signals_is_read_once_per_invocation() {
-    let policy = Policy::from_json(
-        r#"{"targets":[
-          {"function":"a","min":1,"max":50,"queue":{"name":"orders","messages_per_instance":10}},
-          {"function":"b","min":1,"max":50,"queue":{"url":"https://sqs.local/1/orders","messages_per_instance":20}},
-          {"function":"c","min":1,"max":50,"queue":{"name":"orders","messages_per_instance":5}}]}"#,
-        "t",
-    );
-    let queues = FakeQueues {
-        depths: [("orders".to_string(), 100)].into(),
-        ..Default::default()
-    };
-    let fixture = Autoscaler::new(
-        policy,
-        Settings::default(),
-        FakeLambda::with(&[("a", Some(1)), ("b", Some(1)), ("c", Some(1))]),
-        FakeAlarms::default(),
-        FakeMetrics::default(),
-    )
-    .with_queues(queues)
-    .with_clock(|| 1_700_000_000);
-    // Two signals for the same queue in one SNS invocation.
-    let message = r#"{"queue":"orders"}"#;
-    let event = json!({"Records": [
-        {"EventSource": "aws:sns", "Sns": {"Message": message}},
-        {"EventSource": "aws:sns", "Sns": {"Message": message}}]});
-    let outcome = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(fixture.handle(&event))
-        .unwrap();
-    let desired: Vec<_> = outcome
-        .decisions
-        .iter()
-        .take(3)
-        .map(|d| d.desired)
-        .collect();
-    assert_eq!(desired, [Some(10), Some(5), Some(20)]);
-    let (queues, _) = fixture.discovery();
-    assert_eq!(*queues.url_calls.lock().unwrap(), ["orders"]);
-    // The name resolves to the URL the other target gives: one read serves all three.
-    assert_eq!(
-        *queues.depth_calls.lock().unwrap(),
-        ["https://sqs.local/1/orders"]
-    );
-    // The state tag was written once per target per change, not on the unchanged second pass.
-    let (lambda, _, _) = fixture.capabilities();
-    assert_eq!(lambda.tag_writes.lock().unwrap().len(), 3);
-}
-
-/// One target with the default stability knobs (scale-out cooldown 60 s).
-const CAREFUL_POLICY: &str = r#"{"targets": [
-  { "function": "orders", "min": 2, "max": 100, "alarms": [
-      { "name": "backlog", "on_alarm": { "change": 10 } } ] }
-]}"#;
-
-/// CAREFUL_POLICY with its alarm in ALARM, at a fixed time.
-fn careful(lambda: FakeLambda) -> Fixture {
-    autoscaler_with(
-        Policy::from_json(CAREFUL_POLICY, "t"),
-        Settings::default(),
-        lambda,
-        &[("backlog", Alarm)],
-        FakeMetrics::default(),
-    )
-    .with_clock(|| 1_700_000_000)
-}
-
-#[test]
-fn the_state_is_saved_before_the_reservation_changes() {
-    let fixture = careful(FakeLambda::with(&[("orders", Some(5))]));
-    run(&fixture, alarm_event("backlog", "ALARM")).unwrap();
-    assert_eq!(
-        *parts(&fixture).lambda.writes.lock().unwrap(),
-        ["tag orders", "put orders"]
-    );
-}
-
-#[test]
-fn a_failed_state_write_changes_nothing() {
-    let mut lambda = FakeLambda::with(&[("orders", Some(5))]);
-    lambda.fail_tags_for.insert("orders".into());
-    let fixture = careful(lambda);
-    let err = run(&fixture, alarm_event("backlog", "ALARM")).unwrap_err();
-    assert!(
-        err.to_string().contains("TagResource on orders failed"),
-        "{err}"
-    );
-    let p = parts(&fixture);
-    assert!(p.lambda.writes.lock().unwrap().is_empty());
-    assert_eq!(p.lambda.value("orders"), Some(5));
-}
-
-#[test]
-fn a_retried_event_after_a_failed_change_does_not_step_twice_within_the_cooldown() {
-    let lambda = FakeLambda::with(&[("orders", Some(5))]);
-    lambda.fail_puts_for.lock().unwrap().insert("orders".into());
-    let fixture = careful(lambda);
-    assert!(run(&fixture, alarm_event("backlog", "ALARM")).is_err());
-    // Lambda retries the event; the API works again, but the attempt counts for the cooldown.
-    parts(&fixture).lambda.fail_puts_for.lock().unwrap().clear();
-    let outcome = run(&fixture, alarm_event("backlog", "ALARM")).unwrap();
-    assert_eq!(parts(&fixture).lambda.value("orders"), Some(5));
-    assert!(
-        outcome.decisions[0]
-            .reasons
-            .iter()
-            .any(|r| r.starts_with("held: scale-out cooldown, 60 s left")),
-        "{:?}",
-        outcome.decisions[0].reasons
-    );
-}
-
-#[test]
-fn a_state_written_by_another_evaluation_meanwhile_is_merged_not_overwritten() {
-    let now = 1_700_000_000;
-    let policy = r#"{"targets": [{ "function": "orders", "min": 2, "max": 100,
-        "alarms": [{ "name": "backlog", "on_ok": { "change": -5 } }] }]}"#;
-    let run_with = |concurrent: Option<String>| {
-        let lambda = FakeLambda::with(&[("orders", Some(40))]);
-        lambda.tags.lock().unwrap().insert(
-            "orders".into(),
-            HashMap::from([(
-                "autoscaler:state".to_string(),
-                format!("v1 g5 r{}:40", now - 100),
-            )]),
-        );
-        *lambda.concurrent_state.lock().unwrap() = concurrent.map(|s| ("orders".to_string(), s));
-        let fixture = autoscaler_with(
-            Policy::from_json(policy, "t"),
-            Settings::default(),
-            lambda,
-            &[("backlog", Fine)],
-            FakeMetrics::default(),
-        )
-        .with_clock(move || now);
-        let outcome = run(&fixture, alarm_event("backlog", "OK")).unwrap();
-        let saved =
-            parts(&fixture).lambda.tags.lock().unwrap()["orders"]["autoscaler:state"].clone();
-        (outcome, saved)
-    };
-
-    // Alone: the scale-in to 35 is held by stabilization (40 was recommended 100 s ago), and
-    // the recommendation of 35 joins the history.
-    let (outcome, saved) = run_with(None);
-    assert_eq!(outcome.decisions[0].desired, Some(40));
-    assert_eq!(saved, format!("v1 g6 r{}:40/100:35", now - 100));
-
-    // Meanwhile another evaluation scaled out and recommended 60 (generation 6). Its last
-    // change and its higher recommendation survive our write; the generation moves past both.
-    let (_, saved) = run_with(Some(format!("v1 g6 co{} r{}:60", now - 5, now - 5)));
-    assert_eq!(saved, format!("v1 g7 co{} r{}:60/5:35", now - 5, now - 5));
-}
-
 #[test]
 fn a_target_the_role_may_not_read_is_reported_as_not_opted_in_and_left_alone() {
-    let mut lambda = FakeLambda::with(&[("orders", Some(5)), ("billing", Some(1))]);
-    lambda.denied.insert("orders".into());
-    let fixture = autoscaler(lambda, &[("backlog", Alarm)]);
-    let err = run(&fixture, alarm_event("backlog", "ALARM")).unwrap_err();
+    let f = fixture(POLICY)
+        .functions(&[("orders", Some(5)), ("billing", Some(1))])
+        .alarms(&[("backlog", Alarm)]);
+    f.world.faults.inject(
+        "GetFunction",
+        Some("orders"),
+        Some("AccessDeniedException"),
+        "not authorized",
+        None,
+    );
+    let err = f.run(alarm_event("backlog", "ALARM")).unwrap_err();
     assert_eq!(err.error_type(), "FunctionNotOptedIn");
     assert!(
         err.to_string().contains("tagged autoscaler:enabled=true"),
         "{err}"
     );
-    let p = parts(&fixture);
-    assert_eq!(p.lambda.value("orders"), Some(5));
+    assert_eq!(f.reserved("orders"), Some(5));
     assert_eq!(
-        p.lambda.value("billing"),
+        f.reserved("billing"),
         Some(8),
         "the other target still scales"
     );
@@ -691,14 +368,441 @@ fn a_target_the_role_may_not_read_is_reported_as_not_opted_in_and_left_alone() {
 
 #[test]
 fn a_direct_command_for_a_function_the_role_may_not_read_is_unmanaged() {
-    let mut lambda = FakeLambda::with(&[("payments", Some(7))]);
-    lambda.denied.insert("payments".into());
-    let fixture = autoscaler(lambda, &[]);
-    let err = run(
-        &fixture,
-        json!({"function": "payments", "desiredConcurrency": 50}),
-    )
-    .unwrap_err();
+    let f = fixture(POLICY);
+    f.world
+        .lambda
+        .add("payments", Some(7), &[("autoscaler:enabled", "true")]);
+    f.world.faults.inject(
+        "GetFunction",
+        Some("payments"),
+        Some("AccessDeniedException"),
+        "no",
+        None,
+    );
+    let err = f
+        .run(json!({"function": "payments", "desiredConcurrency": 50}))
+        .unwrap_err();
     assert_eq!(err.error_type(), "UnmanagedFunction");
-    assert!(parts(&fixture).lambda.writes.lock().unwrap().is_empty());
+    assert_eq!(f.count("PutFunctionConcurrency"), 0);
+}
+
+// ---- one plan per invocation -----------------------------------------------------------
+
+#[test]
+fn a_target_named_by_several_signals_is_read_once_and_decided_once() {
+    let f = fixture(POLICY)
+        .functions(&[("orders", Some(5)), ("billing", Some(1))])
+        .alarms(&[("backlog", Alarm)]);
+    let sns =
+        |message: Value| json!({"EventSource": "aws:sns", "Sns": {"Message": message.to_string()}});
+    let event = json!({"Records": [
+        sns(json!({"AlarmName": "backlog", "NewStateValue": "ALARM"})),
+        sns(scheduled()),
+        sns(json!({"AlarmName": "backlog", "NewStateValue": "ALARM"})),
+    ]});
+    let outcome = f.run(event).unwrap();
+    assert_eq!(outcome.decisions.len(), 2);
+    assert_eq!(f.count("GetFunction"), 2);
+    assert_eq!(f.count("DescribeAlarms"), 1);
+    assert_eq!(f.reserved("orders"), Some(15), "one step, not two");
+    assert_eq!(
+        outcome.decisions[0].trigger,
+        "alarm backlog is ALARM (SNS notification); scheduled reconciliation"
+    );
+}
+
+#[test]
+fn in_an_sqs_batch_records_fail_with_their_targets_and_the_later_command_wins() {
+    let f = fixture(POLICY)
+        .functions(&[("orders", Some(5)), ("billing", Some(1))])
+        .alarms(&[("backlog", Alarm)]);
+    f.world.faults.inject(
+        "PutFunctionConcurrency",
+        Some("orders"),
+        Some("InvalidParameterValueException"),
+        "no",
+        None,
+    );
+    let command = |n: u32| json!({"function": "billing", "desiredConcurrency": n}).to_string();
+    let outcome = f
+        .run(sqs(&[
+            ("m1", command(4)),
+            (
+                "m2",
+                r#"{"AlarmName":"backlog","NewStateValue":"FIRING"}"#.into(),
+            ),
+            (
+                "m3",
+                json!({"function": "nobody", "desiredConcurrency": 4}).to_string(),
+            ),
+            ("m4", alarm_event("backlog", "ALARM").to_string()),
+            ("m5", command(6)),
+        ]))
+        .unwrap();
+    // billing: the later command (6) wins over the earlier (4) and over the alarm's set 8.
+    assert_eq!(f.reserved("billing"), Some(6));
+    assert_eq!(
+        f.calls_of("PutFunctionConcurrency")
+            .iter()
+            .filter(|r| *r == "billing")
+            .count(),
+        1
+    );
+    let failed: Vec<_> = outcome
+        .batch_item_failures
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    // m4 named orders, whose write failed; m2 and m3 failed on their own.
+    assert_eq!(failed, ["m2", "m3", "m4"]);
+    let errors: Vec<_> = outcome
+        .record_errors
+        .iter()
+        .map(|e| e.error_type.as_str())
+        .collect();
+    assert_eq!(
+        errors,
+        ["InvalidEvent", "UnmanagedFunction", "AwsCallFailed"]
+    );
+    let m1 = &outcome.records[0];
+    assert_eq!(
+        (m1.succeeded, m1.superseded_by.as_deref()),
+        (true, Some("m5"))
+    );
+    assert_eq!(outcome.records[3].functions, ["orders", "billing"]);
+    assert_eq!(
+        f.count("PutMetricData"),
+        1,
+        "one PutMetricData for the whole batch"
+    );
+}
+
+#[test]
+fn a_queue_shared_by_several_targets_and_signals_is_read_once_per_invocation() {
+    let f = fixture(
+        r#"{"targets":[
+          {"function":"a","min":1,"max":50,"queue":{"name":"orders","messages_per_instance":10}},
+          {"function":"b","min":1,"max":50,"queue":{"url":"https://sqs.us-east-1.amazonaws.com/123456789012/orders","messages_per_instance":20}},
+          {"function":"c","min":1,"max":50,"queue":{"name":"orders","messages_per_instance":5}}]}"#,
+    )
+    .functions(&[("a", Some(1)), ("b", Some(1)), ("c", Some(1))]);
+    f.world.queues.set_depth(
+        "orders",
+        QueueDepth {
+            visible: 100,
+            ..QueueDepth::default()
+        },
+    );
+    let message = r#"{"queue":"orders"}"#;
+    let event = json!({"Records": [
+        {"EventSource": "aws:sns", "Sns": {"Message": message}},
+        {"EventSource": "aws:sns", "Sns": {"Message": message}}]});
+    let outcome = f.run(event).unwrap();
+    let desired: Vec<_> = outcome.decisions.iter().map(|d| d.desired).collect();
+    assert_eq!(desired, [Some(10), Some(5), Some(20)]);
+    assert_eq!(f.calls_of("GetQueueUrl"), ["orders"]);
+    // The name resolves to the URL the other target gives: one read serves all three.
+    assert_eq!(f.count("GetQueueAttributes"), 1);
+    assert_eq!(f.count("PutItem"), 3, "one state write per changed target");
+}
+
+// ---- the state store -------------------------------------------------------------------
+
+/// CAREFUL_POLICY with its alarm in ALARM.
+fn careful() -> Fixture {
+    fixture(CAREFUL_POLICY)
+        .functions(&[("orders", Some(5))])
+        .alarms(&[("backlog", Alarm)])
+}
+
+#[test]
+fn the_state_is_saved_before_the_reservation_changes() {
+    let f = careful();
+    f.run(alarm_event("backlog", "ALARM")).unwrap();
+    let writes: Vec<_> = f
+        .world
+        .calls
+        .all()
+        .into_iter()
+        .filter(|c| c.operation.starts_with("Put") && c.operation != "PutMetricData")
+        .map(|c| c.operation)
+        .collect();
+    assert_eq!(writes, ["PutItem", "PutFunctionConcurrency"]);
+    let (history, version) = f.world.state.get(&MemoryLambda::arn("orders")).unwrap();
+    assert_eq!(version, 1);
+    assert_eq!(
+        history.last_change,
+        Some(LastChange {
+            at: NOW,
+            direction: Direction::Out
+        })
+    );
+}
+
+#[test]
+fn a_single_target_alarm_event_costs_three_reads_one_lambda_write_one_state_write_one_metrics_call()
+{
+    let f = careful();
+    f.run(alarm_event("backlog", "ALARM")).unwrap();
+    let reads = f.count("DescribeAlarms") + f.count("GetFunction") + f.count("BatchGetItem");
+    assert_eq!(reads, 3);
+    assert_eq!(f.count("PutFunctionConcurrency"), 1);
+    assert_eq!(f.count("PutItem"), 1);
+    assert_eq!(f.count("PutMetricData"), 1);
+    assert_eq!(f.world.calls.all().len(), 6, "{:?}", f.world.calls.all());
+}
+
+#[test]
+fn a_steady_target_writes_nothing_at_all() {
+    // The queue proposes exactly the current reservation, evaluation after evaluation.
+    let f = fixture(
+        r#"{"targets":[{"function":"a","min":1,"max":50,"queue":{"name":"q","messages_per_instance":10}}]}"#,
+    )
+    .functions(&[("a", Some(7))]);
+    f.world.queues.set_depth(
+        "q",
+        QueueDepth {
+            visible: 70,
+            ..QueueDepth::default()
+        },
+    );
+    for _ in 0..3 {
+        f.run(scheduled()).unwrap();
+        f.world.clock.advance(Duration::from_secs(60));
+    }
+    assert_eq!(f.count("PutItem") + f.count("PutFunctionConcurrency"), 0);
+}
+
+#[test]
+fn a_failed_state_write_changes_nothing() {
+    let f = careful();
+    f.world
+        .faults
+        .inject("PutItem", None, Some("InternalServerError"), "boom", None);
+    let err = f.run(alarm_event("backlog", "ALARM")).unwrap_err();
+    assert_eq!(err.error_type(), "StateUnavailable");
+    assert!(
+        err.to_string().contains(&format!(
+            "PutItem on {} failed: InternalServerError",
+            MemoryLambda::arn("orders")
+        )),
+        "{err}"
+    );
+    assert_eq!(f.count("PutFunctionConcurrency"), 0);
+    assert_eq!(f.reserved("orders"), Some(5));
+}
+
+#[test]
+fn a_retried_event_after_a_failed_change_does_not_step_twice_within_the_cooldown() {
+    let f = careful();
+    f.world.faults.inject(
+        "PutFunctionConcurrency",
+        None,
+        Some("InvalidParameterValueException"),
+        "no",
+        Some(1),
+    );
+    assert!(f.run(alarm_event("backlog", "ALARM")).is_err());
+    // Lambda retries the event; the API works again, but the attempt counts for the cooldown.
+    f.world.clock.advance(Duration::from_secs(10));
+    let outcome = f.run(alarm_event("backlog", "ALARM")).unwrap();
+    assert_eq!(f.reserved("orders"), Some(5));
+    assert!(
+        has_reason(&outcome, "orders", "held: scale-out cooldown, 50 s left"),
+        "{:?}",
+        outcome.decisions
+    );
+}
+
+#[test]
+fn a_state_written_by_someone_else_meanwhile_makes_the_target_decided_again() {
+    let f = careful();
+    let arn = MemoryLambda::arn("orders");
+    // Another evaluation scaled orders out 20 s ago and recommended 15.
+    let theirs = History {
+        last_change: Some(LastChange {
+            at: NOW - 20,
+            direction: Direction::Out,
+        }),
+        recommendations: vec![Recommendation {
+            value: 15,
+            until: None,
+        }],
+    };
+    f.world.state.interfere(&arn, theirs.clone());
+    let outcome = f.run(alarm_event("backlog", "ALARM")).unwrap();
+    // Decided again from their history: inside their scale-out cooldown, so held.
+    assert_eq!(f.reserved("orders"), Some(5));
+    assert!(has_reason(&outcome, "orders", "read and decided again"));
+    assert!(has_reason(
+        &outcome,
+        "orders",
+        "held: scale-out cooldown, 40 s left"
+    ));
+    assert_eq!(f.count("GetFunction"), 2, "the target is read again");
+    assert_eq!(
+        f.world.state.get(&arn).unwrap().1,
+        1,
+        "our write did not land"
+    );
+
+    // Twice in a row: reported, and nothing is changed.
+    let f = careful();
+    f.world.state.interfere(&arn, History::default());
+    f.world.state.interfere(&arn, History::default());
+    let err = f.run(alarm_event("backlog", "ALARM")).unwrap_err();
+    assert_eq!(err.error_type(), "StateConflict");
+    assert_eq!(f.count("PutFunctionConcurrency"), 0);
+}
+
+#[test]
+fn without_a_state_table_decisions_say_they_have_no_history_and_nothing_is_saved() {
+    let f = fixture_with(CAREFUL_POLICY, Settings::default(), false)
+        .functions(&[("orders", Some(5))])
+        .alarms(&[("backlog", Alarm)]);
+    let outcome = f.run(alarm_event("backlog", "ALARM")).unwrap();
+    assert_eq!(f.reserved("orders"), Some(15));
+    assert!(has_reason(
+        &outcome,
+        "orders",
+        "no state table is configured"
+    ));
+    assert_eq!(f.count("BatchGetItem") + f.count("PutItem"), 0);
+}
+
+// ---- order, pace and deadline ----------------------------------------------------------
+
+/// `n` targets t0..t(n-1), each following its own queue (10 messages per instance), with no
+/// stability knobs in the way.
+fn fleet(n: usize) -> String {
+    let targets: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"function":"t{i}","min":1,"max":100,"tolerance":0,"scale_out_cooldown_seconds":0,
+                   "scale_in_cooldown_seconds":0,"scale_in_stabilization_seconds":0,
+                   "queue":{{"name":"q{i}","messages_per_instance":10}}}}"#
+            )
+        })
+        .collect();
+    format!(r#"{{"targets":[{}]}}"#, targets.join(","))
+}
+
+fn backlog(f: &Fixture, i: usize, visible: u64) {
+    f.world.queues.set_depth(
+        &format!("q{i}"),
+        QueueDepth {
+            visible,
+            ..QueueDepth::default()
+        },
+    );
+}
+
+#[test]
+fn protective_decreases_come_first_then_scale_outs_by_relative_shortfall_then_scale_ins() {
+    let f = fixture(&fleet(4).replace(
+        r#""queue":{"name":"q3""#,
+        r#""alarms":[{"name":"db","on_alarm":{"cap":2}}],"queue":{"name":"q3""#,
+    ))
+    .functions(&[
+        ("t0", Some(10)),
+        ("t1", Some(10)),
+        ("t2", Some(4)),
+        ("t3", Some(10)),
+    ])
+    .alarms(&[("db", Alarm)]);
+    backlog(&f, 0, 50); // 10 -> 5: scale in
+    backlog(&f, 1, 150); // 10 -> 15: +50 %
+    backlog(&f, 2, 80); // 4 -> 8: +100 %
+    backlog(&f, 3, 500); // 10 -> cap 2: protective
+    f.run(scheduled()).unwrap();
+    assert_eq!(
+        f.calls_of("PutFunctionConcurrency"),
+        ["t3", "t2", "t1", "t0"]
+    );
+}
+
+#[test]
+fn control_plane_calls_never_exceed_the_budget_in_any_second_and_get_function_its_own() {
+    let settings = Settings {
+        control_plane_rps: 5.0,
+        get_function_rps: 50.0,
+        ..Settings::default()
+    };
+    let n = 120;
+    let f = fixture_with(&fleet(n), settings, true);
+    for i in 0..n {
+        f.world.lambda.add(&format!("t{i}"), Some(1), &[]);
+        backlog(&f, i, 50);
+    }
+    let outcome = f.run(scheduled()).unwrap();
+    assert_eq!(outcome.decisions.iter().filter(|d| d.applied).count(), n);
+    let times = |operation: &str| -> Vec<Duration> {
+        let calls = f.world.calls.all();
+        calls
+            .iter()
+            .filter(|c| c.operation == operation)
+            .map(|c| c.at)
+            .collect()
+    };
+    let most_in_a_second = |at: &[Duration]| {
+        at.iter()
+            .map(|start| {
+                at.iter()
+                    .filter(|t| **t >= *start && **t < *start + Duration::from_secs(1))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    let puts = times("PutFunctionConcurrency");
+    assert_eq!(puts.len(), n);
+    assert_eq!(most_in_a_second(&puts), 5);
+    assert_eq!(most_in_a_second(&times("GetFunction")), 50);
+    // 120 writes at 5 per second take 24 s of (virtual) time, not less.
+    assert!(
+        puts[n - 1] - puts[0] >= Duration::from_secs_f64(23.8),
+        "{:?}",
+        puts[n - 1] - puts[0]
+    );
+}
+
+#[test]
+fn at_the_deadline_writes_stop_the_rest_is_deferred_and_the_next_run_continues() {
+    let n = 40;
+    let f = fixture_with(&fleet(n), Settings::default(), true);
+    for i in 0..n {
+        f.world.lambda.add(&format!("t{i}"), Some(1), &[]);
+        backlog(&f, i, 50);
+    }
+    // 5 writes per second, 2 s margin: a 6 s deadline leaves room for about 20 writes.
+    let outcome = f.run_until(scheduled(), Some(6.0)).unwrap();
+    let applied = outcome.decisions.iter().filter(|d| d.applied).count();
+    assert_eq!(applied + outcome.deferred, n);
+    assert!((15..=21).contains(&applied), "{applied} applied");
+    let deferred = outcome.decisions.iter().find(|d| d.deferred).unwrap();
+    assert!(
+        deferred.reasons.last().unwrap().starts_with("deferred: "),
+        "{:?}",
+        deferred.reasons
+    );
+    assert!(!deferred.applied);
+    let metric = f
+        .world
+        .cloudwatch
+        .published()
+        .into_iter()
+        .find(|(_, p)| p.metric == "DeferredTargets")
+        .unwrap();
+    assert_eq!(metric.1.value, outcome.deferred as f64);
+    // Nothing was written for the deferred targets, so the next run applies them.
+    f.world.clock.advance(Duration::from_secs(60));
+    let next = f.run(scheduled()).unwrap();
+    assert_eq!(next.deferred, 0);
+    assert!((0..n).all(|i| f.reserved(&format!("t{i}")) == Some(5)));
+    assert_eq!(
+        next.decisions.iter().filter(|d| d.applied).count(),
+        n - applied
+    );
 }

@@ -3,10 +3,13 @@
 
 mod support;
 
-use lambda_autoscaler::{aws, policy::Policy, settings::Settings};
+use lambda_autoscaler::handler::Autoscaler;
+use lambda_autoscaler::memory::ManualClock;
+use lambda_autoscaler::{policy::Policy, settings::Settings, wiring};
 use serde_json::{json, Value};
 use std::path::Path;
-use support::Moto;
+use std::time::Duration;
+use support::{Moto, STATE_TABLE};
 
 const POLICY: &str = r#"{
   "targets": [
@@ -35,6 +38,20 @@ fn policy() -> Policy {
     Policy::from_json(POLICY, "test").unwrap()
 }
 
+/// The default settings, with the state table the test created.
+fn with_table() -> Settings {
+    Settings {
+        state_table: Some(STATE_TABLE.into()),
+        ..Settings::default()
+    }
+}
+
+/// An autoscaler over moto with the state table, creating the table first.
+async fn autoscaler(moto: &Moto, config: &aws_config::SdkConfig, policy: Policy) -> Autoscaler {
+    moto.create_state_table(config).await;
+    wiring::autoscaler(config, Ok(policy), with_table())
+}
+
 #[tokio::test]
 async fn an_alarm_scales_every_target_that_names_it_and_publishes_metrics() {
     let moto = Moto::start();
@@ -45,9 +62,9 @@ async fn an_alarm_scales_every_target_that_names_it_and_publishes_metrics() {
     moto.create_alarm(&config, "orders-backlog-high", "ALARM")
         .await;
 
-    let autoscaler = aws::autoscaler(&config, Ok(policy()), Settings::default());
+    let autoscaler = autoscaler(&moto, &config, policy()).await;
     let outcome = autoscaler
-        .handle(&sample("alarm-lambda-action.json"))
+        .handle(&sample("alarm-lambda-action.json"), None)
         .await
         .unwrap();
 
@@ -98,9 +115,9 @@ async fn the_current_alarm_state_wins_over_a_stale_event() {
     moto.create_alarm(&config, "orders-backlog-high", "ALARM")
         .await;
 
-    let autoscaler = aws::autoscaler(&config, Ok(policy()), Settings::default());
+    let autoscaler = autoscaler(&moto, &config, policy()).await;
     autoscaler
-        .handle(&sample("alarm-eventbridge.json"))
+        .handle(&sample("alarm-eventbridge.json"), None)
         .await
         .unwrap();
     assert_eq!(moto.reserved(&config, "orders-worker").await, Some(30));
@@ -109,7 +126,7 @@ async fn the_current_alarm_state_wins_over_a_stale_event() {
     moto.create_alarm(&config, "orders-backlog-high", "OK")
         .await;
     autoscaler
-        .handle(&sample("alarm-eventbridge.json"))
+        .handle(&sample("alarm-eventbridge.json"), None)
         .await
         .unwrap();
     assert_eq!(moto.reserved(&config, "orders-worker").await, Some(25));
@@ -125,9 +142,9 @@ async fn a_composite_alarm_cloudwatch_cannot_return_is_taken_from_the_event() {
         .await;
     moto.create_function(&config, "billing-worker", Some(4))
         .await;
-    let autoscaler = aws::autoscaler(&config, Ok(policy()), Settings::default());
+    let autoscaler = autoscaler(&moto, &config, policy()).await;
     let outcome = autoscaler
-        .handle(&sample("alarm-lambda-action-composite.json"))
+        .handle(&sample("alarm-lambda-action-composite.json"), None)
         .await
         .unwrap();
     assert_eq!(moto.reserved(&config, "orders-worker").await, Some(3));
@@ -151,10 +168,11 @@ async fn dry_run_reports_but_writes_nothing_to_lambda() {
     let settings = Settings {
         dry_run: true,
         namespace: "Team/Autoscaler".into(),
+        ..Settings::default()
     };
-    let autoscaler = aws::autoscaler(&config, Ok(policy()), settings);
+    let autoscaler = wiring::autoscaler(&config, Ok(policy()), settings);
     let outcome = autoscaler
-        .handle(&sample("alarm-lambda-action.json"))
+        .handle(&sample("alarm-lambda-action.json"), None)
         .await
         .unwrap();
     assert!(outcome.dry_run);
@@ -196,8 +214,8 @@ async fn an_sqs_batch_applies_good_records_and_reports_failed_ones() {
         record("unmanaged", json!({ "function": "payments", "desiredConcurrency": 50 })),
         { "messageId": "not-json", "eventSource": "aws:sqs", "body": "{oops" },
     ]});
-    let autoscaler = aws::autoscaler(&config, Ok(policy()), Settings::default());
-    let outcome = autoscaler.handle(&event).await.unwrap();
+    let autoscaler = autoscaler(&moto, &config, policy()).await;
+    let outcome = autoscaler.handle(&event, None).await.unwrap();
     let failed: Vec<_> = outcome
         .batch_item_failures
         .unwrap()
@@ -211,6 +229,13 @@ async fn an_sqs_batch_applies_good_records_and_reports_failed_ones() {
 
 fn cli(moto: &Moto, args: &[&str]) -> (i32, String, String) {
     support::run_cli(args, &moto.env())
+}
+
+/// The CLI with `AUTOSCALER_STATE_TABLE` set to the test's table.
+fn cli_with_table(moto: &Moto, args: &[&str]) -> (i32, String, String) {
+    let mut env = moto.env();
+    env.push(("AUTOSCALER_STATE_TABLE", STATE_TABLE.into()));
+    support::run_cli(args, &env)
 }
 
 #[tokio::test]
@@ -387,9 +412,9 @@ async fn the_backlog_counts_visible_in_flight_and_delayed_messages_as_configured
         "test",
     )
     .unwrap();
-    let autoscaler = aws::autoscaler(&config, Ok(policy), Settings::default());
+    let autoscaler = autoscaler(&moto, &config, policy).await;
     let outcome = autoscaler
-        .handle(&json!({ "queue": url.clone() }))
+        .handle(&json!({ "queue": url.clone() }), None)
         .await
         .unwrap();
     assert_eq!(moto.reserved(&config, "orders-worker").await, Some(7));
@@ -400,9 +425,10 @@ async fn the_backlog_counts_visible_in_flight_and_delayed_messages_as_configured
         "{:?}",
         outcome.decisions[0].reasons
     );
-    // The state tag was written with the change.
-    let state = moto.tags(&config, "orders-worker").await["autoscaler:state"].clone();
-    assert!(state.starts_with("v1 g1 co"), "{state}");
+    // The state item was written with the change: version 1, a scale-out just now.
+    let item = moto.state_item(&config, "orders-worker").await.unwrap();
+    assert_eq!(item["version"].as_n().unwrap(), "1");
+    assert_eq!(item["last_change"].as_s().unwrap(), "out");
 }
 
 #[tokio::test]
@@ -453,9 +479,9 @@ async fn a_scheduled_event_reconciles_document_and_tagged_targets_and_fails_only
         "test",
     )
     .unwrap();
-    let autoscaler = aws::autoscaler(&config, Ok(policy), Settings::default());
+    let autoscaler = autoscaler(&moto, &config, policy).await;
     let err = autoscaler
-        .handle(&sample("scheduled.json"))
+        .handle(&sample("scheduled.json"), None)
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "InvalidTagPolicy", "{err}");
@@ -491,16 +517,28 @@ async fn cooldowns_hold_across_separate_cli_processes() {
     let event = dir.join("event.json");
     std::fs::write(&event, r#"{"queue":"orders"}"#).unwrap();
 
+    moto.create_state_table(&config).await;
     let (policy, event) = (policy.to_str().unwrap(), event.to_str().unwrap());
-    let (code, _, stderr) = cli(&moto, &["invoke", event, "--policy", policy]);
+    let (code, _, stderr) = cli_with_table(&moto, &["invoke", event, "--policy", policy]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(moto.reserved(&config, "orders-worker").await, Some(10));
 
     moto.purge(&config, &url).await;
-    let (code, stdout, stderr) = cli(&moto, &["invoke", event, "--policy", policy]);
+    let (code, stdout, stderr) = cli_with_table(&moto, &["invoke", event, "--policy", policy]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("held: scale-in cooldown, "), "{stdout}");
     assert_eq!(moto.reserved(&config, "orders-worker").await, Some(10));
+
+    // Without the table, the same run has no history: it says so, and holds only for the
+    // stabilization that a missing history implies (none here), so it scales in.
+    let (code, stdout, stderr) = cli(&moto, &["invoke", event, "--policy", policy]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("no state table is configured"), "{stdout}");
+    assert!(
+        stderr.contains("no state table is configured"),
+        "warned once: {stderr}"
+    );
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(1));
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -510,39 +548,37 @@ async fn stabilization_holds_a_recent_high_until_it_leaves_the_window() {
     let config = moto.sdk_config().await;
     moto.create_function(&config, "orders-worker", Some(2))
         .await;
+    moto.create_state_table(&config).await;
     let url = moto.create_queue(&config, "orders").await;
     moto.send(&config, &url, 100, 0).await;
-    let clock = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(1_800_000_000));
-    let at = clock.clone();
-    let autoscaler = aws::autoscaler(
-        &config,
-        Ok(queue_policy(
-            r#","scale_in_cooldown_seconds":0,"scale_in_stabilization_seconds":300"#,
-        )),
-        Settings::default(),
-    )
-    .with_clock(move || at.load(std::sync::atomic::Ordering::SeqCst));
+    let clock = std::sync::Arc::new(ManualClock::new(1_800_000_000));
+    let settings = with_table();
+    let ctx = wiring::context_with_clock(&config, &settings, clock.clone());
+    let policy =
+        queue_policy(r#","scale_in_cooldown_seconds":0,"scale_in_stabilization_seconds":300"#);
+    let autoscaler = Autoscaler::new(Ok(policy), settings, ctx);
     let event = json!({ "queue": "orders" });
-    autoscaler.handle(&event).await.unwrap();
+    autoscaler.handle(&event, None).await.unwrap();
     assert_eq!(moto.reserved(&config, "orders-worker").await, Some(20));
 
     // Two minutes later the queue is nearly empty: held at the recent high of 20.
     moto.purge(&config, &url).await;
     moto.send(&config, &url, 25, 0).await;
-    clock.fetch_add(120, std::sync::atomic::Ordering::SeqCst);
-    let outcome = autoscaler.handle(&event).await.unwrap();
+    clock.advance(Duration::from_secs(120));
+    let outcome = autoscaler.handle(&event, None).await.unwrap();
     assert_eq!(moto.reserved(&config, "orders-worker").await, Some(20));
     assert!(
-        outcome.decisions[0]
-            .reasons
-            .iter()
-            .any(|r| r.starts_with("held: scale-in stabilization, highest recommendation in the last 300 s was 20 (120 s ago)")),
+        outcome.decisions[0].reasons.iter().any(|r| r
+            == "held: scale-in stabilization, highest recommendation in the last 300 s was 20"),
         "{:?}",
         outcome.decisions[0].reasons
     );
-    // Once the high has left the window, scale in to the highest of what remains.
-    clock.fetch_add(200, std::sync::atomic::Ordering::SeqCst);
-    autoscaler.handle(&event).await.unwrap();
+    // 20 was recommended until the queue emptied; 300 s after that it has left the window.
+    clock.advance(Duration::from_secs(299));
+    autoscaler.handle(&event, None).await.unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(20));
+    clock.advance(Duration::from_secs(1));
+    autoscaler.handle(&event, None).await.unwrap();
     assert_eq!(moto.reserved(&config, "orders-worker").await, Some(5));
 }
 
@@ -563,16 +599,117 @@ async fn a_direct_command_manages_a_tagged_function_and_refuses_an_untagged_one(
         ],
     )
     .await;
-    let autoscaler = aws::autoscaler(&config, Ok(policy()), Settings::default());
+    let autoscaler = autoscaler(&moto, &config, policy()).await;
     autoscaler
-        .handle(&json!({"function": "tagged-worker", "desiredConcurrency": 40}))
+        .handle(
+            &json!({"function": "tagged-worker", "desiredConcurrency": 40}),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(moto.reserved(&config, "tagged-worker").await, Some(12));
     let err = autoscaler
-        .handle(&json!({"function": "plain", "desiredConcurrency": 40}))
+        .handle(
+            &json!({"function": "plain", "desiredConcurrency": 40}),
+            None,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "UnmanagedFunction");
     assert_eq!(moto.reserved(&config, "plain").await, Some(3));
+}
+
+#[tokio::test]
+async fn stabilization_holds_across_separate_cli_processes() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(2))
+        .await;
+    moto.create_state_table(&config).await;
+    let url = moto.create_queue(&config, "orders").await;
+    moto.send(&config, &url, 100, 0).await;
+    let dir = std::env::temp_dir().join(format!("autoscaler-window-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"targets":[{"function":"orders-worker","min":1,"max":100,
+            "queue":{"name":"orders","messages_per_instance":5},"scale_in_cooldown_seconds":0}]}"#,
+    )
+    .unwrap();
+    let event = dir.join("event.json");
+    std::fs::write(&event, r#"{"queue":"orders"}"#).unwrap();
+    let args = [
+        "invoke",
+        event.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ];
+    let (code, _, stderr) = cli_with_table(&moto, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(20));
+    moto.purge(&config, &url).await;
+    let (code, stdout, stderr) = cli_with_table(&moto, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(
+            "held: scale-in stabilization, highest recommendation in the last 300 s was 20"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(20));
+    let item = moto.state_item(&config, "orders-worker").await.unwrap();
+    assert_eq!(
+        item["version"].as_n().unwrap(),
+        "2",
+        "one write per run that changed the history"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn the_state_table_refuses_a_write_against_a_version_someone_else_moved() {
+    use lambda_autoscaler::aws::dynamodb::DynamoStateStore;
+    use lambda_autoscaler::ports::{SaveError, StateStore, Version};
+    use lambda_autoscaler::state::{History, SavedState};
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_state_table(&config).await;
+    let store = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), STATE_TABLE.into());
+    let key = Moto::function_arn("orders-worker");
+    let now = 1_800_000_000;
+    let read = store.load(std::slice::from_ref(&key)).await.unwrap();
+    assert_eq!(read[&key].state, SavedState::Missing);
+    assert_eq!(read[&key].version, Version::Absent);
+    // Two writers read the same missing item; the first creates it, the second conflicts.
+    store
+        .save(&key, &History::default(), Version::Absent, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .save(&key, &History::default(), Version::Absent, now)
+            .await,
+        Err(SaveError::Conflict)
+    );
+    // Two writers read version 1; the first moves it to 2, the second conflicts.
+    store
+        .save(&key, &History::default(), Version::At(1), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .save(&key, &History::default(), Version::At(1), now)
+            .await,
+        Err(SaveError::Conflict)
+    );
+    let read = store.load(std::slice::from_ref(&key)).await.unwrap();
+    assert_eq!(read[&key].version, Version::At(2));
+    assert_eq!(read[&key].state, SavedState::Valid(History::default()));
+    // The item expires a week after its last write (the table's TTL attribute).
+    let item = moto.state_item(&config, "orders-worker").await.unwrap();
+    assert_eq!(
+        item["expires_at"].as_n().unwrap(),
+        &(now + 7 * 86_400).to_string()
+    );
 }

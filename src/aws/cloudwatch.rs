@@ -3,6 +3,7 @@
 use super::aws_error;
 use crate::alarm::AlarmState;
 use crate::ports::{AlarmReader, AwsError, MetricPoint, MetricsPublisher};
+use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{AlarmType, Dimension, MetricDatum, StandardUnit, StateValue};
 use std::collections::HashMap;
 
@@ -31,6 +32,7 @@ fn alarm_state(value: Option<&StateValue>) -> Option<AlarmState> {
     }
 }
 
+#[async_trait]
 impl AlarmReader for CloudWatch {
     async fn states(&self, names: &[String]) -> Result<HashMap<String, AlarmState>, AwsError> {
         let mut states = HashMap::new();
@@ -72,20 +74,22 @@ impl AlarmReader for CloudWatch {
     }
 }
 
+#[async_trait]
 impl MetricsPublisher for CloudWatch {
     async fn publish(&self, namespace: &str, points: &[MetricPoint]) -> Result<(), AwsError> {
         for chunk in points.chunks(MAX_METRICS_PER_CALL) {
             let data = chunk
                 .iter()
                 .map(|p| {
+                    let dimension = p.function.as_ref().map(|function| {
+                        Dimension::builder()
+                            .name("FunctionName")
+                            .value(function)
+                            .build()
+                    });
                     MetricDatum::builder()
                         .metric_name(p.metric)
-                        .dimensions(
-                            Dimension::builder()
-                                .name("FunctionName")
-                                .value(&p.function)
-                                .build(),
-                        )
+                        .set_dimensions(dimension.map(|d| vec![d]))
                         .value(p.value)
                         .unit(StandardUnit::Count)
                         .build()

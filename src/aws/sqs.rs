@@ -1,7 +1,8 @@
 //! Queue depth through the SQS API.
 
-use super::aws_error;
+use super::{aws_error, invalid_response};
 use crate::ports::{AwsError, QueueDepth, QueueReader};
+use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 pub struct Sqs {
@@ -14,6 +15,7 @@ impl Sqs {
     }
 }
 
+#[async_trait]
 impl QueueReader for Sqs {
     async fn url_of(&self, name: &str) -> Result<String, AwsError> {
         let output = self
@@ -26,12 +28,7 @@ impl QueueReader for Sqs {
         output
             .queue_url()
             .map(str::to_owned)
-            .ok_or_else(|| AwsError {
-                operation: "GetQueueUrl",
-                resource: name.to_owned(),
-                code: None,
-                message: "SQS returned no QueueUrl".into(),
-            })
+            .ok_or_else(|| invalid_response("GetQueueUrl", name, "SQS returned no QueueUrl".into()))
     }
 
     async fn depth(&self, url: &str) -> Result<QueueDepth, AwsError> {
@@ -47,19 +44,19 @@ impl QueueReader for Sqs {
             .map_err(|e| aws_error("GetQueueAttributes", url, e))?;
         let attributes = output.attributes();
         let count = |name: QueueAttributeName| -> Result<u64, AwsError> {
-            let text = attributes
-                .and_then(|a| a.get(&name))
-                .ok_or_else(|| AwsError {
-                    operation: "GetQueueAttributes",
-                    resource: url.to_owned(),
-                    code: None,
-                    message: format!("SQS did not return {}", name.as_str()),
-                })?;
-            text.parse().map_err(|_| AwsError {
-                operation: "GetQueueAttributes",
-                resource: url.to_owned(),
-                code: None,
-                message: format!("{} is not a count: \"{text}\"", name.as_str()),
+            let text = attributes.and_then(|a| a.get(&name)).ok_or_else(|| {
+                invalid_response(
+                    "GetQueueAttributes",
+                    url,
+                    format!("SQS did not return {}", name.as_str()),
+                )
+            })?;
+            text.parse().map_err(|_| {
+                invalid_response(
+                    "GetQueueAttributes",
+                    url,
+                    format!("{} is not a count: \"{text}\"", name.as_str()),
+                )
             })
         };
         Ok(QueueDepth {

@@ -3,6 +3,7 @@
 
 use super::aws_error;
 use crate::ports::{AwsError, FunctionFinder, TaggedFunction};
+use async_trait::async_trait;
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 
 pub struct Tagging {
@@ -15,6 +16,7 @@ impl Tagging {
     }
 }
 
+#[async_trait]
 impl FunctionFinder for Tagging {
     async fn tagged(&self, key: &str, value: &str) -> Result<Vec<TaggedFunction>, AwsError> {
         let mut found = Vec::new();

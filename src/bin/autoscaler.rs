@@ -1,7 +1,7 @@
 //! The command-line entry point: runs one invocation through the same handler as Lambda.
 
 use clap::{Parser, Subcommand};
-use lambda_autoscaler::{aws, error::HandlerError, policy::Policy, settings::Settings, trigger};
+use lambda_autoscaler::{error::HandlerError, policy::Policy, settings::Settings, trigger, wiring};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -31,6 +31,10 @@ enum Command {
         /// Compute and report, but write nothing to Lambda (also AUTOSCALER_DRY_RUN=true).
         #[arg(long)]
         dry_run: bool,
+        /// Stop starting writes this many seconds from now, as a Lambda invocation stops at
+        /// its deadline; what is left is reported as deferred. No deadline by default.
+        #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+        deadline_seconds: Option<f64>,
     },
     /// Check a policy document (a file, or the environment's) and print its targets.
     Validate {
@@ -57,17 +61,34 @@ fn read_event(path: &Path) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-async fn invoke(event: &Path, policy: Option<&Path>, dry_run: bool) -> Result<(), String> {
+/// A positive, finite number of seconds.
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(s),
+        _ => Err(format!(
+            "\"{text}\" is not a number of seconds above 0 and up to 86400"
+        )),
+    }
+}
+
+async fn invoke(
+    event: &Path,
+    policy: Option<&Path>,
+    dry_run: bool,
+    deadline_seconds: Option<f64>,
+) -> Result<(), String> {
     let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
     settings.dry_run |= dry_run;
     let policy = load_policy(policy).map_err(|e| e.to_string())?;
     let bytes = read_event(event)?;
     let trigger = trigger::parse_event_bytes(&bytes)
         .map_err(|e| format!("invalid event {}: {e}", event.display()))?;
-    let config = aws_config::load_from_env().await;
-    let autoscaler = aws::autoscaler(&config, Ok(policy), settings);
+    let config = wiring::sdk_config().await;
+    let autoscaler = wiring::autoscaler(&config, Ok(policy), settings);
+    let deadline = deadline_seconds
+        .map(|seconds| autoscaler.deadline_after(std::time::Duration::from_secs_f64(seconds)));
     let outcome = autoscaler
-        .handle_trigger(trigger)
+        .handle_trigger(trigger, deadline)
         .await
         .map_err(|e| format!("{}: {e}", e.error_type()))?;
     let json = serde_json::to_string_pretty(&outcome).map_err(|e| e.to_string())?;
@@ -174,7 +195,8 @@ async fn main() -> ExitCode {
             event,
             policy,
             dry_run,
-        } => invoke(event, policy.as_deref(), *dry_run).await,
+            deadline_seconds,
+        } => invoke(event, policy.as_deref(), *dry_run, *deadline_seconds).await,
         Command::Validate { policy } => validate(policy.as_deref()),
     };
     match result {

@@ -303,8 +303,63 @@ impl Moto {
     }
 }
 
-/// Runs the `autoscaler` CLI from the repository root with `env` and without any policy or
-/// dry-run setting inherited from the caller's environment: (exit code, stdout, stderr).
+/// The state table the tests create.
+pub const STATE_TABLE: &str = "autoscaler-state";
+
+impl Moto {
+    /// Creates the state table as `template.yaml` does: partition key `function` (String),
+    /// on-demand.
+    pub async fn create_state_table(&self, config: &SdkConfig) {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        aws_sdk_dynamodb::Client::new(config)
+            .create_table()
+            .table_name(STATE_TABLE)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("function")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("function")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("CreateTable");
+    }
+
+    /// The state item of function `name`, if any.
+    pub async fn state_item(
+        &self,
+        config: &SdkConfig,
+        name: &str,
+    ) -> Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        aws_sdk_dynamodb::Client::new(config)
+            .get_item()
+            .table_name(STATE_TABLE)
+            .key(
+                "function",
+                aws_sdk_dynamodb::types::AttributeValue::S(Self::function_arn(name)),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem")
+            .item
+    }
+}
+
+/// Runs the `autoscaler` CLI from the repository root with `env` and without any policy,
+/// dry-run or state-table setting inherited from the caller's environment: (exit code,
+/// stdout, stderr).
 pub fn run_cli(args: &[&str], env: &[(&'static str, String)]) -> (i32, String, String) {
     let Output {
         status,
@@ -313,10 +368,11 @@ pub fn run_cli(args: &[&str], env: &[(&'static str, String)]) -> (i32, String, S
     } = Command::new(env!("CARGO_BIN_EXE_autoscaler"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .envs(env.iter().cloned())
         .env_remove("AUTOSCALER_POLICY")
         .env_remove("AUTOSCALER_POLICY_FILE")
         .env_remove("AUTOSCALER_DRY_RUN")
+        .env_remove("AUTOSCALER_STATE_TABLE")
+        .envs(env.iter().cloned())
         .output()
         .expect("the CLI runs");
     (

@@ -12,6 +12,8 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 
+pub mod tags;
+
 /// Environment variable holding the policy as inline JSON.
 pub const POLICY_ENV: &str = "AUTOSCALER_POLICY";
 /// Environment variable holding a path to the policy file (used when `POLICY_ENV` is unset).

@@ -8,12 +8,14 @@
 //! as a policy document target; errors name the tag. Alarms cannot be expressed in tags.
 
 use crate::policy::{validate_target, QueueRef, Target, TargetDoc};
-use crate::state::STATE_TAG;
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
 
 pub const PREFIX: &str = "autoscaler:";
 pub const ENABLED_TAG: &str = "autoscaler:enabled";
+/// Where releases before the DynamoDB state table kept their history; ignored now, so that
+/// functions tagged by them stay valid.
+const LEGACY_STATE_TAG: &str = "autoscaler:state";
 
 /// Tag suffix -> (field of the target document, where it goes, kind of value).
 const FIELDS: &[(&str, &str, Kind)] = &[
@@ -116,7 +118,7 @@ pub fn target_from_tags(function: &str, tags: &HashMap<String, String>) -> Resul
     keys.sort();
     for key in keys {
         let suffix = &key[PREFIX.len()..];
-        if key == ENABLED_TAG || key == STATE_TAG {
+        if key == ENABLED_TAG || key == LEGACY_STATE_TAG {
             continue;
         }
         let Some((_, field, kind)) = FIELDS.iter().find(|(s, _, _)| *s == suffix) else {

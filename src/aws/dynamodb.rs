@@ -1,0 +1,380 @@
+//! Saved histories in a DynamoDB table, one item per target.
+//!
+//! The table needs only a String partition key named `function` (the function's unqualified
+//! ARN), so it can be created by hand as well as by `template.yaml`. An item:
+//!
+//! | attribute | type | meaning |
+//! |---|---|---|
+//! | `function` | S | the key: the function's unqualified ARN |
+//! | `version` | N | incremented by every write; the compare-and-set of the next one |
+//! | `format` | N | `1`; another value is read as unusable |
+//! | `last_change_at`, `last_change` | N, S | the last applied change: epoch seconds and `out`/`in` |
+//! | `recommendations` | L of M | `{value: N, until: N}` oldest first; the last has no `until` while in force |
+//! | `updated_at` | N | epoch seconds of the write |
+//! | `expires_at` | N | the table's TTL attribute: [`EXPIRES_AFTER_SECONDS`] after the write |
+
+use super::aws_error;
+use crate::ports::{AwsError, SaveError, StateStore, Stored, Version};
+use crate::state::{Direction, History, LastChange, Recommendation, SavedState};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// `BatchGetItem` reads at most 100 keys per call.
+pub const MAX_KEYS_PER_BATCH: usize = 100;
+/// The item format this build writes and reads.
+const FORMAT: &str = "1";
+/// An item not written for a week expires (the TTL attribute). A target that is still
+/// managed loses nothing that matters: cooldowns are at most a day, windows an hour, and a
+/// steady recommendation is rewritten when it next changes.
+pub const EXPIRES_AFTER_SECONDS: i64 = 7 * 86_400;
+/// Rounds of `BatchGetItem` for keys DynamoDB left unprocessed (it throttles that way).
+const UNPROCESSED_ROUNDS: u32 = 5;
+
+pub struct DynamoStateStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoStateStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> Self {
+        DynamoStateStore { client, table }
+    }
+
+    /// Reads up to 100 keys, retrying the ones DynamoDB leaves unprocessed.
+    async fn load_batch(
+        &self,
+        keys: &[String],
+        found: &mut HashMap<String, HashMap<String, AttributeValue>>,
+    ) -> Result<(), AwsError> {
+        let request = |keys: Vec<HashMap<String, AttributeValue>>| {
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                // Strongly consistent: a write of the previous invocation must be seen.
+                .consistent_read(true)
+                .build()
+        };
+        let mut pending: Option<KeysAndAttributes> = Some(
+            request(
+                keys.iter()
+                    .map(|k| HashMap::from([("function".into(), AttributeValue::S(k.clone()))]))
+                    .collect(),
+            )
+            .map_err(|e| AwsError {
+                operation: "BatchGetItem",
+                resource: self.table.clone(),
+                code: Some("InvalidRequest".into()),
+                message: e.to_string(),
+            })?,
+        );
+        for round in 0..UNPROCESSED_ROUNDS {
+            let Some(batch) = pending.take() else {
+                return Ok(());
+            };
+            if round > 0 {
+                tokio::time::sleep(Duration::from_millis(50 << round)).await;
+            }
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, batch)
+                .send()
+                .await
+                .map_err(|e| aws_error("BatchGetItem", &self.table, e))?;
+            for item in output
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
+                if let Some(AttributeValue::S(key)) = item.get("function") {
+                    found.insert(key.clone(), item.clone());
+                }
+            }
+            pending = output
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.table))
+                .filter(|k| !k.keys().is_empty())
+                .cloned();
+        }
+        match pending {
+            None => Ok(()),
+            Some(left) => Err(AwsError {
+                operation: "BatchGetItem",
+                resource: self.table.clone(),
+                code: Some("ProvisionedThroughputExceededException".into()),
+                message: format!(
+                    "{} keys still unprocessed after {UNPROCESSED_ROUNDS} rounds",
+                    left.keys().len()
+                ),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl StateStore for DynamoStateStore {
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Stored>, AwsError> {
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(MAX_KEYS_PER_BATCH) {
+            self.load_batch(chunk, &mut found).await?;
+        }
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let stored = match found.get(key) {
+                    None => Stored {
+                        state: SavedState::Missing,
+                        version: Version::Absent,
+                    },
+                    Some(item) => decode(item),
+                };
+                (key.clone(), stored)
+            })
+            .collect())
+    }
+
+    async fn save(
+        &self,
+        key: &str,
+        history: &History,
+        expected: Version,
+        now: i64,
+    ) -> Result<(), SaveError> {
+        let next = match expected {
+            Version::At(v) => v.saturating_add(1),
+            Version::Absent | Version::Unreadable => 1,
+        };
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(encode(key, history, next, now)));
+        // DynamoDB refuses names the expression does not use, so each branch sets its own.
+        let request = match expected {
+            Version::Absent => request
+                .condition_expression("attribute_not_exists(#f)")
+                .expression_attribute_names("#f", "function"),
+            Version::At(v) => request
+                .condition_expression("#v = :expected")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
+            // An item someone wrote by hand: replace it as long as it still exists.
+            Version::Unreadable => request
+                .condition_expression("attribute_exists(#f)")
+                .expression_attribute_names("#f", "function"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let error = aws_error("PutItem", format!("{} ({key})", self.table), e);
+                if error.code.as_deref() == Some("ConditionalCheckFailedException") {
+                    Err(SaveError::Conflict)
+                } else {
+                    Err(SaveError::Aws(error))
+                }
+            }
+        }
+    }
+}
+
+fn number(n: impl ToString) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+fn encode(key: &str, history: &History, version: u64, now: i64) -> HashMap<String, AttributeValue> {
+    let mut item = HashMap::from([
+        ("function".to_owned(), AttributeValue::S(key.to_owned())),
+        ("version".to_owned(), number(version)),
+        ("format".to_owned(), AttributeValue::N(FORMAT.into())),
+        ("updated_at".to_owned(), number(now)),
+        ("expires_at".to_owned(), number(now + EXPIRES_AFTER_SECONDS)),
+    ]);
+    if let Some(change) = history.last_change {
+        item.insert("last_change_at".into(), number(change.at));
+        let direction = match change.direction {
+            Direction::Out => "out",
+            Direction::In => "in",
+        };
+        item.insert("last_change".into(), AttributeValue::S(direction.into()));
+    }
+    let recommendations = history
+        .recommendations
+        .iter()
+        .map(|r| {
+            let mut entry = HashMap::from([("value".to_owned(), number(r.value))]);
+            if let Some(until) = r.until {
+                entry.insert("until".into(), number(until));
+            }
+            AttributeValue::M(entry)
+        })
+        .collect();
+    item.insert("recommendations".into(), AttributeValue::L(recommendations));
+    item
+}
+
+/// Reads an item. Never fails: what cannot be used becomes `Unusable` with the reason.
+fn decode(item: &HashMap<String, AttributeValue>) -> Stored {
+    let version = match item.get("version") {
+        Some(AttributeValue::N(n)) => n.parse().map_or(Version::Unreadable, Version::At),
+        _ => Version::Unreadable,
+    };
+    let state = match decode_history(item) {
+        Ok(history) => SavedState::Valid(history),
+        Err(why) => SavedState::Unusable(why),
+    };
+    Stored { state, version }
+}
+
+fn decode_history(item: &HashMap<String, AttributeValue>) -> Result<History, String> {
+    let n = |name: &str, value: Option<&AttributeValue>| -> Result<Option<i64>, String> {
+        match value {
+            None => Ok(None),
+            Some(AttributeValue::N(text)) => text
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("{name} is not a whole number: {text}")),
+            Some(_) => Err(format!("{name} is not a number")),
+        }
+    };
+    match item.get("format") {
+        Some(AttributeValue::N(f)) if f == FORMAT => {}
+        Some(AttributeValue::N(f)) => {
+            return Err(format!(
+                "format {f} is not one this autoscaler understands ({FORMAT})"
+            ))
+        }
+        _ => return Err("has no format number".into()),
+    }
+    let last_change = match (
+        n("last_change_at", item.get("last_change_at"))?,
+        item.get("last_change"),
+    ) {
+        (None, None) => None,
+        (Some(at), Some(AttributeValue::S(d))) => Some(LastChange {
+            at,
+            direction: match d.as_str() {
+                "out" => Direction::Out,
+                "in" => Direction::In,
+                other => return Err(format!("last_change \"{other}\" is neither out nor in")),
+            },
+        }),
+        _ => return Err("last_change_at and last_change must come together".into()),
+    };
+    let mut recommendations = Vec::new();
+    match item.get("recommendations") {
+        None => {}
+        Some(AttributeValue::L(list)) => {
+            for entry in list {
+                let AttributeValue::M(entry) = entry else {
+                    return Err("a recommendation is not a map".into());
+                };
+                let value = n("recommendation value", entry.get("value"))?
+                    .ok_or("a recommendation has no value")?;
+                let value = u32::try_from(value)
+                    .map_err(|_| format!("recommendation value {value} is out of range"))?;
+                let until = n("recommendation until", entry.get("until"))?;
+                recommendations.push(Recommendation { value, until });
+            }
+        }
+        Some(_) => return Err("recommendations is not a list".into()),
+    }
+    History {
+        last_change,
+        recommendations,
+    }
+    .validate()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history() -> History {
+        History {
+            last_change: Some(LastChange {
+                at: 1_700_000_000,
+                direction: Direction::In,
+            }),
+            recommendations: vec![
+                Recommendation {
+                    value: 40,
+                    until: Some(1_700_000_060),
+                },
+                Recommendation {
+                    value: 12,
+                    until: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn an_item_round_trips_with_its_version_and_expiry() {
+        let item = encode("arn:f", &history(), 7, 1_700_000_100);
+        assert_eq!(
+            item["expires_at"],
+            number(1_700_000_100 + EXPIRES_AFTER_SECONDS)
+        );
+        let stored = decode(&item);
+        assert_eq!(stored.version, Version::At(7));
+        assert_eq!(stored.state, SavedState::Valid(history()));
+        let empty = decode(&encode("arn:f", &History::default(), 1, 0));
+        assert_eq!(empty.state, SavedState::Valid(History::default()));
+    }
+
+    #[test]
+    fn unusable_items_say_why_and_keep_what_version_they_can() {
+        let mut item = encode("arn:f", &history(), 3, 0);
+        item.insert("format".into(), number(2));
+        assert_eq!(
+            decode(&item).state,
+            SavedState::Unusable("format 2 is not one this autoscaler understands (1)".into())
+        );
+        assert_eq!(decode(&item).version, Version::At(3));
+        let mut item = encode("arn:f", &history(), 3, 0);
+        item.insert("version".into(), AttributeValue::S("three".into()));
+        assert_eq!(decode(&item).version, Version::Unreadable);
+        for (field, value, why) in [
+            (
+                "last_change",
+                AttributeValue::S("up".into()),
+                "neither out nor in",
+            ),
+            (
+                "last_change_at",
+                AttributeValue::N("soon".into()),
+                "not a whole number",
+            ),
+            (
+                "recommendations",
+                AttributeValue::S("x".into()),
+                "not a list",
+            ),
+            (
+                "recommendations",
+                AttributeValue::L(vec![AttributeValue::M(HashMap::from([(
+                    "value".to_owned(),
+                    number(-1),
+                )]))]),
+                "out of range",
+            ),
+            (
+                "recommendations",
+                AttributeValue::L(vec![
+                    AttributeValue::M(HashMap::from([("value".to_owned(), number(1))])),
+                    AttributeValue::M(HashMap::from([("value".to_owned(), number(2))])),
+                ]),
+                "in force",
+            ),
+        ] {
+            let mut item = encode("arn:f", &history(), 3, 0);
+            item.insert(field.into(), value);
+            match decode(&item).state {
+                SavedState::Unusable(reason) => assert!(reason.contains(why), "{field}: {reason}"),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+}

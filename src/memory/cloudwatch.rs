@@ -1,0 +1,55 @@
+//! Alarm states and published metrics.
+
+use super::{lock, Parts};
+use crate::alarm::AlarmState;
+use crate::ports::{AlarmReader, AwsError, MetricPoint, MetricsPublisher};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+pub struct MemoryCloudWatch {
+    parts: Parts,
+    alarms: Mutex<HashMap<String, AlarmState>>,
+    published: Mutex<Vec<(String, MetricPoint)>>,
+}
+
+impl MemoryCloudWatch {
+    pub(super) fn new(parts: Parts) -> MemoryCloudWatch {
+        MemoryCloudWatch {
+            parts,
+            alarms: Mutex::default(),
+            published: Mutex::default(),
+        }
+    }
+
+    /// Creates the alarm or changes its state.
+    pub fn set_alarm(&self, name: &str, state: AlarmState) {
+        lock(&self.alarms).insert(name.to_owned(), state);
+    }
+
+    /// Every point published so far, with its namespace.
+    pub fn published(&self) -> Vec<(String, MetricPoint)> {
+        lock(&self.published).clone()
+    }
+}
+
+#[async_trait]
+impl AlarmReader for MemoryCloudWatch {
+    async fn states(&self, names: &[String]) -> Result<HashMap<String, AlarmState>, AwsError> {
+        self.parts.call("DescribeAlarms", &names.join(", "))?;
+        let alarms = lock(&self.alarms);
+        Ok(names
+            .iter()
+            .filter_map(|n| alarms.get(n).map(|s| (n.clone(), *s)))
+            .collect())
+    }
+}
+
+#[async_trait]
+impl MetricsPublisher for MemoryCloudWatch {
+    async fn publish(&self, namespace: &str, points: &[MetricPoint]) -> Result<(), AwsError> {
+        self.parts.call("PutMetricData", namespace)?;
+        lock(&self.published).extend(points.iter().map(|p| (namespace.to_owned(), p.clone())));
+        Ok(())
+    }
+}

@@ -1,0 +1,248 @@
+//! Reads for the whole plan: concurrent within a bound, batched where AWS batches, and each
+//! thing read once however many targets share it.
+//!
+//! - Alarm states: `DescribeAlarms`, 100 names per call, for every alarm of every target.
+//! - Queue depths: each queue once (`GetQueueUrl` once per name, `GetQueueAttributes` once
+//!   per URL), whether targets name it or give its URL.
+//! - Each target's function (`GetFunction`, paced under its own quota) and saved state
+//!   (`BatchGetItem`, 100 keys per call), in chunks so that decisions can start while later
+//!   chunks are still being read.
+
+use crate::deadline::Deadline;
+use crate::decide::{AlarmStates, ObservedAlarm, StateSource};
+use crate::error::HandlerError;
+use crate::plan::{Plan, PlannedTarget};
+use crate::policy::{QueueRef, Target};
+use crate::ports::{AwsError, Context, FunctionView, Lambda, QueueDepth, Stored, Version};
+use crate::state::SavedState;
+use futures::stream::{self, StreamExt};
+use std::collections::{BTreeSet, HashMap};
+
+/// `DescribeAlarms` names at most 100 alarms per call.
+pub const ALARMS_PER_CALL: usize = 100;
+/// Targets read together; also `BatchGetItem`'s limit of keys per call.
+pub const TARGETS_PER_CHUNK: usize = 100;
+
+/// What every target may share: alarm states and queue depths.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// From CloudWatch, and from the event for alarms CloudWatch does not return.
+    pub alarms: AlarmStates,
+    /// Alarms whose read failed, with the failure.
+    alarm_failures: HashMap<String, AwsError>,
+    queues: HashMap<QueueRef, Result<QueueDepth, AwsError>>,
+}
+
+impl Shared {
+    /// The first failed alarm read among the target's alarms.
+    pub fn alarm_failure(&self, target: &Target) -> Option<&AwsError> {
+        target
+            .alarms
+            .iter()
+            .find_map(|rule| self.alarm_failures.get(&rule.name))
+    }
+
+    /// The depth of the target's queue, if it follows one and it was read.
+    pub fn queue(&self, target: &Target) -> Option<&Result<QueueDepth, AwsError>> {
+        target
+            .queue
+            .as_ref()
+            .and_then(|q| self.queues.get(&q.queue))
+    }
+}
+
+/// Reads the alarms and queues the plan's targets need, all at once.
+pub async fn shared(plan: &Plan, ctx: &Context, concurrency: usize) -> Shared {
+    let (alarms, queues) = futures::join!(
+        alarm_states(plan, ctx, concurrency),
+        queue_depths(plan, ctx, concurrency)
+    );
+    let (alarms, alarm_failures) = alarms;
+    Shared {
+        alarms,
+        alarm_failures,
+        queues,
+    }
+}
+
+async fn alarm_states(
+    plan: &Plan,
+    ctx: &Context,
+    concurrency: usize,
+) -> (AlarmStates, HashMap<String, AwsError>) {
+    let names: Vec<String> = plan
+        .targets
+        .iter()
+        .flat_map(|t| t.target.alarms.iter().map(|rule| rule.name.clone()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let reads = stream::iter(names.chunks(ALARMS_PER_CALL))
+        .map(|chunk| async move { (chunk, ctx.alarms.states(chunk).await) })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let mut states = AlarmStates::new();
+    let mut failures = HashMap::new();
+    for (chunk, result) in reads {
+        match result {
+            Ok(found) => states.extend(found.into_iter().map(|(name, state)| {
+                let source = StateSource::CloudWatch;
+                (name, ObservedAlarm { state, source })
+            })),
+            Err(error) => failures.extend(chunk.iter().map(|n| (n.clone(), error.clone()))),
+        }
+    }
+    // The event's own state, only for alarms CloudWatch was asked about and did not return.
+    for (name, state) in &plan.event_alarms {
+        if names.contains(name) && !failures.contains_key(name) {
+            states.entry(name.clone()).or_insert(ObservedAlarm {
+                state: *state,
+                source: StateSource::Event,
+            });
+        }
+    }
+    (states, failures)
+}
+
+async fn queue_depths(
+    plan: &Plan,
+    ctx: &Context,
+    concurrency: usize,
+) -> HashMap<QueueRef, Result<QueueDepth, AwsError>> {
+    let refs: BTreeSet<&QueueRef> = plan
+        .targets
+        .iter()
+        .filter_map(|t| t.target.queue.as_ref().map(|q| &q.queue))
+        .collect();
+    // Names resolve to URLs first, so that a queue named by one target and given by URL by
+    // another is read once.
+    let urls: Vec<(&QueueRef, Result<String, AwsError>)> = stream::iter(refs)
+        .map(|queue| async move {
+            let url = match queue {
+                QueueRef::Url(url) => Ok(url.clone()),
+                QueueRef::Name(name) => ctx.queues.url_of(name).await,
+            };
+            (queue, url)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let distinct: BTreeSet<&String> = urls.iter().filter_map(|(_, u)| u.as_ref().ok()).collect();
+    let depths: HashMap<&String, Result<QueueDepth, AwsError>> = stream::iter(distinct)
+        .map(|url| async move { (url, ctx.queues.depth(url).await) })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    urls.iter()
+        .map(|(queue, url)| {
+            let depth = match url {
+                Ok(url) => depths[url].clone(),
+                Err(e) => Err(e.clone()),
+            };
+            ((*queue).clone(), depth)
+        })
+        .collect()
+}
+
+/// One target, read.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub view: FunctionView,
+    pub stored: Stored,
+}
+
+/// Why a target was not read.
+#[derive(Debug, Clone)]
+pub enum Unread {
+    /// The deadline came first; the next scheduled run reads it.
+    Deferred(String),
+    Failed(HandlerError),
+}
+
+/// Reads one chunk of targets: their functions (concurrently, paced), then their saved
+/// state (one `BatchGetItem`). Results come in the chunk's order.
+pub async fn chunk(
+    targets: &[PlannedTarget],
+    ctx: &Context,
+    concurrency: usize,
+    deadline: Option<&Deadline>,
+) -> Vec<Result<Observed, Unread>> {
+    let views: Vec<Result<FunctionView, Unread>> = stream::iter(targets)
+        .map(|planned| async move {
+            if let Some(view) = &planned.view {
+                return Ok(view.clone());
+            }
+            if let Some(deadline) = deadline {
+                if !deadline.allows(&*ctx.clock, std::time::Duration::ZERO) {
+                    return Err(Unread::Deferred(format!(
+                        "deferred: not read before the deadline ({:.1} s left, {:.1} s margin); \
+                         the next scheduled run reads it",
+                        deadline.left(&*ctx.clock).as_secs_f64(),
+                        deadline.margin().as_secs_f64()
+                    )));
+                }
+            }
+            read_function(&planned.target, ctx)
+                .await
+                .map_err(Unread::Failed)
+        })
+        .buffered(concurrency)
+        .collect()
+        .await;
+    let Some(store) = &ctx.state else {
+        return views
+            .into_iter()
+            .map(|view| {
+                let stored = Stored {
+                    state: SavedState::NotKept,
+                    version: Version::Absent,
+                };
+                view.map(|view| Observed { view, stored })
+            })
+            .collect();
+    };
+    let keys: Vec<String> = views
+        .iter()
+        .filter_map(|v| v.as_ref().ok().map(|v| v.arn.clone()))
+        .collect();
+    let loaded = if keys.is_empty() {
+        Ok(HashMap::new())
+    } else {
+        store.load(&keys).await
+    };
+    views
+        .into_iter()
+        .map(|view| {
+            let view = view?;
+            match &loaded {
+                Ok(states) => {
+                    let stored = states.get(&view.arn).cloned().unwrap_or(Stored {
+                        state: SavedState::Missing,
+                        version: Version::Absent,
+                    });
+                    Ok(Observed { view, stored })
+                }
+                // Without the history, cooldowns could be skipped: leave the target alone.
+                Err(error) => Err(Unread::Failed(HandlerError::State {
+                    function: view.arn.clone(),
+                    source: error.clone(),
+                })),
+            }
+        })
+        .collect()
+}
+
+/// `GetFunction` for a target; a denied read means the function has not opted in.
+pub async fn read_function(target: &Target, ctx: &Context) -> Result<FunctionView, HandlerError> {
+    ctx.lambda
+        .get_function(&target.function)
+        .await
+        .map_err(|error| match error.code.as_deref() {
+            Some("AccessDeniedException") => HandlerError::NotOptedIn {
+                function: target.function.to_string(),
+                source: error,
+            },
+            _ => error.into(),
+        })
+}

@@ -1,0 +1,129 @@
+//! Which failed calls are worth another attempt, and how long to wait before it.
+//!
+//! Throttling, an update in progress (`ResourceConflictException`), server errors and
+//! transport failures (timeouts, refused connections: no error code) are transient. Anything
+//! else (validation, not found, access denied) would fail again the same way.
+
+use crate::ports::AwsError;
+use std::time::Duration;
+
+/// Error codes AWS uses for throttling.
+const THROTTLING: &[&str] = &[
+    "TooManyRequestsException",
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "RequestThrottledException",
+    "SlowDown",
+];
+
+/// Error codes of server-side failures.
+const SERVER: &[&str] = &[
+    "ServiceException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalServerError",
+    "InternalFailure",
+    "InternalServiceError",
+    "InternalServiceFault",
+];
+
+/// Lambda's answer while another update to the function is in progress.
+pub const CONFLICT: &str = "ResourceConflictException";
+
+pub fn is_throttling(error: &AwsError) -> bool {
+    error
+        .code
+        .as_deref()
+        .is_some_and(|c| THROTTLING.contains(&c))
+}
+
+/// True when the same call may succeed if tried again shortly.
+pub fn is_transient(error: &AwsError) -> bool {
+    match error.code.as_deref() {
+        None => true,
+        Some(code) => is_throttling(error) || code == CONFLICT || SERVER.contains(&code),
+    }
+}
+
+/// Exponential backoff with full jitter: attempt `n` (1-based, after the first failure)
+/// waits a random time up to `base * 2^(n-1)`, never more than `cap`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Backoff {
+    /// Four attempts, waits of up to 0.1, 0.2 and 0.4 s: a throttled or conflicting call
+    /// gets about 0.7 s to clear, little next to an invocation's deadline margin.
+    pub const DEFAULT: Backoff = Backoff {
+        max_attempts: 4,
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(2),
+    };
+
+    /// The wait before attempt `attempt + 1`, given a random fraction in [0, 1).
+    pub fn delay(&self, attempt: u32, fraction: f64) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(self.cap);
+        ceiling.mul_f64(fraction.clamp(0.0, 1.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(code: Option<&str>) -> AwsError {
+        AwsError {
+            operation: "PutFunctionConcurrency",
+            resource: "f".into(),
+            code: code.map(str::to_owned),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn throttling_conflicts_server_errors_and_transport_failures_are_transient() {
+        for code in [
+            Some("TooManyRequestsException"),
+            Some("ThrottlingException"),
+            Some("ResourceConflictException"),
+            Some("ServiceException"),
+            None,
+        ] {
+            assert!(is_transient(&error(code)), "{code:?}");
+        }
+        for code in [
+            "InvalidParameterValueException",
+            "ResourceNotFoundException",
+            "AccessDeniedException",
+            "ConditionalCheckFailedException",
+        ] {
+            assert!(!is_transient(&error(Some(code))), "{code}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_jitter_scales_it() {
+        let b = Backoff {
+            max_attempts: 10,
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(500),
+        };
+        assert_eq!(b.delay(1, 1.0), Duration::from_millis(100));
+        assert_eq!(b.delay(2, 1.0), Duration::from_millis(200));
+        assert_eq!(b.delay(3, 1.0), Duration::from_millis(400));
+        assert_eq!(b.delay(4, 1.0), Duration::from_millis(500));
+        assert_eq!(b.delay(40, 1.0), Duration::from_millis(500));
+        assert_eq!(b.delay(3, 0.5), Duration::from_millis(200));
+        assert_eq!(b.delay(3, 0.0), Duration::ZERO);
+    }
+}
