@@ -11,6 +11,8 @@ runs=${1:-21}
 cargo build --quiet --release --bin autoscaler
 source scripts/moto.sh
 fixtures setup >/dev/null
+# The state table the fixtures created: decisions keep their history between runs.
+export AUTOSCALER_STATE_TABLE=autoscaler-state
 bin=./target/release/autoscaler
 policy=examples/policy.json
 # Dry run keeps the targets where they are, so every run does the same work.

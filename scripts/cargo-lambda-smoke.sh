@@ -11,6 +11,8 @@ export PATH="$PWD/.venv/bin:$PATH"
 cargo build --quiet --bin lambda-autoscaler
 source scripts/moto.sh
 fixtures setup
+# The state table the fixtures created: decisions keep their history between runs.
+export AUTOSCALER_STATE_TABLE=autoscaler-state
 
 invoke_port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 watch_log=$(mktemp -t cargo-lambda-watch.XXXXXX.log)

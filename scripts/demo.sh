@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 cargo build --quiet --bin autoscaler
 source scripts/moto.sh
 fixtures setup
+# The state table the fixtures created: decisions keep their history between runs.
+export AUTOSCALER_STATE_TABLE=autoscaler-state
 
 policy=examples/policy.json
 step() {

@@ -13,6 +13,8 @@ import sys
 import boto3
 
 REGION = "us-east-1"
+# The autoscaler's state table (AUTOSCALER_STATE_TABLE), as template.yaml creates it.
+STATE_TABLE = "autoscaler-state"
 ACCOUNT = "123456789012"
 ROLE = "autoscaler-demo-target"
 
@@ -70,6 +72,12 @@ def setup(endpoint):
         if reserved is not None:
             lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
     set_alarm(endpoint, "orders-backlog-high", "ALARM")
+    client(endpoint, "dynamodb").create_table(
+        TableName=STATE_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "function", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "function", "KeyType": "HASH"}],
+    )
     # A backlog of 230 messages for the queue-following targets.
     sqs = client(endpoint, "sqs")
     url = sqs.create_queue(QueueName="thumbnails")["QueueUrl"]
@@ -100,13 +108,16 @@ def metrics(endpoint, namespace):
     )
     for metric, function in names:
         print(f"  {namespace}/{metric} FunctionName={function}")
+    for metric in sorted({m["MetricName"] for m in cloudwatch.list_metrics(Namespace=namespace)["Metrics"] if not m["Dimensions"]}):
+        print(f"  {namespace}/{metric} (per invocation)")
 
 
 def summary(record):
     """A decision record, one line per decision and its reasons."""
     for d in record["decisions"]:
         show = lambda v: "unreserved" if v is None else v
-        print(f"  {d['function']}: {show(d['previous'])} -> {show(d['desired'])} (applied: {d['applied']})")
+        status = "deferred" if d.get("deferred") else f"applied: {d['applied']}"
+        print(f"  {d['function']}: {show(d['previous'])} -> {show(d['desired'])} ({status})")
         for reason in d["reasons"]:
             print(f"      - {reason}")
     for failure in record.get("recordErrors", []):

@@ -415,6 +415,71 @@ def check_failed_events_have_an_sqs_destination(template):
     raise CheckFailed(f"no statement allows sqs:SendMessage on {queue_id}; failed events could not be delivered")
 
 
+TAG_WRITES = ("lambda:TagResource", "lambda:UntagResource")
+STATE_TABLE_ACTIONS = {"dynamodb:batchgetitem", "dynamodb:putitem"}
+
+
+def check_no_tag_writes(template):
+    """The autoscaler writes no tags at all: its bookkeeping stays off Lambda's shared
+    control plane (the state lives in DynamoDB)."""
+    for where, statement in allow_statements(template):
+        for action in TAG_WRITES:
+            require(not grants(statement, action), f"{where} allows {action}; the autoscaler writes no tags")
+
+
+def state_table(template):
+    """(logical id, resource) of the one DynamoDB table: the state table."""
+    tables = resources_of_type(template, "AWS::DynamoDB::Table")
+    require(len(tables) == 1, f"expected exactly one AWS::DynamoDB::Table (the state table), found {len(tables)}")
+    return next(iter(tables.items()))
+
+
+def check_state_table_is_on_demand_keyed_by_function_with_ttl(template):
+    """The state table: on-demand billing, partition key `function` (String) and nothing
+    else, the TTL attribute `expires_at` enabled, and the function told its name."""
+    logical_id, table = state_table(template)
+    props = table.get("Properties") or {}
+    require(props.get("BillingMode") == "PAY_PER_REQUEST", f"{logical_id}.BillingMode must be PAY_PER_REQUEST")
+    require(
+        props.get("KeySchema") == [{"AttributeName": "function", "KeyType": "HASH"}],
+        f"{logical_id}.KeySchema must be the one HASH key `function`, got {json.dumps(props.get('KeySchema'))}",
+    )
+    require(
+        props.get("AttributeDefinitions") == [{"AttributeName": "function", "AttributeType": "S"}],
+        f"{logical_id}: `function` must be a String",
+    )
+    ttl = props.get("TimeToLiveSpecification") or {}
+    require(
+        ttl.get("AttributeName") == "expires_at" and ttl.get("Enabled") is True,
+        f"{logical_id}: TTL on expires_at must be enabled, got {json.dumps(ttl)}",
+    )
+    env = ((autoscaler_properties(template).get("Environment") or {}).get("Variables")) or {}
+    require(
+        referenced_logical_id(env.get("AUTOSCALER_STATE_TABLE")) == logical_id,
+        f"AUTOSCALER_STATE_TABLE must be !Ref {logical_id}",
+    )
+
+
+def check_state_table_access_is_scoped(template):
+    """DynamoDB actions are allowed only on the state table, and only the two the function
+    makes (BatchGetItem, PutItem)."""
+    logical_id, _ = state_table(template)
+    found = False
+    for where, statement in allow_statements(template):
+        dynamo = [a for a in action_patterns(statement) if a.lower().startswith("dynamodb:")]
+        if not dynamo:
+            continue
+        found = True
+        extra = [a for a in dynamo if a.lower() not in STATE_TABLE_ACTIONS]
+        require(not extra, f"{where} allows {extra}; the function needs only BatchGetItem and PutItem")
+        resources_ = statement_resources(statement)
+        require(
+            resources_ and all(referenced_logical_id(r) == logical_id for r in resources_),
+            f"{where} allows DynamoDB on {json.dumps(resources_)}; only !GetAtt {logical_id}.Arn",
+        )
+    require(found, "no statement allows the state table's BatchGetItem and PutItem")
+
+
 def check_logs_are_json(template):
     """LoggingConfig.LogFormat is JSON (the function's tracing honours AWS_LAMBDA_LOG_FORMAT)."""
     logging = autoscaler_properties(template).get("LoggingConfig") or {}
@@ -494,6 +559,7 @@ CLI_VALUES = {
     "MetricNamespace": "LambdaAutoscaler",
     "AutoscalerLogGroup.Arn": "arn:aws:logs:REGION:ACCOUNT_ID:log-group:/aws/lambda/lambda-autoscaler:*",
     "FailedEventsQueue.Arn": "arn:aws:sqs:REGION:ACCOUNT_ID:lambda-autoscaler-failed-events",
+    "StateTable.Arn": "arn:aws:dynamodb:REGION:ACCOUNT_ID:table/lambda-autoscaler-state",
 }
 
 
@@ -565,6 +631,9 @@ CHECKS = [
     check_alarm_permission_is_scoped,
     check_build_shape,
     check_documented_policy_matches_template,
+    check_no_tag_writes,
+    check_state_table_is_on_demand_keyed_by_function_with_ttl,
+    check_state_table_access_is_scoped,
 ]
 
 
@@ -605,7 +674,7 @@ def mutate_opt_in_value_wildcard(t):
 
 
 def mutate_opt_in_as_string_like(t):
-    s = statement_granting(t, "lambda:TagResource")
+    s = statement_granting(t, "lambda:PutFunctionConcurrency")
     s["Condition"]["StringLike"] = s["Condition"].pop("StringEquals")
 
 
@@ -701,6 +770,37 @@ def mutate_wrong_principal(t):
         r["Properties"]["Principal"] = "lambda.amazonaws.com"
 
 
+def mutate_allow_tag_writes(t):
+    statement_granting(t, "lambda:PutFunctionConcurrency")["Action"].append("lambda:TagResource")
+
+
+def mutate_state_table_on_star(t):
+    statement_granting(t, "dynamodb:PutItem")["Resource"] = "*"
+
+
+def mutate_state_table_delete_table(t):
+    statement_granting(t, "dynamodb:PutItem")["Action"].append("dynamodb:DeleteTable")
+
+
+def mutate_state_table_without_ttl(t):
+    _, table = state_table(t)
+    table["Properties"].pop("TimeToLiveSpecification")
+
+
+def mutate_state_table_provisioned(t):
+    _, table = state_table(t)
+    table["Properties"]["BillingMode"] = "PROVISIONED"
+
+
+def mutate_state_table_numeric_key(t):
+    _, table = state_table(t)
+    table["Properties"]["AttributeDefinitions"][0]["AttributeType"] = "N"
+
+
+def mutate_state_table_not_passed(t):
+    autoscaler_properties(t)["Environment"]["Variables"].pop("AUTOSCALER_STATE_TABLE")
+
+
 def mutate_x86(t):
     autoscaler_properties(t)["Architectures"] = ["x86_64"]
 
@@ -733,6 +833,13 @@ MUTATIONS = [
     ("the permission's principal is not the alarm service", mutate_wrong_principal, check_alarm_permission_is_scoped),
     ("the architecture is x86_64", mutate_x86, check_build_shape),
     ("a statement is added to the template only", mutate_add_untag_on_star, check_documented_policy_matches_template),
+    ("tag writes are allowed again", mutate_allow_tag_writes, check_no_tag_writes),
+    ("the state table statement is on *", mutate_state_table_on_star, check_state_table_access_is_scoped),
+    ("DeleteTable joins the state table statement", mutate_state_table_delete_table, check_state_table_access_is_scoped),
+    ("the state table loses its TTL", mutate_state_table_without_ttl, check_state_table_is_on_demand_keyed_by_function_with_ttl),
+    ("the state table is provisioned", mutate_state_table_provisioned, check_state_table_is_on_demand_keyed_by_function_with_ttl),
+    ("the state table's key is a number", mutate_state_table_numeric_key, check_state_table_is_on_demand_keyed_by_function_with_ttl),
+    ("the function is not told the table", mutate_state_table_not_passed, check_state_table_is_on_demand_keyed_by_function_with_ttl),
 ]
 
 
