@@ -1,24 +1,37 @@
-//! Carrying out decisions: in priority order, paced, within the deadline.
+//! Carrying out decisions: in priority order, paced, within the account's headroom and the
+//! invocation's deadline.
 //!
 //! Decisions arrive as their targets are read. The writer always takes the most urgent one it
 //! knows of:
 //! 1. **protective decreases** (a cap lowered the value: a struggling dependency waits for
 //!    nobody);
 //! 2. **scale-outs**, the largest relative shortfall first;
-//! 3. **scale-ins**;
+//! 3. **scale-ins** (and first reservations of unreserved functions);
 //! 4. history-only writes.
 //!
-//! For each, the saved history is written first (compare-and-set on its version), then the
-//! reservation. If the history write finds that someone else wrote since it was read, the
-//! target goes back to the caller to be read and decided once more ([`Applied::Conflict`]).
-//! Lambda calls are paced by the context's Lambda port; here only the deadline is watched:
-//! no write starts unless it can finish, with the deadline's margin to spare, given the
-//! slowest write seen so far. What is not started is reported as deferred; the next
+//! **Headroom.** Scale-outs share one budget: the account's unreserved pool above its floor
+//! (`GetAccountSettings`, read once, when the first scale-out is due). Each is decided again
+//! with what is left, so none assumes the whole headroom ([`crate::headroom`]). To spend the
+//! budget in priority order, scale-outs and everything after them wait until every target is
+//! read, unless the budget covers all the plan could still ask for (the `max` of every target
+//! not yet read, plus the scale-outs waiting); protective decreases never wait. If Lambda
+//! refuses a scale-out for the floor anyway, the floor it names is learned, the headroom read
+//! again, and the target retried once with the clamped value; without `GetAccountSettings`
+//! the target is held at its current value ("blocked by account headroom"), never failed.
+//!
+//! **Writes.** For each target, the saved history first (compare-and-set on its version), then
+//! the reservation. If someone else saved the history since it was read, the target goes back
+//! to the caller to be read and decided once more ([`Applied::Conflict`]). Lambda calls are
+//! paced by the context's Lambda port.
+//!
+//! **Deadline.** No write starts unless it can finish, with the deadline's margin to spare,
+//! given the slowest write seen so far. What is not started is reported as deferred; the next
 //! scheduled run continues where this one stopped.
 
 use crate::deadline::Deadline;
-use crate::decide::Decision;
+use crate::decide::{Decision, Observations};
 use crate::error::HandlerError;
+use crate::headroom::{floor_from_error, Budget, LearnedFloor};
 use crate::plan::PlannedTarget;
 use crate::ports::{Context, FunctionView, Lambda, SaveError, Version};
 use crate::report::{describe, DecisionRecord};
@@ -36,9 +49,45 @@ pub struct Pending {
     pub view: FunctionView,
     /// The saved state's version when it was read; `None` when no state store is configured.
     pub version: Option<Version>,
+    /// What the decision was made from, to decide again with the headroom.
+    pub observations: Observations,
     pub decision: Decision,
-    /// The record so far (the decision's reasons); apply adds what it did.
-    pub record: DecisionRecord,
+}
+
+impl Pending {
+    /// Decides from the observations, without headroom (that comes at write time).
+    pub fn new(
+        order: usize,
+        planned: PlannedTarget,
+        view: FunctionView,
+        version: Option<Version>,
+        observations: Observations,
+    ) -> Pending {
+        let decision = observations.decide(&planned.target, planned.request, None);
+        Pending {
+            order,
+            planned,
+            view,
+            version,
+            observations,
+            decision,
+        }
+    }
+
+    fn record(&self) -> DecisionRecord {
+        record_for(&self.planned, &self.decision)
+    }
+}
+
+/// What the reads send the writer.
+#[derive(Debug)]
+pub enum Incoming {
+    Decided(Box<Pending>),
+    /// A target that produced no decision (failed or deferred while reading), with its max:
+    /// it can no longer ask for headroom.
+    Unread {
+        max: u32,
+    },
 }
 
 /// What became of one pending decision.
@@ -61,6 +110,24 @@ enum Class {
     Protective,
 }
 
+fn class(d: &Decision) -> Class {
+    match (d.change(), d.previous) {
+        (None, _) => Class::HistoryOnly,
+        (Some(_), _) if d.capped => Class::Protective,
+        (Some(to), Some(from)) if to > from => Class::ScaleOut,
+        // Down, or a first reservation of a function that had none (it limits the function).
+        _ => Class::ScaleIn,
+    }
+}
+
+/// How much a scale-out takes from the pool.
+fn increase(d: &Decision) -> u32 {
+    match (d.previous, d.desired) {
+        (Some(from), Some(to)) => to.saturating_sub(from),
+        _ => 0,
+    }
+}
+
 /// The order in which pending decisions are carried out.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Priority {
@@ -72,15 +139,10 @@ struct Priority {
 
 fn priority(p: &Pending) -> Priority {
     let d = &p.decision;
-    let class = match (d.change(), d.previous) {
-        (None, _) => Class::HistoryOnly,
-        (Some(_), _) if d.capped => Class::Protective,
-        (Some(to), Some(from)) if to > from => Class::ScaleOut,
-        _ => Class::ScaleIn,
-    };
-    let shortfall = match (class, d.previous, d.desired) {
-        (Class::ScaleOut, Some(from), Some(to)) => {
-            (u64::from(to - from) * 1_000_000) / u64::from(from.max(1))
+    let class = class(d);
+    let shortfall = match (class, d.previous) {
+        (Class::ScaleOut, Some(from)) => {
+            u64::from(increase(d)) * 1_000_000 / u64::from(from.max(1))
         }
         _ => 0,
     };
@@ -110,58 +172,137 @@ impl Ord for Queued {
     }
 }
 
-/// Carries out decisions as they arrive, most urgent first, until the sender is dropped.
+/// What is known of the account's headroom in this invocation.
+enum AccountHeadroom {
+    /// Not read yet: read when the first scale-out is due.
+    NotRead,
+    Known(Budget),
+    /// `GetAccountSettings` failed (access denied, or an endpoint without it): scale-outs are
+    /// not limited, and a refusal for the floor holds the target.
+    Unknown(String),
+}
+
+/// Carries out decisions as they arrive, until the sender is dropped. `targets` is how many
+/// the plan has, and `unread_max` the sum of their `max`: what the plan could still ask for.
 pub async fn run(
-    mut incoming: UnboundedReceiver<Pending>,
+    mut incoming: UnboundedReceiver<Incoming>,
+    targets: usize,
+    unread_max: u64,
     ctx: &Context,
+    floor: &LearnedFloor,
     dry_run: bool,
     deadline: Option<Deadline>,
 ) -> Vec<(usize, Applied)> {
     let mut writer = Writer {
         ctx,
-        dry_run,
+        floor,
         deadline,
         slowest: Duration::ZERO,
         deferring: None,
+        headroom: AccountHeadroom::NotRead,
+        alone: targets == 1,
     };
-    let mut queue = BinaryHeap::new();
-    let mut done = Vec::new();
-    let accept = |pending: Pending, queue: &mut BinaryHeap<Queued>, done: &mut Vec<_>| {
-        if writer_needs_nothing(&pending, dry_run, ctx) {
-            done.push((
-                pending.order,
-                Applied::Done(finish_without_writes(pending, dry_run)),
-            ));
-        } else {
-            queue.push(Queued(priority(&pending), Box::new(pending)));
-        }
+    let mut intake = Intake {
+        queue: BinaryHeap::new(),
+        done: Vec::new(),
+        unread_max,
+        asked: 0,
+        dry_run,
+        ctx,
     };
+    let mut reads_done = false;
     loop {
-        while let Ok(pending) = incoming.try_recv() {
-            accept(pending, &mut queue, &mut done);
-        }
-        match queue.pop() {
-            Some(Queued(_, pending)) => {
-                let order = pending.order;
-                done.push((order, writer.apply(*pending).await));
+        // Take in everything that has arrived.
+        loop {
+            match incoming.try_recv() {
+                Ok(message) => intake.take(message),
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                    reads_done = true;
+                    break;
+                }
             }
-            None => match incoming.recv().await {
-                Some(pending) => accept(pending, &mut queue, &mut done),
-                None => break,
-            },
+        }
+        let may_take = match intake.queue.peek().map(|q| q.0.class) {
+            None => false,
+            Some(Class::Protective) => true,
+            Some(_) if reads_done => true,
+            // Before every target is read, only while the headroom covers all that could
+            // still be asked for.
+            Some(_) if writer.alone => true,
+            Some(_) => writer.covers(intake.asked + intake.unread_max).await,
+        };
+        if may_take {
+            if let Some(pending) = intake.pop() {
+                let order = pending.order;
+                let applied = writer.apply(pending).await;
+                intake.done.push((order, applied));
+            }
+        } else if reads_done {
+            break;
+        } else {
+            match incoming.recv().await {
+                Some(message) => intake.take(message),
+                None => reads_done = true,
+            }
         }
     }
-    done
+    intake.done
 }
 
-/// True when carrying out the decision writes nothing at all.
-fn writer_needs_nothing(p: &Pending, dry_run: bool, ctx: &Context) -> bool {
-    let saves = p.decision.history_changed && ctx.state.is_some();
-    dry_run || (p.decision.change().is_none() && !saves)
+/// The decisions received and not yet carried out, and what the plan could still ask for.
+struct Intake<'a> {
+    queue: BinaryHeap<Queued>,
+    done: Vec<(usize, Applied)>,
+    /// The sum of `max` over the targets not yet received.
+    unread_max: u64,
+    /// The increases the queued scale-outs ask for.
+    asked: u64,
+    dry_run: bool,
+    ctx: &'a Context,
 }
 
-fn finish_without_writes(p: Pending, dry_run: bool) -> DecisionRecord {
-    let mut record = p.record;
+impl Intake<'_> {
+    fn take(&mut self, message: Incoming) {
+        match message {
+            Incoming::Unread { max } => {
+                self.unread_max = self.unread_max.saturating_sub(u64::from(max))
+            }
+            Incoming::Decided(pending) => {
+                self.unread_max = self
+                    .unread_max
+                    .saturating_sub(u64::from(pending.planned.target.max));
+                if self.dry_run || !needs_writes(&pending.decision, self.ctx) {
+                    let record = finish_without_writes(&pending, self.dry_run);
+                    self.done.push((pending.order, Applied::Done(record)));
+                } else {
+                    if class(&pending.decision) == Class::ScaleOut {
+                        self.asked += u64::from(increase(&pending.decision));
+                    }
+                    self.queue.push(Queued(priority(&pending), pending));
+                }
+            }
+        }
+    }
+
+    fn pop(&mut self) -> Option<Pending> {
+        let Queued(_, pending) = self.queue.pop()?;
+        if class(&pending.decision) == Class::ScaleOut {
+            self.asked = self
+                .asked
+                .saturating_sub(u64::from(increase(&pending.decision)));
+        }
+        Some(*pending)
+    }
+}
+
+/// True when carrying out the decision writes anything.
+fn needs_writes(d: &Decision, ctx: &Context) -> bool {
+    d.change().is_some() || (d.history_changed && ctx.state.is_some())
+}
+
+fn finish_without_writes(p: &Pending, dry_run: bool) -> DecisionRecord {
+    let mut record = p.record();
     let previous = describe(p.decision.previous);
     match p.decision.change() {
         Some(value) if dry_run => record.reasons.push(format!(
@@ -176,81 +317,225 @@ fn finish_without_writes(p: Pending, dry_run: bool) -> DecisionRecord {
 
 struct Writer<'a> {
     ctx: &'a Context,
-    dry_run: bool,
+    floor: &'a LearnedFloor,
     deadline: Option<Deadline>,
     /// The slowest single write so far: the estimate of what the next one may take.
     slowest: Duration,
     /// Once set, every later write is deferred, for this reason.
     deferring: Option<String>,
+    headroom: AccountHeadroom,
+    /// A plan of one target shares nothing: its scale-out goes without reading the headroom
+    /// first (one control-plane call saved per alarm event), and learns it from Lambda's
+    /// refusal if one comes.
+    alone: bool,
 }
 
 impl Writer<'_> {
-    async fn apply(&mut self, p: Pending) -> Applied {
-        debug_assert!(!self.dry_run);
+    /// Whether the headroom covers everything the plan could still ask for (always, when
+    /// it cannot be known).
+    async fn covers(&mut self, could_ask: u64) -> bool {
+        if could_ask == 0 {
+            return true;
+        }
+        match self.headroom().await {
+            Some(budget) => could_ask <= u64::from(budget.available()),
+            None => true,
+        }
+    }
+
+    /// The headroom budget, read on first use; `None` when it cannot be known.
+    async fn headroom(&mut self) -> Option<Budget> {
+        if let AccountHeadroom::NotRead = self.headroom {
+            self.headroom = self.read_headroom().await;
+        }
+        match &self.headroom {
+            AccountHeadroom::Known(budget) => Some(*budget),
+            _ => None,
+        }
+    }
+
+    async fn read_headroom(&self) -> AccountHeadroom {
+        match self.ctx.lambda.account().await {
+            Ok(account) => {
+                AccountHeadroom::Known(Budget::new(account.unreserved, self.floor.get()))
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the account's headroom is unknown: scale-outs are not limited by it, and a refusal for the unreserved floor holds the target");
+                AccountHeadroom::Unknown(error.to_string())
+            }
+        }
+    }
+
+    async fn apply(&mut self, mut p: Pending) -> Applied {
+        let scale_out = class(&p.decision) == Class::ScaleOut;
+        if scale_out && !self.alone {
+            if let Some(budget) = self.headroom().await {
+                // Decide again with what the plan's earlier scale-outs left.
+                p.decision = p.observations.decide(
+                    &p.planned.target,
+                    p.planned.request,
+                    Some(budget.headroom()),
+                );
+            } else if let AccountHeadroom::Unknown(why) = &self.headroom {
+                p.decision.reasons.push(format!(
+                    "account headroom unknown ({why}): not limited by it"
+                ));
+            }
+        }
         let saves = p.decision.history_changed && self.ctx.state.is_some();
         let change = p.decision.change();
         if let Some(reason) = self.defer_reason(saves, change.is_some()) {
-            let mut record = p.record;
+            let mut record = p.record();
             record.deferred = true;
             record.reasons.push(reason);
             return Applied::Done(record);
         }
-        let mut record = p.record.clone();
-        if let (true, Some(store), Some(version)) = (saves, &self.ctx.state, p.version) {
-            let now = self.ctx.clock.epoch_seconds();
-            let started = self.ctx.clock.elapsed();
-            let saved = store
-                .save(&p.view.arn, &p.decision.history, version, now)
-                .await;
-            self.note_duration(started);
-            match saved {
+        if saves {
+            match self.save(&mut p).await {
                 Ok(()) => {}
-                Err(SaveError::Conflict) => return Applied::Conflict(Box::new(p)),
-                Err(SaveError::Aws(error)) => {
-                    record
-                        .reasons
-                        .push(format!("state not saved, so nothing was changed: {error}"));
-                    let error = HandlerError::State {
-                        function: p.view.arn.clone(),
-                        source: error,
-                    };
-                    return Applied::Failed(record, error);
-                }
+                Err(SaveFailure::Conflict) => return Applied::Conflict(Box::new(p)),
+                Err(SaveFailure::Failed(failed)) => return Applied::Failed(failed.0, failed.1),
             }
         }
-        let previous = describe(p.decision.previous);
         let Some(value) = change else {
+            let mut record = p.record();
+            let previous = describe(p.decision.previous);
             record
                 .reasons
                 .push(format!("unchanged: reservation stays {previous}"));
             return Applied::Done(record);
         };
+        match self.put(&p, value).await {
+            Ok(()) => self.applied(&p),
+            Err(error) => match floor_from_error(&error.message) {
+                Some(floor) if error.code.as_deref() == Some("InvalidParameterValueException") => {
+                    self.refused_for_floor(p, floor).await
+                }
+                _ => failed_put(&p, saves, error),
+            },
+        }
+    }
+
+    /// Lambda refused for the unreserved floor: learn it, read the headroom again and retry
+    /// once with the clamped value; without headroom, hold the target.
+    async fn refused_for_floor(&mut self, mut p: Pending, floor: u32) -> Applied {
+        self.floor.set(floor);
+        let refusal = format!(
+            "Lambda refused: the account's unreserved pool would drop below its minimum of \
+             {floor}"
+        );
+        if class(&p.decision) != Class::ScaleOut {
+            // A first reservation or a cap: no smaller value would help the function.
+            return self.blocked(&p, &refusal);
+        }
+        self.headroom = self.read_headroom().await;
+        let AccountHeadroom::Known(budget) = self.headroom else {
+            return self.blocked(&p, &refusal);
+        };
+        p.decision = p.observations.decide(
+            &p.planned.target,
+            p.planned.request,
+            Some(budget.headroom()),
+        );
+        p.decision.reasons.insert(
+            0,
+            format!("{refusal}; decided again with the headroom read anew"),
+        );
+        if p.decision.history_changed && self.ctx.state.is_some() {
+            match self.save(&mut p).await {
+                Ok(()) => {}
+                Err(SaveFailure::Conflict) => return Applied::Conflict(Box::new(p)),
+                Err(SaveFailure::Failed(failed)) => return Applied::Failed(failed.0, failed.1),
+            }
+        }
+        let Some(value) = p.decision.change() else {
+            let mut record = p.record();
+            record.reasons.push(format!(
+                "unchanged: reservation stays {}",
+                describe(p.decision.previous)
+            ));
+            return Applied::Done(record);
+        };
+        match self.put(&p, value).await {
+            Ok(()) => self.applied(&p),
+            Err(error) if floor_from_error(&error.message).is_some() => self.blocked(&p, &refusal),
+            Err(error) => failed_put(&p, true, error),
+        }
+    }
+
+    /// Held at the current value because the pool has no room: reported, not failed.
+    fn blocked(&self, p: &Pending, refusal: &str) -> Applied {
+        let mut record = p.record();
+        record.reasons.push(format!(
+            "blocked by account headroom: {refusal}; the reservation stays {}",
+            describe(p.decision.previous)
+        ));
+        Applied::Done(record)
+    }
+
+    fn applied(&mut self, p: &Pending) -> Applied {
+        let d = &p.decision;
+        if let AccountHeadroom::Known(budget) = &mut self.headroom {
+            match (d.previous, d.desired) {
+                (Some(from), Some(to)) if to > from => budget.spend(to - from),
+                (Some(from), Some(to)) => budget.free(from - to),
+                (None, Some(to)) => budget.spend(to),
+                _ => {}
+            }
+        }
+        let mut record = p.record();
+        record.applied = true;
+        record.reasons.push(format!(
+            "applied: reservation {} -> {}",
+            describe(d.previous),
+            describe(d.desired)
+        ));
+        Applied::Done(record)
+    }
+
+    /// Saves the decision's history against the version read; moves the version on.
+    async fn save(&mut self, p: &mut Pending) -> Result<(), SaveFailure> {
+        let (Some(store), Some(version)) = (&self.ctx.state, p.version) else {
+            return Ok(());
+        };
+        let now = self.ctx.clock.epoch_seconds();
         let started = self.ctx.clock.elapsed();
-        let put = self
+        let saved = store
+            .save(&p.view.arn, &p.decision.history, version, now)
+            .await;
+        self.note_duration(started);
+        match saved {
+            Ok(()) => {
+                p.version = Some(match version {
+                    Version::At(v) => Version::At(v + 1),
+                    Version::Absent | Version::Unreadable => Version::At(1),
+                });
+                Ok(())
+            }
+            Err(SaveError::Conflict) => Err(SaveFailure::Conflict),
+            Err(SaveError::Aws(error)) => {
+                let mut record = p.record();
+                record
+                    .reasons
+                    .push(format!("state not saved, so nothing was changed: {error}"));
+                let error = HandlerError::State {
+                    function: p.view.arn.clone(),
+                    source: error,
+                };
+                Err(SaveFailure::Failed(Box::new((record, error))))
+            }
+        }
+    }
+
+    async fn put(&mut self, p: &Pending, value: u32) -> Result<(), crate::ports::AwsError> {
+        let started = self.ctx.clock.elapsed();
+        let result = self
             .ctx
             .lambda
             .put_reserved(&p.planned.target.function, value)
             .await;
         self.note_duration(started);
-        match put {
-            Ok(()) => {
-                record.applied = true;
-                record
-                    .reasons
-                    .push(format!("applied: reservation {previous} -> {value}"));
-                Applied::Done(record)
-            }
-            Err(error) => {
-                let kept = if saves {
-                    " (the saved state counts the attempt, so the next step in this direction \
-                     waits for its cooldown)"
-                } else {
-                    ""
-                };
-                record.reasons.push(format!("not applied: {error}{kept}"));
-                Applied::Failed(record, error.into())
-            }
-        }
+        result
     }
 
     fn note_duration(&mut self, started: Duration) {
@@ -266,9 +551,10 @@ impl Writer<'_> {
         let deadline = self.deadline?;
         let clock = &*self.ctx.clock;
         let writes = u32::from(saves) + u32::from(puts);
-        let wait = match (puts, self.ctx.lambda.control_plane_wait()) {
-            (true, wait) => wait,
-            (false, _) => Duration::ZERO,
+        let wait = if puts {
+            self.ctx.lambda.control_plane_wait()
+        } else {
+            Duration::ZERO
         };
         let need = wait + self.slowest * writes;
         if deadline.allows(clock, need) {
@@ -284,6 +570,36 @@ impl Writer<'_> {
         self.deferring = Some(reason.clone());
         Some(reason)
     }
+}
+
+enum SaveFailure {
+    Conflict,
+    Failed(Box<(DecisionRecord, HandlerError)>),
+}
+
+/// The record and error of a `PutFunctionConcurrency` that failed for good.
+fn failed_put(p: &Pending, saved: bool, error: crate::ports::AwsError) -> Applied {
+    let mut record = p.record();
+    let kept = if saved {
+        " (the saved state counts the attempt, so the next step in this direction waits for \
+         its cooldown)"
+    } else {
+        ""
+    };
+    record.reasons.push(format!("not applied: {error}{kept}"));
+    let function = p.planned.target.function.to_string();
+    let error = match error.code.as_deref() {
+        Some("AccessDeniedException") => HandlerError::WriteDenied {
+            function,
+            source: error,
+        },
+        Some("ResourceNotFoundException") => HandlerError::FunctionGone {
+            function,
+            source: error,
+        },
+        _ => error.into(),
+    };
+    Applied::Failed(record, error)
 }
 
 /// The record a decision starts with, before apply adds what it did.

@@ -18,12 +18,17 @@
 //!    `_percent` variants of the current value; the tighter one when both are set.
 //! 7. **Caps** from alarms: the smallest active cap, at once, whatever steps 3 to 6 said.
 //! 8. **Bounds** `[min, max]`: always, whatever steps 3 to 7 said.
+//! 9. **Missing data**: when the target's alarms or queue could not be read, its proposals
+//!    are replaced by its `on_metric_failure` (hold, or set N), and it never scales in
+//!    unless a cap or a bound forces it.
+//! 10. **Account headroom**: a scale-out takes at most what the account's unreserved pool
+//!     has above its floor (the share the plan left for this target).
 //!
 //! Steps 3 to 6 need a current reservation to be stable around; a direct command (an
 //! operator's explicit value) skips them too. No proposal and no cap means no change.
 
 use crate::alarm::AlarmState;
-use crate::policy::{Action, QueueSpec, Target};
+use crate::policy::{Action, MetricFailure, QueueSpec, Target};
 use crate::state::{Direction, History, LastChange, SavedState, MAX_CLOCK_SKEW_SECONDS};
 
 use std::collections::HashMap;
@@ -35,6 +40,9 @@ pub enum StateSource {
     CloudWatch,
     /// Taken from the triggering event because CloudWatch did not return the alarm.
     Event,
+    /// Taken from the triggering event because CloudWatch could not be read: only its caps
+    /// count (protection is never delayed, but nothing scales on partial data).
+    EventWhileUnreadable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +131,57 @@ pub struct Inputs<'a> {
     pub saved: &'a SavedState,
     /// Epoch seconds.
     pub now: i64,
+    /// The reads that failed for this target (e.g. "DescribeAlarms failed: ..."); when any
+    /// did, the target follows its `on_metric_failure`.
+    pub unread: &'a [String],
+    /// What this target may take from the account's unreserved pool; `None`: not limited
+    /// (unknown, or not a scale-out).
+    pub headroom: Option<Headroom>,
+}
+
+/// Everything one evaluation observed, owned: the writer decides again with the account's
+/// headroom from these, without reading again.
+#[derive(Debug, Clone)]
+pub struct Observations {
+    pub current: Option<u32>,
+    /// The states of this target's alarms.
+    pub alarms: AlarmStates,
+    pub queue: Option<QueueDepth>,
+    pub saved: SavedState,
+    pub now: i64,
+    pub unread: Vec<String>,
+}
+
+impl Observations {
+    /// [`decide`] on these observations.
+    pub fn decide(
+        &self,
+        target: &Target,
+        request: Request,
+        headroom: Option<Headroom>,
+    ) -> Decision {
+        let inputs = Inputs {
+            current: self.current,
+            alarms: &self.alarms,
+            queue: self.queue,
+            saved: &self.saved,
+            now: self.now,
+            unread: &self.unread,
+            headroom,
+        };
+        decide(target, &inputs, request)
+    }
+}
+
+/// The share of the account's unreserved pool a scale-out may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Headroom {
+    /// What this target may take: the plan's remaining budget.
+    pub available: u32,
+    /// `UnreservedConcurrentExecutions` as read.
+    pub unreserved: u32,
+    /// The unreserved pool's floor (100, or what Lambda said).
+    pub floor: u32,
 }
 
 /// The outcome of one evaluation of one target.
@@ -244,6 +303,10 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
                 "alarm {} is {} (state from the event; CloudWatch did not return it)",
                 rule.name, observed.state
             ),
+            StateSource::EventWhileUnreadable => format!(
+                "alarm {} is {} (state from the event; CloudWatch could not be read)",
+                rule.name, observed.state
+            ),
         };
         let Some(action) = rule.action_for(observed.state) else {
             reasons.push(format!("{seen}: no action for this state"));
@@ -253,6 +316,11 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
             Action::Cap(cap) => {
                 reasons.push(format!("{seen}: cap {cap}"));
                 caps.push(i64::from(cap));
+            }
+            _ if observed.source == StateSource::EventWhileUnreadable => {
+                reasons.push(format!(
+                    "{seen}: {action} ignored (only caps act on such a state)"
+                ));
             }
             _ if matches!(request, Request::Direct(_)) => {
                 reasons.push(format!(
@@ -295,7 +363,22 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
         }
     }
 
-    if used_basis && current.is_none() {
+    // 9 (first half). Missing data: the proposals are partial, so the fallback replaces them.
+    let missing = !inputs.unread.is_empty() && request == Request::FollowAlarms;
+    if missing {
+        proposals.clear();
+        let fallback = target.on_metric_failure;
+        reasons.push(format!(
+            "metrics unavailable ({}): on_metric_failure {fallback}",
+            inputs.unread.join("; ")
+        ));
+        match fallback {
+            MetricFailure::Hold => {}
+            MetricFailure::Set(n) => proposals.push(i64::from(n)),
+        }
+    }
+
+    if used_basis && current.is_none() && !missing {
         reasons.push(format!(
             "no reservation yet: relative actions count from max {}",
             target.max
@@ -375,6 +458,29 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
     } else if value > max {
         reasons.push(format!("lowered from {value} to max {max}"));
         value = max;
+    }
+    // 9 (second half). Never a scale-in on missing data, unless a cap or max forces it.
+    if let Some(c) = current.map(i64::from) {
+        if missing && value < c && !capped && c <= max {
+            reasons.push(format!(
+                "held at {c}: no scale-in on missing data (on_metric_failure {})",
+                target.on_metric_failure
+            ));
+            value = c;
+        }
+    }
+    // 10. Account headroom: a scale-out takes at most what is available above the floor.
+    if let (Some(h), Some(c)) = (inputs.headroom, current.map(i64::from)) {
+        let need = value - c;
+        if need > i64::from(h.available) {
+            let granted = i64::from(h.available);
+            reasons.push(format!(
+                "clamped by account headroom: {granted} of {need} available (unreserved {}, \
+                 floor {}; the plan's earlier scale-outs come first)",
+                h.unreserved, h.floor
+            ));
+            value = c + granted;
+        }
     }
     // Within [min, max], both u32.
     let desired = value as u32;
@@ -534,7 +640,7 @@ pub fn percent_step(basis: i64, percent: i64) -> i64 {
 mod tests {
     use super::*;
     use crate::function_ref::FunctionRef;
-    use crate::policy::{AlarmRule, QueueRef, Stability};
+    use crate::policy::{AlarmRule, MetricFailure, QueueRef, Stability};
     use proptest::prelude::*;
 
     /// A target with every stability knob off: the core rules of the alarm issue.
@@ -546,6 +652,7 @@ mod tests {
             alarms: rules,
             queue: None,
             stability: Stability::OFF,
+            on_metric_failure: MetricFailure::Hold,
         }
     }
 
@@ -562,6 +669,8 @@ mod tests {
             queue: None,
             saved: &SavedState::Missing,
             now: 0,
+            unread: &[],
+            headroom: None,
         };
         super::decide(target, &inputs, request)
     }
@@ -1009,6 +1118,8 @@ mod tests {
             queue: Some(depth(backlog, 0, 0)),
             saved,
             now: NOW,
+            unread: &[],
+            headroom: None,
         };
         super::decide(t, &inputs, Request::FollowAlarms)
     }
@@ -1271,6 +1382,8 @@ mod tests {
             queue: Some(depth(0, 0, 0)),
             saved: &SavedState::Valid(d.history),
             now: NOW + 60,
+            unread: &[],
+            headroom: None,
         };
         let next = super::decide(&t, &inputs, Request::FollowAlarms);
         assert_eq!(next.desired, Some(90));
@@ -1406,6 +1519,8 @@ mod tests {
             queue: Some(depth(5000, 0, 0)),
             saved: &saved,
             now: NOW,
+            unread: &[],
+            headroom: None,
         };
         let d = super::decide(&t, &inputs, Request::Direct(12));
         assert_eq!(d.desired, Some(12));

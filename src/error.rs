@@ -39,6 +39,18 @@ pub enum HandlerError {
     #[error("{0}")]
     Aws(#[from] AwsError),
 
+    /// AWS denied a write on a target the autoscaler could read.
+    #[error(
+        "the autoscaler may not change {function}: {source}. The role allows \
+         lambda:PutFunctionConcurrency only on functions tagged autoscaler:enabled=true (and \
+         in ManagedFunctionArns, when that is set); nothing was changed"
+    )]
+    WriteDenied { function: String, source: AwsError },
+
+    /// The target does not exist (any more).
+    #[error("function {function} does not exist in this account and Region: {source}; nothing was changed")]
+    FunctionGone { function: String, source: AwsError },
+
     /// The saved state of a target could not be read or written, so it was left alone.
     #[error("the saved state of {function} is unavailable, so nothing was changed: {source}")]
     State { function: String, source: AwsError },
@@ -85,6 +97,8 @@ impl HandlerError {
             HandlerError::TagPolicy { .. } => "InvalidTagPolicy",
             HandlerError::NotOptedIn { .. } => "FunctionNotOptedIn",
             HandlerError::Aws(_) => "AwsCallFailed",
+            HandlerError::WriteDenied { .. } => "WriteDenied",
+            HandlerError::FunctionGone { .. } => "FunctionNotFound",
             HandlerError::State { .. } => "StateUnavailable",
             HandlerError::StateConflict { .. } => "StateConflict",
             HandlerError::Deferred { .. } => "Deferred",

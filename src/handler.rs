@@ -9,10 +9,11 @@
 //! knows of ([`crate::apply`]). A protective cap is therefore applied while later targets are
 //! still being read.
 
-use crate::apply::{self, Applied, Pending};
+use crate::apply::{self, Applied, Incoming, Pending};
 use crate::deadline::Deadline;
-use crate::decide::{decide, Inputs, Request};
+use crate::decide::{Observations, Request};
 use crate::error::HandlerError;
+use crate::headroom::LearnedFloor;
 use crate::observe::{self, Observed, Shared, Unread, TARGETS_PER_CHUNK};
 use crate::plan::{self, Plan, PlannedTarget};
 use crate::policy::{Policy, PolicyError};
@@ -29,6 +30,8 @@ pub struct Autoscaler {
     policy: Result<Policy, PolicyError>,
     settings: Settings,
     ctx: Context,
+    /// The account's unreserved floor as Lambda last named it (100 until it says otherwise).
+    floor: LearnedFloor,
 }
 
 /// What became of one target of the plan.
@@ -44,6 +47,7 @@ impl Autoscaler {
             policy,
             settings,
             ctx,
+            floor: LearnedFloor::default(),
         }
     }
 
@@ -109,7 +113,7 @@ impl Autoscaler {
                         Ok(observed) => match self.evaluate(order, planned, observed, &shared) {
                             Ok(pending) => {
                                 // The writer outlives the reads: sending cannot fail.
-                                let _ = decided.send(pending);
+                                let _ = decided.send(Incoming::Decided(Box::new(pending)));
                                 continue;
                             }
                             Err(error) => TargetResult::Failed(None, error),
@@ -119,12 +123,24 @@ impl Autoscaler {
                             TargetResult::Done(unread_record(planned, reason))
                         }
                     };
+                    let _ = decided.send(Incoming::Unread {
+                        max: planned.target.max,
+                    });
                     unread.push((order, result));
                 }
             }
             unread
         };
-        let writes = apply::run(incoming, ctx, self.settings.dry_run, deadline);
+        let could_ask = plan.targets.iter().map(|t| u64::from(t.target.max)).sum();
+        let writes = apply::run(
+            incoming,
+            plan.targets.len(),
+            could_ask,
+            ctx,
+            &self.floor,
+            self.settings.dry_run,
+            deadline,
+        );
         let (unread, applied) = futures::join!(reads, writes);
 
         let mut results: Vec<Option<TargetResult>> = Vec::new();
@@ -146,7 +162,7 @@ impl Autoscaler {
             .collect()
     }
 
-    /// Builds the decision's inputs from what was observed, and decides.
+    /// Gathers the target's observations and decides.
     fn evaluate(
         &self,
         order: usize,
@@ -155,30 +171,38 @@ impl Autoscaler {
         shared: &Shared,
     ) -> Result<Pending, HandlerError> {
         let target = &planned.target;
+        let mut unread = Vec::new();
         if let Some(error) = shared.alarm_failure(target) {
-            return Err(error.clone().into());
+            // An operator's command must not pass a cap that could not be checked.
+            if let Request::Direct(_) = planned.request {
+                return Err(error.clone().into());
+            }
+            unread.push(error.to_string());
         }
         let queue = match (planned.request, shared.queue(target)) {
             (Request::FollowAlarms, Some(Ok(depth))) => Some(*depth),
-            (Request::FollowAlarms, Some(Err(error))) => return Err(error.clone().into()),
+            (Request::FollowAlarms, Some(Err(error))) => {
+                unread.push(error.to_string());
+                None
+            }
             _ => None,
         };
-        let inputs = Inputs {
+        let observations = Observations {
             current: observed.view.reserved,
-            alarms: &shared.alarms,
+            alarms: shared.alarms_of(target),
             queue,
-            saved: &observed.stored.state,
+            saved: observed.stored.state,
             now: self.ctx.clock.epoch_seconds(),
+            unread,
         };
-        let decision = decide(target, &inputs, planned.request);
-        Ok(Pending {
+        let version = self.ctx.state.as_ref().map(|_| observed.stored.version);
+        Ok(Pending::new(
             order,
-            record: apply::record_for(planned, &decision),
-            planned: planned.clone(),
-            view: observed.view,
-            version: self.ctx.state.as_ref().map(|_| observed.stored.version),
-            decision,
-        })
+            planned.clone(),
+            observed.view,
+            version,
+            observations,
+        ))
     }
 
     /// Someone else saved the target's history while this invocation decided: read the
@@ -208,25 +232,33 @@ impl Autoscaler {
             }
             None => unreachable!("one target read, one result"),
         };
-        let pending = match self.evaluate(pending.order, &fresh, observed, shared) {
-            Ok(mut pending) => {
-                pending.record.reasons.insert(
-                    0,
-                    "the saved state changed while deciding: read and decided again".into(),
-                );
-                pending
-            }
+        let mut pending = match self.evaluate(pending.order, &fresh, observed, shared) {
+            Ok(pending) => pending,
             Err(error) => return TargetResult::Failed(None, error),
         };
+        pending.decision.reasons.insert(
+            0,
+            "the saved state changed while deciding: read and decided again".into(),
+        );
+        let max = u64::from(pending.planned.target.max);
         let (send, incoming) = tokio::sync::mpsc::unbounded_channel();
-        let _ = send.send(pending);
+        let _ = send.send(Incoming::Decided(Box::new(pending)));
         drop(send);
-        let mut applied = apply::run(incoming, &self.ctx, self.settings.dry_run, deadline).await;
+        let mut applied = apply::run(
+            incoming,
+            1,
+            max,
+            &self.ctx,
+            &self.floor,
+            self.settings.dry_run,
+            deadline,
+        )
+        .await;
         match applied.pop().map(|(_, a)| a) {
             Some(Applied::Done(record)) => TargetResult::Done(record),
             Some(Applied::Failed(record, error)) => TargetResult::Failed(Some(record), error),
             Some(Applied::Conflict(pending)) => {
-                let mut record = pending.record;
+                let mut record = apply::record_for(&pending.planned, &pending.decision);
                 record
                     .reasons
                     .push("the saved state changed again: nothing was changed".into());

@@ -17,6 +17,7 @@ pub mod decide;
 pub mod error;
 pub mod function_ref;
 pub mod handler;
+pub mod headroom;
 pub mod memory;
 pub mod observe;
 pub mod pace;

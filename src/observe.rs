@@ -42,6 +42,19 @@ impl Shared {
             .find_map(|rule| self.alarm_failures.get(&rule.name))
     }
 
+    /// The states of the target's own alarms.
+    pub fn alarms_of(&self, target: &Target) -> AlarmStates {
+        target
+            .alarms
+            .iter()
+            .filter_map(|rule| {
+                self.alarms
+                    .get(&rule.name)
+                    .map(|state| (rule.name.clone(), *state))
+            })
+            .collect()
+    }
+
     /// The depth of the target's queue, if it follows one and it was read.
     pub fn queue(&self, target: &Target) -> Option<&Result<QueueDepth, AwsError>> {
         target
@@ -93,14 +106,21 @@ async fn alarm_states(
             Err(error) => failures.extend(chunk.iter().map(|n| (n.clone(), error.clone()))),
         }
     }
-    // The event's own state, only for alarms CloudWatch was asked about and did not return.
+    // The event's own state, only for alarms CloudWatch was asked about and did not return
+    // (and, when it could not be read, only for the alarm's caps).
     for (name, state) in &plan.event_alarms {
-        if names.contains(name) && !failures.contains_key(name) {
-            states.entry(name.clone()).or_insert(ObservedAlarm {
-                state: *state,
-                source: StateSource::Event,
-            });
+        if !names.contains(name) {
+            continue;
         }
+        let source = if failures.contains_key(name) {
+            StateSource::EventWhileUnreadable
+        } else {
+            StateSource::Event
+        };
+        states.entry(name.clone()).or_insert(ObservedAlarm {
+            state: *state,
+            source,
+        });
     }
     (states, failures)
 }
@@ -240,6 +260,10 @@ pub async fn read_function(target: &Target, ctx: &Context) -> Result<FunctionVie
         .await
         .map_err(|error| match error.code.as_deref() {
             Some("AccessDeniedException") => HandlerError::NotOptedIn {
+                function: target.function.to_string(),
+                source: error,
+            },
+            Some("ResourceNotFoundException") => HandlerError::FunctionGone {
                 function: target.function.to_string(),
                 source: error,
             },

@@ -215,7 +215,7 @@ async fn describe_alarms_asks_for_composite_alarms_and_follows_pagination() {
 }
 
 #[tokio::test]
-async fn a_throttled_describe_alarms_fails_the_evaluation_before_any_write() {
+async fn a_throttled_describe_alarms_holds_the_target_and_says_which_read_failed() {
     let describe = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
         .sequence()
         .error(|| {
@@ -245,12 +245,16 @@ async fn a_throttled_describe_alarms_fails_the_evaluation_before_any_write() {
     )));
     let autoscaler = Autoscaler::new(policy, Settings::default(), ctx);
     let event = json!({"source": "aws.cloudwatch", "alarmData": {"alarmName": "backlog", "state": {"value": "ALARM"}}});
-    let err = autoscaler.handle(&event, None).await.unwrap_err();
-    assert_eq!(err.error_type(), "AwsCallFailed");
+    let outcome = autoscaler.handle(&event, None).await.unwrap();
+    let decision = &outcome.decisions[0];
+    assert_eq!((decision.previous, decision.desired), (Some(5), Some(5)));
     assert!(
-        err.to_string()
-            .starts_with("DescribeAlarms on backlog failed: Throttling: Rate exceeded"),
-        "{err}"
+        decision.reasons.iter().any(|r| r.starts_with(
+            "metrics unavailable (DescribeAlarms on backlog failed: Throttling: Rate exceeded): \
+             on_metric_failure hold"
+        )),
+        "{:?}",
+        decision.reasons
     );
     assert_eq!(
         put.num_calls(),

@@ -135,10 +135,9 @@ impl Lambda for MemoryLambda {
     async fn account(&self) -> Result<AccountConcurrency, AwsError> {
         self.parts.call("GetAccountSettings", "account")?;
         let functions = lock(&self.functions);
-        Ok(AccountConcurrency {
-            limit: lock(&self.pool).limit,
-            unreserved: self.unreserved(&functions),
-        })
+        let unreserved = self.unreserved(&functions);
+        let limit = lock(&self.pool).limit;
+        Ok(AccountConcurrency { limit, unreserved })
     }
 }
 

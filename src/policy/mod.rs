@@ -37,6 +37,70 @@ pub struct Target {
     /// Queue-depth target tracking, if the target follows a queue.
     pub queue: Option<QueueSpec>,
     pub stability: Stability,
+    /// What to do when the target's alarms or queue cannot be read.
+    pub on_metric_failure: MetricFailure,
+}
+
+/// What a target does when its observations cannot be read (as KEDA's `fallback`): never a
+/// scale-in on missing data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MetricFailure {
+    /// Keep the current reservation (caps and bounds still apply).
+    #[default]
+    Hold,
+    /// Scale out to at least N; never below the current reservation.
+    Set(u32),
+}
+
+impl fmt::Display for MetricFailure {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            MetricFailure::Hold => f.write_str("hold"),
+            MetricFailure::Set(n) => write!(f, "set {n}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MetricFailure {
+    /// `"hold"` or `{"set": N}`.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fallback;
+        impl<'de> serde::de::Visitor<'de> for Fallback {
+            type Value = MetricFailure;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("\"hold\" or {\"set\": N}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MetricFailure, E> {
+                match v {
+                    "hold" => Ok(MetricFailure::Hold),
+                    other => Err(E::invalid_value(serde::de::Unexpected::Str(other), &self)),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<MetricFailure, A::Error> {
+                let expected = "expected \"hold\" or {\"set\": N}";
+                match map.next_key::<String>()?.as_deref() {
+                    Some("set") => {}
+                    Some(other) => {
+                        return Err(serde::de::Error::custom(format!(
+                            "unknown key `{other}`, {expected}"
+                        )))
+                    }
+                    None => return Err(serde::de::Error::custom(expected)),
+                }
+                let value: Count = map.next_value()?;
+                if map.next_key::<String>()?.is_some() {
+                    return Err(serde::de::Error::custom(format!(
+                        "one key only: {expected}"
+                    )));
+                }
+                Ok(MetricFailure::Set(value.0))
+            }
+        }
+        d.deserialize_any(Fallback)
+    }
 }
 
 /// Which queue a target follows: its URL, or its name (resolved with `GetQueueUrl`).
@@ -278,6 +342,8 @@ pub(crate) struct TargetDoc {
     pub(crate) max_scale_out_step_percent: Option<u32>,
     #[serde(default, deserialize_with = "step_in_percent")]
     pub(crate) max_scale_in_step_percent: Option<u32>,
+    #[serde(default)]
+    pub(crate) on_metric_failure: MetricFailure,
 }
 
 #[derive(Deserialize)]
@@ -549,6 +615,14 @@ pub(crate) fn validate_target(t: TargetDoc, at: &dyn Fn(&str) -> String) -> Resu
         max_scale_out_step_percent: t.max_scale_out_step_percent,
         max_scale_in_step_percent: t.max_scale_in_step_percent,
     };
+    if let MetricFailure::Set(n) = t.on_metric_failure {
+        if n < min || n > max {
+            return Err(format!(
+                "{}: set {n} is outside [min {min}, max {max}]",
+                at("on_metric_failure")
+            ));
+        }
+    }
     Ok(Target {
         function,
         min,
@@ -556,6 +630,7 @@ pub(crate) fn validate_target(t: TargetDoc, at: &dyn Fn(&str) -> String) -> Resu
         alarms,
         queue,
         stability,
+        on_metric_failure: t.on_metric_failure,
     })
 }
 
@@ -812,6 +887,47 @@ mod tests {
             .map(|t| t.function.name())
             .collect();
         assert_eq!(names, ["orders-worker", "b"]);
+    }
+
+    #[test]
+    fn on_metric_failure_is_hold_by_default_or_a_set_within_bounds() {
+        let target = |extra: &str| {
+            Policy::from_json(
+                &format!(r#"{{"targets":[{{"function":"a","min":2,"max":50{extra}}}]}}"#),
+                "t",
+            )
+            .map(|p| p.targets[0].on_metric_failure)
+        };
+        assert_eq!(target(""), Ok(MetricFailure::Hold));
+        assert_eq!(
+            target(r#","on_metric_failure":"hold""#),
+            Ok(MetricFailure::Hold)
+        );
+        assert_eq!(
+            target(r#","on_metric_failure":{"set":10}"#),
+            Ok(MetricFailure::Set(10))
+        );
+        for (extra, expected) in [
+            (
+                r#","on_metric_failure":"scale""#,
+                "targets[0].on_metric_failure: invalid value: string \"scale\", expected \"hold\" or {\"set\": N}",
+            ),
+            (
+                r#","on_metric_failure":{"set":90}"#,
+                "targets[0].on_metric_failure: set 90 is outside [min 2, max 50]",
+            ),
+            (
+                r#","on_metric_failure":{"cap":3}"#,
+                "targets[0].on_metric_failure: unknown key `cap`, expected \"hold\" or {\"set\": N}",
+            ),
+            (
+                r#","on_metric_failure":{"set":"3"}"#,
+                "targets[0].on_metric_failure.set: invalid type: string \"3\"",
+            ),
+        ] {
+            let err = target(extra).unwrap_err().message;
+            assert!(err.starts_with(expected), "{extra}: {err}");
+        }
     }
 
     #[test]
