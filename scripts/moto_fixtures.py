@@ -19,13 +19,14 @@ ACCOUNT = "123456789012"
 ROLE = "autoscaler-demo-target"
 
 
-def client(endpoint, service):
+def client(endpoint, service, **options):
     return boto3.client(
         service,
         endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id="demo",
         aws_secret_access_key="demo",
+        **options,
     )
 
 
