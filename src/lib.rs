@@ -15,6 +15,7 @@ pub mod policy;
 pub mod ports;
 pub mod report;
 pub mod settings;
+pub mod simulate;
 pub mod state;
 pub mod tags;
 pub mod trigger;

@@ -37,6 +37,8 @@ enum Command {
         #[arg(long)]
         policy: Option<PathBuf>,
     },
+    /// Replay a load trace through the policy and baseline algorithms (docs/simulation.md).
+    Simulate(lambda_autoscaler::simulate::Args),
 }
 
 fn load_policy(path: Option<&Path>) -> Result<Policy, HandlerError> {
@@ -176,6 +178,9 @@ async fn main() -> ExitCode {
             dry_run,
         } => invoke(event, policy.as_deref(), *dry_run).await,
         Command::Validate { policy } => validate(policy.as_deref()),
+        Command::Simulate(args) => lambda_autoscaler::simulate::run(args)
+            .map_err(|e| e.to_string())
+            .and_then(|table| write_stdout(&table)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
