@@ -6,8 +6,11 @@ mod support;
 use serde_json::Value;
 use std::path::PathBuf;
 
-fn autoscaler(args: &[&str]) -> (i32, String, String) {
-    support::run_cli(args, &[])
+/// `autoscaler simulate --policy POLICY --trace TRACE OPTIONS...`
+fn simulate(policy: &str, trace: &str, options: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["simulate", "--policy", policy, "--trace", trace];
+    args.extend(options);
+    support::run_cli(&args, &[])
 }
 
 /// A fresh directory for one test's files.
@@ -29,13 +32,13 @@ const QUEUE_POLICY: &str = r#"{"targets": [
    "queue": {"name": "orders", "messages_per_instance": 1},
    "alarms": [{"name": "orders-backlog-high", "on_alarm": {"set": 50}}]}]}"#;
 
-fn assert_fails_with(args: &[&str], expected: &str) {
-    let (code, stdout, stderr) = autoscaler(args);
-    assert_eq!(code, 1, "{args:?}: {stderr}");
+/// Exit status 1, nothing on stdout, and `expected` in the message: a clear error, no panic.
+fn assert_fails_with(code: i32, stdout: &str, stderr: &str, expected: &str) {
+    assert_eq!(code, 1, "{stderr}");
     assert!(stdout.is_empty(), "{stdout}");
     assert!(
         stderr.contains(expected),
-        "{args:?}: expected {expected:?} in:\n{stderr}"
+        "expected {expected:?} in:\n{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
@@ -45,17 +48,16 @@ fn the_recommended_policy_runs_every_default_algorithm_on_a_builtin_trace() {
     let dir = scratch("default");
     let json = dir.join("out.json");
     let svg = dir.join("out.svg");
-    let (code, stdout, stderr) = autoscaler(&[
-        "simulate",
-        "--policy",
+    let (code, stdout, stderr) = simulate(
         "examples/recommended-policy.json",
-        "--trace",
         "spike",
-        "--json",
-        json.to_str().unwrap(),
-        "--svg",
-        svg.to_str().unwrap(),
-    ]);
+        &[
+            "--json",
+            json.to_str().unwrap(),
+            "--svg",
+            svg.to_str().unwrap(),
+        ],
+    );
     assert_eq!(code, 0, "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].starts_with("trace spike (seed 1)"), "{stdout}");
@@ -106,28 +108,39 @@ fn the_recommended_policy_runs_every_default_algorithm_on_a_builtin_trace() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-#[test]
-fn a_static_ten_against_fifty_messages_a_second_grows_the_backlog_by_forty_each_second() {
-    let dir = scratch("known");
+/// Runs QUEUE_POLICY on a CSV trace of `arrivals` per second with `algorithms`; the results
+/// as JSON.
+fn simulate_csv(test: &str, arrivals: &[u64], algorithms: &str) -> Value {
+    let dir = scratch(test);
     let policy = write(&dir, "policy.json", QUEUE_POLICY);
-    let rows: String = (0..10).map(|s| format!("{s},50\n")).collect();
+    let rows: String = arrivals
+        .iter()
+        .enumerate()
+        .map(|(second, count)| format!("{second},{count}\n"))
+        .collect();
     let trace = write(&dir, "trace.csv", &format!("second,arrivals\n{rows}"));
     let json = dir.join("out.json");
-    let (code, _, stderr) = autoscaler(&[
-        "simulate",
-        "--policy",
+    let (code, _, stderr) = simulate(
         &policy,
-        "--trace",
         &trace,
-        "--algorithms",
-        "static:10,static:max",
-        "--alarm",
-        "orders-backlog-high=1000",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+        &[
+            "--algorithms",
+            algorithms,
+            "--alarm",
+            "orders-backlog-high=100000",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
     assert_eq!(code, 0, "{stderr}");
-    let value: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    std::fs::remove_dir_all(dir).ok();
+    value
+}
+
+#[test]
+fn a_static_ten_against_fifty_messages_a_second_grows_the_backlog_by_forty_each_second() {
+    let value = simulate_csv("known", &[50; 10], "static:10,static:max");
     // 40, 80, ..., 400 messages wait at the ends of the ten seconds.
     assert_eq!(
         value["algorithms"]["static:10"],
@@ -136,61 +149,29 @@ fn a_static_ten_against_fifty_messages_a_second_grows_the_backlog_by_forty_each_
             "direction_changes": 0})
     );
     // static:max is the target's max, 50: exactly enough, nothing ever waits.
-    assert_eq!(value["algorithms"]["static:max"]["max_backlog"], 0);
-    assert_eq!(
-        value["algorithms"]["static:max"]["concurrency_seconds"],
-        500
-    );
-    std::fs::remove_dir_all(dir).ok();
+    let max = &value["algorithms"]["static:max"];
+    assert_eq!(max["max_backlog"], 0);
+    assert_eq!(max["concurrency_seconds"], 500);
 }
 
 #[test]
 fn the_policy_follows_the_queue_through_the_decision_core() {
-    let dir = scratch("policy");
-    let policy = write(&dir, "policy.json", QUEUE_POLICY);
     // Quiet, then 30 a second from second 60: the evaluation at second 120 sees 60 s of
     // 29 extra messages a second (1740 visible, 1 in flight) and proposes 1741, so max 50.
-    let rows: String = (0..180)
-        .map(|s| format!("{s},{}\n", if s < 60 { 1 } else { 30 }))
-        .collect();
-    let trace = write(&dir, "trace.csv", &format!("second,arrivals\n{rows}"));
-    let json = dir.join("out.json");
-    let (code, _, stderr) = autoscaler(&[
-        "simulate",
-        "--policy",
-        &policy,
-        "--trace",
-        &trace,
-        "--algorithms",
-        "policy",
-        "--alarm",
-        "orders-backlog-high=100000",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
-    let value: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let arrivals: Vec<u64> = (0..180).map(|s| if s < 60 { 1 } else { 30 }).collect();
+    let value = simulate_csv("policy", &arrivals, "policy");
     let policy = &value["algorithms"]["policy"];
     assert_eq!(policy["max_backlog"], 1740);
     // From 1 to 50 at second 120: one write; 120 s at 1, 60 s at 50.
     assert_eq!(policy["writes"], 1);
     assert_eq!(policy["concurrency_seconds"], 120 + 60 * 50);
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
 fn an_alarm_without_a_threshold_is_ignored_with_a_warning() {
     let dir = scratch("alarm");
     let policy = write(&dir, "policy.json", QUEUE_POLICY);
-    let (code, _, stderr) = autoscaler(&[
-        "simulate",
-        "--policy",
-        &policy,
-        "--trace",
-        "step",
-        "--algorithms",
-        "policy",
-    ]);
+    let (code, _, stderr) = simulate(&policy, "step", &["--algorithms", "policy"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains(
@@ -208,15 +189,11 @@ fn a_long_trace_reports_its_progress_on_stderr() {
     // The longest trace allowed, 31 days; the seconds left out are quiet.
     let trace = write(&dir, "trace.csv", "second,arrivals\n0,10\n2678399,10\n");
     let started = std::time::Instant::now();
-    let (code, stdout, stderr) = autoscaler(&[
-        "simulate",
-        "--policy",
+    let (code, stdout, stderr) = simulate(
         &policy,
-        "--trace",
         &trace,
-        "--algorithms",
-        "policy,hpa,step,oracle,static:1,static:2",
-    ]);
+        &["--algorithms", "policy,hpa,step,oracle,static:1,static:2"],
+    );
     let took = started.elapsed();
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("static:2"));
@@ -245,83 +222,81 @@ fn bad_input_names_what_is_wrong_and_exits_1() {
     );
     let bad_header = write(&dir, "header.csv", "time,count\n0,1\n");
     let bad_row = write(&dir, "row.csv", "second,arrivals\n0,1\n1,many\n");
-    let with_trace = |trace: &str, extra: &[&str]| -> Vec<String> {
-        ["simulate", "--policy", &policy, "--trace", trace]
-            .iter()
-            .chain(extra)
-            .map(|s| s.to_string())
-            .collect()
-    };
-    let base = |extra: &[&str]| with_trace("step", extra);
-    let cases: Vec<(Vec<String>, String)> = vec![
+    let missing = dir.join("missing.json").display().to_string();
+    // Bad input files: (the policy, the trace, what the message says).
+    let inputs: [(&str, &str, String); 5] = [
+        (&missing, "step", "cannot read the file".into()),
         (
-            vec![
-                "simulate".into(),
-                "--policy".into(),
-                dir.join("missing.json").display().to_string(),
-                "--trace".into(),
-                "step".into(),
-            ],
-            "cannot read the file".into(),
+            &no_queue,
+            "step",
+            format!("policy {no_queue}: no target follows a queue"),
         ),
         (
-            with_trace("no-such-trace.csv", &[]),
+            &policy,
+            "no-such-trace.csv",
             "trace no-such-trace.csv: cannot read the file".into(),
         ),
         (
-            with_trace(&bad_header, &[]),
+            &policy,
+            &bad_header,
             format!("trace {bad_header}: line 1: the header must be `second,arrivals`"),
         ),
         (
-            with_trace(&bad_row, &[]),
+            &policy,
+            &bad_row,
             format!("trace {bad_row}: line 3: arrivals `many` is not a whole number >= 0"),
         ),
+    ];
+    for (policy, trace, expected) in &inputs {
+        let (code, stdout, stderr) = simulate(policy, trace, &[]);
+        assert_fails_with(code, &stdout, &stderr, expected);
+    }
+    // Wrong options on a good policy and trace: (the options, what the message says).
+    let options: [(&[&str], &str); 10] = [
         (
-            base(&["--algorithms", "policy,kpa"]),
-            "--algorithms policy,kpa: unknown algorithm `kpa`".into(),
+            &["--algorithms", "policy,kpa"],
+            "--algorithms policy,kpa: unknown algorithm `kpa`",
         ),
         (
-            base(&["--algorithms", "static:x"]),
-            "--algorithms static:x: `static:x`: the size must be a whole number".into(),
+            &["--algorithms", "static:x"],
+            "--algorithms static:x: `static:x`: the size must be",
         ),
         (
-            base(&["--alarm", "orders-backlog-high"]),
-            "--alarm orders-backlog-high: expected NAME=THRESHOLD".into(),
+            &["--alarm", "orders-backlog-high"],
+            "--alarm orders-backlog-high: expected NAME=",
         ),
         (
-            base(&["--alarm", "orders-backlog-high=lots"]),
-            "--alarm orders-backlog-high=lots: the threshold must be a number".into(),
+            &["--alarm", "orders-backlog-high=lots"],
+            "the threshold must be a number",
         ),
         (
-            base(&["--target", "billing-worker"]),
-            "--target billing-worker: policy".into(),
+            &["--target", "billing-worker"],
+            "--target billing-worker: policy",
         ),
         (
-            base(&["--target", "reports-api"]),
-            "--target reports-api: the target does not follow a queue".into(),
+            &["--target", "reports-api"],
+            "the target does not follow a queue",
         ),
         (
-            base(&["--service-seconds", "0"]),
-            "--service-seconds 0: must be a number of seconds above 0".into(),
+            &["--service-seconds", "0"],
+            "--service-seconds 0: must be a number of seconds above 0",
         ),
         (
-            base(&["--interval", "0"]),
-            "--interval 0: must be at least 1 second".into(),
+            &["--service-seconds", "NaN"],
+            "--service-seconds NaN: must be a number of seconds",
         ),
         (
-            vec![
-                "simulate".into(),
-                "--policy".into(),
-                no_queue.clone(),
-                "--trace".into(),
-                "step".into(),
-            ],
-            format!("policy {no_queue}: no target follows a queue"),
+            &["--interval", "0"],
+            "--interval 0: must be at least 1 second",
+        ),
+        (
+            &["--json", "/no/such/dir/out.json"],
+            "cannot write /no/such/dir/out.json",
         ),
     ];
-    for (args, expected) in cases {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        assert_fails_with(&args, &expected);
+    for (extra, expected) in options {
+        let (code, stdout, stderr) = simulate(&policy, "step", extra);
+        assert_fails_with(code, &stdout, &stderr, expected);
     }
     std::fs::remove_dir_all(dir).ok();
 }

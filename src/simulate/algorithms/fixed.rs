@@ -18,10 +18,8 @@ mod tests {
     fn a_fixed_reservation_never_moves() {
         let mut fixed = Fixed(20);
         let moment = Moment {
-            second: 60,
-            current: 20,
-            observed: None,
             needed: 500,
+            ..Moment::between_evaluations(60, 20)
         };
         assert_eq!(fixed.reservation(&moment), 20);
     }

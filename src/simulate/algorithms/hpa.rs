@@ -107,7 +107,6 @@ impl Scaler for Hpa<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::QueueDepth;
     use crate::policy::Policy;
 
     fn target(min: u32, max: u32, per_instance: u32) -> Target {
@@ -119,16 +118,7 @@ mod tests {
     }
 
     fn observe(hpa: &mut Hpa, second: u64, current: u32, backlog: u64) -> u32 {
-        hpa.reservation(&Moment {
-            second,
-            current,
-            observed: Some(QueueDepth {
-                visible: backlog,
-                in_flight: 0,
-                delayed: 0,
-            }),
-            needed: 0,
-        })
+        hpa.reservation(&Moment::observing(second, current, backlog))
     }
 
     #[test]
@@ -192,12 +182,6 @@ mod tests {
         let t = target(1, 100, 10);
         let q = t.queue.clone().unwrap();
         let mut hpa = Hpa::new(&t, &q);
-        let moment = Moment {
-            second: 7,
-            current: 9,
-            observed: None,
-            needed: 0,
-        };
-        assert_eq!(hpa.reservation(&moment), 9);
+        assert_eq!(hpa.reservation(&Moment::between_evaluations(7, 9)), 9);
     }
 }

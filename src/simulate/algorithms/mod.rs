@@ -30,6 +30,31 @@ pub struct Moment {
     pub needed: u64,
 }
 
+#[cfg(test)]
+impl Moment {
+    /// An evaluation that sees `visible` waiting messages and nothing in flight.
+    pub(crate) fn observing(second: u64, current: u32, visible: u64) -> Moment {
+        Moment {
+            observed: Some(QueueDepth {
+                visible,
+                in_flight: 0,
+                delayed: 0,
+            }),
+            ..Moment::between_evaluations(second, current)
+        }
+    }
+
+    /// A second without an evaluation.
+    pub(crate) fn between_evaluations(second: u64, current: u32) -> Moment {
+        Moment {
+            second,
+            current,
+            observed: None,
+            needed: 0,
+        }
+    }
+}
+
 /// One algorithm's state over a run.
 pub trait Scaler {
     /// The reservation to hold during `moment.second`; it applies at once.

@@ -42,10 +42,8 @@ mod tests {
         let target = Policy::from_json(json, "test").unwrap().targets.remove(0);
         let mut oracle = Oracle::new(&target);
         let at = |needed| Moment {
-            second: 1,
-            current: 7,
-            observed: None,
             needed,
+            ..Moment::between_evaluations(1, 7)
         };
         assert_eq!(oracle.reservation(&at(30)), 30);
         assert_eq!(oracle.reservation(&at(0)), 2);

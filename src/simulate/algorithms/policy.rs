@@ -83,29 +83,12 @@ mod tests {
         Policy::from_json(&json, "test").unwrap().targets.remove(0)
     }
 
-    fn at(second: u64, current: u32, visible: u64) -> Moment {
-        Moment {
-            second,
-            current,
-            observed: Some(QueueDepth {
-                visible,
-                in_flight: 0,
-                delayed: 0,
-            }),
-            needed: 0,
-        }
-    }
-
     #[test]
     fn between_evaluations_the_reservation_is_kept() {
         let target = target("");
         let alarms = AlarmThresholds::default();
         let mut policy = PolicyScaler::new(&target, &alarms);
-        let moment = Moment {
-            observed: None,
-            ..at(5, 7, 1000)
-        };
-        assert_eq!(policy.reservation(&moment), 7);
+        assert_eq!(policy.reservation(&Moment::between_evaluations(5, 7)), 7);
     }
 
     #[test]
@@ -114,7 +97,7 @@ mod tests {
         let alarms = AlarmThresholds::default();
         let mut policy = PolicyScaler::new(&target, &alarms);
         // ceil(455 / 10) = 46.
-        assert_eq!(policy.reservation(&at(0, 1, 455)), 46);
+        assert_eq!(policy.reservation(&Moment::observing(0, 1, 455)), 46);
     }
 
     #[test]
@@ -123,11 +106,11 @@ mod tests {
             target(r#", "scale_in_cooldown_seconds": 300, "scale_in_stabilization_seconds": 0"#);
         let alarms = AlarmThresholds::default();
         let mut policy = PolicyScaler::new(&target, &alarms);
-        assert_eq!(policy.reservation(&at(0, 1, 500)), 50);
+        assert_eq!(policy.reservation(&Moment::observing(0, 1, 500)), 50);
         // 60 s after scaling out, an empty queue may not scale in yet...
-        assert_eq!(policy.reservation(&at(60, 50, 0)), 50);
+        assert_eq!(policy.reservation(&Moment::observing(60, 50, 0)), 50);
         // ...but 300 s after it may.
-        assert_eq!(policy.reservation(&at(300, 50, 0)), 1);
+        assert_eq!(policy.reservation(&Moment::observing(300, 50, 0)), 1);
     }
 
     #[test]
@@ -138,6 +121,6 @@ mod tests {
         let target = Policy::from_json(json, "test").unwrap().targets.remove(0);
         let parsed = AlarmThresholds::parse(&["backlog-high=100".into()], &target).unwrap();
         let mut policy = PolicyScaler::new(&target, &parsed.thresholds);
-        assert_eq!(policy.reservation(&at(0, 1, 101)), 80);
+        assert_eq!(policy.reservation(&Moment::observing(0, 1, 101)), 80);
     }
 }
