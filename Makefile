@@ -27,7 +27,7 @@ lint:
 
 # Pure tests: the decision core, policy, parsing, handler with fakes, injected faults.
 unit:
-	cargo test --lib --bins --test event_parsing --test handler --test faults --test cli
+	cargo test --lib --bins --test event_parsing --test handler --test faults --test cli --test simulate
 
 # The handler and the CLI against moto's server (started by the tests themselves).
 integration: venv

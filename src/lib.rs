@@ -27,6 +27,7 @@ pub mod ports;
 pub mod report;
 pub mod retry;
 pub mod settings;
+pub mod simulate;
 pub mod state;
 pub mod trigger;
 pub mod wiring;

@@ -132,7 +132,7 @@ def proxy_call(proxy, method, path):
         return json.load(r)
 
 
-def invoke(binary, policy, proxy, extra_args, timeout, log_path):
+def invoke(binary, policy, proxy, extra_args, timeout, log_path, extra_env=()):
     """One CLI invocation through the proxy: (wall seconds, exit status or None if it ran
     out of time, the decision record or None, the last line of stderr)."""
     env = dict(
@@ -142,10 +142,10 @@ def invoke(binary, policy, proxy, extra_args, timeout, log_path):
         AWS_ACCESS_KEY_ID="bench",
         AWS_SECRET_ACCESS_KEY="bench",
         AWS_EC2_METADATA_DISABLED="true",
-        # The main branch moves the saved state to this table; today's code ignores it.
         AUTOSCALER_STATE_TABLE=STATE_TABLE,
     )
     env.pop("AUTOSCALER_DRY_RUN", None)
+    env.update(extra_env)
     command = [binary, "invoke", os.path.join(ROOT, "events/scheduled.json"), "--policy", policy, *extra_args]
     start = time.perf_counter()
     with open(log_path, "w") as log:
@@ -230,8 +230,10 @@ def main():
     parser.add_argument("--latency-ms", type=float, default=25.0)
     parser.add_argument("--timeout", type=float, default=900, help="seconds one invocation may take before it is stopped")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench/scale-results.json"))
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for the CLI, e.g. AUTOSCALER_READ_CONCURRENCY=4")
     args = parser.parse_args()
     cases = args.cases.split(",")
+    extra_env = dict(item.split("=", 1) for item in args.env)
     if args.n:
         plan = [(case, int(n)) for n in args.n.split(",") for case in cases]
     else:
@@ -268,7 +270,7 @@ def main():
             for number, flags in enumerate(invocations, 1):
                 proxy_call(proxy, "POST", "/__proxy/reset")
                 log = os.path.join(work, f"cli-{case}-{n}-{number}.log")
-                wall, status, record, error = invoke(args.binary, policy, proxy, flags, args.timeout, log)
+                wall, status, record, error = invoke(args.binary, policy, proxy, flags, args.timeout, log, extra_env)
                 row = summarize(case, n, number, flags, wall, status, record, error, proxy_call(proxy, "GET", "/__proxy/stats"))
                 row["reservations_at_desired"] = reservations_at(moto, n, DESIRED)
                 rows.append(row)
@@ -289,6 +291,7 @@ def main():
             "commit": commit,
             "binary": version,
             "deadline_flag_supported": has_deadline,
+            "environment": extra_env,
             "proxy": {"latency_ms": args.latency_ms, "quotas_per_second": QUOTAS, "window": "sliding 1 s"},
             "fixtures": fixtures,
             "runs": rows,

@@ -41,6 +41,8 @@ enum Command {
         #[arg(long)]
         policy: Option<PathBuf>,
     },
+    /// Replay a load trace through the policy and baseline algorithms (docs/simulation.md).
+    Simulate(lambda_autoscaler::simulate::Args),
 }
 
 fn load_policy(path: Option<&Path>) -> Result<Policy, HandlerError> {
@@ -198,6 +200,9 @@ async fn main() -> ExitCode {
             deadline_seconds,
         } => invoke(event, policy.as_deref(), *dry_run, *deadline_seconds).await,
         Command::Validate { policy } => validate(policy.as_deref()),
+        Command::Simulate(args) => lambda_autoscaler::simulate::run(args)
+            .map_err(|e| e.to_string())
+            .and_then(|table| write_stdout(&table)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

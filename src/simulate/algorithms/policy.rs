@@ -1,0 +1,129 @@
+//! `policy`: the user's policy, decided by the same core as the Lambda function, stability
+//! knobs included. The history the Lambda function keeps in a tag is kept in memory here.
+
+use super::{Moment, Scaler};
+use crate::decide::{decide, AlarmStates, Inputs, QueueDepth, Request};
+use crate::policy::Target;
+use crate::simulate::alarms::AlarmThresholds;
+use crate::state::{History, SavedState};
+
+/// The simulated clock's origin, 2026-01-01T00:00:00Z in epoch seconds: a real date, because
+/// the decision core reasons about saved times.
+const EPOCH: i64 = 1_767_225_600;
+
+pub struct PolicyScaler<'a> {
+    target: &'a Target,
+    alarms: &'a AlarmThresholds,
+    saved: SavedState,
+}
+
+impl<'a> PolicyScaler<'a> {
+    pub fn new(target: &'a Target, alarms: &'a AlarmThresholds) -> PolicyScaler<'a> {
+        PolicyScaler {
+            target,
+            alarms,
+            saved: SavedState::Missing,
+        }
+    }
+}
+
+impl Scaler for PolicyScaler<'_> {
+    fn reservation(&mut self, moment: &Moment) -> u32 {
+        let Some(depth) = moment.observed else {
+            return moment.current;
+        };
+        let alarms = self.alarms.states(depth.visible);
+        // The trace is at most a month of seconds, far inside i64.
+        let now = EPOCH + moment.second as i64;
+        let (desired, history) = evaluate_policy(
+            self.target,
+            moment.current,
+            &alarms,
+            depth,
+            &self.saved,
+            now,
+        );
+        self.saved = SavedState::Valid(history);
+        desired
+    }
+}
+
+/// The simulator's only call into the decision core: one scheduled evaluation of `target`,
+/// as the Lambda function makes it. The history is opaque here: it is only handed back in.
+fn evaluate_policy(
+    target: &Target,
+    current: u32,
+    alarms: &AlarmStates,
+    depth: QueueDepth,
+    saved: &SavedState,
+    now: i64,
+) -> (u32, History) {
+    let inputs = Inputs {
+        current: Some(current),
+        alarms,
+        queue: Some(depth),
+        saved,
+        now,
+        // The model's observations never fail, and its pool is unlimited.
+        unread: &[],
+        headroom: None,
+    };
+    let decision = decide(target, &inputs, Request::FollowAlarms);
+    // With a current reservation the core always desires one; keep it if it ever does not.
+    (decision.desired.unwrap_or(current), decision.history)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    fn target(knobs: &str) -> Target {
+        let json = format!(
+            r#"{{"targets": [{{"function": "orders-worker", "min": 1, "max": 100,
+                "queue": {{"name": "orders", "messages_per_instance": 10}} {knobs}}}]}}"#
+        );
+        Policy::from_json(&json, "test").unwrap().targets.remove(0)
+    }
+
+    #[test]
+    fn between_evaluations_the_reservation_is_kept() {
+        let target = target("");
+        let alarms = AlarmThresholds::default();
+        let mut policy = PolicyScaler::new(&target, &alarms);
+        assert_eq!(policy.reservation(&Moment::between_evaluations(5, 7)), 7);
+    }
+
+    #[test]
+    fn the_queue_proposal_applies_at_once_when_scaling_out() {
+        let target = target("");
+        let alarms = AlarmThresholds::default();
+        let mut policy = PolicyScaler::new(&target, &alarms);
+        // ceil(455 / 10) = 46.
+        assert_eq!(policy.reservation(&Moment::observing(0, 1, 455)), 46);
+    }
+
+    #[test]
+    fn the_history_is_carried_so_the_scale_in_cooldown_holds() {
+        let target =
+            target(r#", "scale_in_cooldown_seconds": 300, "scale_in_stabilization_seconds": 0"#);
+        let alarms = AlarmThresholds::default();
+        let mut policy = PolicyScaler::new(&target, &alarms);
+        assert_eq!(policy.reservation(&Moment::observing(0, 1, 500)), 50);
+        // 60 s after scaling out, an empty queue may not scale in yet...
+        assert_eq!(policy.reservation(&Moment::observing(60, 50, 0)), 50);
+        // ...but 300 s after it may.
+        assert_eq!(policy.reservation(&Moment::observing(300, 50, 0)), 1);
+    }
+
+    #[test]
+    fn simulated_alarms_reach_the_core() {
+        let json = r#"{"targets": [{"function": "f", "min": 1, "max": 100,
+            "queue": {"name": "orders", "messages_per_instance": 1000},
+            "alarms": [{"name": "backlog-high", "on_alarm": {"set": 80}}]}]}"#;
+        let target = Policy::from_json(json, "test").unwrap().targets.remove(0);
+        let parsed = AlarmThresholds::parse(&["backlog-high=100".into()], &target).unwrap();
+        let mut policy = PolicyScaler::new(&target, &parsed.thresholds);
+        assert_eq!(policy.reservation(&Moment::observing(0, 1, 101)), 80);
+    }
+}

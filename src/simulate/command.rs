@@ -1,0 +1,219 @@
+//! `autoscaler simulate`: reads the options, runs every algorithm through the trace and
+//! writes the results (the table is returned for stdout; warnings and progress go to stderr).
+
+use super::alarms::AlarmThresholds;
+use super::algorithms::{self, DEFAULT_ALGORITHMS};
+use super::chart::{self, Series};
+use super::engine::{self, Run, Timing};
+use super::metrics::measure;
+use super::output::{self, Outcome};
+use super::progress::Progress;
+use super::trace;
+use crate::policy::{Policy, PolicyError, QueueSpec, Target};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Replay a load trace through the policy and through baseline algorithms, on a model of an
+/// SQS-fed Lambda consumer (docs/simulation.md), and compare them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The policy file.
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// A CSV file with the header `second,arrivals`, or a built-in shape: step, spike,
+    /// diurnal, sawtooth, bursty.
+    #[arg(long)]
+    pub trace: String,
+    /// The target to simulate (a function name); default: the first that follows a queue.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Comma-separated: policy, hpa, step, static:N, static:max, oracle.
+    #[arg(long, default_value = DEFAULT_ALGORITHMS)]
+    pub algorithms: String,
+    /// Seconds one execution takes to process one message.
+    #[arg(long, default_value_t = 1.0)]
+    pub service_seconds: f64,
+    /// Seconds between evaluations (the schedule's rate).
+    #[arg(long, default_value_t = 60)]
+    pub interval: u64,
+    /// How many seconds late each evaluation sees the queue.
+    #[arg(long, default_value_t = 0)]
+    pub observe_lag: u64,
+    /// An alarm of the target, in ALARM while more than THRESHOLD messages are visible.
+    #[arg(long = "alarm", value_name = "NAME=THRESHOLD")]
+    pub alarms: Vec<String>,
+    /// The seed of a built-in trace's randomness.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Also draw arrivals, concurrency and backlog over time as an SVG chart to this file.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+}
+
+/// Why a simulation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// An option or an input file is wrong; the message names it.
+    #[error("{0}")]
+    Input(String),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn input(message: String) -> SimulateError {
+    SimulateError::Input(message)
+}
+
+/// Runs the command; returns the table for stdout.
+pub fn run(args: &Args) -> Result<String, SimulateError> {
+    if !(args.service_seconds.is_finite() && args.service_seconds > 0.0) {
+        return Err(input(format!(
+            "--service-seconds {}: must be a number of seconds above 0",
+            args.service_seconds
+        )));
+    }
+    if args.interval == 0 {
+        return Err(input("--interval 0: must be at least 1 second".into()));
+    }
+    let policy = Policy::from_file(&args.policy)?;
+    let (target, queue) = pick_target(&policy, &args.policy, args.target.as_deref())?;
+    let alarms = AlarmThresholds::parse(&args.alarms, target).map_err(input)?;
+    let list = algorithms::parse_list(&args.algorithms, target.max)
+        .map_err(|e| input(format!("--algorithms {}: {e}", args.algorithms)))?;
+    let trace = trace::load(&args.trace, args.seed).map_err(input)?;
+    for warning in &alarms.warnings {
+        say(&format!("warning: {warning}"));
+    }
+
+    let timing = Timing {
+        interval: args.interval,
+        observe_lag: args.observe_lag,
+    };
+    let started = Instant::now();
+    let seconds = trace.arrivals.len();
+    let mut progress = Progress::new(seconds * list.len(), started);
+    let steady = engine::steady_reservation(&trace.arrivals, args.service_seconds);
+    let mut runs: Vec<(String, Run)> = Vec::with_capacity(list.len());
+    for (index, named) in list.iter().enumerate() {
+        let mut scaler = algorithms::scaler(named.algorithm, target, queue, &alarms.thresholds);
+        let run = engine::run(
+            &trace.arrivals,
+            scaler.as_mut(),
+            algorithms::start(named.algorithm, target, steady),
+            args.service_seconds,
+            timing,
+            &mut |done| {
+                if let Some(line) =
+                    progress.update(index * seconds + done, Instant::now(), &named.name)
+                {
+                    say(&line);
+                }
+            },
+        );
+        runs.push((named.name.clone(), run));
+    }
+    let outcomes: Vec<Outcome> = runs
+        .iter()
+        .map(|(name, run)| Outcome {
+            name: name.clone(),
+            metrics: measure(run),
+        })
+        .collect();
+
+    let setting = format!(
+        "target {}, service {} s per message, evaluation every {} s, observed {} s late",
+        target.function.name(),
+        args.service_seconds,
+        args.interval,
+        args.observe_lag
+    );
+    if let Some(path) = &args.json {
+        let json = output::json(&outcomes);
+        write(path, &format!("{json:#}\n"))?;
+    }
+    if let Some(path) = &args.svg {
+        let series: Vec<Series> = runs
+            .iter()
+            .map(|(name, run)| Series { name, run })
+            .collect();
+        let title = [format!("trace {}", trace.description), setting.clone()];
+        let svg = chart::svg(&title, &trace.arrivals, &series).map_err(|e| {
+            input(format!(
+                "--svg {}: cannot draw the chart: {e}",
+                path.display()
+            ))
+        })?;
+        write(path, &svg)?;
+    }
+    let heading = format!("trace {}\n{setting}", trace.description);
+    Ok(output::table(&heading, &outcomes))
+}
+
+/// The target named by `--target`, else the first target following a queue.
+fn pick_target<'a>(
+    policy: &'a Policy,
+    path: &Path,
+    name: Option<&str>,
+) -> Result<(&'a Target, &'a QueueSpec), SimulateError> {
+    let with_queue: Vec<&str> = policy
+        .targets
+        .iter()
+        .filter(|t| t.queue.is_some())
+        .map(|t| t.function.name())
+        .collect();
+    let listed = |names: &[&str]| match names {
+        [] => "none".to_owned(),
+        names => names.join(", "),
+    };
+    let target = match name {
+        Some(name) => policy.target_for_function(name).ok_or_else(|| {
+            let all: Vec<&str> = policy.targets.iter().map(|t| t.function.name()).collect();
+            input(format!(
+                "--target {name}: policy {} has no such target (targets: {})",
+                path.display(),
+                listed(&all)
+            ))
+        })?,
+        None => policy
+            .targets
+            .iter()
+            .find(|t| t.queue.is_some())
+            .ok_or_else(|| {
+                input(format!(
+                    "policy {}: no target follows a queue; the simulator models a queue \
+                     consumer, so it needs a target with \"queue\"",
+                    path.display()
+                ))
+            })?,
+    };
+    match &target.queue {
+        Some(queue) => Ok((target, queue)),
+        None => Err(input(format!(
+            "--target {}: the target does not follow a queue; the simulator models a queue \
+             consumer (targets following one: {})",
+            target.function.name(),
+            listed(&with_queue)
+        ))),
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), SimulateError> {
+    std::fs::write(path, text).map_err(|source| SimulateError::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// A line on stderr; nothing better to do if stderr is gone.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}

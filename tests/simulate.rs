@@ -1,0 +1,302 @@
+//! `autoscaler simulate` end to end: the table, the JSON, the chart, known answers through the
+//! command line, and bad input that must fail with a clear message and exit status 1.
+
+mod support;
+
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// `autoscaler simulate --policy POLICY --trace TRACE OPTIONS...`
+fn simulate(policy: &str, trace: &str, options: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["simulate", "--policy", policy, "--trace", trace];
+    args.extend(options);
+    support::run_cli(&args, &[])
+}
+
+/// A fresh directory for one test's files.
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("autoscaler-sim-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+const QUEUE_POLICY: &str = r#"{"targets": [
+  {"function": "reports-api", "min": 1, "max": 20},
+  {"function": "orders-worker", "min": 1, "max": 50,
+   "queue": {"name": "orders", "messages_per_instance": 1},
+   "alarms": [{"name": "orders-backlog-high", "on_alarm": {"set": 50}}]}]}"#;
+
+/// Exit status 1, nothing on stdout, and `expected` in the message: a clear error, no panic.
+fn assert_fails_with(code: i32, stdout: &str, stderr: &str, expected: &str) {
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains(expected),
+        "expected {expected:?} in:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn the_recommended_policy_runs_every_default_algorithm_on_a_builtin_trace() {
+    let dir = scratch("default");
+    let json = dir.join("out.json");
+    let svg = dir.join("out.svg");
+    let (code, stdout, stderr) = simulate(
+        "examples/recommended-policy.json",
+        "spike",
+        &[
+            "--json",
+            json.to_str().unwrap(),
+            "--svg",
+            svg.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("trace spike (seed 1)"), "{stdout}");
+    assert!(
+        lines[2].starts_with("algorithm  message-wait (msg-s)"),
+        "{stdout}"
+    );
+    let rows: Vec<&str> = lines[3..]
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(rows, ["policy", "hpa", "step", "oracle"]);
+
+    let value: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let algorithms = value["algorithms"].as_object().unwrap();
+    assert_eq!(algorithms.len(), 4);
+    for metrics in algorithms.values() {
+        let mut keys: Vec<&str> = metrics
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "concurrency_seconds",
+                "direction_changes",
+                "drain_seconds",
+                "max_backlog",
+                "message_wait_seconds",
+                "writes"
+            ]
+        );
+    }
+    // The oracle keeps the backlog at zero: the floor the others are measured against.
+    assert_eq!(value["algorithms"]["oracle"]["max_backlog"], 0);
+
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(chart.starts_with("<svg"));
+    for name in ["policy", "hpa", "step", "oracle"] {
+        assert!(
+            chart.contains(&format!("\n{name}\n")),
+            "no legend entry {name}"
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Runs QUEUE_POLICY on a CSV trace of `arrivals` per second with `algorithms`; the results
+/// as JSON.
+fn simulate_csv(test: &str, arrivals: &[u64], algorithms: &str) -> Value {
+    let dir = scratch(test);
+    let policy = write(&dir, "policy.json", QUEUE_POLICY);
+    let rows: String = arrivals
+        .iter()
+        .enumerate()
+        .map(|(second, count)| format!("{second},{count}\n"))
+        .collect();
+    let trace = write(&dir, "trace.csv", &format!("second,arrivals\n{rows}"));
+    let json = dir.join("out.json");
+    let (code, _, stderr) = simulate(
+        &policy,
+        &trace,
+        &[
+            "--algorithms",
+            algorithms,
+            "--alarm",
+            "orders-backlog-high=100000",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    std::fs::remove_dir_all(dir).ok();
+    value
+}
+
+#[test]
+fn a_static_ten_against_fifty_messages_a_second_grows_the_backlog_by_forty_each_second() {
+    let value = simulate_csv("known", &[50; 10], "static:10,static:max");
+    // 40, 80, ..., 400 messages wait at the ends of the ten seconds.
+    assert_eq!(
+        value["algorithms"]["static:10"],
+        serde_json::json!({"message_wait_seconds": 2200, "max_backlog": 400,
+            "drain_seconds": null, "concurrency_seconds": 100, "writes": 0,
+            "direction_changes": 0})
+    );
+    // static:max is the target's max, 50: exactly enough, nothing ever waits.
+    let max = &value["algorithms"]["static:max"];
+    assert_eq!(max["max_backlog"], 0);
+    assert_eq!(max["concurrency_seconds"], 500);
+}
+
+#[test]
+fn the_policy_follows_the_queue_through_the_decision_core() {
+    // Quiet, then 30 a second from second 60: the evaluation at second 120 sees 60 s of
+    // 29 extra messages a second (1740 visible, 1 in flight) and proposes 1741, so max 50.
+    let arrivals: Vec<u64> = (0..180).map(|s| if s < 60 { 1 } else { 30 }).collect();
+    let value = simulate_csv("policy", &arrivals, "policy");
+    let policy = &value["algorithms"]["policy"];
+    assert_eq!(policy["max_backlog"], 1740);
+    // From 1 to 50 at second 120: one write; 120 s at 1, 60 s at 50.
+    assert_eq!(policy["writes"], 1);
+    assert_eq!(policy["concurrency_seconds"], 120 + 60 * 50);
+}
+
+#[test]
+fn an_alarm_without_a_threshold_is_ignored_with_a_warning() {
+    let dir = scratch("alarm");
+    let policy = write(&dir, "policy.json", QUEUE_POLICY);
+    let (code, _, stderr) = simulate(&policy, "step", &["--algorithms", "policy"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: alarm orders-backlog-high of target orders-worker has no threshold"
+        ),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_long_trace_reports_its_progress_on_stderr() {
+    let dir = scratch("progress");
+    let policy = write(&dir, "policy.json", QUEUE_POLICY);
+    // The longest trace allowed, 31 days; the seconds left out are quiet.
+    let trace = write(&dir, "trace.csv", "second,arrivals\n0,10\n2678399,10\n");
+    let started = std::time::Instant::now();
+    let (code, stdout, stderr) = simulate(
+        &policy,
+        &trace,
+        &["--algorithms", "policy,hpa,step,oracle,static:1,static:2"],
+    );
+    let took = started.elapsed();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("static:2"));
+    let percents: Vec<u32> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("simulating: "))
+        .map(|rest| rest.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    // Nothing is said in the first second, so only a run that took longer must say it.
+    if took > std::time::Duration::from_millis(1500) {
+        assert!(!percents.is_empty(), "no progress in {took:?}:\n{stderr}");
+    }
+    assert!(percents.windows(2).all(|w| w[0] <= w[1]), "{percents:?}");
+    assert!(percents.iter().all(|&p| p <= 100), "{percents:?}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bad_input_names_what_is_wrong_and_exits_1() {
+    let dir = scratch("bad");
+    let policy = write(&dir, "policy.json", QUEUE_POLICY);
+    let no_queue = write(
+        &dir,
+        "no-queue.json",
+        r#"{"targets": [{"function": "reports-api", "min": 1, "max": 20}]}"#,
+    );
+    let bad_header = write(&dir, "header.csv", "time,count\n0,1\n");
+    let bad_row = write(&dir, "row.csv", "second,arrivals\n0,1\n1,many\n");
+    let missing = dir.join("missing.json").display().to_string();
+    // Bad input files: (the policy, the trace, what the message says).
+    let inputs: [(&str, &str, String); 5] = [
+        (&missing, "step", "cannot read the file".into()),
+        (
+            &no_queue,
+            "step",
+            format!("policy {no_queue}: no target follows a queue"),
+        ),
+        (
+            &policy,
+            "no-such-trace.csv",
+            "trace no-such-trace.csv: cannot read the file".into(),
+        ),
+        (
+            &policy,
+            &bad_header,
+            format!("trace {bad_header}: line 1: the header must be `second,arrivals`"),
+        ),
+        (
+            &policy,
+            &bad_row,
+            format!("trace {bad_row}: line 3: arrivals `many` is not a whole number >= 0"),
+        ),
+    ];
+    for (policy, trace, expected) in &inputs {
+        let (code, stdout, stderr) = simulate(policy, trace, &[]);
+        assert_fails_with(code, &stdout, &stderr, expected);
+    }
+    // Wrong options on a good policy and trace: (the options, what the message says).
+    let options: [(&[&str], &str); 10] = [
+        (
+            &["--algorithms", "policy,kpa"],
+            "--algorithms policy,kpa: unknown algorithm `kpa`",
+        ),
+        (
+            &["--algorithms", "static:x"],
+            "--algorithms static:x: `static:x`: the size must be",
+        ),
+        (
+            &["--alarm", "orders-backlog-high"],
+            "--alarm orders-backlog-high: expected NAME=",
+        ),
+        (
+            &["--alarm", "orders-backlog-high=lots"],
+            "the threshold must be a number",
+        ),
+        (
+            &["--target", "billing-worker"],
+            "--target billing-worker: policy",
+        ),
+        (
+            &["--target", "reports-api"],
+            "the target does not follow a queue",
+        ),
+        (
+            &["--service-seconds", "0"],
+            "--service-seconds 0: must be a number of seconds above 0",
+        ),
+        (
+            &["--service-seconds", "NaN"],
+            "--service-seconds NaN: must be a number of seconds",
+        ),
+        (
+            &["--interval", "0"],
+            "--interval 0: must be at least 1 second",
+        ),
+        (
+            &["--json", "/no/such/dir/out.json"],
+            "cannot write /no/such/dir/out.json",
+        ),
+    ];
+    for (extra, expected) in options {
+        let (code, stdout, stderr) = simulate(&policy, "step", extra);
+        assert_fails_with(code, &stdout, &stderr, expected);
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
