@@ -3,10 +3,11 @@
 #   1. cfn-lint template.yaml                  (no errors, warnings or informational findings)
 #   2. sam validate --lint                     (SAM transform + cfn-lint)
 #   3. tests/template_security.py              (least privilege and safety properties)
-#   4. sam build                               (cargo-lambda cross-compiles with zig)
+#   4. checkov -f template.yaml                (no failed check; each skip carries its reason)
+#   5. sam build                               (cargo-lambda cross-compiles with zig)
 #      and .aws-sam/build/Autoscaler/bootstrap is an arm64 (aarch64) ELF executable.
 # Tools come from the project venv (scripts/setup-venv.sh). Exits non-zero on the first
-# failure, naming the step. SKIP_SAM_BUILD=1 runs only the fast steps 1-3.
+# failure, naming the step. SKIP_SAM_BUILD=1 runs only the fast steps 1-4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +43,11 @@ sam validate --lint --template template.yaml --region "$REGION" \
 
 step "template security properties"
 python tests/template_security.py template.yaml || fail "tests/template_security.py found a violation"
+
+step "checkov"
+# --skip-download: no policy updates from the network; the pinned checks are the contract.
+.venv-checkov/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet \
+  || fail "checkov reported failed checks in template.yaml (fix them, or skip one in the resource's Metadata with a comment saying why)"
 
 if [ "${SKIP_SAM_BUILD:-0}" = 1 ]; then
   echo

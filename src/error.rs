@@ -33,6 +33,14 @@ pub enum HandlerError {
     )]
     NotOptedIn { function: String, source: AwsError },
 
+    /// An event from another account or Region, or a command naming a function there.
+    #[error(
+        "refused: {what} is in {difference}. The autoscaler reads alarms and changes functions \
+         in its own account and Region only, and acting on this could move the wrong function \
+         (one with the same name here); nothing was changed"
+    )]
+    Foreign { what: String, difference: String },
+
     #[error("function \"{function}\" has invalid autoscaler tags, so it is left alone: {message}")]
     TagPolicy { function: String, message: String },
 
@@ -95,6 +103,7 @@ impl HandlerError {
             HandlerError::Event(_) => "InvalidEvent",
             HandlerError::Unmanaged { .. } => "UnmanagedFunction",
             HandlerError::TagPolicy { .. } => "InvalidTagPolicy",
+            HandlerError::Foreign { .. } => "ForeignEvent",
             HandlerError::NotOptedIn { .. } => "FunctionNotOptedIn",
             HandlerError::Aws(_) => "AwsCallFailed",
             HandlerError::WriteDenied { .. } => "WriteDenied",

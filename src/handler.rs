@@ -20,7 +20,7 @@ use crate::policy::{Policy, PolicyError};
 use crate::ports::Context;
 use crate::report::{self, DecisionRecord, Outcome};
 use crate::settings::Settings;
-use crate::trigger::{parse_event, Trigger};
+use crate::trigger::{parse_event, Origin, Trigger};
 use serde_json::Value;
 
 /// The autoscaler: its policy, settings and the ports it talks to.
@@ -32,6 +32,8 @@ pub struct Autoscaler {
     ctx: Context,
     /// The account's unreserved floor as Lambda last named it (100 until it says otherwise).
     floor: LearnedFloor,
+    /// The account the autoscaler runs in, once known (from the Lambda context's ARN).
+    account: std::sync::OnceLock<String>,
 }
 
 /// What became of one target of the plan.
@@ -48,6 +50,7 @@ impl Autoscaler {
             settings,
             ctx,
             floor: LearnedFloor::default(),
+            account: std::sync::OnceLock::new(),
         }
     }
 
@@ -60,6 +63,15 @@ impl Autoscaler {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Learns the account from the ARN Lambda invoked (`context.invoked_function_arn`):
+    /// events and commands from another account are then refused. Without it (the CLI),
+    /// only the Region is checked.
+    pub fn learn_account(&self, invoked_function_arn: &str) {
+        if let Some(account) = Origin::of_arn(invoked_function_arn).account {
+            let _ = self.account.set(account);
+        }
     }
 
     /// The deadline `remaining` from now, keeping the configured margin.
@@ -84,7 +96,11 @@ impl Autoscaler {
         deadline: Option<Deadline>,
     ) -> Result<Outcome, HandlerError> {
         let policy = self.policy()?;
-        let plan = plan::build(policy, trigger, &self.ctx).await;
+        let home = Origin {
+            account: self.account.get().cloned(),
+            region: self.ctx.region.clone(),
+        };
+        let plan = plan::build(policy, trigger, &self.ctx, &home).await;
         if !plan.targets.is_empty() && self.ctx.state.is_none() {
             tracing::warn!(
                 "no state table is configured (AUTOSCALER_STATE_TABLE): deciding without \
@@ -171,6 +187,23 @@ impl Autoscaler {
         shared: &Shared,
     ) -> Result<Pending, HandlerError> {
         let target = &planned.target;
+        // A command that named an ARN acts on exactly that function.
+        if let Some(arn) = planned
+            .command_arn
+            .as_ref()
+            .filter(|arn| **arn != observed.view.arn)
+        {
+            return Err(HandlerError::Foreign {
+                what: format!("function {arn}"),
+                difference: format!(
+                    "{}: the function managed under that name is {}",
+                    Origin::of_arn(arn)
+                        .differs_from(&Origin::of_arn(&observed.view.arn))
+                        .unwrap_or_else(|| "another place".into()),
+                    observed.view.arn
+                ),
+            });
+        }
         let mut unread = Vec::new();
         if let Some(error) = shared.alarm_failure(target) {
             // An operator's command must not pass a cap that could not be checked.

@@ -20,6 +20,7 @@ async fn main() -> Result<(), Error> {
     let autoscaler = wiring::autoscaler(&config, policy, settings);
     let autoscaler = &autoscaler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        autoscaler.learn_account(&event.context.invoked_function_arn);
         let deadline = autoscaler.deadline_after(remaining(event.context.deadline));
         autoscaler.handle(&event.payload, Some(deadline)).await
     }))

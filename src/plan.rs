@@ -12,7 +12,7 @@ use crate::function_ref::FunctionRef;
 use crate::policy::tags::{is_enabled, target_from_tags, ENABLED_TAG};
 use crate::policy::{Policy, Target};
 use crate::ports::{Context, FunctionView, Lambda};
-use crate::trigger::{Signal, Trigger};
+use crate::trigger::{Origin, Signal, Trigger};
 use std::collections::HashMap;
 
 /// One target of the plan.
@@ -27,6 +27,9 @@ pub struct PlannedTarget {
     pub view: Option<FunctionView>,
     /// The SQS record whose direct command set `request`, if one did.
     direct_from: Option<String>,
+    /// The ARN the winning direct command named, if it named one: the command acts on
+    /// exactly that function or not at all.
+    pub command_arn: Option<String>,
 }
 
 /// One SQS record: what it named and whether it failed before any target was looked at.
@@ -55,11 +58,12 @@ pub struct Plan {
 
 /// Builds the plan for one event. Reads only what choosing targets needs: the tag discovery
 /// of a scheduled reconciliation, and the function a direct command names when the policy
-/// document does not.
-pub async fn build(policy: &Policy, trigger: Trigger, ctx: &Context) -> Plan {
+/// document does not. Signals from another account or Region than `home` are refused.
+pub async fn build(policy: &Policy, trigger: Trigger, ctx: &Context, home: &Origin) -> Plan {
     let mut planner = Planner {
         policy,
         ctx,
+        home,
         plan: Plan::default(),
         by_name: HashMap::new(),
         discovered: None,
@@ -100,6 +104,7 @@ pub async fn build(policy: &Policy, trigger: Trigger, ctx: &Context) -> Plan {
 struct Planner<'a> {
     policy: &'a Policy,
     ctx: &'a Context,
+    home: &'a Origin,
     plan: Plan,
     /// Target index by function name.
     by_name: HashMap<String, usize>,
@@ -122,6 +127,13 @@ impl Planner<'_> {
         let policy = self.policy;
         match signal {
             Signal::Alarm(alarm) => {
+                if let Some(difference) = alarm.origin.differs_from(self.home) {
+                    errors.push(HandlerError::Foreign {
+                        what: format!("alarm {}", alarm.name),
+                        difference,
+                    });
+                    return (named, errors);
+                }
                 self.plan
                     .event_alarms
                     .insert(alarm.name.clone(), alarm.state);
@@ -154,17 +166,33 @@ impl Planner<'_> {
                 errors.extend(failed);
             }
             Signal::Direct(command) => {
+                let named_arn = command.function.api_id().starts_with("arn:");
+                if let Some(difference) =
+                    Origin::of_arn(command.function.api_id()).differs_from(self.home)
+                {
+                    errors.push(HandlerError::Foreign {
+                        what: format!("function {}", command.function),
+                        difference,
+                    });
+                    return (named, errors);
+                }
                 let request = Request::Direct(command.desired_concurrency);
-                match policy.target_for_function(command.function.api_id()) {
-                    Some(target) => {
-                        named.push(self.command(target.clone(), None, request, &why, record))
-                    }
+                let index = match policy.target_for_function(command.function.api_id()) {
+                    Some(target) => Some(self.command(target.clone(), None, request, &why, record)),
                     None => match self.tagged_target(&command.function).await {
                         Ok((target, view)) => {
-                            named.push(self.command(target, Some(view), request, &why, record))
+                            Some(self.command(target, Some(view), request, &why, record))
                         }
-                        Err(error) => errors.push(error),
+                        Err(error) => {
+                            errors.push(error);
+                            None
+                        }
                     },
+                };
+                if let Some(index) = index {
+                    self.plan.targets[index].command_arn =
+                        named_arn.then(|| command.function.api_id().to_owned());
+                    named.push(index);
                 }
             }
         }
@@ -184,6 +212,7 @@ impl Planner<'_> {
                 triggers: Vec::new(),
                 view: None,
                 direct_from: None,
+                command_arn: None,
             });
             self.plan.targets.len() - 1
         });

@@ -179,4 +179,6 @@ pub struct Context {
     /// `None` when no state table is configured: decisions are made without history.
     pub state: Option<Arc<dyn StateStore>>,
     pub clock: Arc<dyn Clock>,
+    /// The Region the autoscaler works in (from the SDK configuration).
+    pub region: Option<String>,
 }

@@ -89,6 +89,59 @@ pub struct AlarmSignal {
     /// evaluates the targets that follow its queue.
     pub metrics: Vec<MetricRef>,
     pub via: Via,
+    /// Where the alarm lives, as far as the event says.
+    pub origin: Origin,
+}
+
+/// The account and Region an event says it comes from (either may be unknown).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub account: Option<String>,
+    pub region: Option<String>,
+}
+
+impl Origin {
+    /// The explicit fields, completed from an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:...`).
+    fn from_parts(account: Option<String>, region: Option<String>, arn: Option<&str>) -> Origin {
+        let parts: Vec<&str> = arn.map(|a| a.split(':').collect()).unwrap_or_default();
+        let from_arn = |i: usize| {
+            (parts.len() > 5 && parts[0] == "arn")
+                .then(|| parts[i])
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+        };
+        Origin {
+            account: account.or_else(|| from_arn(4)),
+            region: region.or_else(|| from_arn(3)),
+        }
+    }
+
+    /// The Region and account of a Lambda function ARN, if it is one.
+    pub fn of_arn(arn: &str) -> Origin {
+        Origin::from_parts(None, None, Some(arn))
+    }
+
+    /// The first way `self` differs from `home`, as people read it; `None` when nothing
+    /// known differs.
+    pub fn differs_from(&self, home: &Origin) -> Option<String> {
+        let differ =
+            |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a != b);
+        if differ(&self.account, &home.account) {
+            return Some(format!(
+                "account {}, not {}",
+                self.account.as_deref().unwrap_or_default(),
+                home.account.as_deref().unwrap_or_default()
+            ));
+        }
+        if differ(&self.region, &home.region) {
+            return Some(format!(
+                "Region {}, not {}",
+                self.region.as_deref().unwrap_or_default(),
+                home.region.as_deref().unwrap_or_default()
+            ));
+        }
+        None
+    }
 }
 
 /// A metric an alarm watches: where it lives, not what it is called.
@@ -358,6 +411,9 @@ fn checked_name(name: String, at: &str) -> Result<String, EventError> {
 #[serde(rename_all = "camelCase")]
 struct LambdaActionDoc {
     source: Option<String>,
+    account_id: Option<String>,
+    region: Option<String>,
+    alarm_arn: Option<String>,
     alarm_data: AlarmDataDoc,
 }
 
@@ -405,6 +461,8 @@ struct MetricDoc {
 struct EventBridgeDoc {
     detail_type: String,
     source: Option<String>,
+    account: Option<String>,
+    region: Option<String>,
     detail: Value,
 }
 
@@ -416,10 +474,12 @@ fn parse_lambda_action(value: &Value, at: &str) -> Result<AlarmSignal, EventErro
             format!("\"{source}\" is not aws.cloudwatch; alarmData events come from CloudWatch"),
         ));
     }
+    let origin = Origin::from_parts(doc.account_id, doc.region, doc.alarm_arn.as_deref());
     alarm_from_data(
         doc.alarm_data,
         &format!("{at}.alarmData"),
         Via::LambdaAction,
+        origin,
     )
 }
 
@@ -442,10 +502,16 @@ fn parse_eventbridge(value: &Value, at: &str) -> Result<AlarmSignal, EventError>
     }
     let detail_at = format!("{at}.detail");
     let data: AlarmDataDoc = from_value(&doc.detail, &detail_at)?;
-    alarm_from_data(data, &detail_at, Via::EventBridge)
+    let origin = Origin::from_parts(doc.account, doc.region, None);
+    alarm_from_data(data, &detail_at, Via::EventBridge, origin)
 }
 
-fn alarm_from_data(data: AlarmDataDoc, at: &str, via: Via) -> Result<AlarmSignal, EventError> {
+fn alarm_from_data(
+    data: AlarmDataDoc,
+    at: &str,
+    via: Via,
+    origin: Origin,
+) -> Result<AlarmSignal, EventError> {
     let name = checked_name(data.alarm_name, &format!("{at}.alarmName"))?;
     let metrics = data
         .configuration
@@ -462,6 +528,7 @@ fn alarm_from_data(data: AlarmDataDoc, at: &str, via: Via) -> Result<AlarmSignal
         state: data.state.value,
         metrics,
         via,
+        origin,
     })
 }
 
@@ -472,6 +539,10 @@ fn alarm_from_data(data: AlarmDataDoc, at: &str, via: Via) -> Result<AlarmSignal
 struct AlarmNotificationDoc {
     alarm_name: String,
     new_state_value: AlarmState,
+    #[serde(rename = "AWSAccountId")]
+    aws_account_id: Option<String>,
+    /// The Region comes from here: the notification's `Region` is a display name.
+    alarm_arn: Option<String>,
     /// Absent for composite alarms.
     trigger: Option<NotificationTriggerDoc>,
 }
@@ -539,11 +610,13 @@ fn parse_alarm_notification(value: &Value, at: &str) -> Result<AlarmSignal, Even
             .into_iter()
             .collect(),
     };
+    let origin = Origin::from_parts(doc.aws_account_id, None, doc.alarm_arn.as_deref());
     Ok(AlarmSignal {
         name,
         state: doc.new_state_value,
         metrics,
         via: Via::Sns,
+        origin,
     })
 }
 

@@ -82,6 +82,7 @@ pub fn context_with_clock(
         )),
         state,
         clock,
+        region: config.region().map(|r| r.to_string()),
     }
 }
 

@@ -1020,3 +1020,73 @@ fn an_update_in_progress_is_retried_and_the_change_lands() {
     assert_eq!(f.reserved("orders"), Some(15));
     assert_eq!(f.count("PutFunctionConcurrency"), 3);
 }
+
+// ---- events from elsewhere ---------------------------------------------------------------
+
+#[test]
+fn an_alarm_from_another_account_or_region_is_refused_and_nothing_changes() {
+    let f = fixture(POLICY)
+        .functions(&[("orders", Some(5)), ("billing", Some(1))])
+        .alarms(&[("backlog", Alarm)]);
+    f.autoscaler
+        .learn_account("arn:aws:lambda:us-east-1:123456789012:function:lambda-autoscaler");
+    let from = |account: &str, region: &str| {
+        json!({"source": "aws.cloudwatch", "accountId": account, "region": region,
+               "alarmData": {"alarmName": "backlog", "state": {"value": "ALARM"}}})
+    };
+    let err = f.run(from("999999999999", "us-east-1")).unwrap_err();
+    assert_eq!(err.error_type(), "ForeignEvent");
+    assert!(
+        err.to_string()
+            .starts_with("refused: alarm backlog is in account 999999999999, not 123456789012"),
+        "{err}"
+    );
+    let err = f.run(from("123456789012", "eu-west-1")).unwrap_err();
+    assert!(
+        err.to_string().contains("Region eu-west-1, not us-east-1"),
+        "{err}"
+    );
+    // SNS notifications carry the Region in the alarm's ARN.
+    let sns = json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json!({
+        "AlarmName": "backlog", "NewStateValue": "ALARM", "AWSAccountId": "123456789012",
+        "AlarmArn": "arn:aws:cloudwatch:ap-south-1:123456789012:alarm:backlog"}).to_string()}}]});
+    assert_eq!(f.run(sns).unwrap_err().error_type(), "ForeignEvent");
+    assert_eq!(
+        f.count("PutFunctionConcurrency") + f.count("GetFunction"),
+        0
+    );
+    // From home, the same event acts.
+    f.run(from("123456789012", "us-east-1")).unwrap();
+    assert_eq!(f.reserved("orders"), Some(15));
+}
+
+#[test]
+fn a_command_naming_a_function_in_another_account_never_moves_the_one_here() {
+    let command = |arn: &str| json!({"function": arn, "desiredConcurrency": 40});
+    let elsewhere = "arn:aws:lambda:us-east-1:999999999999:function:orders";
+    // Without knowing its account (the CLI), the autoscaler compares with the function it
+    // would change.
+    let f = fixture(POLICY).functions(&[("orders", Some(5))]);
+    let err = f.run(command(elsewhere)).unwrap_err();
+    assert_eq!(err.error_type(), "ForeignEvent");
+    assert!(
+        err.to_string().contains(
+            "account 999999999999, not 123456789012: the function managed under that name is \
+             arn:aws:lambda:us-east-1:123456789012:function:orders"
+        ),
+        "{err}"
+    );
+    assert_eq!(f.reserved("orders"), Some(5));
+    // Knowing it (in Lambda), it refuses before any read.
+    f.autoscaler
+        .learn_account("arn:aws:lambda:us-east-1:123456789012:function:lambda-autoscaler");
+    f.world.calls.clear();
+    assert_eq!(
+        f.run(command(elsewhere)).unwrap_err().error_type(),
+        "ForeignEvent"
+    );
+    assert!(f.world.calls.all().is_empty());
+    // The function's own ARN works.
+    f.run(command(&MemoryLambda::arn("orders"))).unwrap();
+    assert_eq!(f.reserved("orders"), Some(40));
+}

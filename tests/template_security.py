@@ -480,6 +480,24 @@ def check_state_table_access_is_scoped(template):
     require(found, "no statement allows the state table's BatchGetItem and PutItem")
 
 
+def check_checkov_skips_say_why(template):
+    """Every checkov finding skipped in a resource's Metadata names the check and gives a
+    reason of at least a sentence."""
+    for logical_id, resource in resources(template).items():
+        skips = (((resource.get("Metadata") or {}).get("checkov")) or {}).get("skip") or []
+        for skip in skips:
+            check_id = (skip or {}).get("id")
+            comment = (skip or {}).get("comment") or ""
+            require(
+                isinstance(check_id, str) and check_id.startswith("CKV"),
+                f"{logical_id}: a checkov skip without a check id: {json.dumps(skip)}",
+            )
+            require(
+                isinstance(comment, str) and len(comment.split()) >= 8,
+                f"{logical_id}: skipping {check_id} needs a comment that says why",
+            )
+
+
 def check_logs_are_json(template):
     """LoggingConfig.LogFormat is JSON (the function's tracing honours AWS_LAMBDA_LOG_FORMAT)."""
     logging = autoscaler_properties(template).get("LoggingConfig") or {}
@@ -634,6 +652,7 @@ CHECKS = [
     check_no_tag_writes,
     check_state_table_is_on_demand_keyed_by_function_with_ttl,
     check_state_table_access_is_scoped,
+    check_checkov_skips_say_why,
 ]
 
 
@@ -801,6 +820,11 @@ def mutate_state_table_not_passed(t):
     autoscaler_properties(t)["Environment"]["Variables"].pop("AUTOSCALER_STATE_TABLE")
 
 
+def mutate_checkov_skip_without_reason(t):
+    _, table = state_table(t)
+    table["Metadata"]["checkov"]["skip"][0].pop("comment")
+
+
 def mutate_x86(t):
     autoscaler_properties(t)["Architectures"] = ["x86_64"]
 
@@ -840,6 +864,7 @@ MUTATIONS = [
     ("the state table is provisioned", mutate_state_table_provisioned, check_state_table_is_on_demand_keyed_by_function_with_ttl),
     ("the state table's key is a number", mutate_state_table_numeric_key, check_state_table_is_on_demand_keyed_by_function_with_ttl),
     ("the function is not told the table", mutate_state_table_not_passed, check_state_table_is_on_demand_keyed_by_function_with_ttl),
+    ("a checkov skip loses its reason", mutate_checkov_skip_without_reason, check_checkov_skips_say_why),
 ]
 
 

@@ -179,6 +179,7 @@ impl World {
             metrics: self.cloudwatch.clone(),
             state: with_state.then(|| self.state.clone() as _),
             clock,
+            region: Some(lambda::REGION.to_owned()),
         }
     }
 }
