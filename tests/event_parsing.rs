@@ -4,8 +4,8 @@
 use lambda_autoscaler::alarm::AlarmState;
 use lambda_autoscaler::function_ref::FunctionRef;
 use lambda_autoscaler::trigger::{
-    parse_event, parse_event_bytes, AlarmSignal, DirectCommand, EventError, MetricRef, QueueRecord,
-    Signal, Trigger, Via, MAX_EVENT_BYTES,
+    parse_event, parse_event_bytes, AlarmSignal, DirectCommand, EventError, MetricRef, Origin,
+    QueueRecord, Signal, Trigger, Via, MAX_EVENT_BYTES,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -68,6 +68,14 @@ fn metric(namespace: &str, _name: &str, dimensions: &[(&str, &str)]) -> MetricRe
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+/// Where the samples' alarms live.
+fn home() -> Origin {
+    Origin {
+        account: Some("123456789012".into()),
+        region: Some("us-east-1".into()),
     }
 }
 
@@ -289,6 +297,7 @@ fn sample_lambda_action_is_a_metric_alarm_on_the_orders_queue_backlog() {
             state: AlarmState::Alarm,
             metrics: vec![orders_backlog_metric()],
             via: Via::LambdaAction,
+            origin: home(),
         }
     );
 }
@@ -303,6 +312,7 @@ fn sample_lambda_action_metric_math_lists_the_metric_stats_not_the_expression() 
             state: AlarmState::Alarm,
             metrics: reports_math_metrics(),
             via: Via::LambdaAction,
+            origin: home(),
         }
     );
 }
@@ -317,6 +327,7 @@ fn sample_lambda_action_composite_has_no_metrics() {
             state: AlarmState::Alarm,
             metrics: vec![],
             via: Via::LambdaAction,
+            origin: home(),
         }
     );
 }
@@ -331,6 +342,7 @@ fn sample_eventbridge_is_the_orders_alarm_returning_to_ok() {
             state: AlarmState::Ok,
             metrics: vec![orders_backlog_metric()],
             via: Via::EventBridge,
+            origin: home(),
         }
     );
 }
@@ -345,6 +357,7 @@ fn sample_sns_is_a_metric_alarm_with_dimensions_from_the_lower_case_name_value_l
             state: AlarmState::Alarm,
             metrics: vec![orders_backlog_metric()],
             via: Via::Sns,
+            origin: home(),
         }
     );
 }
@@ -359,6 +372,7 @@ fn sample_sns_metric_math_reads_trigger_metrics() {
             state: AlarmState::Ok,
             metrics: reports_math_metrics(),
             via: Via::Sns,
+            origin: home(),
         }
     );
 }
@@ -402,6 +416,7 @@ fn sample_sqs_batch_yields_four_records_in_order_each_with_its_signal() {
             state: AlarmState::Alarm,
             metrics: vec![orders_backlog_metric()],
             via: Via::Sns,
+            origin: home(),
         })
     );
     // 2: a raw alarm notification (raw message delivery) for a metric-math alarm.
@@ -412,6 +427,7 @@ fn sample_sqs_batch_yields_four_records_in_order_each_with_its_signal() {
             state: AlarmState::Ok,
             metrics: reports_math_metrics(),
             via: Via::Sns,
+            origin: home(),
         })
     );
     // 3: an EventBridge event forwarded to the queue.
@@ -422,6 +438,7 @@ fn sample_sqs_batch_yields_four_records_in_order_each_with_its_signal() {
             state: AlarmState::Ok,
             metrics: vec![orders_backlog_metric()],
             via: Via::EventBridge,
+            origin: home(),
         })
     );
     // 4: a direct command.
@@ -521,6 +538,7 @@ fn sns_composite_alarm_notification_with_alarm_rule_and_no_trigger_is_composite(
             state: AlarmState::Alarm,
             metrics: vec![],
             via: Via::Sns,
+            origin: home(),
         }
     );
 }
@@ -1371,4 +1389,45 @@ mod arbitrary_input {
             let _ = Policy::from_json(&document.to_string(), "proptest");
         }
     }
+}
+
+#[test]
+fn each_envelope_says_where_its_alarm_lives_as_far_as_it_knows() {
+    let origin = |account: Option<&str>, region: Option<&str>| Origin {
+        account: account.map(str::to_owned),
+        region: region.map(str::to_owned),
+    };
+    let lambda = json!({"source": "aws.cloudwatch", "accountId": "999999999999", "region": "eu-west-1",
+        "alarmData": {"alarmName": "a", "state": {"value": "ALARM"}}});
+    assert_eq!(
+        only_alarm(parse_event(&lambda).unwrap()).origin,
+        origin(Some("999999999999"), Some("eu-west-1"))
+    );
+    // Without the explicit fields, the alarm's ARN says it.
+    let lambda = json!({"source": "aws.cloudwatch",
+        "alarmArn": "arn:aws:cloudwatch:ap-south-1:222222222222:alarm:a",
+        "alarmData": {"alarmName": "a", "state": {"value": "ALARM"}}});
+    assert_eq!(
+        only_alarm(parse_event(&lambda).unwrap()).origin,
+        origin(Some("222222222222"), Some("ap-south-1"))
+    );
+    let eventbridge = json!({"detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
+        "account": "333333333333", "region": "us-west-2",
+        "detail": {"alarmName": "a", "state": {"value": "OK"}}});
+    assert_eq!(
+        only_alarm(parse_event(&eventbridge).unwrap()).origin,
+        origin(Some("333333333333"), Some("us-west-2"))
+    );
+    // SNS: `Region` is a display name, so the Region comes from the alarm's ARN only.
+    let message = json!({"AlarmName": "a", "NewStateValue": "ALARM", "Region": "EU (Ireland)",
+        "AWSAccountId": "444444444444"});
+    assert_eq!(
+        only_alarm(parse_event(&sns_event(&message.to_string())).unwrap()).origin,
+        origin(Some("444444444444"), None)
+    );
+    let bare = json!({"source": "aws.cloudwatch", "alarmData": {"alarmName": "a", "state": {"value": "ALARM"}}});
+    assert_eq!(
+        only_alarm(parse_event(&bare).unwrap()).origin,
+        Origin::default()
+    );
 }
