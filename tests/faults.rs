@@ -459,3 +459,23 @@ async fn keys_the_table_leaves_unprocessed_are_asked_for_again() {
     assert_eq!(loaded["arn:c"].state, SavedState::Missing);
     assert_eq!(loaded["arn:c"].version, Version::Absent);
 }
+
+#[tokio::test]
+async fn an_endpoint_without_the_operation_is_not_retried_and_says_what_it_answered() {
+    let settings = mock!(aws_sdk_lambda::Client::get_account_settings)
+        .sequence()
+        .http_status(
+            404,
+            Some("<!DOCTYPE html><title>404 Not Found</title>".into()),
+        )
+        .times(10)
+        .build();
+    let lambda = paced(lambda_client(&[&settings]));
+    let err = lambda.account().await.unwrap_err();
+    assert_eq!(err.code.as_deref(), Some("HTTP404"));
+    assert_eq!(
+        err.message,
+        "HTTP 404, an answer this client could not read"
+    );
+    assert_eq!(settings.num_calls(), 1, "a 404 would come again");
+}

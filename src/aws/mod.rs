@@ -8,19 +8,31 @@ pub mod sqs;
 pub mod tagging;
 
 use crate::ports::AwsError;
-use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_lambda::config::http::HttpResponse;
+use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 /// Wraps an SDK error with the operation and resource it was about, keeping AWS's code.
-/// Transport failures (timeouts, refused connections) carry no code, which marks them as
-/// transient ([`crate::retry::is_transient`]).
-fn aws_error<E>(operation: &'static str, resource: impl Into<String>, err: E) -> AwsError
+/// Failures without an answer (timeouts, refused connections) and 5xx answers without a code
+/// carry no code, which marks them as transient ([`crate::retry::is_transient`]); an answer
+/// this client cannot read (an endpoint without the operation, say) is `HTTP<status>` and is
+/// not retried.
+fn aws_error<E>(
+    operation: &'static str,
+    resource: impl Into<String>,
+    err: SdkError<E, HttpResponse>,
+) -> AwsError
 where
-    E: ProvideErrorMetadata + std::error::Error,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let code = err.code().map(str::to_owned);
-    let message = match err.message() {
-        Some(message) => message.to_owned(),
-        None => DisplayErrorContext(&err).to_string(),
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let code = err.code().map(str::to_owned).or(match status {
+        Some(status) if status < 500 => Some(format!("HTTP{status}")),
+        _ => None,
+    });
+    let message = match (err.message(), status) {
+        (Some(message), _) => message.to_owned(),
+        (None, Some(status)) => format!("HTTP {status}, an answer this client could not read"),
+        (None, None) => DisplayErrorContext(&err).to_string(),
     };
     AwsError {
         operation,
