@@ -25,9 +25,10 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 
-# Pure tests: the decision core, policy, parsing, handler with fakes, injected faults.
+# Pure tests: the decision core, policy, parsing, handler in memory, injected faults, the
+# simulator, and structured fuzzing of every sample event.
 unit:
-	cargo test --lib --bins --test event_parsing --test handler --test faults --test cli --test simulate
+	cargo test --lib --bins --test event_parsing --test handler --test faults --test cli --test simulate --test fuzz_events
 
 # The handler and the CLI against moto's server (started by the tests themselves).
 integration: venv

@@ -38,7 +38,7 @@ use crate::report::{describe, DecisionRecord};
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::time::Duration;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 /// One decided target, waiting to be carried out.
 #[derive(Debug, Clone)]
@@ -182,8 +182,10 @@ enum AccountHeadroom {
     Unknown(String),
 }
 
-/// Carries out decisions as they arrive, until the sender is dropped. `targets` is how many
-/// the plan has, and `unread_max` the sum of their `max`: what the plan could still ask for.
+/// Carries out decisions as they arrive, until the sender is dropped; each result goes to
+/// `finished` with the target's plan order as soon as it is known. `targets` is how many the
+/// plan has, and `unread_max` the sum of their `max`: what the plan could still ask for.
+#[allow(clippy::too_many_arguments)] // One call site, each argument a separate concern.
 pub async fn run(
     mut incoming: UnboundedReceiver<Incoming>,
     targets: usize,
@@ -192,7 +194,8 @@ pub async fn run(
     floor: &LearnedFloor,
     dry_run: bool,
     deadline: Option<Deadline>,
-) -> Vec<(usize, Applied)> {
+    finished: UnboundedSender<(usize, Applied)>,
+) {
     let mut writer = Writer {
         ctx,
         floor,
@@ -204,7 +207,7 @@ pub async fn run(
     };
     let mut intake = Intake {
         queue: BinaryHeap::new(),
-        done: Vec::new(),
+        done: finished,
         unread_max,
         asked: 0,
         dry_run,
@@ -236,7 +239,7 @@ pub async fn run(
             if let Some(pending) = intake.pop() {
                 let order = pending.order;
                 let applied = writer.apply(pending).await;
-                intake.done.push((order, applied));
+                intake.finish(order, applied);
             }
         } else if reads_done {
             break;
@@ -247,13 +250,12 @@ pub async fn run(
             }
         }
     }
-    intake.done
 }
 
 /// The decisions received and not yet carried out, and what the plan could still ask for.
 struct Intake<'a> {
     queue: BinaryHeap<Queued>,
-    done: Vec<(usize, Applied)>,
+    done: UnboundedSender<(usize, Applied)>,
     /// The sum of `max` over the targets not yet received.
     unread_max: u64,
     /// The increases the queued scale-outs ask for.
@@ -274,7 +276,7 @@ impl Intake<'_> {
                     .saturating_sub(u64::from(pending.planned.target.max));
                 if self.dry_run || !needs_writes(&pending.decision, self.ctx) {
                     let record = finish_without_writes(&pending, self.dry_run);
-                    self.done.push((pending.order, Applied::Done(record)));
+                    self.finish(pending.order, Applied::Done(record));
                 } else {
                     if class(&pending.decision) == Class::ScaleOut {
                         self.asked += u64::from(increase(&pending.decision));
@@ -283,6 +285,11 @@ impl Intake<'_> {
                 }
             }
         }
+    }
+
+    fn finish(&self, order: usize, applied: Applied) {
+        // The caller outlives the writer: sending cannot fail.
+        let _ = self.done.send((order, applied));
     }
 
     fn pop(&mut self) -> Option<Pending> {

@@ -388,7 +388,9 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
     let (mut history, repair) = starting_history(target, inputs, &mut reasons);
     let started_from = history.clone();
 
-    if proposals.is_empty() && caps.is_empty() {
+    // Without a proposal or a cap, an unreserved function stays unreserved; a reservation
+    // stays as it is, only brought within [min, max].
+    if proposals.is_empty() && caps.is_empty() && current.is_none() {
         reasons.push("no proposal and no cap: leave the reservation as it is".into());
         return Decision {
             previous: current,
@@ -408,6 +410,10 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
                 reasons.push(format!("largest proposal wins: {largest}"));
             }
             largest
+        }
+        None if caps.is_empty() => {
+            reasons.push("no proposal and no cap: leave the reservation as it is".into());
+            basis
         }
         None => {
             reasons.push(format!("no proposal: caps apply to {basis}"));
@@ -1020,7 +1026,8 @@ mod tests {
                 .filter_map(|r| r.action_for(observed[&r.name].state))
                 .collect();
             if applicable.is_empty() {
-                prop_assert_eq!(d.desired, current);
+                // Nothing to do but keep the reservation within the bounds.
+                prop_assert_eq!(d.desired, current.map(|c| c.clamp(min, max)));
             } else {
                 let desired = d.desired.unwrap();
                 prop_assert!(desired >= min && desired <= max, "{} not in [{}, {}]", desired, min, max);
@@ -1735,6 +1742,235 @@ mod tests {
             // Without history a scale-in never happens at all (it waits a full window).
             if !matches!(saved, SavedState::Valid(_)) && window > 0 && (min..=max).contains(&c) && cap.is_none_or(|cap| cap >= c) {
                 prop_assert!(desired >= c, "scaled in without history: {} -> {}", c, desired);
+            }
+        }
+    }
+
+    // ---- invariants for any policy, history and observations (issue: reliability) ------
+
+    /// Anything a target can be: bounds, alarm rules with any actions, a queue or not, any
+    /// knobs, and any fallback for missing data.
+    fn any_target() -> impl Strategy<Value = Target> {
+        (
+            0u32..30,
+            0u32..300,
+            proptest::collection::vec((any_action(), any_action()), 0..4),
+            any::<bool>(),
+            any_stability(),
+            prop_oneof![Just(None), (0u32..330).prop_map(Some)],
+        )
+            .prop_map(|(min, span, actions, follows_queue, stability, fallback)| {
+                let max = min + span;
+                let on_metric_failure = match fallback {
+                    Some(n) => MetricFailure::Set(n.clamp(min, max)),
+                    None => MetricFailure::Hold,
+                };
+                Target {
+                    alarms: actions
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (a, o))| rule(&format!("a{i}"), a, o))
+                        .collect(),
+                    queue: follows_queue.then(|| queue_spec(10, true, false, 0)),
+                    stability,
+                    on_metric_failure,
+                    ..target(min, max, vec![])
+                }
+            })
+    }
+
+    /// Everything an evaluation can observe for `target`s of `any_target` (alarms a0..a3).
+    #[derive(Debug, Clone)]
+    struct World {
+        current: Option<u32>,
+        alarms: AlarmStates,
+        backlog: Option<u64>,
+        saved: SavedState,
+        unread: Vec<String>,
+        headroom: Option<Headroom>,
+        request: Request,
+    }
+
+    fn any_world() -> impl Strategy<Value = World> {
+        let source = prop_oneof![
+            Just(StateSource::CloudWatch),
+            Just(StateSource::Event),
+            Just(StateSource::EventWhileUnreadable)
+        ];
+        (
+            proptest::option::of(0u32..400),
+            proptest::collection::vec(proptest::option::of((any_state(), source)), 4),
+            proptest::option::of(0u64..5000),
+            any_saved(),
+            any::<bool>(),
+            proptest::option::of(0u32..200),
+            proptest::option::of(0u32..500),
+        )
+            .prop_map(
+                |(current, states, backlog, saved, unread, headroom, direct)| World {
+                    current,
+                    alarms: states
+                        .into_iter()
+                        .enumerate()
+                        .filter_map(|(i, s)| {
+                            s.map(|(state, source)| {
+                                (format!("a{i}"), ObservedAlarm { state, source })
+                            })
+                        })
+                        .collect(),
+                    backlog,
+                    saved,
+                    unread: if unread {
+                        vec!["GetQueueAttributes on q failed: boom".into()]
+                    } else {
+                        vec![]
+                    },
+                    headroom: headroom.map(|available| Headroom {
+                        available,
+                        unreserved: available + 100,
+                        floor: 100,
+                    }),
+                    request: direct.map_or(Request::FollowAlarms, Request::Direct),
+                },
+            )
+    }
+
+    fn decide_in(t: &Target, w: &World) -> Decision {
+        let inputs = Inputs {
+            current: w.current,
+            alarms: &w.alarms,
+            queue: w.backlog.map(|b| depth(b, 0, 0)),
+            saved: &w.saved,
+            now: NOW,
+            unread: &w.unread,
+            headroom: w.headroom,
+        };
+        super::decide(t, &inputs, w.request)
+    }
+
+    /// The smallest cap that is active in `w` for `t` (caps act from any source).
+    fn active_cap(t: &Target, w: &World) -> Option<u32> {
+        t.alarms
+            .iter()
+            .filter_map(|r| {
+                let observed = w.alarms.get(&r.name)?;
+                match r.action_for(observed.state)? {
+                    Action::Cap(c) => Some(c),
+                    _ => None,
+                }
+            })
+            .min()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_decision_respects_bounds_zero_steps_cooldowns_and_headroom(t in any_target(), w in any_world()) {
+            let d = decide_in(&t, &w);
+            prop_assert!(!d.reasons.is_empty());
+            let Some(desired) = d.desired else {
+                prop_assert_eq!(w.current, None, "no desired value only without a reservation");
+                return Ok(());
+            };
+            let cap = active_cap(&t, &w);
+            let headroom_hit = d.reasons.iter().any(|r| r.starts_with("clamped by account headroom"));
+            // Within [min, max], unless a cap or the headroom holds it lower.
+            prop_assert!(desired <= t.max, "{} above max {}", desired, t.max);
+            if desired < t.min {
+                prop_assert!(headroom_hit, "{} below min {}: {:?}", desired, t.min, d.reasons);
+            }
+            // Never 0 unless the policy allows it (min 0), or the function already is at 0.
+            if desired == 0 {
+                prop_assert!(t.min == 0 || w.current == Some(0), "{:?}", d.reasons);
+            }
+            // Never above an active cap (or min, which the policy puts above caps).
+            if let Some(cap) = cap {
+                prop_assert!(desired <= cap.max(t.min), "cap {} broken by {}", cap, desired);
+            }
+            let Some(c) = w.current else { return Ok(()); };
+            let forced = c < t.min || c > t.max || cap.is_some_and(|cap| c > cap.max(t.min));
+            // The headroom never lets a scale-out take more than is available.
+            if let Some(h) = w.headroom {
+                if desired > c {
+                    prop_assert!(desired - c <= h.available, "{} -> {} with {} available", c, desired, h.available);
+                }
+            }
+            if w.request != Request::FollowAlarms || forced {
+                return Ok(());
+            }
+            // Step limits bound every unforced move.
+            let k = t.stability;
+            if let Some(step) = k.max_scale_out_step {
+                prop_assert!(desired <= c + step, "{} -> {} beyond step {}", c, desired, step);
+            }
+            if let Some(step) = k.max_scale_in_step {
+                prop_assert!(desired + step >= c, "{} -> {} beyond step {}", c, desired, step);
+            }
+            if let Some(p) = k.max_scale_out_step_percent {
+                prop_assert!(desired <= c + (c * p / 100).max(1));
+            }
+            if let Some(p) = k.max_scale_in_step_percent {
+                prop_assert!(desired + (c * p / 100).max(1) >= c);
+            }
+            // No scale-in inside a cooldown (caps and bounds were excluded above as forced).
+            if let SavedState::Valid(h) = &w.saved {
+                if let Some(last) = h.last_change {
+                    let age = NOW - last.at;
+                    if (0..i64::from(k.scale_in_cooldown_seconds)).contains(&age) {
+                        prop_assert!(desired >= c, "scale-in {} -> {} {} s into a cooldown", c, desired, age);
+                    }
+                }
+            }
+            // Never a scale-in on missing data.
+            if !w.unread.is_empty() {
+                prop_assert!(desired >= c, "scale-in {} -> {} on missing data", c, desired);
+            }
+        }
+
+        #[test]
+        fn deciding_twice_on_the_same_inputs_gives_the_same_decision(t in any_target(), w in any_world()) {
+            prop_assert_eq!(decide_in(&t, &w), decide_in(&t, &w));
+        }
+
+        /// Level-triggered: after a decision is carried out, deciding again on the same
+        /// observations (an old event replayed, a duplicate delivery) inside the cooldowns
+        /// does not move the target.
+        #[test]
+        fn replaying_an_event_after_the_decision_it_caused_does_not_move_the_target(
+            t in any_target(), w in any_world(), later in 0i64..30,
+        ) {
+            let mut t = t;
+            t.stability.scale_out_cooldown_seconds = t.stability.scale_out_cooldown_seconds.max(30);
+            t.stability.scale_in_cooldown_seconds = t.stability.scale_in_cooldown_seconds.max(30);
+            let first = decide_in(&t, &w);
+            let Some(applied) = first.desired else { return Ok(()); };
+            let replay = World {
+                current: Some(applied),
+                saved: SavedState::Valid(first.history.clone()),
+                headroom: None,
+                ..w.clone()
+            };
+            let inputs = Inputs {
+                current: replay.current,
+                alarms: &replay.alarms,
+                queue: replay.backlog.map(|b| depth(b, 0, 0)),
+                saved: &replay.saved,
+                now: NOW + later,
+                unread: &replay.unread,
+                headroom: None,
+            };
+            let second = super::decide(&t, &inputs, replay.request);
+            // A decision the headroom clamped is not what the observations asked for.
+            if first.reasons.iter().any(|r| r.starts_with("clamped by account headroom")) {
+                return Ok(());
+            }
+            // A direct command is an operator's value, not a step: replaying it sets it again.
+            if w.request == Request::FollowAlarms && first.change().is_some() {
+                prop_assert_eq!(second.desired, Some(applied), "{:?}\nthen {:?}", first.reasons, second.reasons);
+            }
+            if let Request::Direct(_) = w.request {
+                prop_assert_eq!(second.desired, Some(applied));
             }
         }
     }

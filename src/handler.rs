@@ -17,11 +17,12 @@ use crate::headroom::LearnedFloor;
 use crate::observe::{self, Observed, Shared, Unread, TARGETS_PER_CHUNK};
 use crate::plan::{self, Plan, PlannedTarget};
 use crate::policy::{Policy, PolicyError};
-use crate::ports::Context;
+use crate::ports::{AwsError, Context, MetricPoint};
 use crate::report::{self, DecisionRecord, Outcome};
 use crate::settings::Settings;
 use crate::trigger::{parse_event, Origin, Trigger};
 use serde_json::Value;
+use tokio::sync::mpsc::UnboundedSender;
 
 /// The autoscaler: its policy, settings and the ports it talks to.
 pub struct Autoscaler {
@@ -107,13 +108,20 @@ impl Autoscaler {
                  history, so cooldowns and scale-in stabilization start afresh every time"
             );
         }
-        let results = self.reconcile(&plan, deadline).await;
-        self.report(plan, results).await
+        let (points, published) =
+            report::publisher(self.ctx.metrics.clone(), self.settings.namespace.clone());
+        let results = self.reconcile(&plan, deadline, &points).await;
+        self.report(plan, results, points, published).await
     }
 
     /// Observes, decides and applies every target of the plan; one result per target, in
-    /// plan order.
-    async fn reconcile(&self, plan: &Plan, deadline: Option<Deadline>) -> Vec<TargetResult> {
+    /// plan order. Each decision's metric points go to `points` as soon as it is done.
+    async fn reconcile(
+        &self,
+        plan: &Plan,
+        deadline: Option<Deadline>,
+        points: &UnboundedSender<MetricPoint>,
+    ) -> Vec<TargetResult> {
         let ctx = &self.ctx;
         let concurrency = self.settings.read_concurrency;
         let shared = observe::shared(plan, ctx, concurrency).await;
@@ -136,7 +144,9 @@ impl Autoscaler {
                         },
                         Err(Unread::Failed(error)) => TargetResult::Failed(None, error),
                         Err(Unread::Deferred(reason)) => {
-                            TargetResult::Done(unread_record(planned, reason))
+                            let record = unread_record(planned, reason);
+                            send_points(points, &record);
+                            TargetResult::Done(record)
                         }
                     };
                     let _ = decided.send(Incoming::Unread {
@@ -148,6 +158,7 @@ impl Autoscaler {
             unread
         };
         let could_ask = plan.targets.iter().map(|t| u64::from(t.target.max)).sum();
+        let (finished, mut done) = tokio::sync::mpsc::unbounded_channel();
         let writes = apply::run(
             incoming,
             plan.targets.len(),
@@ -156,8 +167,19 @@ impl Autoscaler {
             &self.floor,
             self.settings.dry_run,
             deadline,
+            finished,
         );
-        let (unread, applied) = futures::join!(reads, writes);
+        let collect = async {
+            let mut applied = Vec::new();
+            while let Some((order, result)) = done.recv().await {
+                if let Applied::Done(record) | Applied::Failed(record, _) = &result {
+                    send_points(points, record);
+                }
+                applied.push((order, result));
+            }
+            applied
+        };
+        let (unread, (), applied) = futures::join!(reads, writes, collect);
 
         let mut results: Vec<Option<TargetResult>> = Vec::new();
         results.resize_with(plan.targets.len(), || None);
@@ -168,7 +190,15 @@ impl Autoscaler {
             let result = match applied {
                 Applied::Done(record) => TargetResult::Done(record),
                 Applied::Failed(record, error) => TargetResult::Failed(Some(record), error),
-                Applied::Conflict(pending) => self.decide_again(*pending, &shared, deadline).await,
+                Applied::Conflict(pending) => {
+                    let result = self.decide_again(*pending, &shared, deadline).await;
+                    if let TargetResult::Done(record) | TargetResult::Failed(Some(record), _) =
+                        &result
+                    {
+                        send_points(points, record);
+                    }
+                    result
+                }
             };
             results[order] = Some(result);
         }
@@ -277,7 +307,8 @@ impl Autoscaler {
         let (send, incoming) = tokio::sync::mpsc::unbounded_channel();
         let _ = send.send(Incoming::Decided(Box::new(pending)));
         drop(send);
-        let mut applied = apply::run(
+        let (finished, mut done) = tokio::sync::mpsc::unbounded_channel();
+        apply::run(
             incoming,
             1,
             max,
@@ -285,9 +316,10 @@ impl Autoscaler {
             &self.floor,
             self.settings.dry_run,
             deadline,
+            finished,
         )
         .await;
-        match applied.pop().map(|(_, a)| a) {
+        match done.recv().await.map(|(_, a)| a) {
             Some(Applied::Done(record)) => TargetResult::Done(record),
             Some(Applied::Failed(record, error)) => TargetResult::Failed(Some(record), error),
             Some(Applied::Conflict(pending)) => {
@@ -302,12 +334,14 @@ impl Autoscaler {
         }
     }
 
-    /// Logs every decision, publishes the metrics in one batch and builds the returned
-    /// record; SQS records fail with their targets.
+    /// Logs every decision, finishes publishing the metrics and builds the returned record;
+    /// SQS records fail with their targets.
     async fn report(
         &self,
         plan: Plan,
         results: Vec<TargetResult>,
+        points: UnboundedSender<MetricPoint>,
+        published: tokio::task::JoinHandle<Result<(), AwsError>>,
     ) -> Result<Outcome, HandlerError> {
         let dry_run = self.settings.dry_run;
         let mut decisions = Vec::new();
@@ -345,29 +379,36 @@ impl Autoscaler {
                 &deferred_targets,
             ),
         }
-        self.publish(&outcome).await?;
+        if !outcome.decisions.is_empty() {
+            let _ = points.send(report::deferred_point(outcome.deferred));
+        }
+        drop(points);
+        let published = published.await.unwrap_or_else(|panic| {
+            Err(AwsError {
+                operation: "PutMetricData",
+                resource: self.settings.namespace.clone(),
+                code: None,
+                message: format!("the publishing task ended abnormally: {panic}"),
+            })
+        });
+        if let Err(source) = published {
+            return Err(HandlerError::Reporting {
+                decisions: report::summary(&outcome.decisions),
+                source,
+            });
+        }
         match HandlerError::combine(errors) {
             Some(error) => Err(error),
             None => Ok(outcome),
         }
     }
+}
 
-    /// Publishes all decisions' metrics in as few calls as CloudWatch allows.
-    async fn publish(&self, outcome: &Outcome) -> Result<(), HandlerError> {
-        let decisions = &outcome.decisions;
-        if decisions.is_empty() {
-            return Ok(());
-        }
-        let mut points: Vec<_> = decisions.iter().flat_map(|d| d.metric_points()).collect();
-        points.push(report::deferred_point(outcome.deferred));
-        self.ctx
-            .metrics
-            .publish(&self.settings.namespace, &points)
-            .await
-            .map_err(|source| HandlerError::Reporting {
-                decisions: report::summary(decisions),
-                source,
-            })
+/// Sends a finished decision's metric points to the publisher.
+fn send_points(points: &UnboundedSender<MetricPoint>, record: &DecisionRecord) {
+    for point in record.metric_points() {
+        // The publisher lives until the report drops the sender.
+        let _ = points.send(point);
     }
 }
 

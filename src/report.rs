@@ -2,8 +2,56 @@
 
 use crate::error::HandlerError;
 use crate::plan::{PlannedTarget, RecordPlan};
-use crate::ports::MetricPoint;
+use crate::ports::{AwsError, MetricPoint, MetricsPublisher};
 use serde::Serialize;
+use std::sync::Arc;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+/// Metric points per `PutMetricData` call. CloudWatch takes up to 1000, but smaller calls go
+/// out while later targets are still being read and written, so that little is left to
+/// publish when the invocation ends (and moto parses a call's points in quadratic time).
+pub const POINTS_PER_CALL: usize = 100;
+
+/// A publisher that sends points as they come, [`POINTS_PER_CALL`] at a time, and the rest
+/// once the sender is dropped; the task ends with the first failure, if any.
+pub fn publisher(
+    metrics: Arc<dyn MetricsPublisher>,
+    namespace: String,
+) -> (
+    UnboundedSender<MetricPoint>,
+    tokio::task::JoinHandle<Result<(), AwsError>>,
+) {
+    let (points, incoming) = unbounded_channel();
+    let task = tokio::spawn(publish(incoming, metrics, namespace));
+    (points, task)
+}
+
+async fn publish(
+    mut incoming: UnboundedReceiver<MetricPoint>,
+    metrics: Arc<dyn MetricsPublisher>,
+    namespace: String,
+) -> Result<(), AwsError> {
+    let mut batch = Vec::with_capacity(POINTS_PER_CALL);
+    let mut first_error = None;
+    loop {
+        let more = match incoming.recv().await {
+            Some(point) => {
+                batch.push(point);
+                true
+            }
+            None => false,
+        };
+        if batch.len() >= POINTS_PER_CALL || (!more && !batch.is_empty()) {
+            if let Err(error) = metrics.publish(&namespace, &batch).await {
+                first_error.get_or_insert(error);
+            }
+            batch.clear();
+        }
+        if !more {
+            return first_error.map_or(Ok(()), Err);
+        }
+    }
+}
 
 /// A reservation as people read it: a number, or "unreserved".
 pub fn describe(value: Option<u32>) -> String {

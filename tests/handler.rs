@@ -766,6 +766,13 @@ fn control_plane_calls_never_exceed_the_budget_in_any_second_and_get_function_it
         "{:?}",
         puts[n - 1] - puts[0]
     );
+    // Metrics go out in calls of at most 100 points while the writes go on.
+    let published = times("PutMetricData");
+    assert_eq!(published.len(), (3 * n + 1).div_ceil(100));
+    assert!(
+        published[0] < puts[n - 1],
+        "the first batch is not held back to the end"
+    );
 }
 
 #[test]
@@ -1089,4 +1096,70 @@ fn a_command_naming_a_function_in_another_account_never_moves_the_one_here() {
     // The function's own ARN works.
     f.run(command(&MemoryLambda::arn("orders"))).unwrap();
     assert_eq!(f.reserved("orders"), Some(40));
+}
+
+// ---- the plan's headroom, for any mix of targets ---------------------------------------
+
+mod headroom_property {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What a scale-out wanted (its increase) and got, from its record.
+    fn wanted_and_got(d: &lambda_autoscaler::report::DecisionRecord) -> Option<(u32, u32)> {
+        let clamp = d
+            .reasons
+            .iter()
+            .find_map(|r| r.strip_prefix("clamped by account headroom: "));
+        let got = d.desired?.saturating_sub(d.previous?);
+        match clamp {
+            Some(text) => {
+                let wanted = text.split(" of ").nth(1)?.split(' ').next()?.parse().ok()?;
+                Some((wanted, got))
+            }
+            None if got > 0 => Some((got, got)),
+            None => None,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn the_headroom_is_never_overspent_and_goes_to_the_most_urgent_first(
+            targets in proptest::collection::vec((1u32..40, 0u64..3000), 1..25),
+            others in 0u32..600,
+            floor in prop_oneof![Just(10u32), Just(50), Just(100)],
+        ) {
+            let limit = 1000;
+            let reserved: u32 = targets.iter().map(|t| t.0).sum::<u32>() + others;
+            prop_assume!(reserved + floor <= limit);
+            let pairs: Vec<(&str, u32, u64)> = targets.iter().map(|(r, b)| ("", *r, *b)).collect();
+            let f = headroom_fixture(&pairs, others, limit, floor);
+            let outcome = f.run(scheduled()).unwrap();
+            // Overspending would have met Lambda's refusal (the world enforces the floor).
+            prop_assert!(!outcome.decisions.iter().any(|d| d.reasons.iter().any(|r| r.contains("Lambda refused"))));
+            let applied = outcome.decisions.iter().filter(|d| d.applied).count();
+            prop_assert_eq!(f.count("PutFunctionConcurrency"), applied);
+            // Priority: by relative shortfall (ties: plan order), nothing after a clamped
+            // scale-out got anything.
+            let mut scale_outs: Vec<(u64, usize, u32, u32)> = outcome
+                .decisions
+                .iter()
+                .enumerate()
+                .filter_map(|(i, d)| {
+                    let (wanted, got) = wanted_and_got(d)?;
+                    let from = d.previous?;
+                    Some((u64::from(wanted) * 1_000_000 / u64::from(from.max(1)), i, wanted, got))
+                })
+                .collect();
+            scale_outs.sort_by_key(|(shortfall, i, _, _)| (std::cmp::Reverse(*shortfall), *i));
+            let mut short = false;
+            for (_, i, wanted, got) in &scale_outs {
+                if short {
+                    prop_assert_eq!(*got, 0, "target {} got {} after a clamped one", i, got);
+                }
+                short |= got < wanted;
+            }
+        }
+    }
 }
