@@ -1163,3 +1163,20 @@ mod headroom_property {
         }
     }
 }
+
+#[test]
+fn a_state_table_that_cannot_be_read_leaves_its_targets_alone() {
+    let f = careful();
+    f.world.faults.inject(
+        "BatchGetItem",
+        None,
+        Some("ProvisionedThroughputExceededException"),
+        "throughput exceeded",
+        None,
+    );
+    let err = f.run(alarm_event("backlog", "ALARM")).unwrap_err();
+    assert_eq!(err.error_type(), "StateUnavailable");
+    assert!(err.to_string().contains("BatchGetItem"), "{err}");
+    assert_eq!(f.count("PutFunctionConcurrency") + f.count("PutItem"), 0);
+    assert_eq!(f.reserved("orders"), Some(5));
+}

@@ -59,6 +59,7 @@ const FIELDS: &[(&str, &str, Kind)] = &[
         "max_scale_in_step_percent",
         Kind::Number,
     ),
+    ("on-metric-failure", "on_metric_failure", Kind::Fallback),
 ];
 
 #[derive(Clone, Copy)]
@@ -66,6 +67,8 @@ enum Kind {
     Number,
     Bool,
     Queue,
+    /// `hold` or `set:N` (tag values cannot hold JSON).
+    Fallback,
 }
 
 /// True when the function opted in with `autoscaler:enabled=true`.
@@ -106,6 +109,10 @@ fn typed(text: &str, kind: Kind) -> Value {
             }
         }
         Kind::Queue => Value::String(text.to_owned()),
+        Kind::Fallback => match text.strip_prefix("set:").map(|n| n.trim().parse::<i64>()) {
+            Some(Ok(n)) => serde_json::json!({ "set": n }),
+            _ => Value::String(text.to_owned()),
+        },
     }
 }
 
@@ -204,6 +211,7 @@ mod tests {
                 ("autoscaler:tolerance", "0.2"),
                 ("autoscaler:scale-in-cooldown-seconds", "120"),
                 ("autoscaler:max-scale-in-step-percent", "25"),
+                ("autoscaler:on-metric-failure", "set:7"),
                 ("autoscaler:state", "v1 g3"),
                 ("team", "payments"),
             ]),
@@ -220,6 +228,7 @@ mod tests {
             ),
             (10, true, true)
         );
+        assert_eq!(t.on_metric_failure, crate::policy::MetricFailure::Set(7));
         assert_eq!(
             t.stability,
             Stability {
@@ -297,6 +306,14 @@ mod tests {
             (
                 vec![("autoscaler:tolerance", "2")],
                 "tag autoscaler:tolerance: 2 is out of range",
+            ),
+            (
+                vec![("autoscaler:on-metric-failure", "set:99")],
+                "tag autoscaler:on-metric-failure: set 99 is outside [min 1, max 5]",
+            ),
+            (
+                vec![("autoscaler:on-metric-failure", "scale")],
+                "tag autoscaler:on-metric-failure: invalid value: string \"scale\"",
             ),
             (
                 vec![("autoscaler:allow-zero", "yes")],
