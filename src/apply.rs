@@ -12,9 +12,11 @@
 //! **Headroom.** Scale-outs share one budget: the account's unreserved pool above its floor
 //! (`GetAccountSettings`, read once, when the first scale-out is due). Each is decided again
 //! with what is left, so none assumes the whole headroom ([`crate::headroom`]). To spend the
-//! budget in priority order, scale-outs and everything after them wait until every target is
-//! read, unless the budget covers all the plan could still ask for (the `max` of every target
-//! not yet read, plus the scale-outs waiting); protective decreases never wait. If Lambda
+//! budget in priority order, scale-outs wait until every target is read, unless the budget
+//! covers all the plan could still ask for (the `max` of every target not yet read, plus the
+//! scale-outs waiting). Decreases and history-only writes take no headroom and never wait, so
+//! a scale-in read early may go before a scale-out read later; among the writes waiting at
+//! any moment the order above always holds. If Lambda
 //! refuses a scale-out for the floor anyway, the floor it names is learned, the headroom read
 //! again, and the target retried once with the clamped value; without `GetAccountSettings`
 //! the target is held at its current value ("blocked by account headroom"), never failed.
@@ -206,7 +208,8 @@ pub async fn run(
         alone: targets == 1,
     };
     let mut intake = Intake {
-        queue: BinaryHeap::new(),
+        scale_outs: BinaryHeap::new(),
+        others: BinaryHeap::new(),
         done: finished,
         unread_max,
         asked: 0,
@@ -226,22 +229,27 @@ pub async fn run(
                 }
             }
         }
-        let may_take = match intake.queue.peek().map(|q| q.0.class) {
-            None => false,
-            Some(Class::Protective) => true,
-            Some(_) if reads_done => true,
-            // Before every target is read, only while the headroom covers all that could
-            // still be asked for.
-            Some(_) if writer.alone => true,
-            Some(_) => writer.covers(intake.asked + intake.unread_max).await,
+        // Scale-outs go before every target is read only while the headroom covers all that
+        // could still be asked for; the rest never takes headroom, so it goes when it is next.
+        let scale_outs_may_go = !intake.scale_outs.is_empty()
+            && (reads_done
+                || writer.alone
+                || writer.covers(intake.asked + intake.unread_max).await);
+        let next = match (intake.others.peek(), intake.scale_outs.peek()) {
+            (Some(Queued(p, _)), _) if p.class == Class::Protective => intake.others.pop(),
+            (_, Some(_)) if scale_outs_may_go => intake.scale_outs.pop(),
+            (Some(_), _) => intake.others.pop(),
+            (None, _) => None,
         };
-        if may_take {
-            if let Some(pending) = intake.pop() {
-                let order = pending.order;
-                let applied = writer.apply(pending).await;
-                intake.finish(order, applied);
+        if let Some(Queued(_, pending)) = next {
+            if class(&pending.decision) == Class::ScaleOut {
+                let asked = u64::from(increase(&pending.decision));
+                intake.asked = intake.asked.saturating_sub(asked);
             }
-        } else if reads_done {
+            let order = pending.order;
+            let applied = writer.apply(*pending).await;
+            intake.finish(order, applied);
+        } else if reads_done && intake.scale_outs.is_empty() {
             break;
         } else {
             match incoming.recv().await {
@@ -254,7 +262,9 @@ pub async fn run(
 
 /// The decisions received and not yet carried out, and what the plan could still ask for.
 struct Intake<'a> {
-    queue: BinaryHeap<Queued>,
+    scale_outs: BinaryHeap<Queued>,
+    /// Protective decreases, scale-ins and history-only writes.
+    others: BinaryHeap<Queued>,
     done: UnboundedSender<(usize, Applied)>,
     /// The sum of `max` over the targets not yet received.
     unread_max: u64,
@@ -277,11 +287,11 @@ impl Intake<'_> {
                 if self.dry_run || !needs_writes(&pending.decision, self.ctx) {
                     let record = finish_without_writes(&pending, self.dry_run);
                     self.finish(pending.order, Applied::Done(record));
+                } else if class(&pending.decision) == Class::ScaleOut {
+                    self.asked += u64::from(increase(&pending.decision));
+                    self.scale_outs.push(Queued(priority(&pending), pending));
                 } else {
-                    if class(&pending.decision) == Class::ScaleOut {
-                        self.asked += u64::from(increase(&pending.decision));
-                    }
-                    self.queue.push(Queued(priority(&pending), pending));
+                    self.others.push(Queued(priority(&pending), pending));
                 }
             }
         }
@@ -290,16 +300,6 @@ impl Intake<'_> {
     fn finish(&self, order: usize, applied: Applied) {
         // The caller outlives the writer: sending cannot fail.
         let _ = self.done.send((order, applied));
-    }
-
-    fn pop(&mut self) -> Option<Pending> {
-        let Queued(_, pending) = self.queue.pop()?;
-        if class(&pending.decision) == Class::ScaleOut {
-            self.asked = self
-                .asked
-                .saturating_sub(u64::from(increase(&pending.decision)));
-        }
-        Some(*pending)
     }
 }
 
