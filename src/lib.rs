@@ -15,6 +15,7 @@ pub mod count;
 pub mod deadline;
 pub mod decide;
 pub mod error;
+pub mod explain;
 pub mod function_ref;
 pub mod handler;
 pub mod headroom;

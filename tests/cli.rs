@@ -68,3 +68,106 @@ fn a_reader_that_stops_early_is_not_a_crash() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+// ---- explain: the decision record without AWS ------------------------------------------
+
+fn explain(extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
+        "explain",
+        "events/alarm-lambda-action.json",
+        "--policy",
+        "examples/policy.json",
+        "--now",
+        "1700000000",
+    ];
+    args.extend_from_slice(extra);
+    autoscaler(&args)
+}
+
+#[test]
+fn explain_prints_the_record_invoke_would_print_from_a_world_given_on_the_command_line() {
+    let (code, stdout, stderr) = explain(&[
+        "--current",
+        "orders-worker=5",
+        "--alarm",
+        "orders-backlog-high=ALARM",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let record: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is the record");
+    let decision = &record["decisions"][0];
+    assert_eq!(decision["function"], "orders-worker");
+    assert_eq!(
+        (decision["previous"].as_u64(), decision["desired"].as_u64()),
+        (Some(5), Some(15))
+    );
+    assert!(
+        decision["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "alarm orders-backlog-high is ALARM: change +10 from 5 -> propose 15"),
+        "{decision}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal: {stderr:?}"
+    );
+}
+
+#[test]
+fn explain_takes_a_saved_history_as_the_state_table_keeps_it() {
+    let dir = std::env::temp_dir().join(format!("autoscaler-explain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let history = dir.join("item.json");
+    // A scale-out 20 s before --now, as `aws dynamodb get-item` prints the item.
+    std::fs::write(
+        &history,
+        r#"{"Item": {"function": {"S": "arn:aws:lambda:us-east-1:123456789012:function:orders-worker"},
+            "version": {"N": "7"}, "format": {"N": "1"}, "last_change_at": {"N": "1699999980"},
+            "last_change": {"S": "out"}, "recommendations": {"L": [{"M": {"value": {"N": "15"}}}]}}}"#,
+    )
+    .unwrap();
+    let history = format!("orders-worker={}", history.display());
+    let (code, stdout, stderr) = explain(&[
+        "--current",
+        "15",
+        "--alarm",
+        "orders-backlog-high=ALARM",
+        "--history",
+        &history,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("held: scale-out cooldown, 40 s left"),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn explain_refuses_a_world_it_cannot_read_and_says_which_flag() {
+    for (extra, expected) in [
+        (
+            vec!["--alarm", "orders-backlog-high=FIRING"],
+            "--alarm orders-backlog-high=FIRING: the state is ALARM, OK or INSUFFICIENT_DATA",
+        ),
+        (
+            vec!["--current", "payments=3"],
+            "--current payments=3: \"payments\" is not a target of the policy",
+        ),
+        (vec!["--current", "many"], "\"many\" is not a reservation"),
+        (
+            vec!["--queue-depth", "thumbnails=1,x"],
+            "--queue-depth thumbnails=1,x: \"x\" is not a message count",
+        ),
+        (
+            vec!["--history", "/nonexistent.json"],
+            "cannot read history /nonexistent.json",
+        ),
+    ] {
+        let (code, stdout, stderr) = explain(&extra);
+        assert_eq!(code, 1, "{extra:?}: {stderr}");
+        assert!(stdout.is_empty());
+        assert!(stderr.contains(expected), "{extra:?}: {stderr}");
+    }
+}

@@ -287,6 +287,52 @@ fn decode_history(item: &HashMap<String, AttributeValue>) -> Result<History, Str
     .validate()
 }
 
+/// A history from an item in DynamoDB's JSON (`{"version": {"N": "3"}, ...}`), as
+/// `aws dynamodb get-item` prints it (with or without its `{"Item": ...}` wrapper): what
+/// `autoscaler explain --history` reads.
+pub fn history_from_item_json(json: &serde_json::Value) -> Result<History, String> {
+    let item = json.get("Item").unwrap_or(json);
+    let serde_json::Value::Object(fields) = item else {
+        return Err("expected a DynamoDB item (a JSON object)".into());
+    };
+    let item = fields
+        .iter()
+        .map(|(name, value)| {
+            Ok((
+                name.clone(),
+                attribute(value).map_err(|e| format!("{name}: {e}"))?,
+            ))
+        })
+        .collect::<Result<HashMap<_, _>, String>>()?;
+    decode_history(&item)
+}
+
+/// One attribute in DynamoDB's JSON: `{"S": ...}`, `{"N": "..."}`, `{"L": [...]}`, `{"M": {...}}`.
+fn attribute(value: &serde_json::Value) -> Result<AttributeValue, String> {
+    let typed = value
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.iter().next())
+        .ok_or("expected one type key, e.g. {\"N\": \"3\"}")?;
+    match (typed.0.as_str(), typed.1) {
+        ("S", serde_json::Value::String(s)) => Ok(AttributeValue::S(s.clone())),
+        ("N", serde_json::Value::String(n)) => Ok(AttributeValue::N(n.clone())),
+        ("L", serde_json::Value::Array(items)) => items
+            .iter()
+            .map(attribute)
+            .collect::<Result<_, _>>()
+            .map(AttributeValue::L),
+        ("M", serde_json::Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), attribute(v)?)))
+            .collect::<Result<_, String>>()
+            .map(AttributeValue::M),
+        (kind, _) => Err(format!(
+            "type {kind} is not one a state item holds (S, N, L, M)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,6 +368,26 @@ mod tests {
         assert_eq!(stored.state, SavedState::Valid(history()));
         let empty = decode(&encode("arn:f", &History::default(), 1, 0));
         assert_eq!(empty.state, SavedState::Valid(History::default()));
+    }
+
+    #[test]
+    fn a_history_is_read_from_the_json_aws_dynamodb_get_item_prints() {
+        let json = serde_json::json!({"Item": {
+            "function": {"S": "arn:aws:lambda:us-east-1:123456789012:function:orders"},
+            "version": {"N": "4"}, "format": {"N": "1"},
+            "last_change_at": {"N": "1700000000"}, "last_change": {"S": "in"},
+            "recommendations": {"L": [
+                {"M": {"value": {"N": "40"}, "until": {"N": "1700000060"}}},
+                {"M": {"value": {"N": "12"}}}]}}});
+        assert_eq!(history_from_item_json(&json), Ok(history()));
+        assert_eq!(history_from_item_json(&json["Item"]), Ok(history()));
+        let err = history_from_item_json(&serde_json::json!({"version": {"X": "1"}})).unwrap_err();
+        assert_eq!(
+            err,
+            "version: type X is not one a state item holds (S, N, L, M)"
+        );
+        let err = history_from_item_json(&serde_json::json!({"format": {"N": "2"}})).unwrap_err();
+        assert!(err.contains("format 2"), "{err}");
     }
 
     #[test]

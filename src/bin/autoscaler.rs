@@ -43,6 +43,9 @@ enum Command {
     },
     /// Replay a load trace through the policy and baseline algorithms (docs/simulation.md).
     Simulate(lambda_autoscaler::simulate::Args),
+    /// Print the decision record an event would produce, computed without AWS: the world
+    /// (reservations, alarms, queues, saved state) is given on the command line.
+    Explain(lambda_autoscaler::explain::Args),
 }
 
 fn load_policy(path: Option<&Path>) -> Result<Policy, HandlerError> {
@@ -187,11 +190,45 @@ fn write_stdout(text: &str) -> Result<(), String> {
     }
 }
 
+/// Logs go to stderr, so that stdout carries only the decision record: JSON with
+/// `AWS_LAMBDA_LOG_FORMAT=JSON`, at `AWS_LAMBDA_LOG_LEVEL` (or `RUST_LOG`, default INFO), as the
+/// Lambda runtime's default subscriber does, but in colour only on a terminal.
+fn init_logging() {
+    use lambda_runtime::tracing::subscriber::{filter::LevelFilter, fmt, EnvFilter};
+    use std::io::IsTerminal;
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let logs = fmt()
+        .with_target(false)
+        .without_time()
+        .with_env_filter(
+            EnvFilter::builder()
+                .with_default_directive(level.into())
+                .from_env_lossy(),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+}
+
+async fn explain(args: &lambda_autoscaler::explain::Args) -> Result<(), String> {
+    let event = read_event(&args.event)?;
+    let (_, json) = lambda_autoscaler::explain::run(args, &event).await?;
+    write_stdout(&format!("{json}\n"))
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Logs go to stderr so that stdout carries only the decision record.
-    lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+    init_logging();
     let result = match &cli.command {
         Command::Invoke {
             event,
@@ -203,6 +240,7 @@ async fn main() -> ExitCode {
         Command::Simulate(args) => lambda_autoscaler::simulate::run(args)
             .map_err(|e| e.to_string())
             .and_then(|table| write_stdout(&table)),
+        Command::Explain(args) => explain(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

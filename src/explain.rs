@@ -1,0 +1,172 @@
+//! `autoscaler explain`: the decision record an event would produce, computed without AWS.
+//!
+//! The world is given on the command line (reservations, alarm states, queue depths, saved
+//! histories) and held by the in-memory ports, the same ones the handler tests use; the
+//! event then goes through the same handler as `invoke`. Users can pin what their policy does
+//! in their own CI.
+
+use crate::alarm::AlarmState;
+use crate::aws::dynamodb::history_from_item_json;
+use crate::handler::Autoscaler;
+use crate::memory::{MemoryLambda, World};
+use crate::policy::Policy;
+use crate::ports::QueueDepth;
+use crate::report::Outcome;
+use crate::settings::Settings;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The event (a file, or - for stdin).
+    pub event: PathBuf,
+    /// The policy document.
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// A target's current reservation: N for every target, or NAME=N for one (repeatable).
+    /// Without it a function has no reservation.
+    #[arg(long, value_name = "[NAME=]N")]
+    pub current: Vec<String>,
+    /// An alarm's state: NAME=ALARM, NAME=OK or NAME=INSUFFICIENT_DATA (repeatable). An
+    /// alarm not given is one CloudWatch does not know (the event's state is used).
+    #[arg(long, value_name = "NAME=STATE")]
+    pub alarm: Vec<String>,
+    /// A queue's depth: NAME=VISIBLE[,IN_FLIGHT[,DELAYED]] (repeatable).
+    #[arg(long, value_name = "NAME=COUNTS")]
+    pub queue_depth: Vec<String>,
+    /// A saved history, as the state table keeps it (the output of `aws dynamodb get-item`,
+    /// or the item alone): FILE for every target, or NAME=FILE for one (repeatable).
+    #[arg(long, value_name = "[NAME=]FILE")]
+    pub history: Vec<String>,
+    /// The time of the evaluation, in epoch seconds (default: now).
+    #[arg(long)]
+    pub now: Option<i64>,
+}
+
+/// Reads the arguments, builds the world, handles the event; the outcome and its JSON.
+pub async fn run(args: &Args, event: &[u8]) -> Result<(Outcome, String), String> {
+    let policy = Policy::from_file(&args.policy).map_err(|e| e.to_string())?;
+    let now = args.now.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    });
+    let world = World::new(now);
+    // Headroom is not what explain is about: an account with room for anything.
+    world.lambda.set_pool(u32::MAX / 2, 100);
+    let names: Vec<String> = policy
+        .targets
+        .iter()
+        .map(|t| t.function.name().to_owned())
+        .collect();
+    let currents = per_target("--current", &args.current, &names, |text| {
+        text.parse::<u32>()
+            .map_err(|_| format!("\"{text}\" is not a reservation (a whole number)"))
+    })?;
+    for name in &names {
+        let current = currents.get(name).copied();
+        world
+            .lambda
+            .add(name, current, &[("autoscaler:enabled", "true")]);
+    }
+    for alarm in &args.alarm {
+        let (name, state) = split("--alarm", alarm)?;
+        let state: AlarmState = serde_json::from_value(serde_json::Value::String(state.into()))
+            .map_err(|_| format!("--alarm {alarm}: the state is ALARM, OK or INSUFFICIENT_DATA"))?;
+        world.cloudwatch.set_alarm(name, state);
+    }
+    for depth in &args.queue_depth {
+        let (name, counts) = split("--queue-depth", depth)?;
+        world.queues.set_depth(
+            name,
+            queue_depth(counts).map_err(|e| format!("--queue-depth {depth}: {e}"))?,
+        );
+    }
+    let histories = per_target("--history", &args.history, &names, |path| {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read history {path}: {e}"))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("history {path} is not JSON: {e}"))?;
+        history_from_item_json(&json).map_err(|e| format!("history {path}: {e}"))
+    })?;
+    for (name, history) in histories {
+        world.state.put(&MemoryLambda::arn(&name), history);
+    }
+    let ctx = world.context(
+        Settings::DEFAULT_CONTROL_PLANE_RPS,
+        Settings::DEFAULT_GET_FUNCTION_RPS,
+        true,
+    );
+    let autoscaler = Autoscaler::new(Ok(policy), Settings::default(), ctx);
+    let trigger = crate::trigger::parse_event_bytes(event)
+        .map_err(|e| format!("invalid event {}: {e}", args.event.display()))?;
+    let outcome = autoscaler
+        .handle_trigger(trigger, None)
+        .await
+        .map_err(|e| format!("{}: {e}", e.error_type()))?;
+    let json = serde_json::to_string_pretty(&outcome).map_err(|e| e.to_string())?;
+    Ok((outcome, json))
+}
+
+/// `VALUE` for every target or `NAME=VALUE` for one, each parsed.
+fn per_target<T: Clone>(
+    flag: &str,
+    given: &[String],
+    names: &[String],
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<std::collections::BTreeMap<String, T>, String> {
+    let mut values = std::collections::BTreeMap::new();
+    for item in given {
+        match item.split_once('=') {
+            Some((name, value)) => {
+                if !names.iter().any(|n| n == name) {
+                    return Err(format!(
+                        "{flag} {item}: \"{name}\" is not a target of the policy ({})",
+                        names.join(", ")
+                    ));
+                }
+                values.insert(name.to_owned(), parse(value)?);
+            }
+            None => {
+                let value = parse(item)?;
+                for name in names {
+                    values.entry(name.clone()).or_insert_with(|| value.clone());
+                }
+            }
+        }
+    }
+    Ok(values)
+}
+
+fn split<'a>(flag: &str, item: &'a str) -> Result<(&'a str, &'a str), String> {
+    item.split_once('=')
+        .filter(|(name, _)| !name.is_empty())
+        .ok_or_else(|| format!("{flag} {item}: expected NAME=VALUE"))
+}
+
+fn queue_depth(counts: &str) -> Result<QueueDepth, String> {
+    let numbers: Vec<u64> = counts
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .parse()
+                .map_err(|_| format!("\"{n}\" is not a message count"))
+        })
+        .collect::<Result<_, _>>()?;
+    match numbers.as_slice() {
+        [visible] => Ok(QueueDepth {
+            visible: *visible,
+            ..QueueDepth::default()
+        }),
+        [visible, in_flight] => Ok(QueueDepth {
+            visible: *visible,
+            in_flight: *in_flight,
+            delayed: 0,
+        }),
+        [visible, in_flight, delayed] => Ok(QueueDepth {
+            visible: *visible,
+            in_flight: *in_flight,
+            delayed: *delayed,
+        }),
+        _ => Err("expected VISIBLE[,IN_FLIGHT[,DELAYED]]".into()),
+    }
+}
