@@ -36,7 +36,7 @@ use crate::error::HandlerError;
 use crate::headroom::{floor_from_error, Budget, LearnedFloor};
 use crate::plan::PlannedTarget;
 use crate::ports::{Context, FunctionView, Lambda, SaveError, Version};
-use crate::report::{describe, DecisionRecord};
+use crate::report::{describe, DecisionRecord, PublishCost};
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::time::Duration;
@@ -184,20 +184,36 @@ enum AccountHeadroom {
     Unknown(String),
 }
 
+/// What a run of the writer works with.
+pub struct Run<'a> {
+    pub ctx: &'a Context,
+    pub floor: &'a LearnedFloor,
+    /// How many targets the plan has.
+    pub targets: usize,
+    /// The sum of their `max`: what the plan could ask the headroom for.
+    pub could_ask: u64,
+    pub dry_run: bool,
+    pub deadline: Option<Deadline>,
+    /// What reporting costs: the time it needs is kept free before the deadline.
+    pub report_cost: &'a PublishCost,
+}
+
 /// Carries out decisions as they arrive, until the sender is dropped; each result goes to
-/// `finished` with the target's plan order as soon as it is known. `targets` is how many the
-/// plan has, and `unread_max` the sum of their `max`: what the plan could still ask for.
-#[allow(clippy::too_many_arguments)] // One call site, each argument a separate concern.
+/// `finished` with the target's plan order as soon as it is known.
 pub async fn run(
+    run: Run<'_>,
     mut incoming: UnboundedReceiver<Incoming>,
-    targets: usize,
-    unread_max: u64,
-    ctx: &Context,
-    floor: &LearnedFloor,
-    dry_run: bool,
-    deadline: Option<Deadline>,
     finished: UnboundedSender<(usize, Applied)>,
 ) {
+    let Run {
+        ctx,
+        floor,
+        targets,
+        could_ask,
+        dry_run,
+        deadline,
+        report_cost,
+    } = run;
     let mut writer = Writer {
         ctx,
         floor,
@@ -206,13 +222,16 @@ pub async fn run(
         deferring: None,
         headroom: AccountHeadroom::NotRead,
         alone: targets == 1,
+        report_cost,
+        targets,
     };
     let mut intake = Intake {
         scale_outs: BinaryHeap::new(),
         others: BinaryHeap::new(),
         done: finished,
-        unread_max,
+        unread_max: could_ask,
         asked: 0,
+        settled: 0,
         dry_run,
         ctx,
     };
@@ -247,7 +266,7 @@ pub async fn run(
                 intake.asked = intake.asked.saturating_sub(asked);
             }
             let order = pending.order;
-            let applied = writer.apply(*pending).await;
+            let applied = writer.apply(*pending, intake.settled).await;
             intake.finish(order, applied);
         } else if reads_done && intake.scale_outs.is_empty() {
             break;
@@ -270,6 +289,8 @@ struct Intake<'a> {
     unread_max: u64,
     /// The increases the queued scale-outs ask for.
     asked: u64,
+    /// Targets whose result is known (finished, or not read at all).
+    settled: usize,
     dry_run: bool,
     ctx: &'a Context,
 }
@@ -278,7 +299,8 @@ impl Intake<'_> {
     fn take(&mut self, message: Incoming) {
         match message {
             Incoming::Unread { max } => {
-                self.unread_max = self.unread_max.saturating_sub(u64::from(max))
+                self.unread_max = self.unread_max.saturating_sub(u64::from(max));
+                self.settled += 1;
             }
             Incoming::Decided(pending) => {
                 self.unread_max = self
@@ -297,7 +319,8 @@ impl Intake<'_> {
         }
     }
 
-    fn finish(&self, order: usize, applied: Applied) {
+    fn finish(&mut self, order: usize, applied: Applied) {
+        self.settled += 1;
         // The caller outlives the writer: sending cannot fail.
         let _ = self.done.send((order, applied));
     }
@@ -335,6 +358,8 @@ struct Writer<'a> {
     /// first (one control-plane call saved per alarm event), and learns it from Lambda's
     /// refusal if one comes.
     alone: bool,
+    report_cost: &'a PublishCost,
+    targets: usize,
 }
 
 impl Writer<'_> {
@@ -373,7 +398,7 @@ impl Writer<'_> {
         }
     }
 
-    async fn apply(&mut self, mut p: Pending) -> Applied {
+    async fn apply(&mut self, mut p: Pending, settled: usize) -> Applied {
         let scale_out = class(&p.decision) == Class::ScaleOut;
         if scale_out && !self.alone {
             if let Some(budget) = self.headroom().await {
@@ -391,7 +416,7 @@ impl Writer<'_> {
         }
         let saves = p.decision.history_changed && self.ctx.state.is_some();
         let change = p.decision.change();
-        if let Some(reason) = self.defer_reason(saves, change.is_some()) {
+        if let Some(reason) = self.defer_reason(saves, change.is_some(), settled) {
             let mut record = p.record();
             record.deferred = true;
             record.reasons.push(reason);
@@ -550,8 +575,9 @@ impl Writer<'_> {
         self.slowest = self.slowest.max(took);
     }
 
-    /// Why this decision's writes must not start, if they must not.
-    fn defer_reason(&mut self, saves: bool, puts: bool) -> Option<String> {
+    /// Why this decision's writes must not start, if they must not: they must leave time for
+    /// the margin, and for publishing the metrics of every target not yet settled.
+    fn defer_reason(&mut self, saves: bool, puts: bool, settled: usize) -> Option<String> {
         if let Some(reason) = &self.deferring {
             return Some(reason.clone());
         }
@@ -563,13 +589,15 @@ impl Writer<'_> {
         } else {
             Duration::ZERO
         };
-        let need = wait + self.slowest * writes;
+        let points =
+            u32::try_from(3 * self.targets.saturating_sub(settled) + 1).unwrap_or(u32::MAX);
+        let need = wait + self.slowest * writes + self.report_cost.per_point() * points;
         if deadline.allows(clock, need) {
             return None;
         }
         let reason = format!(
-            "deferred: {:.1} s left before the deadline, and writing needs about {:.1} s plus a \
-             {:.1} s margin; the next scheduled run continues",
+            "deferred: {:.1} s left before the deadline, and writing and reporting need about \
+             {:.1} s plus a {:.1} s margin; the next scheduled run continues",
             deadline.left(clock).as_secs_f64(),
             need.as_secs_f64(),
             deadline.margin().as_secs_f64()

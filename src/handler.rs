@@ -18,10 +18,11 @@ use crate::observe::{self, Observed, Shared, Unread, TARGETS_PER_CHUNK};
 use crate::plan::{self, Plan, PlannedTarget};
 use crate::policy::{Policy, PolicyError};
 use crate::ports::{AwsError, Context, MetricPoint};
-use crate::report::{self, DecisionRecord, Outcome};
+use crate::report::{self, DecisionRecord, Outcome, PublishCost};
 use crate::settings::Settings;
 use crate::trigger::{parse_event, Origin, Trigger};
 use serde_json::Value;
+use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
 /// The autoscaler: its policy, settings and the ports it talks to.
@@ -108,9 +109,14 @@ impl Autoscaler {
                  history, so cooldowns and scale-in stabilization start afresh every time"
             );
         }
-        let (points, published) =
-            report::publisher(self.ctx.metrics.clone(), self.settings.namespace.clone());
-        let results = self.reconcile(&plan, deadline, &points).await;
+        let cost = Arc::new(PublishCost::default());
+        let (points, published) = report::publisher(
+            self.ctx.metrics.clone(),
+            self.settings.namespace.clone(),
+            self.ctx.clock.clone(),
+            cost.clone(),
+        );
+        let results = self.reconcile(&plan, deadline, &points, &cost).await;
         self.report(plan, results, points, published).await
     }
 
@@ -121,6 +127,7 @@ impl Autoscaler {
         plan: &Plan,
         deadline: Option<Deadline>,
         points: &UnboundedSender<MetricPoint>,
+        report_cost: &PublishCost,
     ) -> Vec<TargetResult> {
         let ctx = &self.ctx;
         let concurrency = self.settings.read_concurrency;
@@ -159,16 +166,16 @@ impl Autoscaler {
         };
         let could_ask = plan.targets.iter().map(|t| u64::from(t.target.max)).sum();
         let (finished, mut done) = tokio::sync::mpsc::unbounded_channel();
-        let writes = apply::run(
-            incoming,
-            plan.targets.len(),
-            could_ask,
+        let run = apply::Run {
             ctx,
-            &self.floor,
-            self.settings.dry_run,
+            floor: &self.floor,
+            targets: plan.targets.len(),
+            could_ask,
+            dry_run: self.settings.dry_run,
             deadline,
-            finished,
-        );
+            report_cost,
+        };
+        let writes = apply::run(run, incoming, finished);
         let collect = async {
             let mut applied = Vec::new();
             while let Some((order, result)) = done.recv().await {
@@ -191,7 +198,9 @@ impl Autoscaler {
                 Applied::Done(record) => TargetResult::Done(record),
                 Applied::Failed(record, error) => TargetResult::Failed(Some(record), error),
                 Applied::Conflict(pending) => {
-                    let result = self.decide_again(*pending, &shared, deadline).await;
+                    let result = self
+                        .decide_again(*pending, &shared, deadline, report_cost)
+                        .await;
                     if let TargetResult::Done(record) | TargetResult::Failed(Some(record), _) =
                         &result
                     {
@@ -275,6 +284,7 @@ impl Autoscaler {
         pending: Pending,
         shared: &Shared,
         deadline: Option<Deadline>,
+        report_cost: &PublishCost,
     ) -> TargetResult {
         // Read it afresh: the reservation may have changed too.
         let mut fresh = pending.planned.clone();
@@ -308,17 +318,16 @@ impl Autoscaler {
         let _ = send.send(Incoming::Decided(Box::new(pending)));
         drop(send);
         let (finished, mut done) = tokio::sync::mpsc::unbounded_channel();
-        apply::run(
-            incoming,
-            1,
-            max,
-            &self.ctx,
-            &self.floor,
-            self.settings.dry_run,
+        let run = apply::Run {
+            ctx: &self.ctx,
+            floor: &self.floor,
+            targets: 1,
+            could_ask: max,
+            dry_run: self.settings.dry_run,
             deadline,
-            finished,
-        )
-        .await;
+            report_cost,
+        };
+        apply::run(run, incoming, finished).await;
         match done.recv().await.map(|(_, a)| a) {
             Some(Applied::Done(record)) => TargetResult::Done(record),
             Some(Applied::Failed(record, error)) => TargetResult::Failed(Some(record), error),

@@ -2,9 +2,12 @@
 
 use crate::error::HandlerError;
 use crate::plan::{PlannedTarget, RecordPlan};
+use crate::ports::Clock;
 use crate::ports::{AwsError, MetricPoint, MetricsPublisher};
 use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 /// Metric points per `PutMetricData` call. CloudWatch takes up to 1000, but smaller calls go
@@ -12,17 +15,38 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 /// publish when the invocation ends (and moto parses a call's points in quadratic time).
 pub const POINTS_PER_CALL: usize = 100;
 
+/// The most publishing one metric point has cost so far: what the report still needs when
+/// writes stop is estimated from it, so that it ends before the deadline.
+#[derive(Debug, Default)]
+pub struct PublishCost(AtomicU64);
+
+impl PublishCost {
+    pub fn per_point(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+
+    fn note(&self, took: Duration, points: usize) {
+        let per_point = took.as_nanos() / points.max(1) as u128;
+        self.0.fetch_max(
+            u64::try_from(per_point).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+}
+
 /// A publisher that sends points as they come, [`POINTS_PER_CALL`] at a time, and the rest
 /// once the sender is dropped; the task ends with the first failure, if any.
 pub fn publisher(
     metrics: Arc<dyn MetricsPublisher>,
     namespace: String,
+    clock: Arc<dyn Clock>,
+    cost: Arc<PublishCost>,
 ) -> (
     UnboundedSender<MetricPoint>,
     tokio::task::JoinHandle<Result<(), AwsError>>,
 ) {
     let (points, incoming) = unbounded_channel();
-    let task = tokio::spawn(publish(incoming, metrics, namespace));
+    let task = tokio::spawn(publish(incoming, metrics, namespace, clock, cost));
     (points, task)
 }
 
@@ -30,6 +54,8 @@ async fn publish(
     mut incoming: UnboundedReceiver<MetricPoint>,
     metrics: Arc<dyn MetricsPublisher>,
     namespace: String,
+    clock: Arc<dyn Clock>,
+    cost: Arc<PublishCost>,
 ) -> Result<(), AwsError> {
     let mut batch = Vec::with_capacity(POINTS_PER_CALL);
     let mut first_error = None;
@@ -42,9 +68,11 @@ async fn publish(
             None => false,
         };
         if batch.len() >= POINTS_PER_CALL || (!more && !batch.is_empty()) {
+            let started = clock.elapsed();
             if let Err(error) = metrics.publish(&namespace, &batch).await {
                 first_error.get_or_insert(error);
             }
+            cost.note(clock.elapsed().saturating_sub(started), batch.len());
             batch.clear();
         }
         if !more {

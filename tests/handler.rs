@@ -6,7 +6,7 @@ use lambda_autoscaler::error::HandlerError;
 use lambda_autoscaler::handler::Autoscaler;
 use lambda_autoscaler::memory::{MemoryLambda, World};
 use lambda_autoscaler::policy::Policy;
-use lambda_autoscaler::ports::QueueDepth;
+use lambda_autoscaler::ports::{Clock, QueueDepth};
 use lambda_autoscaler::report::Outcome;
 use lambda_autoscaler::settings::Settings;
 use lambda_autoscaler::state::{Direction, History, LastChange, Recommendation};
@@ -1179,4 +1179,28 @@ fn a_state_table_that_cannot_be_read_leaves_its_targets_alone() {
     assert!(err.to_string().contains("BatchGetItem"), "{err}");
     assert_eq!(f.count("PutFunctionConcurrency") + f.count("PutItem"), 0);
     assert_eq!(f.reserved("orders"), Some(5));
+}
+
+#[test]
+fn the_deadline_keeps_time_for_publishing_what_is_left_to_report() {
+    let n = 400;
+    let f = fixture_with(&fleet(n), Settings::default(), true);
+    for i in 0..n {
+        f.world.lambda.add(&format!("t{i}"), Some(1), &[]);
+        backlog(&f, i, 50);
+    }
+    // A slow CloudWatch (moto takes 2 ms): 3 ms per point, 0.3 s per call of 100 points.
+    // When the writes stop, about a thousand points are left: 3 s of publishing, more than
+    // the 2 s margin.
+    f.world
+        .cloudwatch
+        .set_publish_time_per_point(Duration::from_millis(3));
+    let outcome = f.run_until(scheduled(), Some(20.0)).unwrap();
+    assert!(outcome.deferred > 300, "{}", outcome.deferred);
+    // The last metrics call ended before the deadline, not just the last write.
+    assert!(
+        f.world.clock.elapsed() <= Duration::from_secs(20),
+        "{:?}",
+        f.world.clock.elapsed()
+    );
 }

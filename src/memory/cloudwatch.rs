@@ -2,7 +2,7 @@
 
 use super::{lock, Parts};
 use crate::alarm::AlarmState;
-use crate::ports::{AlarmReader, AwsError, MetricPoint, MetricsPublisher};
+use crate::ports::{AlarmReader, AwsError, Clock, MetricPoint, MetricsPublisher};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,6 +11,8 @@ pub struct MemoryCloudWatch {
     parts: Parts,
     alarms: Mutex<HashMap<String, AlarmState>>,
     published: Mutex<Vec<(String, MetricPoint)>>,
+    /// How long one `PutMetricData` takes, per point (on the world's clock).
+    publish_time_per_point: Mutex<std::time::Duration>,
 }
 
 impl MemoryCloudWatch {
@@ -19,12 +21,18 @@ impl MemoryCloudWatch {
             parts,
             alarms: Mutex::default(),
             published: Mutex::default(),
+            publish_time_per_point: Mutex::default(),
         }
     }
 
     /// Creates the alarm or changes its state.
     pub fn set_alarm(&self, name: &str, state: AlarmState) {
         lock(&self.alarms).insert(name.to_owned(), state);
+    }
+
+    /// Makes every `PutMetricData` take this long per point.
+    pub fn set_publish_time_per_point(&self, time: std::time::Duration) {
+        *lock(&self.publish_time_per_point) = time;
     }
 
     /// Every point published so far, with its namespace.
@@ -49,6 +57,11 @@ impl AlarmReader for MemoryCloudWatch {
 impl MetricsPublisher for MemoryCloudWatch {
     async fn publish(&self, namespace: &str, points: &[MetricPoint]) -> Result<(), AwsError> {
         self.parts.call("PutMetricData", namespace)?;
+        let per_point = *lock(&self.publish_time_per_point);
+        self.parts
+            .clock
+            .sleep(per_point * u32::try_from(points.len()).unwrap_or(u32::MAX))
+            .await;
         lock(&self.published).extend(points.iter().map(|p| (namespace.to_owned(), p.clone())));
         Ok(())
     }
