@@ -237,10 +237,7 @@ pub async fn chunk(
             let view = view?;
             match &loaded {
                 Ok(states) => {
-                    let stored = states.get(&view.arn).cloned().unwrap_or(Stored {
-                        state: SavedState::Missing,
-                        version: Version::Absent,
-                    });
+                    let stored = states.get(&view.arn).cloned().unwrap_or(Stored::missing());
                     Ok(Observed { view, stored })
                 }
                 // Without the history, cooldowns could be skipped: leave the target alone.

@@ -132,6 +132,16 @@ pub struct Stored {
     pub version: Version,
 }
 
+impl Stored {
+    /// Nothing saved for the key (yet).
+    pub fn missing() -> Stored {
+        Stored {
+            state: SavedState::Missing,
+            version: Version::Absent,
+        }
+    }
+}
+
 /// Why a save did not happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SaveError {

@@ -285,18 +285,25 @@ fn an_invalid_policy_fails_every_invocation_before_any_aws_call() {
     assert!(f.world.calls.all().is_empty());
 }
 
-#[test]
-fn one_failing_target_does_not_stop_the_others_and_the_invocation_reports_it() {
+/// POLICY with both targets, the backlog alarm in ALARM, and every write to orders failing
+/// with `code`.
+fn with_orders_put_failing(code: &str, message: &str) -> Fixture {
     let f = fixture(POLICY)
         .functions(&[("orders", Some(5)), ("billing", Some(1))])
         .alarms(&[("backlog", Alarm)]);
     f.world.faults.inject(
         "PutFunctionConcurrency",
         Some("orders"),
-        Some("TooManyRequestsException"),
-        "Rate exceeded",
+        Some(code),
+        message,
         None,
     );
+    f
+}
+
+#[test]
+fn one_failing_target_does_not_stop_the_others_and_the_invocation_reports_it() {
+    let f = with_orders_put_failing("TooManyRequestsException", "Rate exceeded");
     let err = f.run(alarm_event("backlog", "ALARM")).unwrap_err();
     assert_eq!(err.error_type(), "AwsCallFailed");
     assert!(
@@ -976,15 +983,9 @@ fn an_unreadable_queue_holds_the_target_or_scales_it_out_to_the_fallback_but_nev
 
 #[test]
 fn a_target_that_is_gone_or_not_writable_fails_alone_with_its_name_and_the_permission() {
-    let f = fixture(POLICY)
-        .functions(&[("orders", Some(5)), ("billing", Some(1))])
-        .alarms(&[("backlog", Alarm)]);
-    f.world.faults.inject(
-        "PutFunctionConcurrency",
-        Some("orders"),
-        Some("AccessDeniedException"),
+    let f = with_orders_put_failing(
+        "AccessDeniedException",
         "User is not authorized to perform: lambda:PutFunctionConcurrency on resource: orders",
-        None,
     );
     let err = f.run(alarm_event("backlog", "ALARM")).unwrap_err();
     assert_eq!(err.error_type(), "WriteDenied");

@@ -124,10 +124,7 @@ impl StateStore for DynamoStateStore {
             .iter()
             .map(|key| {
                 let stored = match found.get(key) {
-                    None => Stored {
-                        state: SavedState::Missing,
-                        version: Version::Absent,
-                    },
+                    None => Stored::missing(),
                     Some(item) => decode(item),
                 };
                 (key.clone(), stored)

@@ -58,10 +58,7 @@ impl StateStore for MemoryStateStore {
                         state: SavedState::Valid(history.clone()),
                         version: Version::At(*version),
                     },
-                    None => Stored {
-                        state: SavedState::Missing,
-                        version: Version::Absent,
-                    },
+                    None => Stored::missing(),
                 };
                 (key.clone(), stored)
             })
