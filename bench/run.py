@@ -95,35 +95,54 @@ def rss_mb(kb):
     return round(kb / 1024, 1)
 
 
+def direct_commands(directory):
+    """The same-work events: one direct command per invocation, N alternating over COMMANDS."""
+    events = []
+    for n in COMMANDS:
+        path = pathlib.Path(directory) / f"direct-{n}.json"
+        path.write_text(json.dumps({"function": TARGET_FUNCTION, "desiredConcurrency": n}))
+        events.append(("direct command", path))
+    return events
+
+
+def same_work(name, program, events, processes, samples=None):
+    """Runs `processes` fresh processes on the direct commands, checks that the writes
+    happened, and adds the raw samples to `samples`."""
+    lam = moto_fixtures.client(os.environ["AWS_ENDPOINT_URL"], "lambda")
+    # From a value no command sets, so the first invocation writes too.
+    lam.put_function_concurrency(FunctionName=TARGET_FUNCTION, ReservedConcurrentExecutions=5)
+    report = runtime(program, events, processes, INVOCATIONS)
+    written = lam.get_function_concurrency(FunctionName=TARGET_FUNCTION)["ReservedConcurrentExecutions"]
+    expected = COMMANDS[(processes * INVOCATIONS - 1) % len(COMMANDS)]
+    if name != "echo" and written != expected:
+        sys.exit(f"{name}: {TARGET_FUNCTION} is at {written}, not {expected}: the writes did not happen")
+    samples = samples or {"init": [], "cold": [], "warm": [], "rss_kb": []}
+    for p in report["processes"]:
+        samples["init"].append(p["init_ms"])
+        samples["cold"].append(p["cold_ms"])
+        samples["rss_kb"].append(p["peak_rss_kb"])
+    samples["warm"] += report["warm_ms"]["direct command"]
+    return samples
+
+
+def summary(s):
+    return {
+        "init_ms": median(s["init"]),
+        "cold_invocation_ms": median(s["cold"]),
+        "cold_invocation_max_ms": round(max(s["cold"]), 2),
+        "warm_ms": median(s["warm"]),
+        "warm_p99_ms": p99(s["warm"]),
+        "peak_rss_mb": rss_mb(statistics.median(s["rss_kb"])),
+    }
+
+
 def section_footprint():
     """Init, cold and warm invocation and peak RSS: ours against the references, on the same
     direct command; then ours over MIXED_EVENTS mixed events in one process."""
-    lam = moto_fixtures.client(os.environ["AWS_ENDPOINT_URL"], "lambda")
     with tempfile.TemporaryDirectory() as tmp:
-        events = []
-        for n in COMMANDS:
-            path = pathlib.Path(tmp) / f"direct-{n}.json"
-            path.write_text(json.dumps({"function": TARGET_FUNCTION, "desiredConcurrency": n}))
-            events.append(("direct command", path))
-        references = {}
-        for name, program in programs().items():
-            # From a value no command sets, so the first invocation writes too.
-            lam.put_function_concurrency(FunctionName=TARGET_FUNCTION, ReservedConcurrentExecutions=5)
-            report = runtime(program, events, PROCESSES, INVOCATIONS)
-            written = lam.get_function_concurrency(FunctionName=TARGET_FUNCTION)["ReservedConcurrentExecutions"]
-            expected = COMMANDS[(PROCESSES * INVOCATIONS - 1) % len(COMMANDS)]
-            if name != "echo" and written != expected:
-                sys.exit(f"{name}: {TARGET_FUNCTION} is at {written}, not {expected}: the writes did not happen")
-            procs = report["processes"]
-            warm = report["warm_ms"]["direct command"]
-            references[name] = {
-                "init_ms": median([p["init_ms"] for p in procs]),
-                "cold_invocation_ms": median([p["cold_ms"] for p in procs]),
-                "cold_invocation_max_ms": round(max(p["cold_ms"] for p in procs), 2),
-                "warm_ms": median(warm),
-                "warm_p99_ms": p99(warm),
-                "peak_rss_mb": rss_mb(statistics.median(p["peak_rss_kb"] for p in procs)),
-            }
+        events = direct_commands(tmp)
+        references = {name: summary(same_work(name, program, events, PROCESSES))
+                      for name, program in programs().items()}
     # Dry run: every one of the mixed events reads the same state and does the same work.
     mixed = runtime(programs()["ours"], [(k, ROOT / v) for k, v in MIXED.items()], 1, MIXED_EVENTS,
                     {"AUTOSCALER_DRY_RUN": "true"})
@@ -165,18 +184,38 @@ def section_package():
 
 def section_decide():
     """criterion's estimate of one `decide` call (bench/benches/decide.rs)."""
-    subprocess.run(["cargo", "bench", "--quiet", "-p", "lambda-autoscaler-bench", "--bench", "decide",
+    # The release profile: the artifacts the footprint section built serve here too.
+    subprocess.run(["cargo", "bench", "--quiet", "--profile", "release", "-p", "lambda-autoscaler-bench", "--bench", "decide",
                     "--", "--warm-up-time", "1", "--measurement-time", "3", "--noplot"],
-                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                   check=True, cwd=ROOT, capture_output=True)
     out = {}
-    for estimates in (TARGET / "criterion").glob("*/*/new/estimates.json"):
-        name = f"{estimates.parent.parent.parent.name}/{estimates.parent.parent.name}"
-        ns = json.loads(estimates.read_text())["median"]["point_estimate"]
-        out[name] = {"median_ns": round(ns, 1), "per_second": round(1e9 / ns)}
+    for new in (TARGET / "criterion").glob("*/new"):
+        name = json.loads((new / "benchmark.json").read_text())["full_id"]
+        ns = json.loads((new / "estimates.json").read_text())["median"]["point_estimate"]
+        if name.startswith("decide"):
+            out[name] = {"median_ns": round(ns, 1), "per_second": round(1e9 / ns)}
     return {"decide": out}
 
 
+def section_ab():
+    """Ours against another build of it (BENCH_AB_BASELINE=path to its lambda-autoscaler),
+    on the same work, in rounds that alternate the two: what a Cargo.toml lever costs."""
+    baseline = os.environ.get("BENCH_AB_BASELINE")
+    if not baseline:
+        sys.exit("the ab section needs BENCH_AB_BASELINE=/path/to/another/lambda-autoscaler")
+    builds = {"baseline": {**programs()["ours"], "cmd": [baseline]}, "this build": programs()["ours"]}
+    samples = dict.fromkeys(builds)
+    with tempfile.TemporaryDirectory() as tmp:
+        events = direct_commands(tmp)
+        for _ in range(3):
+            for name, program in builds.items():
+                samples[name] = same_work(name, program, events, max(1, PROCESSES // 3), samples[name])
+    return {"ab": {"baseline": baseline, **{name: summary(s) for name, s in samples.items()}}}
+
+
 SECTIONS = {"footprint": section_footprint, "package": section_package, "decide": section_decide}
+# Run only when named: it needs a second build to compare with.
+EXTRA_SECTIONS = {"ab": section_ab}
 
 
 def git(*args):
@@ -204,20 +243,25 @@ def table(r):
     if "zip_bytes" in r:
         lines.append(f"arm64 zip: autoscaler {r['zip_bytes']:,} B (bootstrap {r['bootstrap_bytes']:,} B), "
                      f"minimal {r['minimal_zip_bytes']:,} B (bootstrap {r['minimal_bootstrap_bytes']:,} B)")
+    for name in ("baseline", "this build") if "ab" in r else ():
+        a = r["ab"][name]
+        lines.append(f"ab {name:<12} init {a['init_ms']} ms, cold {a['cold_invocation_ms']} ms, "
+                     f"warm {a['warm_ms']} ms, peak RSS {a['peak_rss_mb']} MiB")
     for name, d in r.get("decide", {}).items():
         lines.append(f"{name}: {d['median_ns']} ns median ({d['per_second']:,}/s)")
     return "\n".join(lines)
 
 
 def main(names):
-    unknown = set(names) - set(SECTIONS)
+    known = {**SECTIONS, **EXTRA_SECTIONS}
+    unknown = set(names) - set(known)
     if unknown:
-        sys.exit(f"unknown sections {sorted(unknown)}; known: {list(SECTIONS)}")
+        sys.exit(f"unknown sections {sorted(unknown)}; known: {list(known)}")
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     seconds = {}
     for name in names or SECTIONS:
         start = time.monotonic()
-        results.update(SECTIONS[name]())
+        results.update(known[name]())
         seconds[name] = round(time.monotonic() - start, 1)
     dirty = " (with uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results.json") else ""
     results.update({

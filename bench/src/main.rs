@@ -218,7 +218,8 @@ fn run_process(
         }
     }
     // Idle again, waiting for an event: nothing more can raise its peak before the kill.
-    next_call(&fake.calls, &mut child.0)?;
+    // Hold the call: dropping it closes the connection, and the runtime exits on that.
+    let _idle = next_call(&fake.calls, &mut child.0)?;
     sample.insert("peak_rss_kb".into(), json!(peak_rss_kb(child.0.id())?));
     Ok(Value::Object(sample))
 }
