@@ -21,9 +21,12 @@ demo: venv
 # the cargo-lambda round trip, and the deployment checks.
 test: venv lint unit integration smoke deploy-check
 
+# --workspace: the bench crate too, so its programs and the criterion bench cannot rot
+# (type-checked, not run: `make bench` runs them).
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
+	python3 -m py_compile bench/run.py bench/python/handler.py
 
 # Pure tests: the decision core, policy, parsing, handler in memory, injected faults, the
 # simulator, and structured fuzzing of every sample event.
@@ -42,7 +45,8 @@ smoke: venv
 deploy-check: venv
 	./scripts/deploy-check.sh
 
-# Release-build timings and peak memory per invocation (docs/benchmarks.md).
+# The footprint benchmark, as Lambda runs the function (docs/benchmarks.md): writes
+# bench/results.json and prints the table. Not part of `make test`.
 bench: venv
 	./scripts/bench.sh
 

@@ -9,16 +9,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# One stamp per requirements content: worktrees that share a venv (a link) with different
+# requirements each install theirs once, and never undo each other's.
 install() {
   local venv=$1 requirements=$2
-  local stamp=$venv/.requirements-installed
-  if [ -f "$stamp" ] && cmp -s "$requirements" "$stamp"; then
+  local stamp=$venv/.requirements-$(sha256sum "$requirements" | cut -c1-16)
+  if [ -f "$stamp" ]; then
     return 0
   fi
-  python3 -m venv "$venv"
+  # Create the venv only when missing: a worktree's venv may be a link to another one's.
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --upgrade pip
   "$venv/bin/pip" install --quiet -r "$requirements"
-  cp "$requirements" "$stamp"
+  touch "$stamp"
   echo "python tools installed in $venv"
 }
 

@@ -1,0 +1,279 @@
+"""The footprint benchmark's driver (make bench; docs/benchmarks.md).
+
+    python bench/run.py [SECTION...]     (default: every section, in order)
+
+Each section measures one thing and returns a dict; the driver merges the dicts into
+bench/results.json (keeping what other sections wrote before), stamps the date and the
+commit measured, and prints the table. Adding a measurement is adding a function to
+SECTIONS. scripts/bench.sh builds the binaries, starts moto and sets it up before this runs;
+AWS_ENDPOINT_URL and the demo credentials come from there.
+"""
+
+import datetime
+import json
+import math
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+BIN = TARGET / "bench-bin"  # copies of the release binaries (scripts/bench.sh)
+RESULTS = ROOT / "bench" / "results.json"
+sys.path.insert(0, str(ROOT / "scripts"))
+import moto_fixtures  # noqa: E402  (the demo's local AWS, shared with make demo)
+
+# Fresh processes per program (cold starts), and invocations per process (1 cold + warm).
+PROCESSES = int(os.environ.get("BENCH_PROCESSES", 21))
+INVOCATIONS = int(os.environ.get("BENCH_INVOCATIONS", 11))
+# One process, this many events of the five kinds in turn: the autoscaler's warm latency per
+# event kind and its peak memory over a long-lived process.
+MIXED_EVENTS = int(os.environ.get("BENCH_MIXED_EVENTS", 1000))
+TARGET_FUNCTION = "orders-worker"
+# The same-work events alternate between these values, so every invocation writes.
+COMMANDS = (7, 8)
+MIXED = {
+    "alarm action": "events/alarm-lambda-action.json",
+    "EventBridge": "events/alarm-eventbridge.json",
+    "SNS": "events/alarm-sns.json",
+    "SQS batch": "events/sqs-batch.json",
+    "schedule": "events/scheduled.json",
+}
+
+
+def programs():
+    """The autoscaler and its references, each as Lambda would start it."""
+    python = ROOT / "bench" / "python"
+    return {
+        "ours": {"cmd": [BIN / "lambda-autoscaler"],
+                 "env": {"AUTOSCALER_POLICY_FILE": ROOT / "examples" / "policy.json"}},
+        "echo": {"cmd": [BIN / "bench-echo"]},
+        "minimal": {"cmd": [BIN / "bench-minimal"]},
+        "python": {"cmd": [ROOT / ".venv" / "bin" / "python", "-m", "awslambdaric", "handler.handler"],
+                   "cwd": python, "env": {"LAMBDA_TASK_ROOT": python, "_HANDLER": "handler.handler"}},
+    }
+
+
+def aws_env():
+    """What Lambda gives every function for AWS access (here: moto and demo keys)."""
+    keys = ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+    env = {k: os.environ[k] for k in keys}
+    env.update(AWS_DEFAULT_REGION=env["AWS_REGION"], AWS_SESSION_TOKEN="bench")
+    return env
+
+
+def runtime(program, events, processes, invocations, extra_env=()):
+    """Runs bench-runtime (the Runtime API fake) on one program; returns its JSON report."""
+    env = {**aws_env(), **program.get("env", {}), **dict(extra_env)}
+    cmd = [BIN / "bench-runtime", "--processes", processes, "--invocations", invocations,
+           "--log", TARGET / "bench-programs.log"]
+    if "cwd" in program:
+        cmd += ["--cwd", program["cwd"]]
+    cmd += [a for k, v in env.items() for a in ("--env", f"{k}={v}")]
+    cmd += [a for label, path in events for a in ("--event", f"{label}={path}")]
+    run = subprocess.run([str(c) for c in cmd + ["--"] + program["cmd"]], capture_output=True, text=True)
+    if run.returncode != 0:
+        sys.exit(f"{program['cmd'][0]}: {run.stderr.strip()} (its output: {TARGET / 'bench-programs.log'})")
+    return json.loads(run.stdout)
+
+
+def median(xs):
+    return round(statistics.median(xs), 2)
+
+
+def p99(xs):
+    return round(sorted(xs)[math.ceil(0.99 * len(xs)) - 1], 2)
+
+
+def rss_mb(kb):
+    return round(kb / 1024, 1)
+
+
+def direct_commands(directory):
+    """The same-work events: one direct command per invocation, N alternating over COMMANDS."""
+    events = []
+    for n in COMMANDS:
+        path = pathlib.Path(directory) / f"direct-{n}.json"
+        path.write_text(json.dumps({"function": TARGET_FUNCTION, "desiredConcurrency": n}))
+        events.append(("direct command", path))
+    return events
+
+
+def same_work(name, program, events, processes, samples=None):
+    """Runs `processes` fresh processes on the direct commands, checks that the writes
+    happened, and adds the raw samples to `samples`."""
+    lam = moto_fixtures.client(os.environ["AWS_ENDPOINT_URL"], "lambda")
+    # From a value no command sets, so the first invocation writes too.
+    lam.put_function_concurrency(FunctionName=TARGET_FUNCTION, ReservedConcurrentExecutions=5)
+    report = runtime(program, events, processes, INVOCATIONS)
+    written = lam.get_function_concurrency(FunctionName=TARGET_FUNCTION)["ReservedConcurrentExecutions"]
+    expected = COMMANDS[(processes * INVOCATIONS - 1) % len(COMMANDS)]
+    if name != "echo" and written != expected:
+        sys.exit(f"{name}: {TARGET_FUNCTION} is at {written}, not {expected}: the writes did not happen")
+    samples = samples or {"init": [], "cold": [], "warm": [], "rss_kb": []}
+    for p in report["processes"]:
+        samples["init"].append(p["init_ms"])
+        samples["cold"].append(p["cold_ms"])
+        samples["rss_kb"].append(p["peak_rss_kb"])
+    samples["warm"] += report["warm_ms"]["direct command"]
+    return samples
+
+
+def summary(s):
+    return {
+        "init_ms": median(s["init"]),
+        "cold_invocation_ms": median(s["cold"]),
+        "cold_invocation_max_ms": round(max(s["cold"]), 2),
+        "warm_ms": median(s["warm"]),
+        "warm_p99_ms": p99(s["warm"]),
+        "peak_rss_mb": rss_mb(statistics.median(s["rss_kb"])),
+    }
+
+
+def section_footprint():
+    """Init, cold and warm invocation and peak RSS: ours against the references, on the same
+    direct command; then ours over MIXED_EVENTS mixed events in one process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        events = direct_commands(tmp)
+        references = {name: summary(same_work(name, program, events, PROCESSES))
+                      for name, program in programs().items()}
+    # Dry run: every one of the mixed events reads the same state and does the same work.
+    mixed = runtime(programs()["ours"], [(k, ROOT / v) for k, v in MIXED.items()], 1, MIXED_EVENTS,
+                    {"AUTOSCALER_DRY_RUN": "true"})
+    ours = references.pop("ours")
+    return {
+        "init_ms": {"median": ours["init_ms"]},
+        "cold_invocation_ms": {"median": ours["cold_invocation_ms"], "max": ours["cold_invocation_max_ms"]},
+        "warm_invocation_ms": {"median": ours["warm_ms"], "p99": ours["warm_p99_ms"]},
+        "same_work_peak_rss_mb": ours["peak_rss_mb"],
+        "peak_rss_mb": rss_mb(mixed["processes"][0]["peak_rss_kb"]),
+        "warm_by_event_ms": {k: {"p50": median(v), "p99": p99(v), "n": len(v)}
+                             for k, v in mixed["warm_ms"].items()},
+        "references": references,
+        "footprint_method": {
+            "processes": PROCESSES, "invocations_per_process": INVOCATIONS,
+            "same_work_event": f'{{"function": "{TARGET_FUNCTION}", "desiredConcurrency": N}}, '
+                               f"N alternating {COMMANDS}: every invocation writes",
+            "mixed_events": MIXED_EVENTS, "mixed_dry_run": True, "backend": "moto_server on 127.0.0.1",
+        },
+    }
+
+
+def cargo_lambda_zip(*args):
+    """Builds one binary as the deployment does; returns (zip bytes, bootstrap bytes)."""
+    subprocess.run(["cargo", "lambda", "build", "--quiet", "--release", "--arm64",
+                    "--output-format", "zip", *args], check=True, cwd=ROOT)
+    path = TARGET / "lambda" / args[-1] / "bootstrap.zip"
+    with zipfile.ZipFile(path) as z:
+        return path.stat().st_size, z.getinfo("bootstrap").file_size
+
+
+def section_package():
+    """The arm64 deployment zip of the autoscaler and of the minimal program."""
+    zip_bytes, bootstrap = cargo_lambda_zip("--bin", "lambda-autoscaler")
+    min_zip, min_bootstrap = cargo_lambda_zip("-p", "lambda-autoscaler-bench", "--bin", "bench-minimal")
+    return {"zip_bytes": zip_bytes, "bootstrap_bytes": bootstrap,
+            "minimal_zip_bytes": min_zip, "minimal_bootstrap_bytes": min_bootstrap}
+
+
+def section_decide():
+    """criterion's estimate of one `decide` call (bench/benches/decide.rs)."""
+    # The release profile: the artifacts the footprint section built serve here too.
+    subprocess.run(["cargo", "bench", "--quiet", "--profile", "release", "-p", "lambda-autoscaler-bench", "--bench", "decide",
+                    "--", "--warm-up-time", "1", "--measurement-time", "3", "--noplot"],
+                   check=True, cwd=ROOT, capture_output=True)
+    out = {}
+    for new in (TARGET / "criterion").glob("*/new"):
+        name = json.loads((new / "benchmark.json").read_text())["full_id"]
+        ns = json.loads((new / "estimates.json").read_text())["median"]["point_estimate"]
+        if name.startswith("decide"):
+            out[name] = {"median_ns": round(ns, 1), "per_second": round(1e9 / ns)}
+    return {"decide": out}
+
+
+def section_ab():
+    """Ours against another build of it (BENCH_AB_BASELINE=path to its lambda-autoscaler),
+    on the same work, in rounds that alternate the two: what a Cargo.toml lever costs."""
+    baseline = os.environ.get("BENCH_AB_BASELINE")
+    if not baseline:
+        sys.exit("the ab section needs BENCH_AB_BASELINE=/path/to/another/lambda-autoscaler")
+    builds = {"baseline": {**programs()["ours"], "cmd": [baseline]}, "this build": programs()["ours"]}
+    samples = dict.fromkeys(builds)
+    with tempfile.TemporaryDirectory() as tmp:
+        events = direct_commands(tmp)
+        for _ in range(3):
+            for name, program in builds.items():
+                samples[name] = same_work(name, program, events, max(1, PROCESSES // 3), samples[name])
+    return {"ab": {"baseline": baseline, **{name: summary(s) for name, s in samples.items()}}}
+
+
+SECTIONS = {"footprint": section_footprint, "package": section_package, "decide": section_decide}
+# Run only when named: it needs a second build to compare with.
+EXTRA_SECTIONS = {"ab": section_ab}
+
+
+def git(*args):
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    return f"{platform.machine()}, {os.cpu_count()} cores, {cpu}"
+
+
+def table(r):
+    """The results as a human reads them."""
+    rows = [("", "init ms", "cold ms", "warm ms", "peak RSS MiB")]
+    if "references" in r:
+        rows.append(("ours (autoscaler)", r["init_ms"]["median"], r["cold_invocation_ms"]["median"],
+                     r["warm_invocation_ms"]["median"], r["same_work_peak_rss_mb"]))
+        for name, ref in r["references"].items():
+            rows.append((name, ref["init_ms"], ref["cold_invocation_ms"], ref["warm_ms"], ref["peak_rss_mb"]))
+    lines = [f"{a:<20}{b:>10}{c:>10}{d:>10}{e:>14}" for a, b, c, d, e in rows]
+    if "warm_by_event_ms" in r:
+        lines += ["", f"{'event (warm, dry run)':<24}{'p50 ms':>10}{'p99 ms':>10}{'n':>6}"]
+        lines += [f"{k:<24}{v['p50']:>10}{v['p99']:>10}{v['n']:>6}" for k, v in r["warm_by_event_ms"].items()]
+        lines.append(f"peak RSS over {r['footprint_method']['mixed_events']} mixed events: {r['peak_rss_mb']} MiB")
+    if "zip_bytes" in r:
+        lines.append(f"arm64 zip: autoscaler {r['zip_bytes']:,} B (bootstrap {r['bootstrap_bytes']:,} B), "
+                     f"minimal {r['minimal_zip_bytes']:,} B (bootstrap {r['minimal_bootstrap_bytes']:,} B)")
+    for name in ("baseline", "this build") if "ab" in r else ():
+        a = r["ab"][name]
+        lines.append(f"ab {name:<12} init {a['init_ms']} ms, cold {a['cold_invocation_ms']} ms, "
+                     f"warm {a['warm_ms']} ms, peak RSS {a['peak_rss_mb']} MiB")
+    for name, d in r.get("decide", {}).items():
+        lines.append(f"{name}: {d['median_ns']} ns median ({d['per_second']:,}/s)")
+    return "\n".join(lines)
+
+
+def main(names):
+    known = {**SECTIONS, **EXTRA_SECTIONS}
+    unknown = set(names) - set(known)
+    if unknown:
+        sys.exit(f"unknown sections {sorted(unknown)}; known: {list(known)}")
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    seconds = {}
+    for name in names or SECTIONS:
+        start = time.monotonic()
+        results.update(known[name]())
+        seconds[name] = round(time.monotonic() - start, 1)
+    dirty = " (with uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results.json") else ""
+    results.update({
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": git("rev-parse", "HEAD") + dirty,
+        "commit_subject": git("log", "-1", "--format=%s"),
+        "machine": machine(),
+        "section_seconds": {**results.get("section_seconds", {}), **seconds},
+    })
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,53 @@
+//! Reference: the smallest program that does the autoscaler's core work for a direct command
+//! `{"function": NAME, "desiredConcurrency": N}`: read the reservation, write it if it
+//! differs, publish one metric. No policy, no alarms, no saved state, no logging.
+
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Command {
+    function: String,
+    desired_concurrency: i32,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let config = aws_config::load_from_env().await;
+    let lambda = &aws_sdk_lambda::Client::new(&config);
+    let cloudwatch = &aws_sdk_cloudwatch::Client::new(&config);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Command>| async move {
+        let Command { function, desired_concurrency: desired } = event.payload;
+        let previous = lambda
+            .get_function_concurrency()
+            .function_name(&function)
+            .send()
+            .await?
+            .reserved_concurrent_executions;
+        let applied = previous != Some(desired);
+        if applied {
+            lambda
+                .put_function_concurrency()
+                .function_name(&function)
+                .reserved_concurrent_executions(desired)
+                .send()
+                .await?;
+        }
+        let datum = MetricDatum::builder()
+            .metric_name("DesiredConcurrency")
+            .dimensions(Dimension::builder().name("FunctionName").value(&function).build())
+            .value(f64::from(desired))
+            .build();
+        cloudwatch
+            .put_metric_data()
+            .namespace("LambdaAutoscaler")
+            .metric_data(datum)
+            .send()
+            .await?;
+        Ok::<Value, Error>(json!({"function": function, "previous": previous, "desired": desired, "applied": applied}))
+    }))
+    .await
+}
