@@ -26,7 +26,7 @@ test: venv lint unit integration smoke deploy-check
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	python3 -m py_compile bench/run.py bench/python/handler.py
+	python3 -m py_compile bench/run.py bench/python/handler.py scripts/tune_policy.py
 
 # Pure tests: the decision core, policy, parsing, handler in memory, injected faults, the
 # simulator, and structured fuzzing of every sample event.
