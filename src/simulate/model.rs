@@ -10,7 +10,6 @@
 //!   processed as in flight: by Little's law, throughput x service time of them.
 
 use crate::decide::QueueDepth;
-use crate::policy::QueueSpec;
 
 /// Waiting counts below this many messages are float dust (50 - 49.9999999), not a backlog.
 const DUST: f64 = 1e-6;
@@ -76,27 +75,9 @@ impl Consumer {
     }
 }
 
-/// The backlog a queue target counts in `depth`: the visible messages, plus the in-flight and
-/// delayed ones when the target's queue settings count them. KEDA's SQS scaler has the same
-/// switches (`scaleOnInFlight`, `scaleOnDelayed`), so the baselines count the same way.
-pub fn counted_backlog(spec: &QueueSpec, depth: QueueDepth) -> u64 {
-    let in_flight = if spec.include_in_flight {
-        depth.in_flight
-    } else {
-        0
-    };
-    let delayed = if spec.include_delayed {
-        depth.delayed
-    } else {
-        0
-    };
-    depth.visible + in_flight + delayed
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::QueueRef;
 
     #[test]
     fn ten_executions_against_fifty_messages_a_second_grow_the_backlog_by_forty_each_second() {
@@ -163,25 +144,5 @@ mod tests {
         assert_eq!(consumer.reservation_for(50.0), 15);
         assert_eq!(consumer.reservation_for(51.0), 16);
         assert_eq!(Consumer::new(1.0).reservation_for(0.0), 0);
-    }
-
-    #[test]
-    fn the_counted_backlog_follows_the_queue_settings() {
-        let mut spec = QueueSpec {
-            queue: QueueRef::Name("orders".into()),
-            messages_per_instance: 1,
-            include_in_flight: true,
-            include_delayed: false,
-            activation: 0,
-        };
-        let depth = QueueDepth {
-            visible: 7,
-            in_flight: 3,
-            delayed: 2,
-        };
-        assert_eq!(counted_backlog(&spec, depth), 10);
-        spec.include_in_flight = false;
-        spec.include_delayed = true;
-        assert_eq!(counted_backlog(&spec, depth), 9);
     }
 }

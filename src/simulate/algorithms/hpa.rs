@@ -12,8 +12,8 @@
 //! 4. Bounds: the target's min and max.
 
 use super::{Moment, Scaler};
+use crate::decide::backlog;
 use crate::policy::{QueueSpec, Target};
-use crate::simulate::model::counted_backlog;
 
 pub const TOLERANCE: f64 = 0.1;
 pub const SCALE_DOWN_STABILIZATION_SECONDS: u64 = 300;
@@ -98,7 +98,9 @@ impl Scaler for Hpa<'_> {
             return moment.current;
         };
         let current = u64::from(moment.current);
-        let desired = self.desired(current, counted_backlog(self.queue, depth));
+        // The backlog as the policy counts it; KEDA's SQS scaler has the same switches
+        // (`scaleOnInFlight`, `scaleOnDelayed`).
+        let desired = self.desired(current, backlog(self.queue, depth));
         // Bounded by the target's max, a u32.
         self.normalize(moment.second, current, desired) as u32
     }

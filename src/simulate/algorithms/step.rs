@@ -21,8 +21,8 @@
 //! scale-out ends that cooldown.
 
 use super::{Moment, Scaler};
+use crate::decide::backlog;
 use crate::policy::{QueueSpec, Target};
-use crate::simulate::model::counted_backlog;
 
 pub const COOLDOWN_SECONDS: u64 = 300;
 /// (lowest backlog per instance in multiples of T, percent change), highest band last.
@@ -113,7 +113,7 @@ impl Scaler for StepScaling<'_> {
         let Some(depth) = moment.observed else {
             return moment.current;
         };
-        let backlog = counted_backlog(self.queue, depth);
+        let backlog = backlog(self.queue, depth);
         // Bounded by the target's max, a u32.
         self.evaluate(moment.second, u64::from(moment.current), backlog) as u32
     }
