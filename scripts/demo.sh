@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-venv.sh
-cargo build --quiet --bin autoscaler
+# Cargo's own progress (on stderr): a first build compiles the AWS SDK and takes minutes.
+echo "Building the autoscaler CLI (cargo build --bin autoscaler)..." >&2
+cargo build --bin autoscaler
+autoscaler="${CARGO_TARGET_DIR:-target}/debug/autoscaler"
 source scripts/moto.sh
 fixtures setup
 # The state table the fixtures created: decisions keep their history between runs.
@@ -15,7 +18,7 @@ step() {
   local title=$1 event=$2
   printf '\n=== %s\n$ autoscaler invoke %s --policy %s\n' "$title" "$event" "$policy"
   # The CLI prints the full decision record as JSON; this shows its gist.
-  ./target/debug/autoscaler invoke "$event" --policy "$policy" 2>/dev/null | fixtures summary || true
+  "$autoscaler" invoke "$event" --policy "$policy" 2>/dev/null | fixtures summary || true
   fixtures show orders-worker reports-api thumbnails-worker resize-worker
 }
 
@@ -31,16 +34,16 @@ step "an SQS batch carrying alarms and a command" events/sqs-batch.json
 step_stdin() {
   local title=$1 event=$2
   printf '\n=== %s\n$ echo %s | autoscaler invoke - --policy %s\n' "$title" "$event" "$policy"
-  echo "$event" | ./target/debug/autoscaler invoke - --policy "$policy" 2>/dev/null | fixtures summary || true
+  echo "$event" | "$autoscaler" invoke - --policy "$policy" 2>/dev/null | fixtures summary || true
   fixtures show orders-worker reports-api thumbnails-worker resize-worker
 }
 step_stdin "the thumbnails queue reports its depth (230 messages, 10 per instance)" '{"queue": "thumbnails"}'
 step "scheduled reconciliation: every target, plus functions opted in by tags" events/scheduled.json
 printf '\n=== an alarm no target names is a quiet no-op\n'
 echo '{"source":"aws.cloudwatch","alarmData":{"alarmName":"someone-elses-alarm","state":{"value":"ALARM"}}}' \
-  | ./target/debug/autoscaler invoke - --policy "$policy" 2>/dev/null
+  | "$autoscaler" invoke - --policy "$policy" 2>/dev/null
 printf '\n=== a bad event is refused with a precise message (exit 1, nothing changes)\n'
 echo '{"function":"orders-worker","desiredConcurrency":"12"}' \
-  | ./target/debug/autoscaler invoke - --policy "$policy" 2>&1 | grep -v 'INFO' || true
+  | "$autoscaler" invoke - --policy "$policy" 2>&1 | grep -v 'INFO' || true
 printf '\nMetrics published to the local CloudWatch:\n'
 fixtures metrics LambdaAutoscaler

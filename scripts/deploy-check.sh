@@ -4,6 +4,7 @@
 #   2. sam validate --lint                     (SAM transform + cfn-lint)
 #   3. tests/template_security.py              (least privilege and safety properties)
 #   4. checkov -f template.yaml                (no failed check; each skip carries its reason)
+#      and docs/dashboard.svg is the layout of the template's dashboard (scripts/dashboard_svg.py)
 #   5. sam build                               (cargo-lambda cross-compiles with zig)
 #      and .aws-sam/build/Autoscaler/bootstrap is an arm64 (aarch64) ELF executable.
 # Tools come from the project venv (scripts/setup-venv.sh). Exits non-zero on the first
@@ -48,6 +49,10 @@ step "checkov"
 # --skip-download: no policy updates from the network; the pinned checks are the contract.
 .venv-checkov/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet \
   || fail "checkov reported failed checks in template.yaml (fix them, or skip one in the resource's Metadata with a comment saying why)"
+
+step "docs/dashboard.svg matches the dashboard in template.yaml"
+python scripts/dashboard_svg.py --check \
+  || fail "docs/dashboard.svg is out of date: run python3 scripts/dashboard_svg.py and commit it"
 
 if [ "${SKIP_SAM_BUILD:-0}" = 1 ]; then
   echo

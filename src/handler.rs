@@ -36,6 +36,9 @@ pub struct Autoscaler {
     floor: LearnedFloor,
     /// The account the autoscaler runs in, once known (from the Lambda context's ARN).
     account: std::sync::OnceLock<String>,
+    /// `arn:PARTITION:lambda:REGION:ACCOUNT:function:` of the autoscaler's own account, once
+    /// known: the state keys of targets named by name, before `GetFunction` answers.
+    arn_prefix: std::sync::OnceLock<String>,
 }
 
 /// What became of one target of the plan.
@@ -53,6 +56,7 @@ impl Autoscaler {
             ctx,
             floor: LearnedFloor::default(),
             account: std::sync::OnceLock::new(),
+            arn_prefix: std::sync::OnceLock::new(),
         }
     }
 
@@ -73,6 +77,9 @@ impl Autoscaler {
     pub fn learn_account(&self, invoked_function_arn: &str) {
         if let Some(account) = Origin::of_arn(invoked_function_arn).account {
             let _ = self.account.set(account);
+        }
+        if let Some((prefix, _)) = invoked_function_arn.split_once(":function:") {
+            let _ = self.arn_prefix.set(format!("{prefix}:function:"));
         }
     }
 
@@ -131,14 +138,24 @@ impl Autoscaler {
     ) -> Vec<TargetResult> {
         let ctx = &self.ctx;
         let concurrency = self.settings.read_concurrency;
-        let shared = observe::shared(plan, ctx, concurrency).await;
+        let prefix = self.arn_prefix.get().map(String::as_str);
+        let read_chunk = |chunk| observe::chunk(chunk, ctx, concurrency, deadline.as_ref(), prefix);
         let (decided, incoming) = tokio::sync::mpsc::unbounded_channel();
         let reads = async {
             let decided = decided;
+            let mut chunks = plan.targets.chunks(TARGETS_PER_CHUNK);
+            // The alarms and queues are read while the first chunk of targets is.
+            let first = chunks.next().unwrap_or_default();
+            let (shared, mut observed) =
+                futures::join!(observe::shared(plan, ctx, concurrency), read_chunk(first));
             let mut unread = Vec::new();
-            for (c, chunk) in plan.targets.chunks(TARGETS_PER_CHUNK).enumerate() {
-                let observed = observe::chunk(chunk, ctx, concurrency, deadline.as_ref()).await;
-                for (i, (planned, observed)) in chunk.iter().zip(observed).enumerate() {
+            for (c, chunk) in std::iter::once(first).chain(chunks).enumerate() {
+                if c > 0 {
+                    observed = read_chunk(chunk).await;
+                }
+                for (i, (planned, observed)) in
+                    chunk.iter().zip(std::mem::take(&mut observed)).enumerate()
+                {
                     let order = c * TARGETS_PER_CHUNK + i;
                     let result = match observed {
                         Ok(observed) => match self.evaluate(order, planned, observed, &shared) {
@@ -162,7 +179,7 @@ impl Autoscaler {
                     unread.push((order, result));
                 }
             }
-            unread
+            (shared, unread)
         };
         let could_ask = plan.targets.iter().map(|t| u64::from(t.target.max)).sum();
         let (finished, mut done) = tokio::sync::mpsc::unbounded_channel();
@@ -186,7 +203,7 @@ impl Autoscaler {
             }
             applied
         };
-        let (unread, (), applied) = futures::join!(reads, writes, collect);
+        let ((shared, unread), (), applied) = futures::join!(reads, writes, collect);
 
         let mut results: Vec<Option<TargetResult>> = Vec::new();
         results.resize_with(plan.targets.len(), || None);
@@ -294,6 +311,7 @@ impl Autoscaler {
             &self.ctx,
             1,
             deadline.as_ref(),
+            None,
         )
         .await
         .pop();

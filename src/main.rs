@@ -1,11 +1,13 @@
-//! The Lambda entry point: build the clients once, then hand the handler to the runtime.
+//! The Lambda entry point: settings and policy first, then the runtime; the SDK set-up runs
+//! while the runtime waits for the first event.
 
-use lambda_autoscaler::{policy::Policy, settings::Settings, wiring};
+use lambda_autoscaler::{error::HandlerError, policy::Policy, settings::Settings, wiring};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-#[tokio::main]
+// One event at a time: a second worker thread would only cost memory.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     // JSON logs when AWS_LAMBDA_LOG_FORMAT=JSON; level from AWS_LAMBDA_LOG_LEVEL.
     lambda_runtime::tracing::init_default_subscriber();
@@ -16,21 +18,79 @@ async fn main() -> Result<(), Error> {
     if let Err(error) = &policy {
         tracing::error!(%error, "the policy is invalid; every invocation will fail until it is fixed");
     }
-    let config = wiring::sdk_config().await;
-    let autoscaler = wiring::autoscaler(&config, policy, settings);
-    let autoscaler = &autoscaler;
+    // The SDK configuration and clients are built while the runtime asks Lambda for the
+    // first event: init ends sooner, and the first event waits only for what is left.
+    let setup = tokio::spawn(async move {
+        let config = wiring::sdk_config().await;
+        wiring::autoscaler(&config, policy, settings)
+    });
+    let setup = tokio::sync::Mutex::new(Some(setup));
+    let autoscaler = tokio::sync::OnceCell::new();
+    let (setup, autoscaler) = (&setup, &autoscaler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let autoscaler = autoscaler
+            .get_or_try_init(|| async {
+                match setup.lock().await.take() {
+                    Some(task) => task
+                        .await
+                        .map_err(|e| HandlerError::Startup(format!("the SDK set-up failed: {e}"))),
+                    None => Err(HandlerError::Startup(
+                        "the SDK set-up failed in an earlier invocation".into(),
+                    )),
+                }
+            })
+            .await?;
         autoscaler.learn_account(&event.context.invoked_function_arn);
-        let deadline = autoscaler.deadline_after(remaining(event.context.deadline));
-        autoscaler.handle(&event.payload, Some(deadline)).await
+        let deadline =
+            remaining(event.context.deadline).map(|left| autoscaler.deadline_after(left));
+        autoscaler.handle(&event.payload, deadline).await
     }))
     .await
 }
 
-/// Time left until `deadline_ms` (epoch milliseconds, as the runtime API gives it).
-fn remaining(deadline_ms: u64) -> Duration {
+/// Time left until `deadline_ms` (epoch milliseconds, as the runtime API gives it). `None`
+/// when it cannot be an epoch time: some local emulators (cargo-lambda 1.9) send the
+/// timeout itself (600000), which read as a date is in 1970 and would defer every target.
+fn remaining(deadline_ms: u64) -> Option<Duration> {
+    const NOT_AN_EPOCH_TIME: Duration = Duration::from_secs(24 * 3600);
     let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
-    deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO)
+    let now = SystemTime::now();
+    match deadline.duration_since(now) {
+        Ok(left) => Some(left),
+        Err(late) if late.duration() < NOT_AN_EPOCH_TIME => Some(Duration::ZERO),
+        Err(_) => {
+            tracing::warn!(
+                deadline_ms,
+                "the runtime's deadline is not an epoch time; running without a deadline"
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch_ms(at: SystemTime) -> u64 {
+        at.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    }
+
+    #[test]
+    fn a_deadline_ahead_leaves_the_time_until_it() {
+        let left = remaining(epoch_ms(SystemTime::now() + Duration::from_secs(60))).unwrap();
+        assert!(left > Duration::from_secs(55) && left <= Duration::from_secs(60), "{left:?}");
+    }
+
+    #[test]
+    fn a_deadline_just_past_leaves_nothing() {
+        let past = epoch_ms(SystemTime::now() - Duration::from_secs(5));
+        assert_eq!(remaining(past), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_timeout_sent_as_the_deadline_means_no_deadline() {
+        // cargo-lambda 1.9's `watch` sends the function's timeout, not a date.
+        assert_eq!(remaining(600_000), None);
+    }
 }

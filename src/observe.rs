@@ -180,15 +180,22 @@ pub enum Unread {
     Failed(HandlerError),
 }
 
-/// Reads one chunk of targets: their functions (concurrently, paced), then their saved
-/// state (one `BatchGetItem`). Results come in the chunk's order.
+/// Reads one chunk of targets: their functions (concurrently, paced) and their saved state
+/// (one `BatchGetItem`). The state is keyed by the function's ARN; when `arn_prefix` (the
+/// autoscaler's own `arn:PARTITION:lambda:REGION:ACCOUNT:function:`) is known, the keys of
+/// targets named by name are known before `GetFunction` answers, and both reads overlap.
+/// Results come in the chunk's order.
 pub async fn chunk(
     targets: &[PlannedTarget],
     ctx: &Context,
     concurrency: usize,
     deadline: Option<&Deadline>,
+    arn_prefix: Option<&str>,
 ) -> Vec<Result<Observed, Unread>> {
-    let views: Vec<Result<FunctionView, Unread>> = stream::iter(targets)
+    if targets.is_empty() {
+        return Vec::new();
+    }
+    let functions = stream::iter(targets)
         .map(|planned| async move {
             if let Some(view) = &planned.view {
                 return Ok(view.clone());
@@ -208,10 +215,10 @@ pub async fn chunk(
                 .map_err(Unread::Failed)
         })
         .buffered(concurrency)
-        .collect()
-        .await;
+        .collect::<Vec<Result<FunctionView, Unread>>>();
     let Some(store) = &ctx.state else {
-        return views
+        return functions
+            .await
             .into_iter()
             .map(|view| {
                 let stored = Stored {
@@ -222,24 +229,45 @@ pub async fn chunk(
             })
             .collect();
     };
-    let keys: Vec<String> = views
+    let expected: Option<Vec<String>> = arn_prefix.map(|prefix| {
+        targets
+            .iter()
+            .map(|t| expected_arn(&t.target, prefix))
+            .collect()
+    });
+    let (views, early) = match &expected {
+        Some(keys) => {
+            let (views, loaded) = futures::join!(functions, store.load(keys));
+            (views, Some(loaded))
+        }
+        None => (functions.await, None),
+    };
+    // Keys the early read did not cover (no prefix, or an ARN other than expected).
+    let late: Vec<String> = views
         .iter()
-        .filter_map(|v| v.as_ref().ok().map(|v| v.arn.clone()))
+        .filter_map(|v| v.as_ref().ok())
+        .filter(|v| !matches!(&early, Some(Ok(states)) if states.contains_key(&v.arn)))
+        .map(|v| v.arn.clone())
         .collect();
-    let loaded = if keys.is_empty() {
+    let late = if late.is_empty() {
         Ok(HashMap::new())
     } else {
-        store.load(&keys).await
+        store.load(&late).await
     };
     views
         .into_iter()
         .map(|view| {
             let view = view?;
-            match &loaded {
-                Ok(states) => {
-                    let stored = states.get(&view.arn).cloned().unwrap_or(Stored::missing());
-                    Ok(Observed { view, stored })
-                }
+            let found = match (&early, &late) {
+                (Some(Ok(states)), _) if states.contains_key(&view.arn) => Ok(&states[&view.arn]),
+                (_, Ok(states)) => Ok(states.get(&view.arn).unwrap_or(&MISSING)),
+                (_, Err(error)) => Err(error),
+            };
+            match found {
+                Ok(stored) => Ok(Observed {
+                    view,
+                    stored: stored.clone(),
+                }),
                 // Without the history, cooldowns could be skipped: leave the target alone.
                 Err(error) => Err(Unread::Failed(HandlerError::State {
                     function: view.arn.clone(),
@@ -249,6 +277,21 @@ pub async fn chunk(
         })
         .collect()
 }
+
+/// A target's ARN as it will be: given, or the autoscaler's own prefix and its name.
+fn expected_arn(target: &Target, prefix: &str) -> String {
+    let written = target.function.api_id();
+    if written.starts_with("arn:") {
+        written.to_owned()
+    } else {
+        format!("{prefix}{}", target.function.name())
+    }
+}
+
+const MISSING: Stored = Stored {
+    state: SavedState::Missing,
+    version: Version::Absent,
+};
 
 /// `GetFunction` for a target; a denied read means the function has not opted in.
 pub async fn read_function(target: &Target, ctx: &Context) -> Result<FunctionView, HandlerError> {

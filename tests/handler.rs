@@ -1205,3 +1205,34 @@ fn the_deadline_keeps_time_for_publishing_what_is_left_to_report() {
         f.world.clock.elapsed()
     );
 }
+
+#[test]
+fn knowing_its_own_account_the_autoscaler_reads_state_and_function_together_and_still_checks() {
+    for (own, reads_of_state) in [("123456789012", 1), ("999999999999", 2)] {
+        let f = careful();
+        // A scale-out 20 s ago: the cooldown holds the alarm's next step.
+        f.world.state.put(
+            &MemoryLambda::arn("orders"),
+            History {
+                last_change: Some(LastChange {
+                    at: NOW - 20,
+                    direction: Direction::Out,
+                }),
+                recommendations: vec![],
+            },
+        );
+        f.autoscaler.learn_account(&format!(
+            "arn:aws:lambda:us-east-1:{own}:function:lambda-autoscaler"
+        ));
+        let outcome = f.run(alarm_event("backlog", "ALARM")).unwrap();
+        assert!(has_reason(
+            &outcome,
+            "orders",
+            "held: scale-out cooldown, 40 s left"
+        ));
+        // The keys guessed from the account are checked against GetFunction's ARN: a wrong
+        // guess costs one more read, never the wrong state.
+        assert_eq!(f.count("BatchGetItem"), reads_of_state, "as {own}");
+        assert_eq!(f.reserved("orders"), Some(5));
+    }
+}

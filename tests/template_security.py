@@ -564,6 +564,186 @@ def check_build_shape(template):
     require(props.get("Architectures") == ["arm64"], f"{logical_id}: Architectures must be [arm64]")
 
 
+# ---------------------------------------------------------------- dashboard and alarm topic
+
+SNS_PRINCIPAL = "sns.amazonaws.com"
+# The metrics the function publishes (src/report.rs); the dashboard shows every one.
+PUBLISHED_METRICS = ("DesiredConcurrency", "ReservedConcurrency", "ScalingActions", "DeferredTargets")
+
+
+def parameter_of(template, value):
+    """The parameter a value is a plain !Ref of, else None."""
+    name = referenced_logical_id(value)
+    return name if name in (template.get("Parameters") or {}) else None
+
+
+def condition_definition(template, resource):
+    name = resource.get("Condition")
+    return (template.get("Conditions") or {}).get(name) if isinstance(name, str) else None
+
+
+def is_equals_test(condition, parameter, literal):
+    """condition is Fn::Equals of !Ref parameter and literal (either order)."""
+    args = condition.get("Fn::Equals") if isinstance(condition, dict) else None
+    return (
+        isinstance(args, list)
+        and len(args) == 2
+        and sorted(args, key=lambda a: isinstance(a, str)) == [{"Ref": parameter}, literal]
+    )
+
+
+def is_set_test(condition, parameter):
+    """condition is Fn::Not [Fn::Equals [!Ref parameter, ""]]: true only when it is set."""
+    args = condition.get("Fn::Not") if isinstance(condition, dict) else None
+    return isinstance(args, list) and len(args) == 1 and is_equals_test(args[0], parameter, "")
+
+
+def dashboard(template):
+    """(logical id, resource) of the one AWS::CloudWatch::Dashboard."""
+    found = resources_of_type(template, "AWS::CloudWatch::Dashboard")
+    require(len(found) == 1, f"expected exactly one AWS::CloudWatch::Dashboard, found {len(found)}")
+    return next(iter(found.items()))
+
+
+def dashboard_widgets(template):
+    """The dashboard's widgets, parsed from its Fn::Sub body with every ${Name} replaced by
+    the marker @@Name@@ (and ${!Literal} by ${Literal}), so that checks can see which
+    placeholder fills which field."""
+    import re
+
+    logical_id, resource = dashboard(template)
+    body = (resource.get("Properties") or {}).get("DashboardBody")
+    text = sub_text(body) if isinstance(body, dict) and "Fn::Sub" in body else None
+    require(isinstance(text, str), f"{logical_id}.DashboardBody must be a !Sub string")
+    resolved = re.sub(
+        r"\$\{([^}]+)\}",
+        lambda m: "${" + m.group(1)[1:] + "}" if m.group(1).startswith("!") else f"@@{m.group(1)}@@",
+        text,
+    )
+    try:
+        widgets = json.loads(resolved).get("widgets")
+    except (ValueError, AttributeError) as e:
+        raise CheckFailed(f"{logical_id}.DashboardBody is not a JSON object: {e}") from e
+    require(isinstance(widgets, list) and widgets, f"{logical_id}.DashboardBody has no widgets")
+    return logical_id, widgets
+
+
+def check_dashboard_uses_the_namespace_parameter_and_log_group(template):
+    """Every metric on the dashboard is read from the namespace the function publishes to
+    (the parameter passed as AUTOSCALER_METRIC_NAMESPACE, also in SEARCH expressions), every
+    published metric is shown, and the log widget queries the function's own log group for
+    its decision lines: a renamed namespace or stack cannot leave the dashboard empty."""
+    import re
+
+    logical_id, widgets = dashboard_widgets(template)
+    props = autoscaler_properties(template)
+    env = ((props.get("Environment") or {}).get("Variables")) or {}
+    namespace = parameter_of(template, env.get("AUTOSCALER_METRIC_NAMESPACE"))
+    require(namespace, "AUTOSCALER_METRIC_NAMESPACE must be !Ref of a parameter")
+    group = referenced_logical_id((props.get("LoggingConfig") or {}).get("LogGroup"))
+    require(group, "the autoscaler's LoggingConfig.LogGroup must be !Ref of a log group")
+    marker, shown, queries = f"@@{namespace}@@", set(), []
+    for widget in widgets:
+        properties = widget.get("properties") or {}
+        if widget.get("type") == "log":
+            queries.append(properties.get("query") or "")
+            continue
+        for metric in properties.get("metrics") or []:
+            options = metric[-1] if metric and isinstance(metric[-1], dict) else {}
+            if "expression" in options:
+                expression = options["expression"]
+                schemas = re.findall(r"\{([^,}]+),", expression)
+                require(
+                    schemas and all(s == marker for s in schemas),
+                    f"{logical_id}: the expression {expression} must search the namespace ${{{namespace}}}",
+                )
+                shown.update(re.findall(r'MetricName="([^"]+)"', expression))
+            elif metric and isinstance(metric[0], str) and not metric[0].startswith("."):
+                require(
+                    metric[0] == marker,
+                    f"{logical_id}: the metric {json.dumps(metric)} must be in the namespace ${{{namespace}}}",
+                )
+                shown.add(metric[1])
+    missing = [m for m in PUBLISHED_METRICS if m not in shown]
+    require(not missing, f"{logical_id} does not show {', '.join(missing)}")
+    require(
+        any(
+            q.startswith(f"SOURCE '@@{group}@@'")
+            and 'fields.message = "scaling decision"' in q
+            and "fields.reasons" in q
+            for q in queries
+        ),
+        f"{logical_id} needs a log widget with SOURCE '${{{group}}}' listing the "
+        f'"scaling decision" lines with fields.reasons',
+    )
+
+
+def check_dashboard_is_optional(template):
+    """The dashboard is created only under a condition that tests a true/false parameter,
+    so a deployer can leave it out."""
+    logical_id, resource = dashboard(template)
+    condition = condition_definition(template, resource)
+    require(condition is not None, f"{logical_id} has no Condition (it must be optional)")
+    parameters = template.get("Parameters") or {}
+    switch = [
+        p for p, spec in parameters.items()
+        if sorted(map(str, spec.get("AllowedValues") or [])) == ["false", "true"]
+        and is_equals_test(condition, p, "true")
+    ]
+    require(
+        switch,
+        f"{logical_id}'s condition must be Fn::Equals [!Ref P, \"true\"] of a parameter P "
+        f'with AllowedValues ["true", "false"], got {json.dumps(condition)}',
+    )
+
+
+def check_alarm_topic_subscription_is_scoped(template):
+    """The function subscribes to an SNS topic only when the topic parameter is set, and the
+    permission for sns.amazonaws.com names that topic as SourceArn, under the same condition:
+    no other topic, and no topic at all when the parameter is empty, may invoke it."""
+    function_id, _ = autoscaler(template)
+    subscriptions = {
+        sid: r for sid, r in resources_of_type(template, "AWS::SNS::Subscription").items()
+        if referenced_logical_id((r.get("Properties") or {}).get("Endpoint")) == function_id
+    }
+    require(subscriptions, f"no AWS::SNS::Subscription with the autoscaler ({function_id}) as Endpoint")
+    permissions = {
+        pid: p for pid, p in resources_of_type(template, "AWS::Lambda::Permission").items()
+        if (p.get("Properties") or {}).get("Principal") == SNS_PRINCIPAL
+    }
+    topics = {}
+    for sid, subscription in subscriptions.items():
+        props = subscription.get("Properties") or {}
+        require(props.get("Protocol") == "lambda", f"{sid}.Protocol must be lambda")
+        topic = parameter_of(template, props.get("TopicArn"))
+        require(topic, f"{sid}.TopicArn must be !Ref of the topic parameter")
+        require(
+            is_set_test(condition_definition(template, subscription), topic),
+            f"{sid} must have a Condition that is true only when {topic} is set",
+        )
+        topics[topic] = sid
+    require(permissions, f"no AWS::Lambda::Permission with principal {SNS_PRINCIPAL}")
+    for pid, permission in permissions.items():
+        props = permission.get("Properties") or {}
+        require(
+            referenced_logical_id(props.get("FunctionName")) == function_id,
+            f"{pid} must grant invoke on the autoscaler ({function_id})",
+        )
+        require(props.get("Action") == "lambda:InvokeFunction", f"{pid} must grant lambda:InvokeFunction only")
+        topic = parameter_of(template, props.get("SourceArn"))
+        require(
+            topic in topics,
+            f"{pid}.SourceArn must be !Ref of the subscribed topic parameter, got {json.dumps(props.get('SourceArn'))}",
+        )
+        require(
+            is_set_test(condition_definition(template, permission), topic),
+            f"{pid} must have a Condition that is true only when {topic} is set",
+        )
+    granted = {parameter_of(template, (p.get("Properties") or {}).get("SourceArn")) for p in permissions.values()}
+    for topic, sid in topics.items():
+        require(topic in granted, f"{sid} subscribes to {topic}, but no permission lets that topic invoke the function")
+
+
 # The role policy as docs/deploy.md shows it for the cargo-lambda path: the template's
 # statements with the defaults filled in and the account and region left as placeholders.
 DOCS = ROOT / "docs" / "deploy.md"
@@ -653,6 +833,9 @@ CHECKS = [
     check_state_table_is_on_demand_keyed_by_function_with_ttl,
     check_state_table_access_is_scoped,
     check_checkov_skips_say_why,
+    check_dashboard_uses_the_namespace_parameter_and_log_group,
+    check_dashboard_is_optional,
+    check_alarm_topic_subscription_is_scoped,
 ]
 
 
@@ -825,6 +1008,61 @@ def mutate_checkov_skip_without_reason(t):
     table["Metadata"]["checkov"]["skip"][0].pop("comment")
 
 
+def dashboard_body_replace(t, old, new):
+    _, resource = dashboard(t)
+    body = resource["Properties"]["DashboardBody"]
+    require(old in body["Fn::Sub"], f"mutation target not found: {old} in the dashboard body")
+    body["Fn::Sub"] = body["Fn::Sub"].replace(old, new)
+
+
+def mutate_dashboard_literal_namespace(t):
+    dashboard_body_replace(t, "${MetricNamespace}", "LambdaAutoscaler")
+
+
+def mutate_dashboard_literal_log_group(t):
+    dashboard_body_replace(t, "${AutoscalerLogGroup}", "/aws/lambda/lambda-autoscaler")
+
+
+def mutate_dashboard_without_deferred_targets(t):
+    dashboard_body_replace(t, "DeferredTargets", "Deferred")
+
+
+def mutate_dashboard_unconditional(t):
+    dashboard(t)[1].pop("Condition")
+
+
+def mutate_dashboard_condition_always_true(t):
+    t["Conditions"][dashboard(t)[1]["Condition"]] = {"Fn::Equals": ["true", "true"]}
+
+
+def sns_permissions(t):
+    return [
+        p["Properties"] for p in resources_of_type(t, "AWS::Lambda::Permission").values()
+        if p["Properties"].get("Principal") == SNS_PRINCIPAL
+    ]
+
+
+def mutate_sns_permission_without_source_arn(t):
+    for props in sns_permissions(t):
+        props.pop("SourceArn")
+
+
+def mutate_sns_permission_any_topic(t):
+    for props in sns_permissions(t):
+        props["SourceArn"] = {"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:*"}
+
+
+def mutate_sns_permission_unconditional(t):
+    for r in resources_of_type(t, "AWS::Lambda::Permission").values():
+        if r["Properties"].get("Principal") == SNS_PRINCIPAL:
+            r.pop("Condition")
+
+
+def mutate_sns_subscription_unconditional(t):
+    for r in resources_of_type(t, "AWS::SNS::Subscription").values():
+        r.pop("Condition")
+
+
 def mutate_x86(t):
     autoscaler_properties(t)["Architectures"] = ["x86_64"]
 
@@ -865,6 +1103,15 @@ MUTATIONS = [
     ("the state table's key is a number", mutate_state_table_numeric_key, check_state_table_is_on_demand_keyed_by_function_with_ttl),
     ("the function is not told the table", mutate_state_table_not_passed, check_state_table_is_on_demand_keyed_by_function_with_ttl),
     ("a checkov skip loses its reason", mutate_checkov_skip_without_reason, check_checkov_skips_say_why),
+    ("the dashboard names the default namespace", mutate_dashboard_literal_namespace, check_dashboard_uses_the_namespace_parameter_and_log_group),
+    ("the dashboard names the default log group", mutate_dashboard_literal_log_group, check_dashboard_uses_the_namespace_parameter_and_log_group),
+    ("the dashboard leaves out DeferredTargets", mutate_dashboard_without_deferred_targets, check_dashboard_uses_the_namespace_parameter_and_log_group),
+    ("the dashboard loses its Condition", mutate_dashboard_unconditional, check_dashboard_is_optional),
+    ("the dashboard's condition is always true", mutate_dashboard_condition_always_true, check_dashboard_is_optional),
+    ("the SNS permission loses its SourceArn", mutate_sns_permission_without_source_arn, check_alarm_topic_subscription_is_scoped),
+    ("the SNS permission allows every topic", mutate_sns_permission_any_topic, check_alarm_topic_subscription_is_scoped),
+    ("the SNS permission exists without a topic", mutate_sns_permission_unconditional, check_alarm_topic_subscription_is_scoped),
+    ("the subscription exists without a topic", mutate_sns_subscription_unconditional, check_alarm_topic_subscription_is_scoped),
 ]
 
 

@@ -61,6 +61,8 @@ fn an_hour_of_history(target: &Target) -> (Option<u32>, SavedState) {
             queue: Some(queue),
             saved: &saved,
             now: START + i * EVERY,
+            unread: &[],
+            headroom: None,
         };
         let decision = decide(target, &inputs, Request::FollowAlarms);
         current = decision.desired.or(current);
@@ -80,6 +82,8 @@ fn bench_decide(c: &mut Criterion) {
         queue: Some(queue),
         saved: &saved,
         now: START + 120 * EVERY,
+        unread: &[],
+        headroom: None,
     };
     c.bench_function("decide/queue+3 alarms+knobs+history", |b| {
         b.iter(|| decide(black_box(target), black_box(&inputs), Request::FollowAlarms))

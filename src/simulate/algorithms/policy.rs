@@ -1,5 +1,6 @@
 //! `policy`: the user's policy, decided by the same core as the Lambda function, stability
-//! knobs included. The history the Lambda function keeps in a tag is kept in memory here.
+//! knobs included. The history the Lambda function keeps in its DynamoDB state table is kept
+//! in memory here.
 
 use super::{Moment, Scaler};
 use crate::decide::{decide, AlarmStates, Inputs, QueueDepth, Request};
