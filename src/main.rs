@@ -79,7 +79,10 @@ mod tests {
     #[test]
     fn a_deadline_ahead_leaves_the_time_until_it() {
         let left = remaining(epoch_ms(SystemTime::now() + Duration::from_secs(60))).unwrap();
-        assert!(left > Duration::from_secs(55) && left <= Duration::from_secs(60), "{left:?}");
+        assert!(
+            left > Duration::from_secs(55) && left <= Duration::from_secs(60),
+            "{left:?}"
+        );
     }
 
     #[test]
