@@ -54,8 +54,10 @@ def programs():
     """The autoscaler and its references, each as Lambda would start it."""
     python = ROOT / "bench" / "python"
     return {
+        # As deployed (template.yaml): its history in the state table the fixtures create.
         "ours": {"cmd": [BIN / "lambda-autoscaler"],
-                 "env": {"AUTOSCALER_POLICY_FILE": ROOT / "examples" / "policy.json"}},
+                 "env": {"AUTOSCALER_POLICY_FILE": ROOT / "examples" / "policy.json",
+                         "AUTOSCALER_STATE_TABLE": moto_fixtures.STATE_TABLE}},
         "echo": {"cmd": [BIN / "bench-echo"]},
         "minimal": {"cmd": [BIN / "bench-minimal"]},
         "python": {"cmd": [ROOT / ".venv" / "bin" / "python", "-m", "awslambdaric", "handler.handler"],

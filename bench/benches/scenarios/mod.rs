@@ -5,7 +5,7 @@
 
 use lambda_autoscaler::alarm::AlarmState::{self, Alarm, Ok as Fine};
 use lambda_autoscaler::handler::Autoscaler;
-use lambda_autoscaler::memory::World;
+use lambda_autoscaler::memory::{MemoryLambda, World};
 use lambda_autoscaler::policy::Policy;
 use lambda_autoscaler::ports::QueueDepth;
 use lambda_autoscaler::report::Outcome;
@@ -114,6 +114,8 @@ pub struct Setup {
     pub world: World,
     autoscaler: Autoscaler,
     event: Value,
+    /// The sample's path, to name it when an evaluation fails.
+    sample: &'static str,
 }
 
 impl Scenario {
@@ -137,11 +139,15 @@ impl Scenario {
         let settings = Settings::default();
         let ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
         let autoscaler = Autoscaler::new(Ok(self.policy(targets)), settings, ctx);
+        // As in Lambda (src/main.rs), where the context's ARN tells the account: events from
+        // other accounts are refused, and the state is read beside GetFunction.
+        autoscaler.learn_account(&MemoryLambda::arn("lambda-autoscaler"));
         let event = serde_json::from_str(self.sample.json).expect("the samples are JSON");
         Setup {
             world,
             autoscaler,
             event,
+            sample: self.sample.path,
         }
     }
 
@@ -188,11 +194,12 @@ impl Setup {
         let deadline = self.autoscaler.deadline_after(TIMEOUT);
         let outcome = runtime
             .block_on(self.autoscaler.handle(&self.event, Some(deadline)))
-            .unwrap_or_else(|error| panic!("{error}"));
+            .unwrap_or_else(|error| panic!("{}: {error}", self.sample));
         let failures = outcome.batch_item_failures.as_ref().map_or(0, Vec::len);
         assert!(
             failures == 0 && outcome.record_errors.is_empty() && outcome.deferred == 0,
-            "{}",
+            "{}: {}",
+            self.sample,
             serde_json::to_string(&outcome).unwrap_or_default()
         );
         outcome
