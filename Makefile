@@ -45,8 +45,10 @@ smoke: venv
 deploy-check: venv
 	./scripts/deploy-check.sh
 
-# The footprint benchmark, as Lambda runs the function (docs/benchmarks.md): writes
-# bench/results.json and prints the table. Not part of `make test`.
+# The benchmarks (docs/benchmarks.md): the function as Lambda runs it, its package, the
+# decision core, AWS calls and handler CPU per event, and the account scale (about 13 min of
+# the whole); writes bench/results.json and prints the table. Not part of `make test`.
+# All but the account scale: scripts/bench.sh footprint package decide calls cpu
 bench: venv
 	./scripts/bench.sh
 

@@ -15,6 +15,8 @@ import math
 import os
 import pathlib
 import platform
+import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,6 +28,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 BIN = TARGET / "bench-bin"  # copies of the release binaries (scripts/bench.sh)
 RESULTS = ROOT / "bench" / "results.json"
+SCALE_RESULTS = ROOT / "bench" / "scale-results.json"
 sys.path.insert(0, str(ROOT / "scripts"))
 import moto_fixtures  # noqa: E402  (the demo's local AWS, shared with make demo)
 
@@ -51,8 +54,10 @@ def programs():
     """The autoscaler and its references, each as Lambda would start it."""
     python = ROOT / "bench" / "python"
     return {
+        # As deployed (template.yaml): its history in the state table the fixtures create.
         "ours": {"cmd": [BIN / "lambda-autoscaler"],
-                 "env": {"AUTOSCALER_POLICY_FILE": ROOT / "examples" / "policy.json"}},
+                 "env": {"AUTOSCALER_POLICY_FILE": ROOT / "examples" / "policy.json",
+                         "AUTOSCALER_STATE_TABLE": moto_fixtures.STATE_TABLE}},
         "echo": {"cmd": [BIN / "bench-echo"]},
         "minimal": {"cmd": [BIN / "bench-minimal"]},
         "python": {"cmd": [ROOT / ".venv" / "bin" / "python", "-m", "awslambdaric", "handler.handler"],
@@ -182,19 +187,62 @@ def section_package():
             "minimal_zip_bytes": min_zip, "minimal_bootstrap_bytes": min_bootstrap}
 
 
+def cargo_bench(name, *args):
+    """Runs one bench of bench/benches/ in the release profile (what Lambda runs; the decide
+    section's artifacts serve them all); its stdout is returned, its errors pass through."""
+    cmd = ["cargo", "bench", "--quiet", "--profile", "release", "-p", "lambda-autoscaler-bench", "--bench", name]
+    return subprocess.run(cmd + ["--", *args], check=True, cwd=ROOT, stdout=subprocess.PIPE, text=True).stdout
+
+
+def criterion_medians(name):
+    """Runs the criterion bench `name`, whose benchmarks are named `name/...`; returns the
+    median estimate of each, in ns. Earlier results under that name go first: a benchmark
+    renamed or removed must not linger in the results."""
+    for old in (TARGET / "criterion").glob(f"{name}_*"):
+        shutil.rmtree(old)
+    cargo_bench(name, "--warm-up-time", "1", "--measurement-time", "3", "--noplot")
+    out = {}
+    for new in (TARGET / "criterion").glob(f"{name}_*/new"):
+        full_id = json.loads((new / "benchmark.json").read_text())["full_id"]
+        out[full_id] = json.loads((new / "estimates.json").read_text())["median"]["point_estimate"]
+    return dict(sorted(out.items()))
+
+
 def section_decide():
     """criterion's estimate of one `decide` call (bench/benches/decide.rs)."""
-    # The release profile: the artifacts the footprint section built serve here too.
-    subprocess.run(["cargo", "bench", "--quiet", "--profile", "release", "-p", "lambda-autoscaler-bench", "--bench", "decide",
-                    "--", "--warm-up-time", "1", "--measurement-time", "3", "--noplot"],
-                   check=True, cwd=ROOT, capture_output=True)
-    out = {}
-    for new in (TARGET / "criterion").glob("*/new"):
-        name = json.loads((new / "benchmark.json").read_text())["full_id"]
-        ns = json.loads((new / "estimates.json").read_text())["median"]["point_estimate"]
-        if name.startswith("decide"):
-            out[name] = {"median_ns": round(ns, 1), "per_second": round(1e9 / ns)}
-    return {"decide": out}
+    return {"decide": {name: {"median_ns": round(ns, 1), "per_second": round(1e9 / ns)}
+                       for name, ns in criterion_medians("decide").items()}}
+
+
+def section_calls():
+    """AWS calls per sample event at the port boundary, 1 and 10 targets, first and steady
+    evaluation (bench/benches/calls.rs, which fails if a steady evaluation writes)."""
+    events = {e.pop("event"): e for e in json.loads(cargo_bench("calls"))["calls_per_event"]}
+    alarm = events["alarm action"]["targets"]["1"]["first"]
+    return {"calls_per_event": events,
+            "calls_per_alarm_event": {k: alarm[k] for k in ("reads", "writes", "lambda_writes", "state_writes", "metrics")}}
+
+
+def section_cpu():
+    """Handler CPU per sample event, one target, in-memory ports (bench/benches/handler.rs):
+    criterion's median per event, in thread CPU µs, and the median over the event kinds."""
+    us = {name.split("/", 1)[1]: round(ns / 1000, 1) for name, ns in criterion_medians("handler").items()}
+    kind = {run: {name.split("/", 1)[1]: v for name, v in us.items() if name.startswith(run + "/")}
+            for run in ("first", "steady")}
+    return {"handler_cpu_us_per_event": {
+        "median": median(kind["first"].values()), "by_event": kind["first"],
+        "steady_median": median(kind["steady"].values()), "steady_by_event": kind["steady"],
+        "goal": 200,
+    }}
+
+
+def section_scale():
+    """The account-scale benchmark (scripts/bench-scale.sh; about 13 min): its results, as it
+    writes them to bench/scale-results.json. BENCH_SCALE_ARGS passes options to it, e.g.
+    "--n 100" for a quick run."""
+    args = shlex.split(os.environ.get("BENCH_SCALE_ARGS", ""))
+    subprocess.run(["scripts/bench-scale.sh", *args, "--out", SCALE_RESULTS], check=True, cwd=ROOT)
+    return {"account_scale": json.loads(SCALE_RESULTS.read_text())["account_scale"]}
 
 
 def section_ab():
@@ -213,7 +261,8 @@ def section_ab():
     return {"ab": {"baseline": baseline, **{name: summary(s) for name, s in samples.items()}}}
 
 
-SECTIONS = {"footprint": section_footprint, "package": section_package, "decide": section_decide}
+SECTIONS = {"footprint": section_footprint, "package": section_package, "decide": section_decide,
+            "calls": section_calls, "cpu": section_cpu, "scale": section_scale}
 # Run only when named: it needs a second build to compare with.
 EXTRA_SECTIONS = {"ab": section_ab}
 
@@ -249,6 +298,22 @@ def table(r):
                      f"warm {a['warm_ms']} ms, peak RSS {a['peak_rss_mb']} MiB")
     for name, d in r.get("decide", {}).items():
         lines.append(f"{name}: {d['median_ns']} ns median ({d['per_second']:,}/s)")
+    if "calls_per_event" in r:
+        rwm = lambda c: f"{c['reads']}/{c['writes']}/{c['metrics']}"  # noqa: E731
+        columns = ("1 target first", "1 target steady", "10 targets first", "10 targets steady")
+        lines += ["", f"{'calls per event: reads/writes/metrics':<38}" + "".join(f"{c:>18}" for c in columns)]
+        for name, e in r["calls_per_event"].items():
+            t = e["targets"]
+            lines.append(f"{name:<38}" + "".join(f"{rwm(t[n][run]):>18}" for n in ("1", "10") for run in ("first", "steady")))
+    if "handler_cpu_us_per_event" in r:
+        h = r["handler_cpu_us_per_event"]
+        lines += ["", f"{'handler CPU per event, µs':<28}{'first':>10}{'steady':>10}"]
+        lines += [f"{name:<28}{us:>10}{h['steady_by_event'][name]:>10}" for name, us in h["by_event"].items()]
+        lines.append(f"{'median over the events':<28}{h['median']:>10}{h['steady_median']:>10}   (goal <= {h['goal']})")
+    for run in r.get("account_scale", {}).get("runs", []):
+        lines.append(f"account scale: case {run['case']} N={run['n']} invocation {run['invocation']}: "
+                     f"{run['wall_seconds']} s, {run['total_calls']} calls, {run['total_429']} x 429, "
+                     f"{run['applied']} applied, {run['deferred']} deferred")
     return "\n".join(lines)
 
 
@@ -263,14 +328,18 @@ def main(names):
         start = time.monotonic()
         results.update(known[name]())
         seconds[name] = round(time.monotonic() - start, 1)
-    dirty = " (with uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results.json") else ""
-    results.update({
+    # The results files themselves do not make the commit measured dirty.
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                ":!bench/results.json", ":!bench/scale-results.json")
+    run = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "commit": git("rev-parse", "HEAD") + dirty,
-        "commit_subject": git("log", "-1", "--format=%s"),
-        "machine": machine(),
-        "section_seconds": {**results.get("section_seconds", {}), **seconds},
-    })
+        "commit": git("rev-parse", "HEAD") + (" (with uncommitted changes)" if dirty else ""),
+    }
+    # Sections run at different times: each keeps the date and commit it measured.
+    runs = results.get("section_runs", {})
+    runs.update({name: {**run, "seconds": s} for name, s in seconds.items()})
+    results.update({**run, "commit_subject": git("log", "-1", "--format=%s"), "machine": machine(),
+                    "section_runs": runs})
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
 
