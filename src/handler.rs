@@ -18,6 +18,7 @@ use crate::observe::{self, Observed, Shared, Unread, TARGETS_PER_CHUNK};
 use crate::plan::{self, Plan, PlannedTarget};
 use crate::policy::{Policy, PolicyError};
 use crate::ports::{AwsError, Context, MetricPoint};
+use crate::queue_urls::QueueUrls;
 use crate::report::{self, DecisionRecord, Outcome, PublishCost};
 use crate::settings::Settings;
 use crate::trigger::{parse_event, Origin, Trigger};
@@ -39,6 +40,8 @@ pub struct Autoscaler {
     /// `arn:PARTITION:lambda:REGION:ACCOUNT:function:` of the autoscaler's own account, once
     /// known: the state keys of targets named by name, before `GetFunction` answers.
     arn_prefix: std::sync::OnceLock<String>,
+    /// Queue URLs by name, learned once per warm container.
+    queue_urls: QueueUrls,
 }
 
 /// What became of one target of the plan.
@@ -57,6 +60,7 @@ impl Autoscaler {
             floor: LearnedFloor::default(),
             account: std::sync::OnceLock::new(),
             arn_prefix: std::sync::OnceLock::new(),
+            queue_urls: QueueUrls::default(),
         }
     }
 
@@ -146,8 +150,10 @@ impl Autoscaler {
             let mut chunks = plan.targets.chunks(TARGETS_PER_CHUNK);
             // The alarms and queues are read while the first chunk of targets is.
             let first = chunks.next().unwrap_or_default();
-            let (shared, mut observed) =
-                futures::join!(observe::shared(plan, ctx, concurrency), read_chunk(first));
+            let (shared, mut observed) = futures::join!(
+                observe::shared(plan, ctx, concurrency, &self.queue_urls),
+                read_chunk(first)
+            );
             let mut unread = Vec::new();
             for (c, chunk) in std::iter::once(first).chain(chunks).enumerate() {
                 if c > 0 {

@@ -25,6 +25,7 @@ pub mod pace;
 pub mod plan;
 pub mod policy;
 pub mod ports;
+pub mod queue_urls;
 pub mod report;
 pub mod retry;
 pub mod settings;

@@ -14,6 +14,7 @@ use crate::error::HandlerError;
 use crate::plan::{Plan, PlannedTarget};
 use crate::policy::{QueueRef, Target};
 use crate::ports::{AwsError, Context, FunctionView, Lambda, QueueDepth, Stored, Version};
+use crate::queue_urls::QueueUrls;
 use crate::state::SavedState;
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeSet, HashMap};
@@ -64,11 +65,12 @@ impl Shared {
     }
 }
 
-/// Reads the alarms and queues the plan's targets need, all at once.
-pub async fn shared(plan: &Plan, ctx: &Context, concurrency: usize) -> Shared {
+/// Reads the alarms and queues the plan's targets need, all at once; queue names resolve
+/// through `urls`.
+pub async fn shared(plan: &Plan, ctx: &Context, concurrency: usize, urls: &QueueUrls) -> Shared {
     let (alarms, queues) = futures::join!(
         alarm_states(plan, ctx, concurrency),
-        queue_depths(plan, ctx, concurrency)
+        queue_depths(plan, ctx, concurrency, urls)
     );
     let (alarms, alarm_failures) = alarms;
     Shared {
@@ -129,6 +131,7 @@ async fn queue_depths(
     plan: &Plan,
     ctx: &Context,
     concurrency: usize,
+    known_urls: &QueueUrls,
 ) -> HashMap<QueueRef, Result<QueueDepth, AwsError>> {
     let refs: BTreeSet<&QueueRef> = plan
         .targets
@@ -141,7 +144,7 @@ async fn queue_depths(
         .map(|queue| async move {
             let url = match queue {
                 QueueRef::Url(url) => Ok(url.clone()),
-                QueueRef::Name(name) => ctx.queues.url_of(name).await,
+                QueueRef::Name(name) => known_urls.resolve(name, &*ctx.queues).await,
             };
             (queue, url)
         })
@@ -150,7 +153,13 @@ async fn queue_depths(
         .await;
     let distinct: BTreeSet<&String> = urls.iter().filter_map(|(_, u)| u.as_ref().ok()).collect();
     let depths: HashMap<&String, Result<QueueDepth, AwsError>> = stream::iter(distinct)
-        .map(|url| async move { (url, ctx.queues.depth(url).await) })
+        .map(|url| async move {
+            let depth = ctx.queues.depth(url).await;
+            if depth.is_err() {
+                known_urls.forget(url);
+            }
+            (url, depth)
+        })
         .buffer_unordered(concurrency)
         .collect()
         .await;

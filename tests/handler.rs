@@ -515,6 +515,49 @@ fn a_queue_shared_by_several_targets_and_signals_is_read_once_per_invocation() {
     assert_eq!(f.count("PutItem"), 3, "one state write per changed target");
 }
 
+#[test]
+fn a_warm_autoscaler_resolves_a_queue_name_once_and_again_after_a_failed_read() {
+    let f = fixture(
+        r#"{"targets":[{"function":"a","min":1,"max":50,"queue":{"name":"orders","messages_per_instance":10}}]}"#,
+    )
+    .functions(&[("a", Some(1))]);
+    let depth = |visible| QueueDepth {
+        visible,
+        ..QueueDepth::default()
+    };
+    f.world.queues.set_depth("orders", depth(100));
+    let event = json!({"queue": "orders"});
+    f.run(event.clone()).unwrap();
+    f.run(event.clone()).unwrap();
+    assert_eq!(
+        f.calls_of("GetQueueUrl"),
+        ["orders"],
+        "a URL is fixed by the name"
+    );
+    assert_eq!(
+        f.count("GetQueueAttributes"),
+        2,
+        "the depth is read every time"
+    );
+
+    // A failed read forgets the URL: a queue deleted and made again is found anew.
+    let url = "https://sqs.us-east-1.amazonaws.com/123456789012/orders";
+    f.world.faults.inject(
+        "GetQueueAttributes",
+        Some(url),
+        Some("AWS.SimpleQueueService.NonExistentQueue"),
+        "The specified queue does not exist.",
+        Some(1),
+    );
+    let failed = f.run(event.clone()).unwrap();
+    assert!(!failed.decisions[0].applied);
+    f.world.queues.set_depth("orders", depth(200));
+    let outcome = f.run(event).unwrap();
+    assert_eq!(f.calls_of("GetQueueUrl"), ["orders", "orders"]);
+    let reasons = outcome.decisions[0].reasons.join("; ");
+    assert!(reasons.contains("200 visible"), "{reasons}");
+}
+
 // ---- the state store -------------------------------------------------------------------
 
 /// CAREFUL_POLICY with its alarm in ALARM.
