@@ -8,6 +8,8 @@
 //! - **Retries**: the SDK's standard mode, 3 attempts with backoff and jitter, for
 //!   CloudWatch, SQS, DynamoDB and the tagging API. The Lambda client makes **one** attempt:
 //!   [`PacedLambda`] retries instead, so that every retry draws from the account's budget.
+//! - **HTTP client**: the SDK's default one, with rustls on ring rather than aws-lc-rs
+//!   ([`http_client`]): a smaller deployment package, the same HTTPS.
 
 use crate::clock::SystemClock;
 use crate::handler::Autoscaler;
@@ -19,6 +21,10 @@ use crate::{aws, ports};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_lambda::config::SharedHttpClient;
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_http_client::{Builder, ConnectorBuilder};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,9 +34,10 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
 pub const SDK_MAX_ATTEMPTS: u32 = 3;
 
 /// The SDK configuration from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL`,
-/// credentials), with the timeouts and retries above.
+/// credentials), with the timeouts and retries above and [`http_client`].
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
@@ -41,6 +48,25 @@ pub async fn sdk_config() -> SdkConfig {
         .retry_config(RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS))
         .load()
         .await
+}
+
+/// The HTTP(S) client of every SDK client: what the SDK builds by default with its
+/// `default-https-client` feature (aws-smithy-runtime 1.16, `default_https_client`): hyper 1,
+/// rustls 0.23 with the system's root certificates, proxies from `HTTPS_PROXY`/`NO_PROXY`,
+/// the config's connect and read timeouts; but with ring as rustls' crypto provider instead of
+/// aws-lc-rs, which is the largest crate of the zip after std (docs/benchmarks.md). Plain
+/// `http://` endpoints (moto, `AWS_ENDPOINT_URL`) go through it unencrypted, as before.
+pub fn http_client() -> SharedHttpClient {
+    Builder::new().build_with_connector_fn(|settings, runtime_components| {
+        let mut connector =
+            ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::Ring));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = runtime_components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// The context over real AWS clients made from `config`, on the system clock.
@@ -94,4 +120,62 @@ pub fn autoscaler(
 ) -> Autoscaler {
     let ctx = context(config, &settings);
     Autoscaler::new(policy, settings, ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::Region;
+    use aws_sdk_lambda::config::Credentials;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    /// An `https://` endpoint gets a TLS ClientHello from [`http_client`], not plain HTTP and
+    /// not a "no HTTP client" error: the client has a TLS connector (rustls on ring). The
+    /// listener answers nothing, so the call itself fails; what it received is the point.
+    #[tokio::test]
+    async fn the_http_client_opens_https_endpoints_with_a_tls_client_hello() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Waits 5 s at most for a connection, so that a client that never connects fails
+        // the test instead of hanging it.
+        listener.set_nonblocking(true).unwrap();
+        let received = std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            let mut stream = loop {
+                match listener.accept() {
+                    Ok((stream, _)) => break stream,
+                    Err(_) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            stream.set_nonblocking(false)?;
+            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+            let mut head = [0u8; 6];
+            stream.read_exact(&mut head).map(|_| head)
+        });
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client())
+            .endpoint_url(format!("https://127.0.0.1:{port}"))
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(Duration::from_secs(2))
+                    .build(),
+            )
+            .load()
+            .await;
+        let call = aws_sdk_sqs::Client::new(&config).list_queues().send().await;
+        assert!(call.is_err(), "nothing answered, yet the call succeeded");
+        let head = received
+            .join()
+            .unwrap()
+            .expect("the client connected to nothing or sent nothing");
+        // TLS record type 22 (handshake), version 3.x, then handshake type 1 (ClientHello).
+        assert_eq!((head[0], head[1], head[5]), (0x16, 0x03, 0x01), "{head:?}");
+    }
 }

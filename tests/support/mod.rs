@@ -77,8 +77,10 @@ impl Moto {
         ]
     }
 
+    /// moto's endpoint over the function's own HTTP client (`wiring::http_client`).
     pub async fn sdk_config(&self) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
+            .http_client(lambda_autoscaler::wiring::http_client())
             .endpoint_url(&self.endpoint)
             .region(Region::new(REGION))
             .credentials_provider(Credentials::new("test", "test", None, None, "moto"))

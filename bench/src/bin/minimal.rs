@@ -2,7 +2,11 @@
 //! `{"function": NAME, "desiredConcurrency": N}`: read the reservation, write it if it
 //! differs, publish one metric. No policy, no alarms, no saved state, no logging.
 
+use aws_config::BehaviorVersion;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_http_client::{Builder, ConnectorBuilder};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -16,7 +20,21 @@ struct Command {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let config = aws_config::load_from_env().await;
+    // The autoscaler's HTTP client (wiring::http_client): the SDK's default, on ring.
+    let http_client = Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector =
+            ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::Ring));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    });
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client)
+        .load()
+        .await;
     let lambda = &aws_sdk_lambda::Client::new(&config);
     let cloudwatch = &aws_sdk_cloudwatch::Client::new(&config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Command>| async move {
