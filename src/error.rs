@@ -19,10 +19,6 @@ pub enum HandlerError {
     #[error("invalid event: {0}")]
     Event(#[from] EventError),
 
-    /// The function could not finish starting (its SDK set-up ended abnormally).
-    #[error("{0}")]
-    Startup(String),
-
     #[error(
         "refused: function \"{function}\" is not a target of the policy and not tagged \
          autoscaler:enabled=true, so the autoscaler will not change it; nothing was changed"
@@ -105,7 +101,6 @@ impl HandlerError {
             HandlerError::Policy(_) => "InvalidPolicy",
             HandlerError::Settings(_) => "InvalidSettings",
             HandlerError::Event(_) => "InvalidEvent",
-            HandlerError::Startup(_) => "StartupFailed",
             HandlerError::Unmanaged { .. } => "UnmanagedFunction",
             HandlerError::TagPolicy { .. } => "InvalidTagPolicy",
             HandlerError::Foreign { .. } => "ForeignEvent",

@@ -1,7 +1,6 @@
-//! The Lambda entry point: settings and policy first, then the runtime; the SDK set-up runs
-//! while the runtime waits for the first event.
+//! The Lambda entry point: settings, policy and clients, then the runtime.
 
-use lambda_autoscaler::{error::HandlerError, policy::Policy, settings::Settings, wiring};
+use lambda_autoscaler::{policy::Policy, settings::Settings, wiring};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,28 +17,11 @@ async fn main() -> Result<(), Error> {
     if let Err(error) = &policy {
         tracing::error!(%error, "the policy is invalid; every invocation will fail until it is fixed");
     }
-    // The SDK configuration and clients are built while the runtime asks Lambda for the
-    // first event: init ends sooner, and the first event waits only for what is left.
-    let setup = tokio::spawn(async move {
-        let config = wiring::sdk_config().await;
-        wiring::autoscaler(&config, policy, settings)
-    });
-    let setup = tokio::sync::Mutex::new(Some(setup));
-    let autoscaler = tokio::sync::OnceCell::new();
-    let (setup, autoscaler) = (&setup, &autoscaler);
+    // From the environment Lambda sets, without I/O: no provider chain to wait for.
+    let config = wiring::lambda_sdk_config(|name| std::env::var(name).ok())?;
+    let autoscaler = wiring::autoscaler(&config, policy, settings);
+    let autoscaler = &autoscaler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let autoscaler = autoscaler
-            .get_or_try_init(|| async {
-                match setup.lock().await.take() {
-                    Some(task) => task
-                        .await
-                        .map_err(|e| HandlerError::Startup(format!("the SDK set-up failed: {e}"))),
-                    None => Err(HandlerError::Startup(
-                        "the SDK set-up failed in an earlier invocation".into(),
-                    )),
-                }
-            })
-            .await?;
         autoscaler.learn_account(&event.context.invoked_function_arn);
         let deadline =
             remaining(event.context.deadline).map(|left| autoscaler.deadline_after(left));

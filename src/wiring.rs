@@ -18,9 +18,12 @@ use crate::policy::{Policy, PolicyError};
 use crate::ports::{Clock, Context};
 use crate::settings::Settings;
 use crate::{aws, ports};
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::identity::IdentityCache;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_lambda::config::SharedCredentialsProvider;
 use aws_sdk_lambda::config::SharedHttpClient;
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
@@ -34,20 +37,56 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
 pub const SDK_MAX_ATTEMPTS: u32 = 3;
 
 /// The SDK configuration from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL`,
-/// credentials), with the timeouts and retries above and [`http_client`].
+/// credentials, profiles), with [`timeouts`], [`retries`] and [`http_client`]: the CLI's,
+/// through the SDK's default provider chains.
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS))
+        .timeout_config(timeouts())
+        .retry_config(retries())
         .load()
         .await
+}
+
+/// The SDK configuration from what Lambda sets in a function's environment: the Region
+/// (`AWS_REGION`), the execution role's credentials (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and, for local runtimes, `AWS_ENDPOINT_URL`.
+/// The Lambda function's, instead of [`sdk_config`]: the default chains' other sources
+/// (profiles, SSO, web identity, container and instance metadata) never apply in Lambda, and
+/// leaving them out leaves their code (the SSO, SSO-OIDC and STS clients among it) out of
+/// the package (docs/benchmarks.md). Without a Region, it says so.
+pub fn lambda_sdk_config(env: impl Fn(&str) -> Option<String>) -> Result<SdkConfig, String> {
+    let region = env("AWS_REGION")
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .filter(|r| !r.is_empty())
+        .ok_or("AWS_REGION is not set: Lambda sets it; a local runtime must")?;
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        // Read at each refresh of the identity cache, as the default chain's first provider.
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .identity_cache(IdentityCache::lazy().build())
+        .http_client(http_client())
+        .timeout_config(timeouts())
+        .retry_config(retries());
+    if let Some(url) = env("AWS_ENDPOINT_URL").filter(|u| !u.is_empty()) {
+        config = config.endpoint_url(url);
+    }
+    Ok(config.build())
+}
+
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+fn retries() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS)
 }
 
 /// The HTTP(S) client of every SDK client: what the SDK builds by default with its
@@ -125,8 +164,8 @@ pub fn autoscaler(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_config::Region;
     use aws_sdk_lambda::config::Credentials;
+    use std::collections::HashMap;
     use std::io::Read;
     use std::net::TcpListener;
 
@@ -177,5 +216,40 @@ mod tests {
             .expect("the client connected to nothing or sent nothing");
         // TLS record type 22 (handshake), version 3.x, then handshake type 1 (ClientHello).
         assert_eq!((head[0], head[1], head[5]), (0x16, 0x03, 0x01), "{head:?}");
+    }
+
+    fn lambda_env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| vars.get(name).cloned()
+    }
+
+    #[test]
+    fn the_lambda_configuration_takes_the_region_and_endpoint_lambda_sets() {
+        let config = lambda_sdk_config(lambda_env(&[
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ]))
+        .unwrap();
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:5000"));
+        assert!(config.credentials_provider().is_some());
+        assert!(config.http_client().is_some());
+        assert_eq!(
+            config.timeout_config().and_then(|t| t.operation_timeout()),
+            Some(OPERATION_TIMEOUT)
+        );
+        let in_aws = lambda_sdk_config(lambda_env(&[("AWS_REGION", "eu-west-1")])).unwrap();
+        assert_eq!(in_aws.endpoint_url(), None, "AWS's own endpoints");
+    }
+
+    #[test]
+    fn without_a_region_the_lambda_configuration_says_what_is_missing() {
+        for env in [lambda_env(&[]), lambda_env(&[("AWS_REGION", "")])] {
+            let error = lambda_sdk_config(env).unwrap_err();
+            assert!(error.contains("AWS_REGION is not set"), "{error}");
+        }
     }
 }
