@@ -323,11 +323,6 @@ def main(names):
     if unknown:
         sys.exit(f"unknown sections {sorted(unknown)}; known: {list(known)}")
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    seconds = {}
-    for name in names or SECTIONS:
-        start = time.monotonic()
-        results.update(known[name]())
-        seconds[name] = round(time.monotonic() - start, 1)
     # The results files themselves do not make the commit measured dirty.
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".",
                 ":!bench/results.json", ":!bench/scale-results.json")
@@ -335,12 +330,15 @@ def main(names):
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": git("rev-parse", "HEAD") + (" (with uncommitted changes)" if dirty else ""),
     }
-    # Sections run at different times: each keeps the date and commit it measured.
-    runs = results.get("section_runs", {})
-    runs.update({name: {**run, "seconds": s} for name, s in seconds.items()})
-    results.update({**run, "commit_subject": git("log", "-1", "--format=%s"), "machine": machine(),
-                    "section_runs": runs})
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    results.update({**run, "commit_subject": git("log", "-1", "--format=%s"), "machine": machine()})
+    for name in names or SECTIONS:
+        start = time.monotonic()
+        results.update(known[name]())
+        # Sections run at different times: each keeps the date and commit it measured. Saved
+        # after each, so that a section that fails does not lose the ones before it.
+        runs = results.setdefault("section_runs", {})
+        runs[name] = {**run, "seconds": round(time.monotonic() - start, 1)}
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
 
 

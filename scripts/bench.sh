@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-venv.sh
+# cargo-lambda (the package section) and moto's server are in the project's venv.
+export PATH="$PWD/.venv/bin:$PATH"
 # Only footprint and ab run the programs against moto; the other sections build what they need.
 if [[ $# -eq 0 || " $* " == *" footprint "* || " $* " == *" ab "* ]]; then
   bins=(lambda-autoscaler bench-runtime bench-echo bench-minimal)
