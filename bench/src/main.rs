@@ -2,13 +2,14 @@
 //! it from the outside.
 //!
 //! ```text
-//! bench-runtime --processes N --invocations M [--function NAME] [--cwd DIR] [--log FILE]
-//!               [--env KEY=VALUE]... --event LABEL=FILE... -- PROGRAM [ARG]...
+//! bench-runtime --processes N --invocations M [--gap-ms G] [--function NAME] [--cwd DIR]
+//!               [--log FILE] [--env KEY=VALUE]... --event LABEL=FILE... -- PROGRAM [ARG]...
 //! ```
 //!
 //! It starts PROGRAM N times, each with `AWS_LAMBDA_RUNTIME_API` pointing at a fresh listener
 //! and the environment Lambda sets (plus `--env`, and nothing inherited), and feeds it M
-//! events, cycling through the `--event`s across all processes. It prints JSON:
+//! events, cycling through the `--event`s across all processes; with `--gap-ms`, it waits G ms
+//! before handing out each warm event, as if events came that far apart. It prints JSON:
 //!
 //! - per process: `init_ms`, spawn to the first `GET .../invocation/next` (Lambda's Init
 //!   Duration); `cold_ms`, spawn to the first response; `peak_rss_kb`, VmHWM read while the
@@ -61,6 +62,7 @@ enum Call {
 struct Options {
     processes: usize,
     invocations: usize,
+    gap: Duration,
     function: String,
     cwd: Option<String>,
     log: Option<String>,
@@ -100,6 +102,7 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
         match flag.as_str() {
             "--processes" => options.processes = number()?,
             "--invocations" => options.invocations = number()?,
+            "--gap-ms" => options.gap = Duration::from_millis(number()? as u64),
             "--function" => options.function = value,
             "--cwd" => options.cwd = Some(value),
             "--log" => options.log = Some(value),
@@ -182,6 +185,9 @@ fn run_process(
         };
         if i == 0 {
             sample.insert("init_ms".into(), json!(millis(at - spawned)));
+        }
+        if i > 0 {
+            std::thread::sleep(options.gap);
         }
         let (label, event) = &options.events[*served % options.events.len()];
         *served += 1;
