@@ -50,7 +50,9 @@ pub async fn sdk_config() -> SdkConfig {
 
 /// The SDK configuration from what Lambda sets in a function's environment: the Region
 /// (`AWS_REGION`), the execution role's credentials (`AWS_ACCESS_KEY_ID`,
-/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and, for local runtimes, `AWS_ENDPOINT_URL`.
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), the endpoint switches a function may be
+/// given (`AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`) and, for local runtimes,
+/// `AWS_ENDPOINT_URL`.
 /// The Lambda function's, instead of [`sdk_config`]: the default chains' other sources
 /// (profiles, SSO, web identity, container and instance metadata) never apply in Lambda, and
 /// leaving them out leaves their code (the SSO, SSO-OIDC and STS clients among it) out of
@@ -74,6 +76,15 @@ pub fn lambda_sdk_config(env: impl Fn(&str) -> Option<String>) -> Result<SdkConf
     if let Some(url) = env("AWS_ENDPOINT_URL").filter(|u| !u.is_empty()) {
         config = config.endpoint_url(url);
     }
+    let switch = |name: &str| match env(name).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) if v == "true" => Ok(Some(true)),
+        Some(v) if v == "false" => Ok(Some(false)),
+        Some(v) => Err(format!("{name} must be true or false, not \"{v}\"")),
+    };
+    config.set_use_fips(switch("AWS_USE_FIPS_ENDPOINT")?);
+    config.set_use_dual_stack(switch("AWS_USE_DUALSTACK_ENDPOINT")?);
     Ok(config.build())
 }
 
@@ -243,6 +254,26 @@ mod tests {
         );
         let in_aws = lambda_sdk_config(lambda_env(&[("AWS_REGION", "eu-west-1")])).unwrap();
         assert_eq!(in_aws.endpoint_url(), None, "AWS's own endpoints");
+        assert_eq!((in_aws.use_fips(), in_aws.use_dual_stack()), (None, None));
+        let fips = lambda_sdk_config(lambda_env(&[
+            ("AWS_REGION", "us-gov-west-1"),
+            ("AWS_USE_FIPS_ENDPOINT", "true"),
+            ("AWS_USE_DUALSTACK_ENDPOINT", "False"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (fips.use_fips(), fips.use_dual_stack()),
+            (Some(true), Some(false))
+        );
+        let typo = lambda_sdk_config(lambda_env(&[
+            ("AWS_REGION", "us-gov-west-1"),
+            ("AWS_USE_FIPS_ENDPOINT", "yes"),
+        ]))
+        .unwrap_err();
+        assert!(
+            typo.contains("AWS_USE_FIPS_ENDPOINT must be true or false"),
+            "{typo}"
+        );
     }
 
     #[test]
