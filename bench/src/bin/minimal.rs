@@ -2,7 +2,8 @@
 //! `{"function": NAME, "desiredConcurrency": N}`: read the reservation, write it if it
 //! differs, publish one metric. No policy, no alarms, no saved state, no logging.
 
-use aws_config::BehaviorVersion;
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
@@ -31,10 +32,19 @@ async fn main() -> Result<(), Error> {
         connector.set_proxy_config(Some(ProxyConfig::from_env()));
         connector.build()
     });
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client)
-        .load()
-        .await;
+    // As the autoscaler's Lambda binary (wiring::lambda_sdk_config): the Region, credentials
+    // and endpoint from the environment Lambda sets, without the default provider chains.
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(std::env::var("AWS_REGION")?))
+        .credentials_provider(aws_sdk_lambda::config::SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .http_client(http_client);
+    if let Ok(url) = std::env::var("AWS_ENDPOINT_URL") {
+        config = config.endpoint_url(url);
+    }
+    let config = config.build();
     let lambda = &aws_sdk_lambda::Client::new(&config);
     let cloudwatch = &aws_sdk_cloudwatch::Client::new(&config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Command>| async move {
