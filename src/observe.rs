@@ -268,15 +268,17 @@ pub async fn chunk(
         .map(|view| {
             let view = view?;
             let found = match (&early, &late) {
-                (Some(Ok(states)), _) if states.contains_key(&view.arn) => Ok(&states[&view.arn]),
-                (_, Ok(states)) => Ok(states.get(&view.arn).unwrap_or(&MISSING)),
+                (Some(Ok(states)), _) if states.contains_key(&view.arn) => {
+                    Ok(states[&view.arn].clone())
+                }
+                (_, Ok(states)) => Ok(states
+                    .get(&view.arn)
+                    .cloned()
+                    .unwrap_or_else(Stored::missing)),
                 (_, Err(error)) => Err(error),
             };
             match found {
-                Ok(stored) => Ok(Observed {
-                    view,
-                    stored: stored.clone(),
-                }),
+                Ok(stored) => Ok(Observed { view, stored }),
                 // Without the history, cooldowns could be skipped: leave the target alone.
                 Err(error) => Err(Unread::Failed(HandlerError::State {
                     function: view.arn.clone(),
@@ -296,11 +298,6 @@ fn expected_arn(target: &Target, prefix: &str) -> String {
         format!("{prefix}{}", target.function.name())
     }
 }
-
-const MISSING: Stored = Stored {
-    state: SavedState::Missing,
-    version: Version::Absent,
-};
 
 /// `GetFunction` for a target; a denied read means the function has not opted in.
 pub async fn read_function(target: &Target, ctx: &Context) -> Result<FunctionView, HandlerError> {
