@@ -35,11 +35,9 @@ pub struct Autoscaler {
     ctx: Context,
     /// The account's unreserved floor as Lambda last named it (100 until it says otherwise).
     floor: LearnedFloor,
-    /// The account the autoscaler runs in, once known (from the Lambda context's ARN).
-    account: std::sync::OnceLock<String>,
-    /// `arn:PARTITION:lambda:REGION:ACCOUNT:function:` of the autoscaler's own account, once
-    /// known: the state keys of targets named by name, before `GetFunction` answers.
-    arn_prefix: std::sync::OnceLock<String>,
+    /// The ARN Lambda invoked the autoscaler by, once known (the Lambda context's): its
+    /// account and its ARN prefix come from it.
+    own_arn: std::sync::OnceLock<String>,
     /// Queue URLs by name, learned once per warm container.
     queue_urls: QueueUrls,
 }
@@ -58,8 +56,7 @@ impl Autoscaler {
             settings,
             ctx,
             floor: LearnedFloor::default(),
-            account: std::sync::OnceLock::new(),
-            arn_prefix: std::sync::OnceLock::new(),
+            own_arn: std::sync::OnceLock::new(),
             queue_urls: QueueUrls::default(),
         }
     }
@@ -79,12 +76,20 @@ impl Autoscaler {
     /// events and commands from another account are then refused. Without it (the CLI),
     /// only the Region is checked.
     pub fn learn_account(&self, invoked_function_arn: &str) {
-        if let Some(account) = Origin::of_arn(invoked_function_arn).account {
-            let _ = self.account.set(account);
-        }
-        if let Some((prefix, _)) = invoked_function_arn.split_once(":function:") {
-            let _ = self.arn_prefix.set(format!("{prefix}:function:"));
-        }
+        let _ = self.own_arn.set(invoked_function_arn.to_string());
+    }
+
+    /// The account the autoscaler runs in, once known.
+    fn own_account(&self) -> Option<String> {
+        Origin::of_arn(self.own_arn.get()?).account
+    }
+
+    /// `arn:PARTITION:lambda:REGION:ACCOUNT:function:` of the autoscaler's own account, once
+    /// known: the state keys of targets named by name, before `GetFunction` answers.
+    fn own_arn_prefix(&self) -> Option<&str> {
+        const FUNCTION: &str = ":function:";
+        let arn = self.own_arn.get()?;
+        arn.find(FUNCTION).map(|at| &arn[..at + FUNCTION.len()])
     }
 
     /// The deadline `remaining` from now, keeping the configured margin.
@@ -110,7 +115,7 @@ impl Autoscaler {
     ) -> Result<Outcome, HandlerError> {
         let policy = self.policy()?;
         let home = Origin {
-            account: self.account.get().cloned(),
+            account: self.own_account(),
             region: self.ctx.region.clone(),
         };
         let plan = plan::build(policy, trigger, &self.ctx, &home).await;
@@ -142,7 +147,7 @@ impl Autoscaler {
     ) -> Vec<TargetResult> {
         let ctx = &self.ctx;
         let concurrency = self.settings.read_concurrency;
-        let prefix = self.arn_prefix.get().map(String::as_str);
+        let prefix = self.own_arn_prefix();
         let read_chunk = |chunk| observe::chunk(chunk, ctx, concurrency, deadline.as_ref(), prefix);
         let (decided, incoming) = tokio::sync::mpsc::unbounded_channel();
         let reads = async {
