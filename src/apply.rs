@@ -22,18 +22,37 @@
 //! the target is held at its current value ("blocked by account headroom"), never failed.
 //!
 //! **Writes.** For each target, the saved history first (compare-and-set on its version), then
-//! the reservation. If someone else saved the history since it was read, the target goes back
-//! to the caller to be read and decided once more ([`Applied::Conflict`]). Lambda calls are
-//! paced by the context's Lambda port.
+//! the SQS event source mappings that must run less (lowered or paused), then the reservation,
+//! then the mappings that may run more (raised or resumed) ([`crate::event_sources`]). If
+//! someone else saved the history since it was read, the target goes back to the caller to
+//! be read and decided once more ([`Applied::Conflict`]). Lambda calls are paced by the
+//! context's Lambda port.
+//!
+//! **Event source mappings.** Before any decrease, the function's own mappings are listed
+//! again: one created since the account's listing has no `MaximumConcurrency` at all. A
+//! mapping update is asynchronous (`Updating`, `Disabling`), and batches already received
+//! still run:
+//! - a **cap** lowers the reservation right after the mapping writes, without waiting for
+//!   them to settle (caps are never delayed), and says so; if a mapping write fails, the
+//!   reservation is lowered all the same (protection first) and the failure is reported;
+//! - a **plain scale-in** waits for the mappings to settle within the deadline, or leaves the
+//!   reservation to the next evaluation; if a mapping write fails, the reservation stays;
+//! - going up, a failed mapping write after the reservation leaves the mappings below it.
+//!
+//! Whatever fails, what was written keeps the mappings within the reservation, and the next
+//! evaluation finishes the job. A role without the mapping permissions (`AccessDenied`)
+//! never blocks a change: the reservation acts alone, and the reasons say why.
 //!
 //! **Deadline.** No write starts unless it can finish, with the deadline's margin to spare,
 //! given the slowest write seen so far. What is not started is reported as deferred; the next
 //! scheduled run continues where this one stopped.
 
 use crate::deadline::Deadline;
-use crate::decide::{Decision, Observations};
+use crate::decide::{Decision, Headroom, Observations};
 use crate::error::HandlerError;
+use crate::event_sources::{self, SourcePlan, SourceReport};
 use crate::headroom::{floor_from_error, Budget, LearnedFloor};
+use crate::mapping_cache::MappingCache;
 use crate::plan::PlannedTarget;
 use crate::ports::{Context, FunctionView, Lambda, SaveError, Version};
 use crate::report::{describe, DecisionRecord, PublishCost};
@@ -53,7 +72,11 @@ pub struct Pending {
     pub version: Option<Version>,
     /// What the decision was made from, to decide again with the headroom.
     pub observations: Observations,
+    /// The function's SQS event source mappings, as far as they were read.
+    pub sources: event_sources::Observed,
     pub decision: Decision,
+    /// What the mappings must become for the decision (empty when none follow).
+    pub source_plan: SourcePlan,
 }
 
 impl Pending {
@@ -64,20 +87,76 @@ impl Pending {
         view: FunctionView,
         version: Option<Version>,
         observations: Observations,
+        sources: event_sources::Observed,
     ) -> Pending {
         let decision = observations.decide(&planned.target, planned.request, None);
-        Pending {
+        let mut pending = Pending {
             order,
             planned,
             view,
             version,
             observations,
+            sources,
             decision,
+            source_plan: SourcePlan::default(),
+        };
+        pending.plan_sources();
+        pending
+    }
+
+    /// Decides again (with the headroom, or with mappings read anew).
+    fn decide(&mut self, headroom: Option<Headroom>) {
+        self.decision =
+            self.observations
+                .decide(&self.planned.target, self.planned.request, headroom);
+        self.plan_sources();
+    }
+
+    /// Plans the mappings for the decided reservation; their records join the history.
+    fn plan_sources(&mut self) {
+        self.source_plan = SourcePlan::default();
+        let d = &mut self.decision;
+        match (&self.sources, d.desired) {
+            (event_sources::Observed::Read(mappings), Some(reservation)) => {
+                let visible = self
+                    .planned
+                    .target
+                    .queue
+                    .as_ref()
+                    .zip(self.observations.queue)
+                    .map(|(spec, depth)| (spec.queue.name(), depth.visible));
+                let saved = std::mem::take(&mut d.history.event_sources);
+                let plan = event_sources::plan(mappings, &saved, reservation, visible);
+                d.history_changed |= plan.records != saved;
+                d.history.event_sources = plan.records.clone();
+                d.reasons.extend(plan.reasons.iter().cloned());
+                self.source_plan = plan;
+            }
+            (event_sources::Observed::NotFollowed(Some(why)), _) => d.reasons.push(why.clone()),
+            _ => {}
         }
     }
 
+    /// True when the decision lowers the reservation (or sets a first one) or a mapping.
+    fn lowers(&self) -> bool {
+        let d = &self.decision;
+        let reservation = match (d.change(), d.previous) {
+            (Some(to), Some(from)) => to < from,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        reservation || self.source_plan.lowers()
+    }
+
     fn record(&self) -> DecisionRecord {
-        record_for(&self.planned, &self.decision)
+        let mut record = record_for(&self.planned, &self.decision);
+        record.event_sources = self
+            .source_plan
+            .changes
+            .iter()
+            .map(SourceReport::of)
+            .collect();
+        record
     }
 }
 
@@ -112,8 +191,13 @@ enum Class {
     Protective,
 }
 
-fn class(d: &Decision) -> Class {
+fn class(p: &Pending) -> Class {
+    let d = &p.decision;
     match (d.change(), d.previous) {
+        // Mappings beyond the reservation (one created since, say) are brought within it
+        // as urgently as a cap.
+        (None, _) if p.source_plan.lowers() => Class::Protective,
+        (None, _) if p.source_plan.writes() => Class::ScaleIn,
         (None, _) => Class::HistoryOnly,
         (Some(_), _) if d.capped => Class::Protective,
         (Some(to), Some(from)) if to > from => Class::ScaleOut,
@@ -141,7 +225,7 @@ struct Priority {
 
 fn priority(p: &Pending) -> Priority {
     let d = &p.decision;
-    let class = class(d);
+    let class = class(p);
     let shortfall = match (class, d.previous) {
         (Class::ScaleOut, Some(from)) => {
             u64::from(increase(d)) * 1_000_000 / u64::from(from.max(1))
@@ -188,6 +272,8 @@ enum AccountHeadroom {
 pub struct Run<'a> {
     pub ctx: &'a Context,
     pub floor: &'a LearnedFloor,
+    /// The account's event source mappings, kept across invocations.
+    pub mappings: &'a MappingCache,
     /// How many targets the plan has.
     pub targets: usize,
     /// The sum of their `max`: what the plan could ask the headroom for.
@@ -208,6 +294,7 @@ pub async fn run(
     let Run {
         ctx,
         floor,
+        mappings,
         targets,
         could_ask,
         dry_run,
@@ -217,6 +304,7 @@ pub async fn run(
     let mut writer = Writer {
         ctx,
         floor,
+        mappings,
         deadline,
         slowest: Duration::ZERO,
         deferring: None,
@@ -261,7 +349,7 @@ pub async fn run(
             (None, _) => None,
         };
         if let Some(Queued(_, pending)) = next {
-            if class(&pending.decision) == Class::ScaleOut {
+            if class(&pending) == Class::ScaleOut {
                 let asked = u64::from(increase(&pending.decision));
                 intake.asked = intake.asked.saturating_sub(asked);
             }
@@ -306,10 +394,10 @@ impl Intake<'_> {
                 self.unread_max = self
                     .unread_max
                     .saturating_sub(u64::from(pending.planned.target.max));
-                if self.dry_run || !needs_writes(&pending.decision, self.ctx) {
+                if self.dry_run || !needs_writes(&pending, self.ctx) {
                     let record = finish_without_writes(&pending, self.dry_run);
                     self.finish(pending.order, Applied::Done(record));
-                } else if class(&pending.decision) == Class::ScaleOut {
+                } else if class(&pending) == Class::ScaleOut {
                     self.asked += u64::from(increase(&pending.decision));
                     self.scale_outs.push(Queued(priority(&pending), pending));
                 } else {
@@ -327,16 +415,30 @@ impl Intake<'_> {
 }
 
 /// True when carrying out the decision writes anything.
-fn needs_writes(d: &Decision, ctx: &Context) -> bool {
-    d.change().is_some() || (d.history_changed && ctx.state.is_some())
+fn needs_writes(p: &Pending, ctx: &Context) -> bool {
+    let d = &p.decision;
+    d.change().is_some() || p.source_plan.writes() || (d.history_changed && ctx.state.is_some())
 }
 
 fn finish_without_writes(p: &Pending, dry_run: bool) -> DecisionRecord {
     let mut record = p.record();
     let previous = describe(p.decision.previous);
+    let mappings = p
+        .source_plan
+        .changes
+        .iter()
+        .filter(|c| c.update().is_some())
+        .count();
     match p.decision.change() {
+        Some(value) if dry_run && mappings > 0 => record.reasons.push(format!(
+            "dry run: would set {value} (currently {previous}) and update {mappings} event \
+             source mapping(s); nothing written"
+        )),
         Some(value) if dry_run => record.reasons.push(format!(
             "dry run: would set {value} (currently {previous}); nothing written"
+        )),
+        None if dry_run && mappings > 0 => record.reasons.push(format!(
+            "dry run: would update {mappings} event source mapping(s); nothing written"
         )),
         _ => record
             .reasons
@@ -348,6 +450,7 @@ fn finish_without_writes(p: &Pending, dry_run: bool) -> DecisionRecord {
 struct Writer<'a> {
     ctx: &'a Context,
     floor: &'a LearnedFloor,
+    mappings: &'a MappingCache,
     deadline: Option<Deadline>,
     /// The slowest single write so far: the estimate of what the next one may take.
     slowest: Duration,
@@ -399,113 +502,284 @@ impl Writer<'_> {
     }
 
     async fn apply(&mut self, mut p: Pending, settled: usize) -> Applied {
-        let scale_out = class(&p.decision) == Class::ScaleOut;
-        if scale_out && !self.alone {
+        if class(&p) == Class::ScaleOut && !self.alone {
             if let Some(budget) = self.headroom().await {
                 // Decide again with what the plan's earlier scale-outs left.
-                p.decision = p.observations.decide(
-                    &p.planned.target,
-                    p.planned.request,
-                    Some(budget.headroom()),
-                );
+                p.decide(Some(budget.headroom()));
             } else if let AccountHeadroom::Unknown(why) = &self.headroom {
                 p.decision.reasons.push(format!(
                     "account headroom unknown ({why}): not limited by it"
                 ));
             }
         }
+        if p.lowers() {
+            self.reread_mappings(&mut p).await;
+        }
         let saves = p.decision.history_changed && self.ctx.state.is_some();
-        let change = p.decision.change();
-        if let Some(reason) = self.defer_reason(saves, change.is_some(), settled) {
+        let mapping_writes = p
+            .source_plan
+            .changes
+            .iter()
+            .filter(|c| c.update().is_some())
+            .count();
+        let writes = u32::from(p.decision.change().is_some()) + mapping_writes as u32;
+        if let Some(reason) = self.defer_reason(saves, writes, settled) {
             let mut record = p.record();
             record.deferred = true;
             record.reasons.push(reason);
             return Applied::Done(record);
         }
-        if saves {
-            match self.save(&mut p).await {
-                Ok(()) => {}
-                Err(SaveFailure::Conflict) => return Applied::Conflict(Box::new(p)),
-                Err(SaveFailure::Failed(failed)) => return Applied::Failed(failed.0, failed.1),
-            }
-        }
-        let Some(value) = change else {
-            let mut record = p.record();
-            let previous = describe(p.decision.previous);
-            record
-                .reasons
-                .push(format!("unchanged: reservation stays {previous}"));
-            return Applied::Done(record);
-        };
-        match self.put(&p, value).await {
-            Ok(()) => self.applied(&p),
-            Err(error) => match floor_from_error(&error.message) {
-                Some(floor) if error.code.as_deref() == Some("InvalidParameterValueException") => {
-                    self.refused_for_floor(p, floor).await
-                }
-                _ => failed_put(&p, saves, error),
-            },
-        }
+        self.carry_out(p).await
     }
 
-    /// Lambda refused for the unreserved floor: learn it, read the headroom again and retry
-    /// once with the clamped value; without headroom, hold the target.
-    async fn refused_for_floor(&mut self, mut p: Pending, floor: u32) -> Applied {
-        self.floor.set(floor);
-        let refusal = format!(
-            "Lambda refused: the account's unreserved pool would drop below its minimum of \
-             {floor}"
-        );
-        if class(&p.decision) != Class::ScaleOut {
-            // A first reservation or a cap: no smaller value would help the function.
-            return self.blocked(&p, &refusal);
-        }
-        self.headroom = self.read_headroom().await;
-        let AccountHeadroom::Known(budget) = self.headroom else {
-            return self.blocked(&p, &refusal);
+    /// Lists the function's own mappings again before a decrease (one created since the
+    /// account's listing has no maximum yet), and decides again if they changed.
+    async fn reread_mappings(&mut self, p: &mut Pending) {
+        let event_sources::Observed::Read(known) = &p.sources else {
+            return;
         };
-        p.decision = p.observations.decide(
-            &p.planned.target,
-            p.planned.request,
-            Some(budget.headroom()),
-        );
+        let started = self.ctx.clock.elapsed();
+        let fresh = self
+            .mappings
+            .refresh(&*self.ctx.lambda, &p.planned.target.function, &p.view.arn)
+            .await;
+        self.note_duration(started);
+        let sources = match fresh {
+            Ok(mappings) => event_sources::Observed::Read(mappings),
+            Err(error) if error.code.as_deref() == Some("AccessDeniedException") => {
+                crate::observe::unreadable(&error)
+            }
+            Err(error) => {
+                p.decision.reasons.push(format!(
+                    "listing the function's mappings again failed ({error}): the account's \
+                     listing (at most {} s old) is used",
+                    crate::mapping_cache::KEPT_FOR.as_secs()
+                ));
+                return;
+            }
+        };
+        if sources == p.sources {
+            return;
+        }
+        let saved = match &p.observations.saved {
+            crate::state::SavedState::Valid(h) => h.event_sources.clone(),
+            _ => Vec::new(),
+        };
+        let before = known.len();
+        p.sources = sources;
+        p.observations.mapping_floor = event_sources::floor(&p.sources, &saved);
+        p.decide(None);
+        let now = p.sources.mappings().map_or(0, <[_]>::len);
         p.decision.reasons.insert(
             0,
-            format!("{refusal}; decided again with the headroom read anew"),
+            format!(
+                "the function's event source mappings changed since the account's listing \
+                 ({before} then, {now} now): decided again"
+            ),
         );
-        if p.decision.history_changed && self.ctx.state.is_some() {
-            match self.save(&mut p).await {
-                Ok(()) => {}
-                Err(SaveFailure::Conflict) => return Applied::Conflict(Box::new(p)),
-                Err(SaveFailure::Failed(failed)) => return Applied::Failed(failed.0, failed.1),
+    }
+
+    /// Carries out a decision: the history, the mappings that run less, the reservation,
+    /// the mappings that run more. A refusal for the account's floor learns the floor, and
+    /// a scale-out is decided again once with the headroom read anew.
+    async fn carry_out(&mut self, mut p: Pending) -> Applied {
+        let mut refusal: Option<String> = None;
+        loop {
+            let saved = p.decision.history_changed && self.ctx.state.is_some();
+            if saved {
+                match self.save(&mut p).await {
+                    Ok(()) => {}
+                    Err(SaveFailure::Conflict) => return Applied::Conflict(Box::new(p)),
+                    Err(SaveFailure::Failed(failed)) => return Applied::Failed(failed.0, failed.1),
+                }
+            }
+            let change = p.decision.change();
+            let mut record = p.record();
+            if change.is_none() && !p.source_plan.writes() {
+                let previous = describe(p.decision.previous);
+                record
+                    .reasons
+                    .push(format!("unchanged: reservation stays {previous}"));
+                return Applied::Done(record);
+            }
+            let capped = p.decision.capped;
+            let lowering =
+                matches!((change, p.decision.previous), (Some(to), Some(from)) if to < from);
+            // 1. The mappings that must run less.
+            let down = self.write_mappings(&p, true, &mut record).await;
+            let mut unfinished = None;
+            match down.error {
+                Some(error) if !capped => {
+                    record.reasons.push(format!(
+                        "the reservation stays {}: lowering it before its mappings would \
+                         throttle their batches; the next evaluation finishes",
+                        describe(p.decision.previous)
+                    ));
+                    return Applied::Failed(record, error);
+                }
+                Some(error) => {
+                    record.reasons.push(
+                        "a cap protects first: the reservation is lowered although a mapping \
+                         could not be"
+                            .into(),
+                    );
+                    unfinished = Some(error);
+                }
+                None => {}
+            }
+            if !down.settling.is_empty() && capped {
+                record.reasons.push(
+                    "a cap acts at once: the reservation is lowered without waiting for the \
+                     mappings to settle, so batches already received may be throttled briefly"
+                        .into(),
+                );
+            } else if !down.settling.is_empty() && lowering {
+                if let Err(state) = self.settle(&down.settling).await {
+                    record.reasons.push(format!(
+                        "a mapping is still {state}: the reservation stays {} until the next \
+                         evaluation, so that no batch already received is throttled",
+                        describe(p.decision.previous)
+                    ));
+                    return Applied::Done(record);
+                }
+            }
+            // 2. The reservation.
+            if let Some(value) = change {
+                match self.put(&p, value).await {
+                    Ok(()) => self.applied(&p, &mut record),
+                    Err(error) => {
+                        let floor = floor_from_error(&error.message).filter(|_| {
+                            error.code.as_deref() == Some("InvalidParameterValueException")
+                        });
+                        let Some(floor) = floor else {
+                            return failed_put(record, &p, saved || refusal.is_some(), error);
+                        };
+                        self.floor.set(floor);
+                        let text = format!(
+                            "Lambda refused: the account's unreserved pool would drop below \
+                             its minimum of {floor}"
+                        );
+                        // A first reservation or a cap: no smaller value would help.
+                        if refusal.is_some() || class(&p) != Class::ScaleOut {
+                            return blocked(record, &p, &text);
+                        }
+                        self.headroom = self.read_headroom().await;
+                        let AccountHeadroom::Known(budget) = self.headroom else {
+                            return blocked(record, &p, &text);
+                        };
+                        p.decide(Some(budget.headroom()));
+                        p.decision.reasons.insert(
+                            0,
+                            format!("{text}; decided again with the headroom read anew"),
+                        );
+                        refusal = Some(text);
+                        continue;
+                    }
+                }
+            }
+            // 3. The mappings that may run more.
+            let up = self.write_mappings(&p, false, &mut record).await;
+            if let Some(error) = up.error.or(unfinished) {
+                record.reasons.push(
+                    "what was written keeps the mappings within the reservation; the next \
+                     evaluation finishes the job"
+                        .into(),
+                );
+                return Applied::Failed(record, error);
+            }
+            return Applied::Done(record);
+        }
+    }
+
+    /// Writes the plan's mapping changes that run less (`lowering`) or more. A role without
+    /// the permission is not an error: the reservation acts alone, and the record says so.
+    async fn write_mappings(
+        &mut self,
+        p: &Pending,
+        lowering: bool,
+        record: &mut DecisionRecord,
+    ) -> MappingWrites {
+        let mut writes = MappingWrites::default();
+        for (i, change) in p.source_plan.changes.iter().enumerate() {
+            let Some(update) = change.update().filter(|_| change.lowers() == lowering) else {
+                continue;
+            };
+            let started = self.ctx.clock.elapsed();
+            let result = self.ctx.lambda.update_mapping(&change.uuid, update).await;
+            self.note_duration(started);
+            let report = &mut record.event_sources[i];
+            match result {
+                Ok(answer) => {
+                    let as_expected = update
+                        .maximum_concurrency
+                        .is_none_or(|m| answer.maximum_concurrency == Some(m));
+                    self.mappings.updated(&answer, as_expected);
+                    report.applied = true;
+                    if answer.is_settling() {
+                        writes.settling.push(change.uuid.clone());
+                    }
+                }
+                Err(error) if error.code.as_deref() == Some("AccessDeniedException") => {
+                    report.error = Some(error.to_string());
+                    record.reasons.push(format!(
+                        "event source {} not updated: the autoscaler's role may not ({error}); \
+                         the reservation acts alone. Add lambda:UpdateEventSourceMapping \
+                         (docs/deploy.md)",
+                        change.uuid
+                    ));
+                }
+                Err(error) => {
+                    report.error = Some(error.to_string());
+                    record.reasons.push(format!(
+                        "event source {} (queue {}) not updated: {error}",
+                        change.uuid, change.queue
+                    ));
+                    writes.error.get_or_insert(error.into());
+                }
             }
         }
-        let Some(value) = p.decision.change() else {
-            let mut record = p.record();
-            record.reasons.push(format!(
-                "unchanged: reservation stays {}",
-                describe(p.decision.previous)
-            ));
-            return Applied::Done(record);
-        };
-        match self.put(&p, value).await {
-            Ok(()) => self.applied(&p),
-            Err(error) if floor_from_error(&error.message).is_some() => self.blocked(&p, &refusal),
-            Err(error) => failed_put(&p, true, error),
+        writes
+    }
+
+    /// Waits until the mappings are no longer updating: within the deadline, or for at most
+    /// [`SETTLE_LIMIT`] without one. `Err` carries the state of one still settling.
+    async fn settle(&mut self, uuids: &[String]) -> Result<(), String> {
+        let clock = self.ctx.clock.clone();
+        let began = clock.elapsed();
+        let mut waiting: Vec<String> = uuids.to_vec();
+        let mut last_state = "Updating".to_owned();
+        loop {
+            let mut still = Vec::new();
+            for uuid in waiting {
+                match self.ctx.lambda.get_mapping(&uuid).await {
+                    Ok(m) if m.is_settling() => {
+                        last_state = m.state.clone();
+                        still.push(uuid);
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        last_state = format!("unknown ({error})");
+                        still.push(uuid);
+                    }
+                }
+            }
+            if still.is_empty() {
+                return Ok(());
+            }
+            waiting = still;
+            let need = SETTLE_POLL + self.slowest * 2 + self.ctx.lambda.control_plane_wait();
+            let allowed = match self.deadline {
+                Some(deadline) => deadline.allows(&*clock, need),
+                None => clock.elapsed().saturating_sub(began) + SETTLE_POLL <= SETTLE_LIMIT,
+            };
+            if !allowed {
+                return Err(last_state);
+            }
+            clock.sleep(SETTLE_POLL).await;
         }
     }
 
-    /// Held at the current value because the pool has no room: reported, not failed.
-    fn blocked(&self, p: &Pending, refusal: &str) -> Applied {
-        let mut record = p.record();
-        record.reasons.push(format!(
-            "blocked by account headroom: {refusal}; the reservation stays {}",
-            describe(p.decision.previous)
-        ));
-        Applied::Done(record)
-    }
-
-    fn applied(&mut self, p: &Pending) -> Applied {
+    fn applied(&mut self, p: &Pending, record: &mut DecisionRecord) {
         let d = &p.decision;
         if let AccountHeadroom::Known(budget) = &mut self.headroom {
             match (d.previous, d.desired) {
@@ -515,14 +789,12 @@ impl Writer<'_> {
                 _ => {}
             }
         }
-        let mut record = p.record();
         record.applied = true;
         record.reasons.push(format!(
             "applied: reservation {} -> {}",
             describe(d.previous),
             describe(d.desired)
         ));
-        Applied::Done(record)
     }
 
     /// Saves the decision's history against the version read; moves the version on.
@@ -576,22 +848,24 @@ impl Writer<'_> {
     }
 
     /// Why this decision's writes must not start, if they must not: they must leave time for
-    /// the margin, and for publishing the metrics of every target not yet settled.
-    fn defer_reason(&mut self, saves: bool, puts: bool, settled: usize) -> Option<String> {
+    /// the margin, and for publishing the metrics of every target not yet settled. `writes`
+    /// counts the control-plane writes (the reservation's and the mappings').
+    fn defer_reason(&mut self, saves: bool, writes: u32, settled: usize) -> Option<String> {
         if let Some(reason) = &self.deferring {
             return Some(reason.clone());
         }
         let deadline = self.deadline?;
         let clock = &*self.ctx.clock;
-        let writes = u32::from(saves) + u32::from(puts);
-        let wait = if puts {
+        let wait = if writes > 0 {
             self.ctx.lambda.control_plane_wait()
         } else {
             Duration::ZERO
         };
         let points =
             u32::try_from(3 * self.targets.saturating_sub(settled) + 1).unwrap_or(u32::MAX);
-        let need = wait + self.slowest * writes + self.report_cost.per_point() * points;
+        let need = wait
+            + self.slowest * (writes + u32::from(saves))
+            + self.report_cost.per_point() * points;
         if deadline.allows(clock, need) {
             return None;
         }
@@ -607,14 +881,42 @@ impl Writer<'_> {
     }
 }
 
+/// How long a plain scale-in waits for its mappings to settle when there is no deadline
+/// (the CLI); with one, the deadline decides.
+const SETTLE_LIMIT: Duration = Duration::from_secs(60);
+/// How often a settling mapping is read again (each read is a paced control-plane call).
+const SETTLE_POLL: Duration = Duration::from_secs(1);
+
+/// What writing one direction of a plan's mapping changes did.
+#[derive(Default)]
+struct MappingWrites {
+    /// The mappings Lambda answered as still updating.
+    settling: Vec<String>,
+    /// The first failure (other than a denied permission).
+    error: Option<HandlerError>,
+}
+
+/// Held at the current value because the pool has no room: reported, not failed.
+fn blocked(mut record: DecisionRecord, p: &Pending, refusal: &str) -> Applied {
+    record.reasons.push(format!(
+        "blocked by account headroom: {refusal}; the reservation stays {}",
+        describe(p.decision.previous)
+    ));
+    Applied::Done(record)
+}
+
 enum SaveFailure {
     Conflict,
     Failed(Box<(DecisionRecord, HandlerError)>),
 }
 
 /// The record and error of a `PutFunctionConcurrency` that failed for good.
-fn failed_put(p: &Pending, saved: bool, error: crate::ports::AwsError) -> Applied {
-    let mut record = p.record();
+fn failed_put(
+    mut record: DecisionRecord,
+    p: &Pending,
+    saved: bool,
+    error: crate::ports::AwsError,
+) -> Applied {
     let kept = if saved {
         " (the saved state counts the attempt, so the next step in this direction waits for \
          its cooldown)"
@@ -647,5 +949,6 @@ pub fn record_for(planned: &PlannedTarget, decision: &Decision) -> DecisionRecor
         applied: false,
         deferred: false,
         reasons: decision.reasons.clone(),
+        event_sources: Vec::new(),
     }
 }

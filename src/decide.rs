@@ -17,7 +17,10 @@
 //! 6. **Step limits**: at most `max_scale_out_step` up or `max_scale_in_step` down, or the
 //!    `_percent` variants of the current value; the tighter one when both are set.
 //! 7. **Caps** from alarms: the smallest active cap, at once, whatever steps 3 to 6 said.
-//! 8. **Bounds** `[min, max]`: always, whatever steps 3 to 7 said.
+//! 8. **Bounds** `[min, max]`: always, whatever steps 3 to 7 said. Then the **event source
+//!    floor**: a target whose SQS mappings follow its reservation never goes below 2 per
+//!    mapping ([`crate::event_sources`]), unless a cap or an explicit set (an alarm's `set`
+//!    or a direct command) below it wins: that pauses the mappings instead.
 //! 9. **Missing data**: when the target's alarms or queue could not be read, its proposals
 //!    are replaced by its `on_metric_failure` (hold, or set N), and it never scales in
 //!    unless a cap or a bound forces it.
@@ -137,6 +140,9 @@ pub struct Inputs<'a> {
     /// What this target may take from the account's unreserved pool; `None`: not limited
     /// (unknown, or not a scale-out).
     pub headroom: Option<Headroom>,
+    /// 2 per SQS event source mapping that follows the reservation, 0 without any
+    /// ([`crate::event_sources::floor`]): nothing but a cap or an explicit set goes below it.
+    pub mapping_floor: u32,
 }
 
 /// Everything one evaluation observed, owned: the writer decides again with the account's
@@ -150,6 +156,7 @@ pub struct Observations {
     pub saved: SavedState,
     pub now: i64,
     pub unread: Vec<String>,
+    pub mapping_floor: u32,
 }
 
 impl Observations {
@@ -168,6 +175,7 @@ impl Observations {
             now: self.now,
             unread: &self.unread,
             headroom,
+            mapping_floor: self.mapping_floor,
         };
         decide(target, &inputs, request)
     }
@@ -280,12 +288,15 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
     let basis = i64::from(current.unwrap_or(target.max));
     let mut used_basis = false;
     let mut proposals: Vec<i64> = Vec::new();
+    // The proposals that are exact values (a direct command, a `set` action).
+    let mut explicit: Vec<i64> = Vec::new();
     let mut caps: Vec<i64> = Vec::new();
 
     // 1. Proposals.
     if let Request::Direct(value) = request {
         reasons.push(format!("direct command: propose {value}"));
         proposals.push(i64::from(value));
+        explicit.push(i64::from(value));
     }
 
     for rule in &target.alarms {
@@ -330,6 +341,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
             Action::Set(value) => {
                 reasons.push(format!("{seen}: {action} -> propose {value}"));
                 proposals.push(i64::from(value));
+                explicit.push(i64::from(value));
             }
             Action::Change(delta) => {
                 used_basis = true;
@@ -464,6 +476,37 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
     } else if value > max {
         reasons.push(format!("lowered from {value} to max {max}"));
         value = max;
+    }
+    // 8 (second half). The event source floor, which only a cap or an explicit set passes.
+    let floor = i64::from(inputs.mapping_floor);
+    if value < floor {
+        let capped_below = caps.iter().min().filter(|&&cap| cap < floor);
+        let set_below = proposals
+            .iter()
+            .max()
+            .filter(|largest| explicit.contains(largest) && **largest < floor);
+        if let Some(cap) = capped_below {
+            reasons.push(format!(
+                "cap {cap} is below the event source floor {floor} (2 per SQS mapping): the \
+                 mappings are paused"
+            ));
+        } else if let Some(set) = set_below {
+            reasons.push(format!(
+                "set {set} is below the event source floor {floor} (2 per SQS mapping): the \
+                 mappings are paused"
+            ));
+        } else {
+            let over_max = if floor > max {
+                format!(" (above max {max}: the mappings cannot run on less)")
+            } else {
+                String::new()
+            };
+            reasons.push(format!(
+                "raised from {value} to the event source floor {floor}: 2 per SQS mapping, the \
+                 least MaximumConcurrency AWS allows{over_max}"
+            ));
+            value = floor;
+        }
     }
     // 9 (second half). Never a scale-in on missing data, unless a cap or max forces it.
     if let Some(c) = current.map(i64::from) {
@@ -659,6 +702,7 @@ mod tests {
             queue: None,
             stability: Stability::OFF,
             on_metric_failure: MetricFailure::Hold,
+            event_sources: crate::policy::EventSources::Follow,
         }
     }
 
@@ -677,6 +721,7 @@ mod tests {
             now: 0,
             unread: &[],
             headroom: None,
+            mapping_floor: 0,
         };
         super::decide(target, &inputs, request)
     }
@@ -1105,6 +1150,7 @@ mod tests {
                     until: ended.map(|ago| NOW - ago),
                 })
                 .collect(),
+            event_sources: Vec::new(),
         })
     }
 
@@ -1127,6 +1173,7 @@ mod tests {
             now: NOW,
             unread: &[],
             headroom: None,
+            mapping_floor: 0,
         };
         super::decide(t, &inputs, Request::FollowAlarms)
     }
@@ -1391,6 +1438,7 @@ mod tests {
             now: NOW + 60,
             unread: &[],
             headroom: None,
+            mapping_floor: 0,
         };
         let next = super::decide(&t, &inputs, Request::FollowAlarms);
         assert_eq!(next.desired, Some(90));
@@ -1446,6 +1494,7 @@ mod tests {
                 direction: Direction::Out,
             }),
             recommendations: vec![],
+            event_sources: Vec::new(),
         });
         let d = with_queue(&t, Some(100), 0, &future);
         assert!(has(&d, "saved state is from the future"), "{:?}", d.reasons);
@@ -1528,6 +1577,7 @@ mod tests {
             now: NOW,
             unread: &[],
             headroom: None,
+            mapping_floor: 0,
         };
         let d = super::decide(&t, &inputs, Request::Direct(12));
         assert_eq!(d.desired, Some(12));
@@ -1661,6 +1711,7 @@ mod tests {
                             direction,
                         }),
                         recommendations: vec![],
+                        event_sources: Vec::new(),
                     };
                     for (ago, v) in recs {
                         h.record(NOW - ago, v, 3600);
@@ -1844,6 +1895,7 @@ mod tests {
             now: NOW,
             unread: &w.unread,
             headroom: w.headroom,
+            mapping_floor: 0,
         };
         super::decide(t, &inputs, w.request)
     }
@@ -1959,6 +2011,7 @@ mod tests {
                 now: NOW + later,
                 unread: &replay.unread,
                 headroom: None,
+                mapping_floor: 0,
             };
             let second = super::decide(&t, &inputs, replay.request);
             // A decision the headroom clamped is not what the observations asked for.

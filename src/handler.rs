@@ -14,6 +14,7 @@ use crate::deadline::Deadline;
 use crate::decide::{Observations, Request};
 use crate::error::HandlerError;
 use crate::headroom::LearnedFloor;
+use crate::mapping_cache::MappingCache;
 use crate::observe::{self, Observed, Shared, Unread, TARGETS_PER_CHUNK};
 use crate::plan::{self, Plan, PlannedTarget};
 use crate::policy::{Policy, PolicyError};
@@ -40,6 +41,8 @@ pub struct Autoscaler {
     own_arn: std::sync::OnceLock<String>,
     /// Queue URLs by name, learned once per warm container.
     queue_urls: QueueUrls,
+    /// The account's SQS event source mappings, kept for a while in a warm container.
+    mappings: MappingCache,
 }
 
 /// What became of one target of the plan.
@@ -58,6 +61,7 @@ impl Autoscaler {
             floor: LearnedFloor::default(),
             own_arn: std::sync::OnceLock::new(),
             queue_urls: QueueUrls::default(),
+            mappings: MappingCache::default(),
         }
     }
 
@@ -122,7 +126,8 @@ impl Autoscaler {
         if !plan.targets.is_empty() && self.ctx.state.is_none() {
             tracing::warn!(
                 "no state table is configured (AUTOSCALER_STATE_TABLE): deciding without \
-                 history, so cooldowns and scale-in stabilization start afresh every time"
+                 history, so cooldowns and scale-in stabilization start afresh every time, \
+                 and SQS event source mappings do not follow the reservation"
             );
         }
         let cost = Arc::new(PublishCost::default());
@@ -156,7 +161,7 @@ impl Autoscaler {
             // The alarms and queues are read while the first chunk of targets is.
             let first = chunks.next().unwrap_or_default();
             let (shared, mut observed) = futures::join!(
-                observe::shared(plan, ctx, concurrency, &self.queue_urls),
+                observe::shared(plan, ctx, concurrency, &self.queue_urls, &self.mappings),
                 read_chunk(first)
             );
             let mut unread = Vec::new();
@@ -197,6 +202,7 @@ impl Autoscaler {
         let run = apply::Run {
             ctx,
             floor: &self.floor,
+            mappings: &self.mappings,
             targets: plan.targets.len(),
             could_ask,
             dry_run: self.settings.dry_run,
@@ -279,6 +285,15 @@ impl Autoscaler {
             }
             unread.push(error.to_string());
         }
+        let sources = shared.event_sources(target, &observed.view.arn);
+        if let crate::event_sources::Observed::Unreadable(why) = &sources {
+            unread.push(format!("event source mappings unreadable: {why}"));
+        }
+        let saved_records = match &observed.stored.state {
+            crate::state::SavedState::Valid(h) => h.event_sources.as_slice(),
+            _ => &[],
+        };
+        let mapping_floor = crate::event_sources::floor(&sources, saved_records);
         let queue = match (planned.request, shared.queue(target)) {
             (Request::FollowAlarms, Some(Ok(depth))) => Some(*depth),
             (Request::FollowAlarms, Some(Err(error))) => {
@@ -294,6 +309,7 @@ impl Autoscaler {
             saved: observed.stored.state,
             now: self.ctx.clock.epoch_seconds(),
             unread,
+            mapping_floor,
         };
         let version = self.ctx.state.as_ref().map(|_| observed.stored.version);
         Ok(Pending::new(
@@ -302,6 +318,7 @@ impl Autoscaler {
             observed.view,
             version,
             observations,
+            sources,
         ))
     }
 
@@ -350,6 +367,7 @@ impl Autoscaler {
         let run = apply::Run {
             ctx: &self.ctx,
             floor: &self.floor,
+            mappings: &self.mappings,
             targets: 1,
             could_ask: max,
             dry_run: self.settings.dry_run,
@@ -460,5 +478,6 @@ fn unread_record(planned: &PlannedTarget, reason: String) -> DecisionRecord {
         applied: false,
         deferred: true,
         reasons: vec![reason],
+        event_sources: Vec::new(),
     }
 }

@@ -4,6 +4,9 @@
 //! - Alarm states: `DescribeAlarms`, 100 names per call, for every alarm of every target.
 //! - Queue depths: each queue once (`GetQueueUrl` once per name, `GetQueueAttributes` once
 //!   per URL), whether targets name it or give its URL.
+//! - SQS event source mappings: the account's, listed page by page when any target follows
+//!   them and kept for a while ([`crate::mapping_cache`]); on the control-plane budget, so
+//!   read alongside the `GetFunction` reads, which have their own.
 //! - Each target's function (`GetFunction`, paced under its own quota) and saved state
 //!   (`BatchGetItem`, 100 keys per call), in chunks so that decisions can start while later
 //!   chunks are still being read.
@@ -11,6 +14,8 @@
 use crate::deadline::Deadline;
 use crate::decide::{AlarmStates, ObservedAlarm, StateSource};
 use crate::error::HandlerError;
+use crate::event_sources;
+use crate::mapping_cache::{ByFunction, MappingCache};
 use crate::plan::{Plan, PlannedTarget};
 use crate::policy::{QueueRef, Target};
 use crate::ports::{AwsError, Context, FunctionView, Lambda, QueueDepth, Stored, Version};
@@ -18,6 +23,7 @@ use crate::queue_urls::QueueUrls;
 use crate::state::SavedState;
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// `DescribeAlarms` names at most 100 alarms per call.
 pub const ALARMS_PER_CALL: usize = 100;
@@ -32,6 +38,8 @@ pub struct Shared {
     /// Alarms whose read failed, with the failure.
     alarm_failures: HashMap<String, AwsError>,
     queues: HashMap<QueueRef, Result<QueueDepth, AwsError>>,
+    /// The account's SQS mappings, when a target follows them.
+    mappings: Option<Result<Arc<ByFunction>, AwsError>>,
 }
 
 impl Shared {
@@ -56,6 +64,22 @@ impl Shared {
             .collect()
     }
 
+    /// The target's SQS event source mappings as far as they could be read.
+    pub fn event_sources(&self, target: &Target, function_arn: &str) -> event_sources::Observed {
+        use event_sources::Observed;
+        if let Some(not) = event_sources::followed_by(target.event_sources, self.mappings.is_some())
+        {
+            return not;
+        }
+        match &self.mappings {
+            None => Observed::NotFollowed(None),
+            Some(Ok(by_function)) => {
+                Observed::Read(by_function.get(function_arn).cloned().unwrap_or_default())
+            }
+            Some(Err(error)) => unreadable(error),
+        }
+    }
+
     /// The depth of the target's queue, if it follows one and it was read.
     pub fn queue(&self, target: &Target) -> Option<&Result<QueueDepth, AwsError>> {
         target
@@ -65,18 +89,54 @@ impl Shared {
     }
 }
 
-/// Reads the alarms and queues the plan's targets need, all at once; queue names resolve
-/// through `urls`.
-pub async fn shared(plan: &Plan, ctx: &Context, concurrency: usize, urls: &QueueUrls) -> Shared {
-    let (alarms, queues) = futures::join!(
+/// How a target's mappings are seen when listing them failed: a role without the
+/// permission means the reservation acts alone (as before mappings were followed); any
+/// other failure is missing data, on which the target never scales in.
+pub fn unreadable(error: &AwsError) -> event_sources::Observed {
+    use event_sources::Observed;
+    if error.code.as_deref() == Some("AccessDeniedException") {
+        Observed::NotFollowed(Some(format!(
+            "event sources not followed: the autoscaler's role may not list them ({error}); \
+             the reservation acts alone. Add lambda:ListEventSourceMappings, \
+             GetEventSourceMapping and UpdateEventSourceMapping (docs/deploy.md)"
+        )))
+    } else {
+        Observed::Unreadable(error.to_string())
+    }
+}
+
+/// Reads the alarms, queues and event source mappings the plan's targets need, all at once;
+/// queue names resolve through `urls`, and mappings come from `mappings` while it is fresh.
+pub async fn shared(
+    plan: &Plan,
+    ctx: &Context,
+    concurrency: usize,
+    urls: &QueueUrls,
+    mappings: &MappingCache,
+) -> Shared {
+    let follows = ctx.state.is_some()
+        && plan
+            .targets
+            .iter()
+            .any(|t| t.target.event_sources == crate::policy::EventSources::Follow);
+    let listing = async {
+        if follows {
+            Some(mappings.all(&*ctx.lambda, &*ctx.clock).await)
+        } else {
+            None
+        }
+    };
+    let (alarms, queues, mappings) = futures::join!(
         alarm_states(plan, ctx, concurrency),
-        queue_depths(plan, ctx, concurrency, urls)
+        queue_depths(plan, ctx, concurrency, urls),
+        listing
     );
     let (alarms, alarm_failures) = alarms;
     Shared {
         alarms,
         alarm_failures,
         queues,
+        mappings,
     }
 }
 

@@ -9,7 +9,10 @@
 //! [`PacedLambda`] wraps the Lambda port so that no caller can skip either pacer.
 
 use crate::function_ref::FunctionRef;
-use crate::ports::{AccountConcurrency, AwsError, Clock, FunctionView, Lambda};
+use crate::ports::{
+    AccountConcurrency, AwsError, Clock, EventSourceMapping, FunctionView, Lambda, MappingPage,
+    MappingUpdate,
+};
 use crate::retry::{is_transient, Backoff};
 use async_trait::async_trait;
 use std::future::Future;
@@ -150,5 +153,32 @@ impl Lambda for PacedLambda {
     async fn account(&self) -> Result<AccountConcurrency, AwsError> {
         self.paced(&self.control_plane, || self.inner.account())
             .await
+    }
+
+    async fn list_mappings(
+        &self,
+        function: Option<&FunctionRef>,
+        marker: Option<&str>,
+    ) -> Result<MappingPage, AwsError> {
+        self.paced(&self.control_plane, || {
+            self.inner.list_mappings(function, marker)
+        })
+        .await
+    }
+
+    async fn get_mapping(&self, uuid: &str) -> Result<EventSourceMapping, AwsError> {
+        self.paced(&self.control_plane, || self.inner.get_mapping(uuid))
+            .await
+    }
+
+    async fn update_mapping(
+        &self,
+        uuid: &str,
+        update: MappingUpdate,
+    ) -> Result<EventSourceMapping, AwsError> {
+        self.paced(&self.control_plane, || {
+            self.inner.update_mapping(uuid, update)
+        })
+        .await
     }
 }

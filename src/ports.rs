@@ -57,8 +57,59 @@ pub struct AccountConcurrency {
     pub unreserved: u32,
 }
 
-/// The Lambda API: read a function, set its reservation, read the account's concurrency.
-/// Only `get_function` is outside the account's shared control-plane quota.
+/// One SQS event source mapping, as `ListEventSourceMappings` and
+/// `UpdateEventSourceMapping` report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSourceMapping {
+    pub uuid: String,
+    /// The function's ARN as the mapping names it (it may carry a version or alias).
+    pub function_arn: String,
+    /// The queue's ARN (`EventSourceArn`).
+    pub queue_arn: String,
+    /// `Creating`, `Enabling`, `Enabled`, `Disabling`, `Disabled`, `Updating` or `Deleting`.
+    pub state: String,
+    /// `ScalingConfig.MaximumConcurrency`; `None` when the mapping has none (no limit).
+    pub maximum_concurrency: Option<u32>,
+    /// True when the mapping runs in provisioned mode (`ProvisionedPollerConfig`), which
+    /// excludes `MaximumConcurrency`: the autoscaler leaves it alone.
+    pub provisioned: bool,
+    pub batch_size: Option<u32>,
+}
+
+impl EventSourceMapping {
+    /// The queue's name (the last part of its ARN).
+    pub fn queue_name(&self) -> &str {
+        self.queue_arn.rsplit(':').next().unwrap_or_default()
+    }
+
+    /// True while an update, enable or disable is still in progress.
+    pub fn is_settling(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "Creating" | "Enabling" | "Disabling" | "Updating"
+        )
+    }
+}
+
+/// One page of `ListEventSourceMappings`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MappingPage {
+    /// The SQS mappings of the page (other sources are left out).
+    pub mappings: Vec<EventSourceMapping>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_marker: Option<String>,
+}
+
+/// What `UpdateEventSourceMapping` changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MappingUpdate {
+    pub maximum_concurrency: Option<u32>,
+    pub enabled: Option<bool>,
+}
+
+/// The Lambda API: read a function, set its reservation, read the account's concurrency,
+/// list and update event source mappings. Only `get_function` is outside the account's
+/// shared control-plane quota.
 #[async_trait]
 pub trait Lambda: Send + Sync {
     /// `GetFunction`: reservation and tags in one call.
@@ -67,6 +118,22 @@ pub trait Lambda: Send + Sync {
     async fn put_reserved(&self, function: &FunctionRef, value: u32) -> Result<(), AwsError>;
     /// `GetAccountSettings` (control plane).
     async fn account(&self) -> Result<AccountConcurrency, AwsError>;
+    /// One page of `ListEventSourceMappings` (control plane): of the whole account, or of
+    /// one function when `function` is given.
+    async fn list_mappings(
+        &self,
+        function: Option<&FunctionRef>,
+        marker: Option<&str>,
+    ) -> Result<MappingPage, AwsError>;
+    /// `GetEventSourceMapping` (control plane).
+    async fn get_mapping(&self, uuid: &str) -> Result<EventSourceMapping, AwsError>;
+    /// `UpdateEventSourceMapping` (control plane): the mapping as Lambda reports it after
+    /// the update (usually `Updating`, `Enabling` or `Disabling`).
+    async fn update_mapping(
+        &self,
+        uuid: &str,
+        update: MappingUpdate,
+    ) -> Result<EventSourceMapping, AwsError>;
 }
 
 /// Read the current state of named alarms (metric and composite).

@@ -1,6 +1,7 @@
 //! What an invocation returns, logs and publishes.
 
 use crate::error::HandlerError;
+use crate::event_sources::SourceReport;
 use crate::plan::{PlannedTarget, RecordPlan};
 use crate::ports::Clock;
 use crate::ports::{AwsError, MetricPoint, MetricsPublisher};
@@ -105,6 +106,10 @@ pub struct DecisionRecord {
     /// scheduled run decides again.
     pub deferred: bool,
     pub reasons: Vec<String>,
+    /// The function's SQS event source mappings that follow its reservation, before and
+    /// after ([`crate::event_sources`]); absent when none do.
+    #[serde(rename = "eventSources", skip_serializing_if = "Vec::is_empty")]
+    pub event_sources: Vec<SourceReport>,
 }
 
 impl DecisionRecord {
@@ -117,8 +122,27 @@ impl DecisionRecord {
         }
     }
 
+    /// How many of the followed mappings are paused (disabled by the autoscaler) after
+    /// this decision; `None` when no mapping follows the reservation.
+    pub fn paused_consumers(&self) -> Option<usize> {
+        (!self.event_sources.is_empty()).then(|| {
+            self.event_sources
+                .iter()
+                .filter(|s| {
+                    let enabled = if s.applied {
+                        s.enabled.desired
+                    } else {
+                        s.enabled.previous
+                    };
+                    !enabled
+                })
+                .count()
+        })
+    }
+
     /// `DesiredConcurrency`, `ReservedConcurrency` and `ScalingActions` for this decision
-    /// (the first two only when there is a value to report).
+    /// (the first two only when there is a value to report), and `PausedConsumers` when
+    /// mappings follow the reservation.
     pub fn metric_points(&self) -> Vec<MetricPoint> {
         let point = |metric, value: f64| MetricPoint {
             function: Some(self.function.clone()),
@@ -136,6 +160,9 @@ impl DecisionRecord {
             "ScalingActions",
             if self.applied { 1.0 } else { 0.0 },
         ));
+        if let Some(paused) = self.paused_consumers() {
+            points.push(point("PausedConsumers", paused as f64));
+        }
         points
     }
 
@@ -150,6 +177,7 @@ impl DecisionRecord {
             deferred = self.deferred,
             dry_run,
             reasons = %self.reasons.join("; "),
+            event_sources = %serde_json::to_string(&self.event_sources).unwrap_or_default(),
             "scaling decision"
         );
     }
@@ -289,6 +317,7 @@ mod tests {
             applied,
             deferred: false,
             reasons: vec![],
+            event_sources: vec![],
         }
     }
 

@@ -1,6 +1,7 @@
 //! Which failed calls are worth another attempt, and how long to wait before it.
 //!
-//! Throttling, an update in progress (`ResourceConflictException`), server errors and
+//! Throttling, an update in progress (`ResourceConflictException`, and
+//! `ResourceInUseException` for an event source mapping), server errors and
 //! transport failures (timeouts, refused connections: no error code) are transient. Anything
 //! else (validation, not found, access denied) would fail again the same way.
 
@@ -32,6 +33,8 @@ const SERVER: &[&str] = &[
 
 /// Lambda's answer while another update to the function is in progress.
 pub const CONFLICT: &str = "ResourceConflictException";
+/// Lambda's answer while an event source mapping is still being updated.
+pub const IN_USE: &str = "ResourceInUseException";
 
 pub fn is_throttling(error: &AwsError) -> bool {
     error
@@ -44,7 +47,9 @@ pub fn is_throttling(error: &AwsError) -> bool {
 pub fn is_transient(error: &AwsError) -> bool {
     match error.code.as_deref() {
         None => true,
-        Some(code) => is_throttling(error) || code == CONFLICT || SERVER.contains(&code),
+        Some(code) => {
+            is_throttling(error) || code == CONFLICT || code == IN_USE || SERVER.contains(&code)
+        }
     }
 }
 
@@ -96,6 +101,7 @@ mod tests {
             Some("TooManyRequestsException"),
             Some("ThrottlingException"),
             Some("ResourceConflictException"),
+            Some("ResourceInUseException"),
             Some("ServiceException"),
             None,
         ] {

@@ -60,12 +60,29 @@ pub struct Recommendation {
     pub until: Option<i64>,
 }
 
+/// What the autoscaler keeps about one SQS event source mapping it has changed
+/// ([`crate::event_sources`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingRecord {
+    pub uuid: String,
+    /// The mapping's `MaximumConcurrency` before the autoscaler first changed it: the user's
+    /// ceiling, never exceeded. `None`: it had none.
+    pub ceiling: Option<u32>,
+    /// True while the autoscaler keeps the mapping disabled (a pause). Only such mappings
+    /// are ever enabled again: one disabled by hand stays disabled.
+    pub paused: bool,
+}
+
 /// The history of one target.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
     pub last_change: Option<LastChange>,
     /// Oldest first; values strictly decreasing; only the last may be in force.
     pub recommendations: Vec<Recommendation>,
+    /// The mappings the autoscaler has changed, by UUID. An item that holds any does not
+    /// expire: a paused consumer writes nothing, and a lost ceiling or pause would be
+    /// unrecoverable.
+    pub event_sources: Vec<MappingRecord>,
 }
 
 /// What reading the store found for one target.
@@ -183,6 +200,19 @@ impl History {
                 }
             }
         }
+        if let Some(r) = self.event_sources.iter().find(|r| r.uuid.is_empty()) {
+            return Err(format!("an event source record has no uuid ({r:?})"));
+        }
+        if let Some(bad) = self
+            .event_sources
+            .iter()
+            .filter_map(|r| r.ceiling)
+            .find(|c| !(2..=1000).contains(c))
+        {
+            return Err(format!(
+                "event source ceiling {bad} is outside MaximumConcurrency's 2..=1000"
+            ));
+        }
         if self.recommendations.len() > MAX_RECOMMENDATIONS {
             return Err(format!(
                 "{} recommendations, more than the {MAX_RECOMMENDATIONS} this autoscaler keeps",
@@ -254,6 +284,7 @@ mod tests {
                     direction: Direction::Out,
                 }),
                 recommendations: recs,
+                event_sources: Vec::new(),
             }
             .validate()
             .unwrap_err()
@@ -267,6 +298,7 @@ mod tests {
         let ok = History {
             last_change: None,
             recommendations: vec![rec(5, Some(NOW)), rec(3, None)],
+            event_sources: Vec::new(),
         };
         assert_eq!(ok.clone().validate(), Ok(ok));
     }

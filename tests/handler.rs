@@ -601,7 +601,16 @@ fn a_single_target_alarm_event_costs_three_reads_one_lambda_write_one_state_writ
     assert_eq!(f.count("PutFunctionConcurrency"), 1);
     assert_eq!(f.count("PutItem"), 1);
     assert_eq!(f.count("PutMetricData"), 1);
-    assert_eq!(f.world.calls.all().len(), 6, "{:?}", f.world.calls.all());
+    // The account's event source mappings, listed once per warm container (KEPT_FOR).
+    assert_eq!(f.count("ListEventSourceMappings"), 1);
+    assert_eq!(f.world.calls.all().len(), 7, "{:?}", f.world.calls.all());
+    f.world.clock.advance(std::time::Duration::from_secs(120));
+    f.run(alarm_event("backlog", "ALARM")).unwrap();
+    assert_eq!(
+        f.count("ListEventSourceMappings"),
+        1,
+        "a warm container lists them again only after 5 minutes"
+    );
 }
 
 #[test]
@@ -680,6 +689,7 @@ fn a_state_written_by_someone_else_meanwhile_makes_the_target_decided_again() {
             value: 15,
             until: None,
         }],
+        event_sources: Vec::new(),
     };
     f.world.state.interfere(&arn, theirs.clone());
     let outcome = f.run(alarm_event("backlog", "ALARM")).unwrap();
@@ -1262,6 +1272,7 @@ fn knowing_its_own_account_the_autoscaler_reads_state_and_function_together_and_
                     direction: Direction::Out,
                 }),
                 recommendations: vec![],
+                event_sources: Vec::new(),
             },
         );
         f.autoscaler.learn_account(&format!(

@@ -63,6 +63,7 @@ fn an_hour_of_history(target: &Target) -> (Option<u32>, SavedState) {
             now: START + i * EVERY,
             unread: &[],
             headroom: None,
+            mapping_floor: 0,
         };
         let decision = decide(target, &inputs, Request::FollowAlarms);
         current = decision.desired.or(current);
@@ -84,6 +85,7 @@ fn bench_decide(c: &mut Criterion) {
         now: START + 120 * EVERY,
         unread: &[],
         headroom: None,
+        mapping_floor: 0,
     };
     c.bench_function("decide/queue+3 alarms+knobs+history", |b| {
         b.iter(|| decide(black_box(target), black_box(&inputs), Request::FollowAlarms))

@@ -10,12 +10,13 @@
 //! | `format` | N | `1`; another value is read as unusable |
 //! | `last_change_at`, `last_change` | N, S | the last applied change: epoch seconds and `out`/`in` |
 //! | `recommendations` | L of M | `{value: N, until: N}` oldest first; the last has no `until` while in force |
+//! | `event_sources` | L of M | `{uuid: S, ceiling: N, paused: BOOL}` for each event source mapping the autoscaler changed; `ceiling` absent when the mapping had no `MaximumConcurrency` |
 //! | `updated_at` | N | epoch seconds of the write |
-//! | `expires_at` | N | the table's TTL attribute: [`EXPIRES_AFTER_SECONDS`] after the write |
+//! | `expires_at` | N | the table's TTL attribute: [`EXPIRES_AFTER_SECONDS`] after the write; absent while `event_sources` holds any record, so that a paused consumer's pause and a mapping's ceiling are never forgotten |
 
 use super::aws_error;
 use crate::ports::{AwsError, SaveError, StateStore, Stored, Version};
-use crate::state::{Direction, History, LastChange, Recommendation, SavedState};
+use crate::state::{Direction, History, LastChange, MappingRecord, Recommendation, SavedState};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use std::collections::HashMap;
@@ -186,8 +187,26 @@ fn encode(key: &str, history: &History, version: u64, now: i64) -> HashMap<Strin
         ("version".to_owned(), number(version)),
         ("format".to_owned(), AttributeValue::N(FORMAT.into())),
         ("updated_at".to_owned(), number(now)),
-        ("expires_at".to_owned(), number(now + EXPIRES_AFTER_SECONDS)),
     ]);
+    if history.event_sources.is_empty() {
+        item.insert("expires_at".into(), number(now + EXPIRES_AFTER_SECONDS));
+    } else {
+        let records = history
+            .event_sources
+            .iter()
+            .map(|r| {
+                let mut entry = HashMap::from([
+                    ("uuid".to_owned(), AttributeValue::S(r.uuid.clone())),
+                    ("paused".to_owned(), AttributeValue::Bool(r.paused)),
+                ]);
+                if let Some(ceiling) = r.ceiling {
+                    entry.insert("ceiling".into(), number(ceiling));
+                }
+                AttributeValue::M(entry)
+            })
+            .collect();
+        item.insert("event_sources".into(), AttributeValue::L(records));
+    }
     if let Some(change) = history.last_change {
         item.insert("last_change_at".into(), number(change.at));
         let direction = match change.direction {
@@ -277,9 +296,40 @@ fn decode_history(item: &HashMap<String, AttributeValue>) -> Result<History, Str
         }
         Some(_) => return Err("recommendations is not a list".into()),
     }
+    let mut event_sources = Vec::new();
+    match item.get("event_sources") {
+        None => {}
+        Some(AttributeValue::L(list)) => {
+            for entry in list {
+                let AttributeValue::M(entry) = entry else {
+                    return Err("an event source record is not a map".into());
+                };
+                let Some(AttributeValue::S(uuid)) = entry.get("uuid") else {
+                    return Err("an event source record has no uuid".into());
+                };
+                let ceiling = n("event source ceiling", entry.get("ceiling"))?
+                    .map(|c| {
+                        u32::try_from(c)
+                            .map_err(|_| format!("event source ceiling {c} is out of range"))
+                    })
+                    .transpose()?;
+                let paused = match entry.get("paused") {
+                    Some(AttributeValue::Bool(b)) => *b,
+                    _ => return Err(format!("event source record {uuid} has no paused flag")),
+                };
+                event_sources.push(MappingRecord {
+                    uuid: uuid.clone(),
+                    ceiling,
+                    paused,
+                });
+            }
+        }
+        Some(_) => return Err("event_sources is not a list".into()),
+    }
     History {
         last_change,
         recommendations,
+        event_sources,
     }
     .validate()
 }
@@ -304,7 +354,8 @@ pub fn history_from_item_json(json: &serde_json::Value) -> Result<History, Strin
     decode_history(&item)
 }
 
-/// One attribute in DynamoDB's JSON: `{"S": ...}`, `{"N": "..."}`, `{"L": [...]}`, `{"M": {...}}`.
+/// One attribute in DynamoDB's JSON: `{"S": ...}`, `{"N": "..."}`, `{"BOOL": true}`, `{"L": [...]}`,
+/// `{"M": {...}}`.
 fn attribute(value: &serde_json::Value) -> Result<AttributeValue, String> {
     let typed = value
         .as_object()
@@ -314,6 +365,7 @@ fn attribute(value: &serde_json::Value) -> Result<AttributeValue, String> {
     match (typed.0.as_str(), typed.1) {
         ("S", serde_json::Value::String(s)) => Ok(AttributeValue::S(s.clone())),
         ("N", serde_json::Value::String(n)) => Ok(AttributeValue::N(n.clone())),
+        ("BOOL", serde_json::Value::Bool(b)) => Ok(AttributeValue::Bool(*b)),
         ("L", serde_json::Value::Array(items)) => items
             .iter()
             .map(attribute)
@@ -325,7 +377,7 @@ fn attribute(value: &serde_json::Value) -> Result<AttributeValue, String> {
             .collect::<Result<_, String>>()
             .map(AttributeValue::M),
         (kind, _) => Err(format!(
-            "type {kind} is not one a state item holds (S, N, L, M)"
+            "type {kind} is not one a state item holds (S, N, BOOL, L, M)"
         )),
     }
 }
@@ -350,7 +402,28 @@ mod tests {
                     until: None,
                 },
             ],
+            event_sources: Vec::new(),
         }
+    }
+
+    #[test]
+    fn an_item_with_event_source_records_round_trips_and_never_expires() {
+        let mut h = history();
+        h.event_sources = vec![
+            MappingRecord {
+                uuid: "u-1".into(),
+                ceiling: Some(20),
+                paused: true,
+            },
+            MappingRecord {
+                uuid: "u-2".into(),
+                ceiling: None,
+                paused: false,
+            },
+        ];
+        let item = encode("arn:f", &h, 3, 1_700_000_100);
+        assert!(!item.contains_key("expires_at"), "{item:?}");
+        assert_eq!(decode(&item).state, SavedState::Valid(h));
     }
 
     #[test]
@@ -381,7 +454,7 @@ mod tests {
         let err = history_from_item_json(&serde_json::json!({"version": {"X": "1"}})).unwrap_err();
         assert_eq!(
             err,
-            "version: type X is not one a state item holds (S, N, L, M)"
+            "version: type X is not one a state item holds (S, N, BOOL, L, M)"
         );
         let err = history_from_item_json(&serde_json::json!({"format": {"N": "2"}})).unwrap_err();
         assert!(err.contains("format 2"), "{err}");

@@ -3,7 +3,8 @@
 use super::{lock, Parts};
 use crate::function_ref::FunctionRef;
 use crate::ports::{
-    AccountConcurrency, AwsError, FunctionFinder, FunctionView, Lambda, TaggedFunction,
+    AccountConcurrency, AwsError, EventSourceMapping, FunctionFinder, FunctionView, Lambda,
+    MappingPage, MappingUpdate, TaggedFunction,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
@@ -24,10 +25,23 @@ struct Pool {
     floor: u32,
 }
 
+/// Event source mappings by UUID, and how the world answers about them.
+#[derive(Default)]
+struct Mappings {
+    by_uuid: BTreeMap<String, EventSourceMapping>,
+    /// Mappings per `ListEventSourceMappings` page (100, as Lambda's largest).
+    page_size: usize,
+    /// How many reads an update stays `Updating`/`Enabling`/`Disabling` before it settles.
+    settle_after_reads: u32,
+    /// Reads left before each mapping settles, by UUID.
+    settling: HashMap<String, (u32, String)>,
+}
+
 pub struct MemoryLambda {
     parts: Parts,
     functions: Mutex<BTreeMap<String, Function>>,
     pool: Mutex<Pool>,
+    mappings: Mutex<Mappings>,
 }
 
 impl MemoryLambda {
@@ -40,7 +54,61 @@ impl MemoryLambda {
                 limit: 1000,
                 floor: 100,
             }),
+            mappings: Mutex::new(Mappings {
+                page_size: 100,
+                ..Mappings::default()
+            }),
         }
+    }
+
+    /// Adds an SQS event source mapping from `queue` (a name) to function `name`; returns
+    /// its UUID (`<name>-<queue>`).
+    pub fn add_mapping(
+        &self,
+        name: &str,
+        queue: &str,
+        maximum_concurrency: Option<u32>,
+        enabled: bool,
+    ) -> String {
+        let uuid = format!("{name}-{queue}");
+        let mapping = EventSourceMapping {
+            uuid: uuid.clone(),
+            function_arn: Self::arn(name),
+            queue_arn: format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}"),
+            state: if enabled { "Enabled" } else { "Disabled" }.into(),
+            maximum_concurrency,
+            provisioned: false,
+            batch_size: Some(10),
+        };
+        lock(&self.mappings).by_uuid.insert(uuid.clone(), mapping);
+        uuid
+    }
+
+    /// Turns a mapping into provisioned mode (no `MaximumConcurrency`).
+    pub fn make_provisioned(&self, uuid: &str) {
+        if let Some(m) = lock(&self.mappings).by_uuid.get_mut(uuid) {
+            m.provisioned = true;
+            m.maximum_concurrency = None;
+        }
+    }
+
+    /// A mapping as the world holds it now (panics for an unknown UUID).
+    pub fn mapping(&self, uuid: &str) -> EventSourceMapping {
+        lock(&self.mappings)
+            .by_uuid
+            .get(uuid)
+            .cloned()
+            .unwrap_or_else(|| panic!("no mapping {uuid} in this world"))
+    }
+
+    /// Mappings per list page.
+    pub fn set_mapping_page_size(&self, size: usize) {
+        lock(&self.mappings).page_size = size.max(1);
+    }
+
+    /// Updates stay in progress for this many `GetEventSourceMapping` reads (0: at once).
+    pub fn set_mapping_settle_reads(&self, reads: u32) {
+        lock(&self.mappings).settle_after_reads = reads;
     }
 
     /// The ARN this world gives function `name`.
@@ -139,6 +207,105 @@ impl Lambda for MemoryLambda {
         let limit = lock(&self.pool).limit;
         Ok(AccountConcurrency { limit, unreserved })
     }
+
+    async fn list_mappings(
+        &self,
+        function: Option<&FunctionRef>,
+        marker: Option<&str>,
+    ) -> Result<MappingPage, AwsError> {
+        let resource = function.map_or("account", |f| f.api_id());
+        self.parts.call("ListEventSourceMappings", resource)?;
+        let mappings = lock(&self.mappings);
+        let selected: Vec<&EventSourceMapping> = mappings
+            .by_uuid
+            .values()
+            .filter(|m| function.is_none_or(|f| m.function_arn == Self::arn(f.name())))
+            .collect();
+        let start: usize = marker.and_then(|m| m.parse().ok()).unwrap_or(0);
+        let end = (start + mappings.page_size).min(selected.len());
+        Ok(MappingPage {
+            mappings: selected[start.min(end)..end]
+                .iter()
+                .map(|m| (*m).clone())
+                .collect(),
+            next_marker: (end < selected.len()).then(|| end.to_string()),
+        })
+    }
+
+    async fn get_mapping(&self, uuid: &str) -> Result<EventSourceMapping, AwsError> {
+        const OPERATION: &str = "GetEventSourceMapping";
+        self.parts.call(OPERATION, uuid)?;
+        let mut mappings = lock(&self.mappings);
+        let settled = match mappings.settling.get_mut(uuid) {
+            Some((0, state)) => Some(state.clone()),
+            Some((left, _)) => {
+                *left -= 1;
+                None
+            }
+            None => None,
+        };
+        if let Some(state) = settled {
+            mappings.settling.remove(uuid);
+            if let Some(m) = mappings.by_uuid.get_mut(uuid) {
+                m.state = state;
+            }
+        }
+        mappings
+            .by_uuid
+            .get(uuid)
+            .cloned()
+            .ok_or_else(|| mapping_not_found(OPERATION, uuid))
+    }
+
+    async fn update_mapping(
+        &self,
+        uuid: &str,
+        update: MappingUpdate,
+    ) -> Result<EventSourceMapping, AwsError> {
+        const OPERATION: &str = "UpdateEventSourceMapping";
+        self.parts.call(OPERATION, uuid)?;
+        let mut mappings = lock(&self.mappings);
+        let settle = mappings.settle_after_reads;
+        let m = mappings
+            .by_uuid
+            .get_mut(uuid)
+            .ok_or_else(|| mapping_not_found(OPERATION, uuid))?;
+        if m.is_settling() {
+            return Err(AwsError {
+                operation: OPERATION,
+                resource: uuid.to_owned(),
+                code: Some("ResourceInUseException".into()),
+                message: format!("The event source mapping {uuid} is being updated"),
+            });
+        }
+        if let Some(n) = update.maximum_concurrency {
+            if !(2..=1000).contains(&n) || m.provisioned {
+                return Err(AwsError {
+                    operation: OPERATION,
+                    resource: uuid.to_owned(),
+                    code: Some("InvalidParameterValueException".into()),
+                    message: format!("MaximumConcurrency {n} is not accepted here"),
+                });
+            }
+            m.maximum_concurrency = Some(n);
+        }
+        let enabled = update.enabled.unwrap_or(m.state != "Disabled");
+        let (passing, settled) = match (update.enabled, enabled) {
+            (Some(true), _) if m.state == "Disabled" => ("Enabling", "Enabled"),
+            (Some(false), _) if m.state != "Disabled" => ("Disabling", "Disabled"),
+            (_, true) => ("Updating", "Enabled"),
+            (_, false) => ("Updating", "Disabled"),
+        };
+        let answer_state = if settle == 0 { settled } else { passing };
+        m.state = answer_state.to_owned();
+        let answer = m.clone();
+        if settle > 0 {
+            mappings
+                .settling
+                .insert(uuid.to_owned(), (settle - 1, settled.to_owned()));
+        }
+        Ok(answer)
+    }
 }
 
 #[async_trait]
@@ -153,5 +320,15 @@ impl FunctionFinder for MemoryLambda {
                 tags: f.tags.clone(),
             })
             .collect())
+    }
+}
+fn mapping_not_found(operation: &'static str, uuid: &str) -> AwsError {
+    AwsError {
+        operation,
+        resource: uuid.to_owned(),
+        code: Some("ResourceNotFoundException".into()),
+        message: format!(
+            "The resource you requested does not exist. (Service: Lambda, uuid {uuid})"
+        ),
     }
 }

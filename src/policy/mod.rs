@@ -39,6 +39,30 @@ pub struct Target {
     pub stability: Stability,
     /// What to do when the target's alarms or queue cannot be read.
     pub on_metric_failure: MetricFailure,
+    /// Whether the function's SQS event source mappings follow its reservation.
+    pub event_sources: EventSources,
+}
+
+/// Whether a target's SQS event source mappings follow its reservation
+/// ([`crate::event_sources`]): `"follow"` (the default) or `"ignore"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventSources {
+    /// Each mapping's `MaximumConcurrency` is kept within the reservation (lowered before
+    /// it, raised after it), and a cap below 2 per mapping disables the mappings.
+    #[default]
+    Follow,
+    /// The mappings are left alone: only the reservation changes.
+    Ignore,
+}
+
+impl fmt::Display for EventSources {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            EventSources::Follow => "follow",
+            EventSources::Ignore => "ignore",
+        })
+    }
 }
 
 /// What a target does when its observations cannot be read (as KEDA's `fallback`): never a
@@ -344,6 +368,8 @@ pub(crate) struct TargetDoc {
     pub(crate) max_scale_in_step_percent: Option<u32>,
     #[serde(default)]
     pub(crate) on_metric_failure: MetricFailure,
+    #[serde(default)]
+    pub(crate) event_sources: EventSources,
 }
 
 #[derive(Deserialize)]
@@ -631,6 +657,7 @@ pub(crate) fn validate_target(t: TargetDoc, at: &dyn Fn(&str) -> String) -> Resu
         queue,
         stability,
         on_metric_failure: t.on_metric_failure,
+        event_sources: t.event_sources,
     })
 }
 

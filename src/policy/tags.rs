@@ -60,6 +60,7 @@ const FIELDS: &[(&str, &str, Kind)] = &[
         Kind::Number,
     ),
     ("on-metric-failure", "on_metric_failure", Kind::Fallback),
+    ("event-sources", "event_sources", Kind::Text),
 ];
 
 #[derive(Clone, Copy)]
@@ -69,6 +70,8 @@ enum Kind {
     Queue,
     /// `hold` or `set:N` (tag values cannot hold JSON).
     Fallback,
+    /// A word, e.g. `follow`.
+    Text,
 }
 
 /// True when the function opted in with `autoscaler:enabled=true`.
@@ -108,7 +111,7 @@ fn typed(text: &str, kind: Kind) -> Value {
                 Value::String(text.to_owned())
             }
         }
-        Kind::Queue => Value::String(text.to_owned()),
+        Kind::Queue | Kind::Text => Value::String(text.to_owned()),
         Kind::Fallback => match text.strip_prefix("set:").map(|n| n.trim().parse::<i64>()) {
             Some(Ok(n)) => serde_json::json!({ "set": n }),
             _ => Value::String(text.to_owned()),

@@ -68,6 +68,7 @@ fn evaluate_policy(
         // The model's observations never fail, and its pool is unlimited.
         unread: &[],
         headroom: None,
+        mapping_floor: 0,
     };
     let decision = decide(target, &inputs, Request::FollowAlarms);
     // With a current reservation the core always desires one; keep it if it ever does not.

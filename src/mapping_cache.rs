@@ -1,0 +1,158 @@
+//! The account's SQS event source mappings, listed page by page and kept across the
+//! invocations of a warm container for [`KEPT_FOR`].
+//!
+//! `ListEventSourceMappings` draws on the account's shared control-plane budget, so a
+//! reconciliation of 1000 targets lists the account's mappings once (100 a page, about 10
+//! calls for 1000 mappings), not once per target, and later invocations reuse the list.
+//! What changes between two listings is caught so:
+//! - **before any decrease** the writer lists the function's own mappings again
+//!   (`FunctionName`), so a mapping created since (with no `MaximumConcurrency` at all) is
+//!   lowered with the others ([`crate::apply`]);
+//! - **every update's answer** (the mapping as Lambda now has it) replaces the cached one,
+//!   and an answer that differs from what was asked for drops the whole list, so the next
+//!   invocation lists again;
+//! - otherwise a mapping created or changed by someone else is seen within [`KEPT_FOR`],
+//!   and the next evaluation after that brings it within the reservation (level-triggered).
+
+use crate::function_ref::FunctionRef;
+use crate::ports::{AwsError, Clock, EventSourceMapping, Lambda};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How long a listing is used before the account is listed again.
+pub const KEPT_FOR: Duration = Duration::from_secs(300);
+
+/// Mappings by the unqualified ARN of their function (a mapping on a version or an alias
+/// counts for the function: the reservation is the whole function's).
+pub type ByFunction = HashMap<String, Vec<EventSourceMapping>>;
+
+#[derive(Default)]
+pub struct MappingCache {
+    listing: Mutex<Option<Listing>>,
+}
+
+struct Listing {
+    /// When it was read, on the clock's monotonic scale.
+    read_at: Duration,
+    by_function: Arc<ByFunction>,
+}
+
+/// `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME`, without a version or alias.
+pub fn unqualified(function_arn: &str) -> &str {
+    match function_arn.match_indices(':').nth(6) {
+        Some((at, _)) => &function_arn[..at],
+        None => function_arn,
+    }
+}
+
+impl MappingCache {
+    /// The account's SQS mappings: the kept listing while it is fresh, else a new one.
+    pub async fn all(
+        &self,
+        lambda: &dyn Lambda,
+        clock: &dyn Clock,
+    ) -> Result<Arc<ByFunction>, AwsError> {
+        let now = clock.elapsed();
+        if let Some(listing) = self.kept().as_ref() {
+            if now.saturating_sub(listing.read_at) < KEPT_FOR {
+                return Ok(listing.by_function.clone());
+            }
+        }
+        let mut by_function = ByFunction::new();
+        for mapping in list_pages(lambda, None).await? {
+            by_function
+                .entry(unqualified(&mapping.function_arn).to_owned())
+                .or_default()
+                .push(mapping);
+        }
+        let by_function = Arc::new(by_function);
+        *self.kept() = Some(Listing {
+            read_at: now,
+            by_function: by_function.clone(),
+        });
+        Ok(by_function)
+    }
+
+    /// Lists one function's mappings again, and keeps them in place of the old ones. The
+    /// listing by name returns the mappings on the function itself: those on its versions
+    /// and aliases are kept from the account's listing.
+    pub async fn refresh(
+        &self,
+        lambda: &dyn Lambda,
+        function: &FunctionRef,
+        function_arn: &str,
+    ) -> Result<Vec<EventSourceMapping>, AwsError> {
+        let mut mappings = list_pages(lambda, Some(function)).await?;
+        let mut kept = self.kept();
+        if let Some(listing) = kept.as_mut() {
+            let by_function = Arc::make_mut(&mut listing.by_function);
+            let qualified = by_function
+                .get(function_arn)
+                .into_iter()
+                .flatten()
+                .filter(|m| m.function_arn != function_arn)
+                .filter(|m| mappings.iter().all(|fresh| fresh.uuid != m.uuid))
+                .cloned()
+                .collect::<Vec<_>>();
+            mappings.extend(qualified);
+            by_function.insert(function_arn.to_owned(), mappings.clone());
+        }
+        Ok(mappings)
+    }
+
+    /// Keeps what Lambda answered to an update; an answer other than `expected` (someone
+    /// else changed the mapping, or Lambda adjusted it) drops the whole listing.
+    pub fn updated(&self, answer: &EventSourceMapping, as_expected: bool) {
+        let mut kept = self.kept();
+        if !as_expected {
+            *kept = None;
+            return;
+        }
+        if let Some(listing) = kept.as_mut() {
+            let function = unqualified(&answer.function_arn).to_owned();
+            let mappings = Arc::make_mut(&mut listing.by_function)
+                .entry(function)
+                .or_default();
+            match mappings.iter_mut().find(|m| m.uuid == answer.uuid) {
+                Some(m) => *m = answer.clone(),
+                None => mappings.push(answer.clone()),
+            }
+        }
+    }
+
+    fn kept(&self) -> MutexGuard<'_, Option<Listing>> {
+        // A listing is replaced whole: whatever a panicking holder did, it is consistent.
+        self.listing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Every page of `ListEventSourceMappings` (each a paced control-plane call).
+async fn list_pages(
+    lambda: &dyn Lambda,
+    function: Option<&FunctionRef>,
+) -> Result<Vec<EventSourceMapping>, AwsError> {
+    let mut mappings = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = lambda.list_mappings(function, marker.as_deref()).await?;
+        mappings.extend(page.mappings);
+        match page.next_marker {
+            Some(next) if Some(&next) != marker.as_ref() => marker = Some(next),
+            _ => return Ok(mappings),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_or_alias_counts_for_its_function() {
+        let f = "arn:aws:lambda:us-east-1:123456789012:function:orders";
+        assert_eq!(unqualified(f), f);
+        assert_eq!(unqualified(&format!("{f}:live")), f);
+        assert_eq!(unqualified(&format!("{f}:7")), f);
+    }
+}
