@@ -568,7 +568,8 @@ def check_build_shape(template):
 
 SNS_PRINCIPAL = "sns.amazonaws.com"
 # The metrics the function publishes (src/report.rs); the dashboard shows every one.
-PUBLISHED_METRICS = ("DesiredConcurrency", "ReservedConcurrency", "ScalingActions", "DeferredTargets")
+# PausedConsumers: per function, how many of its SQS mappings the autoscaler has disabled.
+PUBLISHED_METRICS = ("DesiredConcurrency", "ReservedConcurrency", "ScalingActions", "PausedConsumers", "DeferredTargets")
 
 
 def parameter_of(template, value):
@@ -762,7 +763,8 @@ CLI_VALUES = {
 
 
 def render(value, values, conditions):
-    """Resolves the intrinsics of a policy with fixed values; conditions default to false."""
+    """Resolves the intrinsics of a policy (or of a condition definition) with fixed values;
+    conditions default to false."""
     import re
 
     if isinstance(value, list):
@@ -772,6 +774,23 @@ def render(value, values, conditions):
     if "Fn::If" in value:
         name, yes, no = value["Fn::If"]
         return render(yes if conditions.get(name, False) else no, values, conditions)
+    if "Fn::Join" in value:
+        separator, items = value["Fn::Join"]
+        return separator.join(render(items, values, conditions))
+    if "Fn::Split" in value:
+        separator, text = value["Fn::Split"]
+        return render(text, values, conditions).split(separator)
+    if "Fn::Equals" in value:
+        left, right = render(value["Fn::Equals"], values, conditions)
+        return left == right
+    if "Fn::Not" in value:
+        return not render(value["Fn::Not"][0], values, conditions)
+    if "Fn::And" in value:
+        return all(render(value["Fn::And"], values, conditions))
+    if "Fn::Or" in value:
+        return any(render(value["Fn::Or"], values, conditions))
+    if len(value) == 1 and isinstance(value.get("Condition"), str):
+        return conditions.get(value["Condition"], False)
     if "Fn::Sub" in value:
         text = value["Fn::Sub"]
         return re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], text)
@@ -813,6 +832,196 @@ def check_documented_policy_matches_template(template):
     )
 
 
+# ---------------------------------------------------------------- event source mappings
+# The autoscaler lowers the MaximumConcurrency of a target's SQS event source mappings before
+# it lowers the target's reservation, and disables a mapping to pause the consumer. Those
+# writes cannot carry the opt-in tag condition (on a mapping, aws:ResourceTag tests the
+# mapping's own tags), so they are scoped by the function the mapping invokes instead.
+
+ESM_LIST = "lambda:ListEventSourceMappings"
+ESM_READ = "lambda:GetEventSourceMapping"
+ESM_WRITE = "lambda:UpdateEventSourceMapping"
+ESM_CREATE_DELETE = ("lambda:CreateEventSourceMapping", "lambda:DeleteEventSourceMapping")
+FUNCTION_ARN_CONDITION_KEY = "lambda:FunctionArn"
+LAMBDA_ARN_PREFIX = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:"
+MANAGED_ARNS_PARAMETER = "ManagedFunctionArns"
+# Example values for ManagedFunctionArns when the checks evaluate the policy with it set.
+EXAMPLE_MANAGED_ARNS = [
+    "arn:aws:lambda:REGION:ACCOUNT_ID:function:orders-worker",
+    "arn:aws:lambda:REGION:ACCOUNT_ID:function:billing-worker",
+]
+# Every action the role may have on Resource "*", each because it has no resource type or
+# must see every resource (template.yaml says which, statement by statement). A new "*"
+# grant has to be added here, on purpose.
+ACTIONS_ON_EVERY_RESOURCE = {
+    "lambda:getaccountsettings",
+    "cloudwatch:describealarms",
+    "cloudwatch:putmetricdata",
+    "tag:getresources",
+    "lambda:listeventsourcemappings",
+}
+
+
+def parameter_values(template, **overrides):
+    """Each parameter's value as CloudFormation passes it: its default unless overridden;
+    a CommaDelimitedList as a list."""
+    values = dict(CLI_VALUES)
+    for name, spec in (template.get("Parameters") or {}).items():
+        value = overrides.get(name, spec.get("Default", ""))
+        if spec.get("Type") == "CommaDelimitedList" and isinstance(value, str):
+            value = value.split(",")
+        values[name] = value if isinstance(value, list) else str(value)
+    return values
+
+
+def evaluate_conditions(template, values):
+    """The template's Conditions, true or false, for the given parameter values."""
+    conditions = {}
+    for name, definition in (template.get("Conditions") or {}).items():
+        conditions[name] = bool(render(definition, values, conditions))
+    return conditions
+
+
+def rendered_condition_values(template, statement, operator, key, **parameters):
+    """The values a statement's condition tests `key` against with `operator`, resolved for
+    the given parameter values (defaults for the others): a list of strings, or None when
+    the statement does not test the key with that operator."""
+    values = condition_values(statement, operator, key)
+    if values is None:
+        return None
+    params = parameter_values(template, **parameters)
+    try:
+        rendered = render(values, params, evaluate_conditions(template, params))
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
+        raise CheckFailed(f"cannot resolve the {operator} {key} values {json.dumps(values)}: {e!r}") from e
+    flat = []
+
+    def add(value):
+        for item in value if isinstance(value, list) else [value]:
+            add(item) if isinstance(item, list) else flat.append(item)
+
+    add(rendered)
+    return flat
+
+
+def esm_write_statements(template):
+    granting = [(w, s) for w, s in allow_statements(template) if grants(s, ESM_WRITE)]
+    require(
+        granting,
+        f"no statement allows {ESM_WRITE}; the autoscaler could not lower a consumer's "
+        f"MaximumConcurrency before its reservation, nor pause it",
+    )
+    return granting
+
+
+def check_event_source_mapping_writes_require_function_arn_condition(template):
+    """lambda:UpdateEventSourceMapping is granted only with the condition ArnLike
+    lambda:FunctionArn, whose values are function ARNs of this account and region (with
+    ManagedFunctionArns set or empty): never "*", never an ...IfExists operator (which lets
+    a request without the key through), never the opt-in tag instead (on a mapping it tests
+    the mapping's own tags, not its function's)."""
+    prefix = render({"Fn::Sub": LAMBDA_ARN_PREFIX + "function:"}, CLI_VALUES, {})
+    for where, statement in esm_write_statements(template):
+        for managed in ("", ",".join(EXAMPLE_MANAGED_ARNS)):
+            values = rendered_condition_values(
+                template, statement, "ArnLike", FUNCTION_ARN_CONDITION_KEY, **{MANAGED_ARNS_PARAMETER: managed}
+            )
+            require(
+                values is not None,
+                f"{where} allows {ESM_WRITE} without the condition ArnLike {FUNCTION_ARN_CONDITION_KEY} "
+                f"(the opt-in tag cannot scope it: on a mapping it tests the mapping's own tags)",
+            )
+            bad = [v for v in values if not isinstance(v, str) or not v.startswith(prefix) or v == prefix]
+            require(
+                values and not bad,
+                f"{where}: with {MANAGED_ARNS_PARAMETER}={managed!r}, {FUNCTION_ARN_CONDITION_KEY} must "
+                f"name functions of this account and region ({prefix}NAME or {prefix}*), got {json.dumps(bad or values)}",
+            )
+
+
+def check_event_source_mapping_writes_follow_managed_function_arns(template):
+    """With ManagedFunctionArns set, UpdateEventSourceMapping is allowed only for mappings of
+    exactly those functions (each may also appear as ARN:*, its versions and aliases, which
+    share its reservation), as for the concurrency writes; with it empty, for the functions
+    of this account and region (arn:...:function:*)."""
+    require(
+        (template.get("Parameters") or {}).get(MANAGED_ARNS_PARAMETER, {}).get("Type") == "CommaDelimitedList",
+        f"the parameter {MANAGED_ARNS_PARAMETER} (CommaDelimitedList) is missing",
+    )
+    allowed = set(EXAMPLE_MANAGED_ARNS) | {arn + ":*" for arn in EXAMPLE_MANAGED_ARNS}
+    account_wide = render({"Fn::Sub": LAMBDA_ARN_PREFIX + "function:*"}, CLI_VALUES, {})
+    for where, statement in esm_write_statements(template):
+        values = rendered_condition_values(
+            template, statement, "ArnLike", FUNCTION_ARN_CONDITION_KEY,
+            **{MANAGED_ARNS_PARAMETER: ",".join(EXAMPLE_MANAGED_ARNS)},
+        )
+        require(values is not None, f"{where} allows {ESM_WRITE} without ArnLike {FUNCTION_ARN_CONDITION_KEY}")
+        extra = [v for v in values if v not in allowed]
+        missing = [arn for arn in EXAMPLE_MANAGED_ARNS if arn not in values]
+        require(
+            not extra and not missing,
+            f"{where}: with {MANAGED_ARNS_PARAMETER} set to {json.dumps(EXAMPLE_MANAGED_ARNS)}, "
+            f"{FUNCTION_ARN_CONDITION_KEY} must be those ARNs (and ARN:*), got {json.dumps(values)}",
+        )
+        values = rendered_condition_values(
+            template, statement, "ArnLike", FUNCTION_ARN_CONDITION_KEY, **{MANAGED_ARNS_PARAMETER: ""}
+        )
+        require(
+            values == [account_wide],
+            f"{where}: with {MANAGED_ARNS_PARAMETER} empty, {FUNCTION_ARN_CONDITION_KEY} must be "
+            f"{account_wide}, got {json.dumps(values)}",
+        )
+
+
+def check_event_source_mapping_access_is_on_mapping_resources(template):
+    """UpdateEventSourceMapping and GetEventSourceMapping are allowed on event source
+    mappings of this account and region only (arn:...:event-source-mapping:*), not on "*"
+    or on functions; both are granted."""
+    for action in (ESM_WRITE, ESM_READ):
+        granting = [(w, s) for w, s in allow_statements(template) if grants(s, action)]
+        require(granting, f"no statement allows {action}, which the function needs")
+        for where, statement in granting:
+            resources_ = statement_resources(statement)
+            texts = [sub_text(r) for r in resources_]
+            require(
+                resources_ and all(
+                    isinstance(text, str) and text.startswith(LAMBDA_ARN_PREFIX + "event-source-mapping:")
+                    for text in texts
+                ),
+                f"{where} allows {action} on {json.dumps(resources_)}; only "
+                f"{LAMBDA_ARN_PREFIX}event-source-mapping:...",
+            )
+
+
+def check_only_listed_actions_on_every_resource(template):
+    """Resource "*" carries only the actions that cannot be narrower (no resource type) or
+    must see everything: GetAccountSettings, DescribeAlarms, PutMetricData (namespace
+    condition), tag:GetResources and ListEventSourceMappings. ListEventSourceMappings is
+    granted: without it the autoscaler cannot find a consumer's mappings."""
+    for where, statement in allow_statements(template):
+        if not any(r == "*" for r in statement_resources(statement)):
+            continue
+        extra = [a for a in action_patterns(statement) if a.lower() not in ACTIONS_ON_EVERY_RESOURCE]
+        require(
+            "NotAction" not in statement and not extra,
+            f'{where} allows {json.dumps(extra or "NotAction")} on "*"; only '
+            f"{', '.join(sorted(ACTIONS_ON_EVERY_RESOURCE))} may be",
+        )
+    require(
+        any(grants(s, ESM_LIST) for _, s in allow_statements(template)),
+        f"no statement allows {ESM_LIST}; the autoscaler could not find a consumer's mappings",
+    )
+
+
+def check_no_event_source_mapping_create_or_delete(template):
+    """The autoscaler changes existing mappings only: no statement allows
+    CreateEventSourceMapping or DeleteEventSourceMapping (which would let it point a queue at
+    any function, or drop a consumer's trigger)."""
+    for where, statement in allow_statements(template):
+        for action in ESM_CREATE_DELETE:
+            require(not grants(statement, action), f"{where} allows {action}; the autoscaler only updates mappings")
+
+
 CHECKS = [
     check_write_actions_require_opt_in_tag_or_explicit_arns,
     check_no_write_on_wildcard_resource_without_condition,
@@ -836,6 +1045,11 @@ CHECKS = [
     check_dashboard_uses_the_namespace_parameter_and_log_group,
     check_dashboard_is_optional,
     check_alarm_topic_subscription_is_scoped,
+    check_event_source_mapping_writes_require_function_arn_condition,
+    check_event_source_mapping_writes_follow_managed_function_arns,
+    check_event_source_mapping_access_is_on_mapping_resources,
+    check_only_listed_actions_on_every_resource,
+    check_no_event_source_mapping_create_or_delete,
 ]
 
 
@@ -1067,6 +1281,108 @@ def mutate_x86(t):
     autoscaler_properties(t)["Architectures"] = ["x86_64"]
 
 
+def add_action(statement, action):
+    actions = statement["Action"]
+    statement["Action"] = (actions if isinstance(actions, list) else [actions]) + [action]
+
+
+def esm_function_arn_condition(t):
+    """The mutable ArnLike block of the statement allowing UpdateEventSourceMapping."""
+    return statement_granting(t, ESM_WRITE)["Condition"]["ArnLike"]
+
+
+ACCOUNT_FUNCTIONS = {"Fn::Sub": LAMBDA_ARN_PREFIX + "function:*"}
+
+
+def mutate_esm_write_without_condition(t):
+    statement_granting(t, ESM_WRITE).pop("Condition")
+
+
+def mutate_esm_write_condition_star(t):
+    esm_function_arn_condition(t)[FUNCTION_ARN_CONDITION_KEY] = "*"
+
+
+def mutate_esm_write_condition_any_account(t):
+    esm_function_arn_condition(t)[FUNCTION_ARN_CONDITION_KEY] = "arn:aws:lambda:*:*:function:*"
+
+
+def mutate_esm_write_condition_if_exists(t):
+    s = statement_granting(t, ESM_WRITE)
+    s["Condition"]["ArnLikeIfExists"] = s["Condition"].pop("ArnLike")
+
+
+def mutate_esm_write_condition_on_tag(t):
+    statement_granting(t, ESM_WRITE)["Condition"] = {"StringEquals": {OPT_IN_CONDITION_KEY: "true"}}
+
+
+def mutate_drop_esm_write(t):
+    drop_statement(t, lambda s: s.get("Effect") == "Allow" and grants(s, ESM_WRITE))
+
+
+def mutate_esm_write_ignores_managed_arns(t):
+    esm_function_arn_condition(t)[FUNCTION_ARN_CONDITION_KEY] = ACCOUNT_FUNCTIONS
+
+
+def mutate_esm_write_managed_arns_as_prefixes(t):
+    # "orders-worker*" would also match orders-worker-2, a function nobody listed.
+    condition = esm_function_arn_condition(t)
+    condition[FUNCTION_ARN_CONDITION_KEY] = {"Fn::If": [
+        condition[FUNCTION_ARN_CONDITION_KEY]["Fn::If"][0],
+        {"Fn::Split": [",", {"Fn::Join": ["", [{"Fn::Join": ["*,", {"Ref": MANAGED_ARNS_PARAMETER}]}, "*"]]}]},
+        ACCOUNT_FUNCTIONS,
+    ]}
+
+
+def mutate_esm_write_managed_arns_plus_another(t):
+    condition = esm_function_arn_condition(t)
+    condition[FUNCTION_ARN_CONDITION_KEY]["Fn::If"][1] = {"Fn::Split": [",", {"Fn::Join": [",", [
+        {"Fn::Join": [",", {"Ref": MANAGED_ARNS_PARAMETER}]},
+        {"Fn::Sub": LAMBDA_ARN_PREFIX + "function:payments"},
+    ]]}]}
+
+
+def mutate_esm_write_on_star(t):
+    statement_granting(t, ESM_WRITE)["Resource"] = "*"
+
+
+def mutate_esm_write_on_functions(t):
+    statement_granting(t, ESM_WRITE)["Resource"] = ACCOUNT_FUNCTIONS
+
+
+def mutate_esm_read_on_star(t):
+    statement_granting(t, ESM_READ)["Resource"] = "*"
+
+
+def mutate_esm_read_joins_list_on_star(t):
+    add_action(statement_granting(t, ESM_LIST), ESM_READ)
+
+
+def mutate_esm_write_on_star_with_condition(t):
+    s = copy.deepcopy(statement_granting(t, ESM_WRITE))
+    s["Sid"], s["Resource"] = "UpdateMappingsAnywhere", "*"
+    role_statements(t)[0].append(s)
+
+
+def mutate_drop_esm_list(t):
+    drop_statement(t, lambda s: s.get("Effect") == "Allow" and grants(s, ESM_LIST))
+
+
+def mutate_esm_delete_joins_update(t):
+    add_action(statement_granting(t, ESM_WRITE), "lambda:DeleteEventSourceMapping")
+
+
+def mutate_esm_create_on_star(t):
+    role_statements(t)[0].append({"Effect": "Allow", "Action": "lambda:CreateEventSourceMapping", "Resource": "*"})
+
+
+def mutate_esm_wildcard_action(t):
+    add_action(statement_granting(t, ESM_WRITE), "lambda:*EventSourceMapping")
+
+
+def mutate_dashboard_without_paused_consumers(t):
+    dashboard_body_replace(t, "PausedConsumers", "Paused")
+
+
 MUTATIONS = [
     ("GetFunction loses the opt-in tag condition", mutate_get_function_without_condition, check_code_revealing_reads_require_opt_in_tag),
     ("the opt-in tag condition is removed", mutate_drop_opt_in_condition, check_write_actions_require_opt_in_tag_or_explicit_arns),
@@ -1094,6 +1410,25 @@ MUTATIONS = [
     ("the alarm permission's SourceArn is a wildcard", mutate_wildcard_source_arn, check_alarm_permission_is_scoped),
     ("the permission's principal is not the alarm service", mutate_wrong_principal, check_alarm_permission_is_scoped),
     ("the architecture is x86_64", mutate_x86, check_build_shape),
+    ("UpdateEventSourceMapping loses its condition", mutate_esm_write_without_condition, check_event_source_mapping_writes_require_function_arn_condition),
+    ("UpdateEventSourceMapping's FunctionArn is *", mutate_esm_write_condition_star, check_event_source_mapping_writes_require_function_arn_condition),
+    ("UpdateEventSourceMapping's FunctionArn is any account's", mutate_esm_write_condition_any_account, check_event_source_mapping_writes_require_function_arn_condition),
+    ("UpdateEventSourceMapping's condition is ArnLikeIfExists", mutate_esm_write_condition_if_exists, check_event_source_mapping_writes_require_function_arn_condition),
+    ("UpdateEventSourceMapping is scoped by the opt-in tag", mutate_esm_write_condition_on_tag, check_event_source_mapping_writes_require_function_arn_condition),
+    ("UpdateEventSourceMapping is removed", mutate_drop_esm_write, check_event_source_mapping_writes_require_function_arn_condition),
+    ("UpdateEventSourceMapping ignores ManagedFunctionArns", mutate_esm_write_ignores_managed_arns, check_event_source_mapping_writes_follow_managed_function_arns),
+    ("ManagedFunctionArns become name prefixes", mutate_esm_write_managed_arns_as_prefixes, check_event_source_mapping_writes_follow_managed_function_arns),
+    ("an unlisted function joins ManagedFunctionArns", mutate_esm_write_managed_arns_plus_another, check_event_source_mapping_writes_follow_managed_function_arns),
+    ("UpdateEventSourceMapping on *", mutate_esm_write_on_star, check_event_source_mapping_access_is_on_mapping_resources),
+    ("UpdateEventSourceMapping on functions", mutate_esm_write_on_functions, check_event_source_mapping_access_is_on_mapping_resources),
+    ("GetEventSourceMapping on *", mutate_esm_read_on_star, check_event_source_mapping_access_is_on_mapping_resources),
+    ("GetEventSourceMapping joins the * statement", mutate_esm_read_joins_list_on_star, check_only_listed_actions_on_every_resource),
+    ("UpdateEventSourceMapping on * with its condition", mutate_esm_write_on_star_with_condition, check_only_listed_actions_on_every_resource),
+    ("ListEventSourceMappings is removed", mutate_drop_esm_list, check_only_listed_actions_on_every_resource),
+    ("DeleteEventSourceMapping joins the update", mutate_esm_delete_joins_update, check_no_event_source_mapping_create_or_delete),
+    ("CreateEventSourceMapping on *", mutate_esm_create_on_star, check_no_event_source_mapping_create_or_delete),
+    ("lambda:*EventSourceMapping joins the update", mutate_esm_wildcard_action, check_no_event_source_mapping_create_or_delete),
+    ("the dashboard leaves out PausedConsumers", mutate_dashboard_without_paused_consumers, check_dashboard_uses_the_namespace_parameter_and_log_group),
     ("a statement is added to the template only", mutate_add_untag_on_star, check_documented_policy_matches_template),
     ("tag writes are allowed again", mutate_allow_tag_writes, check_no_tag_writes),
     ("the state table statement is on *", mutate_state_table_on_star, check_state_table_access_is_scoped),
