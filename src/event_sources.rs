@@ -134,8 +134,12 @@ impl MappingChange {
     /// changes are written before the reservation; the others after it.
     pub fn lowers(&self) -> bool {
         let limit = |m: Option<u32>| m.unwrap_or(MAX_PER_MAPPING);
-        (self.previous_enabled && !self.desired_enabled)
-            || (self.desired_enabled && limit(self.desired_max) < limit(self.previous_max))
+        match (self.previous_enabled, self.desired_enabled) {
+            (true, false) => true,
+            // A resume goes after the reservation, its new maximum with it.
+            (false, true) | (false, false) => false,
+            (true, true) => limit(self.desired_max) < limit(self.previous_max),
+        }
     }
 }
 

@@ -156,6 +156,56 @@ async fn an_update_in_progress_is_retried_until_it_clears() {
 }
 
 #[tokio::test]
+async fn a_mapping_still_updating_is_retried_and_its_answer_read_through_the_sdk() {
+    use aws_sdk_lambda::operation::update_event_source_mapping::{
+        UpdateEventSourceMappingError, UpdateEventSourceMappingOutput,
+    };
+    use aws_sdk_lambda::types::error::ResourceInUseException;
+    let update = mock!(aws_sdk_lambda::Client::update_event_source_mapping)
+        .sequence()
+        .error(|| {
+            UpdateEventSourceMappingError::ResourceInUseException(
+                ResourceInUseException::builder()
+                    .message("The resource is being updated")
+                    .meta(service_error(
+                        "ResourceInUseException",
+                        "The resource is being updated",
+                    ))
+                    .build(),
+            )
+        })
+        .output(|| {
+            UpdateEventSourceMappingOutput::builder()
+                .uuid("u-1")
+                .function_arn("arn:aws:lambda:us-east-1:123456789012:function:orders")
+                .event_source_arn("arn:aws:sqs:us-east-1:123456789012:orders")
+                .state("Updating")
+                .scaling_config(
+                    aws_sdk_lambda::types::ScalingConfig::builder()
+                        .maximum_concurrency(3)
+                        .build(),
+                )
+                .build()
+        })
+        .build();
+    let lambda = paced(lambda_client(&[&update]));
+    let answer = lambda
+        .update_mapping(
+            "u-1",
+            lambda_autoscaler::ports::MappingUpdate {
+                maximum_concurrency: Some(3),
+                enabled: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(update.num_calls(), 2);
+    assert_eq!(answer.maximum_concurrency, Some(3));
+    assert_eq!(answer.queue_name(), "orders");
+    assert!(answer.is_settling());
+}
+
+#[tokio::test]
 async fn a_server_error_is_retried_then_names_the_operation_and_function() {
     let get = mock!(aws_sdk_lambda::Client::get_function)
         .sequence()

@@ -1,0 +1,539 @@
+//! SQS event source mappings that follow their function's reservation (src/event_sources.rs,
+//! src/apply.rs), through the whole handler against the in-memory world: the order of the
+//! writes, pauses and resumes, what a failed write leaves, and what the records keep.
+
+use lambda_autoscaler::alarm::AlarmState::{self, Alarm, Ok as Fine};
+use lambda_autoscaler::error::HandlerError;
+use lambda_autoscaler::handler::Autoscaler;
+use lambda_autoscaler::memory::{MemoryLambda, World};
+use lambda_autoscaler::policy::Policy;
+use lambda_autoscaler::report::Outcome;
+use lambda_autoscaler::settings::Settings;
+use lambda_autoscaler::state::MappingRecord;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const NOW: i64 = 1_700_000_000;
+
+// Stability knobs off: these tests pin the orchestration of the writes.
+const POLICY: &str = r#"{"targets": [
+  { "function": "orders", "min": 2, "max": 100, "tolerance": 0, "scale_out_cooldown_seconds": 0,
+    "scale_in_cooldown_seconds": 0, "scale_in_stabilization_seconds": 0, "alarms": [
+      { "name": "backlog", "on_alarm": { "change": 10 }, "on_ok": { "change": -5 } },
+      { "name": "db", "on_alarm": { "cap": 3 } },
+      { "name": "breaker", "on_alarm": { "cap": 0 } } ] }
+]}"#;
+
+struct Fixture {
+    world: World,
+    autoscaler: Autoscaler,
+}
+
+fn fixture(policy: &str, reserved: u32) -> Fixture {
+    let world = World::new(NOW);
+    let settings = Settings::default();
+    let ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
+    let autoscaler = Autoscaler::new(Policy::from_json(policy, "test"), settings, ctx);
+    world
+        .lambda
+        .add("orders", Some(reserved), &[("autoscaler:enabled", "true")]);
+    // The backlog alarm's state stays unknown (no opinion) unless a test sets it.
+    for alarm in ["db", "breaker"] {
+        world.cloudwatch.set_alarm(alarm, Fine);
+    }
+    Fixture { world, autoscaler }
+}
+
+/// POLICY with `min` 0 allowed, so that a breaker's cap 0 can hold.
+fn breaker_policy() -> String {
+    POLICY.replace(r#""min": 2,"#, r#""min": 0, "allow_zero": true,"#)
+}
+
+impl Fixture {
+    fn mapping(&self, queue: &str, max: Option<u32>, enabled: bool) -> String {
+        self.world.lambda.add_mapping("orders", queue, max, enabled)
+    }
+
+    fn alarm(&self, name: &str, state: AlarmState) {
+        self.world.cloudwatch.set_alarm(name, state);
+    }
+
+    fn run(&self, event: Value) -> Result<Outcome, HandlerError> {
+        self.run_until(event, None)
+    }
+
+    fn run_until(&self, event: Value, seconds: Option<f64>) -> Result<Outcome, HandlerError> {
+        let deadline = seconds.map(|s| self.autoscaler.deadline_after(Duration::from_secs_f64(s)));
+        let outcome = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(self.autoscaler.handle(&event, deadline));
+        // Later runs start later, as scheduled evaluations do.
+        self.world.clock.advance(Duration::from_secs(60));
+        outcome
+    }
+
+    fn reserved(&self) -> Option<u32> {
+        self.world.lambda.reserved("orders")
+    }
+
+    fn max_of(&self, uuid: &str) -> Option<u32> {
+        self.world.lambda.mapping(uuid).maximum_concurrency
+    }
+
+    fn state_of(&self, uuid: &str) -> String {
+        self.world.lambda.mapping(uuid).state
+    }
+
+    /// The Lambda writes and mapping reads, in order, as `operation resource`.
+    fn writes(&self) -> Vec<String> {
+        self.world
+            .calls
+            .all()
+            .into_iter()
+            .filter(|c| {
+                matches!(
+                    c.operation,
+                    "PutFunctionConcurrency" | "UpdateEventSourceMapping" | "GetEventSourceMapping"
+                )
+            })
+            .map(|c| format!("{} {}", c.operation, c.resource))
+            .collect()
+    }
+
+    fn records(&self) -> Vec<MappingRecord> {
+        self.world
+            .state
+            .get(&MemoryLambda::arn("orders"))
+            .map(|(h, _)| h.event_sources)
+            .unwrap_or_default()
+    }
+
+    fn clear(&self) {
+        self.world.calls.clear();
+    }
+}
+
+fn alarm_event(name: &str, state: &str) -> Value {
+    json!({
+        "source": "aws.cloudwatch",
+        "alarmData": { "alarmName": name, "state": { "value": state } }
+    })
+}
+
+fn scheduled() -> Value {
+    json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
+}
+
+fn has_reason(outcome: &Outcome, text: &str) -> bool {
+    outcome.decisions[0]
+        .reasons
+        .iter()
+        .any(|r| r.contains(text))
+}
+
+const PUT: &str = "PutFunctionConcurrency orders";
+
+fn update(uuid: &str) -> String {
+    format!("UpdateEventSourceMapping {uuid}")
+}
+
+// ---- order of the writes ----------------------------------------------------------------
+
+#[test]
+fn a_cap_lowers_the_mapping_first_then_the_reservation_without_waiting_for_it_to_settle() {
+    let f = fixture(POLICY, 10);
+    let m = f.mapping("orders-q", None, true);
+    f.world.lambda.set_mapping_settle_reads(3);
+    f.alarm("db", Alarm);
+    let outcome = f.run(alarm_event("db", "ALARM")).unwrap();
+    assert_eq!(f.writes(), [update(&m), PUT.to_owned()]);
+    assert_eq!(f.reserved(), Some(3));
+    assert_eq!(f.max_of(&m), Some(3));
+    assert!(has_reason(&outcome, "without waiting for the"));
+    let sources = &outcome.decisions[0].event_sources;
+    assert_eq!(sources[0].maximum_concurrency.previous, None);
+    assert_eq!(sources[0].maximum_concurrency.desired, Some(3));
+    assert!(sources[0].applied);
+}
+
+#[test]
+fn a_scale_out_raises_the_reservation_first_then_the_mapping() {
+    let f = fixture(POLICY, 5);
+    let m = f.mapping("orders-q", None, true);
+    // The first evaluation brings the mapping within the reservation (5).
+    f.run(scheduled()).unwrap();
+    assert_eq!(f.max_of(&m), Some(5));
+    f.clear();
+    f.alarm("backlog", Alarm);
+    f.run(alarm_event("backlog", "ALARM")).unwrap();
+    assert_eq!(f.writes(), [PUT.to_owned(), update(&m)]);
+    assert_eq!((f.reserved(), f.max_of(&m)), (Some(15), Some(15)));
+}
+
+#[test]
+fn a_plain_scale_in_waits_for_the_mapping_to_settle_before_the_reservation() {
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    f.world.lambda.set_mapping_settle_reads(2);
+    f.alarm("backlog", Fine);
+    f.run(alarm_event("backlog", "OK")).unwrap();
+    let get = format!("GetEventSourceMapping {m}");
+    assert_eq!(f.writes(), [update(&m), get.clone(), get, PUT.to_owned()]);
+    assert_eq!((f.reserved(), f.max_of(&m)), (Some(15), Some(15)));
+    assert_eq!(f.state_of(&m), "Enabled");
+}
+
+#[test]
+fn a_scale_in_whose_mapping_does_not_settle_before_the_deadline_leaves_the_reservation() {
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    f.world.lambda.set_mapping_settle_reads(10_000);
+    f.alarm("backlog", Fine);
+    let outcome = f
+        .run_until(alarm_event("backlog", "OK"), Some(10.0))
+        .unwrap();
+    assert_eq!(
+        f.reserved(),
+        Some(20),
+        "the reservation waits for the next run"
+    );
+    assert_eq!(f.max_of(&m), Some(15), "the mapping went first");
+    assert!(has_reason(&outcome, "is still Updating"), "{outcome:?}");
+    assert!(!outcome.decisions[0].applied);
+}
+
+// ---- pause and resume -------------------------------------------------------------------
+
+#[test]
+fn a_breaker_pauses_the_consumer_and_its_recovery_resumes_only_what_the_autoscaler_paused() {
+    let f = fixture(&breaker_policy(), 10);
+    let ours = f.mapping("orders-q", None, true);
+    let by_hand = f.mapping("audit-q", Some(5), false);
+    f.alarm("breaker", Alarm);
+    let outcome = f.run(alarm_event("breaker", "ALARM")).unwrap();
+    assert_eq!(f.writes(), [update(&ours), PUT.to_owned()]);
+    assert_eq!(f.reserved(), Some(0));
+    assert_eq!(f.state_of(&ours), "Disabled");
+    assert!(has_reason(&outcome, "pause them (disable)"));
+    assert_eq!(
+        f.records(),
+        [MappingRecord {
+            uuid: ours.clone(),
+            ceiling: None,
+            paused: true
+        }]
+    );
+    let paused = f
+        .world
+        .cloudwatch
+        .published()
+        .into_iter()
+        .filter(|(_, p)| p.metric == "PausedConsumers")
+        .map(|(_, p)| p.value)
+        .collect::<Vec<_>>();
+    assert_eq!(paused, [1.0]);
+
+    f.clear();
+    f.alarm("breaker", Fine);
+    let outcome = f.run(scheduled()).unwrap();
+    // Nothing proposes a value: the floor (2 per followed mapping) brings it back.
+    assert_eq!(f.writes(), [PUT.to_owned(), update(&ours)]);
+    assert_eq!(f.reserved(), Some(2));
+    assert_eq!(
+        (f.state_of(&ours), f.max_of(&ours)),
+        ("Enabled".into(), Some(2))
+    );
+    assert_eq!(
+        f.state_of(&by_hand),
+        "Disabled",
+        "disabled by hand: left alone"
+    );
+    assert!(has_reason(&outcome, "disabled by someone else"));
+    assert!(!f.records()[0].paused);
+}
+
+#[test]
+fn a_cap_below_two_per_mapping_pauses_both_mappings_of_a_function() {
+    let f = fixture(POLICY, 10);
+    let a = f.mapping("a-q", None, true);
+    let b = f.mapping("b-q", None, true);
+    f.alarm("db", Alarm);
+    f.run(alarm_event("db", "ALARM")).unwrap();
+    assert_eq!(f.reserved(), Some(3));
+    assert_eq!(
+        (f.state_of(&a), f.state_of(&b)),
+        ("Disabled".into(), "Disabled".into())
+    );
+}
+
+#[test]
+fn two_mappings_share_the_reservation_evenly_and_min_rises_to_two_each() {
+    let policy = POLICY.replace(r#""min": 2,"#, r#""min": 1,"#);
+    let f = fixture(&policy, 1);
+    let a = f.mapping("a-q", None, true);
+    let b = f.mapping("b-q", None, true);
+    let outcome = f.run(scheduled()).unwrap();
+    assert_eq!(f.reserved(), Some(4), "2 for each mapping, not min 1");
+    assert!(has_reason(
+        &outcome,
+        "raised from 1 to the event source floor 4"
+    ));
+    assert_eq!((f.max_of(&a), f.max_of(&b)), (Some(2), Some(2)));
+    f.alarm("backlog", Alarm);
+    f.run(alarm_event("backlog", "ALARM")).unwrap();
+    assert_eq!(f.reserved(), Some(14));
+    assert_eq!((f.max_of(&a), f.max_of(&b)), (Some(7), Some(7)));
+}
+
+#[test]
+fn the_users_maximum_is_a_ceiling_the_autoscaler_never_raises_the_mapping_above() {
+    let f = fixture(POLICY, 10);
+    let m = f.mapping("orders-q", Some(8), true);
+    f.alarm("db", Alarm);
+    f.run(alarm_event("db", "ALARM")).unwrap();
+    assert_eq!(f.max_of(&m), Some(3));
+    f.alarm("db", Fine);
+    f.alarm("backlog", Alarm);
+    let outcome = f.run(alarm_event("backlog", "ALARM")).unwrap();
+    assert_eq!(f.reserved(), Some(13));
+    assert_eq!(f.max_of(&m), Some(8), "back to the user's 8, not 13");
+    assert!(has_reason(
+        &outcome,
+        "5 of the reservation left to other invokers"
+    ));
+}
+
+#[test]
+fn a_steady_target_with_a_mapping_writes_nothing() {
+    let f = fixture(POLICY, 5);
+    f.mapping("orders-q", None, true);
+    f.run(scheduled()).unwrap();
+    f.clear();
+    f.run(scheduled()).unwrap();
+    assert!(f.writes().is_empty(), "{:?}", f.writes());
+    assert_eq!(f.world.calls.count("PutItem"), 0);
+}
+
+#[test]
+fn ignore_leaves_the_mappings_alone() {
+    let policy = POLICY.replace(
+        r#""max": 100,"#,
+        r#""max": 100, "event_sources": "ignore","#,
+    );
+    let f = fixture(&policy, 10);
+    let m = f.mapping("orders-q", None, true);
+    f.alarm("db", Alarm);
+    let outcome = f.run(alarm_event("db", "ALARM")).unwrap();
+    assert_eq!(f.reserved(), Some(3));
+    assert_eq!(f.max_of(&m), None);
+    assert!(outcome.decisions[0].event_sources.is_empty());
+    assert_eq!(f.world.calls.count("ListEventSourceMappings"), 0);
+}
+
+#[test]
+fn a_mapping_created_since_the_listing_is_found_before_a_decrease() {
+    let f = fixture(POLICY, 20);
+    let a = f.mapping("a-q", Some(20), true);
+    f.run(scheduled()).unwrap();
+    // Created after the account's listing, which this warm container keeps.
+    let b = f.mapping("b-q", None, true);
+    f.clear();
+    f.alarm("backlog", Fine);
+    let outcome = f.run(alarm_event("backlog", "OK")).unwrap();
+    assert_eq!(
+        f.world.calls.count("ListEventSourceMappings"),
+        1,
+        "the function's own"
+    );
+    assert_eq!(f.reserved(), Some(15));
+    assert_eq!((f.max_of(&a), f.max_of(&b)), (Some(7), Some(8)));
+    assert_eq!(&f.writes()[2..], [PUT.to_owned()]);
+    assert!(has_reason(&outcome, "(1 then, 2 now)"));
+}
+
+// ---- failures ---------------------------------------------------------------------------
+
+#[test]
+fn a_failed_mapping_write_keeps_the_reservation_of_a_plain_scale_in() {
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    f.world.faults.inject(
+        "UpdateEventSourceMapping",
+        None,
+        Some("InvalidParameterValueException"),
+        "bad",
+        None,
+    );
+    f.alarm("backlog", Fine);
+    let error = f.run(alarm_event("backlog", "OK")).unwrap_err();
+    assert!(
+        error.to_string().contains("UpdateEventSourceMapping"),
+        "{error}"
+    );
+    assert_eq!((f.reserved(), f.max_of(&m)), (Some(20), Some(20)));
+}
+
+#[test]
+fn a_failed_mapping_write_never_holds_back_a_cap_and_is_reported() {
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    f.world.faults.inject(
+        "UpdateEventSourceMapping",
+        None,
+        Some("InvalidParameterValueException"),
+        "bad",
+        None,
+    );
+    f.alarm("db", Alarm);
+    let error = f.run(alarm_event("db", "ALARM")).unwrap_err();
+    assert!(
+        error.to_string().contains("UpdateEventSourceMapping"),
+        "{error}"
+    );
+    assert_eq!(f.reserved(), Some(3), "protection first");
+    assert_eq!(f.max_of(&m), Some(20));
+}
+
+#[test]
+fn a_failed_reservation_write_after_the_mapping_leaves_the_mapping_within_it() {
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    f.world.faults.inject(
+        "PutFunctionConcurrency",
+        None,
+        Some("ResourceNotFoundException"),
+        "gone",
+        None,
+    );
+    f.alarm("backlog", Fine);
+    assert!(f.run(alarm_event("backlog", "OK")).is_err());
+    assert_eq!((f.reserved(), f.max_of(&m)), (Some(20), Some(15)));
+}
+
+#[test]
+fn a_failed_mapping_write_after_a_scale_out_leaves_the_mapping_below_the_reservation() {
+    let f = fixture(POLICY, 5);
+    let m = f.mapping("orders-q", Some(5), true);
+    f.run(scheduled()).unwrap();
+    // The user's 5 is the ceiling: record a higher one to let the mapping grow.
+    f.world.state.put(
+        &MemoryLambda::arn("orders"),
+        lambda_autoscaler::state::History {
+            event_sources: vec![MappingRecord {
+                uuid: m.clone(),
+                ceiling: None,
+                paused: false,
+            }],
+            ..Default::default()
+        },
+    );
+    f.world.faults.inject(
+        "UpdateEventSourceMapping",
+        None,
+        Some("InvalidParameterValueException"),
+        "bad",
+        None,
+    );
+    f.alarm("backlog", Alarm);
+    let outcome = f.run(alarm_event("backlog", "ALARM"));
+    assert!(outcome.is_err());
+    assert_eq!((f.reserved(), f.max_of(&m)), (Some(15), Some(5)));
+}
+
+#[test]
+fn a_mapping_still_updating_is_retried_until_lambda_takes_the_write() {
+    let f = fixture(POLICY, 10);
+    let m = f.mapping("orders-q", None, true);
+    f.world.faults.inject(
+        "UpdateEventSourceMapping",
+        None,
+        Some("ResourceInUseException"),
+        "The event source mapping is being updated",
+        Some(2),
+    );
+    f.alarm("db", Alarm);
+    f.run(alarm_event("db", "ALARM")).unwrap();
+    assert_eq!(f.world.calls.count("UpdateEventSourceMapping"), 3);
+    assert_eq!((f.reserved(), f.max_of(&m)), (Some(3), Some(3)));
+}
+
+#[test]
+fn a_role_without_the_mapping_permissions_falls_back_to_the_reservation_alone() {
+    let f = fixture(POLICY, 10);
+    let m = f.mapping("orders-q", None, true);
+    f.world.faults.inject(
+        "UpdateEventSourceMapping",
+        None,
+        Some("AccessDeniedException"),
+        "not authorized",
+        None,
+    );
+    f.alarm("db", Alarm);
+    let outcome = f.run(alarm_event("db", "ALARM")).unwrap();
+    assert_eq!((f.reserved(), f.max_of(&m)), (Some(3), None));
+    assert!(has_reason(&outcome, "the reservation acts alone"));
+
+    let f = fixture(POLICY, 10);
+    f.mapping("orders-q", None, true);
+    f.world.faults.inject(
+        "ListEventSourceMappings",
+        None,
+        Some("AccessDeniedException"),
+        "not authorized",
+        None,
+    );
+    f.alarm("db", Alarm);
+    let outcome = f.run(alarm_event("db", "ALARM")).unwrap();
+    assert_eq!(f.reserved(), Some(3));
+    assert!(has_reason(&outcome, "may not list them"));
+}
+
+#[test]
+fn unreadable_mappings_hold_a_scale_in_but_not_a_cap() {
+    let f = fixture(POLICY, 20);
+    f.mapping("orders-q", Some(20), true);
+    f.world.faults.inject(
+        "ListEventSourceMappings",
+        None,
+        Some("InvalidParameterValueException"),
+        "odd",
+        None,
+    );
+    f.alarm("backlog", Fine);
+    let outcome = f.run(alarm_event("backlog", "OK")).unwrap();
+    assert_eq!(f.reserved(), Some(20));
+    assert!(has_reason(&outcome, "event source mappings unreadable"));
+    f.alarm("db", Alarm);
+    f.run(alarm_event("db", "ALARM")).unwrap();
+    assert_eq!(f.reserved(), Some(3));
+}
+
+#[test]
+fn the_account_is_listed_page_by_page_once_for_many_targets() {
+    let targets: Vec<String> = (0..30)
+        .map(|i| format!(r#"{{ "function": "f{i}", "min": 2, "max": 10 }}"#))
+        .collect();
+    let policy = format!(r#"{{"targets": [{}]}}"#, targets.join(","));
+    let world = World::new(NOW);
+    let settings = Settings::default();
+    let ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
+    let autoscaler = Autoscaler::new(Policy::from_json(&policy, "test"), settings, ctx);
+    world.lambda.set_mapping_page_size(10);
+    for i in 0..30 {
+        let name = format!("f{i}");
+        world.lambda.add(&name, Some(4), &[]);
+        world
+            .lambda
+            .add_mapping(&name, &format!("q{i}"), Some(4), true);
+    }
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(autoscaler.handle(&scheduled(), None))
+        .unwrap();
+    assert_eq!(outcome.decisions.len(), 30);
+    assert_eq!(world.calls.count("ListEventSourceMappings"), 3);
+    assert_eq!(world.calls.count("UpdateEventSourceMapping"), 0);
+    assert!(outcome.decisions.iter().all(|d| d.event_sources.len() == 1));
+}
