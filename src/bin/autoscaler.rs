@@ -1,7 +1,8 @@
 //! The command-line entry point: runs one invocation through the same handler as Lambda.
 
 use clap::{Parser, Subcommand};
-use lambda_autoscaler::{error::HandlerError, policy::Policy, settings::Settings, trigger, wiring};
+use lambda_autoscaler::policy::{EventSources, Policy};
+use lambda_autoscaler::{error::HandlerError, event_sources, settings::Settings, trigger, wiring};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -151,6 +152,33 @@ fn validate(policy: Option<&Path>) -> Result<(), String> {
                 },
                 queue.activation
             );
+        }
+        match target.event_sources {
+            EventSources::Follow => {
+                let _ = writeln!(
+                    out,
+                    "  event sources: follow (SQS mappings share the reservation, at least 2 \
+                     each; a cap or set below that pauses them)"
+                );
+                if target.min < event_sources::MIN_PER_MAPPING {
+                    let _ = writeln!(
+                        out,
+                        "  warning: min {} is below 2: if the function has SQS event source \
+                         mappings, its bounds never take it below 2 per mapping (the least \
+                         MaximumConcurrency AWS allows); only a cap or a set pauses it",
+                        target.min
+                    );
+                }
+            }
+            EventSources::Ignore => {
+                let _ = writeln!(out, "  event sources: ignore (mappings are left alone)");
+                let _ = writeln!(
+                    out,
+                    "  warning: with event sources ignored, a reservation below an SQS \
+                     mapping's pollers throttles their batches, and the messages move towards \
+                     the dead-letter queue"
+                );
+            }
         }
         let knobs = &target.stability;
         let step = |s: Option<u32>, percent: Option<u32>| match (s, percent) {
