@@ -28,8 +28,9 @@
 //! be read and decided once more ([`Applied::Conflict`]). Lambda calls are paced by the
 //! context's Lambda port.
 //!
-//! **Event source mappings.** Before any decrease, the function's own mappings are listed
-//! again: one created since the account's listing has no `MaximumConcurrency` at all. A
+//! **Event source mappings.** Before the reservation decreases, the function's own mappings
+//! are listed again: one created since the account's listing has no `MaximumConcurrency` at
+//! all. A
 //! mapping update is asynchronous (`Updating`, `Disabling`), and batches already received
 //! still run:
 //! - a **cap** lowers the reservation right after the mapping writes, without waiting for
@@ -137,15 +138,16 @@ impl Pending {
         }
     }
 
-    /// True when the decision lowers the reservation (or sets a first one) or a mapping.
-    fn lowers(&self) -> bool {
+    /// True when the decision lowers the reservation (or sets a first one): a mapping the
+    /// account's listing missed would then run beyond it. (A scale-out cannot make such a
+    /// mapping worse, so it spends no extra call; the next listing finds it.)
+    fn lowers_reservation(&self) -> bool {
         let d = &self.decision;
-        let reservation = match (d.change(), d.previous) {
+        match (d.change(), d.previous) {
             (Some(to), Some(from)) => to < from,
             (Some(_), None) => true,
             (None, _) => false,
-        };
-        reservation || self.source_plan.lowers()
+        }
     }
 
     fn record(&self) -> DecisionRecord {
@@ -512,7 +514,7 @@ impl Writer<'_> {
                 ));
             }
         }
-        if p.lowers() {
+        if p.lowers_reservation() {
             self.reread_mappings(&mut p).await;
         }
         let saves = p.decision.history_changed && self.ctx.state.is_some();

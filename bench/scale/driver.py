@@ -11,6 +11,11 @@ one alarm in moto, whatever N):
   b  every reservation is 1: all N scale out to 5;
   c  case b under a 30 s deadline (when the CLI has --deadline-seconds), then a second
      invocation.
+
+With --mappings every function also gets an SQS queue and an event source mapping that
+follows its reservation: in case a at MaximumConcurrency 5 (nothing to change), in cases b
+and c without one (each target's mapping is lowered to 5, then its reservation raised: two
+control-plane writes per target).
 """
 
 import argparse
@@ -71,9 +76,10 @@ def function_name(i):
     return f"scale-bench-{i:04d}"
 
 
-def make_fixtures(moto, n, reserved):
-    """A fresh moto: N tagged functions at `reserved`, the alarm in ALARM, the state table.
-    Returns the seconds it took; fails if moto does not list all N functions afterwards."""
+def make_fixtures(moto, n, reserved, mappings=False):
+    """A fresh moto: N tagged functions at `reserved`, the alarm in ALARM, the state table,
+    and with `mappings` an SQS queue and mapping per function. Returns the seconds it took;
+    fails if moto does not list all N functions afterwards."""
     start = time.perf_counter()
     urllib.request.urlopen(urllib.request.Request(f"{moto}/moto-api/reset", method="POST")).read()
     client(moto, "iam").create_role(RoleName=ROLE, AssumeRolePolicyDocument="{}")
@@ -91,6 +97,12 @@ def make_fixtures(moto, n, reserved):
             Tags={"autoscaler:enabled": "true"},
         )
         lam.put_function_concurrency(FunctionName=function_name(i), ReservedConcurrentExecutions=reserved)
+        if mappings:
+            sqs = client(moto, "sqs")
+            url = sqs.create_queue(QueueName=function_name(i))["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            scaling = {"ScalingConfig": {"MaximumConcurrency": DESIRED}} if reserved == DESIRED else {}
+            lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=function_name(i), **scaling)
 
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(create, range(n)))
@@ -116,6 +128,13 @@ def reservations_at(moto, n, value):
 
     with ThreadPoolExecutor(16) as pool:
         return sum(v == value for v in pool.map(reserved, range(n)))
+
+
+def mappings_at(moto, n, value):
+    """How many of the N functions' mappings moto holds at MaximumConcurrency `value`."""
+    lam = client(moto, "lambda")
+    found = [m.get("ScalingConfig", {}).get("MaximumConcurrency") for m in lam.list_event_source_mappings()["EventSourceMappings"]]
+    return sum(v == value for v in found)
 
 
 def write_policy(path, n):
@@ -230,6 +249,7 @@ def main():
     parser.add_argument("--latency-ms", type=float, default=25.0)
     parser.add_argument("--timeout", type=float, default=900, help="seconds one invocation may take before it is stopped")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench/scale-results.json"))
+    parser.add_argument("--mappings", action="store_true", help="an SQS event source mapping on every target")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for the CLI, e.g. AUTOSCALER_READ_CONCURRENCY=4")
     args = parser.parse_args()
     cases = args.cases.split(",")
@@ -259,7 +279,7 @@ def main():
         wait_for(moto_port, moto_process, "moto_server")
         wait_for(proxy_port, proxy_process, "the proxy")
         for case, n in plan:
-            seconds = make_fixtures(moto, n, START[case])
+            seconds = make_fixtures(moto, n, START[case], args.mappings)
             fixtures.append({"case": case, "n": n, "seconds": round(seconds, 2)})
             print(f"case {case}, N={n}: fixtures in {seconds:.1f} s", flush=True)
             policy = os.path.join(work, f"policy-{n}.json")
@@ -273,8 +293,11 @@ def main():
                 wall, status, record, error = invoke(args.binary, policy, proxy, flags, args.timeout, log, extra_env)
                 row = summarize(case, n, number, flags, wall, status, record, error, proxy_call(proxy, "GET", "/__proxy/stats"))
                 row["reservations_at_desired"] = reservations_at(moto, n, DESIRED)
+                if args.mappings:
+                    row["mappings_at_desired"] = mappings_at(moto, n, DESIRED)
                 rows.append(row)
-                print(f"  invocation {number}: {wall:.1f} s, exit {status}, {row['total_429']} x 429, {row['reservations_at_desired']}/{n} at {DESIRED}", flush=True)
+                mapped = f", {row['mappings_at_desired']}/{n} mappings at {DESIRED}" if args.mappings else ""
+                print(f"  invocation {number}: {wall:.1f} s, exit {status}, {row['total_429']} x 429, {row['reservations_at_desired']}/{n} at {DESIRED}{mapped}", flush=True)
     finally:
         for process in (proxy_process, moto_process):
             process.terminate()
@@ -292,6 +315,7 @@ def main():
             "binary": version,
             "deadline_flag_supported": has_deadline,
             "environment": extra_env,
+            "mappings": args.mappings,
             "proxy": {"latency_ms": args.latency_ms, "quotas_per_second": QUOTAS, "window": "sliding 1 s"},
             "fixtures": fixtures,
             "runs": rows,
