@@ -713,3 +713,614 @@ async fn the_state_table_refuses_a_write_against_a_version_someone_else_moved() 
         &(now + 7 * 86_400).to_string()
     );
 }
+
+// ---- SQS event source mappings that follow the reservation ---------------------------------
+
+/// orders-worker follows its queue's backlog, and two alarms cap it: the database is slow
+/// (cap 3), the database is down (cap 0, a circuit breaker: hence min 0 and allow_zero).
+/// No tolerance, cooldown or stabilization, so that each evaluation acts at once.
+const CONSUMER_POLICY: &str = r#"{"targets":[
+  {"function":"orders-worker","min":0,"allow_zero":true,"max":100,"tolerance":0,
+   "scale_out_cooldown_seconds":0,"scale_in_cooldown_seconds":0,
+   "scale_in_stabilization_seconds":0,
+   "queue":{"name":"orders","messages_per_instance":5},
+   "alarms":[{"name":"orders-db-overloaded","on_alarm":{"cap":3}},
+             {"name":"orders-db-down","on_alarm":{"cap":0}}]}]}"#;
+
+/// A CloudWatch Lambda action event for `alarm` (its state is read from CloudWatch again).
+fn alarm_event(alarm: &str, state: &str) -> Value {
+    json!({"source": "aws.cloudwatch", "alarmData": {"alarmName": alarm, "state": {"value": state}}})
+}
+
+fn command(function: &str, value: u32) -> Value {
+    json!({"function": function, "desiredConcurrency": value})
+}
+
+/// Writes `files` into a fresh temporary directory named after `tag`; returns it.
+fn temp_files(tag: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("autoscaler-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    dir
+}
+
+#[tokio::test]
+async fn a_capped_consumer_is_lowered_before_its_reservation_and_raised_after_it() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(10))
+        .await;
+    moto.create_function(&config, "billing-worker", Some(4))
+        .await;
+    moto.create_queue(&config, "orders").await;
+    let uuid = moto
+        .create_mapping(&config, "orders-worker", "orders", None)
+        .await;
+    moto.create_alarm(&config, "orders-db-overloaded", "ALARM")
+        .await;
+    moto.create_alarm(&config, "orders-backlog-high", "OK")
+        .await;
+    let autoscaler = autoscaler(&moto, &config, policy()).await;
+
+    moto.start_recording();
+    let outcome = autoscaler
+        .handle(&sample("alarm-lambda-action-composite.json"), None)
+        .await
+        .unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(3));
+    assert_eq!(
+        moto.mapping(&config, &uuid).await,
+        (Some(3), "Enabled".into())
+    );
+    assert_eq!(
+        moto.lambda_writes(),
+        [
+            format!("UpdateEventSourceMapping {uuid}"),
+            "PutFunctionConcurrency orders-worker".into()
+        ],
+        "the mapping is lowered before the reservation"
+    );
+    let sources = &outcome.decisions[0].event_sources;
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    assert_eq!(sources[0].uuid, uuid);
+    assert_eq!(sources[0].queue, "orders");
+    assert_eq!(
+        (
+            sources[0].maximum_concurrency.previous,
+            sources[0].maximum_concurrency.desired
+        ),
+        (None, Some(3))
+    );
+    assert!(sources[0].enabled.previous && sources[0].enabled.desired);
+    assert!(sources[0].applied && sources[0].error.is_none());
+    // The mapping had no maximum of its own: none is its ceiling. While a record is kept,
+    // the item never expires.
+    assert_eq!(
+        moto.mapping_records(&config, "orders-worker").await,
+        [(uuid.clone(), None, false)]
+    );
+    let item = moto.state_item(&config, "orders-worker").await.unwrap();
+    assert!(!item.contains_key("expires_at"), "{item:?}");
+
+    // The database recovers and the backlog alarm fires: 3 + 10, the reservation first.
+    moto.create_alarm(&config, "orders-db-overloaded", "OK")
+        .await;
+    moto.create_alarm(&config, "orders-backlog-high", "ALARM")
+        .await;
+    let before = moto.lambda_writes().len();
+    autoscaler
+        .handle(&sample("alarm-lambda-action.json"), None)
+        .await
+        .unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(13));
+    assert_eq!(
+        moto.mapping(&config, &uuid).await,
+        (Some(13), "Enabled".into())
+    );
+    let orders_writes: Vec<String> = moto.lambda_writes()[before..]
+        .iter()
+        .filter(|w| !w.ends_with("billing-worker"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        orders_writes,
+        [
+            "PutFunctionConcurrency orders-worker".to_owned(),
+            format!("UpdateEventSourceMapping {uuid}")
+        ],
+        "the reservation is raised before the mapping"
+    );
+}
+
+#[tokio::test]
+async fn a_cap_0_circuit_breaker_pauses_the_consumer_and_a_later_process_resumes_it() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(10))
+        .await;
+    moto.create_state_table(&config).await;
+    let url = moto.create_queue(&config, "orders").await;
+    moto.send(&config, &url, 50, 0).await; // a backlog of 10 instances
+    let uuid = moto
+        .create_mapping(&config, "orders-worker", "orders", None)
+        .await;
+    moto.create_alarm(&config, "orders-db-overloaded", "OK")
+        .await;
+    moto.create_alarm(&config, "orders-db-down", "ALARM").await;
+    let event = alarm_event("orders-db-down", "ALARM").to_string();
+    let dir = temp_files(
+        "breaker",
+        &[("policy.json", CONSUMER_POLICY), ("event.json", &event)],
+    );
+    let args = [
+        "invoke",
+        dir.join("event.json").to_str().unwrap(),
+        "--policy",
+        dir.join("policy.json").to_str().unwrap(),
+    ]
+    .map(str::to_owned);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    moto.start_recording();
+    let (code, stdout, stderr) = cli_with_table(&moto, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(0));
+    assert_eq!(
+        moto.mapping(&config, &uuid).await,
+        (None, "Disabled".into()),
+        "paused, its maximum left as it was"
+    );
+    assert_eq!(
+        moto.lambda_writes(),
+        [
+            format!("UpdateEventSourceMapping {uuid}"),
+            "PutFunctionConcurrency orders-worker".into()
+        ],
+        "the consumer is paused before the reservation drops to 0"
+    );
+    let record: Value = serde_json::from_str(&stdout).unwrap();
+    let source = &record["decisions"][0]["eventSources"][0];
+    assert_eq!(source["uuid"], uuid.as_str());
+    assert_eq!(
+        source["enabled"],
+        json!({"previous": true, "desired": false})
+    );
+    assert_eq!(
+        source["maximumConcurrency"],
+        json!({"previous": null, "desired": null})
+    );
+    assert_eq!(source["applied"], true);
+    assert_eq!(
+        moto.mapping_records(&config, "orders-worker").await,
+        [(uuid.clone(), None, true)]
+    );
+    assert_eq!(
+        moto.metric_maximum(
+            &config,
+            "LambdaAutoscaler",
+            "PausedConsumers",
+            "orders-worker"
+        )
+        .await,
+        Some(1.0)
+    );
+
+    // The database is back. A new process (no listing kept) knows the pause from the state
+    // table: the reservation follows the backlog again, then the consumer resumes.
+    moto.create_alarm(&config, "orders-db-down", "OK").await;
+    let before = moto.lambda_writes().len();
+    let (code, stdout, stderr) = cli_with_table(&moto, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(10));
+    assert_eq!(
+        moto.mapping(&config, &uuid).await,
+        (Some(10), "Enabled".into())
+    );
+    assert_eq!(
+        moto.lambda_writes()[before..],
+        [
+            "PutFunctionConcurrency orders-worker".to_owned(),
+            format!("UpdateEventSourceMapping {uuid}")
+        ],
+        "the reservation is raised before the consumer resumes"
+    );
+    let record: Value = serde_json::from_str(&stdout).unwrap();
+    let source = &record["decisions"][0]["eventSources"][0];
+    assert_eq!(
+        source["enabled"],
+        json!({"previous": false, "desired": true})
+    );
+    assert_eq!(
+        source["maximumConcurrency"],
+        json!({"previous": null, "desired": 10})
+    );
+    assert_eq!(
+        moto.mapping_records(&config, "orders-worker").await,
+        [(uuid.clone(), None, false)]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn two_mappings_share_the_reservation_evenly_and_an_explicit_set_below_2_each_pauses_both() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(4))
+        .await;
+    moto.create_queue(&config, "orders").await;
+    moto.create_queue(&config, "orders-priority").await;
+    let a = moto
+        .create_mapping(&config, "orders-worker", "orders", None)
+        .await;
+    let b = moto
+        .create_mapping(&config, "orders-worker", "orders-priority", None)
+        .await;
+    let autoscaler = autoscaler(&moto, &config, policy()).await;
+    let maxima = |pair: [(Option<i32>, String); 2]| {
+        let mut m: Vec<Option<i32>> = pair.iter().map(|(max, _)| *max).collect();
+        m.sort();
+        (m, pair.map(|(_, state)| state))
+    };
+
+    autoscaler
+        .handle(&command("orders-worker", 10), None)
+        .await
+        .unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(10));
+    assert_eq!(
+        maxima([
+            moto.mapping(&config, &a).await,
+            moto.mapping(&config, &b).await
+        ]),
+        (
+            vec![Some(5), Some(5)],
+            ["Enabled".to_owned(), "Enabled".to_owned()]
+        )
+    );
+
+    // An odd reservation: the shares never add up to more than it.
+    autoscaler
+        .handle(&command("orders-worker", 7), None)
+        .await
+        .unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(7));
+    assert_eq!(
+        maxima([
+            moto.mapping(&config, &a).await,
+            moto.mapping(&config, &b).await
+        ]),
+        (
+            vec![Some(3), Some(4)],
+            ["Enabled".to_owned(), "Enabled".to_owned()]
+        )
+    );
+
+    // An operator's 3 is below 2 for each of the two: both pause, their maxima unchanged.
+    let outcome = autoscaler
+        .handle(&command("orders-worker", 3), None)
+        .await
+        .unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(3));
+    assert_eq!(
+        maxima([
+            moto.mapping(&config, &a).await,
+            moto.mapping(&config, &b).await
+        ]),
+        (
+            vec![Some(3), Some(4)],
+            ["Disabled".to_owned(), "Disabled".to_owned()]
+        )
+    );
+    assert!(outcome.decisions[0]
+        .event_sources
+        .iter()
+        .all(|s| !s.enabled.desired && s.applied));
+    let paused: Vec<bool> = moto
+        .mapping_records(&config, "orders-worker")
+        .await
+        .into_iter()
+        .map(|(_, _, paused)| paused)
+        .collect();
+    assert_eq!(paused, [true, true]);
+}
+
+#[tokio::test]
+async fn a_mapping_disabled_by_hand_stays_disabled_when_the_autoscaler_resumes_its_own() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(10))
+        .await;
+    let url = moto.create_queue(&config, "orders").await;
+    moto.send(&config, &url, 50, 0).await;
+    moto.create_queue(&config, "orders-replay").await;
+    let own = moto
+        .create_mapping(&config, "orders-worker", "orders", None)
+        .await;
+    let manual = moto
+        .create_mapping(&config, "orders-worker", "orders-replay", Some(6))
+        .await;
+    moto.disable_mapping(&config, &manual).await;
+    moto.create_alarm(&config, "orders-db-overloaded", "OK")
+        .await;
+    moto.create_alarm(&config, "orders-db-down", "ALARM").await;
+    let policy = Policy::from_json(CONSUMER_POLICY, "test").unwrap();
+    let autoscaler = autoscaler(&moto, &config, policy).await;
+    let event = alarm_event("orders-db-down", "ALARM");
+
+    let outcome = autoscaler.handle(&event, None).await.unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(0));
+    assert_eq!(moto.mapping(&config, &own).await, (None, "Disabled".into()));
+    let followed: Vec<&str> = outcome.decisions[0]
+        .event_sources
+        .iter()
+        .map(|s| s.uuid.as_str())
+        .collect();
+    assert_eq!(
+        followed,
+        [own.as_str()],
+        "the hand-disabled one is not followed"
+    );
+
+    moto.create_alarm(&config, "orders-db-down", "OK").await;
+    autoscaler.handle(&event, None).await.unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(10));
+    assert_eq!(
+        moto.mapping(&config, &own).await,
+        (Some(10), "Enabled".into()),
+        "the autoscaler's own pause is resumed with the whole share"
+    );
+    assert_eq!(
+        moto.mapping(&config, &manual).await,
+        (Some(6), "Disabled".into()),
+        "the one disabled by hand stays as it was"
+    );
+    assert_eq!(
+        moto.mapping_records(&config, "orders-worker").await,
+        [(own.clone(), None, false)]
+    );
+}
+
+#[tokio::test]
+async fn another_functions_mapping_on_the_same_queue_is_left_alone() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(10))
+        .await;
+    // Not a target, and its name starts with the target's.
+    moto.create_function(&config, "orders-worker-audit", Some(5))
+        .await;
+    moto.create_queue(&config, "orders").await;
+    let orders = moto
+        .create_mapping(&config, "orders-worker", "orders", None)
+        .await;
+    let audit = moto
+        .create_mapping(&config, "orders-worker-audit", "orders", None)
+        .await;
+    moto.create_alarm(&config, "orders-db-overloaded", "ALARM")
+        .await;
+    let autoscaler = autoscaler(&moto, &config, policy()).await;
+    moto.start_recording();
+    let outcome = autoscaler
+        .handle(&sample("alarm-lambda-action-composite.json"), None)
+        .await
+        .unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(3));
+    assert_eq!(
+        moto.mapping(&config, &orders).await,
+        (Some(3), "Enabled".into())
+    );
+    assert_eq!(
+        moto.mapping(&config, &audit).await,
+        (None, "Enabled".into())
+    );
+    assert_eq!(moto.reserved(&config, "orders-worker-audit").await, Some(5));
+    assert!(
+        !moto.lambda_writes().iter().any(|w| w.contains(&audit)),
+        "{:?}",
+        moto.lambda_writes()
+    );
+    assert_eq!(outcome.decisions[0].event_sources.len(), 1);
+}
+
+#[tokio::test]
+async fn a_users_maximum_concurrency_is_a_ceiling_the_mapping_returns_to() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(10))
+        .await;
+    moto.create_queue(&config, "orders").await;
+    let uuid = moto
+        .create_mapping(&config, "orders-worker", "orders", Some(4))
+        .await;
+    let autoscaler = autoscaler(&moto, &config, policy()).await;
+
+    moto.start_recording();
+    autoscaler
+        .handle(&command("orders-worker", 20), None)
+        .await
+        .unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(20));
+    assert_eq!(
+        moto.mapping(&config, &uuid).await,
+        (Some(4), "Enabled".into())
+    );
+    assert_eq!(
+        moto.lambda_writes(),
+        ["PutFunctionConcurrency orders-worker"],
+        "a mapping at its ceiling is not written"
+    );
+    assert_eq!(moto.mapping_records(&config, "orders-worker").await, []);
+
+    autoscaler
+        .handle(&command("orders-worker", 3), None)
+        .await
+        .unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(3));
+    assert_eq!(
+        moto.mapping(&config, &uuid).await,
+        (Some(3), "Enabled".into())
+    );
+    assert_eq!(
+        moto.mapping_records(&config, "orders-worker").await,
+        [(uuid.clone(), Some(4), false)],
+        "the first change records the user's maximum"
+    );
+
+    // A new process knows the ceiling only from the state table.
+    let dir = temp_files(
+        "ceiling",
+        &[
+            ("policy.json", POLICY),
+            ("event.json", &command("orders-worker", 20).to_string()),
+        ],
+    );
+    let (code, stdout, stderr) = cli_with_table(
+        &moto,
+        &[
+            "invoke",
+            dir.join("event.json").to_str().unwrap(),
+            "--policy",
+            dir.join("policy.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(20));
+    assert_eq!(
+        moto.mapping(&config, &uuid).await,
+        (Some(4), "Enabled".into()),
+        "back to the user's 4, not 20"
+    );
+    let record: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        record["decisions"][0]["eventSources"][0]["maximumConcurrency"],
+        json!({"previous": 3, "desired": 4})
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn event_sources_ignore_in_the_policy_or_a_tag_leaves_the_mappings_alone() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(10))
+        .await;
+    moto.create_function(&config, "tagged-worker", Some(10))
+        .await;
+    moto.tag_function(
+        &config,
+        "tagged-worker",
+        &[
+            ("autoscaler:enabled", "true"),
+            ("autoscaler:min", "1"),
+            ("autoscaler:max", "50"),
+            ("autoscaler:event-sources", "ignore"),
+        ],
+    )
+    .await;
+    moto.create_queue(&config, "orders").await;
+    moto.create_queue(&config, "tagged").await;
+    let orders = moto
+        .create_mapping(&config, "orders-worker", "orders", Some(10))
+        .await;
+    let tagged = moto
+        .create_mapping(&config, "tagged-worker", "tagged", Some(10))
+        .await;
+    let policy = Policy::from_json(
+        r#"{"targets":[{"function":"orders-worker","min":1,"max":100,"event_sources":"ignore"}]}"#,
+        "test",
+    )
+    .unwrap();
+    let autoscaler = autoscaler(&moto, &config, policy).await;
+    moto.start_recording();
+    for function in ["orders-worker", "tagged-worker"] {
+        // 1 is below the 2 a followed mapping needs: an ignored one is not paused either.
+        let outcome = autoscaler
+            .handle(&command(function, 1), None)
+            .await
+            .unwrap();
+        assert_eq!(moto.reserved(&config, function).await, Some(1));
+        assert!(outcome.decisions[0].event_sources.is_empty(), "{function}");
+        assert_eq!(moto.mapping_records(&config, function).await, []);
+    }
+    for uuid in [&orders, &tagged] {
+        assert_eq!(
+            moto.mapping(&config, uuid).await,
+            (Some(10), "Enabled".into())
+        );
+    }
+    assert!(
+        !moto
+            .lambda_writes()
+            .iter()
+            .any(|w| w.starts_with("UpdateEventSourceMapping")),
+        "{:?}",
+        moto.lambda_writes()
+    );
+}
+
+#[tokio::test]
+async fn without_a_state_table_the_mappings_are_not_followed() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(10))
+        .await;
+    moto.create_queue(&config, "orders").await;
+    let uuid = moto
+        .create_mapping(&config, "orders-worker", "orders", None)
+        .await;
+    moto.create_alarm(&config, "orders-db-overloaded", "ALARM")
+        .await;
+    let autoscaler = wiring::autoscaler(&config, Ok(policy()), Settings::default());
+    let outcome = autoscaler
+        .handle(&sample("alarm-lambda-action-composite.json"), None)
+        .await
+        .unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(3));
+    assert_eq!(moto.mapping(&config, &uuid).await, (None, "Enabled".into()));
+    assert!(outcome.decisions[0].event_sources.is_empty());
+}
+
+#[tokio::test]
+async fn a_mapping_created_since_the_accounts_listing_is_lowered_with_the_others() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(4))
+        .await;
+    moto.create_queue(&config, "orders").await;
+    moto.create_queue(&config, "orders-priority").await;
+    let first = moto
+        .create_mapping(&config, "orders-worker", "orders", None)
+        .await;
+    let autoscaler = autoscaler(&moto, &config, policy()).await;
+    autoscaler
+        .handle(&command("orders-worker", 12), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        moto.mapping(&config, &first).await,
+        (Some(12), "Enabled".into())
+    );
+
+    // Created after this instance listed the account's mappings (kept for 300 s): the
+    // decrease lists the function's own again, and shares among both.
+    let second = moto
+        .create_mapping(&config, "orders-worker", "orders-priority", None)
+        .await;
+    let outcome = autoscaler
+        .handle(&command("orders-worker", 6), None)
+        .await
+        .unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(6));
+    assert_eq!(
+        moto.mapping(&config, &first).await,
+        (Some(3), "Enabled".into())
+    );
+    assert_eq!(
+        moto.mapping(&config, &second).await,
+        (Some(3), "Enabled".into()),
+        "the new mapping had no limit at all"
+    );
+    assert_eq!(outcome.decisions[0].event_sources.len(), 2);
+}

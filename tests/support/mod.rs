@@ -19,12 +19,15 @@ const ROLE_NAME: &str = "autoscaler-test-target";
 pub struct Moto {
     child: Child,
     pub endpoint: String,
+    /// Where the server records requests once a test starts recording.
+    recording: PathBuf,
 }
 
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.recording);
     }
 }
 
@@ -44,8 +47,16 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .expect("a free local port")
             .port();
+        // Each server records to a file of its own, and only once a test starts recording
+        // (`start_recording`): moto's default is a file in the working directory.
+        let recording = std::env::temp_dir().join(format!(
+            "autoscaler-moto-{}-{port}.jsonl",
+            std::process::id()
+        ));
         let child = Command::new(moto_server_binary())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_RECORDER_FILEPATH", &recording)
+            .env_remove("MOTO_ENABLE_RECORDING")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -53,6 +64,7 @@ impl Moto {
         let moto = Moto {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
+            recording,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -95,25 +107,79 @@ impl Moto {
         let body = format!(
             "Action=CreateRole&Version=2010-05-08&RoleName={ROLE_NAME}&AssumeRolePolicyDocument=%7B%7D"
         );
+        let response = self.http(
+            "POST",
+            "/",
+            &format!(
+                "Content-Type: application/x-www-form-urlencoded\r\n\
+                 Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/iam/aws4_request, SignedHeaders=host, Signature=0\r\n"
+            ),
+            &body,
+        );
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "CreateRole failed: {response}"
+        );
+    }
+
+    /// One plain HTTP/1.1 request to the server (`headers`: complete lines, each ending in
+    /// CRLF); the whole response, status line included.
+    fn http(&self, method: &str, path: &str, headers: &str, body: &str) -> String {
         let host = self.endpoint.trim_start_matches("http://");
         let request = format!(
-            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-             Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/{REGION}/iam/aws4_request, SignedHeaders=host, Signature=0\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
             body.len()
         );
         let mut stream = TcpStream::connect(host).expect("connect to moto");
         stream
             .write_all(request.as_bytes())
-            .expect("send CreateRole");
+            .unwrap_or_else(|e| panic!("send {method} {path}: {e}"));
         let mut response = String::new();
         stream
             .read_to_string(&mut response)
-            .expect("read CreateRole");
+            .unwrap_or_else(|e| panic!("read {method} {path}: {e}"));
+        response
+    }
+
+    /// Starts moto's request recorder: from now on every request the server receives is
+    /// kept, in order, for [`Moto::lambda_writes`].
+    pub fn start_recording(&self) {
+        let response = self.http("POST", "/moto-api/recorder/start-recording", "", "");
         assert!(
             response.starts_with("HTTP/1.1 200"),
-            "CreateRole failed: {response}"
+            "start-recording failed: {response}"
         );
+    }
+
+    /// The Lambda writes received since [`Moto::start_recording`], in the order the server
+    /// received them: `UpdateEventSourceMapping <uuid>`, `PutFunctionConcurrency <name>`,
+    /// `DeleteFunctionConcurrency <name>`.
+    pub fn lambda_writes(&self) -> Vec<String> {
+        let recording = std::fs::read_to_string(&self.recording).unwrap_or_default();
+        recording
+            .lines()
+            .filter_map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+                let method = entry["method"].as_str()?;
+                let url = entry["url"].as_str()?;
+                let path = url.split('?').next()?;
+                let path = &path[path.find("/20")?..];
+                let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+                match (method, parts.as_slice()) {
+                    ("PUT", [_, _, "event-source-mappings", uuid]) => {
+                        Some(format!("UpdateEventSourceMapping {uuid}"))
+                    }
+                    ("PUT", [_, _, "functions", name, "concurrency"]) => {
+                        Some(format!("PutFunctionConcurrency {name}"))
+                    }
+                    ("DELETE", [_, _, "functions", name, "concurrency"]) => {
+                        Some(format!("DeleteFunctionConcurrency {name}"))
+                    }
+                    _ => None,
+                }
+            })
+            .collect()
     }
 
     /// Creates a function (code is never run, so any bytes do) with an optional reservation.
@@ -226,6 +292,67 @@ impl Moto {
             .queue_url()
             .expect("a queue URL")
             .to_owned()
+    }
+
+    /// The ARN moto gives queue `name`.
+    pub fn queue_arn(name: &str) -> String {
+        format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}")
+    }
+
+    /// Maps queue `queue` (created first) to function `function`, enabled, with
+    /// `ScalingConfig.MaximumConcurrency` when given; returns the mapping's UUID. moto
+    /// invokes the function when a message is sent to a queue with an enabled mapping, so
+    /// send a test's messages before mapping their queue.
+    pub async fn create_mapping(
+        &self,
+        config: &SdkConfig,
+        function: &str,
+        queue: &str,
+        maximum_concurrency: Option<i32>,
+    ) -> String {
+        aws_sdk_lambda::Client::new(config)
+            .create_event_source_mapping()
+            .function_name(function)
+            .event_source_arn(Self::queue_arn(queue))
+            .batch_size(10)
+            .set_scaling_config(maximum_concurrency.map(|n| {
+                aws_sdk_lambda::types::ScalingConfig::builder()
+                    .maximum_concurrency(n)
+                    .build()
+            }))
+            .send()
+            .await
+            .expect("CreateEventSourceMapping")
+            .uuid()
+            .expect("a mapping UUID")
+            .to_owned()
+    }
+
+    /// A mapping's `ScalingConfig.MaximumConcurrency` (`None`: it has none) and `State`.
+    pub async fn mapping(&self, config: &SdkConfig, uuid: &str) -> (Option<i32>, String) {
+        let mapping = aws_sdk_lambda::Client::new(config)
+            .get_event_source_mapping()
+            .uuid(uuid)
+            .send()
+            .await
+            .expect("GetEventSourceMapping");
+        (
+            mapping
+                .scaling_config()
+                .and_then(|c| c.maximum_concurrency()),
+            mapping.state().expect("a mapping state").to_owned(),
+        )
+    }
+
+    /// Disables a mapping as a person would, by hand.
+    pub async fn disable_mapping(&self, config: &SdkConfig, uuid: &str) {
+        aws_sdk_lambda::Client::new(config)
+            .update_event_source_mapping()
+            .uuid(uuid)
+            .enabled(false)
+            .send()
+            .await
+            .expect("UpdateEventSourceMapping");
     }
 
     /// Sends `count` messages, delayed by `delay_seconds` (0: visible at once).
@@ -356,6 +483,36 @@ impl Moto {
             .await
             .expect("GetItem")
             .item
+    }
+}
+
+/// One mapping as the state item records it: (uuid, ceiling, paused).
+pub type MappingRecord = (String, Option<u32>, bool);
+
+impl Moto {
+    /// The event source mappings the state item of function `name` records, in its order;
+    /// empty when it has no item or records none.
+    pub async fn mapping_records(&self, config: &SdkConfig, name: &str) -> Vec<MappingRecord> {
+        let Some(item) = self.state_item(config, name).await else {
+            return Vec::new();
+        };
+        let Some(records) = item.get("event_sources") else {
+            return Vec::new();
+        };
+        records
+            .as_l()
+            .expect("event_sources is a list")
+            .iter()
+            .map(|r| {
+                let r = r.as_m().expect("each record is a map");
+                (
+                    r["uuid"].as_s().expect("uuid is a string").clone(),
+                    r.get("ceiling")
+                        .map(|c| c.as_n().expect("ceiling is a number").parse().unwrap()),
+                    *r["paused"].as_bool().expect("paused is a boolean"),
+                )
+            })
+            .collect()
     }
 }
 
