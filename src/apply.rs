@@ -55,7 +55,7 @@ use crate::event_sources::{self, SourcePlan, SourceReport};
 use crate::headroom::{floor_from_error, Budget, LearnedFloor};
 use crate::mapping_cache::MappingCache;
 use crate::plan::PlannedTarget;
-use crate::ports::{Context, FunctionView, Lambda, SaveError, Version};
+use crate::ports::{Context, ErrorKind, FunctionView, Lambda, SaveError, Version};
 use crate::report::{describe, DecisionRecord, PublishCost};
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -548,7 +548,7 @@ impl Writer<'_> {
         self.note_duration(started);
         let sources = match fresh {
             Ok(mappings) => event_sources::Observed::Read(mappings),
-            Err(error) if error.code.as_deref() == Some("AccessDeniedException") => {
+            Err(error) if error.kind() == ErrorKind::AccessDenied => {
                 crate::observe::unreadable(&error)
             }
             Err(error) => {
@@ -650,9 +650,8 @@ impl Writer<'_> {
                 match self.put(&p, value).await {
                     Ok(()) => self.applied(&p, &mut record),
                     Err(error) => {
-                        let floor = floor_from_error(&error.message).filter(|_| {
-                            error.code.as_deref() == Some("InvalidParameterValueException")
-                        });
+                        let floor = floor_from_error(&error.message)
+                            .filter(|_| error.kind() == ErrorKind::InvalidParameter);
                         let Some(floor) = floor else {
                             return failed_put(record, &p, saved || refusal.is_some(), error);
                         };
@@ -721,7 +720,7 @@ impl Writer<'_> {
                         writes.settling.push(change.uuid.clone());
                     }
                 }
-                Err(error) if error.code.as_deref() == Some("AccessDeniedException") => {
+                Err(error) if error.kind() == ErrorKind::AccessDenied => {
                     report.error = Some(error.to_string());
                     record.reasons.push(format!(
                         "event source {} not updated: the autoscaler's role may not ({error}); \
@@ -927,12 +926,12 @@ fn failed_put(
     };
     record.reasons.push(format!("not applied: {error}{kept}"));
     let function = p.planned.target.function.to_string();
-    let error = match error.code.as_deref() {
-        Some("AccessDeniedException") => HandlerError::WriteDenied {
+    let error = match error.kind() {
+        ErrorKind::AccessDenied => HandlerError::WriteDenied {
             function,
             source: error,
         },
-        Some("ResourceNotFoundException") => HandlerError::FunctionGone {
+        ErrorKind::NotFound => HandlerError::FunctionGone {
             function,
             source: error,
         },

@@ -18,7 +18,9 @@ use crate::event_sources;
 use crate::mapping_cache::{ByFunction, MappingCache};
 use crate::plan::{Plan, PlannedTarget};
 use crate::policy::{QueueRef, Target};
-use crate::ports::{AwsError, Context, FunctionView, Lambda, QueueDepth, Stored, Version};
+use crate::ports::{
+    AwsError, Context, ErrorKind, FunctionView, Lambda, QueueDepth, Stored, Version,
+};
 use crate::queue_urls::QueueUrls;
 use crate::state::SavedState;
 use futures::stream::{self, StreamExt};
@@ -94,7 +96,7 @@ impl Shared {
 /// other failure is missing data, on which the target never scales in.
 pub fn unreadable(error: &AwsError) -> event_sources::Observed {
     use event_sources::Observed;
-    if error.code.as_deref() == Some("AccessDeniedException") {
+    if error.kind() == ErrorKind::AccessDenied {
         Observed::NotFollowed(Some(format!(
             "event sources not followed: the autoscaler's role may not list them ({error}); \
              the reservation acts alone. Add lambda:ListEventSourceMappings, \
@@ -364,12 +366,12 @@ pub async fn read_function(target: &Target, ctx: &Context) -> Result<FunctionVie
     ctx.lambda
         .get_function(&target.function)
         .await
-        .map_err(|error| match error.code.as_deref() {
-            Some("AccessDeniedException") => HandlerError::NotOptedIn {
+        .map_err(|error| match error.kind() {
+            ErrorKind::AccessDenied => HandlerError::NotOptedIn {
                 function: target.function.to_string(),
                 source: error,
             },
-            Some("ResourceNotFoundException") => HandlerError::FunctionGone {
+            ErrorKind::NotFound => HandlerError::FunctionGone {
                 function: target.function.to_string(),
                 source: error,
             },

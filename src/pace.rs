@@ -13,7 +13,7 @@ use crate::ports::{
     AccountConcurrency, AwsError, Clock, EventSourceMapping, FunctionView, Lambda, MappingPage,
     MappingUpdate,
 };
-use crate::retry::{is_transient, Backoff};
+use crate::retry::Backoff;
 use async_trait::async_trait;
 use std::future::Future;
 use std::sync::Arc;
@@ -124,7 +124,7 @@ impl PacedLambda {
         loop {
             pacer.acquire(&*self.clock).await;
             match call().await {
-                Err(error) if is_transient(&error) && attempt < self.backoff.max_attempts => {
+                Err(error) if error.retryable() && attempt < self.backoff.max_attempts => {
                     let wait = self.backoff.delay(attempt, fastrand::f64());
                     tracing::debug!(%error, attempt, ?wait, "transient Lambda error; retrying");
                     self.clock.sleep(wait).await;

@@ -11,7 +11,7 @@ use crate::error::HandlerError;
 use crate::function_ref::FunctionRef;
 use crate::policy::tags::{is_enabled, target_from_tags, ENABLED_TAG};
 use crate::policy::{Policy, Target};
-use crate::ports::{Context, FunctionView, Lambda};
+use crate::ports::{Context, ErrorKind, FunctionView, Lambda};
 use crate::trigger::{Origin, Signal, Trigger};
 use std::collections::HashMap;
 
@@ -286,12 +286,7 @@ impl Planner<'_> {
         let view = match self.ctx.lambda.get_function(function).await {
             Ok(view) => view,
             // Not there, or not readable: the deployed role reads only opted-in functions.
-            Err(e)
-                if matches!(
-                    e.code.as_deref(),
-                    Some("ResourceNotFoundException" | "AccessDeniedException")
-                ) =>
-            {
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::AccessDenied) => {
                 return Err(unmanaged())
             }
             Err(e) => return Err(e.into()),

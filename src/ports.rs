@@ -39,6 +39,85 @@ impl fmt::Display for AwsError {
 
 impl std::error::Error for AwsError {}
 
+/// What kind of failure an [`AwsError`] is: the one place AWS's error codes are read, so
+/// that the retry, the fallbacks and the error types match on kinds, not on strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The service throttled the call.
+    Throttled,
+    /// An update to the resource is still in progress (`ResourceConflictException`, and
+    /// `ResourceInUseException` for an event source mapping).
+    InProgress,
+    /// A server-side failure (5xx).
+    ServerFault,
+    /// No answer at all (a timeout, a refused connection): no error code.
+    NoAnswer,
+    AccessDenied,
+    NotFound,
+    /// The request was refused as invalid (`InvalidParameterValueException`); Lambda's
+    /// refusal for the account's unreserved floor is one.
+    InvalidParameter,
+    /// A conditional write found the item changed (`ConditionalCheckFailedException`).
+    ConditionFailed,
+    /// Anything else: it would fail again the same way.
+    Other,
+}
+
+/// Error codes AWS uses for throttling.
+const THROTTLING: &[&str] = &[
+    "TooManyRequestsException",
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "RequestThrottledException",
+    "SlowDown",
+];
+
+/// Error codes of server-side failures.
+const SERVER: &[&str] = &[
+    "ServiceException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalServerError",
+    "InternalFailure",
+    "InternalServiceError",
+    "InternalServiceFault",
+];
+
+impl AwsError {
+    /// The kind of failure, from the service's error code.
+    pub fn kind(&self) -> ErrorKind {
+        let Some(code) = self.code.as_deref() else {
+            return ErrorKind::NoAnswer;
+        };
+        match code {
+            c if THROTTLING.contains(&c) => ErrorKind::Throttled,
+            c if SERVER.contains(&c) => ErrorKind::ServerFault,
+            "ResourceConflictException" | "ResourceInUseException" => ErrorKind::InProgress,
+            "AccessDeniedException" | "AccessDenied" => ErrorKind::AccessDenied,
+            "ResourceNotFoundException" => ErrorKind::NotFound,
+            "InvalidParameterValueException" => ErrorKind::InvalidParameter,
+            "ConditionalCheckFailedException" => ErrorKind::ConditionFailed,
+            _ => ErrorKind::Other,
+        }
+    }
+
+    /// True when the same call may succeed if tried again shortly: throttling, an update in
+    /// progress, a server fault or no answer. Anything else (validation, not found, access
+    /// denied) would fail again the same way.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::Throttled
+                | ErrorKind::InProgress
+                | ErrorKind::ServerFault
+                | ErrorKind::NoAnswer
+        )
+    }
+}
+
 /// What one `GetFunction` returns: the function's unqualified ARN, its reservation and tags.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FunctionView {

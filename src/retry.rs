@@ -1,57 +1,7 @@
-//! Which failed calls are worth another attempt, and how long to wait before it.
-//!
-//! Throttling, an update in progress (`ResourceConflictException`, and
-//! `ResourceInUseException` for an event source mapping), server errors and
-//! transport failures (timeouts, refused connections: no error code) are transient. Anything
-//! else (validation, not found, access denied) would fail again the same way.
+//! How long to wait before another attempt. Which failures are worth one is
+//! [`crate::ports::AwsError::retryable`].
 
-use crate::ports::AwsError;
 use std::time::Duration;
-
-/// Error codes AWS uses for throttling.
-const THROTTLING: &[&str] = &[
-    "TooManyRequestsException",
-    "ThrottlingException",
-    "Throttling",
-    "ThrottledException",
-    "RequestLimitExceeded",
-    "ProvisionedThroughputExceededException",
-    "RequestThrottledException",
-    "SlowDown",
-];
-
-/// Error codes of server-side failures.
-const SERVER: &[&str] = &[
-    "ServiceException",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "InternalServerError",
-    "InternalFailure",
-    "InternalServiceError",
-    "InternalServiceFault",
-];
-
-/// Lambda's answer while another update to the function is in progress.
-pub const CONFLICT: &str = "ResourceConflictException";
-/// Lambda's answer while an event source mapping is still being updated.
-pub const IN_USE: &str = "ResourceInUseException";
-
-pub fn is_throttling(error: &AwsError) -> bool {
-    error
-        .code
-        .as_deref()
-        .is_some_and(|c| THROTTLING.contains(&c))
-}
-
-/// True when the same call may succeed if tried again shortly.
-pub fn is_transient(error: &AwsError) -> bool {
-    match error.code.as_deref() {
-        None => true,
-        Some(code) => {
-            is_throttling(error) || code == CONFLICT || code == IN_USE || SERVER.contains(&code)
-        }
-    }
-}
 
 /// Exponential backoff with full jitter: attempt `n` (1-based, after the first failure)
 /// waits a random time up to `base * 2^(n-1)`, never more than `cap`.
@@ -85,6 +35,7 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::AwsError;
 
     fn error(code: Option<&str>) -> AwsError {
         AwsError {
@@ -105,7 +56,7 @@ mod tests {
             Some("ServiceException"),
             None,
         ] {
-            assert!(is_transient(&error(code)), "{code:?}");
+            assert!(error(code).retryable(), "{code:?}");
         }
         for code in [
             "InvalidParameterValueException",
@@ -113,7 +64,7 @@ mod tests {
             "AccessDeniedException",
             "ConditionalCheckFailedException",
         ] {
-            assert!(!is_transient(&error(Some(code))), "{code}");
+            assert!(!error(Some(code)).retryable(), "{code}");
         }
     }
 

@@ -15,7 +15,7 @@
 //! | `expires_at` | N | the table's TTL attribute: [`EXPIRES_AFTER_SECONDS`] after the write; absent while `event_sources` holds any record, so that a paused consumer's pause and a mapping's ceiling are never forgotten |
 
 use super::aws_error;
-use crate::ports::{AwsError, SaveError, StateStore, Stored, Version};
+use crate::ports::{AwsError, ErrorKind, SaveError, StateStore, Stored, Version};
 use crate::state::{Direction, History, LastChange, MappingRecord, Recommendation, SavedState};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
@@ -167,7 +167,7 @@ impl StateStore for DynamoStateStore {
             Ok(_) => Ok(()),
             Err(e) => {
                 let error = aws_error("PutItem", format!("{} ({key})", self.table), e);
-                if error.code.as_deref() == Some("ConditionalCheckFailedException") {
+                if error.kind() == ErrorKind::ConditionFailed {
                     Err(SaveError::Conflict)
                 } else {
                     Err(SaveError::Aws(error))

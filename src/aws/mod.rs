@@ -13,7 +13,7 @@ use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError}
 
 /// Wraps an SDK error with the operation and resource it was about, keeping AWS's code.
 /// Failures without an answer (timeouts, refused connections) and 5xx answers without a code
-/// carry no code, which marks them as transient ([`crate::retry::is_transient`]); an answer
+/// carry no code, which marks them as retryable ([`crate::ports::AwsError::retryable`]); an answer
 /// this client cannot read (an endpoint without the operation, say) is `HTTP<status>` and is
 /// not retried.
 fn aws_error<E>(
