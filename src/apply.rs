@@ -540,6 +540,9 @@ impl Writer<'_> {
         let event_sources::Observed::Read(known) = &p.sources else {
             return;
         };
+        if self.mappings.is_current(&*self.ctx.clock) {
+            return;
+        }
         let started = self.ctx.clock.elapsed();
         let fresh = self
             .mappings

@@ -5,9 +5,10 @@
 //! reconciliation of 1000 targets lists the account's mappings once (100 a page, about 10
 //! calls for 1000 mappings), not once per target, and later invocations reuse the list.
 //! What changes between two listings is caught so:
-//! - **before any decrease** the writer lists the function's own mappings again
-//!   (`FunctionName`), so a mapping created since (with no `MaximumConcurrency` at all) is
-//!   lowered with the others ([`crate::apply`]);
+//! - **before the reservation decreases** the writer lists the function's own mappings
+//!   again (`FunctionName`) unless the account's listing is under [`CURRENT_FOR`] old, so a
+//!   mapping created since (with no `MaximumConcurrency` at all) is lowered with the others
+//!   ([`crate::apply`]);
 //! - **every update's answer** (the mapping as Lambda now has it) replaces the cached one,
 //!   and an answer that differs from what was asked for drops the whole list, so the next
 //!   invocation lists again;
@@ -22,6 +23,9 @@ use std::time::Duration;
 
 /// How long a listing is used before the account is listed again.
 pub const KEPT_FOR: Duration = Duration::from_secs(300);
+/// A listing younger than this (read by the same invocation, usually) is taken as current
+/// before a decrease; an older one is checked by listing the function's mappings again.
+pub const CURRENT_FOR: Duration = Duration::from_secs(10);
 
 /// Mappings by the unqualified ARN of their function (a mapping on a version or an alias
 /// counts for the function: the reservation is the whole function's).
@@ -72,6 +76,13 @@ impl MappingCache {
             by_function: by_function.clone(),
         });
         Ok(by_function)
+    }
+
+    /// True when the kept listing was read less than [`CURRENT_FOR`] ago.
+    pub fn is_current(&self, clock: &dyn Clock) -> bool {
+        self.kept()
+            .as_ref()
+            .is_some_and(|l| clock.elapsed().saturating_sub(l.read_at) < CURRENT_FOR)
     }
 
     /// Lists one function's mappings again, and keeps them in place of the old ones. The

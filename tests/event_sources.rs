@@ -537,3 +537,13 @@ fn the_account_is_listed_page_by_page_once_for_many_targets() {
     assert_eq!(world.calls.count("UpdateEventSourceMapping"), 0);
     assert!(outcome.decisions.iter().all(|d| d.event_sources.len() == 1));
 }
+
+#[test]
+fn a_decrease_right_after_the_accounts_listing_does_not_list_the_function_again() {
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    f.alarm("backlog", Fine);
+    f.run(alarm_event("backlog", "OK")).unwrap();
+    assert_eq!(f.world.calls.count("ListEventSourceMappings"), 1);
+    assert_eq!((f.reserved(), f.max_of(&m)), (Some(15), Some(15)));
+}

@@ -19,8 +19,10 @@ const READS: &[&str] = &[
     "GetResources",
     "BatchGetItem",
     "GetAccountSettings",
+    "ListEventSourceMappings",
+    "GetEventSourceMapping",
 ];
-const LAMBDA_WRITES: &[&str] = &["PutFunctionConcurrency"];
+const LAMBDA_WRITES: &[&str] = &["PutFunctionConcurrency", "UpdateEventSourceMapping"];
 const STATE_WRITES: &[&str] = &["PutItem"];
 const METRICS: &[&str] = &["PutMetricData"];
 /// The schedule's period in template.yaml: the next evaluation a steady target sees.

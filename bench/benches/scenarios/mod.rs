@@ -48,15 +48,29 @@ pub struct Scenario {
     queue: Option<&'static str>,
     /// The function a direct command in the sample names: the first target.
     command: Option<&'static str>,
+    /// Whether every target is an SQS consumer: an event source mapping (with no
+    /// `MaximumConcurrency` yet) that follows its reservation.
+    mapping: bool,
 }
 
-pub const SCENARIOS: [Scenario; 7] = [
+pub const SCENARIOS: [Scenario; 8] = [
     Scenario {
         name: "alarm action",
         sample: sample!("alarm-lambda-action.json"),
         alarms: &[("orders-backlog-high", Alarm)],
         queue: None,
         command: None,
+        mapping: false,
+    },
+    // The same for SQS consumers: the first evaluation also brings each one's mapping within
+    // the new reservation (lowered from no limit before the reservation is raised).
+    Scenario {
+        name: "alarm action, SQS-fed",
+        sample: sample!("alarm-lambda-action.json"),
+        alarms: &[("orders-backlog-high", Alarm)],
+        queue: None,
+        command: None,
+        mapping: true,
     },
     Scenario {
         name: "EventBridge",
@@ -64,6 +78,7 @@ pub const SCENARIOS: [Scenario; 7] = [
         alarms: &[("orders-backlog-high", Fine)],
         queue: None,
         command: None,
+        mapping: false,
     },
     Scenario {
         name: "SNS",
@@ -71,6 +86,7 @@ pub const SCENARIOS: [Scenario; 7] = [
         alarms: &[("orders-backlog-high", Alarm)],
         queue: None,
         command: None,
+        mapping: false,
     },
     // Four records: orders-backlog-high twice (ALARM, then OK), reports-errors-high (OK) and
     // a direct command for reports-api.
@@ -83,6 +99,7 @@ pub const SCENARIOS: [Scenario; 7] = [
         ],
         queue: None,
         command: Some("reports-api"),
+        mapping: false,
     },
     // Names nothing: every target is reconciled, after a GetResources for tagged functions.
     Scenario {
@@ -91,6 +108,7 @@ pub const SCENARIOS: [Scenario; 7] = [
         alarms: &[("orders-backlog-high", Alarm)],
         queue: None,
         command: None,
+        mapping: false,
     },
     Scenario {
         name: "queue depth",
@@ -98,6 +116,7 @@ pub const SCENARIOS: [Scenario; 7] = [
         alarms: &[],
         queue: Some("orders"),
         command: None,
+        mapping: false,
     },
     // Concerns its one function however many targets follow the same alarm.
     Scenario {
@@ -106,6 +125,7 @@ pub const SCENARIOS: [Scenario; 7] = [
         alarms: &[("reports-errors-high", Fine)],
         queue: None,
         command: Some("reports-api"),
+        mapping: false,
     },
 ];
 
@@ -125,6 +145,11 @@ impl Scenario {
             world
                 .lambda
                 .add(&function, Some(START), &[("autoscaler:enabled", "true")]);
+            if self.mapping {
+                world
+                    .lambda
+                    .add_mapping(&function, &format!("{function}-queue"), None, true);
+            }
         }
         for (name, state) in self.alarms {
             world.cloudwatch.set_alarm(name, *state);
