@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job, locally: a local AWS (moto), two demo targets, the sample events in events/,
-# and the reserved-concurrency changes they cause under examples/policy.json.
+# The main job, locally: a local AWS (moto), the demo targets (orders-worker consumes the
+# orders queue through an SQS event source mapping), the sample events in events/, and the
+# changes of reserved concurrency and of the mapping they cause under examples/policy.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-venv.sh
@@ -8,8 +9,26 @@ cd "$(dirname "$0")/.."
 echo "Building the autoscaler CLI (cargo build --bin autoscaler)..." >&2
 cargo build --bin autoscaler
 autoscaler="${CARGO_TARGET_DIR:-target}/debug/autoscaler"
+# moto 5.2.5 leaves a reservation of 0 out of GetFunction, where AWS returns it: a paused
+# consumer would read as unreserved. The server scripts/moto.sh starts loads the fix
+# (moto_fixtures.patch_moto) through this sitecustomize; other Python processes skip it.
+moto_patch=$(mktemp -d)
+cat >"$moto_patch/sitecustomize.py" <<PY
+import sys
+if sys.argv and sys.argv[0].endswith("moto_server"):
+    sys.path.insert(0, "$PWD/scripts")
+    import moto_fixtures
+    moto_fixtures.patch_moto()
+PY
+export PYTHONPATH="$moto_patch"
 source scripts/moto.sh
+# The server is up, so it has loaded the fix.
+unset PYTHONPATH
+rm -rf "$moto_patch"
 fixtures setup
+# orders-worker consumes the orders queue through an SQS event source mapping, created as
+# users create them: enabled, with no MaximumConcurrency.
+fixtures consumer orders-worker orders
 # The state table the fixtures created: decisions keep their history between runs.
 export AUTOSCALER_STATE_TABLE=autoscaler-state
 
@@ -21,6 +40,12 @@ step() {
   "$autoscaler" invoke "$event" --policy "$policy" 2>/dev/null | fixtures summary || true
   fixtures show orders-worker reports-api thumbnails-worker resize-worker
 }
+step_stdin() {
+  local title=$1 event=$2
+  printf "\n=== %s\n\$ echo '%s' | autoscaler invoke - --policy %s\n" "$title" "$event" "$policy"
+  echo "$event" | "$autoscaler" invoke - --policy "$policy" 2>/dev/null | fixtures summary || true
+  fixtures show orders-worker reports-api thumbnails-worker resize-worker
+}
 
 echo "Policy ($policy):"; cat "$policy"
 echo; echo "Before:"; fixtures show orders-worker reports-api thumbnails-worker resize-worker
@@ -28,15 +53,15 @@ step "orders backlog alarm fires (CloudWatch Lambda action)" events/alarm-lambda
 fixtures alarm orders-backlog-high OK
 step "backlog clears (EventBridge state change; CloudWatch now says OK)" events/alarm-eventbridge.json
 step "the orders database is overloaded (composite alarm): cap 3" events/alarm-lambda-action-composite.json
+fixtures alarm orders-db-down ALARM
+step_stdin "the orders database is down (circuit breaker): cap 0 pauses the consumer" \
+  '{"source":"aws.cloudwatch","alarmData":{"alarmName":"orders-db-down","state":{"value":"ALARM"}}}'
+fixtures alarm orders-db-down OK
+step_stdin "the database is back (CloudWatch says OK): the consumer resumes, at 2 per mapping" \
+  '{"source":"aws.cloudwatch","alarmData":{"alarmName":"orders-db-down","state":{"value":"OK"}}}'
 step "reports-api error rate back to OK (SNS, metric math)" events/alarm-sns-metric-math.json
 step "an operator sets reports-api directly" events/direct-command.json
 step "an SQS batch carrying alarms and a command" events/sqs-batch.json
-step_stdin() {
-  local title=$1 event=$2
-  printf '\n=== %s\n$ echo %s | autoscaler invoke - --policy %s\n' "$title" "$event" "$policy"
-  echo "$event" | "$autoscaler" invoke - --policy "$policy" 2>/dev/null | fixtures summary || true
-  fixtures show orders-worker reports-api thumbnails-worker resize-worker
-}
 step_stdin "the thumbnails queue reports its depth (230 messages, 10 per instance)" '{"queue": "thumbnails"}'
 step "scheduled reconciliation: every target, plus functions opted in by tags" events/scheduled.json
 printf '\n=== an alarm no target names is a quiet no-op\n'

@@ -907,10 +907,20 @@ async fn a_cap_0_circuit_breaker_pauses_the_consumer_and_a_later_process_resumes
         Some(1.0)
     );
 
+    // While the breaker still fires, evaluating again writes nothing: 0 is read as 0 and the
+    // pause is known.
+    let before = moto.lambda_writes().len();
+    let (code, stdout, stderr) = cli_with_table(&moto, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(moto.lambda_writes().len(), before, "{stdout}");
+    assert_eq!(
+        moto.mapping(&config, &uuid).await,
+        (None, "Disabled".into())
+    );
+
     // The database is back. A new process (no listing kept) knows the pause from the state
     // table: the reservation follows the backlog again, then the consumer resumes.
     moto.create_alarm(&config, "orders-db-down", "OK").await;
-    let before = moto.lambda_writes().len();
     let (code, stdout, stderr) = cli_with_table(&moto, &args);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(moto.reserved(&config, "orders-worker").await, Some(10));
@@ -927,6 +937,7 @@ async fn a_cap_0_circuit_breaker_pauses_the_consumer_and_a_later_process_resumes
         "the reservation is raised before the consumer resumes"
     );
     let record: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(record["decisions"][0]["previous"], 0);
     let source = &record["decisions"][0]["eventSources"][0];
     assert_eq!(
         source["enabled"],
@@ -1323,4 +1334,58 @@ async fn a_mapping_created_since_the_accounts_listing_is_lowered_with_the_others
         "the new mapping had no limit at all"
     );
     assert_eq!(outcome.decisions[0].event_sources.len(), 2);
+}
+
+#[tokio::test]
+async fn a_resume_that_also_lowers_the_maximum_enables_the_mapping_only_after_the_reservation() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(10))
+        .await;
+    let url = moto.create_queue(&config, "orders").await;
+    moto.send(&config, &url, 50, 0).await;
+    let uuid = moto
+        .create_mapping(&config, "orders-worker", "orders", None)
+        .await;
+    let policy = Policy::from_json(CONSUMER_POLICY, "test").unwrap();
+    let autoscaler = autoscaler(&moto, &config, policy).await;
+    // Capped to 3 (the mapping at 3), then the breaker pauses it at 3 with a reservation of 0.
+    moto.create_alarm(&config, "orders-db-overloaded", "ALARM")
+        .await;
+    moto.create_alarm(&config, "orders-db-down", "OK").await;
+    let event = alarm_event("orders-db-down", "ALARM");
+    autoscaler.handle(&event, None).await.unwrap();
+    assert_eq!(
+        moto.mapping(&config, &uuid).await,
+        (Some(3), "Enabled".into())
+    );
+    moto.create_alarm(&config, "orders-db-down", "ALARM").await;
+    autoscaler.handle(&event, None).await.unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(0));
+    assert_eq!(
+        moto.mapping(&config, &uuid).await,
+        (Some(3), "Disabled".into())
+    );
+
+    // Both clear and the queue is empty: the floor of 2 resumes the mapping at 2, below
+    // the 3 it was paused at. Its pollers must not run before the reservation is back.
+    moto.create_alarm(&config, "orders-db-overloaded", "OK")
+        .await;
+    moto.create_alarm(&config, "orders-db-down", "OK").await;
+    moto.purge(&config, &url).await;
+    moto.start_recording();
+    autoscaler.handle(&event, None).await.unwrap();
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(2));
+    assert_eq!(
+        moto.mapping(&config, &uuid).await,
+        (Some(2), "Enabled".into())
+    );
+    assert_eq!(
+        moto.lambda_writes(),
+        [
+            "PutFunctionConcurrency orders-worker".to_owned(),
+            format!("UpdateEventSourceMapping {uuid}")
+        ],
+        "a paused mapping is enabled only after the reservation is raised"
+    );
 }

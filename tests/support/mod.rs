@@ -1,5 +1,7 @@
 //! A real local AWS for integration tests: moto's standalone server, installed into the
-//! project's venv by `scripts/setup-venv.sh`, started on a free 127.0.0.1 port per test.
+//! project's venv by `scripts/setup-venv.sh`, started on a free 127.0.0.1 port per test
+//! through `scripts/moto_fixtures.py serve`, which makes it answer as AWS does where moto
+//! 5.2.5 does not (`patch_moto` there says where).
 
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
@@ -31,14 +33,15 @@ impl Drop for Moto {
     }
 }
 
-fn moto_server_binary() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
+fn venv_python() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let server = root.join(".venv/bin/moto_server");
     assert!(
-        path.exists(),
+        server.exists(),
         "{} is missing: run `make venv` (scripts/setup-venv.sh) first; `make test` does it for you",
-        path.display()
+        server.display()
     );
-    path
+    root.join(".venv/bin/python")
 }
 
 impl Moto {
@@ -53,8 +56,12 @@ impl Moto {
             "autoscaler-moto-{}-{port}.jsonl",
             std::process::id()
         ));
-        let child = Command::new(moto_server_binary())
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // moto's server as `scripts/moto_fixtures.py serve` patches it to answer as AWS does
+        // (a reservation of 0 in GetFunction).
+        let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/moto_fixtures.py");
+        let child = Command::new(venv_python())
+            .arg(fixtures)
+            .args(["serve", "-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_RECORDER_FILEPATH", &recording)
             .env_remove("MOTO_ENABLE_RECORDING")
             .stdout(Stdio::null())
