@@ -25,7 +25,7 @@
 //! the SQS event source mappings that must run less (lowered or paused), then the reservation,
 //! then the mappings that may run more (raised or resumed) ([`crate::event_sources`]). If
 //! someone else saved the history since it was read, the target goes back to the caller to
-//! be read and decided once more ([`Applied::Conflict`]). Lambda calls are paced by the
+//! be read and decided once more ([`TargetOutcome::Conflict`]). Lambda calls are paced by the
 //! context's Lambda port.
 //!
 //! **Event source mappings.** Before the reservation decreases, the function's own mappings
@@ -49,118 +49,19 @@
 //! scheduled run continues where this one stopped.
 
 use crate::deadline::Deadline;
-use crate::decide::{Decision, Headroom, Observations};
+use crate::decide::Decision;
 use crate::error::HandlerError;
-use crate::event_sources::{self, SourcePlan, SourceReport};
+use crate::event_sources;
 use crate::headroom::{floor_from_error, Budget, LearnedFloor};
 use crate::mapping_cache::MappingCache;
-use crate::plan::PlannedTarget;
-use crate::ports::{Context, ErrorKind, FunctionView, Lambda, SaveError, Version};
+use crate::outcome::TargetOutcome;
+pub use crate::pending::Pending;
+use crate::ports::{Context, ErrorKind, Lambda, SaveError, Version};
 use crate::report::{describe, DecisionRecord, PublishCost};
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
-
-/// One decided target, waiting to be carried out.
-#[derive(Debug, Clone)]
-pub struct Pending {
-    /// The target's place in the plan: ties keep plan order, and results are sorted by it.
-    pub order: usize,
-    pub planned: PlannedTarget,
-    pub view: FunctionView,
-    /// The saved state's version when it was read; `None` when no state store is configured.
-    pub version: Option<Version>,
-    /// What the decision was made from, to decide again with the headroom.
-    pub observations: Observations,
-    /// The function's SQS event source mappings, as far as they were read.
-    pub sources: event_sources::Observed,
-    pub decision: Decision,
-    /// What the mappings must become for the decision (empty when none follow).
-    pub source_plan: SourcePlan,
-}
-
-impl Pending {
-    /// Decides from the observations, without headroom (that comes at write time).
-    pub fn new(
-        order: usize,
-        planned: PlannedTarget,
-        view: FunctionView,
-        version: Option<Version>,
-        observations: Observations,
-        sources: event_sources::Observed,
-    ) -> Pending {
-        let decision = observations.decide(&planned.target, planned.request, None);
-        let mut pending = Pending {
-            order,
-            planned,
-            view,
-            version,
-            observations,
-            sources,
-            decision,
-            source_plan: SourcePlan::default(),
-        };
-        pending.plan_sources();
-        pending
-    }
-
-    /// Decides again (with the headroom, or with mappings read anew).
-    fn decide(&mut self, headroom: Option<Headroom>) {
-        self.decision =
-            self.observations
-                .decide(&self.planned.target, self.planned.request, headroom);
-        self.plan_sources();
-    }
-
-    /// Plans the mappings for the decided reservation; their records join the history.
-    fn plan_sources(&mut self) {
-        self.source_plan = SourcePlan::default();
-        let d = &mut self.decision;
-        match (&self.sources, d.desired) {
-            (event_sources::Observed::Read(mappings), Some(reservation)) => {
-                let visible = self
-                    .planned
-                    .target
-                    .queue
-                    .as_ref()
-                    .zip(self.observations.queue)
-                    .map(|(spec, depth)| (spec.queue.name(), depth.visible));
-                let saved = std::mem::take(&mut d.history.event_sources);
-                let plan = event_sources::plan(mappings, &saved, reservation, visible);
-                d.history_changed |= plan.records != saved;
-                d.history.event_sources = plan.records.clone();
-                d.reasons.extend(plan.reasons.iter().cloned());
-                self.source_plan = plan;
-            }
-            (event_sources::Observed::NotFollowed(Some(why)), _) => d.reasons.push(why.clone()),
-            _ => {}
-        }
-    }
-
-    /// True when the decision lowers the reservation (or sets a first one): a mapping the
-    /// account's listing missed would then run beyond it. (A scale-out cannot make such a
-    /// mapping worse, so it spends no extra call; the next listing finds it.)
-    fn lowers_reservation(&self) -> bool {
-        let d = &self.decision;
-        match (d.change(), d.previous) {
-            (Some(to), Some(from)) => to < from,
-            (Some(_), None) => true,
-            (None, _) => false,
-        }
-    }
-
-    fn record(&self) -> DecisionRecord {
-        let mut record = record_for(&self.planned, &self.decision);
-        record.event_sources = self
-            .source_plan
-            .changes
-            .iter()
-            .map(SourceReport::of)
-            .collect();
-        record
-    }
-}
 
 /// What the reads send the writer.
 #[derive(Debug)]
@@ -171,17 +72,6 @@ pub enum Incoming {
     Unread {
         max: u32,
     },
-}
-
-/// What became of one pending decision.
-#[derive(Debug)]
-pub enum Applied {
-    /// Done, held, unchanged or deferred: the record says which.
-    Done(DecisionRecord),
-    /// A write failed; the record says what was and was not done.
-    Failed(DecisionRecord, HandlerError),
-    /// Someone else saved this target's history since it was read: read and decide again.
-    Conflict(Box<Pending>),
 }
 
 /// The urgency classes, most urgent last (a max-heap pops the greatest).
@@ -291,7 +181,7 @@ pub struct Run<'a> {
 pub async fn run(
     run: Run<'_>,
     mut incoming: UnboundedReceiver<Incoming>,
-    finished: UnboundedSender<(usize, Applied)>,
+    finished: UnboundedSender<(usize, TargetOutcome)>,
 ) {
     let Run {
         ctx,
@@ -356,8 +246,8 @@ pub async fn run(
                 intake.asked = intake.asked.saturating_sub(asked);
             }
             let order = pending.order;
-            let applied = writer.apply(*pending, intake.settled).await;
-            intake.finish(order, applied);
+            let outcome = writer.apply(*pending, intake.settled).await;
+            intake.finish(order, outcome);
         } else if reads_done && intake.scale_outs.is_empty() {
             break;
         } else {
@@ -374,7 +264,7 @@ struct Intake<'a> {
     scale_outs: BinaryHeap<Queued>,
     /// Protective decreases, scale-ins and history-only writes.
     others: BinaryHeap<Queued>,
-    done: UnboundedSender<(usize, Applied)>,
+    done: UnboundedSender<(usize, TargetOutcome)>,
     /// The sum of `max` over the targets not yet received.
     unread_max: u64,
     /// The increases the queued scale-outs ask for.
@@ -398,7 +288,7 @@ impl Intake<'_> {
                     .saturating_sub(u64::from(pending.planned.target.max));
                 if self.dry_run || !needs_writes(&pending, self.ctx) {
                     let record = finish_without_writes(&pending, self.dry_run);
-                    self.finish(pending.order, Applied::Done(record));
+                    self.finish(pending.order, TargetOutcome::Done(record));
                 } else if class(&pending) == Class::ScaleOut {
                     self.asked += u64::from(increase(&pending.decision));
                     self.scale_outs.push(Queued(priority(&pending), pending));
@@ -409,10 +299,10 @@ impl Intake<'_> {
         }
     }
 
-    fn finish(&mut self, order: usize, applied: Applied) {
+    fn finish(&mut self, order: usize, outcome: TargetOutcome) {
         self.settled += 1;
         // The caller outlives the writer: sending cannot fail.
-        let _ = self.done.send((order, applied));
+        let _ = self.done.send((order, outcome));
     }
 }
 
@@ -503,7 +393,7 @@ impl Writer<'_> {
         }
     }
 
-    async fn apply(&mut self, mut p: Pending, settled: usize) -> Applied {
+    async fn apply(&mut self, mut p: Pending, settled: usize) -> TargetOutcome {
         if class(&p) == Class::ScaleOut && !self.alone {
             if let Some(budget) = self.headroom().await {
                 // Decide again with what the plan's earlier scale-outs left.
@@ -529,7 +419,7 @@ impl Writer<'_> {
             let mut record = p.record();
             record.deferred = true;
             record.reasons.push(reason);
-            return Applied::Done(record);
+            return TargetOutcome::Done(record);
         }
         self.carry_out(p).await
     }
@@ -552,7 +442,7 @@ impl Writer<'_> {
         let sources = match fresh {
             Ok(mappings) => event_sources::Observed::Read(mappings),
             Err(error) if error.kind() == ErrorKind::AccessDenied => {
-                crate::observe::unreadable(&error)
+                event_sources::Observed::from_list_error(&error)
             }
             Err(error) => {
                 p.decision.reasons.push(format!(
@@ -587,15 +477,17 @@ impl Writer<'_> {
     /// Carries out a decision: the history, the mappings that run less, the reservation,
     /// the mappings that run more. A refusal for the account's floor learns the floor, and
     /// a scale-out is decided again once with the headroom read anew.
-    async fn carry_out(&mut self, mut p: Pending) -> Applied {
+    async fn carry_out(&mut self, mut p: Pending) -> TargetOutcome {
         let mut refusal: Option<String> = None;
         loop {
             let saved = p.decision.history_changed && self.ctx.state.is_some();
             if saved {
                 match self.save(&mut p).await {
                     Ok(()) => {}
-                    Err(SaveFailure::Conflict) => return Applied::Conflict(Box::new(p)),
-                    Err(SaveFailure::Failed(failed)) => return Applied::Failed(failed.0, failed.1),
+                    Err(SaveFailure::Conflict) => return TargetOutcome::Conflict(Box::new(p)),
+                    Err(SaveFailure::Failed(failed)) => {
+                        return TargetOutcome::Failed(Some(failed.0), failed.1)
+                    }
                 }
             }
             let change = p.decision.change();
@@ -605,7 +497,7 @@ impl Writer<'_> {
                 record
                     .reasons
                     .push(format!("unchanged: reservation stays {previous}"));
-                return Applied::Done(record);
+                return TargetOutcome::Done(record);
             }
             let capped = p.decision.capped;
             let lowering =
@@ -620,7 +512,7 @@ impl Writer<'_> {
                          throttle their batches; the next evaluation finishes",
                         describe(p.decision.previous)
                     ));
-                    return Applied::Failed(record, error);
+                    return TargetOutcome::Failed(Some(record), error);
                 }
                 Some(error) => {
                     record.reasons.push(
@@ -645,7 +537,7 @@ impl Writer<'_> {
                          evaluation, so that no batch already received is throttled",
                         describe(p.decision.previous)
                     ));
-                    return Applied::Done(record);
+                    return TargetOutcome::Done(record);
                 }
             }
             // 2. The reservation.
@@ -689,9 +581,9 @@ impl Writer<'_> {
                      evaluation finishes the job"
                         .into(),
                 );
-                return Applied::Failed(record, error);
+                return TargetOutcome::Failed(Some(record), error);
             }
-            return Applied::Done(record);
+            return TargetOutcome::Done(record);
         }
     }
 
@@ -901,12 +793,12 @@ struct MappingWrites {
 }
 
 /// Held at the current value because the pool has no room: reported, not failed.
-fn blocked(mut record: DecisionRecord, p: &Pending, refusal: &str) -> Applied {
+fn blocked(mut record: DecisionRecord, p: &Pending, refusal: &str) -> TargetOutcome {
     record.reasons.push(format!(
         "blocked by account headroom: {refusal}; the reservation stays {}",
         describe(p.decision.previous)
     ));
-    Applied::Done(record)
+    TargetOutcome::Done(record)
 }
 
 enum SaveFailure {
@@ -920,7 +812,7 @@ fn failed_put(
     p: &Pending,
     saved: bool,
     error: crate::ports::AwsError,
-) -> Applied {
+) -> TargetOutcome {
     let kept = if saved {
         " (the saved state counts the attempt, so the next step in this direction waits for \
          its cooldown)"
@@ -940,19 +832,5 @@ fn failed_put(
         },
         _ => error.into(),
     };
-    Applied::Failed(record, error)
-}
-
-/// The record a decision starts with, before apply adds what it did.
-pub fn record_for(planned: &PlannedTarget, decision: &Decision) -> DecisionRecord {
-    DecisionRecord {
-        function: planned.target.function.name().to_owned(),
-        trigger: planned.triggers.join("; "),
-        previous: decision.previous,
-        desired: decision.desired,
-        applied: false,
-        deferred: false,
-        reasons: decision.reasons.clone(),
-        event_sources: Vec::new(),
-    }
+    TargetOutcome::Failed(Some(record), error)
 }

@@ -33,7 +33,7 @@
 //! (`ProvisionedPollerConfig`) has no `MaximumConcurrency` and is left alone, with a warning.
 
 use crate::policy::EventSources;
-use crate::ports::{EventSourceMapping, MappingUpdate};
+use crate::ports::{AwsError, ErrorKind, EventSourceMapping, MappingUpdate};
 use crate::state::MappingRecord;
 use serde::Serialize;
 
@@ -55,6 +55,21 @@ pub enum Observed {
 }
 
 impl Observed {
+    /// How a target's mappings are seen when listing them failed: a role without the
+    /// permission means the reservation acts alone (as before mappings were followed); any
+    /// other failure is missing data, on which the target never scales in.
+    pub fn from_list_error(error: &AwsError) -> Observed {
+        if error.kind() == ErrorKind::AccessDenied {
+            Observed::NotFollowed(Some(format!(
+                "event sources not followed: the autoscaler's role may not list them ({error}); \
+                 the reservation acts alone. Add lambda:ListEventSourceMappings, \
+                 GetEventSourceMapping and UpdateEventSourceMapping (docs/deploy.md)"
+            )))
+        } else {
+            Observed::Unreadable(error.to_string())
+        }
+    }
+
     /// The mappings, when they were read.
     pub fn mappings(&self) -> Option<&[EventSourceMapping]> {
         match self {

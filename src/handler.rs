@@ -9,13 +9,14 @@
 //! knows of ([`crate::apply`]). A protective cap is therefore applied while later targets are
 //! still being read.
 
-use crate::apply::{self, Applied, Incoming, Pending};
+use crate::apply::{self, Incoming, Pending};
 use crate::deadline::Deadline;
 use crate::decide::{Observations, Request};
 use crate::error::HandlerError;
 use crate::headroom::LearnedFloor;
 use crate::mapping_cache::MappingCache;
-use crate::observe::{self, Observed, Shared, Unread, TARGETS_PER_CHUNK};
+use crate::observe::{self, Observed, Shared, TARGETS_PER_CHUNK};
+use crate::outcome::TargetOutcome;
 use crate::plan::{self, Plan, PlannedTarget};
 use crate::policy::{Policy, PolicyError};
 use crate::ports::{AwsError, Context, MetricPoint};
@@ -43,13 +44,6 @@ pub struct Autoscaler {
     queue_urls: QueueUrls,
     /// The account's SQS event source mappings, kept for a while in a warm container.
     mappings: MappingCache,
-}
-
-/// What became of one target of the plan.
-enum TargetResult {
-    Done(DecisionRecord),
-    /// Failed; with the record when a decision was made.
-    Failed(Option<DecisionRecord>, HandlerError),
 }
 
 impl Autoscaler {
@@ -149,7 +143,7 @@ impl Autoscaler {
         deadline: Option<Deadline>,
         points: &UnboundedSender<MetricPoint>,
         report_cost: &PublishCost,
-    ) -> Vec<TargetResult> {
+    ) -> Vec<TargetOutcome> {
         let ctx = &self.ctx;
         let concurrency = self.settings.read_concurrency;
         let prefix = self.own_arn_prefix();
@@ -180,13 +174,13 @@ impl Autoscaler {
                                 let _ = decided.send(Incoming::Decided(Box::new(pending)));
                                 continue;
                             }
-                            Err(error) => TargetResult::Failed(None, error),
+                            Err(error) => TargetOutcome::Failed(None, error),
                         },
-                        Err(Unread::Failed(error)) => TargetResult::Failed(None, error),
-                        Err(Unread::Deferred(reason)) => {
-                            let record = unread_record(planned, reason);
-                            send_points(points, &record);
-                            TargetResult::Done(record)
+                        Err(unread) => {
+                            if let Some(record) = unread.record() {
+                                send_points(points, record);
+                            }
+                            *unread
                         }
                     };
                     let _ = decided.send(Incoming::Unread {
@@ -213,7 +207,7 @@ impl Autoscaler {
         let collect = async {
             let mut applied = Vec::new();
             while let Some((order, result)) = done.recv().await {
-                if let Applied::Done(record) | Applied::Failed(record, _) = &result {
+                if let Some(record) = result.record() {
                     send_points(points, record);
                 }
                 applied.push((order, result));
@@ -222,26 +216,23 @@ impl Autoscaler {
         };
         let ((shared, unread), (), applied) = futures::join!(reads, writes, collect);
 
-        let mut results: Vec<Option<TargetResult>> = Vec::new();
+        let mut results: Vec<Option<TargetOutcome>> = Vec::new();
         results.resize_with(plan.targets.len(), || None);
         for (order, result) in unread {
             results[order] = Some(result);
         }
         for (order, applied) in applied {
             let result = match applied {
-                Applied::Done(record) => TargetResult::Done(record),
-                Applied::Failed(record, error) => TargetResult::Failed(Some(record), error),
-                Applied::Conflict(pending) => {
+                TargetOutcome::Conflict(pending) => {
                     let result = self
                         .decide_again(*pending, &shared, deadline, report_cost)
                         .await;
-                    if let TargetResult::Done(record) | TargetResult::Failed(Some(record), _) =
-                        &result
-                    {
+                    if let Some(record) = result.record() {
                         send_points(points, record);
                     }
                     result
                 }
+                other => other,
             };
             results[order] = Some(result);
         }
@@ -330,7 +321,7 @@ impl Autoscaler {
         shared: &Shared,
         deadline: Option<Deadline>,
         report_cost: &PublishCost,
-    ) -> TargetResult {
+    ) -> TargetOutcome {
         // Read it afresh: the reservation may have changed too.
         let mut fresh = pending.planned.clone();
         fresh.view = None;
@@ -345,15 +336,12 @@ impl Autoscaler {
         .pop();
         let observed = match observed {
             Some(Ok(observed)) => observed,
-            Some(Err(Unread::Failed(error))) => return TargetResult::Failed(None, error),
-            Some(Err(Unread::Deferred(reason))) => {
-                return TargetResult::Done(unread_record(&fresh, reason))
-            }
+            Some(Err(unread)) => return *unread,
             None => unreachable!("one target read, one result"),
         };
         let mut pending = match self.evaluate(pending.order, &fresh, observed, shared) {
             Ok(pending) => pending,
-            Err(error) => return TargetResult::Failed(None, error),
+            Err(error) => return TargetOutcome::Failed(None, error),
         };
         pending.decision.reasons.insert(
             0,
@@ -375,17 +363,9 @@ impl Autoscaler {
             report_cost,
         };
         apply::run(run, incoming, finished).await;
-        match done.recv().await.map(|(_, a)| a) {
-            Some(Applied::Done(record)) => TargetResult::Done(record),
-            Some(Applied::Failed(record, error)) => TargetResult::Failed(Some(record), error),
-            Some(Applied::Conflict(pending)) => {
-                let mut record = apply::record_for(&pending.planned, &pending.decision);
-                record
-                    .reasons
-                    .push("the saved state changed again: nothing was changed".into());
-                let function = pending.view.arn;
-                TargetResult::Failed(Some(record), HandlerError::StateConflict { function })
-            }
+        // A second conflict stays one: the report says nothing was changed.
+        match done.recv().await {
+            Some((_, outcome)) => outcome,
             None => unreachable!("one decision sent, one result"),
         }
     }
@@ -395,7 +375,7 @@ impl Autoscaler {
     async fn report(
         &self,
         plan: Plan,
-        results: Vec<TargetResult>,
+        results: Vec<TargetOutcome>,
         points: UnboundedSender<MetricPoint>,
         published: tokio::task::JoinHandle<Result<(), AwsError>>,
     ) -> Result<Outcome, HandlerError> {
@@ -404,10 +384,7 @@ impl Autoscaler {
         let mut target_errors: Vec<Option<HandlerError>> = Vec::new();
         let mut deferred_targets: Vec<bool> = Vec::new();
         for result in results {
-            let (record, error) = match result {
-                TargetResult::Done(record) => (Some(record), None),
-                TargetResult::Failed(record, error) => (record, Some(error)),
-            };
+            let (record, error) = result.into_report();
             deferred_targets.push(record.as_ref().is_some_and(|r| r.deferred));
             if let Some(record) = record {
                 record.log(dry_run);
@@ -465,19 +442,5 @@ fn send_points(points: &UnboundedSender<MetricPoint>, record: &DecisionRecord) {
     for point in record.metric_points() {
         // The publisher lives until the report drops the sender.
         let _ = points.send(point);
-    }
-}
-
-/// The record of a target the deadline kept from being read.
-fn unread_record(planned: &PlannedTarget, reason: String) -> DecisionRecord {
-    DecisionRecord {
-        function: planned.target.function.name().to_owned(),
-        trigger: planned.triggers.join("; "),
-        previous: None,
-        desired: None,
-        applied: false,
-        deferred: true,
-        reasons: vec![reason],
-        event_sources: Vec::new(),
     }
 }

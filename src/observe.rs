@@ -16,6 +16,7 @@ use crate::decide::{AlarmStates, ObservedAlarm, StateSource};
 use crate::error::HandlerError;
 use crate::event_sources;
 use crate::mapping_cache::{ByFunction, MappingCache};
+use crate::outcome::TargetOutcome;
 use crate::plan::{Plan, PlannedTarget};
 use crate::policy::{QueueRef, Target};
 use crate::ports::{
@@ -78,7 +79,7 @@ impl Shared {
             Some(Ok(by_function)) => {
                 Observed::Read(by_function.get(function_arn).cloned().unwrap_or_default())
             }
-            Some(Err(error)) => unreadable(error),
+            Some(Err(error)) => event_sources::Observed::from_list_error(error),
         }
     }
 
@@ -88,22 +89,6 @@ impl Shared {
             .queue
             .as_ref()
             .and_then(|q| self.queues.get(&q.queue))
-    }
-}
-
-/// How a target's mappings are seen when listing them failed: a role without the
-/// permission means the reservation acts alone (as before mappings were followed); any
-/// other failure is missing data, on which the target never scales in.
-pub fn unreadable(error: &AwsError) -> event_sources::Observed {
-    use event_sources::Observed;
-    if error.kind() == ErrorKind::AccessDenied {
-        Observed::NotFollowed(Some(format!(
-            "event sources not followed: the autoscaler's role may not list them ({error}); \
-             the reservation acts alone. Add lambda:ListEventSourceMappings, \
-             GetEventSourceMapping and UpdateEventSourceMapping (docs/deploy.md)"
-        )))
-    } else {
-        Observed::Unreadable(error.to_string())
     }
 }
 
@@ -243,14 +228,6 @@ pub struct Observed {
     pub stored: Stored,
 }
 
-/// Why a target was not read.
-#[derive(Debug, Clone)]
-pub enum Unread {
-    /// The deadline came first; the next scheduled run reads it.
-    Deferred(String),
-    Failed(HandlerError),
-}
-
 /// Reads one chunk of targets: their functions (concurrently, paced) and their saved state
 /// (one `BatchGetItem`). The state is keyed by the function's ARN; when `arn_prefix` (the
 /// autoscaler's own `arn:PARTITION:lambda:REGION:ACCOUNT:function:`) is known, the keys of
@@ -262,7 +239,7 @@ pub async fn chunk(
     concurrency: usize,
     deadline: Option<&Deadline>,
     arn_prefix: Option<&str>,
-) -> Vec<Result<Observed, Unread>> {
+) -> Vec<Result<Observed, Box<TargetOutcome>>> {
     if targets.is_empty() {
         return Vec::new();
     }
@@ -273,20 +250,21 @@ pub async fn chunk(
             }
             if let Some(deadline) = deadline {
                 if !deadline.allows(&*ctx.clock, std::time::Duration::ZERO) {
-                    return Err(Unread::Deferred(format!(
+                    let reason = format!(
                         "deferred: not read before the deadline ({:.1} s left, {:.1} s margin); \
                          the next scheduled run reads it",
                         deadline.left(&*ctx.clock).as_secs_f64(),
                         deadline.margin().as_secs_f64()
-                    )));
+                    );
+                    return Err(Box::new(TargetOutcome::deferred_unread(planned, reason)));
                 }
             }
             read_function(&planned.target, ctx)
                 .await
-                .map_err(Unread::Failed)
+                .map_err(|error| Box::new(TargetOutcome::Failed(None, error)))
         })
         .buffered(concurrency)
-        .collect::<Vec<Result<FunctionView, Unread>>>();
+        .collect::<Vec<Result<FunctionView, Box<TargetOutcome>>>>();
     let Some(store) = &ctx.state else {
         return functions
             .await
@@ -342,10 +320,13 @@ pub async fn chunk(
             match found {
                 Ok(stored) => Ok(Observed { view, stored }),
                 // Without the history, cooldowns could be skipped: leave the target alone.
-                Err(error) => Err(Unread::Failed(HandlerError::State {
-                    function: view.arn.clone(),
-                    source: error.clone(),
-                })),
+                Err(error) => Err(Box::new(TargetOutcome::Failed(
+                    None,
+                    HandlerError::State {
+                        function: view.arn.clone(),
+                        source: error.clone(),
+                    },
+                ))),
             }
         })
         .collect()

@@ -1,0 +1,58 @@
+//! What becomes of one target of the plan, from its reads to the report: one type all the
+//! way, as kube-rs's `reconcile` returns one result per object.
+
+use crate::error::HandlerError;
+use crate::pending::Pending;
+use crate::plan::PlannedTarget;
+use crate::report::DecisionRecord;
+
+#[derive(Debug)]
+pub enum TargetOutcome {
+    /// Decided: changed, held, unchanged or deferred; the record says which.
+    Done(DecisionRecord),
+    /// Failed; with the record when a decision was made (it says what was and was not done).
+    Failed(Option<DecisionRecord>, HandlerError),
+    /// Someone else saved the target's history since it was read: read it and decide again.
+    Conflict(Box<Pending>),
+}
+
+impl TargetOutcome {
+    /// A target the deadline kept from being read: deferred, for the next scheduled run.
+    pub fn deferred_unread(planned: &PlannedTarget, reason: String) -> TargetOutcome {
+        TargetOutcome::Done(DecisionRecord {
+            function: planned.target.function.name().to_owned(),
+            trigger: planned.triggers.join("; "),
+            previous: None,
+            desired: None,
+            applied: false,
+            deferred: true,
+            reasons: vec![reason],
+            event_sources: Vec::new(),
+        })
+    }
+
+    /// The target's record, once a decision (or a deferral) was made.
+    pub fn record(&self) -> Option<&DecisionRecord> {
+        match self {
+            TargetOutcome::Done(record) | TargetOutcome::Failed(Some(record), _) => Some(record),
+            TargetOutcome::Failed(None, _) | TargetOutcome::Conflict(_) => None,
+        }
+    }
+
+    /// The record and the error to report. A conflict still unresolved at the report (a
+    /// second one in a row) is reported as such: nothing was changed.
+    pub fn into_report(self) -> (Option<DecisionRecord>, Option<HandlerError>) {
+        match self {
+            TargetOutcome::Done(record) => (Some(record), None),
+            TargetOutcome::Failed(record, error) => (record, Some(error)),
+            TargetOutcome::Conflict(pending) => {
+                let mut record = pending.record();
+                record
+                    .reasons
+                    .push("the saved state changed again: nothing was changed".into());
+                let function = pending.view.arn.clone();
+                (Some(record), Some(HandlerError::StateConflict { function }))
+            }
+        }
+    }
+}

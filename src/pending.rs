@@ -1,0 +1,123 @@
+//! One decided target on its way to the writer: what was read, what was decided, and what
+//! its event source mappings must become. Deciding again (with the account's headroom, or
+//! with mappings read anew) keeps the decision and the mappings' plan together.
+
+use crate::decide::{Decision, Headroom, Observations};
+use crate::event_sources::{self, SourcePlan, SourceReport};
+use crate::plan::PlannedTarget;
+use crate::ports::{FunctionView, Version};
+use crate::report::DecisionRecord;
+
+/// One decided target, waiting to be carried out.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// The target's place in the plan: ties keep plan order, and results are sorted by it.
+    pub order: usize,
+    pub planned: PlannedTarget,
+    pub view: FunctionView,
+    /// The saved state's version when it was read; `None` when no state store is configured.
+    pub version: Option<Version>,
+    /// What the decision was made from, to decide again with the headroom.
+    pub observations: Observations,
+    /// The function's SQS event source mappings, as far as they were read.
+    pub sources: event_sources::Observed,
+    pub decision: Decision,
+    /// What the mappings must become for the decision (empty when none follow).
+    pub source_plan: SourcePlan,
+}
+
+impl Pending {
+    /// Decides from the observations, without headroom (that comes at write time).
+    pub fn new(
+        order: usize,
+        planned: PlannedTarget,
+        view: FunctionView,
+        version: Option<Version>,
+        observations: Observations,
+        sources: event_sources::Observed,
+    ) -> Pending {
+        let decision = observations.decide(&planned.target, planned.request, None);
+        let mut pending = Pending {
+            order,
+            planned,
+            view,
+            version,
+            observations,
+            sources,
+            decision,
+            source_plan: SourcePlan::default(),
+        };
+        pending.plan_sources();
+        pending
+    }
+
+    /// Decides again (with the headroom, or with mappings read anew).
+    pub fn decide(&mut self, headroom: Option<Headroom>) {
+        self.decision =
+            self.observations
+                .decide(&self.planned.target, self.planned.request, headroom);
+        self.plan_sources();
+    }
+
+    /// Plans the mappings for the decided reservation; their records join the history.
+    fn plan_sources(&mut self) {
+        self.source_plan = SourcePlan::default();
+        let d = &mut self.decision;
+        match (&self.sources, d.desired) {
+            (event_sources::Observed::Read(mappings), Some(reservation)) => {
+                let visible = self
+                    .planned
+                    .target
+                    .queue
+                    .as_ref()
+                    .zip(self.observations.queue)
+                    .map(|(spec, depth)| (spec.queue.name(), depth.visible));
+                let saved = std::mem::take(&mut d.history.event_sources);
+                let plan = event_sources::plan(mappings, &saved, reservation, visible);
+                d.history_changed |= plan.records != saved;
+                d.history.event_sources = plan.records.clone();
+                d.reasons.extend(plan.reasons.iter().cloned());
+                self.source_plan = plan;
+            }
+            (event_sources::Observed::NotFollowed(Some(why)), _) => d.reasons.push(why.clone()),
+            _ => {}
+        }
+    }
+
+    /// True when the decision lowers the reservation (or sets a first one): a mapping the
+    /// account's listing missed would then run beyond it. (A scale-out cannot make such a
+    /// mapping worse, so it spends no extra call; the next listing finds it.)
+    pub fn lowers_reservation(&self) -> bool {
+        let d = &self.decision;
+        match (d.change(), d.previous) {
+            (Some(to), Some(from)) => to < from,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    pub fn record(&self) -> DecisionRecord {
+        let mut record = record_for(&self.planned, &self.decision);
+        record.event_sources = self
+            .source_plan
+            .changes
+            .iter()
+            .map(SourceReport::of)
+            .collect();
+        record
+    }
+}
+
+/// The record a decision starts with, before apply adds what it did.
+pub fn record_for(planned: &PlannedTarget, decision: &Decision) -> DecisionRecord {
+    DecisionRecord {
+        function: planned.target.function.name().to_owned(),
+        trigger: planned.triggers.join("; "),
+        previous: decision.previous,
+        desired: decision.desired,
+        applied: false,
+        deferred: false,
+        reasons: decision.reasons.clone(),
+        event_sources: Vec::new(),
+    }
+}
