@@ -1215,9 +1215,16 @@ async fn a_users_maximum_concurrency_is_a_ceiling_the_mapping_returns_to() {
 async fn event_sources_ignore_in_the_policy_or_a_tag_leaves_the_mappings_alone() {
     let moto = Moto::start();
     let config = moto.sdk_config().await;
-    moto.create_function(&config, "orders-worker", Some(10))
-        .await;
-    moto.create_function(&config, "tagged-worker", Some(10))
+    // Each follows a queue of 5 messages at 5 per instance: a reservation of 1, below the 2
+    // a followed mapping needs, so following would pause them.
+    for name in ["orders-worker", "tagged-worker"] {
+        moto.create_function(&config, name, Some(10)).await;
+        let queue = name.trim_end_matches("-worker");
+        let url = moto.create_queue(&config, queue).await;
+        moto.send(&config, &url, 5, 0).await;
+    }
+    // A target that follows its mappings, so that this run lists them.
+    moto.create_function(&config, "billing-worker", Some(4))
         .await;
     moto.tag_function(
         &config,
@@ -1226,12 +1233,15 @@ async fn event_sources_ignore_in_the_policy_or_a_tag_leaves_the_mappings_alone()
             ("autoscaler:enabled", "true"),
             ("autoscaler:min", "1"),
             ("autoscaler:max", "50"),
+            ("autoscaler:queue", "tagged"),
+            ("autoscaler:messages-per-instance", "5"),
+            ("autoscaler:tolerance", "0"),
+            ("autoscaler:scale-in-cooldown-seconds", "0"),
+            ("autoscaler:scale-in-stabilization-seconds", "0"),
             ("autoscaler:event-sources", "ignore"),
         ],
     )
     .await;
-    moto.create_queue(&config, "orders").await;
-    moto.create_queue(&config, "tagged").await;
     let orders = moto
         .create_mapping(&config, "orders-worker", "orders", Some(10))
         .await;
@@ -1239,20 +1249,32 @@ async fn event_sources_ignore_in_the_policy_or_a_tag_leaves_the_mappings_alone()
         .create_mapping(&config, "tagged-worker", "tagged", Some(10))
         .await;
     let policy = Policy::from_json(
-        r#"{"targets":[{"function":"orders-worker","min":1,"max":100,"event_sources":"ignore"}]}"#,
+        r#"{"targets":[
+            {"function":"orders-worker","min":1,"max":100,"event_sources":"ignore",
+             "queue":{"name":"orders","messages_per_instance":5},"tolerance":0,
+             "scale_in_cooldown_seconds":0,"scale_in_stabilization_seconds":0},
+            {"function":"billing-worker","min":1,"max":10}]}"#,
         "test",
     )
     .unwrap();
     let autoscaler = autoscaler(&moto, &config, policy).await;
     moto.start_recording();
+    let outcome = autoscaler
+        .handle(&sample("scheduled.json"), None)
+        .await
+        .unwrap();
     for function in ["orders-worker", "tagged-worker"] {
-        // 1 is below the 2 a followed mapping needs: an ignored one is not paused either.
-        let outcome = autoscaler
-            .handle(&command(function, 1), None)
-            .await
+        assert_eq!(
+            moto.reserved(&config, function).await,
+            Some(1),
+            "{function}"
+        );
+        let decision = outcome
+            .decisions
+            .iter()
+            .find(|d| d.function == function)
             .unwrap();
-        assert_eq!(moto.reserved(&config, function).await, Some(1));
-        assert!(outcome.decisions[0].event_sources.is_empty(), "{function}");
+        assert!(decision.event_sources.is_empty(), "{decision:?}");
         assert_eq!(moto.mapping_records(&config, function).await, []);
     }
     for uuid in [&orders, &tagged] {
@@ -1304,7 +1326,11 @@ async fn a_mapping_created_since_the_accounts_listing_is_lowered_with_the_others
     let first = moto
         .create_mapping(&config, "orders-worker", "orders", None)
         .await;
-    let autoscaler = autoscaler(&moto, &config, policy()).await;
+    moto.create_state_table(&config).await;
+    let clock = std::sync::Arc::new(ManualClock::new(1_800_000_000));
+    let settings = with_table();
+    let ctx = wiring::context_with_clock(&config, &settings, clock.clone());
+    let autoscaler = Autoscaler::new(Ok(policy()), settings, ctx);
     autoscaler
         .handle(&command("orders-worker", 12), None)
         .await
@@ -1314,11 +1340,12 @@ async fn a_mapping_created_since_the_accounts_listing_is_lowered_with_the_others
         (Some(12), "Enabled".into())
     );
 
-    // Created after this instance listed the account's mappings (kept for 300 s): the
-    // decrease lists the function's own again, and shares among both.
+    // Created a minute after this instance listed the account's mappings (kept for 300 s):
+    // the decrease lists the function's own again, and shares among both.
     let second = moto
         .create_mapping(&config, "orders-worker", "orders-priority", None)
         .await;
+    clock.advance(Duration::from_secs(60));
     let outcome = autoscaler
         .handle(&command("orders-worker", 6), None)
         .await
