@@ -9,22 +9,9 @@ cd "$(dirname "$0")/.."
 echo "Building the autoscaler CLI (cargo build --bin autoscaler)..." >&2
 cargo build --bin autoscaler
 autoscaler="${CARGO_TARGET_DIR:-target}/debug/autoscaler"
-# moto 5.2.5 leaves a reservation of 0 out of GetFunction, where AWS returns it: a paused
-# consumer would read as unreserved. The server scripts/moto.sh starts loads the fix
-# (moto_fixtures.patch_moto) through this sitecustomize; other Python processes skip it.
-moto_patch=$(mktemp -d)
-cat >"$moto_patch/sitecustomize.py" <<PY
-import sys
-if sys.argv and sys.argv[0].endswith("moto_server"):
-    sys.path.insert(0, "$PWD/scripts")
-    import moto_fixtures
-    moto_fixtures.patch_moto()
-PY
-export PYTHONPATH="$moto_patch"
+# moto's server, patched where it answers differently from AWS (a reservation of 0 that
+# moto 5.2.5 leaves out of GetFunction would make a paused consumer read as unreserved).
 source scripts/moto.sh
-# The server is up, so it has loaded the fix.
-unset PYTHONPATH
-rm -rf "$moto_patch"
 fixtures setup
 # orders-worker consumes the orders queue through an SQS event source mapping, created as
 # users create them: enabled, with no MaximumConcurrency.

@@ -1,8 +1,9 @@
 # Sourced by the demo and smoke scripts: start moto's server on a free 127.0.0.1 port,
-# point the AWS SDKs at it, and stop it when the calling script exits.
+# point the AWS SDKs at it, and stop it when the calling script exits. The server is moto's,
+# patched where it answers differently from AWS (scripts/moto_fixtures.py, patch_moto).
 moto_port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 moto_log=$(mktemp -t moto.XXXXXX.log)
-.venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" >"$moto_log" 2>&1 &
+.venv/bin/python scripts/moto_fixtures.py serve -H 127.0.0.1 -p "$moto_port" >"$moto_log" 2>&1 &
 moto_pid=$!
 stop_moto() { kill "$moto_pid" 2>/dev/null; wait "$moto_pid" 2>/dev/null; rm -f "$moto_log"; }
 trap stop_moto EXIT

@@ -143,6 +143,9 @@ pub struct Inputs<'a> {
     /// 2 per SQS event source mapping that follows the reservation, 0 without any
     /// ([`crate::event_sources::floor`]): nothing but a cap or an explicit set goes below it.
     pub mapping_floor: u32,
+    /// True while an explicit set (an operator's command, an alarm's `set`) keeps the
+    /// mappings paused: until something proposes a value, the floor does not resume them.
+    pub pause_held: bool,
 }
 
 /// Everything one evaluation observed, owned: the writer decides again with the account's
@@ -157,6 +160,7 @@ pub struct Observations {
     pub now: i64,
     pub unread: Vec<String>,
     pub mapping_floor: u32,
+    pub pause_held: bool,
 }
 
 impl Observations {
@@ -176,6 +180,7 @@ impl Observations {
             unread: &self.unread,
             headroom,
             mapping_floor: self.mapping_floor,
+            pause_held: self.pause_held,
         };
         decide(target, &inputs, request)
     }
@@ -207,6 +212,9 @@ pub struct Decision {
     pub history_changed: bool,
     /// Whether an active cap lowered the value (a protective decrease, applied first).
     pub capped: bool,
+    /// Whether an explicit set keeps the value below the event source floor (the mappings'
+    /// pause then holds until something proposes a value; a cap's lifts with the cap).
+    pub explicit_pause: bool,
 }
 
 impl Decision {
@@ -411,6 +419,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
             history_changed: repair,
             history,
             capped: false,
+            explicit_pause: false,
         };
     }
 
@@ -479,6 +488,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
     }
     // 8 (second half). The event source floor, which only a cap or an explicit set passes.
     let floor = i64::from(inputs.mapping_floor);
+    let mut explicit_pause = false;
     if value < floor {
         let capped_below = caps.iter().min().filter(|&&cap| cap < floor);
         let set_below = proposals
@@ -493,8 +503,15 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
         } else if let Some(set) = set_below {
             reasons.push(format!(
                 "set {set} is below the event source floor {floor} (2 per SQS mapping): the \
-                 mappings are paused"
+                 mappings are paused until something proposes a value"
             ));
+            explicit_pause = true;
+        } else if inputs.pause_held && proposals.is_empty() {
+            reasons.push(format!(
+                "the mappings stay paused at {value}: an explicit set paused them, and nothing \
+                 has proposed a value since"
+            ));
+            explicit_pause = true;
         } else {
             let over_max = if floor > max {
                 format!(" (above max {max}: the mappings cannot run on less)")
@@ -502,8 +519,8 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
                 String::new()
             };
             reasons.push(format!(
-                "raised from {value} to the event source floor {floor}: 2 per SQS mapping, the \
-                 least MaximumConcurrency AWS allows{over_max}"
+                "but {value} is below the event source floor {floor} (2 per SQS mapping, the \
+                 least MaximumConcurrency AWS allows): raised to {floor}{over_max}"
             ));
             value = floor;
         }
@@ -552,6 +569,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
         history,
         // From no reservation (the whole unreserved pool) any cap is a decrease.
         capped: capped && current.is_none_or(|c| desired < c),
+        explicit_pause,
     }
 }
 
@@ -722,6 +740,7 @@ mod tests {
             unread: &[],
             headroom: None,
             mapping_floor: 0,
+            pause_held: false,
         };
         super::decide(target, &inputs, request)
     }
@@ -1174,6 +1193,7 @@ mod tests {
             unread: &[],
             headroom: None,
             mapping_floor: 0,
+            pause_held: false,
         };
         super::decide(t, &inputs, Request::FollowAlarms)
     }
@@ -1439,6 +1459,7 @@ mod tests {
             unread: &[],
             headroom: None,
             mapping_floor: 0,
+            pause_held: false,
         };
         let next = super::decide(&t, &inputs, Request::FollowAlarms);
         assert_eq!(next.desired, Some(90));
@@ -1578,6 +1599,7 @@ mod tests {
             unread: &[],
             headroom: None,
             mapping_floor: 0,
+            pause_held: false,
         };
         let d = super::decide(&t, &inputs, Request::Direct(12));
         assert_eq!(d.desired, Some(12));
@@ -1896,6 +1918,7 @@ mod tests {
             unread: &w.unread,
             headroom: w.headroom,
             mapping_floor: 0,
+            pause_held: false,
         };
         super::decide(t, &inputs, w.request)
     }
@@ -2012,6 +2035,7 @@ mod tests {
                 unread: &replay.unread,
                 headroom: None,
                 mapping_floor: 0,
+                pause_held: false,
             };
             let second = super::decide(&t, &inputs, replay.request);
             // A decision the headroom clamped is not what the observations asked for.

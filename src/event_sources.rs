@@ -109,6 +109,11 @@ pub fn followed<'a>(
         .collect()
 }
 
+/// True while an explicit set keeps any followed mapping paused.
+pub fn pause_held(records: &[MappingRecord]) -> bool {
+    records.iter().any(|r| r.paused && r.held)
+}
+
 /// The least reservation that runs every followed mapping: 2 each (0 without mappings).
 pub fn floor(observed: &Observed, records: &[MappingRecord]) -> u32 {
     match observed {
@@ -206,12 +211,14 @@ pub fn split(total: u32, ceilings: &[u32]) -> Vec<u32> {
 }
 
 /// Plans the target's mappings for the reservation it will have. `visible` is the target's
-/// queue and its visible messages, when it follows one (the pause names them).
+/// queue and its visible messages, when it follows one (the pause names them); `held`: an
+/// explicit set keeps the pause, which is recorded so.
 pub fn plan(
     mappings: &[EventSourceMapping],
     records: &[MappingRecord],
     reservation: u32,
     visible: Option<(&str, u64)>,
+    held: bool,
 ) -> SourcePlan {
     let mut reasons = Vec::new();
     for m in mappings {
@@ -281,12 +288,17 @@ pub fn plan(
         .collect();
     for (c, m) in changes.iter().zip(&followed) {
         let changed = c.update().is_some();
+        let paused = !c.desired_enabled;
         match kept.iter_mut().find(|r| r.uuid == c.uuid) {
-            Some(r) => r.paused = !c.desired_enabled,
+            Some(r) => {
+                r.paused = paused;
+                r.held = paused && held;
+            }
             None if changed => kept.push(MappingRecord {
                 uuid: c.uuid.clone(),
                 ceiling: m.maximum_concurrency,
-                paused: !c.desired_enabled,
+                paused,
+                held: paused && held,
             }),
             None => {}
         }
@@ -405,6 +417,7 @@ mod tests {
             uuid: uuid.into(),
             ceiling,
             paused,
+            held: false,
         }
     }
 
@@ -424,13 +437,13 @@ mod tests {
     #[test]
     fn a_first_change_records_the_users_maximum_as_the_ceiling() {
         let m = [mapping("a", Some(10), "Enabled")];
-        let p = plan(&m, &[], 6, None);
+        let p = plan(&m, &[], 6, None, false);
         assert_eq!(p.changes[0].desired_max, Some(6));
         assert_eq!(p.records, [record("a", Some(10), false)]);
         assert!(p.lowers());
         // Raised later, it stops at the recorded ceiling.
         let m = [mapping("a", Some(6), "Enabled")];
-        let p = plan(&m, &p.records, 40, None);
+        let p = plan(&m, &p.records, 40, None, false);
         assert_eq!(p.changes[0].desired_max, Some(10));
         assert!(!p.lowers());
     }
@@ -438,7 +451,7 @@ mod tests {
     #[test]
     fn a_mapping_already_within_its_share_writes_nothing_and_records_nothing() {
         let m = [mapping("a", Some(5), "Enabled")];
-        let p = plan(&m, &[], 5, None);
+        let p = plan(&m, &[], 5, None, false);
         assert!(!p.writes());
         assert!(p.records.is_empty());
     }
@@ -449,7 +462,7 @@ mod tests {
             mapping("a", Some(4), "Enabled"),
             mapping("b", None, "Enabled"),
         ];
-        let p = plan(&m, &[], 3, Some(("q-a", 120)));
+        let p = plan(&m, &[], 3, Some(("q-a", 120)), false);
         assert!(p.changes.iter().all(|c| !c.desired_enabled));
         assert_eq!(
             p.changes[0].desired_max,
@@ -468,7 +481,7 @@ mod tests {
             mapping("b", Some(4), "Disabled"),
         ];
         let records = [record("a", None, true)];
-        let p = plan(&m, &records, 8, None);
+        let p = plan(&m, &records, 8, None, false);
         assert_eq!(p.changes.len(), 1, "b was disabled by hand: not followed");
         assert!(p.changes[0].desired_enabled && !p.changes[0].previous_enabled);
         assert_eq!(p.changes[0].desired_max, Some(8));
@@ -492,7 +505,7 @@ mod tests {
         ];
         let records = [record("b", None, true)];
         assert_eq!(floor(&Observed::Read(m.clone()), &records), 4);
-        let p = plan(&m, &records, 10, None);
+        let p = plan(&m, &records, 10, None, false);
         assert!(p.reasons.iter().any(|r| r.contains("provisioned mode")));
         assert!(p.changes.iter().all(|c| c.uuid != "p" && c.uuid != "c"));
     }
@@ -501,7 +514,7 @@ mod tests {
     fn a_deleted_mappings_record_is_dropped() {
         let m = [mapping("a", Some(3), "Enabled")];
         let records = [record("a", None, false), record("gone", Some(5), true)];
-        let p = plan(&m, &records, 3, None);
+        let p = plan(&m, &records, 3, None, false);
         assert_eq!(p.records, [record("a", None, false)]);
     }
 }

@@ -285,6 +285,7 @@ impl Autoscaler {
             _ => &[],
         };
         let mapping_floor = crate::event_sources::floor(&sources, saved_records);
+        let pause_held = crate::event_sources::pause_held(saved_records);
         let queue = match (planned.request, shared.queue(target)) {
             (Request::FollowAlarms, Some(Ok(depth))) => Some(*depth),
             (Request::FollowAlarms, Some(Err(error))) => {
@@ -301,6 +302,7 @@ impl Autoscaler {
             now: self.ctx.clock.epoch_seconds(),
             unread,
             mapping_floor,
+            pause_held,
         };
         let version = self.ctx.state.as_ref().map(|_| observed.stored.version);
         Ok(Pending::new(

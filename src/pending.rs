@@ -73,7 +73,8 @@ impl Pending {
                     .zip(self.observations.queue)
                     .map(|(spec, depth)| (spec.queue.name(), depth.visible));
                 let saved = std::mem::take(&mut d.history.event_sources);
-                let plan = event_sources::plan(mappings, &saved, reservation, visible);
+                let plan =
+                    event_sources::plan(mappings, &saved, reservation, visible, d.explicit_pause);
                 d.history_changed |= plan.records != saved;
                 d.history.event_sources = plan.records.clone();
                 d.reasons.extend(plan.reasons.iter().cloned());

@@ -71,6 +71,9 @@ pub struct MappingRecord {
     /// True while the autoscaler keeps the mapping disabled (a pause). Only such mappings
     /// are ever enabled again: one disabled by hand stays disabled.
     pub paused: bool,
+    /// True when an explicit set (not a cap) paused it: the pause then holds until something
+    /// proposes a value, as the set's value would without mappings.
+    pub held: bool,
 }
 
 /// The history of one target.

@@ -11,7 +11,7 @@ fn validate_prints_each_target_with_its_rules_queue_and_knobs() {
     let (code, stdout, stderr) = autoscaler(&["validate", "--policy", "examples/policy.json"]);
     assert_eq!(code, 0, "{stderr}");
     for line in [
-        "orders-worker: min 2 max 100",
+        "orders-worker: min 0 max 100",
         "  alarm orders-backlog-high: on_alarm: change +10, on_ok: change -5",
         "  alarm orders-db-overloaded: on_alarm: cap 3",
         "  queue thumbnails: 10 messages per instance, in flight counted, delayed not counted, activation 0",

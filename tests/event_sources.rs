@@ -221,7 +221,8 @@ fn a_breaker_pauses_the_consumer_and_its_recovery_resumes_only_what_the_autoscal
         [MappingRecord {
             uuid: ours.clone(),
             ceiling: None,
-            paused: true
+            paused: true,
+            held: false,
         }]
     );
     let paused = f
@@ -275,10 +276,7 @@ fn two_mappings_share_the_reservation_evenly_and_min_rises_to_two_each() {
     let b = f.mapping("b-q", None, true);
     let outcome = f.run(scheduled()).unwrap();
     assert_eq!(f.reserved(), Some(4), "2 for each mapping, not min 1");
-    assert!(has_reason(
-        &outcome,
-        "raised from 1 to the event source floor 4"
-    ));
+    assert!(has_reason(&outcome, "below the event source floor 4"));
     assert_eq!((f.max_of(&a), f.max_of(&b)), (Some(2), Some(2)));
     f.alarm("backlog", Alarm);
     f.run(alarm_event("backlog", "ALARM")).unwrap();
@@ -424,6 +422,7 @@ fn a_failed_mapping_write_after_a_scale_out_leaves_the_mapping_below_the_reserva
                 uuid: m.clone(),
                 ceiling: None,
                 paused: false,
+                held: false,
             }],
             ..Default::default()
         },
@@ -546,4 +545,27 @@ fn a_decrease_right_after_the_accounts_listing_does_not_list_the_function_again(
     f.run(alarm_event("backlog", "OK")).unwrap();
     assert_eq!(f.world.calls.count("ListEventSourceMappings"), 1);
     assert_eq!((f.reserved(), f.max_of(&m)), (Some(15), Some(15)));
+}
+
+#[test]
+fn an_operators_pause_holds_until_something_proposes_a_value_but_a_caps_lifts_with_the_cap() {
+    let f = fixture(&breaker_policy(), 10);
+    let m = f.mapping("orders-q", None, true);
+    let outcome = f
+        .run(json!({"function": "orders", "desiredConcurrency": 0}))
+        .unwrap();
+    assert_eq!((f.reserved(), f.state_of(&m)), (Some(0), "Disabled".into()));
+    assert!(has_reason(&outcome, "until something proposes a value"));
+    assert!(f.records()[0].held);
+    // The next scheduled evaluation has nothing to propose: the pause holds.
+    f.clear();
+    let outcome = f.run(scheduled()).unwrap();
+    assert!(f.writes().is_empty(), "{:?}", f.writes());
+    assert_eq!((f.reserved(), f.state_of(&m)), (Some(0), "Disabled".into()));
+    assert!(has_reason(&outcome, "the mappings stay paused at 0"));
+    // A proposal ends it.
+    f.alarm("backlog", Alarm);
+    f.run(alarm_event("backlog", "ALARM")).unwrap();
+    assert_eq!((f.reserved(), f.state_of(&m)), (Some(10), "Enabled".into()));
+    assert!(!f.records()[0].paused && !f.records()[0].held);
 }

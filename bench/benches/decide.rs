@@ -64,6 +64,7 @@ fn an_hour_of_history(target: &Target) -> (Option<u32>, SavedState) {
             unread: &[],
             headroom: None,
             mapping_floor: 0,
+            pause_held: false,
         };
         let decision = decide(target, &inputs, Request::FollowAlarms);
         current = decision.desired.or(current);
@@ -86,6 +87,7 @@ fn bench_decide(c: &mut Criterion) {
         unread: &[],
         headroom: None,
         mapping_floor: 0,
+        pause_held: false,
     };
     c.bench_function("decide/queue+3 alarms+knobs+history", |b| {
         b.iter(|| decide(black_box(target), black_box(&inputs), Request::FollowAlarms))

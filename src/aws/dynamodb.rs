@@ -10,7 +10,7 @@
 //! | `format` | N | `1`; another value is read as unusable |
 //! | `last_change_at`, `last_change` | N, S | the last applied change: epoch seconds and `out`/`in` |
 //! | `recommendations` | L of M | `{value: N, until: N}` oldest first; the last has no `until` while in force |
-//! | `event_sources` | L of M | `{uuid: S, ceiling: N, paused: BOOL}` for each event source mapping the autoscaler changed; `ceiling` absent when the mapping had no `MaximumConcurrency` |
+//! | `event_sources` | L of M | `{uuid: S, ceiling: N, paused: BOOL, held: BOOL}` for each event source mapping the autoscaler changed; `ceiling` absent when the mapping had no `MaximumConcurrency`, `held` (present when true) when an explicit set keeps the pause |
 //! | `updated_at` | N | epoch seconds of the write |
 //! | `expires_at` | N | the table's TTL attribute: [`EXPIRES_AFTER_SECONDS`] after the write; absent while `event_sources` holds any record, so that a paused consumer's pause and a mapping's ceiling are never forgotten |
 
@@ -202,6 +202,9 @@ fn encode(key: &str, history: &History, version: u64, now: i64) -> HashMap<Strin
                 if let Some(ceiling) = r.ceiling {
                     entry.insert("ceiling".into(), number(ceiling));
                 }
+                if r.held {
+                    entry.insert("held".into(), AttributeValue::Bool(true));
+                }
                 AttributeValue::M(entry)
             })
             .collect();
@@ -317,10 +320,18 @@ fn decode_history(item: &HashMap<String, AttributeValue>) -> Result<History, Str
                     Some(AttributeValue::Bool(b)) => *b,
                     _ => return Err(format!("event source record {uuid} has no paused flag")),
                 };
+                let held = match entry.get("held") {
+                    None => false,
+                    Some(AttributeValue::Bool(b)) => *b,
+                    Some(_) => {
+                        return Err(format!("event source record {uuid}: held is not a bool"))
+                    }
+                };
                 event_sources.push(MappingRecord {
                     uuid: uuid.clone(),
                     ceiling,
                     paused,
+                    held,
                 });
             }
         }
@@ -414,11 +425,13 @@ mod tests {
                 uuid: "u-1".into(),
                 ceiling: Some(20),
                 paused: true,
+                held: true,
             },
             MappingRecord {
                 uuid: "u-2".into(),
                 ceiling: None,
                 paused: false,
+                held: false,
             },
         ];
         let item = encode("arn:f", &h, 3, 1_700_000_100);

@@ -69,6 +69,7 @@ fn evaluate_policy(
         unread: &[],
         headroom: None,
         mapping_floor: 0,
+        pause_held: false,
     };
     let decision = decide(target, &inputs, Request::FollowAlarms);
     // With a current reservation the core always desires one; keep it if it ever does not.
