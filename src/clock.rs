@@ -25,6 +25,12 @@ impl Clock for SystemClock {
             .map_or(0, |d| d.as_secs() as i64)
     }
 
+    fn epoch_millis(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+
     fn elapsed(&self) -> Duration {
         self.start.elapsed()
     }

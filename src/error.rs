@@ -81,7 +81,8 @@ pub enum HandlerError {
     #[error("{} target(s) failed: {}", .0.len(), join(.0))]
     Several(Vec<HandlerError>),
 
-    /// Scaling was applied but reporting it failed.
+    /// Scaling was applied but publishing its metrics failed: `PutMetricData`, the CLI's
+    /// default. The Lambda function writes them as EMF lines, which cannot fail this way.
     #[error("publishing metrics failed after the decisions were made ({decisions}): {source}")]
     Reporting { decisions: String, source: AwsError },
 }

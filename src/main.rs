@@ -1,6 +1,6 @@
 //! The Lambda entry point: settings, policy and clients, then the runtime.
 
-use lambda_autoscaler::{policy::Policy, settings::Settings, wiring};
+use lambda_autoscaler::{aws::emf, policy::Policy, settings::Settings, wiring};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,9 +17,21 @@ async fn main() -> Result<(), Error> {
     if let Err(error) = &policy {
         tracing::error!(%error, "the policy is invalid; every invocation will fail until it is fixed");
     }
+    // The metrics are EMF lines without a `level`, which Lambda's log-level filter counts as
+    // INFO.
+    let log_level = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok();
+    if emf::dropped_by_log_level(log_level.as_deref()) {
+        // At ERROR, so that it passes the filter it is about (WARN or ERROR; FATAL drops it).
+        tracing::error!(
+            log_level = log_level.as_deref().unwrap_or_default(),
+            "the function's ApplicationLogLevel is above INFO: Lambda drops the metrics (EMF \
+             lines, which it counts as INFO) and the dashboard stays empty; set it to INFO"
+        );
+    }
     // From the environment Lambda sets, without I/O: no provider chain to wait for.
     let config = wiring::lambda_sdk_config(|name| std::env::var(name).ok())?;
-    let autoscaler = wiring::autoscaler(&config, policy, settings);
+    let metrics = wiring::Metrics::Emf(Box::new(std::io::stdout()));
+    let autoscaler = wiring::autoscaler(&config, policy, settings, metrics);
     let autoscaler = &autoscaler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         autoscaler.learn_account(&event.context.invoked_function_arn);

@@ -318,6 +318,10 @@ pub trait StateStore: Send + Sync {
 pub trait Clock: Send + Sync {
     /// Wall-clock epoch seconds: the `now` of decisions.
     fn epoch_seconds(&self) -> i64;
+    /// Wall-clock epoch milliseconds: when metrics were taken.
+    fn epoch_millis(&self) -> i64 {
+        self.epoch_seconds() * 1000
+    }
     /// Monotonic time since the clock was made: pacing and deadlines.
     fn elapsed(&self) -> Duration;
     async fn sleep(&self, duration: Duration);

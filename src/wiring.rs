@@ -10,6 +10,8 @@
 //!   [`PacedLambda`] retries instead, so that every retry draws from the account's budget.
 //! - **HTTP client**: the SDK's default one, with rustls on ring rather than aws-lc-rs
 //!   ([`http_client`]): a smaller deployment package, the same HTTPS.
+//! - **Metrics** ([`Metrics`]): Embedded Metric Format lines on stdout in Lambda (no call,
+//!   no permission), `PutMetricData` from the CLI by default.
 
 use crate::clock::SystemClock;
 use crate::handler::Autoscaler;
@@ -162,13 +164,44 @@ pub fn context_with_clock(
     }
 }
 
-/// The autoscaler over real AWS clients.
+/// Where the decision metrics go.
+pub enum Metrics {
+    /// `PutMetricData` calls to CloudWatch: the CLI's default, which no log group collects.
+    Api,
+    /// Embedded Metric Format lines written to this writer ([`aws::emf`]): the Lambda
+    /// binary's, to stdout, which Lambda sends to CloudWatch Logs. Each line goes out in one
+    /// `write_all`, and `Stdout`'s holds stdout's lock for the whole of it, as the tracing
+    /// subscriber's write of each log line does: the two cannot interleave.
+    Emf(Box<dyn std::io::Write + Send>),
+    /// Nowhere.
+    Off,
+}
+
+/// Publishes nothing (`--metrics off`).
+struct NoMetrics;
+
+#[async_trait::async_trait]
+impl ports::MetricsPublisher for NoMetrics {
+    async fn publish(&self, _: &str, _: &[ports::MetricPoint]) -> Result<(), ports::AwsError> {
+        Ok(())
+    }
+}
+
+/// The autoscaler over real AWS clients, its metrics going to `metrics`.
 pub fn autoscaler(
     config: &SdkConfig,
     policy: Result<Policy, PolicyError>,
     settings: Settings,
+    metrics: Metrics,
 ) -> Autoscaler {
-    let ctx = context(config, &settings);
+    let mut ctx = context(config, &settings);
+    match metrics {
+        Metrics::Api => {}
+        Metrics::Emf(out) => {
+            ctx.metrics = Arc::new(aws::emf::Emf::new(out, ctx.clock.clone()));
+        }
+        Metrics::Off => ctx.metrics = Arc::new(NoMetrics),
+    }
     Autoscaler::new(policy, settings, ctx)
 }
 

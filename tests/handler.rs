@@ -2,6 +2,7 @@
 //! many, in what order, at what rate, what it does when one fails, and what a deadline stops.
 
 use lambda_autoscaler::alarm::AlarmState::{self, Alarm, Ok as Fine};
+use lambda_autoscaler::aws::emf::Emf;
 use lambda_autoscaler::error::HandlerError;
 use lambda_autoscaler::handler::Autoscaler;
 use lambda_autoscaler::memory::{MemoryLambda, World};
@@ -11,6 +12,9 @@ use lambda_autoscaler::report::Outcome;
 use lambda_autoscaler::settings::Settings;
 use lambda_autoscaler::state::{Direction, History, LastChange, Recommendation};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const NOW: i64 = 1_700_000_000;
@@ -1289,4 +1293,246 @@ fn knowing_its_own_account_the_autoscaler_reads_state_and_function_together_and_
         assert_eq!(f.count("BatchGetItem"), reads_of_state, "as {own}");
         assert_eq!(f.reserved("orders"), Some(5));
     }
+}
+
+// ---- metrics as the Lambda function writes them: Embedded Metric Format --------------------
+
+/// Everything the EMF publisher wrote.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines(&self) -> Vec<String> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        assert!(text.is_empty() || text.ends_with('\n'), "a line left open");
+        text.lines().map(str::to_owned).collect()
+    }
+}
+
+/// The fixture with the Lambda binary's metrics: EMF lines, here into `Captured`.
+fn emf_fixture(policy: &str) -> (Fixture, Captured) {
+    let world = World::new(NOW);
+    let settings = Settings::default();
+    let mut ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
+    let captured = Captured::default();
+    ctx.metrics = Arc::new(Emf::new(Box::new(captured.clone()), world.clock.clone()));
+    let autoscaler = Autoscaler::new(Policy::from_json(policy, "test"), settings, ctx);
+    (Fixture { world, autoscaler }, captured)
+}
+
+/// CloudWatch's units (the specification's `Unit` pattern).
+const EMF_UNITS: &[&str] = &[
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
+];
+
+/// Checks one line against CloudWatch's Embedded Metric Format specification and returns its
+/// document: a JSON object with nothing before or after it; `_aws` with an integer
+/// `Timestamp` in epoch milliseconds and `CloudWatchMetrics` (no other members); each
+/// directive with `Namespace`, `Dimensions` (at least one set, each of at most 30 keys) and
+/// `Metrics` (at most 100, each `Name` and a CloudWatch `Unit`); every dimension a string
+/// member of the root (1 to 1024 characters), every metric a number or an array of at most 100
+/// numbers at the root.
+fn emf_document(line: &str) -> Value {
+    assert!(
+        line.starts_with('{') && line.ends_with('}'),
+        "data before or after the object: {line:?}"
+    );
+    let document: Value = serde_json::from_str(line).expect("the line is one JSON value");
+    let root = document.as_object().expect("a JSON object");
+    let meta = root["_aws"].as_object().expect("_aws is an object");
+    let mut members: Vec<&str> = meta.keys().map(String::as_str).collect();
+    members.sort_unstable();
+    assert_eq!(members, ["CloudWatchMetrics", "Timestamp"], "{line}");
+    let timestamp = meta["Timestamp"].as_i64().expect("an integer Timestamp");
+    assert!(
+        (1_000_000_000_000..10_000_000_000_000).contains(&timestamp),
+        "Timestamp in epoch milliseconds: {timestamp}"
+    );
+    let directives = meta["CloudWatchMetrics"].as_array().unwrap();
+    assert!(!directives.is_empty(), "{line}");
+    for directive in directives {
+        let directive = directive.as_object().unwrap();
+        let mut members: Vec<&str> = directive.keys().map(String::as_str).collect();
+        members.sort_unstable();
+        assert_eq!(members, ["Dimensions", "Metrics", "Namespace"], "{line}");
+        let namespace = directive["Namespace"].as_str().unwrap();
+        assert!((1..=1024).contains(&namespace.len()), "{line}");
+        let sets = directive["Dimensions"].as_array().unwrap();
+        assert!(!sets.is_empty(), "at least one dimension set: {line}");
+        for set in sets {
+            let keys = set.as_array().expect("a dimension set is an array");
+            assert!(keys.len() <= 30, "{line}");
+            for key in keys {
+                let key = key.as_str().unwrap();
+                assert!((1..=250).contains(&key.len()), "{line}");
+                let value = root[key]
+                    .as_str()
+                    .expect("a dimension is a string at the root");
+                assert!((1..=1024).contains(&value.len()), "{line}");
+            }
+        }
+        let metrics = directive["Metrics"].as_array().unwrap();
+        assert!(metrics.len() <= 100, "{} metrics: {line}", metrics.len());
+        for metric in metrics {
+            let name = metric["Name"].as_str().unwrap();
+            assert!((1..=1024).contains(&name.len()), "{line}");
+            if let Some(unit) = metric.get("Unit") {
+                assert!(EMF_UNITS.contains(&unit.as_str().unwrap()), "{line}");
+            }
+            match &root[name] {
+                Value::Number(_) => {}
+                Value::Array(values) => {
+                    assert!(values.len() <= 100, "{line}");
+                    assert!(values.iter().all(Value::is_number), "{line}");
+                }
+                other => panic!("metric {name} is {other} at the root: {line}"),
+            }
+        }
+    }
+    document
+}
+
+/// Every metric of the EMF documents: (function, metric, unit) -> values, in order.
+fn emf_values(documents: &[Value]) -> BTreeMap<(Option<String>, String, String), Vec<f64>> {
+    let mut values: BTreeMap<_, Vec<f64>> = BTreeMap::new();
+    for document in documents {
+        let directive = &document["_aws"]["CloudWatchMetrics"][0];
+        let function = document
+            .get("FunctionName")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        for metric in directive["Metrics"].as_array().unwrap() {
+            let name = metric["Name"].as_str().unwrap().to_owned();
+            let unit = metric["Unit"].as_str().unwrap().to_owned();
+            let found = match &document[&name] {
+                Value::Array(many) => many.iter().map(|v| v.as_f64().unwrap()).collect(),
+                one => vec![one.as_f64().unwrap()],
+            };
+            values
+                .entry((function.clone(), name, unit))
+                .or_default()
+                .extend(found);
+        }
+    }
+    values
+}
+
+#[test]
+fn the_lambda_functions_metrics_are_emf_lines_one_per_target_that_the_dashboard_finds() {
+    let (f, captured) = emf_fixture(POLICY);
+    let f = f
+        .functions(&[("orders", Some(5)), ("billing", None)])
+        .alarms(&[("backlog", Alarm), ("db", Fine)]);
+    f.run(alarm_event("backlog", "ALARM")).unwrap();
+    assert_eq!(f.count("PutMetricData"), 0, "no API call");
+    let documents: Vec<Value> = captured.lines().iter().map(|l| emf_document(l)).collect();
+    let summary: Vec<(Option<&str>, &Value, &Value)> = documents
+        .iter()
+        .map(|d| {
+            let directive = &d["_aws"]["CloudWatchMetrics"][0];
+            (
+                d.get("FunctionName").and_then(Value::as_str),
+                &directive["Namespace"],
+                &directive["Dimensions"],
+            )
+        })
+        .collect();
+    // What template.yaml's dashboard searches: {namespace,FunctionName} per function, and
+    // DeferredTargets in the namespace without a dimension.
+    assert_eq!(
+        summary,
+        [
+            (
+                Some("orders"),
+                &json!("LambdaAutoscaler"),
+                &json!([["FunctionName"]])
+            ),
+            (
+                Some("billing"),
+                &json!("LambdaAutoscaler"),
+                &json!([["FunctionName"]])
+            ),
+            (None, &json!("LambdaAutoscaler"), &json!([[]])),
+        ]
+    );
+    assert_eq!(documents[0]["_aws"]["Timestamp"], json!(NOW * 1000));
+    let count = |function: Option<&str>, metric: &str| {
+        (
+            function.map(str::to_owned),
+            metric.to_owned(),
+            "Count".to_owned(),
+        )
+    };
+    let expected = BTreeMap::from([
+        (count(Some("orders"), "DesiredConcurrency"), vec![15.0]),
+        (count(Some("orders"), "ReservedConcurrency"), vec![15.0]),
+        (count(Some("orders"), "ScalingActions"), vec![1.0]),
+        (count(Some("billing"), "DesiredConcurrency"), vec![8.0]),
+        (count(Some("billing"), "ReservedConcurrency"), vec![8.0]),
+        (count(Some("billing"), "ScalingActions"), vec![1.0]),
+        (count(None, "DeferredTargets"), vec![0.0]),
+    ]);
+    assert_eq!(emf_values(&documents), expected);
+}
+
+#[test]
+fn a_large_reconciliation_writes_every_point_once_in_valid_emf_lines() {
+    let n = 60;
+    let (f, captured) = emf_fixture(&fleet(n));
+    for i in 0..n {
+        f.world.lambda.add(&format!("t{i}"), Some(1), &[]);
+        backlog(&f, i, 50);
+    }
+    let outcome = f.run(scheduled()).unwrap();
+    assert_eq!(outcome.decisions.len(), n);
+    let documents: Vec<Value> = captured.lines().iter().map(|l| emf_document(l)).collect();
+    // 181 points, more than one batch of the publisher: every one arrives, none twice.
+    let mut expected: BTreeMap<_, Vec<f64>> = BTreeMap::new();
+    for decision in &outcome.decisions {
+        for point in decision.metric_points() {
+            expected
+                .entry((point.function, point.metric.to_owned(), "Count".to_owned()))
+                .or_default()
+                .push(point.value);
+        }
+    }
+    expected.insert((None, "DeferredTargets".into(), "Count".into()), vec![0.0]);
+    assert_eq!(emf_values(&documents), expected);
+    assert_eq!(f.count("PutMetricData"), 0);
 }

@@ -5,7 +5,8 @@ mod support;
 
 use lambda_autoscaler::handler::Autoscaler;
 use lambda_autoscaler::memory::ManualClock;
-use lambda_autoscaler::{policy::Policy, settings::Settings, wiring};
+use lambda_autoscaler::wiring::{self, Metrics};
+use lambda_autoscaler::{policy::Policy, settings::Settings};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
@@ -49,7 +50,7 @@ fn with_table() -> Settings {
 /// An autoscaler over moto with the state table, creating the table first.
 async fn autoscaler(moto: &Moto, config: &aws_config::SdkConfig, policy: Policy) -> Autoscaler {
     moto.create_state_table(config).await;
-    wiring::autoscaler(config, Ok(policy), with_table())
+    wiring::autoscaler(config, Ok(policy), with_table(), Metrics::Api)
 }
 
 #[tokio::test]
@@ -170,7 +171,7 @@ async fn dry_run_reports_but_writes_nothing_to_lambda() {
         namespace: "Team/Autoscaler".into(),
         ..Settings::default()
     };
-    let autoscaler = wiring::autoscaler(&config, Ok(policy()), settings);
+    let autoscaler = wiring::autoscaler(&config, Ok(policy()), settings, Metrics::Api);
     let outcome = autoscaler
         .handle(&sample("alarm-lambda-action.json"), None)
         .await
@@ -281,6 +282,72 @@ async fn the_cli_prints_the_decision_record_and_exits_zero() {
     assert_eq!(record["dryRun"], true);
     assert_eq!(record["decisions"][0]["desired"], 8);
     assert_eq!(moto.reserved(&config, "reports-api").await, None);
+}
+
+#[tokio::test]
+async fn the_cli_publishes_with_put_metric_data_unless_told_emf_on_stderr_or_off() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "reports-api", None).await;
+    let invoke = |env: &[(&'static str, &str)], extra: &[&str]| {
+        let mut all = moto.env();
+        all.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
+        let mut args = vec![
+            "invoke",
+            "events/direct-command.json",
+            "--policy",
+            "examples/policy.json",
+        ];
+        args.extend(extra);
+        support::run_cli(&args, &all)
+    };
+    let emf_lines = |stderr: &str| -> Vec<Value> {
+        stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v.get("_aws").is_some())
+            .collect()
+    };
+    let ns = "LambdaAutoscaler";
+
+    // EMF: on stderr, one line per document; stdout stays the record; nothing reaches
+    // CloudWatch's API.
+    let (code, stdout, stderr) = invoke(&[], &["--metrics", "emf"]);
+    assert_eq!(code, 0, "{stderr}");
+    let record: Value = serde_json::from_str(&stdout).expect("stdout is the JSON record only");
+    assert_eq!(record["decisions"][0]["desired"], 8);
+    let documents = emf_lines(&stderr);
+    let reports = documents
+        .iter()
+        .find(|d| d["FunctionName"] == "reports-api")
+        .unwrap_or_else(|| panic!("no EMF document for reports-api in {stderr}"));
+    assert_eq!(reports["DesiredConcurrency"], 8.0);
+    assert_eq!(reports["_aws"]["CloudWatchMetrics"][0]["Namespace"], ns);
+    assert_eq!(
+        moto.metric_maximum(&config, ns, "DesiredConcurrency", "reports-api")
+            .await,
+        None
+    );
+
+    // Off, from the environment: neither.
+    let (code, _, stderr) = invoke(&[("AUTOSCALER_METRICS", "off")], &["--dry-run"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(emf_lines(&stderr).is_empty(), "{stderr}");
+    assert_eq!(
+        moto.metric_maximum(&config, ns, "DesiredConcurrency", "reports-api")
+            .await,
+        None
+    );
+
+    // The default: PutMetricData, as make demo shows in moto's CloudWatch.
+    let (code, _, stderr) = invoke(&[], &["--dry-run"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(emf_lines(&stderr).is_empty(), "{stderr}");
+    assert_eq!(
+        moto.metric_maximum(&config, ns, "DesiredConcurrency", "reports-api")
+            .await,
+        Some(8.0)
+    );
 }
 
 #[tokio::test]
@@ -1305,7 +1372,7 @@ async fn without_a_state_table_the_mappings_are_not_followed() {
         .await;
     moto.create_alarm(&config, "orders-db-overloaded", "ALARM")
         .await;
-    let autoscaler = wiring::autoscaler(&config, Ok(policy()), Settings::default());
+    let autoscaler = wiring::autoscaler(&config, Ok(policy()), Settings::default(), Metrics::Api);
     let outcome = autoscaler
         .handle(&sample("alarm-lambda-action-composite.json"), None)
         .await

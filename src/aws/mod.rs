@@ -1,8 +1,10 @@
-//! Thin adapters from the [`crate::ports`] traits to the AWS SDK clients. They translate, and
-//! nothing else: pacing, retries across the account's budget and decisions live elsewhere.
+//! Thin adapters from the [`crate::ports`] traits to the AWS SDK clients, and to CloudWatch's
+//! Embedded Metric Format on stdout ([`emf`]). They translate, and nothing else: pacing,
+//! retries across the account's budget and decisions live elsewhere.
 
 pub mod cloudwatch;
 pub mod dynamodb;
+pub mod emf;
 pub mod lambda;
 pub mod sqs;
 pub mod tagging;

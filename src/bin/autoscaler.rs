@@ -36,6 +36,11 @@ enum Command {
         /// its deadline; what is left is reported as deferred. No deadline by default.
         #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
         deadline_seconds: Option<f64>,
+        /// Where the decision metrics go: CloudWatch's PutMetricData (api), Embedded Metric
+        /// Format lines on stderr beside the logs (emf; the Lambda function writes them to
+        /// stdout), or nowhere (off).
+        #[arg(long, value_enum, env = "AUTOSCALER_METRICS", default_value_t = MetricsTo::Api)]
+        metrics: MetricsTo,
     },
     /// Check a policy document (a file, or the environment's) and print its targets.
     Validate {
@@ -47,6 +52,25 @@ enum Command {
     /// Print the decision record an event would produce, computed without AWS: the world
     /// (reservations, alarms, queues, saved state) is given on the command line.
     Explain(lambda_autoscaler::explain::Args),
+}
+
+/// `--metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum MetricsTo {
+    Api,
+    Emf,
+    Off,
+}
+
+impl MetricsTo {
+    fn wiring(self) -> wiring::Metrics {
+        match self {
+            MetricsTo::Api => wiring::Metrics::Api,
+            // stderr: stdout carries the decision record only.
+            MetricsTo::Emf => wiring::Metrics::Emf(Box::new(std::io::stderr())),
+            MetricsTo::Off => wiring::Metrics::Off,
+        }
+    }
 }
 
 fn load_policy(path: Option<&Path>) -> Result<Policy, HandlerError> {
@@ -82,6 +106,7 @@ async fn invoke(
     policy: Option<&Path>,
     dry_run: bool,
     deadline_seconds: Option<f64>,
+    metrics: MetricsTo,
 ) -> Result<(), String> {
     let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
     settings.dry_run |= dry_run;
@@ -90,7 +115,7 @@ async fn invoke(
     let trigger = trigger::parse_event_bytes(&bytes)
         .map_err(|e| format!("invalid event {}: {e}", event.display()))?;
     let config = wiring::sdk_config().await;
-    let autoscaler = wiring::autoscaler(&config, Ok(policy), settings);
+    let autoscaler = wiring::autoscaler(&config, Ok(policy), settings, metrics.wiring());
     let deadline = deadline_seconds
         .map(|seconds| autoscaler.deadline_after(std::time::Duration::from_secs_f64(seconds)));
     let outcome = autoscaler
@@ -263,7 +288,17 @@ async fn main() -> ExitCode {
             policy,
             dry_run,
             deadline_seconds,
-        } => invoke(event, policy.as_deref(), *dry_run, *deadline_seconds).await,
+            metrics,
+        } => {
+            invoke(
+                event,
+                policy.as_deref(),
+                *dry_run,
+                *deadline_seconds,
+                *metrics,
+            )
+            .await
+        }
         Command::Validate { policy } => validate(policy.as_deref()),
         Command::Simulate(args) => lambda_autoscaler::simulate::run(args)
             .map_err(|e| e.to_string())

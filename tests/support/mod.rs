@@ -524,7 +524,7 @@ impl Moto {
 }
 
 /// Runs the `autoscaler` CLI from the repository root with `env` and without any policy,
-/// dry-run or state-table setting inherited from the caller's environment: (exit code,
+/// dry-run, state-table or metrics setting inherited from the caller's environment: (exit code,
 /// stdout, stderr).
 pub fn run_cli(args: &[&str], env: &[(&'static str, String)]) -> (i32, String, String) {
     let Output {
@@ -538,6 +538,7 @@ pub fn run_cli(args: &[&str], env: &[(&'static str, String)]) -> (i32, String, S
         .env_remove("AUTOSCALER_POLICY_FILE")
         .env_remove("AUTOSCALER_DRY_RUN")
         .env_remove("AUTOSCALER_STATE_TABLE")
+        .env_remove("AUTOSCALER_METRICS")
         .envs(env.iter().cloned())
         .output()
         .expect("the CLI runs");
