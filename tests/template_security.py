@@ -314,25 +314,29 @@ def check_no_service_wide_actions(template):
             )
 
 
-def check_put_metric_data_is_namespace_scoped(template):
-    """cloudwatch:PutMetricData is allowed only with a cloudwatch:namespace condition on a
-    single, non-wildcard namespace."""
-    granting = [(w, s) for w, s in allow_statements(template) if grants(s, "cloudwatch:PutMetricData")]
-    require(granting, "no statement allows cloudwatch:PutMetricData; the metrics could not be published")
-    for where, statement in granting:
-        values = condition_values(statement, "StringEquals", "cloudwatch:namespace")
+def check_no_put_metric_data(template):
+    """No statement allows cloudwatch:PutMetricData: the function writes its metrics as
+    Embedded Metric Format lines in its log, which CloudWatch Logs turns into metrics, so the
+    permission would only let it write into namespaces it does not need."""
+    for where, statement in allow_statements(template):
         require(
-            values is not None and len(values) == 1,
-            f"{where} allows cloudwatch:PutMetricData without a StringEquals "
-            f"cloudwatch:namespace condition on one namespace",
+            not grants(statement, "cloudwatch:PutMetricData"),
+            f"{where} allows cloudwatch:PutMetricData; the function's metrics are EMF log "
+            f"lines and need no API call",
         )
-        value = values[0]
-        require(
-            (isinstance(value, str) and value and "*" not in value and "?" not in value)
-            or referenced_logical_id(value) in (template.get("Parameters") or {}),
-            f"{where}: cloudwatch:namespace must be one namespace (a literal or the namespace "
-            f"parameter), got {json.dumps(value)}",
-        )
+
+
+def check_application_log_level_keeps_metrics(template):
+    """The function's ApplicationLogLevel is INFO or lower (or unset, which is INFO): its
+    metrics are EMF lines without a level, which Lambda counts as INFO, so WARN, ERROR or
+    FATAL would drop every one and leave the dashboard empty."""
+    logging = autoscaler_properties(template).get("LoggingConfig") or {}
+    level = logging.get("ApplicationLogLevel", "INFO")
+    require(
+        isinstance(level, str) and level.upper() in ("TRACE", "DEBUG", "INFO"),
+        f"ApplicationLogLevel {json.dumps(level)} drops the EMF metric lines (Lambda counts a "
+        f"line without a level as INFO); use INFO",
+    )
 
 
 def check_role_is_fully_visible(template):
@@ -856,7 +860,6 @@ EXAMPLE_MANAGED_ARNS = [
 ACTIONS_ON_EVERY_RESOURCE = {
     "lambda:getaccountsettings",
     "cloudwatch:describealarms",
-    "cloudwatch:putmetricdata",
     "tag:getresources",
     "lambda:listeventsourcemappings",
 }
@@ -995,8 +998,8 @@ def check_event_source_mapping_access_is_on_mapping_resources(template):
 
 def check_only_listed_actions_on_every_resource(template):
     """Resource "*" carries only the actions that cannot be narrower (no resource type) or
-    must see everything: GetAccountSettings, DescribeAlarms, PutMetricData (namespace
-    condition), tag:GetResources and ListEventSourceMappings. ListEventSourceMappings is
+    must see everything: GetAccountSettings, DescribeAlarms, tag:GetResources and
+    ListEventSourceMappings. ListEventSourceMappings is
     granted: without it the autoscaler cannot find a consumer's mappings."""
     for where, statement in allow_statements(template):
         if not any(r == "*" for r in statement_resources(statement)):
@@ -1028,7 +1031,8 @@ CHECKS = [
     check_code_revealing_reads_require_opt_in_tag,
     check_concurrency_writes_are_granted_somewhere,
     check_no_service_wide_actions,
-    check_put_metric_data_is_namespace_scoped,
+    check_no_put_metric_data,
+    check_application_log_level_keeps_metrics,
     check_role_is_fully_visible,
     check_autoscaler_cannot_change_itself,
     check_own_reserved_concurrency_is_one,
@@ -1116,13 +1120,22 @@ def mutate_drop_concurrency_writes(t):
     drop_statement(t, lambda s: s.get("Effect") == "Allow" and grants(s, "lambda:PutFunctionConcurrency"))
 
 
-def mutate_drop_namespace_condition(t):
-    statement_granting(t, "cloudwatch:PutMetricData").pop("Condition")
+def mutate_grant_put_metric_data(t):
+    role_statements(t)[0].append({
+        "Effect": "Allow",
+        "Action": "cloudwatch:PutMetricData",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"cloudwatch:namespace": {"Ref": "MetricNamespace"}}},
+    })
 
 
-def mutate_namespace_wildcard(t):
-    s = statement_granting(t, "cloudwatch:PutMetricData")
-    s["Condition"] = {"StringLike": {"cloudwatch:namespace": "*"}}
+def mutate_put_metric_wildcard_joins_describe_alarms(t):
+    s = statement_granting(t, "cloudwatch:DescribeAlarms")
+    s["Action"] = ["cloudwatch:DescribeAlarms", "cloudwatch:PutMetric*"]
+
+
+def mutate_application_log_level_warn(t):
+    autoscaler_properties(t)["LoggingConfig"]["ApplicationLogLevel"] = "WARN"
 
 
 def mutate_sam_policies(t):
@@ -1393,8 +1406,9 @@ MUTATIONS = [
     ("an extra lambda:* on *", mutate_add_lambda_star, check_no_service_wide_actions),
     ("an extra lambda:Untag* on *", mutate_add_untag_on_star, check_write_actions_require_opt_in_tag_or_explicit_arns),
     ("the concurrency write statement is removed", mutate_drop_concurrency_writes, check_concurrency_writes_are_granted_somewhere),
-    ("the namespace condition is removed", mutate_drop_namespace_condition, check_put_metric_data_is_namespace_scoped),
-    ("the namespace is a wildcard", mutate_namespace_wildcard, check_put_metric_data_is_namespace_scoped),
+    ("PutMetricData is granted, even to the namespace only", mutate_grant_put_metric_data, check_no_put_metric_data),
+    ("cloudwatch:PutMetric* joins DescribeAlarms", mutate_put_metric_wildcard_joins_describe_alarms, check_no_put_metric_data),
+    ("ApplicationLogLevel is WARN", mutate_application_log_level_warn, check_application_log_level_keeps_metrics),
     ("SAM Policies are added to the function", mutate_sam_policies, check_role_is_fully_visible),
     ("a managed policy is attached to the role", mutate_managed_policy, check_role_is_fully_visible),
     ("the self-protection Deny is removed", mutate_drop_self_deny, check_autoscaler_cannot_change_itself),
