@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Lambda function as cargo-lambda runs it locally: `cargo lambda watch` serves the real
 # `lambda-autoscaler` binary behind the emulated Lambda runtime API, `cargo lambda invoke`
-# sends it a sample event, and the reservation must change in the local AWS (moto).
+# sends it a sample event, and the reservation must change in the local AWS (moto); its
+# decisions and its metrics (Embedded Metric Format) must be in its log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-venv.sh
@@ -70,4 +71,35 @@ for key in ("function", "trigger", "previous", "desired", "applied", "dry_run", 
 assert first["function"] == "orders-worker" and first["desired"] == 15, first
 print(f"{len(decisions)} JSON decision log lines, e.g. {json.dumps(first)[:160]}...")
 PY
-echo "cargo-lambda smoke: 4 passed, 0 failed"
+# The metrics are Embedded Metric Format lines on stdout, not PutMetricData calls: each one
+# a JSON object alone on its line (in Lambda, stdout lines reach CloudWatch Logs as they are;
+# cargo lambda watch may put its own prefix before them), orders-worker's with the values of
+# its decision, and nothing in moto's CloudWatch.
+.venv/bin/python - "$watch_log" <<'PY' || fail "no EMF metrics line for orders-worker"
+import json, sys
+documents = []
+for line in open(sys.argv[1], errors="replace"):
+    start = line.find('{"')
+    if start < 0 or '"_aws"' not in line:
+        continue
+    text = line[start:].rstrip("\n")
+    document = json.loads(text)  # the whole rest of the line: nothing after the object
+    meta = document["_aws"]
+    assert isinstance(meta["Timestamp"], int) and meta["Timestamp"] > 10**12, meta
+    directive = meta["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "LambdaAutoscaler", directive
+    for key in (k for dimensions in directive["Dimensions"] for k in dimensions):
+        assert isinstance(document[key], str), (key, document)
+    for metric in directive["Metrics"]:
+        assert isinstance(document[metric["Name"]], (int, float, list)), (metric, document)
+    documents.append(document)
+orders = [d for d in documents if d.get("FunctionName") == "orders-worker"]
+assert orders, f"no EMF document for orders-worker among {len(documents)}"
+first = orders[0]
+assert first["DesiredConcurrency"] == 15 and first["ScalingActions"] == 1, first
+assert any("DeferredTargets" in d and "FunctionName" not in d for d in documents), documents
+print(f"{len(documents)} EMF metrics lines, e.g. {json.dumps(first)[:160]}...")
+PY
+published=$(fixtures metrics LambdaAutoscaler)
+[ -z "$published" ] || fail "the Lambda binary called PutMetricData: $published"
+echo "cargo-lambda smoke: 5 passed, 0 failed"
