@@ -9,7 +9,8 @@
 //!   CloudWatch, SQS, DynamoDB and the tagging API. The Lambda client makes **one** attempt:
 //!   [`PacedLambda`] retries instead, so that every retry draws from the account's budget.
 //! - **HTTP client**: the SDK's default one, with rustls on ring rather than aws-lc-rs
-//!   ([`http_client`]): a smaller deployment package, the same HTTPS.
+//!   ([`http_client`]): a smaller deployment package, the same HTTPS. Its connector, and
+//!   with it the system's root certificates, is built at the first request, not at start.
 //! - **Metrics** ([`Metrics`]): Embedded Metric Format lines on stdout in Lambda (no call,
 //!   no permission), `PutMetricData` from the CLI by default.
 
@@ -26,10 +27,15 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_lambda::config::SharedCredentialsProvider;
-use aws_sdk_lambda::config::SharedHttpClient;
+use aws_sdk_lambda::config::{ConfigBag, RuntimeComponents, SharedHttpClient};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_http_client::{Builder, ConnectorBuilder};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpConnector,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -108,17 +114,59 @@ fn retries() -> RetryConfig {
 /// the config's connect and read timeouts; but with ring as rustls' crypto provider instead of
 /// aws-lc-rs, which is the largest crate of the zip after std (docs/benchmarks.md). Plain
 /// `http://` endpoints (moto, `AWS_ENDPOINT_URL`) go through it unencrypted, as before.
+///
+/// Its connector is built at the first request ([`ConnectorOnFirstRequest`]), not by each SDK
+/// client as it is constructed.
 pub fn http_client() -> SharedHttpClient {
-    Builder::new().build_with_connector_fn(|settings, runtime_components| {
-        let mut connector =
-            ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::Ring));
-        connector.set_connector_settings(settings.cloned());
-        if let Some(components) = runtime_components {
-            connector.set_sleep_impl(components.sleep_impl());
-        }
-        connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        connector.build()
-    })
+    on_first_request(
+        Builder::new().build_with_connector_fn(|settings, runtime_components| {
+            let mut connector =
+                ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::Ring));
+            connector.set_connector_settings(settings.cloned());
+            if let Some(components) = runtime_components {
+                connector.set_sleep_impl(components.sleep_impl());
+            }
+            connector.set_proxy_config(Some(ProxyConfig::from_env()));
+            connector.build()
+        }),
+    )
+}
+
+fn on_first_request(client: SharedHttpClient) -> SharedHttpClient {
+    SharedHttpClient::new(ConnectorOnFirstRequest(client))
+}
+
+/// An HTTP client whose connector is built when the first request needs it. The SDK's own
+/// builds one as each SDK client is constructed (`validate_base_client_config`, "so that
+/// native certs load at client initialization time"): five builds at the Lambda binary's
+/// start, the first reading the system's root certificates (3.2 ms of a 6.1 ms init in
+/// `make bench`), then one more for the first request's settings. This leaves one build, at
+/// the first request, shared by all the clients (the connectors are cached by settings): the
+/// init is 2.4 ms, and the first invocation carries the certificates instead
+/// (docs/benchmarks.md, "Issue #16").
+#[derive(Debug)]
+struct ConnectorOnFirstRequest(SharedHttpClient);
+
+impl HttpClient for ConnectorOnFirstRequest {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// The context over real AWS clients made from `config`, on the system clock.
@@ -260,6 +308,54 @@ mod tests {
             .expect("the client connected to nothing or sent nothing");
         // TLS record type 22 (handshake), version 3.x, then handshake type 1 (ClientHello).
         assert_eq!((head[0], head[1], head[5]), (0x16, 0x03, 0x01), "{head:?}");
+    }
+
+    /// Constructing SDK clients builds no connector (so reads no root certificates); the
+    /// first request builds one, and the other clients' requests share it.
+    #[tokio::test]
+    async fn the_connector_is_built_at_the_first_request_not_by_each_client() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let builds = Arc::new(AtomicUsize::new(0));
+        let counted = builds.clone();
+        let client =
+            on_first_request(Builder::new().build_with_connector_fn(move |settings, _| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let mut connector = ConnectorBuilder::default();
+                connector.set_connector_settings(settings.cloned());
+                connector.build_http()
+            }));
+        // A port nothing listens on: every call is refused at once.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "test", "test", None, None, "test",
+            )))
+            .http_client(client)
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts())
+            .build();
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let lambda = aws_sdk_lambda::Client::new(&config);
+        let _cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+        assert_eq!(
+            builds.load(Ordering::SeqCst),
+            0,
+            "built by a client's construction"
+        );
+        assert!(sqs.list_queues().send().await.is_err());
+        assert!(lambda.get_account_settings().send().await.is_err());
+        assert_eq!(
+            builds.load(Ordering::SeqCst),
+            1,
+            "one connector, built by the first request and shared"
+        );
     }
 
     fn lambda_env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
