@@ -1170,6 +1170,8 @@ mod tests {
                 })
                 .collect(),
             event_sources: Vec::new(),
+            in_force_since: None,
+            activities: Vec::new(),
         })
     }
 
@@ -1516,6 +1518,8 @@ mod tests {
             }),
             recommendations: vec![],
             event_sources: Vec::new(),
+            in_force_since: None,
+            activities: Vec::new(),
         });
         let d = with_queue(&t, Some(100), 0, &future);
         assert!(has(&d, "saved state is from the future"), "{:?}", d.reasons);
@@ -1734,6 +1738,8 @@ mod tests {
                         }),
                         recommendations: vec![],
                         event_sources: Vec::new(),
+                        in_force_since: None,
+                        activities: Vec::new(),
                     };
                     for (ago, v) in recs {
                         h.record(NOW - ago, v, 3600);

@@ -35,5 +35,6 @@ pub mod retry;
 pub mod settings;
 pub mod simulate;
 pub mod state;
+pub mod status;
 pub mod trigger;
 pub mod wiring;
