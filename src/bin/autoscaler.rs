@@ -298,14 +298,20 @@ fn init_logging() {
     }
 }
 
-/// The autoscaler the environment configures, with the policy given or the environment's.
+/// The autoscaler the environment configures, with the policy given or the environment's,
+/// for the commands that only read (`status`, `activities`): no metrics.
 async fn configured(
     policy: Option<&Path>,
 ) -> Result<lambda_autoscaler::handler::Autoscaler, String> {
     let settings = Settings::from_env().map_err(|e| e.to_string())?;
     let policy = load_policy(policy).map_err(|e| e.to_string())?;
     let config = wiring::sdk_config().await;
-    Ok(wiring::autoscaler(&config, Ok(policy), settings))
+    Ok(wiring::autoscaler(
+        &config,
+        Ok(policy),
+        settings,
+        wiring::Metrics::Off,
+    ))
 }
 
 fn now_epoch() -> i64 {
