@@ -12,6 +12,7 @@ pub mod apply;
 pub mod aws;
 pub mod clock;
 pub mod count;
+pub mod cron;
 pub mod deadline;
 pub mod decide;
 pub mod error;
