@@ -721,6 +721,7 @@ mod tests {
             stability: Stability::OFF,
             on_metric_failure: MetricFailure::Hold,
             event_sources: crate::policy::EventSources::Follow,
+            schedules: Vec::new(),
         }
     }
 

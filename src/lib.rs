@@ -33,6 +33,7 @@ pub mod ports;
 pub mod queue_urls;
 pub mod report;
 pub mod retry;
+pub mod schedule;
 pub mod settings;
 pub mod simulate;
 pub mod state;
