@@ -124,6 +124,23 @@ impl Zone {
     }
 }
 
+/// An instant given on the command line: epoch seconds (`1796110200`) or an RFC 3339 time
+/// with its offset (`2026-12-01T08:30:00+01:00`, `2026-12-01T07:30:00Z`); epoch seconds.
+pub fn parse_instant(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(seconds);
+    }
+    text.parse::<Timestamp>()
+        .map(|t| t.as_second())
+        .map_err(|e| {
+            format!(
+                "\"{text}\" is neither epoch seconds nor an RFC 3339 time with an offset, \
+                 such as 2026-12-01T08:30:00+01:00 ({e})"
+            )
+        })
+}
+
 /// The instant `epoch` seconds after 1970, clamped to what jiff represents.
 pub fn instant(epoch: i64) -> Timestamp {
     Timestamp::from_second(epoch).unwrap_or(if epoch < 0 {
@@ -475,6 +492,18 @@ mod tests {
             let err = CronExpr::parse(bad).unwrap_err();
             assert!(err.contains(expected), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn instants_are_epoch_seconds_or_rfc_3339_with_an_offset() {
+        assert_eq!(parse_instant("1796110200"), Ok(1_796_110_200));
+        assert_eq!(
+            parse_instant("2026-12-01T08:30:00+01:00"),
+            Ok(1_796_110_200)
+        );
+        assert_eq!(parse_instant("2026-12-01T07:30:00Z"), Ok(1_796_110_200));
+        let err = parse_instant("2026-12-01T08:30:00").unwrap_err();
+        assert!(err.contains("RFC 3339 time with an offset"), "{err}");
     }
 
     #[test]
