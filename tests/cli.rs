@@ -185,11 +185,11 @@ fn validate_lists_each_windows_next_occurrences_in_its_time_zone_and_its_tag() {
     ]);
     assert_eq!(code, 0, "{stderr}");
     for line in [
-        "  schedule business-hours: Mon-Fri 08:00 until Mon-Fri 18:00, Europe/Berlin, 5 min early: min 100",
+        "  schedule business-hours: Mon-Fri 08:00 until Mon-Fri 18:00, Europe/Berlin, 5 min early: min 120",
         "    Fri 2026-12-04 07:55 CET to Fri 2026-12-04 18:00 CET (starts 08:00), active now",
         "    Mon 2026-12-07 07:55 CET to Mon 2026-12-07 18:00 CET (starts 08:00)",
         "    Tue 2026-12-08 07:55 CET to Tue 2026-12-08 18:00 CET (starts 08:00)",
-        "    as a tag: autoscaler:schedule:business-hours = start=0 8 . . MON-FRI end=0 18 . . MON-FRI timezone=Europe/Berlin lead_seconds=300 min=100",
+        "    as a tag: autoscaler:schedule:business-hours = start=0 8 . . MON-FRI end=0 18 . . MON-FRI timezone=Europe/Berlin lead_seconds=300 min=120",
         "    Mon 2026-12-28 08:50 CET to Mon 2026-12-28 17:00 CET (starts 09:00)",
         "    note: 0 is below 2: while the window is active, SQS event source mappings are paused (disabled), and resumed when it ends",
         "policy OK: 2 target(s)",
@@ -234,7 +234,7 @@ fn explain_decides_at_an_rfc_3339_time_as_at_the_same_epoch_seconds() {
     let record: serde_json::Value = serde_json::from_str(&rfc).unwrap();
     let orders = &record["decisions"][0];
     assert_eq!(orders["function"], "orders-worker");
-    assert_eq!(orders["desired"], 100);
+    assert_eq!(orders["desired"], 120);
     assert_eq!(orders["schedules"], serde_json::json!(["business-hours"]));
     // At 23:00 the invoice mailer's quiet night holds it at 0; orders has no window.
     let (_, night, _) = run("2026-12-01T23:00:00+01:00");

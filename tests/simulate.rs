@@ -319,7 +319,7 @@ fn policy_metrics(test: &str, policy: &str, trace: &str, extra: &[&str]) -> (Val
 #[test]
 fn start_puts_the_trace_on_the_clock_the_schedules_read() {
     let business = "examples/business-hours.json";
-    // `step` lasts 70 min. From Tuesday 07:50 in Berlin, business hours (min 100) open at
+    // `step` lasts 70 min. From Tuesday 07:50 in Berlin, business hours (min 120) open at
     // 07:55; from Saturday they do not open at all.
     let (tuesday, stdout) = policy_metrics(
         "tuesday",
@@ -339,9 +339,9 @@ fn start_puts_the_trace_on_the_clock_the_schedules_read() {
     );
     let held = |m: &Value| m["concurrency_seconds"].as_f64().unwrap();
     let waited = |m: &Value| m["message_wait_seconds"].as_f64().unwrap();
-    // From 07:55, at least 100 for 65 minutes; the step to 100 msg/s at minute 10 then
+    // From 07:55, at least 120 for 65 minutes; the step to 100 msg/s at minute 10 then
     // finds its capacity there, and (on this trace) far less waits.
-    assert!(held(&tuesday) >= 100.0 * 65.0 * 60.0, "{tuesday}");
+    assert!(held(&tuesday) >= 120.0 * 65.0 * 60.0, "{tuesday}");
     // On a Saturday no window is active: exactly the recommended policy's run.
     let (recommended, _) = policy_metrics(
         "recommended",
