@@ -95,33 +95,109 @@ impl Zone {
         instant.to_zoned_datetime(self.tz.clone())
     }
 
-    /// `instant` as people read it here, to the minute: `2026-12-01 18:00 CET`.
+    /// `instant` as people read it here, to the minute: `2026-12-01 18:00 CET`. Written out
+    /// by hand, as [`local`], so that the Lambda binary does not link jiff's strftime.
     pub fn show(&self, instant: Timestamp) -> String {
-        self.wall(instant).strftime("%Y-%m-%d %H:%M %Z").to_string()
+        let info = self.tz.to_offset_info(instant);
+        format!(
+            "{} {}",
+            local(self.wall(instant).datetime()),
+            info.abbreviation()
+        )
     }
 
     /// The instant of a wall-clock time, as cron reads one: a time the clock skips is the
     /// first instant after the gap, a time it repeats is the first of the two.
-    pub fn instant_of(&self, local: DateTime) -> Result<Timestamp, String> {
-        let ambiguous = self.tz.to_ambiguous_timestamp(local);
-        let result = match ambiguous.offset() {
+    pub fn instant_of(&self, at: DateTime) -> Result<Timestamp, String> {
+        // jiff's own errors are not formatted: that would link their texts into Lambda.
+        let beyond = || {
+            format!(
+                "{} is beyond the times {} can express",
+                local(at),
+                self.name
+            )
+        };
+        let ambiguous = self.tz.to_ambiguous_timestamp(at);
+        match ambiguous.offset() {
             AmbiguousOffset::Unambiguous { .. } | AmbiguousOffset::Fold { .. } => {
-                ambiguous.earlier()
+                ambiguous.earlier().map_err(|_| beyond())
             }
             AmbiguousOffset::Gap { .. } => {
                 // Read with the offset before the change, the time lies past the change:
                 // the change itself is the first instant after the gap.
-                let past = ambiguous.later().map_err(|e| e.to_string())?;
-                return self
-                    .tz
+                let past = ambiguous.later().map_err(|_| beyond())?;
+                self.tz
                     .preceding(past)
                     .next()
                     .map(|t| t.timestamp())
-                    .ok_or_else(|| format!("{local} falls in a gap of {}", self.name));
+                    .ok_or_else(beyond)
             }
-        };
-        result.map_err(|e| e.to_string())
+        }
     }
+}
+
+/// A civil time to the minute, `2026-12-24 08:00`.
+pub fn local(dt: DateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute()
+    )
+}
+
+/// A civil time as [`parse_local`] reads it, `2026-12-24T08:00:00`.
+pub fn local_iso(dt: DateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
+    )
+}
+
+/// A local date and time without an offset, `2026-12-24T08:00:00` or `2026-12-24T08:00`:
+/// read by hand, as [`local`] is written, so that the Lambda binary does not link jiff's
+/// Temporal parser for one field.
+pub fn parse_local(text: &str) -> Result<DateTime, String> {
+    let text = text.trim();
+    let example = "give a local time without an offset, e.g. \"2026-12-24T08:00:00\"; the \
+                   window's timezone says where";
+    let bad = || format!("\"{text}\": {example}");
+    let (date, time) = text.split_once('T').ok_or_else(bad)?;
+    let numbers = |part: &str, sep: char, lens: &[usize]| -> Option<Vec<i64>> {
+        let fields: Vec<&str> = part.split(sep).collect();
+        let ok = fields.len() == lens.len() || (lens.len() == 3 && sep == ':' && fields.len() == 2);
+        if !ok {
+            return None;
+        }
+        fields
+            .iter()
+            .zip(lens)
+            .map(|(f, &len)| {
+                (f.len() == len && f.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| f.parse::<i64>().ok())
+                    .flatten()
+            })
+            .collect()
+    };
+    let d = numbers(date, '-', &[4, 2, 2]).ok_or_else(bad)?;
+    let t = numbers(time, ':', &[2, 2, 2]).ok_or_else(bad)?;
+    DateTime::new(
+        d[0] as i16,
+        d[1] as i8,
+        d[2] as i8,
+        t[0] as i8,
+        t[1] as i8,
+        t.get(2).copied().unwrap_or(0) as i8,
+        0,
+    )
+    .map_err(|_| format!("\"{text}\" is not a real date and time"))
 }
 
 /// An instant given on the command line: epoch seconds (`1796110200`) or an RFC 3339 time
@@ -492,6 +568,31 @@ mod tests {
             let err = CronExpr::parse(bad).unwrap_err();
             assert!(err.contains(expected), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn local_times_are_read_and_written_by_hand() {
+        let dt = parse_local("2026-12-24T08:00:00").unwrap();
+        assert_eq!(dt, "2026-12-24T08:00:00".parse::<DateTime>().unwrap());
+        assert_eq!(parse_local("2026-12-24T08:05").unwrap().minute(), 5);
+        assert_eq!(local(dt), "2026-12-24 08:00");
+        assert_eq!(local_iso(dt), "2026-12-24T08:00:00");
+        for bad in [
+            "2026-12-24 08:00:00",
+            "2026-12-24T08:00:00+01:00",
+            "2026-12-24T08:00:00Z",
+            "24.12.2026T08:00",
+            "2026-12-24T8:00",
+            "2026-12-24T08:00:00.5",
+        ] {
+            assert!(
+                parse_local(bad).unwrap_err().contains("give a local time"),
+                "{bad}"
+            );
+        }
+        assert!(parse_local("2026-02-30T08:00:00")
+            .unwrap_err()
+            .contains("is not a real date and time"));
     }
 
     #[test]

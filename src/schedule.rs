@@ -164,7 +164,7 @@ pub fn describe_cron(expr: &CronExpr) -> String {
 pub fn describe(window: &Window) -> String {
     let start = match &window.start {
         Start::Cron(expr) => describe_cron(expr),
-        Start::At { local, .. } => format!("at {}", local.strftime("%Y-%m-%d %H:%M")),
+        Start::At { local, .. } => format!("at {}", crate::cron::local(*local)),
     };
     let end = match &window.end {
         End::Duration(seconds) => format!("for {}", human(*seconds)),

@@ -155,7 +155,8 @@ pub(crate) fn validate_windows(
                 Start::Cron(CronExpr::parse(&start).map_err(|e| format!("{}: {e}", at_w("start")))?)
             }
             (None, Some(local)) => {
-                let parsed = parse_local(&local).map_err(|e| format!("{}: {e}", at_w("at")))?;
+                let parsed =
+                    crate::cron::parse_local(&local).map_err(|e| format!("{}: {e}", at_w("at")))?;
                 let instant = timezone
                     .instant_of(parsed)
                     .map_err(|e| format!("{}: {e}", at_w("at")))?;
@@ -245,20 +246,6 @@ fn check_bounds(
         }
     }
     Ok(())
-}
-
-/// A local date and time without an offset: `2026-12-24T08:00:00` or `2026-12-24T08:00`.
-fn parse_local(text: &str) -> Result<DateTime, String> {
-    let text = text.trim();
-    if text.ends_with('Z') || text.contains('+') || text.matches('-').count() > 2 {
-        return Err(format!(
-            "\"{text}\": give a local time without an offset, e.g. \"2026-12-24T08:00:00\"; \
-             the window's timezone says where"
-        ));
-    }
-    text.parse::<DateTime>().map_err(|e| {
-        format!("\"{text}\" is not a local date and time such as \"2026-12-24T08:00:00\": {e}")
-    })
 }
 
 #[cfg(test)]
@@ -351,7 +338,7 @@ mod tests {
             ),
             (
                 r#"{"name":"a","at":"24.12.2026 08:00","duration_seconds":60,"min":3}"#,
-                "targets[0].schedules[0].at: \"24.12.2026 08:00\" is not a local date",
+                "targets[0].schedules[0].at: \"24.12.2026 08:00\": give a local time",
             ),
             (
                 r#"{"name":"a","start":"0 8 * * *","duration_seconds":30,"min":3}"#,

@@ -235,9 +235,7 @@ pub fn schedule_tag(window: &Window) -> (String, String) {
     let mut words: Vec<String> = Vec::new();
     match &window.start {
         Start::Cron(expr) => words.push(format!("start={}", cron_to_tag(expr.as_str()))),
-        Start::At { local, .. } => {
-            words.push(format!("at={}", local.strftime("%Y-%m-%dT%H:%M:%S")))
-        }
+        Start::At { local, .. } => words.push(format!("at={}", crate::cron::local_iso(*local))),
     }
     match &window.end {
         End::Cron(expr) => words.push(format!("end={}", cron_to_tag(expr.as_str()))),
