@@ -57,5 +57,9 @@ echo '{"source":"aws.cloudwatch","alarmData":{"alarmName":"someone-elses-alarm",
 printf '\n=== a bad event is refused with a precise message (exit 1, nothing changes)\n'
 echo '{"function":"orders-worker","desiredConcurrency":"12"}' \
   | "$autoscaler" invoke - --policy "$policy" 2>&1 | grep -v 'INFO' || true
+printf '\n=== what it is doing now: every managed target (reads only)\n$ autoscaler status --policy %s\n' "$policy"
+"$autoscaler" status --policy "$policy" 2>/dev/null
+printf '\n=== what it did to orders-worker, newest first\n$ autoscaler activities orders-worker --limit 3 --policy %s\n' "$policy"
+"$autoscaler" activities orders-worker --limit 3 --policy "$policy" 2>/dev/null
 printf '\nMetrics published to the local CloudWatch:\n'
 fixtures metrics LambdaAutoscaler

@@ -58,6 +58,7 @@ use crate::outcome::TargetOutcome;
 pub use crate::pending::Pending;
 use crate::ports::{Context, ErrorKind, Lambda, SaveError, Version};
 use crate::report::{describe, DecisionRecord, PublishCost};
+use crate::state::ActivityOutcome;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::time::Duration;
@@ -512,6 +513,8 @@ impl Writer<'_> {
                          throttle their batches; the next evaluation finishes",
                         describe(p.decision.previous)
                     ));
+                    self.record_outcome(&mut p, ActivityOutcome::Failed(error.to_string()))
+                        .await;
                     return TargetOutcome::Failed(Some(record), error);
                 }
                 Some(error) => {
@@ -532,11 +535,14 @@ impl Writer<'_> {
                 );
             } else if !down.settling.is_empty() && lowering {
                 if let Err(state) = self.settle(&down.settling).await {
-                    record.reasons.push(format!(
+                    let why = format!(
                         "a mapping is still {state}: the reservation stays {} until the next \
                          evaluation, so that no batch already received is throttled",
                         describe(p.decision.previous)
-                    ));
+                    );
+                    record.reasons.push(why.clone());
+                    self.record_outcome(&mut p, ActivityOutcome::Blocked(why))
+                        .await;
                     return TargetOutcome::Done(record);
                 }
             }
@@ -548,6 +554,8 @@ impl Writer<'_> {
                         let floor = floor_from_error(&error.message)
                             .filter(|_| error.kind() == ErrorKind::InvalidParameter);
                         let Some(floor) = floor else {
+                            self.record_outcome(&mut p, ActivityOutcome::Failed(error.to_string()))
+                                .await;
                             return failed_put(record, &p, saved || refusal.is_some(), error);
                         };
                         self.floor.set(floor);
@@ -557,10 +565,14 @@ impl Writer<'_> {
                         );
                         // A first reservation or a cap: no smaller value would help.
                         if refusal.is_some() || class(&p) != Class::ScaleOut {
+                            self.record_outcome(&mut p, ActivityOutcome::Blocked(text.clone()))
+                                .await;
                             return blocked(record, &p, &text);
                         }
                         self.headroom = self.read_headroom().await;
                         let AccountHeadroom::Known(budget) = self.headroom else {
+                            self.record_outcome(&mut p, ActivityOutcome::Blocked(text.clone()))
+                                .await;
                             return blocked(record, &p, &text);
                         };
                         p.decide(Some(budget.headroom()));
@@ -581,9 +593,28 @@ impl Writer<'_> {
                      evaluation finishes the job"
                         .into(),
                 );
+                self.record_outcome(&mut p, ActivityOutcome::Failed(error.to_string()))
+                    .await;
                 return TargetOutcome::Failed(Some(record), error);
             }
             return TargetOutcome::Done(record);
+        }
+    }
+
+    /// Writes a failed or blocked attempt's outcome at once: the second write of the target,
+    /// spent only when a change does not land (a successful one is settled by the next
+    /// write). Only after the history was saved with the attempt; a failure here is logged.
+    async fn record_outcome(&mut self, p: &mut Pending, outcome: ActivityOutcome) {
+        if self.ctx.state.is_none() || p.version.is_none() || !p.decision.history_changed {
+            return;
+        }
+        p.decision.history.set_outcome(outcome);
+        if self.save(p).await.is_err() {
+            tracing::warn!(
+                function = %p.view.arn,
+                "the outcome of a failed change could not be saved; `autoscaler activities` \
+                 shows the attempt as pending"
+            );
         }
     }
 

@@ -1224,6 +1224,8 @@ mod tests {
                 })
                 .collect(),
             event_sources: Vec::new(),
+            in_force_since: None,
+            activities: Vec::new(),
         })
     }
 
@@ -1570,6 +1572,8 @@ mod tests {
             }),
             recommendations: vec![],
             event_sources: Vec::new(),
+            in_force_since: None,
+            activities: Vec::new(),
         });
         let d = with_queue(&t, Some(100), 0, &future);
         assert!(has(&d, "saved state is from the future"), "{:?}", d.reasons);
@@ -1788,6 +1792,8 @@ mod tests {
                         }),
                         recommendations: vec![],
                         event_sources: Vec::new(),
+                        in_force_since: None,
+                        activities: Vec::new(),
                     };
                     for (ago, v) in recs {
                         h.record(NOW - ago, v, 3600);

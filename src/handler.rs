@@ -23,6 +23,7 @@ use crate::ports::{AwsError, Context, MetricPoint};
 use crate::queue_urls::QueueUrls;
 use crate::report::{self, DecisionRecord, Outcome, PublishCost};
 use crate::settings::Settings;
+use crate::status::{self, ActivityView, TargetStatus};
 use crate::trigger::{parse_event, Origin, Trigger};
 use serde_json::Value;
 use std::sync::Arc;
@@ -93,6 +94,85 @@ impl Autoscaler {
     /// The deadline `remaining` from now, keeping the configured margin.
     pub fn deadline_after(&self, remaining: std::time::Duration) -> Deadline {
         Deadline::after(&*self.ctx.clock, remaining, self.settings.deadline_margin)
+    }
+
+    /// `autoscaler status`: every managed target (document and tagged), or the one named,
+    /// read as an evaluation reads them (paced, batched); nothing is written. The plan's
+    /// own errors (invalid tags) come back beside the rows.
+    pub async fn status(
+        &self,
+        function: Option<&str>,
+    ) -> Result<(Vec<TargetStatus>, Vec<HandlerError>), HandlerError> {
+        let plan = self.plan_of_every_target(function).await?;
+        let concurrency = self.settings.read_concurrency;
+        let shared = observe::shared(
+            &plan,
+            &self.ctx,
+            concurrency,
+            &self.queue_urls,
+            &self.mappings,
+        )
+        .await;
+        let rows = status::collect(&plan, &shared, &self.ctx, concurrency).await;
+        Ok((rows, plan.errors))
+    }
+
+    /// `autoscaler activities`: the recent changes of one managed target, newest first, from
+    /// its saved state; nothing is written.
+    pub async fn activities(
+        &self,
+        function: &str,
+        limit: usize,
+    ) -> Result<Vec<ActivityView>, HandlerError> {
+        if self.ctx.state.is_none() {
+            return Err(HandlerError::Settings(crate::settings::SettingsError {
+                variable: "AUTOSCALER_STATE_TABLE",
+                message: "activities are kept in the state table, and none is configured".into(),
+            }));
+        }
+        let plan = self.plan_of_every_target(Some(function)).await?;
+        let read = observe::chunk(&plan.targets, &self.ctx, 1, None, None).await;
+        match read.into_iter().next() {
+            Some(Ok(observed)) => {
+                let history = match observed.stored.state {
+                    crate::state::SavedState::Valid(history) => history,
+                    _ => crate::state::History::default(),
+                };
+                Ok(status::activities(&history, observed.view.reserved, limit))
+            }
+            Some(Err(unread)) => {
+                Err(unread
+                    .into_report()
+                    .1
+                    .unwrap_or_else(|| HandlerError::Unmanaged {
+                        function: function.to_owned(),
+                    }))
+            }
+            None => Err(HandlerError::Unmanaged {
+                function: function.to_owned(),
+            }),
+        }
+    }
+
+    /// The plan a scheduled reconciliation makes (document and tagged targets), kept to the
+    /// function named, if one is.
+    async fn plan_of_every_target(&self, function: Option<&str>) -> Result<Plan, HandlerError> {
+        let policy = self.policy()?;
+        let home = Origin {
+            account: self.own_account(),
+            region: self.ctx.region.clone(),
+        };
+        let trigger = Trigger::Signals(vec![crate::trigger::Signal::Scheduled]);
+        let mut plan = plan::build(policy, trigger, &self.ctx, &home).await;
+        if let Some(function) = function {
+            plan.targets.retain(|t| t.target.function.matches(function));
+            if plan.targets.is_empty() {
+                return Err(HandlerError::Unmanaged {
+                    function: function.to_owned(),
+                });
+            }
+        }
+        Ok(plan)
     }
 
     /// Handles one event as the Lambda runtime delivers it.

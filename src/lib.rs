@@ -37,5 +37,6 @@ pub mod schedule;
 pub mod settings;
 pub mod simulate;
 pub mod state;
+pub mod status;
 pub mod trigger;
 pub mod wiring;

@@ -7,6 +7,7 @@ use crate::event_sources::{self, SourcePlan, SourceReport};
 use crate::plan::PlannedTarget;
 use crate::ports::{FunctionView, Version};
 use crate::report::DecisionRecord;
+use crate::state::{Activity, ActivityOutcome};
 
 /// One decided target, waiting to be carried out.
 #[derive(Debug, Clone)]
@@ -48,6 +49,7 @@ impl Pending {
             source_plan: SourcePlan::default(),
         };
         pending.plan_sources();
+        pending.note_activity();
         pending
     }
 
@@ -57,6 +59,28 @@ impl Pending {
             self.observations
                 .decide(&self.planned.target, self.planned.request, headroom);
         self.plan_sources();
+        self.note_activity();
+    }
+
+    /// Notes an attempted change in the history, pending until a later write settles it
+    /// (the history is saved before the change); a write that happens anyway settles an
+    /// earlier pending attempt from the reservation this evaluation read.
+    fn note_activity(&mut self) {
+        let d = &mut self.decision;
+        if d.change().is_some() || self.source_plan.writes() {
+            let activity = Activity {
+                at: self.observations.now,
+                trigger: self.planned.triggers.join("; "),
+                previous: d.previous,
+                desired: d.desired,
+                reasons: d.reasons.clone(),
+                outcome: ActivityOutcome::Pending,
+            };
+            d.history.note_attempt(activity, self.observations.current);
+            d.history_changed = true;
+        } else if d.history_changed {
+            d.history.settle_pending(self.observations.current);
+        }
     }
 
     /// Plans the mappings for the decided reservation; their records join the history.

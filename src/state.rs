@@ -76,12 +76,96 @@ pub struct MappingRecord {
     pub held: bool,
 }
 
+/// How many activities a target keeps (newest last): about 2 KB each at most, so the item
+/// stays far below DynamoDB's 400 KB.
+pub const MAX_ACTIVITIES: usize = 20;
+/// Reasons kept per activity, and their total length in bytes.
+pub const MAX_ACTIVITY_REASONS: usize = 24;
+pub const MAX_ACTIVITY_REASON_BYTES: usize = 2048;
+
+/// What became of an attempted change. The history is saved *before* the change, so an
+/// attempt starts `Pending`; a failure is written at once (a second write, only then), and a
+/// pending attempt is settled by the next write of the target, from the reservation that
+/// evaluation read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActivityOutcome {
+    /// No outcome recorded yet.
+    Pending,
+    /// The next evaluation found the reservation at the desired value.
+    Applied,
+    /// The change failed; why.
+    Failed(String),
+    /// Held back (the account's floor, a mapping still updating); why.
+    Blocked(String),
+    /// The next evaluation found another reservation than the desired one (someone else
+    /// changed it, or the attempt did not land); what it found.
+    Unconfirmed(String),
+}
+
+impl ActivityOutcome {
+    /// `pending`, `applied`, `failed`, `blocked` or `unconfirmed`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            ActivityOutcome::Pending => "pending",
+            ActivityOutcome::Applied => "applied",
+            ActivityOutcome::Failed(_) => "failed",
+            ActivityOutcome::Blocked(_) => "blocked",
+            ActivityOutcome::Unconfirmed(_) => "unconfirmed",
+        }
+    }
+
+    /// The detail of a failed, blocked or unconfirmed outcome.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ActivityOutcome::Failed(d)
+            | ActivityOutcome::Blocked(d)
+            | ActivityOutcome::Unconfirmed(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// One attempted change of a target, as `autoscaler activities` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    /// Epoch seconds of the decision.
+    pub at: i64,
+    pub trigger: String,
+    pub previous: Option<u32>,
+    pub desired: Option<u32>,
+    pub reasons: Vec<String>,
+    pub outcome: ActivityOutcome,
+}
+
+impl Activity {
+    /// Keeps the reasons within [`MAX_ACTIVITY_REASONS`] and [`MAX_ACTIVITY_REASON_BYTES`]
+    /// (the last ones, which say what was done, are kept).
+    pub fn bounded(mut self) -> Activity {
+        let mut kept: Vec<String> = Vec::new();
+        let mut bytes = 0;
+        for reason in self.reasons.iter().rev().take(MAX_ACTIVITY_REASONS) {
+            if bytes + reason.len() > MAX_ACTIVITY_REASON_BYTES {
+                break;
+            }
+            bytes += reason.len();
+            kept.push(reason.clone());
+        }
+        kept.reverse();
+        self.reasons = kept;
+        self
+    }
+}
+
 /// The history of one target.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
     pub last_change: Option<LastChange>,
     /// Oldest first; values strictly decreasing; only the last may be in force.
     pub recommendations: Vec<Recommendation>,
+    /// When the recommendation in force was first made (epoch seconds).
+    pub in_force_since: Option<i64>,
+    /// The last [`MAX_ACTIVITIES`] attempted changes, oldest first.
+    pub activities: Vec<Activity>,
     /// The mappings the autoscaler has changed, by UUID. An item that holds any does not
     /// expire: a paused consumer writes nothing, and a lost ceiling or pause would be
     /// unrecoverable.
@@ -110,6 +194,43 @@ impl History {
             .filter(|r| r.until.is_none_or(|until| until > since))
             .map(|r| r.value)
             .max()
+    }
+
+    /// Records an attempted change (pending), settling the previous pending one from
+    /// `current`, the reservation this evaluation read.
+    pub fn note_attempt(&mut self, activity: Activity, current: Option<u32>) {
+        self.settle_pending(current);
+        self.activities.push(activity.bounded());
+        if self.activities.len() > MAX_ACTIVITIES {
+            let extra = self.activities.len() - MAX_ACTIVITIES;
+            self.activities.drain(..extra);
+        }
+    }
+
+    /// Settles a pending attempt from the reservation a later evaluation read: applied when
+    /// it is at the desired value, unconfirmed otherwise. Returns whether anything changed.
+    pub fn settle_pending(&mut self, current: Option<u32>) -> bool {
+        match self.activities.last_mut() {
+            Some(a) if a.outcome == ActivityOutcome::Pending => {
+                a.outcome = if current == a.desired {
+                    ActivityOutcome::Applied
+                } else {
+                    ActivityOutcome::Unconfirmed(format!(
+                        "the next evaluation found the reservation at {}",
+                        current.map_or("unreserved".into(), |c| c.to_string())
+                    ))
+                };
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sets the outcome of the latest attempt (a failure, written at once).
+    pub fn set_outcome(&mut self, outcome: ActivityOutcome) {
+        if let Some(a) = self.activities.last_mut() {
+            a.outcome = outcome;
+        }
     }
 
     /// The value currently in force, if any.
@@ -141,6 +262,7 @@ impl History {
         }
         self.recommendations
             .push(Recommendation { value, until: None });
+        self.in_force_since = Some(now);
         self.expire(now, window);
         self.compact();
         true
@@ -175,7 +297,12 @@ impl History {
 
     /// Checks a history read from a store: times within 1970..2286, values strictly
     /// decreasing, only the last entry in force. The error says what is wrong.
-    pub fn validate(self) -> Result<History, String> {
+    pub fn validate(mut self) -> Result<History, String> {
+        // More activities than this build keeps (written by hand): the newest are kept.
+        if self.activities.len() > MAX_ACTIVITIES {
+            let extra = self.activities.len() - MAX_ACTIVITIES;
+            self.activities.drain(..extra);
+        }
         let in_range = |t: i64| (0..=MAX_EPOCH).contains(&t);
         if let Some(change) = self.last_change {
             if !in_range(change.at) {
@@ -202,6 +329,12 @@ impl History {
                     return Err("recommendation end times are not in increasing order".into());
                 }
             }
+        }
+        if let Some(since) = self.in_force_since.filter(|t| !in_range(*t)) {
+            return Err(format!("in_force_since {since} is out of range"));
+        }
+        if let Some(a) = self.activities.iter().find(|a| !in_range(a.at)) {
+            return Err(format!("activity time {} is out of range", a.at));
         }
         if let Some(r) = self.event_sources.iter().find(|r| r.uuid.is_empty()) {
             return Err(format!("an event source record has no uuid ({r:?})"));
@@ -288,6 +421,8 @@ mod tests {
                 }),
                 recommendations: recs,
                 event_sources: Vec::new(),
+                in_force_since: None,
+                activities: Vec::new(),
             }
             .validate()
             .unwrap_err()
@@ -302,6 +437,8 @@ mod tests {
             last_change: None,
             recommendations: vec![rec(5, Some(NOW)), rec(3, None)],
             event_sources: Vec::new(),
+            in_force_since: None,
+            activities: Vec::new(),
         };
         assert_eq!(ok.clone().validate(), Ok(ok));
     }

@@ -112,6 +112,13 @@ impl Fixture {
     fn clear(&self) {
         self.world.calls.clear();
     }
+
+    /// Makes every call of `operation` fail with AWS error `code`.
+    fn fail(&self, operation: &'static str, code: &str) {
+        self.world
+            .faults
+            .inject(operation, None, Some(code), "injected", None);
+    }
 }
 
 fn alarm_event(name: &str, state: &str) -> Value {
@@ -356,13 +363,7 @@ fn a_mapping_created_since_the_listing_is_found_before_a_decrease() {
 fn a_failed_mapping_write_keeps_the_reservation_of_a_plain_scale_in() {
     let f = fixture(POLICY, 20);
     let m = f.mapping("orders-q", Some(20), true);
-    f.world.faults.inject(
-        "UpdateEventSourceMapping",
-        None,
-        Some("InvalidParameterValueException"),
-        "bad",
-        None,
-    );
+    f.fail("UpdateEventSourceMapping", "InvalidParameterValueException");
     f.alarm("backlog", Fine);
     let error = f.run(alarm_event("backlog", "OK")).unwrap_err();
     assert!(
@@ -376,13 +377,7 @@ fn a_failed_mapping_write_keeps_the_reservation_of_a_plain_scale_in() {
 fn a_failed_mapping_write_never_holds_back_a_cap_and_is_reported() {
     let f = fixture(POLICY, 20);
     let m = f.mapping("orders-q", Some(20), true);
-    f.world.faults.inject(
-        "UpdateEventSourceMapping",
-        None,
-        Some("InvalidParameterValueException"),
-        "bad",
-        None,
-    );
+    f.fail("UpdateEventSourceMapping", "InvalidParameterValueException");
     f.alarm("db", Alarm);
     let error = f.run(alarm_event("db", "ALARM")).unwrap_err();
     assert!(
@@ -397,13 +392,7 @@ fn a_failed_mapping_write_never_holds_back_a_cap_and_is_reported() {
 fn a_failed_reservation_write_after_the_mapping_leaves_the_mapping_within_it() {
     let f = fixture(POLICY, 20);
     let m = f.mapping("orders-q", Some(20), true);
-    f.world.faults.inject(
-        "PutFunctionConcurrency",
-        None,
-        Some("ResourceNotFoundException"),
-        "gone",
-        None,
-    );
+    f.fail("PutFunctionConcurrency", "ResourceNotFoundException");
     f.alarm("backlog", Fine);
     assert!(f.run(alarm_event("backlog", "OK")).is_err());
     assert_eq!((f.reserved(), f.max_of(&m)), (Some(20), Some(15)));
@@ -427,13 +416,7 @@ fn a_failed_mapping_write_after_a_scale_out_leaves_the_mapping_below_the_reserva
             ..Default::default()
         },
     );
-    f.world.faults.inject(
-        "UpdateEventSourceMapping",
-        None,
-        Some("InvalidParameterValueException"),
-        "bad",
-        None,
-    );
+    f.fail("UpdateEventSourceMapping", "InvalidParameterValueException");
     f.alarm("backlog", Alarm);
     let outcome = f.run(alarm_event("backlog", "ALARM"));
     assert!(outcome.is_err());
@@ -461,13 +444,7 @@ fn a_mapping_still_updating_is_retried_until_lambda_takes_the_write() {
 fn a_role_without_the_mapping_permissions_falls_back_to_the_reservation_alone() {
     let f = fixture(POLICY, 10);
     let m = f.mapping("orders-q", None, true);
-    f.world.faults.inject(
-        "UpdateEventSourceMapping",
-        None,
-        Some("AccessDeniedException"),
-        "not authorized",
-        None,
-    );
+    f.fail("UpdateEventSourceMapping", "AccessDeniedException");
     f.alarm("db", Alarm);
     let outcome = f.run(alarm_event("db", "ALARM")).unwrap();
     assert_eq!((f.reserved(), f.max_of(&m)), (Some(3), None));
@@ -475,13 +452,7 @@ fn a_role_without_the_mapping_permissions_falls_back_to_the_reservation_alone() 
 
     let f = fixture(POLICY, 10);
     f.mapping("orders-q", None, true);
-    f.world.faults.inject(
-        "ListEventSourceMappings",
-        None,
-        Some("AccessDeniedException"),
-        "not authorized",
-        None,
-    );
+    f.fail("ListEventSourceMappings", "AccessDeniedException");
     f.alarm("db", Alarm);
     let outcome = f.run(alarm_event("db", "ALARM")).unwrap();
     assert_eq!(f.reserved(), Some(3));
@@ -492,13 +463,7 @@ fn a_role_without_the_mapping_permissions_falls_back_to_the_reservation_alone() 
 fn unreadable_mappings_hold_a_scale_in_but_not_a_cap() {
     let f = fixture(POLICY, 20);
     f.mapping("orders-q", Some(20), true);
-    f.world.faults.inject(
-        "ListEventSourceMappings",
-        None,
-        Some("InvalidParameterValueException"),
-        "odd",
-        None,
-    );
+    f.fail("ListEventSourceMappings", "InvalidParameterValueException");
     f.alarm("backlog", Fine);
     let outcome = f.run(alarm_event("backlog", "OK")).unwrap();
     assert_eq!(f.reserved(), Some(20));

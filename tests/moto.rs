@@ -1416,3 +1416,94 @@ async fn a_resume_that_also_lowers_the_maximum_enables_the_mapping_only_after_th
         "a paused mapping is enabled only after the reservation is raised"
     );
 }
+
+#[tokio::test]
+async fn status_and_activities_show_what_the_cli_did_and_write_nothing() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_state_table(&config).await;
+    moto.create_function(&config, "orders-worker", Some(5))
+        .await;
+    moto.create_function(&config, "reports-api", Some(4)).await;
+    moto.create_alarm(&config, "orders-backlog-high", "ALARM")
+        .await;
+    let (code, _, stderr) = cli_with_table(
+        &moto,
+        &[
+            "invoke",
+            "events/alarm-lambda-action.json",
+            "--policy",
+            "examples/policy.json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let item_before = moto.state_item(&config, "orders-worker").await;
+
+    let (code, stdout, stderr) = cli_with_table(
+        &moto,
+        &["status", "--policy", "examples/policy.json", "--json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let status: Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+    let orders = status["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["function"] == "orders-worker")
+        .expect("a row for orders-worker");
+    assert_eq!(orders["reservation"], 15);
+    assert_eq!(orders["lastChange"]["direction"], "out");
+    assert_eq!(orders["recommendation"]["value"], 15);
+    assert_eq!(orders["alarms"][0]["state"], "ALARM");
+    let (code, table, stderr) = cli_with_table(
+        &moto,
+        &[
+            "status",
+            "--policy",
+            "examples/policy.json",
+            "--function",
+            "orders-worker",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(table.starts_with("FUNCTION"), "{table}");
+    assert_eq!(table.lines().count(), 2, "one row: {table}");
+
+    let (code, stdout, stderr) = cli_with_table(
+        &moto,
+        &[
+            "activities",
+            "orders-worker",
+            "--policy",
+            "examples/policy.json",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let activities: Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+    assert_eq!(activities["function"], "orders-worker");
+    let latest = &activities["activities"][0];
+    assert_eq!(
+        (latest["previous"].clone(), latest["desired"].clone()),
+        (json!(5), json!(15))
+    );
+    assert!(
+        latest["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("pending: no outcome recorded yet; the reservation is now 15"),
+        "{latest}"
+    );
+    assert!(latest["trigger"]
+        .as_str()
+        .unwrap()
+        .contains("orders-backlog-high"));
+    // Reading wrote nothing.
+    assert_eq!(moto.state_item(&config, "orders-worker").await, item_before);
+    let (code, _, stderr) = cli_with_table(
+        &moto,
+        &["activities", "payments", "--policy", "examples/policy.json"],
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("UnmanagedFunction"), "{stderr}");
+}

@@ -11,12 +11,17 @@
 //! | `last_change_at`, `last_change` | N, S | the last applied change: epoch seconds and `out`/`in` |
 //! | `recommendations` | L of M | `{value: N, until: N}` oldest first; the last has no `until` while in force |
 //! | `event_sources` | L of M | `{uuid: S, ceiling: N, paused: BOOL, held: BOOL}` for each event source mapping the autoscaler changed; `ceiling` absent when the mapping had no `MaximumConcurrency`, `held` (present when true) when an explicit set keeps the pause |
+//! | `in_force_since` | N | when the recommendation in force was first made |
+//! | `activities` | L of M | the last 20 attempted changes, oldest first: `{at: N, trigger: S, previous: N, desired: N, reasons: L of S, outcome: S, detail: S}`; `previous`/`desired` absent for "unreserved", `detail` for pending and applied |
 //! | `updated_at` | N | epoch seconds of the write |
 //! | `expires_at` | N | the table's TTL attribute: [`EXPIRES_AFTER_SECONDS`] after the write; absent while `event_sources` holds any record, so that a paused consumer's pause and a mapping's ceiling are never forgotten |
 
 use super::aws_error;
 use crate::ports::{AwsError, ErrorKind, SaveError, StateStore, Stored, Version};
-use crate::state::{Direction, History, LastChange, MappingRecord, Recommendation, SavedState};
+use crate::state::{
+    Activity, ActivityOutcome, Direction, History, LastChange, MappingRecord, Recommendation,
+    SavedState,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use std::collections::HashMap;
@@ -230,7 +235,95 @@ fn encode(key: &str, history: &History, version: u64, now: i64) -> HashMap<Strin
         })
         .collect();
     item.insert("recommendations".into(), AttributeValue::L(recommendations));
+    if let Some(since) = history.in_force_since {
+        item.insert("in_force_since".into(), number(since));
+    }
+    if !history.activities.is_empty() {
+        let activities = history.activities.iter().map(encode_activity).collect();
+        item.insert("activities".into(), AttributeValue::L(activities));
+    }
     item
+}
+
+fn encode_activity(a: &Activity) -> AttributeValue {
+    let mut entry = HashMap::from([
+        ("at".to_owned(), number(a.at)),
+        ("trigger".to_owned(), AttributeValue::S(a.trigger.clone())),
+        (
+            "reasons".to_owned(),
+            AttributeValue::L(a.reasons.iter().cloned().map(AttributeValue::S).collect()),
+        ),
+        (
+            "outcome".to_owned(),
+            AttributeValue::S(a.outcome.word().to_owned()),
+        ),
+    ]);
+    if let Some(previous) = a.previous {
+        entry.insert("previous".into(), number(previous));
+    }
+    if let Some(desired) = a.desired {
+        entry.insert("desired".into(), number(desired));
+    }
+    if let Some(detail) = a.outcome.detail() {
+        entry.insert("detail".into(), AttributeValue::S(detail.to_owned()));
+    }
+    AttributeValue::M(entry)
+}
+
+fn decode_activity(entry: &AttributeValue) -> Result<Activity, String> {
+    let AttributeValue::M(entry) = entry else {
+        return Err("an activity is not a map".into());
+    };
+    let text = |name: &str| match entry.get(name) {
+        Some(AttributeValue::S(s)) => Ok(Some(s.clone())),
+        None => Ok(None),
+        Some(_) => Err(format!("activity {name} is not a string")),
+    };
+    let count = |name: &str| -> Result<Option<u32>, String> {
+        match entry.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::N(n)) => n
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("activity {name} is not a count: {n}")),
+            Some(_) => Err(format!("activity {name} is not a number")),
+        }
+    };
+    let at = match entry.get("at") {
+        Some(AttributeValue::N(n)) => n
+            .parse()
+            .map_err(|_| format!("activity time is not a whole number: {n}"))?,
+        _ => return Err("an activity has no time".into()),
+    };
+    let reasons = match entry.get("reasons") {
+        None => Vec::new(),
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .map(|r| match r {
+                AttributeValue::S(s) => Ok(s.clone()),
+                _ => Err("an activity reason is not a string".to_owned()),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err("activity reasons is not a list".into()),
+    };
+    let detail = text("detail")?.unwrap_or_default();
+    let outcome = match text("outcome")?.as_deref() {
+        Some("pending") => ActivityOutcome::Pending,
+        Some("applied") => ActivityOutcome::Applied,
+        Some("failed") => ActivityOutcome::Failed(detail),
+        Some("blocked") => ActivityOutcome::Blocked(detail),
+        Some("unconfirmed") => ActivityOutcome::Unconfirmed(detail),
+        Some(other) => return Err(format!("activity outcome \"{other}\" is unknown")),
+        None => return Err("an activity has no outcome".into()),
+    };
+    Ok(Activity {
+        at,
+        trigger: text("trigger")?.unwrap_or_default(),
+        previous: count("previous")?,
+        desired: count("desired")?,
+        reasons,
+        outcome,
+    })
 }
 
 /// Reads an item. Never fails: what cannot be used becomes `Unusable` with the reason.
@@ -337,10 +430,20 @@ fn decode_history(item: &HashMap<String, AttributeValue>) -> Result<History, Str
         }
         Some(_) => return Err("event_sources is not a list".into()),
     }
+    let in_force_since = n("in_force_since", item.get("in_force_since"))?;
+    let activities = match item.get("activities") {
+        None => Vec::new(),
+        Some(AttributeValue::L(list)) => {
+            list.iter().map(decode_activity).collect::<Result<_, _>>()?
+        }
+        Some(_) => return Err("activities is not a list".into()),
+    };
     History {
         last_change,
         recommendations,
         event_sources,
+        in_force_since,
+        activities,
     }
     .validate()
 }
@@ -414,7 +517,35 @@ mod tests {
                 },
             ],
             event_sources: Vec::new(),
+            in_force_since: None,
+            activities: Vec::new(),
         }
+    }
+
+    #[test]
+    fn activities_and_the_recommendations_start_round_trip() {
+        let mut h = history();
+        h.in_force_since = Some(1_700_000_050);
+        h.activities = vec![
+            Activity {
+                at: 1_700_000_000,
+                trigger: "alarm a is ALARM".into(),
+                previous: None,
+                desired: Some(5),
+                reasons: vec!["r1".into(), "r2".into()],
+                outcome: ActivityOutcome::Failed("throttled".into()),
+            },
+            Activity {
+                at: 1_700_000_060,
+                trigger: "schedule".into(),
+                previous: Some(5),
+                desired: Some(3),
+                reasons: vec![],
+                outcome: ActivityOutcome::Pending,
+            },
+        ];
+        let item = encode("arn:f", &h, 2, 1_700_000_100);
+        assert_eq!(decode(&item).state, SavedState::Valid(h));
     }
 
     #[test]

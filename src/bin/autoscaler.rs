@@ -52,6 +52,32 @@ enum Command {
     /// Print the decision record an event would produce, computed without AWS: the world
     /// (reservations, alarms, queues, saved state) is given on the command line.
     Explain(lambda_autoscaler::explain::Args),
+    /// Show every managed target now (as `kubectl get hpa`): bounds, reservation, the
+    /// recommendation in force and since when, the last change, cooldowns left, alarm
+    /// states, queue depth and event source mappings. Reads only, paced as an evaluation.
+    Status {
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Only this function (a name or an ARN).
+        #[arg(long)]
+        function: Option<String>,
+        /// Print `{"targets": [...]}` instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a target's recent changes, newest first (as `describe-scaling-activities`):
+    /// time, trigger, previous and desired values, reasons and outcome. Reads only.
+    Activities {
+        function: String,
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// At most this many (the state table keeps the last 20).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print `{"function", "activities": [...]}` instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn load_policy(path: Option<&Path>) -> Result<Policy, HandlerError> {
@@ -324,6 +350,79 @@ fn init_logging() {
     }
 }
 
+/// The autoscaler the environment configures, with the policy given or the environment's.
+async fn configured(
+    policy: Option<&Path>,
+) -> Result<lambda_autoscaler::handler::Autoscaler, String> {
+    let settings = Settings::from_env().map_err(|e| e.to_string())?;
+    let policy = load_policy(policy).map_err(|e| e.to_string())?;
+    let config = wiring::sdk_config().await;
+    Ok(wiring::autoscaler(&config, Ok(policy), settings))
+}
+
+fn now_epoch() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+async fn status(policy: Option<&Path>, function: Option<&str>, json: bool) -> Result<(), String> {
+    let autoscaler = configured(policy).await?;
+    let (rows, errors) = autoscaler
+        .status(function)
+        .await
+        .map_err(|e| format!("{}: {e}", e.error_type()))?;
+    for error in &errors {
+        let _ = writeln!(std::io::stderr(), "warning: {error}");
+    }
+    if json {
+        let json = serde_json::json!({ "targets": rows });
+        let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+        write_stdout(&format!("{text}\n"))
+    } else {
+        write_stdout(&lambda_autoscaler::status::table(&rows, now_epoch()))
+    }
+}
+
+async fn activities(
+    function: &str,
+    policy: Option<&Path>,
+    limit: usize,
+    json: bool,
+) -> Result<(), String> {
+    let autoscaler = configured(policy).await?;
+    let activities = autoscaler
+        .activities(function, limit)
+        .await
+        .map_err(|e| format!("{}: {e}", e.error_type()))?;
+    if json {
+        let json = serde_json::json!({ "function": function, "activities": activities });
+        let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+        return write_stdout(&format!("{text}\n"));
+    }
+    let now = now_epoch();
+    let mut out = String::new();
+    if activities.is_empty() {
+        let _ = writeln!(out, "{function}: no activities recorded");
+    }
+    for a in &activities {
+        let value = |v: Option<u32>| v.map_or("unreserved".into(), |v| v.to_string());
+        let _ = writeln!(
+            out,
+            "{} ago  {} -> {}  {}\n  trigger: {}",
+            lambda_autoscaler::status::ago(now, a.at),
+            value(a.previous),
+            value(a.desired),
+            a.outcome,
+            a.trigger
+        );
+        for reason in &a.reasons {
+            let _ = writeln!(out, "    - {reason}");
+        }
+    }
+    write_stdout(&out)
+}
+
 async fn explain(args: &lambda_autoscaler::explain::Args) -> Result<(), String> {
     let event = read_event(&args.event)?;
     let (_, json) = lambda_autoscaler::explain::run(args, &event).await?;
@@ -346,6 +445,17 @@ async fn main() -> ExitCode {
             .map_err(|e| e.to_string())
             .and_then(|table| write_stdout(&table)),
         Command::Explain(args) => explain(args).await,
+        Command::Status {
+            policy,
+            function,
+            json,
+        } => status(policy.as_deref(), function.as_deref(), *json).await,
+        Command::Activities {
+            function,
+            policy,
+            limit,
+            json,
+        } => activities(function, policy.as_deref(), *limit, *json).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

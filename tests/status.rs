@@ -1,0 +1,196 @@
+//! `autoscaler status` and `autoscaler activities` through the handler against the in-memory
+//! world: what a row shows, that reading writes nothing, and how attempts get their outcome.
+
+use lambda_autoscaler::alarm::AlarmState::{Alarm, Ok as Fine};
+use lambda_autoscaler::handler::Autoscaler;
+use lambda_autoscaler::memory::{MemoryLambda, World};
+use lambda_autoscaler::policy::Policy;
+use lambda_autoscaler::settings::Settings;
+use lambda_autoscaler::state::ActivityOutcome;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const NOW: i64 = 1_700_000_000;
+
+const POLICY: &str = r#"{"targets": [
+  { "function": "orders", "min": 2, "max": 100, "tolerance": 0,
+    "scale_out_cooldown_seconds": 60, "scale_in_cooldown_seconds": 300,
+    "scale_in_stabilization_seconds": 0,
+    "alarms": [ { "name": "backlog", "on_alarm": { "change": 10 } },
+                { "name": "db", "on_alarm": { "cap": 3 } } ],
+    "queue": { "name": "orders-q", "messages_per_instance": 1000 } }
+]}"#;
+
+fn world() -> (World, Autoscaler) {
+    let world = World::new(NOW);
+    let settings = Settings::default();
+    let ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
+    let autoscaler = Autoscaler::new(Policy::from_json(POLICY, "test"), settings, ctx);
+    world
+        .lambda
+        .add("orders", Some(5), &[("autoscaler:enabled", "true")]);
+    world.cloudwatch.set_alarm("db", Fine);
+    world.lambda.add_mapping("orders", "orders-q", None, true);
+    world
+        .queues
+        .set_depth("orders-q", lambda_autoscaler::ports::QueueDepth::default());
+    (world, autoscaler)
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+fn alarm_event(name: &str, state: &str) -> Value {
+    json!({"source": "aws.cloudwatch", "alarmData": {"alarmName": name, "state": {"value": state}}})
+}
+
+const WRITES: [&str; 3] = [
+    "PutFunctionConcurrency",
+    "UpdateEventSourceMapping",
+    "PutItem",
+];
+
+#[test]
+fn status_shows_bounds_reservation_recommendation_change_cooldowns_signals_and_mappings() {
+    let (world, autoscaler) = world();
+    world.cloudwatch.set_alarm("backlog", Alarm);
+    block_on(autoscaler.handle(&alarm_event("backlog", "ALARM"), None)).unwrap();
+    world.clock.advance(Duration::from_secs(20));
+    world.calls.clear();
+    let (rows, errors) = block_on(autoscaler.status(None)).unwrap();
+    assert!(errors.is_empty());
+    let writes: usize = WRITES.iter().map(|op| world.calls.count(op)).sum();
+    assert_eq!(writes, 0, "status writes nothing: {:?}", world.calls.all());
+    let row = &rows[0];
+    assert_eq!(
+        (row.function.as_str(), row.min, row.max),
+        ("orders", 2, 100)
+    );
+    assert_eq!(row.reservation, Some(15));
+    let recommended = row.recommendation.unwrap();
+    assert_eq!((recommended.value, recommended.since), (15, Some(NOW)));
+    let change = row.last_change.unwrap();
+    assert_eq!((change.at, change.direction), (NOW, "out"));
+    assert_eq!(row.cooldown.scale_out_seconds_left, 40);
+    assert_eq!(row.cooldown.scale_in_seconds_left, 280);
+    let alarms: Vec<(&str, &str)> = row
+        .alarms
+        .iter()
+        .map(|a| (a.name.as_str(), a.state.as_str()))
+        .collect();
+    assert_eq!(alarms, [("backlog", "ALARM"), ("db", "OK")]);
+    assert_eq!(row.queue.as_ref().unwrap().visible, Some(0));
+    assert_eq!(row.event_sources[0].maximum_concurrency, Some(15));
+    assert_eq!(row.event_sources[0].state, "Enabled");
+    let json = serde_json::to_value(row).unwrap();
+    assert_eq!(json["lastChange"]["direction"], "out");
+    assert_eq!(json["reservation"], 15);
+    assert_eq!(json["eventSources"][0]["maximumConcurrency"], 15);
+    let table = lambda_autoscaler::status::table(&rows, NOW + 20);
+    assert!(table.starts_with("FUNCTION"), "{table}");
+    assert!(table.contains("out 20 s ago"), "{table}");
+}
+
+#[test]
+fn status_of_a_function_the_policy_does_not_manage_is_refused() {
+    let (_, autoscaler) = world();
+    let error = block_on(autoscaler.status(Some("payments"))).unwrap_err();
+    assert_eq!(error.error_type(), "UnmanagedFunction");
+}
+
+#[test]
+fn an_attempt_is_pending_until_the_next_write_settles_it_from_the_reservation_read() {
+    let (world, autoscaler) = world();
+    world.cloudwatch.set_alarm("backlog", Alarm);
+    block_on(autoscaler.handle(&alarm_event("backlog", "ALARM"), None)).unwrap();
+    let arn = MemoryLambda::arn("orders");
+    let (history, _) = world.state.get(&arn).unwrap();
+    assert_eq!(history.activities.len(), 1);
+    assert_eq!(history.activities[0].outcome, ActivityOutcome::Pending);
+    assert_eq!(history.activities[0].desired, Some(15));
+    // Shown as pending, with the reservation now.
+    let views = block_on(autoscaler.activities("orders", 20)).unwrap();
+    assert!(
+        views[0].outcome.contains("now 15 as desired"),
+        "{:?}",
+        views[0]
+    );
+    // The next change settles it: the reservation it read was 15.
+    world.clock.advance(Duration::from_secs(120));
+    world.cloudwatch.set_alarm("backlog", Fine);
+    world.cloudwatch.set_alarm("db", Alarm);
+    block_on(autoscaler.handle(&alarm_event("db", "ALARM"), None)).unwrap();
+    let (history, _) = world.state.get(&arn).unwrap();
+    assert_eq!(history.activities.len(), 2);
+    assert_eq!(history.activities[0].outcome, ActivityOutcome::Applied);
+    let views = block_on(autoscaler.activities("orders", 1)).unwrap();
+    assert_eq!(views.len(), 1);
+    assert_eq!((views[0].previous, views[0].desired), (Some(15), Some(3)));
+    assert!(views[0].trigger.contains("db"), "{:?}", views[0]);
+}
+
+#[test]
+fn a_failed_change_records_its_outcome_at_once_with_a_second_write() {
+    let (world, autoscaler) = world();
+    world.faults.inject(
+        "PutFunctionConcurrency",
+        None,
+        Some("ResourceNotFoundException"),
+        "gone",
+        None,
+    );
+    world.cloudwatch.set_alarm("backlog", Alarm);
+    assert!(block_on(autoscaler.handle(&alarm_event("backlog", "ALARM"), None)).is_err());
+    assert_eq!(
+        world.calls.count("PutItem"),
+        2,
+        "the attempt, then its outcome"
+    );
+    let (history, _) = world.state.get(&MemoryLambda::arn("orders")).unwrap();
+    match &history.activities[0].outcome {
+        ActivityOutcome::Failed(why) => assert!(why.contains("gone"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let views = block_on(autoscaler.activities("orders", 20)).unwrap();
+    assert!(views[0].outcome.starts_with("failed: "), "{:?}", views[0]);
+}
+
+#[test]
+fn a_steady_target_writes_no_activity_and_its_attempt_stays_pending() {
+    let (world, autoscaler) = world();
+    // The queue proposes 15 (15000 visible, 1000 per instance), evaluation after evaluation.
+    let depth = lambda_autoscaler::ports::QueueDepth {
+        visible: 15_000,
+        ..Default::default()
+    };
+    world.queues.set_depth("orders-q", depth);
+    let scheduled = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+    block_on(autoscaler.handle(&scheduled, None)).unwrap();
+    assert_eq!(world.lambda.reserved("orders"), Some(15));
+    world.clock.advance(Duration::from_secs(60));
+    world.calls.clear();
+    block_on(autoscaler.handle(&scheduled, None)).unwrap();
+    assert_eq!(world.calls.count("PutItem"), 0);
+    let (history, _) = world.state.get(&MemoryLambda::arn("orders")).unwrap();
+    assert_eq!(history.activities.len(), 1);
+    assert_eq!(history.activities[0].outcome, ActivityOutcome::Pending);
+}
+
+#[test]
+fn at_most_twenty_activities_are_kept_newest_last() {
+    let (world, autoscaler) = world();
+    for i in 0..25u32 {
+        world.clock.advance(Duration::from_secs(400));
+        let command = json!({"function": "orders", "desiredConcurrency": 10 + i});
+        block_on(autoscaler.handle(&command, None)).unwrap();
+    }
+    let (history, _) = world.state.get(&MemoryLambda::arn("orders")).unwrap();
+    assert_eq!(history.activities.len(), 20);
+    assert_eq!(history.activities.last().unwrap().desired, Some(34));
+    assert_eq!(history.activities[0].desired, Some(15));
+}
