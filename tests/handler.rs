@@ -690,6 +690,8 @@ fn a_state_written_by_someone_else_meanwhile_makes_the_target_decided_again() {
             until: None,
         }],
         event_sources: Vec::new(),
+        in_force_since: None,
+        activities: Vec::new(),
     };
     f.world.state.interfere(&arn, theirs.clone());
     let outcome = f.run(alarm_event("backlog", "ALARM")).unwrap();
@@ -1273,6 +1275,8 @@ fn knowing_its_own_account_the_autoscaler_reads_state_and_function_together_and_
                 }),
                 recommendations: vec![],
                 event_sources: Vec::new(),
+                in_force_since: None,
+                activities: Vec::new(),
             },
         );
         f.autoscaler.learn_account(&format!(
