@@ -17,10 +17,15 @@
 //! 6. **Step limits**: at most `max_scale_out_step` up or `max_scale_in_step` down, or the
 //!    `_percent` variants of the current value; the tighter one when both are set.
 //! 7. **Caps** from alarms: the smallest active cap, at once, whatever steps 3 to 6 said.
-//! 8. **Bounds** `[min, max]`: always, whatever steps 3 to 7 said. Then the **event source
-//!    floor**: a target whose SQS mappings follow its reservation never goes below 2 per
-//!    mapping ([`crate::event_sources`]), unless a cap or an explicit set (an alarm's `set`
-//!    or a direct command) below it wins: that pauses the mappings instead.
+//! 8. **Bounds** `[min, max]`: always, whatever steps 3 to 7 said. They are the document's,
+//!    replaced by those of the target's active **schedules** ([`crate::schedule`]) for the
+//!    fields a window sets. **Caps win over windows**: under an active cap, a min that a
+//!    window raised lifts the value at most to the cap (the document's own min still holds
+//!    above a cap, as it always has). Then the **event source floor**: a target whose SQS
+//!    mappings follow its reservation never goes below 2 per mapping
+//!    ([`crate::event_sources`]), unless a cap, an explicit set (an alarm's `set` or a
+//!    direct command) or a window's `max` or `set` below it wins: that pauses the mappings
+//!    instead (a window's pause ends with the window).
 //! 9. **Missing data**: when the target's alarms or queue could not be read, its proposals
 //!    are replaced by its `on_metric_failure` (hold, or set N), and it never scales in
 //!    unless a cap or a bound forces it.
@@ -32,6 +37,7 @@
 
 use crate::alarm::AlarmState;
 use crate::policy::{Action, MetricFailure, QueueSpec, Target};
+use crate::schedule::Bounds;
 use crate::state::{Direction, History, LastChange, SavedState, MAX_CLOCK_SKEW_SECONDS};
 
 use std::collections::HashMap;
@@ -213,8 +219,11 @@ pub struct Decision {
     /// Whether an active cap lowered the value (a protective decrease, applied first).
     pub capped: bool,
     /// Whether an explicit set keeps the value below the event source floor (the mappings'
-    /// pause then holds until something proposes a value; a cap's lifts with the cap).
+    /// pause then holds until something proposes a value; a cap's lifts with the cap, a
+    /// window's with the window).
     pub explicit_pause: bool,
+    /// The target's schedules that were active, by name ([`crate::schedule`]).
+    pub schedules: Vec<String>,
 }
 
 impl Decision {
@@ -233,6 +242,7 @@ impl Decision {
 /// stabilization window.
 fn starting_history(
     target: &Target,
+    bounds: &Bounds,
     inputs: &Inputs,
     reasons: &mut Vec<String>,
 ) -> (History, bool) {
@@ -271,7 +281,7 @@ fn starting_history(
         None => {
             let mut seeded = History::default();
             if let (Some(current), true) = (inputs.current, window > 0) {
-                let seed = current.clamp(target.min, target.max);
+                let seed = current.clamp(bounds.min, bounds.max);
                 seeded.record(inputs.now, seed, window);
                 reasons.push(format!(
                     "without history the current reservation counts as recommended now ({seed}): \
@@ -286,14 +296,16 @@ fn starting_history(
 
 /// Decides the desired reserved concurrency of `target`. Pure: `inputs.now` is the clock.
 pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
-    let mut reasons = Vec::new();
     let current = inputs.current;
     let now = inputs.now;
     let knobs = target.stability;
     let window = knobs.scale_in_stabilization_seconds;
+    // The bounds at this instant: the document's, or its active schedules'.
+    let bounds = crate::schedule::bounds(target, now);
+    let mut reasons = bounds.reasons.clone();
     // A function without a reservation draws on the unreserved pool, up to everything the
     // account has; for relative steps the policy's max is the meaningful stand-in.
-    let basis = i64::from(current.unwrap_or(target.max));
+    let basis = i64::from(current.unwrap_or(bounds.max));
     let mut used_basis = false;
     let mut proposals: Vec<i64> = Vec::new();
     // The proposals that are exact values (a direct command, a `set` action).
@@ -372,7 +384,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
         match (request, inputs.queue) {
             (Request::Direct(_), _) => {}
             (Request::FollowAlarms, Some(depth)) => {
-                let (proposal, reason) = queue_proposal(spec, depth, target.min);
+                let (proposal, reason) = queue_proposal(spec, depth, bounds.min);
                 reasons.push(reason);
                 proposals.push(proposal);
             }
@@ -400,18 +412,28 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
 
     if used_basis && current.is_none() && !missing {
         reasons.push(format!(
-            "no reservation yet: relative actions count from max {}",
-            target.max
+            "no reservation yet: relative actions count from max {}{}",
+            bounds.max,
+            Bounds::source(&bounds.max_by)
         ));
     }
 
-    let (mut history, repair) = starting_history(target, inputs, &mut reasons);
+    let (mut history, repair) = starting_history(target, &bounds, inputs, &mut reasons);
     let started_from = history.clone();
 
-    // Without a proposal or a cap, an unreserved function stays unreserved; a reservation
-    // stays as it is, only brought within [min, max].
-    if proposals.is_empty() && caps.is_empty() && current.is_none() {
-        reasons.push("no proposal and no cap: leave the reservation as it is".into());
+    // Without a proposal, a cap or a window's max, an unreserved function stays unreserved; a
+    // reservation stays as it is, only brought within [min, max].
+    if proposals.is_empty() && caps.is_empty() && bounds.max_by.is_none() && current.is_none() {
+        let pool = match &bounds.min_by {
+            Some(name) => format!(
+                " (no reservation: the function draws on the account's unreserved pool; \
+                 schedule {name}'s min applies once it has one)"
+            ),
+            None => String::new(),
+        };
+        reasons.push(format!(
+            "no proposal and no cap: leave the reservation as it is{pool}"
+        ));
         return Decision {
             previous: current,
             desired: current,
@@ -420,10 +442,11 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
             history,
             capped: false,
             explicit_pause: false,
+            schedules: bounds.active,
         };
     }
 
-    let (min, max) = (i64::from(target.min), i64::from(target.max));
+    let (min, max) = (i64::from(bounds.min), i64::from(bounds.max));
     // 2. Largest proposal.
     let mut value = match proposals.iter().max() {
         Some(&largest) => {
@@ -459,6 +482,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
             (Request::FollowAlarms, Some(current)) => {
                 value = stabilize(
                     target,
+                    &bounds,
                     &mut history,
                     i64::from(current),
                     value,
@@ -478,15 +502,35 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
             capped = true;
         }
     }
-    // 8. Bounds.
-    if value < min {
-        reasons.push(format!("raised from {value} to min {min}"));
-        value = min;
+    // 8. Bounds. Caps win over windows: under an active cap, a min a window raised lifts
+    // the value no higher than the cap (the document's own min still does, as ever).
+    let mut lower = min;
+    if let (Some(&cap), Some(name)) = (caps.iter().min(), &bounds.min_by) {
+        if cap < min && bounds.min_raised(target) {
+            lower = cap.max(i64::from(target.min));
+            reasons.push(format!(
+                "cap {cap} wins over schedule {name}'s min {min}: the min is {lower} while \
+                 the cap holds"
+            ));
+        }
+    }
+    if value < lower {
+        let by = if lower == min {
+            Bounds::source(&bounds.min_by)
+        } else {
+            String::new()
+        };
+        reasons.push(format!("raised from {value} to min {lower}{by}"));
+        value = lower;
     } else if value > max {
-        reasons.push(format!("lowered from {value} to max {max}"));
+        reasons.push(format!(
+            "lowered from {value} to max {max}{}",
+            Bounds::source(&bounds.max_by)
+        ));
         value = max;
     }
-    // 8 (second half). The event source floor, which only a cap or an explicit set passes.
+    // 8 (second half). The event source floor, which only a cap, an explicit set or a
+    // window's max passes.
     let floor = i64::from(inputs.mapping_floor);
     let mut explicit_pause = false;
     if value < floor {
@@ -495,6 +539,8 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
             .iter()
             .max()
             .filter(|largest| explicit.contains(largest) && **largest < floor);
+        // A window's max (or set) below the floor is as explicit as a set.
+        let window_below = bounds.max_by.as_ref().filter(|_| max < floor);
         if let Some(cap) = capped_below {
             reasons.push(format!(
                 "cap {cap} is below the event source floor {floor} (2 per SQS mapping): the \
@@ -506,6 +552,11 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
                  mappings are paused until something proposes a value"
             ));
             explicit_pause = true;
+        } else if let Some(name) = window_below {
+            reasons.push(format!(
+                "schedule {name}'s max {max} is below the event source floor {floor} (2 per \
+                 SQS mapping): the mappings are paused while the window is active"
+            ));
         } else if inputs.pause_held && proposals.is_empty() {
             reasons.push(format!(
                 "the mappings stay paused at {value}: an explicit set paused them, and nothing \
@@ -551,7 +602,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
     // Within [min, max], both u32.
     let desired = value as u32;
     if current != Some(desired) {
-        let from = i64::from(current.unwrap_or(target.max));
+        let from = i64::from(current.unwrap_or(bounds.max));
         history.last_change = Some(LastChange {
             at: now,
             direction: if value >= from {
@@ -570,12 +621,14 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
         // From no reservation (the whole unreserved pool) any cap is a decrease.
         capped: capped && current.is_none_or(|c| desired < c),
         explicit_pause,
+        schedules: bounds.active,
     }
 }
 
 /// Steps 3 to 6 around the current reservation `current`; records the recommendation.
 fn stabilize(
     target: &Target,
+    bounds: &Bounds,
     history: &mut History,
     current: i64,
     mut value: i64,
@@ -584,7 +637,7 @@ fn stabilize(
 ) -> i64 {
     let knobs = target.stability;
     let window = knobs.scale_in_stabilization_seconds;
-    let (min, max) = (i64::from(target.min), i64::from(target.max));
+    let (min, max) = (i64::from(bounds.min), i64::from(bounds.max));
     // 3. Tolerance (never for a value outside the bounds: those are forced at step 8).
     let delta = (value - current).abs();
     if delta != 0 && (delta as f64) < knobs.tolerance * current as f64 {
@@ -721,6 +774,7 @@ mod tests {
             stability: Stability::OFF,
             on_metric_failure: MetricFailure::Hold,
             event_sources: crate::policy::EventSources::Follow,
+            schedules: Vec::new(),
         }
     }
 
@@ -2055,6 +2109,316 @@ mod tests {
             if let Request::Direct(_) = w.request {
                 prop_assert_eq!(second.desired, Some(applied));
             }
+        }
+    }
+
+    // ---- scheduled capacity (issue 15) -------------------------------------------------
+
+    /// A target following the orders queue (10 messages per instance) with every knob off,
+    /// `min`/`max` as given, `allow_zero`, these alarms and windows.
+    fn scheduled(min: u32, max: u32, alarms: &str, schedules: &str) -> Target {
+        let json = format!(
+            r#"{{"targets":[{{"function":"orders-worker","min":{min},"max":{max},"allow_zero":true,
+                "queue":{{"name":"orders","messages_per_instance":10}},
+                "tolerance":0,"scale_out_cooldown_seconds":0,"scale_in_cooldown_seconds":0,
+                "scale_in_stabilization_seconds":0,
+                "alarms":[{alarms}],"schedules":[{schedules}]}}]}}"#
+        );
+        crate::policy::Policy::from_json(&json, "test")
+            .unwrap()
+            .targets
+            .remove(0)
+    }
+
+    fn epoch(text: &str) -> i64 {
+        text.parse::<jiff::Timestamp>().unwrap().as_second()
+    }
+
+    /// One evaluation at `now` with this reservation, backlog, alarm states and event source
+    /// floor.
+    fn scheduled_at(
+        t: &Target,
+        now: &str,
+        current: Option<u32>,
+        backlog: u64,
+        alarms: &AlarmStates,
+        mapping_floor: u32,
+    ) -> Decision {
+        let inputs = Inputs {
+            current,
+            alarms,
+            queue: Some(depth(backlog, 0, 0)),
+            saved: &SavedState::Missing,
+            now: epoch(now),
+            unread: &[],
+            headroom: None,
+            mapping_floor,
+            pause_held: false,
+        };
+        super::decide(t, &inputs, Request::FollowAlarms)
+    }
+
+    const BUSINESS_HOURS: &str = r#"{"name":"business-hours","start":"0 8 * * MON-FRI",
+        "duration_seconds":36000,"timezone":"Europe/Berlin","min":20}"#;
+    const BREAKER: &str = r#"{"name":"orders-db-down","on_alarm":{"cap":0}}"#;
+    /// Tuesday 2026-12-01, 09:00 in Berlin; and 20:00, after business hours.
+    const TUESDAY_MORNING: &str = "2026-12-01T08:00:00Z";
+    const TUESDAY_EVENING: &str = "2026-12-01T19:00:00Z";
+
+    #[test]
+    fn an_active_window_raises_min_at_once_and_the_decision_names_it() {
+        let t = scheduled(2, 100, "", BUSINESS_HOURS);
+        let none = AlarmStates::new();
+        let d = scheduled_at(&t, TUESDAY_MORNING, Some(3), 0, &none, 0);
+        assert_eq!(d.desired, Some(20));
+        assert_eq!(d.schedules, ["business-hours"]);
+        assert!(
+            has(&d, "raised from 0 to min 20 (schedule business-hours)"),
+            "{:?}",
+            d.reasons
+        );
+        // After hours the document's min is back, and nothing names a window.
+        let d = scheduled_at(&t, TUESDAY_EVENING, Some(3), 0, &none, 0);
+        assert_eq!(d.desired, Some(2));
+        assert!(d.schedules.is_empty());
+        // A load above the window's min still scales out past it.
+        let d = scheduled_at(&t, TUESDAY_MORNING, Some(20), 450, &none, 0);
+        assert_eq!(d.desired, Some(45));
+    }
+
+    #[test]
+    fn a_zero_cap_wins_over_a_windows_min() {
+        let t = scheduled(0, 100, BREAKER, BUSINESS_HOURS);
+        let open = states(&[("orders-db-down", Alarm)]);
+        let d = scheduled_at(&t, TUESDAY_MORNING, Some(20), 500, &open, 0);
+        assert_eq!(d.desired, Some(0), "{:?}", d.reasons);
+        assert!(d.capped);
+        assert_eq!(d.schedules, ["business-hours"]);
+        // With the mappings following, the cap pauses them (and not as a held set).
+        let d = scheduled_at(&t, TUESDAY_MORNING, Some(20), 500, &open, 2);
+        assert_eq!(d.desired, Some(0));
+        assert!(!d.explicit_pause);
+        // The document's own min still holds above a cap, as it always has.
+        let t = scheduled(2, 100, BREAKER, BUSINESS_HOURS);
+        let d = scheduled_at(&t, TUESDAY_MORNING, Some(20), 500, &open, 0);
+        assert_eq!(d.desired, Some(2));
+    }
+
+    #[test]
+    fn a_cap_below_a_windows_min_holds_the_value_at_the_cap() {
+        let t = scheduled(
+            2,
+            100,
+            r#"{"name":"db-slow","on_alarm":{"cap":5}}"#,
+            BUSINESS_HOURS,
+        );
+        let slow = states(&[("db-slow", Alarm)]);
+        // An empty queue proposes min; the window wants 20; the cap allows 5.
+        let d = scheduled_at(&t, TUESDAY_MORNING, Some(20), 0, &slow, 0);
+        assert_eq!(d.desired, Some(5), "{:?}", d.reasons);
+        // A cap at or above the window's min leaves it alone.
+        let t = scheduled(
+            2,
+            100,
+            r#"{"name":"db-slow","on_alarm":{"cap":30}}"#,
+            BUSINESS_HOURS,
+        );
+        let d = scheduled_at(&t, TUESDAY_MORNING, Some(20), 0, &slow, 0);
+        assert_eq!(d.desired, Some(20));
+    }
+
+    #[test]
+    fn a_window_may_raise_max_above_the_documents_for_a_launch() {
+        let t = scheduled(
+            2,
+            100,
+            "",
+            r#"{"name":"launch","at":"2026-12-01T08:00:00","duration_seconds":7200,
+                "timezone":"Europe/Berlin","min":50,"max":400}"#,
+        );
+        let none = AlarmStates::new();
+        let d = scheduled_at(&t, "2026-12-01T07:30:00Z", Some(100), 3000, &none, 0);
+        assert_eq!(d.desired, Some(300));
+        let d = scheduled_at(&t, "2026-12-01T07:30:00Z", Some(100), 9000, &none, 0);
+        assert_eq!(d.desired, Some(400));
+        let d = scheduled_at(&t, "2026-12-01T10:00:00Z", Some(100), 9000, &none, 0);
+        assert_eq!(d.desired, Some(100), "the launch is over");
+    }
+
+    #[test]
+    fn a_night_window_below_the_event_source_floor_pauses_until_the_morning() {
+        let t = scheduled(
+            2,
+            100,
+            "",
+            r#"{"name":"night","start":"0 22 * * *","end":"0 6 * * *",
+                "timezone":"Europe/Berlin","max":0}"#,
+        );
+        let none = AlarmStates::new();
+        // 23:00 in Berlin: the window's max 0 is as explicit as a set; the floor gives way.
+        let d = scheduled_at(&t, "2026-12-01T22:00:00Z", Some(10), 300, &none, 2);
+        assert_eq!(d.desired, Some(0), "{:?}", d.reasons);
+        assert!(!d.explicit_pause, "a window's pause ends with the window");
+        assert_eq!(d.schedules, ["night"]);
+        // 07:00: the window is over, the floor (and the queue) bring the consumer back.
+        let d = scheduled_at(&t, "2026-12-02T06:00:00Z", Some(0), 0, &none, 2);
+        assert_eq!(d.desired, Some(2), "{:?}", d.reasons);
+        let d = scheduled_at(&t, "2026-12-02T06:00:00Z", Some(0), 300, &none, 2);
+        assert_eq!(d.desired, Some(30));
+        // A window's min below the floor is not explicit: the floor raises it.
+        let t = scheduled(
+            2,
+            100,
+            "",
+            r#"{"name":"quiet","start":"0 22 * * *","end":"0 6 * * *","min":0}"#,
+        );
+        let d = scheduled_at(&t, "2026-12-01T23:00:00Z", Some(10), 0, &none, 2);
+        assert_eq!(d.desired, Some(2));
+    }
+
+    #[test]
+    fn an_unreserved_function_takes_a_windows_max_but_not_a_min_alone() {
+        let none = AlarmStates::new();
+        let night = scheduled(
+            2,
+            100,
+            "",
+            r#"{"name":"night","start":"0 22 * * *","end":"0 6 * * *","set":0}"#,
+        );
+        let inputs = |now: &str| Inputs {
+            current: None,
+            alarms: &none,
+            queue: None,
+            saved: &SavedState::Missing,
+            now: epoch(now),
+            unread: &[],
+            headroom: None,
+            mapping_floor: 0,
+            pause_held: false,
+        };
+        let d = super::decide(
+            &night,
+            &inputs("2026-12-01T23:00:00Z"),
+            Request::FollowAlarms,
+        );
+        assert_eq!(d.desired, Some(0));
+        let hours = scheduled(2, 100, "", BUSINESS_HOURS);
+        let d = super::decide(&hours, &inputs(TUESDAY_MORNING), Request::FollowAlarms);
+        assert_eq!(d.desired, None, "{:?}", d.reasons);
+        assert!(has(
+            &d,
+            "schedule business-hours's min applies once it has one"
+        ));
+    }
+
+    #[test]
+    fn when_a_window_ends_the_scale_in_waits_for_stabilization() {
+        let mut t = scheduled(2, 100, "", BUSINESS_HOURS);
+        t.stability.scale_in_stabilization_seconds = 300;
+        let none = AlarmStates::new();
+        let inputs = |now: &str, saved| Inputs {
+            current: Some(20),
+            alarms: &none,
+            queue: Some(depth(0, 0, 0)),
+            saved,
+            now: epoch(now),
+            unread: &[],
+            headroom: None,
+            mapping_floor: 0,
+            pause_held: false,
+        };
+        let during = super::decide(
+            &t,
+            &inputs("2026-12-01T16:58:00Z", &SavedState::Missing),
+            Request::FollowAlarms,
+        );
+        assert_eq!(during.desired, Some(20));
+        // 18:01: the window is over, but it recommended 20 until this evaluation, so the
+        // scale-in waits out the stabilization window (300 s) like any other.
+        let mut saved = SavedState::Valid(during.history);
+        for (now, expected) in [
+            ("2026-12-01T17:01:00Z", 20),
+            ("2026-12-01T17:05:59Z", 20),
+            ("2026-12-01T17:06:01Z", 2),
+        ] {
+            let d = super::decide(
+                &t,
+                &Inputs {
+                    saved: &saved,
+                    ..inputs(now, &SavedState::Missing)
+                },
+                Request::FollowAlarms,
+            );
+            assert_eq!(d.desired, Some(expected), "{now}: {:?}", d.reasons);
+            saved = SavedState::Valid(d.history);
+        }
+    }
+
+    fn any_window_bounds() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0u32..60).prop_map(|n| format!(r#""min":{n}"#)),
+            (0u32..300).prop_map(|n| format!(r#""max":{n}"#)),
+            (0u32..300).prop_map(|n| format!(r#""set":{n}"#)),
+            (0u32..60, 0u32..300).prop_map(|(a, b)| format!(r#""min":{a},"max":{}"#, a + b)),
+        ]
+    }
+
+    proptest! {
+        /// Windows that are always active (they start every minute and last a minute), with
+        /// any bounds, any cap and any backlog: caps win over windows, and the value lies
+        /// within the merged bounds otherwise.
+        #[test]
+        fn caps_win_over_windows_and_merged_bounds_hold(
+            doc_min in 0u32..20,
+            doc_span in 0u32..100,
+            windows in proptest::collection::vec(any_window_bounds(), 1..4),
+            cap in proptest::option::of(0u32..80),
+            current in proptest::option::of(0u32..300),
+            backlog in 0u64..4000,
+            floor in prop_oneof![Just(0u32), Just(2), Just(4)],
+        ) {
+            let doc_max = doc_min + doc_span;
+            let schedules: Vec<String> = windows.iter().enumerate().map(|(i, b)| format!(
+                r#"{{"name":"w{i}","start":"* * * * *","duration_seconds":60,{b}}}"#
+            )).collect();
+            let alarms = if cap.is_some() { r#"{"name":"db","on_alarm":{"cap":CAP}}"#.replace("CAP", &cap.unwrap().to_string()) } else { String::new() };
+            let json = format!(
+                r#"{{"targets":[{{"function":"f","min":{doc_min},"max":{doc_max},"allow_zero":true,
+                    "queue":{{"name":"orders","messages_per_instance":10}},
+                    "alarms":[{alarms}],"schedules":[{}]}}]}}"#,
+                schedules.join(",")
+            );
+            // Windows a target cannot take (a min above its max) are refused; skip them.
+            let Ok(policy) = crate::policy::Policy::from_json(&json, "p") else { return Ok(()); };
+            let t = &policy.targets[0];
+            let b = crate::schedule::bounds(t, NOW);
+            prop_assert_eq!(b.active.len(), windows.len());
+            prop_assert!(b.min <= b.max);
+            let open = states(&[("db", Alarm)]);
+            let inputs = Inputs {
+                current,
+                alarms: &open,
+                queue: Some(depth(backlog, 0, 0)),
+                saved: &SavedState::Missing,
+                now: NOW,
+                unread: &[],
+                headroom: None,
+                mapping_floor: floor,
+                pause_held: false,
+            };
+            let d = super::decide(t, &inputs, Request::FollowAlarms);
+            let desired = d.desired.unwrap();
+            // The floor raises only a document's max; a window's max below it pauses instead.
+            let ceiling = if b.max_by.is_some() { b.max } else { b.max.max(floor) };
+            prop_assert!(desired <= ceiling, "{} above max {}: {:?}", desired, b.max, d.reasons);
+            if let Some(cap) = cap {
+                // Never above the cap, unless the document's own min (or the floor, which a
+                // cap passes by pausing) holds it: a window's min never does.
+                prop_assert!(desired <= cap.max(doc_min.min(b.min)), "cap {} broken by {}: {:?}", cap, desired, d.reasons);
+            } else {
+                prop_assert!(desired >= b.min.min(b.max), "{} below min {}: {:?}", desired, b.min, d.reasons);
+            }
+            prop_assert_eq!(d.schedules.len(), windows.len());
         }
     }
 }

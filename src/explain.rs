@@ -37,8 +37,9 @@ pub struct Args {
     /// or the item alone): FILE for every target, or NAME=FILE for one (repeatable).
     #[arg(long, value_name = "[NAME=]FILE")]
     pub history: Vec<String>,
-    /// The time of the evaluation, in epoch seconds (default: now).
-    #[arg(long)]
+    /// The time of the evaluation: epoch seconds, or RFC 3339 with an offset
+    /// (2026-12-01T08:30:00+01:00). Schedules are evaluated at it. Default: now.
+    #[arg(long, value_name = "TIME", value_parser = crate::cron::parse_instant)]
     pub now: Option<i64>,
 }
 

@@ -28,6 +28,7 @@ impl TargetOutcome {
             deferred: true,
             reasons: vec![reason],
             event_sources: Vec::new(),
+            schedules: Vec::new(),
         })
     }
 

@@ -144,5 +144,6 @@ pub fn record_for(planned: &PlannedTarget, decision: &Decision) -> DecisionRecor
         deferred: false,
         reasons: decision.reasons.clone(),
         event_sources: Vec::new(),
+        schedules: decision.schedules.clone(),
     }
 }

@@ -110,6 +110,10 @@ pub struct DecisionRecord {
     /// after ([`crate::event_sources`]); absent when none do.
     #[serde(rename = "eventSources", skip_serializing_if = "Vec::is_empty")]
     pub event_sources: Vec<SourceReport>,
+    /// The target's schedules that were active ([`crate::schedule`]), by name; absent when
+    /// none was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<String>,
 }
 
 impl DecisionRecord {
@@ -178,6 +182,7 @@ impl DecisionRecord {
             dry_run,
             reasons = %self.reasons.join("; "),
             event_sources = %serde_json::to_string(&self.event_sources).unwrap_or_default(),
+            schedules = %self.schedules.join(","),
             "scaling decision"
         );
     }
@@ -318,6 +323,7 @@ mod tests {
             deferred: false,
             reasons: vec![],
             event_sources: vec![],
+            schedules: vec![],
         }
     }
 

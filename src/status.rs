@@ -19,8 +19,12 @@ use serde::Serialize;
 #[serde(rename_all = "camelCase")]
 pub struct TargetStatus {
     pub function: String,
+    /// The bounds now: the document's, or those of its active schedules.
     pub min: u32,
     pub max: u32,
+    /// The schedules active now, by name ([`crate::schedule`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<String>,
     /// The reservation now; `null` for none.
     pub reservation: Option<u32>,
     /// The recommendation in force and since when (epoch seconds), from the saved history.
@@ -127,6 +131,7 @@ fn row(
     now: i64,
 ) -> TargetStatus {
     let target = &planned.target;
+    let bounds = crate::schedule::bounds(target, now);
     let history = history_of(stored);
     let last_change = history.and_then(|h| h.last_change);
     let left = |cooldown: u32| last_change.map_or(0, |c| (c.at + i64::from(cooldown) - now).max(0));
@@ -170,8 +175,9 @@ fn row(
     });
     TargetStatus {
         function: target.function.name().to_owned(),
-        min: target.min,
-        max: target.max,
+        min: bounds.min,
+        max: bounds.max,
+        schedules: bounds.active,
         reservation: view.reserved,
         recommendation: history.and_then(|h| {
             h.in_force().map(|value| Recommended {
@@ -209,6 +215,7 @@ fn unread_row(planned: &PlannedTarget, unread: TargetOutcome) -> TargetStatus {
         function: planned.target.function.name().to_owned(),
         min: planned.target.min,
         max: planned.target.max,
+        schedules: Vec::new(),
         reservation: None,
         recommendation: None,
         last_change: None,
@@ -266,6 +273,7 @@ pub fn table(rows: &[TargetStatus], now: i64) -> String {
             .iter()
             .map(|a| format!("{}={}", a.name, a.state))
             .collect();
+        signals.extend(r.schedules.iter().map(|name| format!("schedule {name}")));
         if let Some(q) = &r.queue {
             signals.push(match (q.visible, q.in_flight) {
                 (Some(v), Some(f)) => format!("{}: {v} visible, {f} in flight", q.name),

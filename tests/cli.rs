@@ -171,3 +171,95 @@ fn explain_refuses_a_world_it_cannot_read_and_says_which_flag() {
         assert!(stderr.contains(expected), "{extra:?}: {stderr}");
     }
 }
+
+// ---- schedules (issue 15) ---------------------------------------------------------------
+
+#[test]
+fn validate_lists_each_windows_next_occurrences_in_its_time_zone_and_its_tag() {
+    let (code, stdout, stderr) = autoscaler(&[
+        "validate",
+        "--policy",
+        "examples/business-hours.json",
+        "--now",
+        "2026-12-04T12:00:00+01:00",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    for line in [
+        "  schedule business-hours: Mon-Fri 08:00 until Mon-Fri 18:00, Europe/Berlin, 5 min early: min 120",
+        "    Fri 2026-12-04 07:55 CET to Fri 2026-12-04 18:00 CET (starts 08:00), active now",
+        "    Mon 2026-12-07 07:55 CET to Mon 2026-12-07 18:00 CET (starts 08:00)",
+        "    Tue 2026-12-08 07:55 CET to Tue 2026-12-08 18:00 CET (starts 08:00)",
+        "    as a tag: autoscaler:schedule:business-hours = start=0 8 . . MON-FRI end=0 18 . . MON-FRI timezone=Europe/Berlin lead_seconds=300 min=120",
+        "    Mon 2026-12-28 08:50 CET to Mon 2026-12-28 17:00 CET (starts 09:00)",
+        "    note: 0 is below 2: while the window is active, SQS event source mappings are paused (disabled), and resumed when it ends",
+        "policy OK: 2 target(s)",
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "missing {line:?} in:\n{stdout}");
+    }
+    // After the one-off window, validate says it is over.
+    let (_, stdout, _) = autoscaler(&[
+        "validate",
+        "--policy",
+        "examples/business-hours.json",
+        "--now",
+        "2027-01-01T00:00:00Z",
+    ]);
+    assert!(
+        stdout.contains("    no occurrence after now: it is over"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn explain_decides_at_an_rfc_3339_time_as_at_the_same_epoch_seconds() {
+    let run = |now: &str| {
+        autoscaler(&[
+            "explain",
+            "events/scheduled.json",
+            "--policy",
+            "examples/business-hours.json",
+            "--now",
+            now,
+            "--current",
+            "40",
+            "--queue-depth",
+            "orders=5",
+        ])
+    };
+    // Tuesday 07:56 in Berlin: business hours opened a minute ago (lead_seconds 300).
+    let (code, rfc, stderr) = run("2026-12-01T07:56:00+01:00");
+    assert_eq!(code, 0, "{stderr}");
+    let (_, epoch, _) = run("1796108160");
+    assert_eq!(rfc, epoch);
+    let record: serde_json::Value = serde_json::from_str(&rfc).unwrap();
+    let orders = &record["decisions"][0];
+    assert_eq!(orders["function"], "orders-worker");
+    assert_eq!(orders["desired"], 120);
+    assert_eq!(orders["schedules"], serde_json::json!(["business-hours"]));
+    // At 23:00 the invoice mailer's quiet night holds it at 0; orders has no window.
+    let (_, night, _) = run("2026-12-01T23:00:00+01:00");
+    let record: serde_json::Value = serde_json::from_str(&night).unwrap();
+    assert!(record["decisions"][0].get("schedules").is_none(), "{night}");
+    assert_eq!(record["decisions"][1]["desired"], 0);
+    assert_eq!(
+        record["decisions"][1]["schedules"],
+        serde_json::json!(["quiet-night"])
+    );
+}
+
+#[test]
+fn a_time_without_an_offset_is_a_usage_error_that_says_what_to_write() {
+    let (code, stdout, stderr) = autoscaler(&[
+        "validate",
+        "--policy",
+        "examples/business-hours.json",
+        "--now",
+        "2026-12-01T08:00:00",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("RFC 3339 time with an offset, such as 2026-12-01T08:30:00+01:00"),
+        "{stderr}"
+    );
+}

@@ -534,3 +534,77 @@ fn an_operators_pause_holds_until_something_proposes_a_value_but_a_caps_lifts_wi
     assert_eq!((f.reserved(), f.state_of(&m)), (Some(10), "Enabled".into()));
     assert!(!f.records()[0].paused && !f.records()[0].held);
 }
+
+// ---- schedules (issue 15) ---------------------------------------------------------------
+
+/// POLICY with `min` 0 and one window (NOW is 2023-11-14T22:13:20Z, a Tuesday).
+fn scheduled_policy(window: &str) -> String {
+    breaker_policy().replace(
+        r#""alarms": ["#,
+        &format!(r#""schedules": [{window}], "alarms": ["#),
+    )
+}
+
+#[test]
+fn a_night_window_pauses_the_consumer_and_the_morning_resumes_it() {
+    let f = fixture(
+        &scheduled_policy(
+            r#"{"name": "night", "start": "0 22 * * *", "end": "0 6 * * *", "max": 0}"#,
+        ),
+        10,
+    );
+    let m = f.mapping("orders-q", None, true);
+    // 22:13: the window's max 0 is below the floor, as explicit as a set: pause, then 0.
+    let outcome = f.run(scheduled()).unwrap();
+    assert_eq!(f.writes(), [update(&m), PUT.to_owned()]);
+    assert_eq!((f.reserved(), f.state_of(&m)), (Some(0), "Disabled".into()));
+    assert_eq!(outcome.decisions[0].schedules, ["night"]);
+    assert!(has_reason(
+        &outcome,
+        "schedule night's max 0 is below the event source floor"
+    ));
+    assert!(f.records()[0].paused && !f.records()[0].held);
+    // Later that night nothing moves.
+    f.clear();
+    f.run(scheduled()).unwrap();
+    assert!(f.writes().is_empty(), "{:?}", f.writes());
+    // 06:00: the window is over. Nothing proposes a value, and yet the consumer resumes:
+    // a window's pause is not an operator's, which would hold.
+    f.world.clock.advance(Duration::from_secs(8 * 3600));
+    f.clear();
+    let outcome = f.run(scheduled()).unwrap();
+    assert_eq!(f.writes(), [PUT.to_owned(), update(&m)]);
+    assert_eq!(
+        (f.reserved(), f.state_of(&m), f.max_of(&m)),
+        (Some(2), "Enabled".into(), Some(2))
+    );
+    assert!(outcome.decisions[0].schedules.is_empty());
+    assert!(!f.records()[0].paused);
+}
+
+#[test]
+fn a_breaker_holds_through_business_hours_and_the_window_applies_when_it_closes() {
+    let f = fixture(
+        &scheduled_policy(
+            r#"{"name": "evening-rush", "start": "0 22 * * *", "duration_seconds": 7200, "min": 20}"#,
+        ),
+        10,
+    );
+    let m = f.mapping("orders-q", None, true);
+    f.alarm("breaker", Alarm);
+    let outcome = f.run(alarm_event("breaker", "ALARM")).unwrap();
+    assert_eq!((f.reserved(), f.state_of(&m)), (Some(0), "Disabled".into()));
+    assert!(has_reason(
+        &outcome,
+        "cap 0 wins over schedule evening-rush's min 20"
+    ));
+    assert_eq!(outcome.decisions[0].schedules, ["evening-rush"]);
+    // The breaker closes while the window is still open: the window's min, and the mapping
+    // resumes with it.
+    f.alarm("breaker", Fine);
+    f.run(alarm_event("breaker", "OK")).unwrap();
+    assert_eq!(
+        (f.reserved(), f.state_of(&m), f.max_of(&m)),
+        (Some(20), "Enabled".into(), Some(20))
+    );
+}

@@ -194,3 +194,32 @@ fn at_most_twenty_activities_are_kept_newest_last() {
     assert_eq!(history.activities.last().unwrap().desired, Some(34));
     assert_eq!(history.activities[0].desired, Some(15));
 }
+
+#[test]
+fn status_shows_the_bounds_of_the_active_schedules_and_names_them() {
+    // NOW is 22:13 UTC: the evening window is active, the morning one is not.
+    let policy = POLICY.replace(
+        r#""queue":"#,
+        r#""schedules": [
+             { "name": "evening", "start": "0 22 * * *", "duration_seconds": 7200, "min": 20 },
+             { "name": "morning", "start": "0 8 * * *", "duration_seconds": 7200, "max": 4 } ],
+           "queue":"#,
+    );
+    let world = World::new(NOW);
+    let settings = Settings::default();
+    let ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
+    let autoscaler = Autoscaler::new(Policy::from_json(&policy, "test"), settings, ctx);
+    world
+        .lambda
+        .add("orders", Some(5), &[("autoscaler:enabled", "true")]);
+    let (rows, _) = block_on(autoscaler.status(None)).unwrap();
+    let row = &rows[0];
+    assert_eq!((row.min, row.max), (20, 100));
+    assert_eq!(row.schedules, ["evening"]);
+    assert_eq!(
+        serde_json::to_value(row).unwrap()["schedules"],
+        json!(["evening"])
+    );
+    let table = lambda_autoscaler::status::table(&rows, NOW);
+    assert!(table.contains("schedule evening"), "{table}");
+}

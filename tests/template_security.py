@@ -681,6 +681,16 @@ def check_dashboard_uses_the_namespace_parameter_and_log_group(template):
         f"{logical_id} needs a log widget with SOURCE '${{{group}}}' listing the "
         f'"scaling decision" lines with fields.reasons',
     )
+    require(
+        any(
+            q.startswith(f"SOURCE '@@{group}@@'")
+            and "latest(fields.schedules)" in q
+            and "by fields.function" in q
+            for q in queries
+        ),
+        f"{logical_id} needs a log widget with SOURCE '${{{group}}}' showing each function's "
+        f"active schedules (latest(fields.schedules) by fields.function)",
+    )
 
 
 def check_dashboard_is_optional(template):
@@ -1254,6 +1264,10 @@ def mutate_dashboard_without_deferred_targets(t):
     dashboard_body_replace(t, "DeferredTargets", "Deferred")
 
 
+def mutate_dashboard_without_active_schedules(t):
+    dashboard_body_replace(t, "latest(fields.schedules)", "latest(fields.schedule)")
+
+
 def mutate_dashboard_unconditional(t):
     dashboard(t)[1].pop("Condition")
 
@@ -1455,6 +1469,7 @@ MUTATIONS = [
     ("the dashboard names the default namespace", mutate_dashboard_literal_namespace, check_dashboard_uses_the_namespace_parameter_and_log_group),
     ("the dashboard names the default log group", mutate_dashboard_literal_log_group, check_dashboard_uses_the_namespace_parameter_and_log_group),
     ("the dashboard leaves out DeferredTargets", mutate_dashboard_without_deferred_targets, check_dashboard_uses_the_namespace_parameter_and_log_group),
+    ("the dashboard leaves out the active schedules", mutate_dashboard_without_active_schedules, check_dashboard_uses_the_namespace_parameter_and_log_group),
     ("the dashboard loses its Condition", mutate_dashboard_unconditional, check_dashboard_is_optional),
     ("the dashboard's condition is always true", mutate_dashboard_condition_always_true, check_dashboard_is_optional),
     ("the SNS permission loses its SourceArn", mutate_sns_permission_without_source_arn, check_alarm_topic_subscription_is_scoped),

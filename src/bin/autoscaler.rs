@@ -42,10 +42,15 @@ enum Command {
         #[arg(long, value_enum, env = "AUTOSCALER_METRICS", default_value_t = MetricsTo::Api)]
         metrics: MetricsTo,
     },
-    /// Check a policy document (a file, or the environment's) and print its targets.
+    /// Check a policy document (a file, or the environment's) and print its targets, with
+    /// the next occurrences of their schedules.
     Validate {
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// List the schedules' occurrences from this time: epoch seconds, or RFC 3339 with an
+        /// offset (2026-12-01T08:30:00+01:00). Default: now.
+        #[arg(long, value_name = "TIME", value_parser = lambda_autoscaler::cron::parse_instant)]
+        now: Option<i64>,
     },
     /// Replay a load trace through the policy and baseline algorithms (docs/simulation.md).
     Simulate(lambda_autoscaler::simulate::Args),
@@ -165,8 +170,79 @@ async fn invoke(
     }
 }
 
-fn validate(policy: Option<&Path>) -> Result<(), String> {
+/// How many occurrences of each window `validate` lists.
+const NEXT_WINDOWS: usize = 3;
+
+/// A target's windows and their next occurrences, each in its own time zone.
+fn write_schedules(out: &mut String, target: &lambda_autoscaler::policy::Target, now: i64) {
+    use lambda_autoscaler::policy::tags::{schedule_tag, MAX_TAG_VALUE_LEN};
+    use lambda_autoscaler::schedule::{describe, upcoming};
+    let now = lambda_autoscaler::cron::instant(now);
+    for window in &target.schedules {
+        let _ = writeln!(
+            out,
+            "  schedule {}: {}: {}",
+            window.name,
+            describe(window),
+            window.bounds
+        );
+        let zone = &window.timezone;
+        let show = |t| zone.wall(t).strftime("%a %Y-%m-%d %H:%M %Z").to_string();
+        match upcoming(window, now, NEXT_WINDOWS) {
+            Ok(list) if list.is_empty() => {
+                let _ = writeln!(out, "    no occurrence after now: it is over");
+            }
+            Ok(list) => {
+                for o in list {
+                    let early = if o.opens < o.starts {
+                        format!(" (starts {})", zone.wall(o.starts).strftime("%H:%M"))
+                    } else {
+                        String::new()
+                    };
+                    let active = if o.opens <= now { ", active now" } else { "" };
+                    let _ = writeln!(
+                        out,
+                        "    {} to {}{early}{active}",
+                        show(o.opens),
+                        show(o.ends)
+                    );
+                }
+            }
+            Err(why) => {
+                let _ = writeln!(out, "    warning: cannot list its occurrences: {why}");
+            }
+        }
+        let below = [window.bounds.max, window.bounds.set]
+            .into_iter()
+            .flatten()
+            .find(|&v| v < event_sources::MIN_PER_MAPPING);
+        if let (Some(value), EventSources::Follow) = (below, target.event_sources) {
+            let _ = writeln!(
+                out,
+                "    note: {value} is below 2: while the window is active, SQS event source \
+                 mappings are paused (disabled), and resumed when it ends"
+            );
+        }
+        let (key, value) = schedule_tag(window);
+        if value.len() > MAX_TAG_VALUE_LEN {
+            let _ = writeln!(
+                out,
+                "    as a tag: too long ({} characters; AWS allows {MAX_TAG_VALUE_LEN})",
+                value.len()
+            );
+        } else {
+            let _ = writeln!(out, "    as a tag: {key} = {value}");
+        }
+    }
+}
+
+fn validate(policy: Option<&Path>, now: Option<i64>) -> Result<(), String> {
     let policy = load_policy(policy).map_err(|e| e.to_string())?;
+    let now = now.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    });
     let mut out = String::new();
     for target in &policy.targets {
         let _ = writeln!(
@@ -216,7 +292,7 @@ fn validate(policy: Option<&Path>) -> Result<(), String> {
                         out,
                         "  warning: min {} is below 2: if the function has SQS event source \
                          mappings, its bounds never take it below 2 per mapping (the least \
-                         MaximumConcurrency AWS allows); only a cap or a set pauses it",
+                         MaximumConcurrency AWS allows); only a cap, a set or a schedule's max below it pauses it",
                         target.min
                     );
                 }
@@ -231,6 +307,7 @@ fn validate(policy: Option<&Path>) -> Result<(), String> {
                 );
             }
         }
+        write_schedules(&mut out, target, now);
         let knobs = &target.stability;
         let step = |s: Option<u32>, percent: Option<u32>| match (s, percent) {
             (None, None) => "unlimited".to_owned(),
@@ -404,7 +481,7 @@ async fn main() -> ExitCode {
             )
             .await
         }
-        Command::Validate { policy } => validate(policy.as_deref()),
+        Command::Validate { policy, now } => validate(policy.as_deref(), *now),
         Command::Simulate(args) => lambda_autoscaler::simulate::run(args)
             .map_err(|e| e.to_string())
             .and_then(|table| write_stdout(&table)),

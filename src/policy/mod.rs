@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 
+pub mod schedule;
 pub mod tags;
 
 /// Environment variable holding the policy as inline JSON.
@@ -41,6 +42,8 @@ pub struct Target {
     pub on_metric_failure: MetricFailure,
     /// Whether the function's SQS event source mappings follow its reservation.
     pub event_sources: EventSources,
+    /// Time windows that replace the bounds while they are active ([`crate::schedule`]).
+    pub schedules: Vec<schedule::Window>,
 }
 
 /// Whether a target's SQS event source mappings follow its reservation
@@ -370,6 +373,8 @@ pub(crate) struct TargetDoc {
     pub(crate) on_metric_failure: MetricFailure,
     #[serde(default)]
     pub(crate) event_sources: EventSources,
+    #[serde(default)]
+    pub(crate) schedules: Vec<schedule::WindowDoc>,
 }
 
 #[derive(Deserialize)]
@@ -649,6 +654,14 @@ pub(crate) fn validate_target(t: TargetDoc, at: &dyn Fn(&str) -> String) -> Resu
             ));
         }
     }
+    let schedules = schedule::validate_windows(
+        t.schedules,
+        &schedule::TargetBounds {
+            max,
+            allow_zero: t.allow_zero,
+        },
+        at,
+    )?;
     Ok(Target {
         function,
         min,
@@ -658,6 +671,7 @@ pub(crate) fn validate_target(t: TargetDoc, at: &dyn Fn(&str) -> String) -> Resu
         stability,
         on_metric_failure: t.on_metric_failure,
         event_sources: t.event_sources,
+        schedules,
     })
 }
 

@@ -6,13 +6,46 @@
 //! `autoscaler:<knob>` tag per document field, spelled with hyphens (`scale_in_cooldown_seconds`
 //! becomes `autoscaler:scale-in-cooldown-seconds`). The tags go through the same validation
 //! as a policy document target; errors name the tag. Alarms cannot be expressed in tags.
+//!
+//! # Schedules
+//!
+//! One tag per window: the key `autoscaler:schedule:<name>`, the value the window's fields as
+//! `key=value` words, with the document's field names:
+//!
+//! ```text
+//! autoscaler:schedule:business-hours = start=0 8 . . MON-FRI duration_seconds=36000 timezone=Europe/Berlin min=20
+//! autoscaler:schedule:night          = start=0 22 . . . end=0 6 . . . max=0
+//! autoscaler:schedule:launch         = at=2026-12-24T08:00:00 duration_seconds=7200 min=50 max=400
+//! ```
+//!
+//! Tag values allow only letters, digits, spaces and `_ . : / = + - @`, so a cron expression
+//! is written with `.` for `*` and `+` for `,` (`0 8+12 . . 1-5` is `0 8,12 * * 1-5`); the
+//! words after `start=` or `end=` up to the next `key=` are the expression. Neither `.` nor
+//! `+` is part of the dialect, so the two forms map one to one.
 
+use crate::policy::schedule::{End, Start, Window};
 use crate::policy::{validate_target, QueueRef, Target, TargetDoc};
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
 
 pub const PREFIX: &str = "autoscaler:";
 pub const ENABLED_TAG: &str = "autoscaler:enabled";
+/// The prefix of a window's tag key: `autoscaler:schedule:business-hours`.
+pub const SCHEDULE_PREFIX: &str = "autoscaler:schedule:";
+/// The longest tag value AWS accepts.
+pub const MAX_TAG_VALUE_LEN: usize = 256;
+/// The keys of a window's tag value.
+const WINDOW_KEYS: &[&str] = &[
+    "start",
+    "at",
+    "end",
+    "duration_seconds",
+    "timezone",
+    "lead_seconds",
+    "min",
+    "max",
+    "set",
+];
 /// Where releases before the DynamoDB state table kept their history; ignored now, so that
 /// functions tagged by them stay valid.
 const LEGACY_STATE_TAG: &str = "autoscaler:state";
@@ -79,9 +112,22 @@ pub fn is_enabled(tags: &HashMap<String, String>) -> bool {
     tags.get(ENABLED_TAG).map(|v| v.trim()) == Some("true")
 }
 
-/// The tag a document field (e.g. `queue.messages_per_instance`) comes from.
-fn tag_for(field: &str) -> String {
+/// The tag a document field (e.g. `queue.messages_per_instance`) comes from; `windows` are
+/// the names of the schedule tags, in the order of the document's `schedules`.
+fn tag_for(field: &str, windows: &[String]) -> String {
     let field = field.trim_start_matches('.');
+    if let Some(rest) = field.strip_prefix("schedules[") {
+        let (index, inner) = rest.split_once(']').unwrap_or((rest, ""));
+        let name = index
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| windows.get(i))
+            .map_or("?", String::as_str);
+        return match inner.trim_start_matches('.') {
+            "" => format!("{SCHEDULE_PREFIX}{name}"),
+            key => format!("{SCHEDULE_PREFIX}{name} ({key})"),
+        };
+    }
     FIELDS
         .iter()
         .find(|(_, f, _)| {
@@ -119,11 +165,104 @@ fn typed(text: &str, kind: Kind) -> Value {
     }
 }
 
+/// A cron expression from its tag form: `.` for `*`, `+` for `,`.
+fn cron_from_tag(text: &str) -> Result<String, String> {
+    if text.contains('*') || text.contains(',') {
+        return Err(format!(
+            "\"{text}\": a tag value cannot hold * or ,; write . for * and + for , \
+             (\"0 8 . . 1-5\" is \"0 8 * * 1-5\")"
+        ));
+    }
+    Ok(text.replace('.', "*").replace('+', ","))
+}
+
+/// A cron expression in its tag form.
+fn cron_to_tag(text: &str) -> String {
+    text.replace('*', ".").replace(',', "+")
+}
+
+/// A window's fields from its tag's value (`start=0 8 . . 1-5 duration_seconds=36000 min=20`).
+fn window_from_tag(key: &str, name: &str, value: &str) -> Result<Value, String> {
+    let mut fields: Vec<(&str, Vec<&str>)> = Vec::new();
+    for word in value.split_whitespace() {
+        match word.split_once('=') {
+            Some((k, v)) => fields.push((k, vec![v])),
+            None => match fields.last_mut() {
+                Some((_, words)) => words.push(word),
+                None => {
+                    return Err(format!(
+                        "tag {key}: \"{word}\" comes before any key=value; expected e.g. \
+                         \"start=0 8 . . MON-FRI duration_seconds=36000 min=20\""
+                    ))
+                }
+            },
+        }
+    }
+    let mut window = Map::new();
+    window.insert("name".into(), Value::String(name.to_owned()));
+    for (k, words) in fields {
+        if !WINDOW_KEYS.contains(&k) {
+            return Err(format!(
+                "tag {key}: unknown key `{k}`; expected one of {}",
+                WINDOW_KEYS.join(", ")
+            ));
+        }
+        if window.contains_key(k) {
+            return Err(format!("tag {key}: `{k}` is given twice"));
+        }
+        let words: Vec<&str> = words.into_iter().filter(|w| !w.is_empty()).collect();
+        let text = words.join(" ");
+        let value = match k {
+            "start" | "end" => {
+                Value::String(cron_from_tag(&text).map_err(|e| format!("tag {key} ({k}): {e}"))?)
+            }
+            _ if words.len() > 1 => {
+                return Err(format!(
+                    "tag {key} ({k}): one word expected, found \"{text}\""
+                ))
+            }
+            "at" | "timezone" => Value::String(text),
+            _ => typed(&text, Kind::Number),
+        };
+        window.insert(k.into(), value);
+    }
+    Ok(Value::Object(window))
+}
+
+/// The tag (key and value) that describes `window`, e.g. for `validate` to show; the value
+/// may be longer than the 256 characters AWS allows ([`MAX_TAG_VALUE_LEN`]).
+pub fn schedule_tag(window: &Window) -> (String, String) {
+    let mut words: Vec<String> = Vec::new();
+    match &window.start {
+        Start::Cron(expr) => words.push(format!("start={}", cron_to_tag(expr.as_str()))),
+        Start::At { local, .. } => words.push(format!("at={}", crate::cron::local_iso(*local))),
+    }
+    match &window.end {
+        End::Cron(expr) => words.push(format!("end={}", cron_to_tag(expr.as_str()))),
+        End::Duration(seconds) => words.push(format!("duration_seconds={seconds}")),
+    }
+    if window.timezone.name() != "UTC" {
+        words.push(format!("timezone={}", window.timezone));
+    }
+    if window.lead_seconds > 0 {
+        words.push(format!("lead_seconds={}", window.lead_seconds));
+    }
+    let b = window.bounds;
+    for (k, v) in [("min", b.min), ("max", b.max), ("set", b.set)] {
+        if let Some(v) = v {
+            words.push(format!("{k}={v}"));
+        }
+    }
+    (format!("{SCHEDULE_PREFIX}{}", window.name), words.join(" "))
+}
+
 /// The target a function's tags describe. `function` is its name or ARN.
 pub fn target_from_tags(function: &str, tags: &HashMap<String, String>) -> Result<Target, String> {
     let mut doc = Map::new();
     doc.insert("function".into(), Value::String(function.to_owned()));
     let mut queue = Map::new();
+    let mut windows: Vec<String> = Vec::new();
+    let mut schedules: Vec<Value> = Vec::new();
     let mut keys: Vec<&String> = tags.keys().filter(|k| k.starts_with(PREFIX)).collect();
     keys.sort();
     for key in keys {
@@ -131,9 +270,14 @@ pub fn target_from_tags(function: &str, tags: &HashMap<String, String>) -> Resul
         if key == ENABLED_TAG || key == LEGACY_STATE_TAG {
             continue;
         }
+        if let Some(name) = key.strip_prefix(SCHEDULE_PREFIX) {
+            schedules.push(window_from_tag(key, name, &tags[key])?);
+            windows.push(name.to_owned());
+            continue;
+        }
         let Some((_, field, kind)) = FIELDS.iter().find(|(s, _, _)| *s == suffix) else {
             return Err(format!(
-                "tag {key}: unknown autoscaler tag; expected one of {}",
+                "tag {key}: unknown autoscaler tag; expected one of {}, {SCHEDULE_PREFIX}<name>",
                 FIELDS
                     .iter()
                     .map(|(s, _, _)| format!("{PREFIX}{s}"))
@@ -161,16 +305,29 @@ pub fn target_from_tags(function: &str, tags: &HashMap<String, String>) -> Resul
             let first = queue.keys().next().cloned().unwrap_or_default();
             return Err(format!(
                 "tag {}: needs tag {PREFIX}queue (the queue's URL or name)",
-                tag_for(&format!("queue.{first}"))
+                tag_for(&format!("queue.{first}"), &windows)
             ));
         }
         doc.insert("queue".into(), Value::Object(queue));
     }
+    if !schedules.is_empty() {
+        doc.insert("schedules".into(), Value::Array(schedules));
+    }
+    let tag_for = |field: &str| tag_for(field, &windows);
     let value = Value::Object(doc);
     let parsed: TargetDoc = serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();
         let message = e.inner().to_string();
-        if path == "." {
+        if path.starts_with("schedules[") {
+            match message
+                .split('`')
+                .nth(1)
+                .filter(|_| message.starts_with("missing field"))
+            {
+                Some(field) => format!("tag {} needs `{field}`", tag_for(&path)),
+                None => format!("tag {}: {message}", tag_for(&path)),
+            }
+        } else if path == "." {
             // A missing required field: name its tag.
             match message.split('`').nth(1) {
                 Some(field) => format!("tag {} is missing", tag_for(field)),
@@ -326,5 +483,128 @@ mod tests {
             let e = err(&extra);
             assert!(e.starts_with(expected), "{extra:?}: {e}");
         }
+    }
+
+    #[test]
+    fn schedule_tags_round_trip_through_the_documents_windows() {
+        let policy = crate::policy::Policy::from_json(
+            r#"{"targets":[{"function":"f","min":2,"max":100,"allow_zero":true,"schedules":[
+                {"name":"business-hours","start":"0 8 * * MON-FRI","duration_seconds":36000,
+                 "timezone":"Europe/Berlin","lead_seconds":300,"min":20},
+                {"name":"launch","at":"2026-12-24T08:00:00","duration_seconds":7200,
+                 "timezone":"America/New_York","min":50,"max":400},
+                {"name":"night","start":"*/30 22,23 * * *","end":"0 6 * * *","set":0},
+                {"name":"weekly","start":"@weekly","end":"0 6 * * 1","max":10}]}]}"#,
+            "t",
+        )
+        .unwrap();
+        let documented = &policy.targets[0].schedules;
+        let mut all = vec![
+            ("autoscaler:min".to_owned(), "2".to_owned()),
+            ("autoscaler:max".to_owned(), "100".to_owned()),
+            ("autoscaler:allow-zero".to_owned(), "true".to_owned()),
+        ];
+        for window in documented {
+            let (key, value) = schedule_tag(window);
+            assert!(value.len() <= MAX_TAG_VALUE_LEN);
+            assert!(
+                value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || " _.:/=+-@".contains(c)),
+                "{value}"
+            );
+            all.push((key, value));
+        }
+        assert_eq!(
+            all[3..].iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            [
+                "autoscaler:schedule:business-hours=start=0 8 . . MON-FRI duration_seconds=36000 timezone=Europe/Berlin lead_seconds=300 min=20",
+                "autoscaler:schedule:launch=at=2026-12-24T08:00:00 duration_seconds=7200 timezone=America/New_York min=50 max=400",
+                "autoscaler:schedule:night=start=./30 22+23 . . . end=0 6 . . . set=0",
+                "autoscaler:schedule:weekly=start=@weekly end=0 6 . . 1 max=10",
+            ]
+        );
+        let map: HashMap<String, String> = all.into_iter().collect();
+        let tagged = target_from_tags("f", &map).unwrap();
+        assert_eq!(&tagged.schedules, documented);
+    }
+
+    #[test]
+    fn invalid_schedule_tags_name_the_tag_and_the_key() {
+        let base = [("autoscaler:min", "1"), ("autoscaler:max", "5")];
+        let err = |value: &str| {
+            let mut all: Vec<(&str, &str)> = base.to_vec();
+            all.push(("autoscaler:schedule:nightly", value));
+            target_from_tags("f", &tags(&all)).unwrap_err()
+        };
+        for (value, expected) in [
+            (
+                "start=0 8 * * 1-5 duration_seconds=600 min=2",
+                "tag autoscaler:schedule:nightly (start): \"0 8 * * 1-5\": a tag value cannot hold *",
+            ),
+            (
+                "start=0 8 . . . duration_seconds=600 min=2 start=0 9 . . .",
+                "tag autoscaler:schedule:nightly: `start` is given twice",
+            ),
+            (
+                "start=0 8 . . . duration=600 min=2",
+                "tag autoscaler:schedule:nightly: unknown key `duration`",
+            ),
+            (
+                "0 8 . . . duration_seconds=600",
+                "tag autoscaler:schedule:nightly: \"0\" comes before any key=value",
+            ),
+            (
+                "start=0 8 . . duration_seconds=600 min=2",
+                "tag autoscaler:schedule:nightly (start): 4 field(s)",
+            ),
+            (
+                "start=0 8 . . . duration_seconds=600 timezone=Europe/Paris/x min=2",
+                "tag autoscaler:schedule:nightly (timezone): unknown time zone",
+            ),
+            (
+                "start=0 8 . . . duration_seconds=600",
+                "tag autoscaler:schedule:nightly: window \"nightly\" has no bound",
+            ),
+            (
+                "start=0 8 . . . duration_seconds=600 min=4 max=3",
+                "tag autoscaler:schedule:nightly (max): must be >= min (4)",
+            ),
+            (
+                "start=0 8 . . . duration_seconds=600 min=lots",
+                "tag autoscaler:schedule:nightly (min): invalid type: string \"lots\"",
+            ),
+            (
+                "start=0 8 . . . min=2",
+                "tag autoscaler:schedule:nightly: give exactly one of \"end\"",
+            ),
+            (
+                "start=0 8 . . . duration_seconds=600 min=0",
+                "tag autoscaler:schedule:nightly (min): 0 would let",
+            ),
+            (
+                "start=0 8 . . . duration_seconds=600 timezone=Europe Berlin min=2",
+                "tag autoscaler:schedule:nightly (timezone): one word expected",
+            ),
+        ] {
+            let e = err(value);
+            assert!(e.starts_with(expected), "{value}: {e}");
+        }
+        let e = target_from_tags(
+            "f",
+            &tags(&[
+                ("autoscaler:min", "1"),
+                ("autoscaler:max", "5"),
+                (
+                    "autoscaler:schedule:a b",
+                    "start=0 8 . . . duration_seconds=600 min=2",
+                ),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("tag autoscaler:schedule:a b (name): window name \"a b\" contains ' '"),
+            "{e}"
+        );
     }
 }

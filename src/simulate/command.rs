@@ -46,6 +46,10 @@ pub struct Args {
     /// The seed of a built-in trace's randomness.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// When the trace's second 0 is, for the policy's schedules: RFC 3339 with an offset
+    /// (2026-12-01T00:00:00+01:00) or epoch seconds. Default 2026-01-01T00:00:00Z.
+    #[arg(long, value_name = "TIME", value_parser = crate::cron::parse_instant)]
+    pub start: Option<i64>,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -93,6 +97,13 @@ pub fn run(args: &Args) -> Result<String, SimulateError> {
     for warning in &alarms.warnings {
         say(&format!("warning: {warning}"));
     }
+    let start = args.start.unwrap_or(algorithms::policy::DEFAULT_START);
+    if !target.schedules.is_empty() && args.start.is_none() {
+        say(
+            "note: the target's schedules are evaluated from 2026-01-01T00:00:00Z (a Thursday); \
+             --start sets when the trace begins",
+        );
+    }
 
     let timing = Timing {
         interval: args.interval,
@@ -104,7 +115,8 @@ pub fn run(args: &Args) -> Result<String, SimulateError> {
     let steady = engine::steady_reservation(&trace.arrivals, args.service_seconds);
     let mut runs: Vec<(String, Run)> = Vec::with_capacity(list.len());
     for (index, named) in list.iter().enumerate() {
-        let mut scaler = algorithms::scaler(named.algorithm, target, queue, &alarms.thresholds);
+        let mut scaler =
+            algorithms::scaler(named.algorithm, target, queue, &alarms.thresholds, start);
         let run = engine::run(
             &trace.arrivals,
             scaler.as_mut(),
@@ -129,13 +141,25 @@ pub fn run(args: &Args) -> Result<String, SimulateError> {
         })
         .collect();
 
-    let setting = format!(
+    let mut setting = format!(
         "target {}, service {} s per message, evaluation every {} s, observed {} s late",
         target.function.name(),
         args.service_seconds,
         args.interval,
         args.observe_lag
     );
+    if let Some(start) = args.start {
+        // Only a given start is shown, so that the output without one stays as it was.
+        let zone = target
+            .schedules
+            .first()
+            .map_or_else(crate::cron::Zone::utc, |w| w.timezone.clone());
+        let at = zone
+            .wall(crate::cron::instant(start))
+            .strftime("%Y-%m-%d %H:%M %Z")
+            .to_string();
+        setting.push_str(&format!(", from {at}"));
+    }
     if let Some(path) = &args.json {
         let json = output::json(&outcomes);
         write(path, &format!("{json:#}\n"))?;

@@ -8,22 +8,26 @@ use crate::policy::Target;
 use crate::simulate::alarms::AlarmThresholds;
 use crate::state::{History, SavedState};
 
-/// The simulated clock's origin, 2026-01-01T00:00:00Z in epoch seconds: a real date, because
-/// the decision core reasons about saved times.
-const EPOCH: i64 = 1_767_225_600;
+/// The simulated clock's default origin (`--start`), 2026-01-01T00:00:00Z (a Thursday) in
+/// epoch seconds: a real date, because the decision core reasons about saved times and
+/// evaluates the target's schedules at it.
+pub const DEFAULT_START: i64 = 1_767_225_600;
 
 pub struct PolicyScaler<'a> {
     target: &'a Target,
     alarms: &'a AlarmThresholds,
     saved: SavedState,
+    /// Epoch seconds of the trace's second 0.
+    start: i64,
 }
 
 impl<'a> PolicyScaler<'a> {
-    pub fn new(target: &'a Target, alarms: &'a AlarmThresholds) -> PolicyScaler<'a> {
+    pub fn new(target: &'a Target, alarms: &'a AlarmThresholds, start: i64) -> PolicyScaler<'a> {
         PolicyScaler {
             target,
             alarms,
             saved: SavedState::Missing,
+            start,
         }
     }
 }
@@ -35,7 +39,7 @@ impl Scaler for PolicyScaler<'_> {
         };
         let alarms = self.alarms.states(depth.visible);
         // The trace is at most a month of seconds, far inside i64.
-        let now = EPOCH + moment.second as i64;
+        let now = self.start.saturating_add(moment.second as i64);
         let (desired, history) = evaluate_policy(
             self.target,
             moment.current,
@@ -93,7 +97,7 @@ mod tests {
     fn between_evaluations_the_reservation_is_kept() {
         let target = target("");
         let alarms = AlarmThresholds::default();
-        let mut policy = PolicyScaler::new(&target, &alarms);
+        let mut policy = PolicyScaler::new(&target, &alarms, DEFAULT_START);
         assert_eq!(policy.reservation(&Moment::between_evaluations(5, 7)), 7);
     }
 
@@ -101,7 +105,7 @@ mod tests {
     fn the_queue_proposal_applies_at_once_when_scaling_out() {
         let target = target("");
         let alarms = AlarmThresholds::default();
-        let mut policy = PolicyScaler::new(&target, &alarms);
+        let mut policy = PolicyScaler::new(&target, &alarms, DEFAULT_START);
         // ceil(455 / 10) = 46.
         assert_eq!(policy.reservation(&Moment::observing(0, 1, 455)), 46);
     }
@@ -111,7 +115,7 @@ mod tests {
         let target =
             target(r#", "scale_in_cooldown_seconds": 300, "scale_in_stabilization_seconds": 0"#);
         let alarms = AlarmThresholds::default();
-        let mut policy = PolicyScaler::new(&target, &alarms);
+        let mut policy = PolicyScaler::new(&target, &alarms, DEFAULT_START);
         assert_eq!(policy.reservation(&Moment::observing(0, 1, 500)), 50);
         // 60 s after scaling out, an empty queue may not scale in yet...
         assert_eq!(policy.reservation(&Moment::observing(60, 50, 0)), 50);
@@ -126,7 +130,27 @@ mod tests {
             "alarms": [{"name": "backlog-high", "on_alarm": {"set": 80}}]}]}"#;
         let target = Policy::from_json(json, "test").unwrap().targets.remove(0);
         let parsed = AlarmThresholds::parse(&["backlog-high=100".into()], &target).unwrap();
-        let mut policy = PolicyScaler::new(&target, &parsed.thresholds);
+        let mut policy = PolicyScaler::new(&target, &parsed.thresholds, DEFAULT_START);
         assert_eq!(policy.reservation(&Moment::observing(0, 1, 101)), 80);
+    }
+
+    #[test]
+    fn the_start_puts_the_trace_on_the_clock_that_schedules_read() {
+        let json = r#"{"targets": [{"function": "f", "min": 1, "max": 100,
+            "queue": {"name": "orders", "messages_per_instance": 10},
+            "schedules": [{"name": "business-hours", "start": "0 8 * * MON-FRI",
+              "duration_seconds": 36000, "timezone": "Europe/Berlin", "min": 40}]}]}"#;
+        let target = Policy::from_json(json, "test").unwrap().targets.remove(0);
+        let alarms = AlarmThresholds::default();
+        // Tuesday 2026-12-01 00:00 in Berlin; 08:00 is 8 h into the trace.
+        let start = crate::cron::parse_instant("2026-12-01T00:00:00+01:00").unwrap();
+        let mut policy = PolicyScaler::new(&target, &alarms, start);
+        assert_eq!(policy.reservation(&Moment::observing(7 * 3600, 1, 0)), 1);
+        assert_eq!(policy.reservation(&Moment::observing(8 * 3600, 1, 0)), 40);
+        assert_eq!(policy.reservation(&Moment::observing(18 * 3600, 40, 0)), 40);
+        // A Saturday start: no business hours.
+        let saturday = crate::cron::parse_instant("2026-12-05T00:00:00+01:00").unwrap();
+        let mut policy = PolicyScaler::new(&target, &alarms, saturday);
+        assert_eq!(policy.reservation(&Moment::observing(9 * 3600, 1, 0)), 1);
     }
 }
