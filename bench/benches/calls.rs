@@ -24,6 +24,8 @@ const READS: &[&str] = &[
 ];
 const LAMBDA_WRITES: &[&str] = &["PutFunctionConcurrency", "UpdateEventSourceMapping"];
 const STATE_WRITES: &[&str] = &["PutItem"];
+/// None from the Lambda binary, whose metrics are EMF lines (scenarios/mod.rs); a
+/// PutMetricData would still be counted here.
 const METRICS: &[&str] = &["PutMetricData"];
 /// The schedule's period in template.yaml: the next evaluation a steady target sees.
 const STEADY_AFTER: Duration = Duration::from_secs(60);

@@ -5,7 +5,7 @@
 //! Timed: the thread's CPU time (the machine is shared: wall time would count other
 //! processes' turns), over `handle` alone: the trigger parse from a `serde_json::Value`,
 //! the plan, the reads and writes through the memory ports and their pacer, `decide`, the
-//! metric points and the log line (JSON, as in Lambda, written to a sink). The world, the
+//! metric points as EMF lines and the log line (JSON, as in Lambda, both written to a sink). The world, the
 //! policy, the autoscaler and the runtime are built outside the timed loop (a cold start's
 //! work); so is parsing the event's bytes (the Lambda runtime's).
 //!

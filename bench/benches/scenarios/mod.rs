@@ -4,6 +4,7 @@
 //! writes and the next one finds nothing to change.
 
 use lambda_autoscaler::alarm::AlarmState::{self, Alarm, Ok as Fine};
+use lambda_autoscaler::aws::emf::Emf;
 use lambda_autoscaler::handler::Autoscaler;
 use lambda_autoscaler::memory::{MemoryLambda, World};
 use lambda_autoscaler::policy::Policy;
@@ -11,6 +12,7 @@ use lambda_autoscaler::ports::QueueDepth;
 use lambda_autoscaler::report::Outcome;
 use lambda_autoscaler::settings::Settings;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::Duration;
 
 const NOW: i64 = 1_795_000_000;
@@ -162,7 +164,10 @@ impl Scenario {
             world.queues.set_depth(queue, depth);
         }
         let settings = Settings::default();
-        let ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
+        let mut ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
+        // The metrics as the Lambda binary writes them (src/main.rs): EMF lines, here to a
+        // sink; no PutMetricData.
+        ctx.metrics = Arc::new(Emf::new(Box::new(std::io::sink()), world.clock.clone()));
         let autoscaler = Autoscaler::new(Ok(self.policy(targets)), settings, ctx);
         // As in Lambda (src/main.rs), where the context's ARN tells the account: events from
         // other accounts are refused, and the state is read beside GetFunction.
