@@ -30,7 +30,7 @@ async fn main() -> Result<(), Error> {
     }
     // From the environment Lambda sets, without I/O: no provider chain to wait for.
     let config = wiring::lambda_sdk_config(|name| std::env::var(name).ok())?;
-    let metrics = wiring::Metrics::Emf(Box::new(std::io::stdout()));
+    let metrics = wiring::emf(Box::new(std::io::stdout()));
     let autoscaler = wiring::autoscaler(&config, policy, settings, metrics);
     let autoscaler = &autoscaler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -11,14 +11,14 @@
 //! - **HTTP client**: the SDK's default one, with rustls on ring rather than aws-lc-rs
 //!   ([`http_client`]): a smaller deployment package, the same HTTPS. Its connector, and
 //!   with it the system's root certificates, is built at the first request, not at start.
-//! - **Metrics** ([`Metrics`]): Embedded Metric Format lines on stdout in Lambda (no call,
-//!   no permission), `PutMetricData` from the CLI by default.
+//! - **Metrics**: Embedded Metric Format lines on stdout in Lambda ([`emf`]: no call, no
+//!   permission), `PutMetricData` from the CLI by default ([`put_metric_data`]).
 
 use crate::clock::SystemClock;
 use crate::handler::Autoscaler;
 use crate::pace::PacedLambda;
 use crate::policy::{Policy, PolicyError};
-use crate::ports::{Clock, Context};
+use crate::ports::{Clock, Context, MetricsPublisher};
 use crate::settings::Settings;
 use crate::{aws, ports};
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
@@ -180,13 +180,19 @@ pub fn context_with_clock(
     settings: &Settings,
     clock: Arc<dyn Clock>,
 ) -> Context {
+    context_with(config, settings, clock, put_metric_data(config))
+}
+
+fn context_with(
+    config: &SdkConfig,
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<dyn MetricsPublisher>,
+) -> Context {
     let lambda_config = aws_sdk_lambda::config::Builder::from(config)
         .retry_config(RetryConfig::disabled())
         .build();
     let lambda = aws::lambda::LambdaApi::new(aws_sdk_lambda::Client::from_conf(lambda_config));
-    let cloudwatch = Arc::new(aws::cloudwatch::CloudWatch::new(
-        aws_sdk_cloudwatch::Client::new(config),
-    ));
     let state = settings.state_table.as_ref().map(|table| {
         Arc::new(aws::dynamodb::DynamoStateStore::new(
             aws_sdk_dynamodb::Client::new(config),
@@ -200,8 +206,10 @@ pub fn context_with_clock(
             settings.control_plane_rps,
             settings.get_function_rps,
         )),
-        alarms: cloudwatch.clone(),
-        metrics: cloudwatch,
+        alarms: Arc::new(aws::cloudwatch::CloudWatch::new(
+            aws_sdk_cloudwatch::Client::new(config),
+        )),
+        metrics,
         queues: Arc::new(aws::sqs::Sqs::new(aws_sdk_sqs::Client::new(config))),
         finder: Arc::new(aws::tagging::Tagging::new(
             aws_sdk_resourcegroupstagging::Client::new(config),
@@ -212,44 +220,46 @@ pub fn context_with_clock(
     }
 }
 
-/// Where the decision metrics go.
-pub enum Metrics {
-    /// `PutMetricData` calls to CloudWatch: the CLI's default, which no log group collects.
-    Api,
-    /// Embedded Metric Format lines written to this writer ([`aws::emf`]): the Lambda
-    /// binary's, to stdout, which Lambda sends to CloudWatch Logs. Each line goes out in one
-    /// `write_all`, and `Stdout`'s holds stdout's lock for the whole of it, as the tracing
-    /// subscriber's write of each log line does: the two cannot interleave.
-    Emf(Box<dyn std::io::Write + Send>),
-    /// Nowhere.
-    Off,
+/// The metrics as `PutMetricData` calls to CloudWatch: the CLI's default, whose output no log
+/// group collects. The Lambda binary never names it, so it does not link the call (35 KB of
+/// its arm64 zip, docs/benchmarks.md).
+pub fn put_metric_data(config: &SdkConfig) -> Arc<dyn MetricsPublisher> {
+    Arc::new(aws::cloudwatch::CloudWatch::new(
+        aws_sdk_cloudwatch::Client::new(config),
+    ))
 }
 
-/// Publishes nothing (`--metrics off`).
+/// The metrics as Embedded Metric Format lines written to `out` ([`aws::emf`]): the Lambda
+/// binary's, to stdout, which Lambda sends to CloudWatch Logs. Each line goes out in one
+/// `write_all`, and `Stdout`'s holds stdout's lock for the whole of it, as the tracing
+/// subscriber's write of each log line does: the two cannot interleave.
+pub fn emf(out: Box<dyn std::io::Write + Send>) -> Arc<dyn MetricsPublisher> {
+    Arc::new(aws::emf::Emf::new(out, Arc::new(SystemClock::default())))
+}
+
+/// No metrics at all (`--metrics off`, and the commands that only read).
+pub fn no_metrics() -> Arc<dyn MetricsPublisher> {
+    Arc::new(NoMetrics)
+}
+
 struct NoMetrics;
 
 #[async_trait::async_trait]
-impl ports::MetricsPublisher for NoMetrics {
+impl MetricsPublisher for NoMetrics {
     async fn publish(&self, _: &str, _: &[ports::MetricPoint]) -> Result<(), ports::AwsError> {
         Ok(())
     }
 }
 
-/// The autoscaler over real AWS clients, its metrics going to `metrics`.
+/// The autoscaler over real AWS clients, its metrics going to `metrics` ([`put_metric_data`],
+/// [`emf`] or [`no_metrics`]).
 pub fn autoscaler(
     config: &SdkConfig,
     policy: Result<Policy, PolicyError>,
     settings: Settings,
-    metrics: Metrics,
+    metrics: Arc<dyn MetricsPublisher>,
 ) -> Autoscaler {
-    let mut ctx = context(config, &settings);
-    match metrics {
-        Metrics::Api => {}
-        Metrics::Emf(out) => {
-            ctx.metrics = Arc::new(aws::emf::Emf::new(out, ctx.clock.clone()));
-        }
-        Metrics::Off => ctx.metrics = Arc::new(NoMetrics),
-    }
+    let ctx = context_with(config, &settings, Arc::new(SystemClock::default()), metrics);
     Autoscaler::new(policy, settings, ctx)
 }
 

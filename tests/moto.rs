@@ -5,7 +5,7 @@ mod support;
 
 use lambda_autoscaler::handler::Autoscaler;
 use lambda_autoscaler::memory::ManualClock;
-use lambda_autoscaler::wiring::{self, Metrics};
+use lambda_autoscaler::wiring;
 use lambda_autoscaler::{policy::Policy, settings::Settings};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -50,7 +50,12 @@ fn with_table() -> Settings {
 /// An autoscaler over moto with the state table, creating the table first.
 async fn autoscaler(moto: &Moto, config: &aws_config::SdkConfig, policy: Policy) -> Autoscaler {
     moto.create_state_table(config).await;
-    wiring::autoscaler(config, Ok(policy), with_table(), Metrics::Api)
+    wiring::autoscaler(
+        config,
+        Ok(policy),
+        with_table(),
+        wiring::put_metric_data(config),
+    )
 }
 
 #[tokio::test]
@@ -171,7 +176,12 @@ async fn dry_run_reports_but_writes_nothing_to_lambda() {
         namespace: "Team/Autoscaler".into(),
         ..Settings::default()
     };
-    let autoscaler = wiring::autoscaler(&config, Ok(policy()), settings, Metrics::Api);
+    let autoscaler = wiring::autoscaler(
+        &config,
+        Ok(policy()),
+        settings,
+        wiring::put_metric_data(&config),
+    );
     let outcome = autoscaler
         .handle(&sample("alarm-lambda-action.json"), None)
         .await
@@ -1372,7 +1382,12 @@ async fn without_a_state_table_the_mappings_are_not_followed() {
         .await;
     moto.create_alarm(&config, "orders-db-overloaded", "ALARM")
         .await;
-    let autoscaler = wiring::autoscaler(&config, Ok(policy()), Settings::default(), Metrics::Api);
+    let autoscaler = wiring::autoscaler(
+        &config,
+        Ok(policy()),
+        Settings::default(),
+        wiring::put_metric_data(&config),
+    );
     let outcome = autoscaler
         .handle(&sample("alarm-lambda-action-composite.json"), None)
         .await

@@ -1,6 +1,6 @@
 //! Metrics as CloudWatch's Embedded Metric Format (EMF): JSON log lines that CloudWatch Logs
 //! turns into metrics on its own, with no API call, no IAM permission and no failure of the
-//! invocation's own. The Lambda binary's metrics go this way ([`crate::wiring::Metrics`]).
+//! invocation's own. The Lambda binary's metrics go this way ([`crate::wiring::emf`]).
 //!
 //! One document per function (its points share the `FunctionName` dimension), and one without
 //! a dimension for the invocation-wide points (`DeferredTargets`): the namespace, metric

@@ -94,12 +94,15 @@ enum MetricsTo {
 }
 
 impl MetricsTo {
-    fn wiring(self) -> wiring::Metrics {
+    fn publisher(
+        self,
+        config: &aws_config::SdkConfig,
+    ) -> std::sync::Arc<dyn lambda_autoscaler::ports::MetricsPublisher> {
         match self {
-            MetricsTo::Api => wiring::Metrics::Api,
+            MetricsTo::Api => wiring::put_metric_data(config),
             // stderr: stdout carries the decision record only.
-            MetricsTo::Emf => wiring::Metrics::Emf(Box::new(std::io::stderr())),
-            MetricsTo::Off => wiring::Metrics::Off,
+            MetricsTo::Emf => wiring::emf(Box::new(std::io::stderr())),
+            MetricsTo::Off => wiring::no_metrics(),
         }
     }
 }
@@ -146,7 +149,8 @@ async fn invoke(
     let trigger = trigger::parse_event_bytes(&bytes)
         .map_err(|e| format!("invalid event {}: {e}", event.display()))?;
     let config = wiring::sdk_config().await;
-    let autoscaler = wiring::autoscaler(&config, Ok(policy), settings, metrics.wiring());
+    let metrics = metrics.publisher(&config);
+    let autoscaler = wiring::autoscaler(&config, Ok(policy), settings, metrics);
     let deadline = deadline_seconds
         .map(|seconds| autoscaler.deadline_after(std::time::Duration::from_secs_f64(seconds)));
     let outcome = autoscaler
@@ -387,7 +391,7 @@ async fn configured(
         &config,
         Ok(policy),
         settings,
-        wiring::Metrics::Off,
+        wiring::no_metrics(),
     ))
 }
 
