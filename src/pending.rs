@@ -28,7 +28,8 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Decides from the observations, without headroom (that comes at write time).
+    /// A target decided from `observations` (without headroom: that comes at write time),
+    /// with its mappings' plan and its activity.
     pub fn new(
         order: usize,
         planned: PlannedTarget,
@@ -36,8 +37,8 @@ impl Pending {
         version: Option<Version>,
         observations: Observations,
         sources: event_sources::Observed,
+        decision: Decision,
     ) -> Pending {
-        let decision = observations.decide(&planned.target, planned.request, None);
         let mut pending = Pending {
             order,
             planned,
