@@ -954,6 +954,7 @@ mod tests {
             stability: Stability::OFF,
             on_metric_failure: MetricFailure::Hold,
             event_sources: crate::policy::EventSources::Follow,
+            event_source_ceiling: None,
             schedules: Vec::new(),
         }
     }

@@ -98,8 +98,13 @@ impl Pending {
                     .zip(self.observations.queue)
                     .map(|(spec, depth)| (spec.queue.name(), depth.visible));
                 let saved = std::mem::take(&mut d.history.event_sources);
-                let plan =
-                    event_sources::plan(mappings, &saved, reservation, visible, d.explicit_pause);
+                let plan_for = event_sources::PlanFor {
+                    reservation,
+                    visible,
+                    held: d.explicit_pause,
+                    ceiling: self.planned.target.event_source_ceiling,
+                };
+                let plan = event_sources::plan(mappings, &saved, plan_for);
                 d.history_changed |= plan.records != saved;
                 d.history.event_sources = plan.records.clone();
                 d.reasons.extend(plan.reasons.iter().cloned());
