@@ -295,135 +295,28 @@ fn starting_history(
 }
 
 /// Decides the desired reserved concurrency of `target`. Pure: `inputs.now` is the clock.
+/// Each step is a function of its own, in the order of the module documentation.
 pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
     let current = inputs.current;
     let now = inputs.now;
-    let knobs = target.stability;
-    let window = knobs.scale_in_stabilization_seconds;
     // The bounds at this instant: the document's, or its active schedules'.
     let bounds = crate::schedule::bounds(target, now);
     let mut reasons = bounds.reasons.clone();
     // A function without a reservation draws on the unreserved pool, up to everything the
     // account has; for relative steps the policy's max is the meaningful stand-in.
     let basis = i64::from(current.unwrap_or(bounds.max));
-    let mut used_basis = false;
-    let mut proposals: Vec<i64> = Vec::new();
-    // The proposals that are exact values (a direct command, a `set` action).
-    let mut explicit: Vec<i64> = Vec::new();
-    let mut caps: Vec<i64> = Vec::new();
-
-    // 1. Proposals.
-    if let Request::Direct(value) = request {
-        reasons.push(format!("direct command: propose {value}"));
-        proposals.push(i64::from(value));
-        explicit.push(i64::from(value));
-    }
-
-    for rule in &target.alarms {
-        let Some(observed) = inputs.alarms.get(&rule.name) else {
-            reasons.push(format!(
-                "alarm {}: state unknown (CloudWatch does not know it and the event does not \
-                 carry it): no opinion",
-                rule.name
-            ));
-            continue;
-        };
-        let seen = match observed.source {
-            StateSource::CloudWatch => format!("alarm {} is {}", rule.name, observed.state),
-            StateSource::Event => format!(
-                "alarm {} is {} (state from the event; CloudWatch did not return it)",
-                rule.name, observed.state
-            ),
-            StateSource::EventWhileUnreadable => format!(
-                "alarm {} is {} (state from the event; CloudWatch could not be read)",
-                rule.name, observed.state
-            ),
-        };
-        let Some(action) = rule.action_for(observed.state) else {
-            reasons.push(format!("{seen}: no action for this state"));
-            continue;
-        };
-        match action {
-            Action::Cap(cap) => {
-                reasons.push(format!("{seen}: cap {cap}"));
-                caps.push(i64::from(cap));
-            }
-            _ if observed.source == StateSource::EventWhileUnreadable => {
-                reasons.push(format!(
-                    "{seen}: {action} ignored (only caps act on such a state)"
-                ));
-            }
-            _ if matches!(request, Request::Direct(_)) => {
-                reasons.push(format!(
-                    "{seen}: {action} ignored (the direct command replaces alarm proposals)"
-                ));
-            }
-            Action::Set(value) => {
-                reasons.push(format!("{seen}: {action} -> propose {value}"));
-                proposals.push(i64::from(value));
-                explicit.push(i64::from(value));
-            }
-            Action::Change(delta) => {
-                used_basis = true;
-                let proposal = basis + delta;
-                reasons.push(format!(
-                    "{seen}: {action} from {basis} -> propose {proposal}"
-                ));
-                proposals.push(proposal);
-            }
-            Action::Percent(percent) => {
-                used_basis = true;
-                let proposal = basis + percent_step(basis, percent);
-                reasons.push(format!("{seen}: {action} of {basis} -> propose {proposal}"));
-                proposals.push(proposal);
-            }
-        }
-    }
-
-    if let Some(spec) = &target.queue {
-        match (request, inputs.queue) {
-            (Request::Direct(_), _) => {}
-            (Request::FollowAlarms, Some(depth)) => {
-                let (proposal, reason) = queue_proposal(spec, depth, bounds.min);
-                reasons.push(reason);
-                proposals.push(proposal);
-            }
-            (Request::FollowAlarms, None) => reasons.push(format!(
-                "queue {}: depth not read: no opinion",
-                spec.queue.name()
-            )),
-        }
-    }
-
-    // 9 (first half). Missing data: the proposals are partial, so the fallback replaces them.
-    let missing = !inputs.unread.is_empty() && request == Request::FollowAlarms;
-    if missing {
-        proposals.clear();
-        let fallback = target.on_metric_failure;
-        reasons.push(format!(
-            "metrics unavailable ({}): on_metric_failure {fallback}",
-            inputs.unread.join("; ")
-        ));
-        match fallback {
-            MetricFailure::Hold => {}
-            MetricFailure::Set(n) => proposals.push(i64::from(n)),
-        }
-    }
-
-    if used_basis && current.is_none() && !missing {
-        reasons.push(format!(
-            "no reservation yet: relative actions count from max {}{}",
-            bounds.max,
-            Bounds::source(&bounds.max_by)
-        ));
-    }
+    let asked = proposals(target, inputs, request, &bounds, basis, &mut reasons);
 
     let (mut history, repair) = starting_history(target, &bounds, inputs, &mut reasons);
     let started_from = history.clone();
 
     // Without a proposal, a cap or a window's max, an unreserved function stays unreserved; a
     // reservation stays as it is, only brought within [min, max].
-    if proposals.is_empty() && caps.is_empty() && bounds.max_by.is_none() && current.is_none() {
+    if asked.proposals.is_empty()
+        && asked.caps.is_empty()
+        && bounds.max_by.is_none()
+        && current.is_none()
+    {
         let pool = match &bounds.min_by {
             Some(name) => format!(
                 " (no reservation: the function draws on the account's unreserved pool; \
@@ -446,160 +339,37 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
         };
     }
 
-    let (min, max) = (i64::from(bounds.min), i64::from(bounds.max));
-    // 2. Largest proposal.
-    let mut value = match proposals.iter().max() {
-        Some(&largest) => {
-            if proposals.len() > 1 {
-                reasons.push(format!("largest proposal wins: {largest}"));
-            }
-            largest
-        }
-        None if caps.is_empty() => {
-            reasons.push("no proposal and no cap: leave the reservation as it is".into());
-            basis
-        }
-        None => {
-            reasons.push(format!("no proposal: caps apply to {basis}"));
-            basis
-        }
-    };
+    let mut value = largest_proposal(&asked, basis, &mut reasons);
+    if !asked.proposals.is_empty() {
+        value = stabilize_around_current(
+            target,
+            &bounds,
+            request,
+            current,
+            &mut history,
+            value,
+            now,
+            &mut reasons,
+        );
+    }
+    let capped;
+    (value, capped) = apply_caps(&asked, value, &mut reasons);
+    value = apply_bounds(target, &bounds, &asked, value, &mut reasons);
+    let explicit_pause;
+    (value, explicit_pause) =
+        apply_event_source_floor(inputs, &bounds, &asked, value, &mut reasons);
+    value = hold_on_missing_data(
+        target,
+        &bounds,
+        &asked,
+        current,
+        capped,
+        value,
+        &mut reasons,
+    );
+    value = clamp_to_headroom(inputs.headroom, current, value, &mut reasons);
 
-    if !proposals.is_empty() {
-        match (request, current) {
-            (Request::Direct(_), _) => reasons.push(
-                "direct command: tolerance, cooldowns, stabilization and step limits do not apply"
-                    .into(),
-            ),
-            (Request::FollowAlarms, None) => {
-                history.record(now, value.clamp(min, max) as u32, window);
-                reasons.push(
-                    "no reservation yet: tolerance, cooldowns, stabilization and step limits \
-                     start once there is one"
-                        .into(),
-                );
-            }
-            (Request::FollowAlarms, Some(current)) => {
-                value = stabilize(
-                    target,
-                    &bounds,
-                    &mut history,
-                    i64::from(current),
-                    value,
-                    now,
-                    &mut reasons,
-                );
-            }
-        }
-    }
-
-    // 7. Caps: at once, whatever cooldowns, stabilization and step limits said.
-    let mut capped = false;
-    if let Some(&cap) = caps.iter().min() {
-        if value > cap {
-            reasons.push(format!("cap {cap} lowers {value} to {cap}"));
-            value = cap;
-            capped = true;
-        }
-    }
-    // 8. Bounds. Caps win over windows: under an active cap, a min a window raised lifts
-    // the value no higher than the cap (the document's own min still does, as ever).
-    let mut lower = min;
-    if let (Some(&cap), Some(name)) = (caps.iter().min(), &bounds.min_by) {
-        if cap < min && bounds.min_raised(target) {
-            lower = cap.max(i64::from(target.min));
-            reasons.push(format!(
-                "cap {cap} wins over schedule {name}'s min {min}: the min is {lower} while \
-                 the cap holds"
-            ));
-        }
-    }
-    if value < lower {
-        let by = if lower == min {
-            Bounds::source(&bounds.min_by)
-        } else {
-            String::new()
-        };
-        reasons.push(format!("raised from {value} to min {lower}{by}"));
-        value = lower;
-    } else if value > max {
-        reasons.push(format!(
-            "lowered from {value} to max {max}{}",
-            Bounds::source(&bounds.max_by)
-        ));
-        value = max;
-    }
-    // 8 (second half). The event source floor, which only a cap, an explicit set or a
-    // window's max passes.
-    let floor = i64::from(inputs.mapping_floor);
-    let mut explicit_pause = false;
-    if value < floor {
-        let capped_below = caps.iter().min().filter(|&&cap| cap < floor);
-        let set_below = proposals
-            .iter()
-            .max()
-            .filter(|largest| explicit.contains(largest) && **largest < floor);
-        // A window's max (or set) below the floor is as explicit as a set.
-        let window_below = bounds.max_by.as_ref().filter(|_| max < floor);
-        if let Some(cap) = capped_below {
-            reasons.push(format!(
-                "cap {cap} is below the event source floor {floor} (2 per SQS mapping): the \
-                 mappings are paused"
-            ));
-        } else if let Some(set) = set_below {
-            reasons.push(format!(
-                "set {set} is below the event source floor {floor} (2 per SQS mapping): the \
-                 mappings are paused until something proposes a value"
-            ));
-            explicit_pause = true;
-        } else if let Some(name) = window_below {
-            reasons.push(format!(
-                "schedule {name}'s max {max} is below the event source floor {floor} (2 per \
-                 SQS mapping): the mappings are paused while the window is active"
-            ));
-        } else if inputs.pause_held && proposals.is_empty() {
-            reasons.push(format!(
-                "the mappings stay paused at {value}: an explicit set paused them, and nothing \
-                 has proposed a value since"
-            ));
-            explicit_pause = true;
-        } else {
-            let over_max = if floor > max {
-                format!(" (above max {max}: the mappings cannot run on less)")
-            } else {
-                String::new()
-            };
-            reasons.push(format!(
-                "but {value} is below the event source floor {floor} (2 per SQS mapping, the \
-                 least MaximumConcurrency AWS allows): raised to {floor}{over_max}"
-            ));
-            value = floor;
-        }
-    }
-    // 9 (second half). Never a scale-in on missing data, unless a cap or max forces it.
-    if let Some(c) = current.map(i64::from) {
-        if missing && value < c && !capped && c <= max {
-            reasons.push(format!(
-                "held at {c}: no scale-in on missing data (on_metric_failure {})",
-                target.on_metric_failure
-            ));
-            value = c;
-        }
-    }
-    // 10. Account headroom: a scale-out takes at most what is available above the floor.
-    if let (Some(h), Some(c)) = (inputs.headroom, current.map(i64::from)) {
-        let need = value - c;
-        if need > i64::from(h.available) {
-            let granted = i64::from(h.available);
-            reasons.push(format!(
-                "clamped by account headroom: {granted} of {need} available (unreserved {}, \
-                 floor {}; the plan's earlier scale-outs come first)",
-                h.unreserved, h.floor
-            ));
-            value = c + granted;
-        }
-    }
-    // Within [min, max], both u32.
+    // Within [min, max] or the event source floor, all u32.
     let desired = value as u32;
     if current != Some(desired) {
         let from = i64::from(current.unwrap_or(bounds.max));
@@ -625,87 +395,497 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
     }
 }
 
+/// What the alarms, the queue and a direct command ask for (steps 1 and 9's first half).
+struct Asked {
+    proposals: Vec<i64>,
+    /// The proposals that are exact values (a direct command, a `set` action).
+    explicit: Vec<i64>,
+    caps: Vec<i64>,
+    /// The target's reads were partial: its `on_metric_failure` replaced the proposals.
+    missing: bool,
+}
+
+impl Asked {
+    fn smallest_cap(&self) -> Option<i64> {
+        self.caps.iter().min().copied()
+    }
+}
+
+/// Step 1: every applicable alarm action, the queue's backlog, or a direct command; step 9
+/// (first half): with partial reads, the target's `on_metric_failure` replaces the proposals.
+fn proposals(
+    target: &Target,
+    inputs: &Inputs,
+    request: Request,
+    bounds: &Bounds,
+    basis: i64,
+    reasons: &mut Vec<String>,
+) -> Asked {
+    let mut asked = Asked {
+        proposals: Vec::new(),
+        explicit: Vec::new(),
+        caps: Vec::new(),
+        missing: false,
+    };
+    if let Request::Direct(value) = request {
+        reasons.push(format!("direct command: propose {value}"));
+        asked.proposals.push(i64::from(value));
+        asked.explicit.push(i64::from(value));
+    }
+    let mut used_basis = false;
+    for rule in &target.alarms {
+        used_basis |= alarm_action(rule, inputs, request, basis, &mut asked, reasons);
+    }
+    if let Some(spec) = &target.queue {
+        match (request, inputs.queue) {
+            (Request::Direct(_), _) => {}
+            (Request::FollowAlarms, Some(depth)) => {
+                let (proposal, reason) = queue_proposal(spec, depth, bounds.min);
+                reasons.push(reason);
+                asked.proposals.push(proposal);
+            }
+            (Request::FollowAlarms, None) => reasons.push(format!(
+                "queue {}: depth not read: no opinion",
+                spec.queue.name()
+            )),
+        }
+    }
+    asked.missing = !inputs.unread.is_empty() && request == Request::FollowAlarms;
+    if asked.missing {
+        asked.proposals.clear();
+        let fallback = target.on_metric_failure;
+        reasons.push(format!(
+            "metrics unavailable ({}): on_metric_failure {fallback}",
+            inputs.unread.join("; ")
+        ));
+        match fallback {
+            MetricFailure::Hold => {}
+            MetricFailure::Set(n) => asked.proposals.push(i64::from(n)),
+        }
+    }
+    if used_basis && inputs.current.is_none() && !asked.missing {
+        reasons.push(format!(
+            "no reservation yet: relative actions count from max {}{}",
+            bounds.max,
+            Bounds::source(&bounds.max_by)
+        ));
+    }
+    asked
+}
+
+/// One alarm's action in its current state, added to `asked`; true when the action counts
+/// from the current value (`change`, `percent`).
+fn alarm_action(
+    rule: &crate::policy::AlarmRule,
+    inputs: &Inputs,
+    request: Request,
+    basis: i64,
+    asked: &mut Asked,
+    reasons: &mut Vec<String>,
+) -> bool {
+    let Some(observed) = inputs.alarms.get(&rule.name) else {
+        reasons.push(format!(
+            "alarm {}: state unknown (CloudWatch does not know it and the event does not \
+             carry it): no opinion",
+            rule.name
+        ));
+        return false;
+    };
+    let seen = match observed.source {
+        StateSource::CloudWatch => format!("alarm {} is {}", rule.name, observed.state),
+        StateSource::Event => format!(
+            "alarm {} is {} (state from the event; CloudWatch did not return it)",
+            rule.name, observed.state
+        ),
+        StateSource::EventWhileUnreadable => format!(
+            "alarm {} is {} (state from the event; CloudWatch could not be read)",
+            rule.name, observed.state
+        ),
+    };
+    let Some(action) = rule.action_for(observed.state) else {
+        reasons.push(format!("{seen}: no action for this state"));
+        return false;
+    };
+    match action {
+        Action::Cap(cap) => {
+            reasons.push(format!("{seen}: cap {cap}"));
+            asked.caps.push(i64::from(cap));
+        }
+        _ if observed.source == StateSource::EventWhileUnreadable => {
+            reasons.push(format!(
+                "{seen}: {action} ignored (only caps act on such a state)"
+            ));
+        }
+        _ if matches!(request, Request::Direct(_)) => {
+            reasons.push(format!(
+                "{seen}: {action} ignored (the direct command replaces alarm proposals)"
+            ));
+        }
+        Action::Set(value) => {
+            reasons.push(format!("{seen}: {action} -> propose {value}"));
+            asked.proposals.push(i64::from(value));
+            asked.explicit.push(i64::from(value));
+        }
+        Action::Change(delta) => {
+            let proposal = basis + delta;
+            reasons.push(format!(
+                "{seen}: {action} from {basis} -> propose {proposal}"
+            ));
+            asked.proposals.push(proposal);
+            return true;
+        }
+        Action::Percent(percent) => {
+            let proposal = basis + percent_step(basis, percent);
+            reasons.push(format!("{seen}: {action} of {basis} -> propose {proposal}"));
+            asked.proposals.push(proposal);
+            return true;
+        }
+    }
+    false
+}
+
+/// Step 2: the largest proposal wins (scaling out wins); without one, the caps apply to `basis`.
+fn largest_proposal(asked: &Asked, basis: i64, reasons: &mut Vec<String>) -> i64 {
+    match asked.proposals.iter().max() {
+        Some(&largest) => {
+            if asked.proposals.len() > 1 {
+                reasons.push(format!("largest proposal wins: {largest}"));
+            }
+            largest
+        }
+        None if asked.caps.is_empty() => {
+            reasons.push("no proposal and no cap: leave the reservation as it is".into());
+            basis
+        }
+        None => {
+            reasons.push(format!("no proposal: caps apply to {basis}"));
+            basis
+        }
+    }
+}
+
+/// Steps 3 to 6 when they apply: a direct command skips them, and a function without a
+/// reservation only records its recommendation.
+#[allow(clippy::too_many_arguments)]
+fn stabilize_around_current(
+    target: &Target,
+    bounds: &Bounds,
+    request: Request,
+    current: Option<u32>,
+    history: &mut History,
+    value: i64,
+    now: i64,
+    reasons: &mut Vec<String>,
+) -> i64 {
+    let window = target.stability.scale_in_stabilization_seconds;
+    let (min, max) = (i64::from(bounds.min), i64::from(bounds.max));
+    match (request, current) {
+        (Request::Direct(_), _) => {
+            reasons.push(
+                "direct command: tolerance, cooldowns, stabilization and step limits do not apply"
+                    .into(),
+            );
+            value
+        }
+        (Request::FollowAlarms, None) => {
+            history.record(now, value.clamp(min, max) as u32, window);
+            reasons.push(
+                "no reservation yet: tolerance, cooldowns, stabilization and step limits \
+                 start once there is one"
+                    .into(),
+            );
+            value
+        }
+        (Request::FollowAlarms, Some(current)) => stabilize(
+            target,
+            bounds,
+            history,
+            i64::from(current),
+            value,
+            now,
+            reasons,
+        ),
+    }
+}
+
+/// Step 7, caps: the smallest active cap, at once, whatever cooldowns, stabilization and step
+/// limits said. Returns the value and whether a cap lowered it.
+fn apply_caps(asked: &Asked, value: i64, reasons: &mut Vec<String>) -> (i64, bool) {
+    match asked.smallest_cap() {
+        Some(cap) if value > cap => {
+            reasons.push(format!("cap {cap} lowers {value} to {cap}"));
+            (cap, true)
+        }
+        _ => (value, false),
+    }
+}
+
+/// Step 8, bounds, always. Caps win over windows: under an active cap, a min a window raised
+/// lifts the value no higher than the cap (the document's own min still does, as ever).
+fn apply_bounds(
+    target: &Target,
+    bounds: &Bounds,
+    asked: &Asked,
+    value: i64,
+    reasons: &mut Vec<String>,
+) -> i64 {
+    let (min, max) = (i64::from(bounds.min), i64::from(bounds.max));
+    let mut lower = min;
+    if let (Some(cap), Some(name)) = (asked.smallest_cap(), &bounds.min_by) {
+        if cap < min && bounds.min_raised(target) {
+            lower = cap.max(i64::from(target.min));
+            reasons.push(format!(
+                "cap {cap} wins over schedule {name}'s min {min}: the min is {lower} while \
+                 the cap holds"
+            ));
+        }
+    }
+    if value < lower {
+        let by = if lower == min {
+            Bounds::source(&bounds.min_by)
+        } else {
+            String::new()
+        };
+        reasons.push(format!("raised from {value} to min {lower}{by}"));
+        lower
+    } else if value > max {
+        reasons.push(format!(
+            "lowered from {value} to max {max}{}",
+            Bounds::source(&bounds.max_by)
+        ));
+        max
+    } else {
+        value
+    }
+}
+
+/// Step 8 (second half): the event source floor (2 per followed SQS mapping), which only a cap,
+/// an explicit set or a window's max passes. Returns the value and whether an explicit set
+/// keeps the mappings paused.
+fn apply_event_source_floor(
+    inputs: &Inputs,
+    bounds: &Bounds,
+    asked: &Asked,
+    value: i64,
+    reasons: &mut Vec<String>,
+) -> (i64, bool) {
+    let floor = i64::from(inputs.mapping_floor);
+    let max = i64::from(bounds.max);
+    if value >= floor {
+        return (value, false);
+    }
+    let capped_below = asked.smallest_cap().filter(|&cap| cap < floor);
+    let set_below = asked
+        .proposals
+        .iter()
+        .max()
+        .filter(|largest| asked.explicit.contains(largest) && **largest < floor);
+    // A window's max (or set) below the floor is as explicit as a set.
+    let window_below = bounds.max_by.as_ref().filter(|_| max < floor);
+    if let Some(cap) = capped_below {
+        reasons.push(format!(
+            "cap {cap} is below the event source floor {floor} (2 per SQS mapping): the \
+             mappings are paused"
+        ));
+        (value, false)
+    } else if let Some(set) = set_below {
+        reasons.push(format!(
+            "set {set} is below the event source floor {floor} (2 per SQS mapping): the \
+             mappings are paused until something proposes a value"
+        ));
+        (value, true)
+    } else if let Some(name) = window_below {
+        reasons.push(format!(
+            "schedule {name}'s max {max} is below the event source floor {floor} (2 per \
+             SQS mapping): the mappings are paused while the window is active"
+        ));
+        (value, false)
+    } else if inputs.pause_held && asked.proposals.is_empty() {
+        reasons.push(format!(
+            "the mappings stay paused at {value}: an explicit set paused them, and nothing \
+             has proposed a value since"
+        ));
+        (value, true)
+    } else {
+        let over_max = if floor > max {
+            format!(" (above max {max}: the mappings cannot run on less)")
+        } else {
+            String::new()
+        };
+        reasons.push(format!(
+            "but {value} is below the event source floor {floor} (2 per SQS mapping, the \
+             least MaximumConcurrency AWS allows): raised to {floor}{over_max}"
+        ));
+        (floor, false)
+    }
+}
+
+/// Step 9 (second half): never a scale-in on missing data, unless a cap or max forces it.
+fn hold_on_missing_data(
+    target: &Target,
+    bounds: &Bounds,
+    asked: &Asked,
+    current: Option<u32>,
+    capped: bool,
+    value: i64,
+    reasons: &mut Vec<String>,
+) -> i64 {
+    match current.map(i64::from) {
+        Some(c) if asked.missing && value < c && !capped && c <= i64::from(bounds.max) => {
+            reasons.push(format!(
+                "held at {c}: no scale-in on missing data (on_metric_failure {})",
+                target.on_metric_failure
+            ));
+            c
+        }
+        _ => value,
+    }
+}
+
+/// Step 10, account headroom: a scale-out takes at most what is available above the floor.
+fn clamp_to_headroom(
+    headroom: Option<Headroom>,
+    current: Option<u32>,
+    value: i64,
+    reasons: &mut Vec<String>,
+) -> i64 {
+    let (Some(h), Some(c)) = (headroom, current.map(i64::from)) else {
+        return value;
+    };
+    let need = value - c;
+    if need <= i64::from(h.available) {
+        return value;
+    }
+    let granted = i64::from(h.available);
+    reasons.push(format!(
+        "clamped by account headroom: {granted} of {need} available (unreserved {}, \
+         floor {}; the plan's earlier scale-outs come first)",
+        h.unreserved, h.floor
+    ));
+    c + granted
+}
+
 /// Steps 3 to 6 around the current reservation `current`; records the recommendation.
 fn stabilize(
     target: &Target,
     bounds: &Bounds,
     history: &mut History,
     current: i64,
-    mut value: i64,
+    value: i64,
     now: i64,
     reasons: &mut Vec<String>,
 ) -> i64 {
     let knobs = target.stability;
-    let window = knobs.scale_in_stabilization_seconds;
-    let (min, max) = (i64::from(bounds.min), i64::from(bounds.max));
-    // 3. Tolerance (never for a value outside the bounds: those are forced at step 8).
+    let value = within_tolerance(knobs.tolerance, current, value, reasons);
+    let recommendation = value.clamp(i64::from(bounds.min), i64::from(bounds.max));
+    history.record(
+        now,
+        recommendation as u32,
+        knobs.scale_in_stabilization_seconds,
+    );
+    if cooling_down(target, history, current, value, now, reasons) {
+        return current;
+    }
+    let value = stabilize_scale_in(target, history, current, value, now, reasons);
+    limit_steps(target, current, value, reasons)
+}
+
+/// Step 3, tolerance: a change smaller than `tolerance` x current is skipped (a value outside
+/// the bounds is forced at step 8 anyway).
+fn within_tolerance(tolerance: f64, current: i64, value: i64, reasons: &mut Vec<String>) -> i64 {
     let delta = (value - current).abs();
-    if delta != 0 && (delta as f64) < knobs.tolerance * current as f64 {
+    if delta != 0 && (delta as f64) < tolerance * current as f64 {
         reasons.push(format!(
-            "held: a change of {delta} is within tolerance {} of {current}",
-            knobs.tolerance
+            "held: a change of {delta} is within tolerance {tolerance} of {current}"
         ));
-        value = current;
+        return current;
     }
-    let recommendation = value.clamp(min, max);
-    history.record(now, recommendation as u32, window);
+    value
+}
 
-    // 4. Cooldowns.
+/// Step 4, cooldowns: true when no step in this direction is allowed yet since the last change.
+fn cooling_down(
+    target: &Target,
+    history: &History,
+    current: i64,
+    value: i64,
+    now: i64,
+    reasons: &mut Vec<String>,
+) -> bool {
+    let knobs = target.stability;
     let direction = match value.cmp(&current) {
-        std::cmp::Ordering::Greater => Some(Direction::Out),
-        std::cmp::Ordering::Less => Some(Direction::In),
-        std::cmp::Ordering::Equal => None,
+        std::cmp::Ordering::Greater => Direction::Out,
+        std::cmp::Ordering::Less => Direction::In,
+        std::cmp::Ordering::Equal => return false,
     };
-    if let (Some(direction), Some(last)) = (direction, history.last_change) {
-        let cooldown = i64::from(match direction {
-            Direction::Out => knobs.scale_out_cooldown_seconds,
-            Direction::In => knobs.scale_in_cooldown_seconds,
-        });
-        let elapsed = now - last.at;
-        if elapsed < cooldown {
-            reasons.push(format!(
-                "held: {} cooldown, {} s left (last change: {} {} s ago)",
-                direction.word(),
-                cooldown - elapsed,
-                last.direction.word(),
-                elapsed.max(0)
-            ));
-            return current;
-        }
+    let Some(last) = history.last_change else {
+        return false;
+    };
+    let cooldown = i64::from(match direction {
+        Direction::Out => knobs.scale_out_cooldown_seconds,
+        Direction::In => knobs.scale_in_cooldown_seconds,
+    });
+    let elapsed = now - last.at;
+    if elapsed >= cooldown {
+        return false;
     }
+    reasons.push(format!(
+        "held: {} cooldown, {} s left (last change: {} {} s ago)",
+        direction.word(),
+        cooldown - elapsed,
+        last.direction.word(),
+        elapsed.max(0)
+    ));
+    true
+}
 
-    // 5. Scale-in stabilization.
-    if value < current && window > 0 {
-        if let Some(high) = history.window_max(now, window) {
-            let stabilized = current.min(i64::from(high));
-            if stabilized > value {
-                let seen = format!("highest recommendation in the last {window} s was {high}");
-                if stabilized == current {
-                    reasons.push(format!("held: scale-in stabilization, {seen}"));
-                    return current;
-                }
-                reasons.push(format!(
-                    "scale-in stabilization: {seen}, so scale in to {stabilized}, not {value}"
-                ));
-                value = stabilized;
-            }
-        }
+/// Step 5, scale-in stabilization: scale in only to the highest recommendation within the
+/// window, never above the current value.
+fn stabilize_scale_in(
+    target: &Target,
+    history: &History,
+    current: i64,
+    value: i64,
+    now: i64,
+    reasons: &mut Vec<String>,
+) -> i64 {
+    let window = target.stability.scale_in_stabilization_seconds;
+    if value >= current || window == 0 {
+        return value;
     }
+    let Some(high) = history.window_max(now, window) else {
+        return value;
+    };
+    let stabilized = current.min(i64::from(high));
+    if stabilized <= value {
+        return value;
+    }
+    let seen = format!("highest recommendation in the last {window} s was {high}");
+    if stabilized == current {
+        reasons.push(format!("held: scale-in stabilization, {seen}"));
+    } else {
+        reasons.push(format!(
+            "scale-in stabilization: {seen}, so scale in to {stabilized}, not {value}"
+        ));
+    }
+    stabilized
+}
 
-    // 6. Step limits.
-    let (up, down) = (
-        step_limit(
-            "max_scale_out_step",
-            knobs.max_scale_out_step,
-            knobs.max_scale_out_step_percent,
-            current,
-        ),
-        step_limit(
-            "max_scale_in_step",
-            knobs.max_scale_in_step,
-            knobs.max_scale_in_step_percent,
-            current,
-        ),
+/// Step 6, step limits: at most `max_scale_out_step` up or `max_scale_in_step` down (or their
+/// percent variants; the tighter one when both are set).
+fn limit_steps(target: &Target, current: i64, mut value: i64, reasons: &mut Vec<String>) -> i64 {
+    let knobs = target.stability;
+    let up = step_limit(
+        "max_scale_out_step",
+        knobs.max_scale_out_step,
+        knobs.max_scale_out_step_percent,
+        current,
+    );
+    let down = step_limit(
+        "max_scale_in_step",
+        knobs.max_scale_in_step,
+        knobs.max_scale_in_step_percent,
+        current,
     );
     if let Some((step, knob)) = up.filter(|(step, _)| value - current > *step) {
         let limited = current + step;
@@ -774,6 +954,7 @@ mod tests {
             stability: Stability::OFF,
             on_metric_failure: MetricFailure::Hold,
             event_sources: crate::policy::EventSources::Follow,
+            event_source_ceiling: None,
             schedules: Vec::new(),
         }
     }
@@ -1256,6 +1437,31 @@ mod tests {
 
     fn has(d: &Decision, text: &str) -> bool {
         d.reasons.iter().any(|r| r.contains(text))
+    }
+
+    #[test]
+    fn a_direct_command_ignores_the_queue_and_its_missing_data() {
+        let t = tracker(1, 100, Stability::OFF);
+        let unread = ["GetQueueAttributes on orders failed: throttled".to_owned()];
+        let alarms = AlarmStates::new();
+        let inputs = Inputs {
+            current: Some(10),
+            alarms: &alarms,
+            queue: Some(depth(5000, 0, 0)),
+            saved: &SavedState::Missing,
+            now: NOW,
+            unread: &unread,
+            headroom: None,
+            mapping_floor: 0,
+            pause_held: false,
+        };
+        let d = super::decide(&t, &inputs, Request::Direct(4));
+        assert_eq!(d.desired, Some(4), "{:?}", d.reasons);
+        assert!(!has(&d, "metrics unavailable"), "{:?}", d.reasons);
+        // The same reads without the command: the queue's missing data holds the target.
+        let d = super::decide(&t, &inputs, Request::FollowAlarms);
+        assert_eq!(d.desired, Some(10), "{:?}", d.reasons);
+        assert!(has(&d, "metrics unavailable"), "{:?}", d.reasons);
     }
 
     #[test]

@@ -210,16 +210,31 @@ pub fn split(total: u32, ceilings: &[u32]) -> Vec<u32> {
     shares
 }
 
-/// Plans the target's mappings for the reservation it will have. `visible` is the target's
-/// queue and its visible messages, when it follows one (the pause names them); `held`: an
-/// explicit set keeps the pause, which is recorded so.
+/// What a plan of the mappings goes by, besides the mappings and their records.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanFor<'a> {
+    /// The reservation the target will have.
+    pub reservation: u32,
+    /// The target's queue and its visible messages, when it follows one (a pause names them).
+    pub visible: Option<(&'a str, u64)>,
+    /// An explicit set keeps the pause (recorded so).
+    pub held: bool,
+    /// The policy's `event_source_ceiling`, in place of each mapping's recorded one.
+    pub ceiling: Option<u32>,
+}
+
+/// Plans the target's mappings for the reservation it will have.
 pub fn plan(
     mappings: &[EventSourceMapping],
     records: &[MappingRecord],
-    reservation: u32,
-    visible: Option<(&str, u64)>,
-    held: bool,
+    target: PlanFor,
 ) -> SourcePlan {
+    let PlanFor {
+        reservation,
+        visible,
+        held,
+        ceiling: policy_ceiling,
+    } = target;
     let mut reasons = Vec::new();
     for m in mappings {
         if m.provisioned {
@@ -255,10 +270,11 @@ pub fn plan(
     }
     let n = followed.len() as u32;
     let floor = MIN_PER_MAPPING * n;
-    let ceiling = |m: &EventSourceMapping| match record_of(records, &m.uuid) {
-        Some(r) => r.ceiling,
+    let ceiling = |m: &EventSourceMapping| match (policy_ceiling, record_of(records, &m.uuid)) {
+        (Some(c), _) => Some(c),
+        (None, Some(r)) => r.ceiling,
         // Never changed by the autoscaler: what it has now is the user's.
-        None => m.maximum_concurrency,
+        (None, None) => m.maximum_concurrency,
     };
     let pause = reservation < floor;
     let shares = if pause {
@@ -412,6 +428,29 @@ mod tests {
         }
     }
 
+    fn at(reservation: u32, visible: Option<(&str, u64)>) -> PlanFor<'_> {
+        PlanFor {
+            reservation,
+            visible,
+            ..PlanFor::default()
+        }
+    }
+
+    #[test]
+    fn the_policys_ceiling_replaces_the_recorded_one() {
+        let m = [mapping("a", Some(6), "Enabled")];
+        let records = [record("a", Some(10), false)];
+        let plan_for = PlanFor {
+            ceiling: Some(4),
+            ..at(40, None)
+        };
+        assert_eq!(plan(&m, &records, plan_for).changes[0].desired_max, Some(4));
+        assert_eq!(
+            plan(&m, &records, at(40, None)).changes[0].desired_max,
+            Some(10)
+        );
+    }
+
     fn record(uuid: &str, ceiling: Option<u32>, paused: bool) -> MappingRecord {
         MappingRecord {
             uuid: uuid.into(),
@@ -437,13 +476,13 @@ mod tests {
     #[test]
     fn a_first_change_records_the_users_maximum_as_the_ceiling() {
         let m = [mapping("a", Some(10), "Enabled")];
-        let p = plan(&m, &[], 6, None, false);
+        let p = plan(&m, &[], at(6, None));
         assert_eq!(p.changes[0].desired_max, Some(6));
         assert_eq!(p.records, [record("a", Some(10), false)]);
         assert!(p.lowers());
         // Raised later, it stops at the recorded ceiling.
         let m = [mapping("a", Some(6), "Enabled")];
-        let p = plan(&m, &p.records, 40, None, false);
+        let p = plan(&m, &p.records, at(40, None));
         assert_eq!(p.changes[0].desired_max, Some(10));
         assert!(!p.lowers());
     }
@@ -451,7 +490,7 @@ mod tests {
     #[test]
     fn a_mapping_already_within_its_share_writes_nothing_and_records_nothing() {
         let m = [mapping("a", Some(5), "Enabled")];
-        let p = plan(&m, &[], 5, None, false);
+        let p = plan(&m, &[], at(5, None));
         assert!(!p.writes());
         assert!(p.records.is_empty());
     }
@@ -462,7 +501,7 @@ mod tests {
             mapping("a", Some(4), "Enabled"),
             mapping("b", None, "Enabled"),
         ];
-        let p = plan(&m, &[], 3, Some(("q-a", 120)), false);
+        let p = plan(&m, &[], at(3, Some(("q-a", 120))));
         assert!(p.changes.iter().all(|c| !c.desired_enabled));
         assert_eq!(
             p.changes[0].desired_max,
@@ -481,7 +520,7 @@ mod tests {
             mapping("b", Some(4), "Disabled"),
         ];
         let records = [record("a", None, true)];
-        let p = plan(&m, &records, 8, None, false);
+        let p = plan(&m, &records, at(8, None));
         assert_eq!(p.changes.len(), 1, "b was disabled by hand: not followed");
         assert!(p.changes[0].desired_enabled && !p.changes[0].previous_enabled);
         assert_eq!(p.changes[0].desired_max, Some(8));
@@ -505,7 +544,7 @@ mod tests {
         ];
         let records = [record("b", None, true)];
         assert_eq!(floor(&Observed::Read(m.clone()), &records), 4);
-        let p = plan(&m, &records, 10, None, false);
+        let p = plan(&m, &records, at(10, None));
         assert!(p.reasons.iter().any(|r| r.contains("provisioned mode")));
         assert!(p.changes.iter().all(|c| c.uuid != "p" && c.uuid != "c"));
     }
@@ -514,7 +553,7 @@ mod tests {
     fn a_deleted_mappings_record_is_dropped() {
         let m = [mapping("a", Some(3), "Enabled")];
         let records = [record("a", None, false), record("gone", Some(5), true)];
-        let p = plan(&m, &records, 3, None, false);
+        let p = plan(&m, &records, at(3, None));
         assert_eq!(p.records, [record("a", None, false)]);
     }
 }

@@ -366,13 +366,15 @@ impl Autoscaler {
         };
         let mapping_floor = crate::event_sources::floor(&sources, saved_records);
         let pause_held = crate::event_sources::pause_held(saved_records);
-        let queue = match (planned.request, shared.queue(target)) {
-            (Request::FollowAlarms, Some(Ok(depth))) => Some(*depth),
-            (Request::FollowAlarms, Some(Err(error))) => {
+        // What was read, whatever the request: decide ignores the queue (and missing data)
+        // for a direct command.
+        let queue = match shared.queue(target) {
+            Some(Ok(depth)) => Some(*depth),
+            Some(Err(error)) => {
                 unread.push(error.to_string());
                 None
             }
-            _ => None,
+            None => None,
         };
         let observations = Observations {
             current: observed.view.reserved,
@@ -385,6 +387,7 @@ impl Autoscaler {
             pause_held,
         };
         let version = self.ctx.state.as_ref().map(|_| observed.stored.version);
+        let decision = observations.decide(target, planned.request, None);
         Ok(Pending::new(
             order,
             planned.clone(),
@@ -392,6 +395,7 @@ impl Autoscaler {
             version,
             observations,
             sources,
+            decision,
         ))
     }
 

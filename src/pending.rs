@@ -28,7 +28,8 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Decides from the observations, without headroom (that comes at write time).
+    /// A target decided from `observations` (without headroom: that comes at write time),
+    /// with its mappings' plan and its activity.
     pub fn new(
         order: usize,
         planned: PlannedTarget,
@@ -36,8 +37,8 @@ impl Pending {
         version: Option<Version>,
         observations: Observations,
         sources: event_sources::Observed,
+        decision: Decision,
     ) -> Pending {
-        let decision = observations.decide(&planned.target, planned.request, None);
         let mut pending = Pending {
             order,
             planned,
@@ -97,8 +98,13 @@ impl Pending {
                     .zip(self.observations.queue)
                     .map(|(spec, depth)| (spec.queue.name(), depth.visible));
                 let saved = std::mem::take(&mut d.history.event_sources);
-                let plan =
-                    event_sources::plan(mappings, &saved, reservation, visible, d.explicit_pause);
+                let plan_for = event_sources::PlanFor {
+                    reservation,
+                    visible,
+                    held: d.explicit_pause,
+                    ceiling: self.planned.target.event_source_ceiling,
+                };
+                let plan = event_sources::plan(mappings, &saved, plan_for);
                 d.history_changed |= plan.records != saved;
                 d.history.event_sources = plan.records.clone();
                 d.reasons.extend(plan.reasons.iter().cloned());

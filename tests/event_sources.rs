@@ -608,3 +608,20 @@ fn a_breaker_holds_through_business_hours_and_the_window_applies_when_it_closes(
         (Some(20), "Enabled".into(), Some(20))
     );
 }
+
+#[test]
+fn the_policys_event_source_ceiling_bounds_every_mapping_and_leaves_the_rest_to_other_invokers() {
+    let policy = POLICY.replace(
+        r#""max": 100,"#,
+        r#""max": 100, "event_source_ceiling": 4,"#,
+    );
+    let f = fixture(&policy, 5);
+    let m = f.mapping("orders-q", None, true);
+    f.alarm("backlog", Alarm);
+    let outcome = f.run(alarm_event("backlog", "ALARM")).unwrap();
+    assert_eq!((f.reserved(), f.max_of(&m)), (Some(15), Some(4)));
+    assert!(has_reason(
+        &outcome,
+        "11 of the reservation left to other invokers"
+    ));
+}

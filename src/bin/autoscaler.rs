@@ -286,10 +286,14 @@ fn validate(policy: Option<&Path>, now: Option<i64>) -> Result<(), String> {
         }
         match target.event_sources {
             EventSources::Follow => {
+                let ceiling = match target.event_source_ceiling {
+                    Some(c) => format!(", at most {c} each"),
+                    None => String::new(),
+                };
                 let _ = writeln!(
                     out,
                     "  event sources: follow (SQS mappings share the reservation, at least 2 \
-                     each; a cap or set below that pauses them)"
+                     each{ceiling}; a cap or set below that pauses them)"
                 );
                 if target.min < event_sources::MIN_PER_MAPPING {
                     let _ = writeln!(

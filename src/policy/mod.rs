@@ -42,6 +42,9 @@ pub struct Target {
     pub on_metric_failure: MetricFailure,
     /// Whether the function's SQS event source mappings follow its reservation.
     pub event_sources: EventSources,
+    /// The most `MaximumConcurrency` any of its mappings is given, in place of the one each
+    /// mapping had before the autoscaler first changed it (`None`: those).
+    pub event_source_ceiling: Option<u32>,
     /// Time windows that replace the bounds while they are active ([`crate::schedule`]).
     pub schedules: Vec<schedule::Window>,
 }
@@ -373,6 +376,8 @@ pub(crate) struct TargetDoc {
     pub(crate) on_metric_failure: MetricFailure,
     #[serde(default)]
     pub(crate) event_sources: EventSources,
+    #[serde(default, deserialize_with = "mapping_ceiling")]
+    pub(crate) event_source_ceiling: Option<u32>,
     #[serde(default)]
     pub(crate) schedules: Vec<schedule::WindowDoc>,
 }
@@ -412,6 +417,12 @@ fn cooldown<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
 
 fn stabilization<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     seconds_up_to(d, Stability::MAX_STABILIZATION)
+}
+
+/// A mapping's `MaximumConcurrency`: 2 to 1000, as AWS accepts it.
+fn mapping_ceiling<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    // In 2..=1000, a u32.
+    deserialize_int_in_range(d, 2, 1000).map(|n| Some(n as u32))
 }
 
 fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
@@ -671,6 +682,7 @@ pub(crate) fn validate_target(t: TargetDoc, at: &dyn Fn(&str) -> String) -> Resu
         stability,
         on_metric_failure: t.on_metric_failure,
         event_sources: t.event_sources,
+        event_source_ceiling: t.event_source_ceiling,
         schedules,
     })
 }
@@ -726,6 +738,24 @@ mod tests {
             r#"{"targets":[{"function":"a","min":1,"max":5},{"function":"b","min":5,"max":4}]}"#,
         );
         assert_eq!(err, "targets[1].max: must be >= min (5)");
+    }
+
+    #[test]
+    fn event_sources_and_their_ceiling_are_checked_with_their_path() {
+        let err =
+            error_of(r#"{"targets":[{"function":"a","min":1,"max":5,"event_source_ceiling":1}]}"#);
+        assert!(
+            err.starts_with("targets[0].event_source_ceiling: "),
+            "{err}"
+        );
+        let err =
+            error_of(r#"{"targets":[{"function":"a","min":1,"max":5,"event_sources":"folow"}]}"#);
+        assert!(err.starts_with("targets[0].event_sources: "), "{err}");
+        let ok = r#"{"targets":[{"function":"a","min":1,"max":5,"event_sources":"ignore",
+            "event_source_ceiling":1000}]}"#;
+        let target = &Policy::from_json(ok, "test").unwrap().targets[0];
+        assert_eq!(target.event_sources, EventSources::Ignore);
+        assert_eq!(target.event_source_ceiling, Some(1000));
     }
 
     #[test]

@@ -94,6 +94,7 @@ const FIELDS: &[(&str, &str, Kind)] = &[
     ),
     ("on-metric-failure", "on_metric_failure", Kind::Fallback),
     ("event-sources", "event_sources", Kind::Text),
+    ("event-source-ceiling", "event_source_ceiling", Kind::Number),
 ];
 
 #[derive(Clone, Copy)]
