@@ -377,3 +377,45 @@ fn a_bad_start_is_a_usage_error() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("\"tomorrow\" is neither epoch seconds nor an RFC 3339 time"));
 }
+
+#[test]
+fn the_baselines_keep_their_own_target_so_the_policys_knobs_move_the_policy_alone() {
+    let dir = scratch("baseline-target");
+    let run = |policy_per_instance: u32, options: &[&str]| -> Value {
+        let policy = QUEUE_POLICY.replace(
+            r#""messages_per_instance": 1}"#,
+            &format!(r#""messages_per_instance": {policy_per_instance}}}"#),
+        );
+        let policy = write(&dir, &format!("p{policy_per_instance}.json"), &policy);
+        let json = dir.join(format!("out-{policy_per_instance}-{}.json", options.len()));
+        let mut args = vec![
+            "--target",
+            "orders-worker",
+            "--json",
+            json.to_str().unwrap(),
+        ];
+        args.extend(options);
+        let (code, _, stderr) = simulate(&policy, "spike", &args);
+        assert_eq!(code, 0, "{stderr}");
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()
+    };
+    let by_1 = run(1, &[]);
+    let by_10 = run(10, &[]);
+    // The policy's own knob moved the policy, not the baselines (their T stays 1).
+    assert_ne!(by_1["algorithms"]["policy"], by_10["algorithms"]["policy"]);
+    assert_eq!(by_1["algorithms"]["hpa"], by_10["algorithms"]["hpa"]);
+    assert_eq!(by_1["algorithms"]["step"], by_10["algorithms"]["step"]);
+    // The baselines' T moves the baselines alone.
+    let baseline_10 = run(1, &["--baseline-messages-per-instance", "10"]);
+    assert_eq!(
+        by_1["algorithms"]["policy"],
+        baseline_10["algorithms"]["policy"]
+    );
+    assert_ne!(by_1["algorithms"]["hpa"], baseline_10["algorithms"]["hpa"]);
+    let (code, stdout, stderr) = simulate(
+        "examples/recommended-policy.json",
+        "spike",
+        &["--baseline-messages-per-instance", "0"],
+    );
+    assert_eq!(code, 2, "a usage error: {stdout}{stderr}");
+}

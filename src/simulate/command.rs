@@ -34,6 +34,10 @@ pub struct Args {
     /// Seconds one execution takes to process one message.
     #[arg(long, default_value_t = 1.0)]
     pub service_seconds: f64,
+    /// The baselines' own target T, messages per instance (the HPA's `AverageValue`, step
+    /// scaling's steps), fixed so that a change of the policy's knobs moves the policy alone.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub baseline_messages_per_instance: u32,
     /// Seconds between evaluations (the schedule's rate).
     #[arg(long, default_value_t = 60)]
     pub interval: u64,
@@ -113,10 +117,20 @@ pub fn run(args: &Args) -> Result<String, SimulateError> {
     let seconds = trace.arrivals.len();
     let mut progress = Progress::new(seconds * list.len(), started);
     let steady = engine::steady_reservation(&trace.arrivals, args.service_seconds);
+    // The baselines follow the same queue with their own, fixed target.
+    let baseline_queue = QueueSpec {
+        messages_per_instance: args.baseline_messages_per_instance,
+        ..queue.clone()
+    };
     let mut runs: Vec<(String, Run)> = Vec::with_capacity(list.len());
     for (index, named) in list.iter().enumerate() {
-        let mut scaler =
-            algorithms::scaler(named.algorithm, target, queue, &alarms.thresholds, start);
+        let mut scaler = algorithms::scaler(
+            named.algorithm,
+            target,
+            &baseline_queue,
+            &alarms.thresholds,
+            start,
+        );
         let run = engine::run(
             &trace.arrivals,
             scaler.as_mut(),

@@ -134,19 +134,21 @@ pub fn start(algorithm: Algorithm, target: &Target, steady: u64) -> u32 {
     }
 }
 
-/// The scaler for `algorithm` on `target` (which follows `queue`); the trace starts at
-/// `start` (epoch seconds), which only the policy reads (its schedules and history).
+/// The scaler for `algorithm` on `target`; the baselines follow `baseline_queue` (the
+/// target's queue with the baselines' own messages per instance), the policy its own spec.
+/// The trace starts at `start` (epoch seconds), which only the policy reads (its schedules
+/// and history).
 pub fn scaler<'a>(
     algorithm: Algorithm,
     target: &'a Target,
-    queue: &'a QueueSpec,
+    baseline_queue: &'a QueueSpec,
     alarms: &'a AlarmThresholds,
     start: i64,
 ) -> Box<dyn Scaler + 'a> {
     match algorithm {
         Algorithm::Policy => Box::new(policy::PolicyScaler::new(target, alarms, start)),
-        Algorithm::Hpa => Box::new(hpa::Hpa::new(target, queue)),
-        Algorithm::Step => Box::new(step::StepScaling::new(target, queue)),
+        Algorithm::Hpa => Box::new(hpa::Hpa::new(target, baseline_queue)),
+        Algorithm::Step => Box::new(step::StepScaling::new(target, baseline_queue)),
         Algorithm::Static(size) => Box::new(fixed::Fixed(size)),
         Algorithm::Oracle => Box::new(oracle::Oracle::new(target)),
     }
