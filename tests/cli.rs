@@ -17,6 +17,7 @@ fn validate_prints_each_target_with_its_rules_queue_and_knobs() {
         "  queue thumbnails: 10 messages per instance, in flight counted, delayed not counted, activation 0",
         "  tolerance 0.1, cooldowns out 60 s / in 300 s, scale-in stabilization 300 s, max step out unlimited / in unlimited",
         "policy OK: 3 target(s)",
+        "note: an SQS event source mapping in provisioned mode (ProvisionedPollerConfig) has no MaximumConcurrency and is left alone: its pollers can run more than the reservation, so throttled batches go back to the queue. validate reads no AWS and cannot tell which mappings are; each decision names them",
     ] {
         assert!(stdout.lines().any(|l| l == line), "missing {line:?} in:\n{stdout}");
     }

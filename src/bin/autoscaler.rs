@@ -335,6 +335,19 @@ fn validate(policy: Option<&Path>, now: Option<i64>) -> Result<(), String> {
             step(knobs.max_scale_in_step, knobs.max_scale_in_step_percent)
         );
     }
+    if policy
+        .targets
+        .iter()
+        .any(|t| t.event_sources == EventSources::Follow)
+    {
+        let _ = writeln!(
+            out,
+            "note: an SQS event source mapping in provisioned mode (ProvisionedPollerConfig) \
+             has no MaximumConcurrency and is left alone: its pollers can run more than the \
+             reservation, so throttled batches go back to the queue. validate reads no AWS \
+             and cannot tell which mappings are; each decision names them"
+        );
+    }
     let _ = writeln!(out, "policy OK: {} target(s)", policy.targets.len());
     write_stdout(&out)
 }
