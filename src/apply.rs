@@ -30,9 +30,8 @@
 //!
 //! **Event source mappings.** Before the reservation decreases, the function's own mappings
 //! are listed again: one created since the account's listing has no `MaximumConcurrency` at
-//! all. A
-//! mapping update is asynchronous (`Updating`, `Disabling`), and batches already received
-//! still run:
+//! all. A mapping update is asynchronous (`Updating`, `Disabling`), and batches already
+//! received still run:
 //! - a **cap** lowers the reservation right after the mapping writes, without waiting for
 //!   them to settle (caps are never delayed), and says so; if a mapping write fails, the
 //!   reservation is lowered all the same (protection first) and the failure is reported;
@@ -316,12 +315,7 @@ fn needs_writes(p: &Pending, ctx: &Context) -> bool {
 fn finish_without_writes(p: &Pending, dry_run: bool) -> DecisionRecord {
     let mut record = p.record();
     let previous = describe(p.decision.previous);
-    let mappings = p
-        .source_plan
-        .changes
-        .iter()
-        .filter(|c| c.update().is_some())
-        .count();
+    let mappings = p.source_plan.updates();
     match p.decision.change() {
         Some(value) if dry_run && mappings > 0 => record.reasons.push(format!(
             "dry run: would set {value} (currently {previous}) and update {mappings} event \
@@ -409,13 +403,7 @@ impl Writer<'_> {
             self.reread_mappings(&mut p).await;
         }
         let saves = p.decision.history_changed && self.ctx.state.is_some();
-        let mapping_writes = p
-            .source_plan
-            .changes
-            .iter()
-            .filter(|c| c.update().is_some())
-            .count();
-        let writes = u32::from(p.decision.change().is_some()) + mapping_writes as u32;
+        let writes = u32::from(p.decision.change().is_some()) + p.source_plan.updates() as u32;
         if let Some(reason) = self.defer_reason(saves, writes, settled) {
             let mut record = p.record();
             record.deferred = true;
@@ -457,13 +445,11 @@ impl Writer<'_> {
         if sources == p.sources {
             return;
         }
-        let saved = match &p.observations.saved {
-            crate::state::SavedState::Valid(h) => h.event_sources.clone(),
-            _ => Vec::new(),
-        };
         let before = known.len();
         p.sources = sources;
-        p.observations.mapping_floor = event_sources::floor(&p.sources, &saved);
+        let saved = p.observations.saved.history();
+        let records = saved.map_or(&[][..], |h| h.event_sources.as_slice());
+        p.observations.mapping_floor = event_sources::floor(&p.sources, records);
         p.decide(None);
         let now = p.sources.mappings().map_or(0, <[_]>::len);
         p.decision.reasons.insert(
@@ -563,14 +549,19 @@ impl Writer<'_> {
                             "Lambda refused: the account's unreserved pool would drop below \
                              its minimum of {floor}"
                         );
-                        // A first reservation or a cap: no smaller value would help.
-                        if refusal.is_some() || class(&p) != Class::ScaleOut {
-                            self.record_outcome(&mut p, ActivityOutcome::Blocked(text.clone()))
-                                .await;
-                            return blocked(record, &p, &text);
-                        }
-                        self.headroom = self.read_headroom().await;
-                        let AccountHeadroom::Known(budget) = self.headroom else {
+                        // A scale-out is decided again once with the headroom read anew; a
+                        // first reservation or a cap cannot be helped by a smaller value.
+                        let retry = refusal.is_none() && class(&p) == Class::ScaleOut;
+                        let budget = if retry {
+                            self.headroom = self.read_headroom().await;
+                            match self.headroom {
+                                AccountHeadroom::Known(budget) => Some(budget),
+                                _ => None,
+                            }
+                        } else {
+                            None
+                        };
+                        let Some(budget) = budget else {
                             self.record_outcome(&mut p, ActivityOutcome::Blocked(text.clone()))
                                 .await;
                             return blocked(record, &p, &text);

@@ -32,7 +32,6 @@
 //! one disabled by hand stays disabled and is not followed. A mapping in provisioned mode
 //! (`ProvisionedPollerConfig`) has no `MaximumConcurrency` and is left alone, with a warning.
 
-use crate::policy::EventSources;
 use crate::ports::{AwsError, ErrorKind, EventSourceMapping, MappingUpdate};
 use crate::state::MappingRecord;
 use serde::Serialize;
@@ -76,15 +75,6 @@ impl Observed {
             Observed::Read(m) => Some(m),
             _ => None,
         }
-    }
-}
-
-/// `Some` when a target does not follow its mappings: its policy says `"ignore"`, or no
-/// state table keeps the records that following needs (the handler warns about that once).
-pub fn followed_by(mode: EventSources, state_kept: bool) -> Option<Observed> {
-    match (mode, state_kept) {
-        (EventSources::Follow, true) => None,
-        _ => Some(Observed::NotFollowed(None)),
     }
 }
 
@@ -179,9 +169,14 @@ impl SourcePlan {
         self.records.iter().filter(|r| r.paused).count()
     }
 
+    /// How many mappings must be written.
+    pub fn updates(&self) -> usize {
+        self.changes.iter().filter(|c| c.update().is_some()).count()
+    }
+
     /// True when a mapping must be written.
     pub fn writes(&self) -> bool {
-        self.changes.iter().any(|c| c.update().is_some())
+        self.updates() > 0
     }
 
     /// True when a mapping must be lowered or paused (before the reservation).

@@ -134,10 +134,7 @@ impl Autoscaler {
         let read = observe::chunk(&plan.targets, &self.ctx, 1, None, None).await;
         match read.into_iter().next() {
             Some(Ok(observed)) => {
-                let history = match observed.stored.state {
-                    crate::state::SavedState::Valid(history) => history,
-                    _ => crate::state::History::default(),
-                };
+                let history = observed.stored.state.history().cloned().unwrap_or_default();
                 Ok(status::activities(&history, observed.view.reserved, limit))
             }
             Some(Err(unread)) => {
@@ -360,10 +357,11 @@ impl Autoscaler {
         if let crate::event_sources::Observed::Unreadable(why) = &sources {
             unread.push(format!("event source mappings unreadable: {why}"));
         }
-        let saved_records = match &observed.stored.state {
-            crate::state::SavedState::Valid(h) => h.event_sources.as_slice(),
-            _ => &[],
-        };
+        let saved_records = observed
+            .stored
+            .state
+            .history()
+            .map_or(&[][..], |h| h.event_sources.as_slice());
         let mapping_floor = crate::event_sources::floor(&sources, saved_records);
         let pause_held = crate::event_sources::pause_held(saved_records);
         // What was read, whatever the request: decide ignores the queue (and missing data)

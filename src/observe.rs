@@ -18,7 +18,7 @@ use crate::event_sources;
 use crate::mapping_cache::{ByFunction, MappingCache};
 use crate::outcome::TargetOutcome;
 use crate::plan::{Plan, PlannedTarget};
-use crate::policy::{QueueRef, Target};
+use crate::policy::{EventSources, QueueRef, Target};
 use crate::ports::{
     AwsError, Context, ErrorKind, FunctionView, Lambda, QueueDepth, Stored, Version,
 };
@@ -70,16 +70,14 @@ impl Shared {
     /// The target's SQS event source mappings as far as they could be read.
     pub fn event_sources(&self, target: &Target, function_arn: &str) -> event_sources::Observed {
         use event_sources::Observed;
-        if let Some(not) = event_sources::followed_by(target.event_sources, self.mappings.is_some())
-        {
-            return not;
-        }
-        match &self.mappings {
-            None => Observed::NotFollowed(None),
-            Some(Ok(by_function)) => {
+        // No listing: no target follows, or no state table keeps the records following needs
+        // (the handler warns about that once).
+        match (&self.mappings, target.event_sources) {
+            (None, _) | (_, EventSources::Ignore) => Observed::NotFollowed(None),
+            (Some(Ok(by_function)), EventSources::Follow) => {
                 Observed::Read(by_function.get(function_arn).cloned().unwrap_or_default())
             }
-            Some(Err(error)) => event_sources::Observed::from_list_error(error),
+            (Some(Err(error)), EventSources::Follow) => Observed::from_list_error(error),
         }
     }
 
@@ -105,7 +103,7 @@ pub async fn shared(
         && plan
             .targets
             .iter()
-            .any(|t| t.target.event_sources == crate::policy::EventSources::Follow);
+            .any(|t| t.target.event_sources == EventSources::Follow);
     let listing = async {
         if follows {
             Some(mappings.all(&*ctx.lambda, &*ctx.clock).await)

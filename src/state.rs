@@ -114,6 +114,18 @@ impl ActivityOutcome {
         }
     }
 
+    /// The outcome a [`Self::word`] and its detail name (as a store keeps them).
+    pub fn from_word(word: &str, detail: String) -> Option<ActivityOutcome> {
+        Some(match word {
+            "pending" => ActivityOutcome::Pending,
+            "applied" => ActivityOutcome::Applied,
+            "failed" => ActivityOutcome::Failed(detail),
+            "blocked" => ActivityOutcome::Blocked(detail),
+            "unconfirmed" => ActivityOutcome::Unconfirmed(detail),
+            _ => return None,
+        })
+    }
+
     /// The detail of a failed, blocked or unconfirmed outcome.
     pub fn detail(&self) -> Option<&str> {
         match self {
@@ -185,6 +197,16 @@ pub enum SavedState {
     NotKept,
 }
 
+impl SavedState {
+    /// The history, when the store held a usable one.
+    pub fn history(&self) -> Option<&History> {
+        match self {
+            SavedState::Valid(history) => Some(history),
+            _ => None,
+        }
+    }
+}
+
 impl History {
     /// The highest recommendation in force at any time in the `window` seconds up to `now`.
     pub fn window_max(&self, now: i64, window: u32) -> Option<u32> {
@@ -201,28 +223,31 @@ impl History {
     pub fn note_attempt(&mut self, activity: Activity, current: Option<u32>) {
         self.settle_pending(current);
         self.activities.push(activity.bounded());
-        if self.activities.len() > MAX_ACTIVITIES {
-            let extra = self.activities.len() - MAX_ACTIVITIES;
-            self.activities.drain(..extra);
-        }
+        self.keep_latest_activities();
+    }
+
+    /// Drops the oldest activities beyond [`MAX_ACTIVITIES`].
+    fn keep_latest_activities(&mut self) {
+        let extra = self.activities.len().saturating_sub(MAX_ACTIVITIES);
+        self.activities.drain(..extra);
     }
 
     /// Settles a pending attempt from the reservation a later evaluation read: applied when
-    /// it is at the desired value, unconfirmed otherwise. Returns whether anything changed.
-    pub fn settle_pending(&mut self, current: Option<u32>) -> bool {
-        match self.activities.last_mut() {
-            Some(a) if a.outcome == ActivityOutcome::Pending => {
-                a.outcome = if current == a.desired {
-                    ActivityOutcome::Applied
-                } else {
-                    ActivityOutcome::Unconfirmed(format!(
-                        "the next evaluation found the reservation at {}",
-                        current.map_or("unreserved".into(), |c| c.to_string())
-                    ))
-                };
-                true
-            }
-            _ => false,
+    /// it is at the desired value, unconfirmed otherwise.
+    pub fn settle_pending(&mut self, current: Option<u32>) {
+        if let Some(a) = self
+            .activities
+            .last_mut()
+            .filter(|a| a.outcome == ActivityOutcome::Pending)
+        {
+            a.outcome = if current == a.desired {
+                ActivityOutcome::Applied
+            } else {
+                ActivityOutcome::Unconfirmed(format!(
+                    "the next evaluation found the reservation at {}",
+                    current.map_or("unreserved".into(), |c| c.to_string())
+                ))
+            };
         }
     }
 
@@ -299,10 +324,7 @@ impl History {
     /// decreasing, only the last entry in force. The error says what is wrong.
     pub fn validate(mut self) -> Result<History, String> {
         // More activities than this build keeps (written by hand): the newest are kept.
-        if self.activities.len() > MAX_ACTIVITIES {
-            let extra = self.activities.len() - MAX_ACTIVITIES;
-            self.activities.drain(..extra);
-        }
+        self.keep_latest_activities();
         let in_range = |t: i64| (0..=MAX_EPOCH).contains(&t);
         if let Some(change) = self.last_change {
             if !in_range(change.at) {

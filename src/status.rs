@@ -11,7 +11,7 @@ use crate::outcome::TargetOutcome;
 use crate::plan::{Plan, PlannedTarget};
 use crate::ports::{Context, Stored};
 use crate::report::describe;
-use crate::state::{Activity, Direction, History, SavedState};
+use crate::state::{Activity, ActivityOutcome, Direction, History, SavedState};
 use serde::Serialize;
 
 /// One managed target now.
@@ -116,13 +116,6 @@ pub async fn collect(
     rows
 }
 
-fn history_of(stored: &Stored) -> Option<&History> {
-    match &stored.state {
-        SavedState::Valid(history) => Some(history),
-        _ => None,
-    }
-}
-
 fn row(
     planned: &PlannedTarget,
     view: &crate::ports::FunctionView,
@@ -132,7 +125,7 @@ fn row(
 ) -> TargetStatus {
     let target = &planned.target;
     let bounds = crate::schedule::bounds(target, now);
-    let history = history_of(stored);
+    let history = stored.state.history();
     let last_change = history.and_then(|h| h.last_change);
     let left = |cooldown: u32| last_change.map_or(0, |c| (c.at + i64::from(cooldown) - now).max(0));
     let records = history.map_or(&[][..], |h| h.event_sources.as_slice());
@@ -363,17 +356,18 @@ pub fn activities(history: &History, reservation: Option<u32>, limit: usize) -> 
         .rev()
         .take(limit)
         .map(|a: &Activity| {
-            let outcome = match (a.outcome.word(), a.outcome.detail()) {
-                ("pending", _) if reservation == a.desired => format!(
-                    "pending: no outcome recorded yet; the reservation is now {} as desired",
-                    describe(reservation)
+            let outcome = match (&a.outcome, a.outcome.detail()) {
+                (ActivityOutcome::Pending, _) => format!(
+                    "pending: no outcome recorded yet; the reservation is now {}{}",
+                    describe(reservation),
+                    if reservation == a.desired {
+                        " as desired"
+                    } else {
+                        ""
+                    }
                 ),
-                ("pending", _) => format!(
-                    "pending: no outcome recorded yet; the reservation is now {}",
-                    describe(reservation)
-                ),
-                (word, Some(detail)) => format!("{word}: {detail}"),
-                (word, None) => word.to_owned(),
+                (outcome, Some(detail)) => format!("{}: {detail}", outcome.word()),
+                (outcome, None) => outcome.word().to_owned(),
             };
             ActivityView {
                 at: a.at,
@@ -390,7 +384,6 @@ pub fn activities(history: &History, reservation: Option<u32>, limit: usize) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::ActivityOutcome;
 
     fn activity(at: i64, desired: u32, outcome: ActivityOutcome) -> Activity {
         Activity {

@@ -307,15 +307,9 @@ fn decode_activity(entry: &AttributeValue) -> Result<Activity, String> {
         Some(_) => return Err("activity reasons is not a list".into()),
     };
     let detail = text("detail")?.unwrap_or_default();
-    let outcome = match text("outcome")?.as_deref() {
-        Some("pending") => ActivityOutcome::Pending,
-        Some("applied") => ActivityOutcome::Applied,
-        Some("failed") => ActivityOutcome::Failed(detail),
-        Some("blocked") => ActivityOutcome::Blocked(detail),
-        Some("unconfirmed") => ActivityOutcome::Unconfirmed(detail),
-        Some(other) => return Err(format!("activity outcome \"{other}\" is unknown")),
-        None => return Err("an activity has no outcome".into()),
-    };
+    let word = text("outcome")?.ok_or("an activity has no outcome")?;
+    let outcome = ActivityOutcome::from_word(&word, detail)
+        .ok_or_else(|| format!("activity outcome \"{word}\" is unknown"))?;
     Ok(Activity {
         at,
         trigger: text("trigger")?.unwrap_or_default(),
