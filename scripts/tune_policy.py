@@ -6,6 +6,9 @@ Run: python3 scripts/tune_policy.py [--seeds 1,2,3] [--random N] [--local N] [--
      python3 scripts/tune_policy.py --table examples/recommended-policy.json [--seeds 1,2,3]
          (the two Markdown tables of docs/simulation.md: the policy file against the
           baselines that `autoscaler simulate` runs beside it, then the other columns)
+     Each takes --algorithms policy@10,hpa@15,step@60 to run the policy and the baselines
+     at cadences of their own (`autoscaler simulate`'s NAME@SECONDS; default: every one at
+     the simulator's --interval, 60 s).
 
 Every candidate is run with `autoscaler simulate --algorithms policy --json` on every
 built-in trace. The simulator runs the baselines (`hpa`, `step`) with the policy's own
@@ -33,6 +36,7 @@ import sys
 import tempfile
 from multiprocessing import Pool
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 # A copy of the binary can be pinned with AUTOSCALER_BIN: a target directory shared with
@@ -40,6 +44,29 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 BINARY = Path(os.environ.get("AUTOSCALER_BIN", TARGET_DIR / "debug" / "autoscaler"))
 TRACES = ["step", "spike", "diurnal", "sawtooth", "bursty"]
+
+
+class Names(NamedTuple):
+    """The entries of `autoscaler simulate --algorithms` for the policy and the two
+    baselines, as its JSON keys them: `policy`, or `policy@10` for a cadence of its own."""
+
+    policy: str
+    hpa: str
+    step: str
+
+    @staticmethod
+    def parse(text):
+        entries = [e.strip() for e in text.split(",")]
+        by_base = {e.split("@", 1)[0]: e for e in entries}
+        if len(entries) != 3 or sorted(by_base) != ["hpa", "policy", "step"]:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected policy, hpa and step once each, each optionally with "
+                "@SECONDS (policy@10,hpa@15,step@60)"
+            )
+        return Names(by_base["policy"], by_base["hpa"], by_base["step"])
+
+
+DEFAULT_NAMES = Names("policy", "hpa", "step")
 
 # The reference bounds and queue settings of the baselines (see the docstring).
 REFERENCE = {"min": 1, "max": 250, "messages_per_instance": 1, "include_in_flight": True}
@@ -90,22 +117,23 @@ BASELINE_KEYS = ("min", "max", "messages_per_instance", "include_in_flight")
 _baselines = {}
 
 
-def baselines(knobs, seeds):
-    """{(trace, seed): {"hpa": ..., "step": ...}} with the bounds and queue settings of knobs
-    (cached: each worker process computes each combination once)."""
-    key = (tuple(knobs[k] for k in BASELINE_KEYS), tuple(seeds))
+def baselines(knobs, seeds, names):
+    """{(trace, seed): {names.hpa: ..., names.step: ...}} with the bounds and queue settings
+    of knobs (cached: each worker process computes each combination once)."""
+    key = (tuple(knobs[k] for k in BASELINE_KEYS), tuple(seeds), names)
     if key not in _baselines:
         fixed = {k: knobs[k] for k in BASELINE_KEYS}
         # Every other knob at its default: the baselines read only the bounds and the queue.
         target = target_of(fixed | {"activation": 0})
-        _baselines[key] = {(t, s): simulate(target, t, s, "hpa,step") for t in TRACES for s in seeds}
+        both = f"{names.hpa},{names.step}"
+        _baselines[key] = {(t, s): simulate(target, t, s, both) for t in TRACES for s in seeds}
     return _baselines[key]
 
 
-def goals(policy, bases):
+def goals(policy, bases, names):
     """(goals met, shortfall, per-goal flags) of one trace's policy metrics against every
     set of baselines in bases: each bar is the strictest of them."""
-    pairs = [(b["hpa"], b["step"]) for b in bases]
+    pairs = [(b[names.hpa], b[names.step]) for b in bases]
     wait_bar = min(min(h["message_wait_seconds"], s["message_wait_seconds"]) for h, s in pairs)
     conc_ratio = policy["concurrency_seconds"] / min(
         min(h["concurrency_seconds"], s["concurrency_seconds"]) for h, s in pairs
@@ -123,33 +151,35 @@ def goals(policy, bases):
 
 
 def score(args):
-    knobs, seeds = args
+    knobs, seeds, names = args
     target = target_of(knobs)
-    reference, own = baselines(REFERENCE, seeds), baselines(knobs, seeds)
+    reference, own = baselines(REFERENCE, seeds, names), baselines(knobs, seeds, names)
     met, shortfall, rows = 0, 0.0, {}
     for trace in TRACES:
         for seed in seeds:
-            result = simulate(target, trace, seed, "policy")["policy"]
-            m, s, flags = goals(result, [reference[(trace, seed)], own[(trace, seed)]])
+            result = simulate(target, trace, seed, names.policy)[names.policy]
+            bases = [reference[(trace, seed)], own[(trace, seed)]]
+            m, s, flags = goals(result, bases, names)
             met, shortfall = met + m, shortfall + s
             rows[f"{trace}/{seed}"] = (result, flags)
     return met, -shortfall, knobs, rows
 
 
-def table(policy_path, seeds):
+def table(policy_path, seeds, names):
     """docs/simulation.md's comparison: per trace and seed, what `autoscaler simulate
     --policy POLICY_PATH` reports for policy, hpa and step, and the goals."""
     target = json.loads(Path(policy_path).read_text())["targets"][0]
+    p_, h_, s_ = names
     print(
-        "| trace | seed | policy wait | hpa wait | step wait | (a) | policy conc-s | hpa conc-s "
-        "| step conc-s | (b) policy / cheaper | policy writes | hpa writes | step writes | (c) |"
+        f"| trace | seed | {p_} wait | {h_} wait | {s_} wait | (a) | {p_} conc-s | {h_} conc-s "
+        f"| {s_} conc-s | (b) {p_} / cheaper | {p_} writes | {h_} writes | {s_} writes | (c) |"
     )
     print("|---|---:|---:|---:|---:|:-:|---:|---:|---:|:-:|---:|---:|---:|:-:|")
     for trace in TRACES:
         for seed in seeds:
-            r = simulate(target, trace, seed, "policy,hpa,step")
-            p, h, st = r["policy"], r["hpa"], r["step"]
-            _, _, (a, b, c, ratio) = goals(p, [r])
+            r = simulate(target, trace, seed, ",".join(names))
+            p, h, st = r[names.policy], r[names.hpa], r[names.step]
+            _, _, (a, b, c, ratio) = goals(p, [r], names)
             yes = lambda ok: "yes" if ok else "**no**"  # noqa: E731
             cells = [trace, seed]
             for key in ("message_wait_seconds",):
@@ -163,14 +193,14 @@ def table(policy_path, seeds):
     print()
     print("| trace | seed | algorithm | max backlog | drain (s) | direction changes | concurrency-s |")
     print("|---|---:|---|---:|---:|---:|---:|")
-    names = ("policy", "hpa", "step", "oracle")
+    every = (*names, "oracle")
     for trace in TRACES:
         for seed in seeds:
-            r = simulate(target, trace, seed, ",".join(names))
+            r = simulate(target, trace, seed, ",".join(every))
             column = lambda key: " / ".join(  # noqa: E731
-                "never" if r[n][key] is None else f"{r[n][key]:,}" for n in names
+                "never" if r[n][key] is None else f"{r[n][key]:,}" for n in every
             )
-            cells = [trace, seed, " / ".join(names), column("max_backlog"),
+            cells = [trace, seed, " / ".join(every), column("max_backlog"),
                      column("drain_seconds"), column("direction_changes"),
                      f"oracle {r['oracle']['concurrency_seconds']:,}"]
             print("| " + " | ".join(str(x) for x in cells) + " |")
@@ -220,12 +250,17 @@ def main():
     parser.add_argument("--start", help="a JSON object of knobs to start the local search from")
     parser.add_argument("--show", help="score one JSON object of knobs (the others: defaults below)")
     parser.add_argument("--table", help="print the comparison table of this policy file")
+    parser.add_argument(
+        "--algorithms", type=Names.parse, default=DEFAULT_NAMES,
+        help="the policy and the baselines as `autoscaler simulate --algorithms` names them, "
+        "each optionally with its own cadence: policy@10,hpa@15,step@60 (default policy,hpa,step)",
+    )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     if not BINARY.exists():
         sys.exit(f"{BINARY} is missing: cargo build --bin autoscaler (with the same CARGO_TARGET_DIR)")
     if args.table:
-        table(args.table, seeds)
+        table(args.table, seeds, args.algorithms)
         return
     total = 3 * len(TRACES) * len(seeds)
     defaults = {k: v[0] for k, v in SPACE.items()} | {
@@ -233,7 +268,7 @@ def main():
         "scale_in_cooldown_seconds": 300, "scale_in_stabilization_seconds": 300,
     }
     if args.show:
-        report(*score((defaults | json.loads(args.show), seeds)), total)
+        report(*score((defaults | json.loads(args.show), seeds, args.algorithms)), total)
         return
     rng = random.Random(args.rng)
     best = None
@@ -241,7 +276,8 @@ def main():
         candidates = [random_knobs(rng) for _ in range(args.random)]
         if args.start:
             candidates.insert(0, defaults | json.loads(args.start))
-        for result in pool.imap_unordered(score, [(k, seeds) for k in candidates], chunksize=4):
+        jobs = [(k, seeds, args.algorithms) for k in candidates]
+        for result in pool.imap_unordered(score, jobs, chunksize=4):
             if best is None or result[:2] > best[:2]:
                 best = result
                 report(*best, total)
@@ -259,7 +295,7 @@ def main():
                     batch.append(k)
             if not batch:
                 break
-            for result in pool.imap_unordered(score, [(k, seeds) for k in batch]):
+            for result in pool.imap_unordered(score, [(k, seeds, args.algorithms) for k in batch]):
                 if result[:2] > best[:2]:
                     best = result
                     report(*best, total)

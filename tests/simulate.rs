@@ -419,3 +419,98 @@ fn the_baselines_keep_their_own_target_so_the_policys_knobs_move_the_policy_alon
     );
     assert_eq!(code, 2, "a usage error: {stdout}{stderr}");
 }
+
+// ---- per-algorithm cadence (NAME@SECONDS) -----------------------------------------------
+
+/// A policy that follows the queue at every evaluation: no tolerance, cooldown or window.
+const EAGER_POLICY: &str = r#"{"targets": [
+  {"function": "orders-worker", "min": 1, "max": 500,
+   "queue": {"name": "orders", "messages_per_instance": 1},
+   "tolerance": 0, "scale_out_cooldown_seconds": 0, "scale_in_cooldown_seconds": 0,
+   "scale_in_stabilization_seconds": 0}]}"#;
+
+/// Runs EAGER_POLICY on a CSV trace with these options; (stdout, the JSON's algorithms).
+fn simulate_eager(test: &str, arrivals: &[u64], options: &[&str]) -> (String, Value) {
+    let dir = scratch(test);
+    let policy = write(&dir, "policy.json", EAGER_POLICY);
+    let rows: String = arrivals
+        .iter()
+        .enumerate()
+        .map(|(second, count)| format!("{second},{count}\n"))
+        .collect();
+    let trace = write(&dir, "trace.csv", &format!("second,arrivals\n{rows}"));
+    let json = dir.join("out.json");
+    let mut args = vec!["--json", json.to_str().unwrap()];
+    args.extend(options);
+    let (code, stdout, stderr) = simulate(&policy, &trace, &args);
+    assert_eq!(code, 0, "{stderr}");
+    let value: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    std::fs::remove_dir_all(dir).ok();
+    (stdout, value["algorithms"].clone())
+}
+
+#[test]
+fn an_algorithm_at_ten_seconds_evaluates_six_times_as_often_as_at_sixty() {
+    // A ramp of one more message a second each second: every evaluation but the first (which
+    // finds the start value) sees a different load, so each one writes.
+    let ramp: Vec<u64> = (10..190).collect();
+    let (stdout, results) = simulate_eager(
+        "cadence",
+        &ramp,
+        &["--algorithms", "policy@10,policy@60,hpa@15,oracle"],
+    );
+    // 180 s: evaluations at 0, 10, ..., 170 (18) against 0, 60, 120 (3).
+    assert_eq!(results["policy@10"]["writes"], 17, "{results}");
+    assert_eq!(results["policy@60"]["writes"], 2, "{results}");
+    assert_eq!(results.as_object().unwrap().len(), 4, "{results}");
+    for name in ["policy@10", "policy@60", "hpa@15", "oracle"] {
+        assert!(stdout.lines().any(|l| l.starts_with(name)), "{stdout}");
+    }
+    assert!(
+        stdout.contains(
+            "evaluation every 60 s (policy@10 every 10 s, hpa@15 every 15 s), observed 0 s late"
+        ),
+        "{stdout}"
+    );
+
+    // NAME@SECONDS is NAME with --interval SECONDS, number for number.
+    for (entry, interval) in [("policy@10", "10"), ("hpa@15", "15"), ("policy@60", "60")] {
+        let base = entry.split('@').next().unwrap();
+        let (plain_stdout, plain) = simulate_eager(
+            &format!("interval-{interval}"),
+            &ramp,
+            &["--algorithms", base, "--interval", interval],
+        );
+        assert_eq!(results[entry], plain[base], "{entry}");
+        assert!(!plain_stdout.contains(" every 10 s ("), "{plain_stdout}");
+    }
+}
+
+#[test]
+fn a_bad_cadence_names_its_entry_and_exits_1() {
+    let dir = scratch("bad-cadence");
+    let policy = write(&dir, "policy.json", QUEUE_POLICY);
+    let cases: [(&str, &str); 6] = [
+        (
+            "policy@0",
+            "--algorithms policy@0: `policy@0`: the cadence after @ must be a whole number of \
+             seconds from 1",
+        ),
+        ("hpa@x", "`hpa@x`: the cadence after @ must be"),
+        ("policy,step@", "`step@`: the cadence after @ must be"),
+        (
+            "oracle@5",
+            "`oracle@5`: the oracle decides every second by definition, so it takes no @SECONDS",
+        ),
+        (
+            "static:5@10",
+            "`static:5@10`: a static reservation never changes, so it takes no @SECONDS",
+        ),
+        ("policy@10,policy@10", "`policy@10` is listed twice"),
+    ];
+    for (algorithms, expected) in cases {
+        let (code, stdout, stderr) = simulate(&policy, "step", &["--algorithms", algorithms]);
+        assert_fails_with(code, &stdout, &stderr, expected);
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

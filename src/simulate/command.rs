@@ -28,7 +28,8 @@ pub struct Args {
     /// The target to simulate (a function name); default: the first that follows a queue.
     #[arg(long)]
     pub target: Option<String>,
-    /// Comma-separated: policy, hpa, step, static:N, static:max, oracle.
+    /// Comma-separated: policy, hpa, step, static:N, static:max, oracle. `NAME@SECONDS`
+    /// evaluates policy, hpa or step every SECONDS instead of every --interval (policy@10).
     #[arg(long, default_value = DEFAULT_ALGORITHMS)]
     pub algorithms: String,
     /// Seconds one execution takes to process one message.
@@ -38,7 +39,7 @@ pub struct Args {
     /// scaling's steps), fixed so that a change of the policy's knobs moves the policy alone.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub baseline_messages_per_instance: u32,
-    /// Seconds between evaluations (the schedule's rate).
+    /// Seconds between evaluations (the schedule's rate), for algorithms without @SECONDS.
     #[arg(long, default_value_t = 60)]
     pub interval: u64,
     /// How many seconds late each evaluation sees the queue.
@@ -109,10 +110,6 @@ pub fn run(args: &Args) -> Result<String, SimulateError> {
         );
     }
 
-    let timing = Timing {
-        interval: args.interval,
-        observe_lag: args.observe_lag,
-    };
     let started = Instant::now();
     let seconds = trace.arrivals.len();
     let mut progress = Progress::new(seconds * list.len(), started);
@@ -136,7 +133,10 @@ pub fn run(args: &Args) -> Result<String, SimulateError> {
             scaler.as_mut(),
             algorithms::start(named.algorithm, target, steady),
             args.service_seconds,
-            timing,
+            Timing {
+                interval: named.interval.unwrap_or(args.interval),
+                observe_lag: args.observe_lag,
+            },
             &mut |done| {
                 if let Some(line) =
                     progress.update(index * seconds + done, Instant::now(), &named.name)
@@ -156,10 +156,11 @@ pub fn run(args: &Args) -> Result<String, SimulateError> {
         .collect();
 
     let mut setting = format!(
-        "target {}, service {} s per message, evaluation every {} s, observed {} s late",
+        "target {}, service {} s per message, evaluation every {} s{}, observed {} s late",
         target.function.name(),
         args.service_seconds,
         args.interval,
+        own_cadences(&list, args.interval),
         args.observe_lag
     );
     if let Some(start) = args.start {
@@ -194,6 +195,25 @@ pub fn run(args: &Args) -> Result<String, SimulateError> {
     }
     let heading = format!("trace {}\n{setting}", trace.description);
     Ok(output::table(&heading, &outcomes))
+}
+
+/// ` (policy@10 every 10 s, hpa@15 every 15 s)`: the algorithms whose `@SECONDS` differs
+/// from `--interval`, for the setting line; empty when none does, so that a run without `@`
+/// reads as it did before cadences existed.
+fn own_cadences(list: &[algorithms::Named], interval: u64) -> String {
+    let own: Vec<String> = list
+        .iter()
+        .filter_map(|n| {
+            n.interval
+                .filter(|&i| i != interval)
+                .map(|i| format!("{} every {i} s", n.name))
+        })
+        .collect();
+    if own.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", own.join(", "))
+    }
 }
 
 /// The target named by `--target`, else the first target following a queue.
@@ -254,4 +274,20 @@ fn write(path: &Path, text: &str) -> Result<(), SimulateError> {
 /// A line on stderr; nothing better to do if stderr is gone.
 fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_setting_names_only_the_cadences_that_differ_from_the_interval() {
+        let list = algorithms::parse_list("policy@10,hpa@15,step@60,step,oracle", 100).unwrap();
+        assert_eq!(
+            own_cadences(&list, 60),
+            " (policy@10 every 10 s, hpa@15 every 15 s)"
+        );
+        let plain = algorithms::parse_list("policy,hpa,step@60,oracle", 100).unwrap();
+        assert_eq!(own_cadences(&plain, 60), "");
+    }
 }

@@ -180,6 +180,34 @@ mod tests {
     }
 
     #[test]
+    fn the_rate_limit_and_the_window_count_seconds_not_evaluations() {
+        let t = target(1, 1000, 10);
+        let q = t.queue.clone().unwrap();
+        // Every 10 s (hpa@10): the scale-up of second 0 still limits the evaluation at 10 s,
+        // which is within its 15 s period, and no longer the one at 20 s.
+        let mut hpa = Hpa::new(&t, &q);
+        assert_eq!(observe(&mut hpa, 0, 1, 10_000), 5);
+        assert_eq!(observe(&mut hpa, 10, 5, 10_000), 5);
+        assert_eq!(observe(&mut hpa, 20, 5, 10_000), 10);
+        // Every 10 s, a recommendation of 40 holds the scale-down for 300 s, 30 evaluations.
+        let mut hpa = Hpa::new(&t, &q);
+        assert_eq!(observe(&mut hpa, 0, 40, 400), 40);
+        for second in (10..300).step_by(10) {
+            assert_eq!(observe(&mut hpa, second, 40, 0), 40, "second {second}");
+        }
+        assert_eq!(observe(&mut hpa, 300, 40, 0), 1);
+        // Every 120 s (hpa@120): each evaluation starts a fresh 15 s period, and the window
+        // of 300 s holds the two recommendations before it, not five.
+        let mut hpa = Hpa::new(&t, &q);
+        assert_eq!(observe(&mut hpa, 0, 1, 10_000), 5);
+        assert_eq!(observe(&mut hpa, 120, 5, 10_000), 10);
+        assert_eq!(observe(&mut hpa, 240, 10, 100), 10);
+        assert_eq!(observe(&mut hpa, 360, 10, 0), 10);
+        assert_eq!(observe(&mut hpa, 480, 10, 0), 10);
+        assert_eq!(observe(&mut hpa, 600, 10, 0), 1);
+    }
+
+    #[test]
     fn between_evaluations_the_replicas_are_kept() {
         let t = target(1, 100, 10);
         let q = t.queue.clone().unwrap();

@@ -72,51 +72,93 @@ pub enum Algorithm {
     Oracle,
 }
 
-/// One entry of `--algorithms`, keeping the name it was given by (`static:max`, say).
+/// One entry of `--algorithms`, keeping the name it was given by (`static:max`, `policy@10`),
+/// so that two cadences of one algorithm can be compared in one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Named {
     pub name: String,
     pub algorithm: Algorithm,
+    /// Seconds between this algorithm's evaluations, from `NAME@SECONDS`; `None`: every
+    /// `--interval` seconds.
+    pub interval: Option<u64>,
 }
 
-/// Parses `--algorithms`, e.g. `policy,hpa,static:20,static:max,oracle`; `max` is the
-/// target's max.
-pub fn parse_list(text: &str, max: u32) -> Result<Vec<Named>, String> {
+/// What is wrong with `--algorithms`; each names the entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListError {
+    /// The whole list, with an empty entry in it.
+    #[error("an empty name in `{0}`")]
+    Empty(String),
+    #[error(
+        "unknown algorithm `{0}`; expected policy, hpa, step, static:N, static:max or oracle, \
+         the first three optionally with @SECONDS"
+    )]
+    Unknown(String),
+    #[error(
+        "`{0}`: the size must be a whole number of executions from 0 to {MAX_COUNT}, or `max`"
+    )]
+    Size(String),
+    #[error("`{0}`: the cadence after @ must be a whole number of seconds from 1")]
+    Cadence(String),
+    /// A cadence on an algorithm that does not evaluate on a schedule.
+    #[error("`{0}`: {reason}, so it takes no @SECONDS", reason = no_cadence_reason(*.1))]
+    NoCadence(String, Algorithm),
+    #[error("`{0}` is listed twice")]
+    Twice(String),
+}
+
+fn no_cadence_reason(algorithm: Algorithm) -> &'static str {
+    match algorithm {
+        Algorithm::Oracle => "the oracle decides every second by definition",
+        _ => "a static reservation never changes",
+    }
+}
+
+/// Parses `--algorithms`, e.g. `policy@10,hpa@15,step,static:20,static:max,oracle`: `max` is
+/// the target's max, and `NAME@SECONDS` evaluates `policy`, `hpa` or `step` every SECONDS
+/// rather than every `--interval`.
+pub fn parse_list(text: &str, max: u32) -> Result<Vec<Named>, ListError> {
     let mut list: Vec<Named> = Vec::new();
     for name in text.split(',').map(str::trim) {
-        let algorithm = match name {
-            "" => return Err(format!("an empty name in `{text}`")),
+        let (base, interval) = match name.split_once('@') {
+            None => (name, None),
+            Some((base, seconds)) => {
+                // Digits only: `+10` or ` 10` would name the same cadence differently.
+                let seconds = Some(seconds)
+                    .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .filter(|&s| s >= 1)
+                    .ok_or_else(|| ListError::Cadence(name.to_owned()))?;
+                (base, Some(seconds))
+            }
+        };
+        let algorithm = match base {
+            "" if interval.is_none() => return Err(ListError::Empty(text.to_owned())),
             "policy" => Algorithm::Policy,
             "hpa" => Algorithm::Hpa,
             "step" => Algorithm::Step,
             "oracle" => Algorithm::Oracle,
-            _ => match name.strip_prefix("static:") {
+            _ => match base.strip_prefix("static:") {
                 Some("max") => Algorithm::Static(max),
                 Some(size) => Algorithm::Static(
                     size.parse()
                         .ok()
                         .filter(|&n| i64::from(n) <= MAX_COUNT)
-                        .ok_or_else(|| {
-                            format!(
-                                "`{name}`: the size must be a whole number of executions from 0 \
-                                 to {MAX_COUNT}, or `max`"
-                            )
-                        })?,
+                        .ok_or_else(|| ListError::Size(name.to_owned()))?,
                 ),
-                None => {
-                    return Err(format!(
-                        "unknown algorithm `{name}`; expected policy, hpa, step, static:N, \
-                         static:max or oracle"
-                    ))
-                }
+                None => return Err(ListError::Unknown(name.to_owned())),
             },
         };
+        if interval.is_some() && matches!(algorithm, Algorithm::Static(_) | Algorithm::Oracle) {
+            return Err(ListError::NoCadence(name.to_owned(), algorithm));
+        }
         if list.iter().any(|n| n.name == name) {
-            return Err(format!("`{name}` is listed twice"));
+            return Err(ListError::Twice(name.to_owned()));
         }
         list.push(Named {
             name: name.to_owned(),
             algorithm,
+            interval,
         });
     }
     Ok(list)
@@ -158,9 +200,9 @@ pub fn scaler<'a>(
 mod tests {
     use super::*;
 
-    fn names(list: &[Named]) -> Vec<(&str, Algorithm)> {
+    fn names(list: &[Named]) -> Vec<(&str, Algorithm, Option<u64>)> {
         list.iter()
-            .map(|n| (n.name.as_str(), n.algorithm))
+            .map(|n| (n.name.as_str(), n.algorithm, n.interval))
             .collect()
     }
 
@@ -170,12 +212,12 @@ mod tests {
         assert_eq!(
             names(&list),
             [
-                ("policy", Algorithm::Policy),
-                ("hpa", Algorithm::Hpa),
-                ("step", Algorithm::Step),
-                ("static:20", Algorithm::Static(20)),
-                ("static:max", Algorithm::Static(150)),
-                ("oracle", Algorithm::Oracle),
+                ("policy", Algorithm::Policy, None),
+                ("hpa", Algorithm::Hpa, None),
+                ("step", Algorithm::Step, None),
+                ("static:20", Algorithm::Static(20), None),
+                ("static:max", Algorithm::Static(150), None),
+                ("oracle", Algorithm::Oracle, None),
             ]
         );
     }
@@ -186,34 +228,94 @@ mod tests {
         assert_eq!(
             names(&list),
             [
-                ("policy", Algorithm::Policy),
-                ("hpa", Algorithm::Hpa),
-                ("step", Algorithm::Step),
-                ("oracle", Algorithm::Oracle),
+                ("policy", Algorithm::Policy, None),
+                ("hpa", Algorithm::Hpa, None),
+                ("step", Algorithm::Step, None),
+                ("oracle", Algorithm::Oracle, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cadence_after_at_is_kept_with_the_name_as_given() {
+        let list = parse_list("policy@10,hpa@15,step@60,policy,oracle", 10).unwrap();
+        assert_eq!(
+            names(&list),
+            [
+                ("policy@10", Algorithm::Policy, Some(10)),
+                ("hpa@15", Algorithm::Hpa, Some(15)),
+                ("step@60", Algorithm::Step, Some(60)),
+                ("policy", Algorithm::Policy, None),
+                ("oracle", Algorithm::Oracle, None),
             ]
         );
     }
 
     #[test]
     fn unknown_names_bad_sizes_empty_entries_and_repeats_are_refused_by_name() {
+        let error = |text| parse_list(text, 10).unwrap_err();
+        assert_eq!(error("policy,kpa"), ListError::Unknown("kpa".into()));
         assert_eq!(
-            parse_list("policy,kpa", 10).unwrap_err(),
-            "unknown algorithm `kpa`; expected policy, hpa, step, static:N, static:max or oracle"
+            error("policy,kpa").to_string(),
+            "unknown algorithm `kpa`; expected policy, hpa, step, static:N, static:max or \
+             oracle, the first three optionally with @SECONDS"
         );
         for bad in ["static:x", "static:-1", "static:", "static:99999999999"] {
-            let e = parse_list(bad, 10).unwrap_err();
-            assert!(
-                e.starts_with(&format!("`{bad}`: the size must be a whole number")),
-                "{e}"
-            );
+            assert_eq!(error(bad), ListError::Size(bad.into()));
         }
+        assert!(error("static:x")
+            .to_string()
+            .starts_with("`static:x`: the size must be a whole number"));
+        assert_eq!(error("policy,,hpa"), ListError::Empty("policy,,hpa".into()));
         assert_eq!(
-            parse_list("policy,,hpa", 10).unwrap_err(),
+            error("policy,,hpa").to_string(),
             "an empty name in `policy,,hpa`"
         );
+        assert_eq!(error("hpa,hpa"), ListError::Twice("hpa".into()));
+        assert_eq!(error("hpa@15,hpa@15"), ListError::Twice("hpa@15".into()));
+    }
+
+    #[test]
+    fn a_cadence_must_be_whole_seconds_from_one_on_an_algorithm_that_evaluates() {
+        let error = |text| parse_list(text, 10).unwrap_err();
+        for bad in [
+            "policy@0",
+            "policy@x",
+            "policy@",
+            "hpa@-5",
+            "hpa@+5",
+            "step@1.5",
+            "step@ 5",
+            "policy@10@20",
+        ] {
+            assert_eq!(error(bad), ListError::Cadence(bad.into()), "{bad}");
+        }
         assert_eq!(
-            parse_list("hpa,hpa", 10).unwrap_err(),
-            "`hpa` is listed twice"
+            error("policy@0").to_string(),
+            "`policy@0`: the cadence after @ must be a whole number of seconds from 1"
+        );
+        assert_eq!(error("@10"), ListError::Unknown("@10".into()));
+        assert_eq!(error("kpa@10"), ListError::Unknown("kpa@10".into()));
+        assert_eq!(error("static:x@10"), ListError::Size("static:x@10".into()));
+        assert_eq!(
+            error("static:5@10"),
+            ListError::NoCadence("static:5@10".into(), Algorithm::Static(5))
+        );
+        assert_eq!(
+            error("static:max@10"),
+            ListError::NoCadence("static:max@10".into(), Algorithm::Static(10))
+        );
+        assert_eq!(
+            error("oracle@1"),
+            ListError::NoCadence("oracle@1".into(), Algorithm::Oracle)
+        );
+        assert_eq!(
+            error("oracle@1").to_string(),
+            "`oracle@1`: the oracle decides every second by definition, so it takes no @SECONDS"
+        );
+        assert_eq!(
+            error("static:5@10").to_string(),
+            "`static:5@10`: a static reservation never changes, so it takes no @SECONDS"
         );
     }
 }

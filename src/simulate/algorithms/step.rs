@@ -188,6 +188,30 @@ mod tests {
     }
 
     #[test]
+    fn the_cooldowns_count_seconds_not_evaluations() {
+        let t = target(1, 1000);
+        let q = t.queue.clone().unwrap();
+        // Every 15 s (step@15): a scale-out's cooldown covers the 19 evaluations of 300 s.
+        let mut step = StepScaling::new(&t, &q);
+        assert_eq!(step.evaluate(0, 10, 150), 15);
+        for second in (15..300).step_by(15) {
+            assert_eq!(step.evaluate(second, 15, 225), 15, "second {second}");
+        }
+        assert_eq!(step.evaluate(300, 15, 225), 22);
+        // Every 10 s: a scale-in waits 300 s for the next one, however often it looks.
+        let mut step = StepScaling::new(&t, &q);
+        assert_eq!(step.evaluate(0, 40, 0), 20);
+        for second in (10..300).step_by(10) {
+            assert_eq!(step.evaluate(second, 20, 0), 20, "second {second}");
+        }
+        assert_eq!(step.evaluate(300, 20, 0), 10);
+        // Every 600 s: each evaluation is past the cooldown of the one before.
+        let mut step = StepScaling::new(&t, &q);
+        assert_eq!(step.evaluate(0, 10, 150), 15);
+        assert_eq!(step.evaluate(600, 15, 225), 22);
+    }
+
+    #[test]
     fn between_the_alarms_nothing_changes() {
         let t = target(1, 1000);
         let q = t.queue.clone().unwrap();
