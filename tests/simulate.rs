@@ -90,10 +90,17 @@ fn the_recommended_policy_runs_every_default_algorithm_on_a_builtin_trace() {
                 "drain_seconds",
                 "max_backlog",
                 "message_wait_seconds",
+                "reaction_not_covered",
+                "reaction_seconds_max",
+                "reaction_seconds_mean",
                 "writes"
             ]
         );
     }
+    // The spike, from 10 to 200 a second at minute 20, is the trace's one step up.
+    let steps = value["steps_up"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "{value}");
+    assert_eq!(steps[0]["second"], 1200);
     // The oracle keeps the backlog at zero: the floor the others are measured against.
     assert_eq!(value["algorithms"]["oracle"]["max_backlog"], 0);
 
@@ -146,7 +153,8 @@ fn a_static_ten_against_fifty_messages_a_second_grows_the_backlog_by_forty_each_
         value["algorithms"]["static:10"],
         serde_json::json!({"message_wait_seconds": 2200, "max_backlog": 400,
             "drain_seconds": null, "concurrency_seconds": 100, "writes": 0,
-            "direction_changes": 0})
+            "direction_changes": 0, "reaction_seconds_mean": null,
+            "reaction_seconds_max": null, "reaction_not_covered": 0})
     );
     // static:max is the target's max, 50: exactly enough, nothing ever waits.
     let max = &value["algorithms"]["static:max"];
@@ -513,4 +521,47 @@ fn a_bad_cadence_names_its_entry_and_exits_1() {
         assert_fails_with(code, &stdout, &stderr, expected);
     }
     std::fs::remove_dir_all(dir).ok();
+}
+
+// ---- reaction ----------------------------------------------------------------------------
+
+#[test]
+fn reaction_counts_the_seconds_from_a_step_up_until_the_reservation_covers_it() {
+    // 20 a second for 10 minutes, then 80; the eager policy follows the queue.
+    let mut arrivals = vec![20; 600];
+    arrivals.extend([80; 600]);
+    let (stdout, results) = simulate_eager(
+        "reaction",
+        &arrivals,
+        &[
+            "--algorithms",
+            "policy@10,policy@60,static:50,static:80,oracle",
+        ],
+    );
+    let reaction = |name: &str| {
+        let m = &results[name];
+        (
+            m["reaction_seconds_mean"].as_u64(),
+            m["reaction_seconds_max"].as_u64(),
+            m["reaction_not_covered"].as_u64().unwrap(),
+        )
+    };
+    // The step is at second 600 and needs 80. The evaluation at 600 still sees the queue
+    // before it (the end of second 599); the next one, 10 or 60 s later, sees the backlog
+    // and scales out at once.
+    assert_eq!(reaction("policy@10"), (Some(10), Some(10), 0));
+    assert_eq!(reaction("policy@60"), (Some(60), Some(60), 0));
+    // A static 80 covers it at once; 50 never does.
+    assert_eq!(reaction("static:80"), (Some(0), Some(0), 0));
+    assert_eq!(reaction("static:50"), (None, None, 1));
+    assert_eq!(reaction("oracle"), (Some(0), Some(0), 0));
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(row("policy@60").ends_with(" 60/60"), "{stdout}");
+    assert!(row("static:50").ends_with(" 1 never"), "{stdout}");
 }

@@ -8,6 +8,7 @@ use super::engine::{self, Run, Timing};
 use super::metrics::measure;
 use super::output::{self, Outcome};
 use super::progress::Progress;
+use super::steps;
 use super::trace;
 use crate::policy::{Policy, PolicyError, QueueSpec, Target};
 use std::io::Write as _;
@@ -147,11 +148,12 @@ pub fn run(args: &Args) -> Result<String, SimulateError> {
         );
         runs.push((named.name.clone(), run));
     }
+    let steps_up = steps::steps_up(&trace.arrivals, args.service_seconds, target.max);
     let outcomes: Vec<Outcome> = runs
         .iter()
         .map(|(name, run)| Outcome {
             name: name.clone(),
-            metrics: measure(run),
+            metrics: measure(run, &steps_up),
         })
         .collect();
 
@@ -176,7 +178,7 @@ pub fn run(args: &Args) -> Result<String, SimulateError> {
         setting.push_str(&format!(", from {at}"));
     }
     if let Some(path) = &args.json {
-        let json = output::json(&outcomes);
+        let json = output::json(&outcomes, &steps_up);
         write(path, &format!("{json:#}\n"))?;
     }
     if let Some(path) = &args.svg {

@@ -4,10 +4,10 @@
 //! metrics.
 //!
 //! The core is pure: [`trace`] and [`shapes`] give the arrivals, [`model`] is the queue and
-//! its consumer, [`algorithms`] the scalers, [`engine`] runs one scaler through a trace and
-//! [`metrics`] sums the run up. [`command`] is the CLI's glue around them, with [`output`]
-//! (table, JSON), [`chart`] (SVG) and [`progress`]. Only the CLI reaches this module, so the
-//! Lambda binary does not link it.
+//! its consumer, [`algorithms`] the scalers, [`engine`] runs one scaler through a trace,
+//! [`steps`] finds the trace's steps up and [`metrics`] sums the run up. [`command`] is the
+//! CLI's glue around them, with [`output`] (table, JSON), [`chart`] (SVG) and [`progress`].
+//! Only the CLI reaches this module, so the Lambda binary does not link it.
 
 pub mod alarms;
 pub mod algorithms;
@@ -20,6 +20,7 @@ pub mod output;
 pub mod progress;
 pub mod random;
 pub mod shapes;
+pub mod steps;
 pub mod trace;
 
 pub use command::{run, Args, SimulateError};
