@@ -36,7 +36,8 @@
 //! operator's explicit value) skips them too. No proposal and no cap means no change.
 
 use crate::alarm::AlarmState;
-use crate::policy::{Action, MetricFailure, QueueSpec, Target};
+use crate::drain::Signals as DrainSignals;
+use crate::policy::{Action, MetricFailure, QueueGoal, QueueSpec, Target};
 use crate::schedule::Bounds;
 use crate::state::{Direction, History, LastChange, SavedState, MAX_CLOCK_SKEW_SECONDS};
 
@@ -96,9 +97,22 @@ pub fn backlog(spec: &QueueSpec, depth: QueueDepth) -> u64 {
     total
 }
 
-/// The queue's proposal and its reason: `min` below `activation`, else
-/// ceil(backlog / messages_per_instance).
-pub fn queue_proposal(spec: &QueueSpec, depth: QueueDepth, min: u32) -> (i64, String) {
+/// The queue's proposal: `min` below `activation`; else ceil(backlog /
+/// messages_per_instance), or the drain-time proposal of a `target_wait_seconds` goal
+/// ([`crate::drain::propose`]).
+pub fn queue_proposal(
+    spec: &QueueSpec,
+    depth: QueueDepth,
+    min: u32,
+    signals: &DrainSignals,
+    tolerance: f64,
+) -> crate::drain::Proposal {
+    let plain = |value: i64, reason: String| crate::drain::Proposal {
+        value,
+        sustained: None,
+        reason,
+        slow_dependency: None,
+    };
     let total = backlog(spec, depth);
     let mut parts = vec![format!("{} visible", depth.visible)];
     if spec.include_in_flight {
@@ -113,7 +127,7 @@ pub fn queue_proposal(spec: &QueueSpec, depth: QueueDepth, min: u32) -> (i64, St
         parts.join(" + ")
     );
     if total < u64::from(spec.activation) {
-        return (
+        return plain(
             i64::from(min),
             format!(
                 "{seen} is below activation {}: propose min {min}",
@@ -121,12 +135,17 @@ pub fn queue_proposal(spec: &QueueSpec, depth: QueueDepth, min: u32) -> (i64, St
             ),
         );
     }
-    let per = u64::from(spec.messages_per_instance);
-    let proposal = total.div_ceil(per).min(crate::count::MAX_COUNT as u64) as i64;
-    (
-        proposal,
-        format!("{seen} / {per} per instance -> propose {proposal}"),
-    )
+    match spec.goal {
+        QueueGoal::PerInstance(per) => {
+            let per = u64::from(per);
+            let proposal = total.div_ceil(per).min(crate::count::MAX_COUNT as u64) as i64;
+            plain(
+                proposal,
+                format!("{seen} / {per} per instance -> propose {proposal}"),
+            )
+        }
+        QueueGoal::Wait(goal) => crate::drain::propose(spec, &goal, depth, signals, tolerance),
+    }
 }
 
 /// Everything one evaluation observed.
@@ -152,6 +171,8 @@ pub struct Inputs<'a> {
     /// True while an explicit set (an operator's command, an alarm's `set`) keeps the
     /// mappings paused: until something proposes a value, the floor does not resume them.
     pub pause_held: bool,
+    /// What a `target_wait_seconds` goal reads besides the depth ([`crate::drain`]).
+    pub drain: DrainSignals,
 }
 
 /// Everything one evaluation observed, owned: the writer decides again with the account's
@@ -167,6 +188,7 @@ pub struct Observations {
     pub unread: Vec<String>,
     pub mapping_floor: u32,
     pub pause_held: bool,
+    pub drain: DrainSignals,
 }
 
 impl Observations {
@@ -187,6 +209,7 @@ impl Observations {
             headroom,
             mapping_floor: self.mapping_floor,
             pause_held: self.pause_held,
+            drain: self.drain,
         };
         decide(target, &inputs, request)
     }
@@ -341,14 +364,18 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
 
     let mut value = largest_proposal(&asked, basis, &mut reasons);
     if !asked.proposals.is_empty() {
+        let mut record = Record {
+            history: &mut history,
+            now,
+            ceiling: asked.sustained_ceiling,
+        };
         value = stabilize_around_current(
             target,
             &bounds,
             request,
             current,
-            &mut history,
+            &mut record,
             value,
-            now,
             &mut reasons,
         );
     }
@@ -403,6 +430,11 @@ struct Asked {
     caps: Vec<i64>,
     /// The target's reads were partial: its `on_metric_failure` replaced the proposals.
     missing: bool,
+    /// The most a recommendation is recorded as for scale-in stabilization, when the
+    /// queue's drain-time proposal wins by the part that drains its backlog: that part ends
+    /// with the backlog, so the window keeps only what the arrivals need (and any other
+    /// proposal).
+    sustained_ceiling: Option<i64>,
 }
 
 impl Asked {
@@ -426,6 +458,7 @@ fn proposals(
         explicit: Vec::new(),
         caps: Vec::new(),
         missing: false,
+        sustained_ceiling: None,
     };
     if let Request::Direct(value) = request {
         reasons.push(format!("direct command: propose {value}"));
@@ -433,6 +466,7 @@ fn proposals(
         asked.explicit.push(i64::from(value));
     }
     let mut used_basis = false;
+    let mut sustained = None;
     for rule in &target.alarms {
         used_basis |= alarm_action(rule, inputs, request, basis, &mut asked, reasons);
     }
@@ -440,9 +474,26 @@ fn proposals(
         match (request, inputs.queue) {
             (Request::Direct(_), _) => {}
             (Request::FollowAlarms, Some(depth)) => {
-                let (proposal, reason) = queue_proposal(spec, depth, bounds.min);
-                reasons.push(reason);
-                asked.proposals.push(proposal);
+                let proposal = queue_proposal(
+                    spec,
+                    depth,
+                    bounds.min,
+                    &inputs.drain,
+                    target.stability.tolerance,
+                );
+                reasons.push(proposal.reason);
+                let value = match (proposal.slow_dependency, inputs.current) {
+                    (Some(why), Some(current)) if proposal.value > i64::from(current) => {
+                        reasons.push(format!(
+                            "{why}: no scale-out on it, the queue proposes the current \
+                             {current} (caps still act)"
+                        ));
+                        i64::from(current)
+                    }
+                    _ => proposal.value,
+                };
+                sustained = proposal.sustained.filter(|&part| part < value);
+                asked.proposals.push(value);
             }
             (Request::FollowAlarms, None) => reasons.push(format!(
                 "queue {}: depth not read: no opinion",
@@ -451,7 +502,13 @@ fn proposals(
         }
     }
     asked.missing = !inputs.unread.is_empty() && request == Request::FollowAlarms;
+    if let Some(part) = sustained {
+        // Queue proposal last: the others are the alarms' (or a direct command's).
+        let others = asked.proposals[..asked.proposals.len() - 1].iter().max();
+        asked.sustained_ceiling = Some(others.map_or(part, |&o| o.max(part)));
+    }
     if asked.missing {
+        asked.sustained_ceiling = None;
         asked.proposals.clear();
         let fallback = target.on_metric_failure;
         reasons.push(format!(
@@ -566,19 +623,15 @@ fn largest_proposal(asked: &Asked, basis: i64, reasons: &mut Vec<String>) -> i64
 
 /// Steps 3 to 6 when they apply: a direct command skips them, and a function without a
 /// reservation only records its recommendation.
-#[allow(clippy::too_many_arguments)]
 fn stabilize_around_current(
     target: &Target,
     bounds: &Bounds,
     request: Request,
     current: Option<u32>,
-    history: &mut History,
+    record: &mut Record,
     value: i64,
-    now: i64,
     reasons: &mut Vec<String>,
 ) -> i64 {
-    let window = target.stability.scale_in_stabilization_seconds;
-    let (min, max) = (i64::from(bounds.min), i64::from(bounds.max));
     match (request, current) {
         (Request::Direct(_), _) => {
             reasons.push(
@@ -588,7 +641,7 @@ fn stabilize_around_current(
             value
         }
         (Request::FollowAlarms, None) => {
-            history.record(now, value.clamp(min, max) as u32, window);
+            record.recommendation(target, bounds, value, reasons);
             reasons.push(
                 "no reservation yet: tolerance, cooldowns, stabilization and step limits \
                  start once there is one"
@@ -596,15 +649,44 @@ fn stabilize_around_current(
             );
             value
         }
-        (Request::FollowAlarms, Some(current)) => stabilize(
-            target,
-            bounds,
-            history,
-            i64::from(current),
-            value,
-            now,
-            reasons,
-        ),
+        (Request::FollowAlarms, Some(current)) => {
+            stabilize(target, bounds, record, i64::from(current), value, reasons)
+        }
+    }
+}
+
+/// Where an evaluation records its recommendation: the history, at `now`, at most `ceiling`.
+struct Record<'a> {
+    history: &'a mut History,
+    now: i64,
+    /// [`Asked::sustained_ceiling`].
+    ceiling: Option<i64>,
+}
+
+impl Record<'_> {
+    /// Records `value` within the bounds (and at most the ceiling) for scale-in
+    /// stabilization.
+    fn recommendation(
+        &mut self,
+        target: &Target,
+        bounds: &Bounds,
+        value: i64,
+        reasons: &mut Vec<String>,
+    ) {
+        let (min, max) = (i64::from(bounds.min), i64::from(bounds.max));
+        let mut kept = value.clamp(min, max);
+        if let Some(ceiling) = self.ceiling.map(|c| c.clamp(min, max)) {
+            if ceiling < kept {
+                reasons.push(format!(
+                    "recorded for scale-in stabilization as {ceiling}, not {kept}: the part \
+                     that drains the backlog ends with it"
+                ));
+                kept = ceiling;
+            }
+        }
+        let window = target.stability.scale_in_stabilization_seconds;
+        // Within [min, max], a u32.
+        self.history.record(self.now, kept as u32, window);
     }
 }
 
@@ -769,20 +851,15 @@ fn clamp_to_headroom(
 fn stabilize(
     target: &Target,
     bounds: &Bounds,
-    history: &mut History,
+    record: &mut Record,
     current: i64,
     value: i64,
-    now: i64,
     reasons: &mut Vec<String>,
 ) -> i64 {
     let knobs = target.stability;
     let value = within_tolerance(knobs.tolerance, current, value, reasons);
-    let recommendation = value.clamp(i64::from(bounds.min), i64::from(bounds.max));
-    history.record(
-        now,
-        recommendation as u32,
-        knobs.scale_in_stabilization_seconds,
-    );
+    record.recommendation(target, bounds, value, reasons);
+    let (history, now) = (&*record.history, record.now);
     if cooling_down(target, history, current, value, now, reasons) {
         return current;
     }
@@ -976,6 +1053,7 @@ mod tests {
             headroom: None,
             mapping_floor: 0,
             pause_held: false,
+            drain: Default::default(),
         };
         super::decide(target, &inputs, request)
     }
@@ -1366,7 +1444,7 @@ mod tests {
     fn queue_spec(per: u32, in_flight: bool, delayed: bool, activation: u32) -> QueueSpec {
         QueueSpec {
             queue: QueueRef::Name("orders".into()),
-            messages_per_instance: per,
+            goal: QueueGoal::PerInstance(per),
             include_in_flight: in_flight,
             include_delayed: delayed,
             activation,
@@ -1431,12 +1509,143 @@ mod tests {
             headroom: None,
             mapping_floor: 0,
             pause_held: false,
+            drain: Default::default(),
         };
         super::decide(t, &inputs, Request::FollowAlarms)
     }
 
     fn has(d: &Decision, text: &str) -> bool {
         d.reasons.iter().any(|r| r.contains(text))
+    }
+
+    /// A `target_wait_seconds` goal of 10 s at 1 s a message, with `stability`.
+    fn drain_tracker(stability: Stability) -> Target {
+        Target {
+            queue: Some(QueueSpec {
+                goal: QueueGoal::Wait(crate::policy::WaitGoal {
+                    target_wait_seconds: 10,
+                    service_seconds: Some(1.0),
+                    batch_size: None,
+                }),
+                ..queue_spec(1, true, false, 0)
+            }),
+            stability,
+            ..target(1, 500, vec![])
+        }
+    }
+
+    fn with_drain(
+        t: &Target,
+        current: u32,
+        queue: QueueDepth,
+        drain: DrainSignals,
+        saved: &SavedState,
+        alarms: &AlarmStates,
+    ) -> Decision {
+        let inputs = Inputs {
+            current: Some(current),
+            alarms,
+            queue: Some(queue),
+            saved,
+            now: NOW,
+            unread: &[],
+            headroom: None,
+            mapping_floor: 0,
+            pause_held: false,
+            drain,
+        };
+        super::decide(t, &inputs, Request::FollowAlarms)
+    }
+
+    #[test]
+    fn a_drain_proposal_records_only_its_lasting_part_for_scale_in_stabilization() {
+        let t = drain_tracker(Stability {
+            scale_in_stabilization_seconds: 300,
+            ..Stability::OFF
+        });
+        // 20 at work (one sample: headroom sqrt(20 x 60) / 10 = 3.5) and 1000 waiting,
+        // drained within 10 s: 100 more.
+        let d = with_drain(
+            &t,
+            20,
+            depth(1000, 20, 0),
+            DrainSignals::default(),
+            &SavedState::Missing,
+            &AlarmStates::new(),
+        );
+        assert_eq!(d.desired, Some(124));
+        assert_eq!(d.history.in_force(), Some(24), "{:?}", d.reasons);
+        // Once the backlog is gone, the window holds 24, not 124.
+        let later = with_drain(
+            &t,
+            124,
+            depth(0, 20, 0),
+            DrainSignals::default(),
+            &SavedState::Valid(d.history.clone()),
+            &AlarmStates::new(),
+        );
+        assert_eq!(later.desired, Some(24));
+    }
+
+    #[test]
+    fn a_slow_dependency_does_not_scale_out_but_caps_still_act() {
+        let mut t = drain_tracker(Stability::OFF);
+        t.alarms = vec![AlarmRule {
+            name: "db-overloaded".into(),
+            on_alarm: Some(Action::Cap(5)),
+            on_ok: None,
+            on_insufficient_data: None,
+        }];
+        let slow = DrainSignals {
+            measured: Some(crate::drain::Measured {
+                seconds: 3.0,
+                messages_per_invocation: None,
+                throughput: 10.0,
+                reference: Some(crate::drain::Reference {
+                    seconds: 1.0,
+                    throughput: 10.0,
+                }),
+                as_of: NOW - 300,
+            }),
+            ..DrainSignals::default()
+        };
+        let ok = AlarmStates::from([(
+            "db-overloaded".to_owned(),
+            ObservedAlarm {
+                state: AlarmState::Ok,
+                source: StateSource::CloudWatch,
+            },
+        )]);
+        let d = with_drain(&t, 20, depth(500, 20, 0), slow, &SavedState::Missing, &ok);
+        assert_eq!(d.desired, Some(20), "{:?}", d.reasons);
+        assert!(has(&d, "a slow dependency, not demand"));
+        // The same backlog with a usual service time scales out.
+        let usual = with_drain(
+            &t,
+            20,
+            depth(500, 20, 0),
+            DrainSignals::default(),
+            &SavedState::Missing,
+            &ok,
+        );
+        assert!(usual.desired > Some(20));
+        // A cap still lowers it.
+        let alarm = AlarmStates::from([(
+            "db-overloaded".to_owned(),
+            ObservedAlarm {
+                state: AlarmState::Alarm,
+                source: StateSource::CloudWatch,
+            },
+        )]);
+        let capped = with_drain(
+            &t,
+            20,
+            depth(500, 20, 0),
+            slow,
+            &SavedState::Missing,
+            &alarm,
+        );
+        assert_eq!(capped.desired, Some(5));
     }
 
     #[test]
@@ -1454,6 +1663,7 @@ mod tests {
             headroom: None,
             mapping_floor: 0,
             pause_held: false,
+            drain: Default::default(),
         };
         let d = super::decide(&t, &inputs, Request::Direct(4));
         assert_eq!(d.desired, Some(4), "{:?}", d.reasons);
@@ -1480,18 +1690,39 @@ mod tests {
     #[test]
     fn the_queue_proposes_the_backlog_divided_by_messages_per_instance_rounded_up() {
         let spec = queue_spec(10, true, false, 0);
-        assert_eq!(queue_proposal(&spec, depth(0, 0, 0), 1).0, 0);
-        assert_eq!(queue_proposal(&spec, depth(1, 0, 0), 1).0, 1);
-        assert_eq!(queue_proposal(&spec, depth(100, 0, 0), 1).0, 10);
-        assert_eq!(queue_proposal(&spec, depth(100, 1, 0), 1).0, 11);
-        let (p, reason) = queue_proposal(&spec, depth(95, 20, 4), 1);
+        assert_eq!(
+            queue_proposal(&spec, depth(0, 0, 0), 1, &DrainSignals::default(), 0.0).value,
+            0
+        );
+        assert_eq!(
+            queue_proposal(&spec, depth(1, 0, 0), 1, &DrainSignals::default(), 0.0).value,
+            1
+        );
+        assert_eq!(
+            queue_proposal(&spec, depth(100, 0, 0), 1, &DrainSignals::default(), 0.0).value,
+            10
+        );
+        assert_eq!(
+            queue_proposal(&spec, depth(100, 1, 0), 1, &DrainSignals::default(), 0.0).value,
+            11
+        );
+        let crate::drain::Proposal {
+            value: p, reason, ..
+        } = queue_proposal(&spec, depth(95, 20, 4), 1, &DrainSignals::default(), 0.0);
         assert_eq!(p, 12);
         assert_eq!(
             reason,
             "queue orders: backlog 115 (95 visible + 20 in flight) / 10 per instance -> propose 12"
         );
         assert_eq!(
-            queue_proposal(&queue_spec(1, true, true, 0), depth(u64::MAX, 0, 0), 1).0,
+            queue_proposal(
+                &queue_spec(1, true, true, 0),
+                depth(u64::MAX, 0, 0),
+                1,
+                &DrainSignals::default(),
+                0.0
+            )
+            .value,
             i64::from(i32::MAX)
         );
     }
@@ -1499,13 +1730,18 @@ mod tests {
     #[test]
     fn below_activation_the_queue_proposes_min() {
         let spec = queue_spec(10, true, false, 50);
-        let (p, reason) = queue_proposal(&spec, depth(49, 0, 0), 3);
+        let crate::drain::Proposal {
+            value: p, reason, ..
+        } = queue_proposal(&spec, depth(49, 0, 0), 3, &DrainSignals::default(), 0.0);
         assert_eq!(p, 3);
         assert!(
             reason.contains("below activation 50: propose min 3"),
             "{reason}"
         );
-        assert_eq!(queue_proposal(&spec, depth(50, 0, 0), 3).0, 5);
+        assert_eq!(
+            queue_proposal(&spec, depth(50, 0, 0), 3, &DrainSignals::default(), 0.0).value,
+            5
+        );
     }
 
     #[test]
@@ -1722,6 +1958,7 @@ mod tests {
             headroom: None,
             mapping_floor: 0,
             pause_held: false,
+            drain: Default::default(),
         };
         let next = super::decide(&t, &inputs, Request::FollowAlarms);
         assert_eq!(next.desired, Some(90));
@@ -1864,6 +2101,7 @@ mod tests {
             headroom: None,
             mapping_floor: 0,
             pause_held: false,
+            drain: Default::default(),
         };
         let d = super::decide(&t, &inputs, Request::Direct(12));
         assert_eq!(d.desired, Some(12));
@@ -2185,6 +2423,7 @@ mod tests {
             headroom: w.headroom,
             mapping_floor: 0,
             pause_held: false,
+            drain: Default::default(),
         };
         super::decide(t, &inputs, w.request)
     }
@@ -2302,6 +2541,7 @@ mod tests {
                 headroom: None,
                 mapping_floor: 0,
                 pause_held: false,
+                drain: Default::default(),
             };
             let second = super::decide(&t, &inputs, replay.request);
             // A decision the headroom clamped is not what the observations asked for.
@@ -2360,6 +2600,7 @@ mod tests {
             headroom: None,
             mapping_floor,
             pause_held: false,
+            drain: Default::default(),
         };
         super::decide(t, &inputs, Request::FollowAlarms)
     }
@@ -2501,6 +2742,7 @@ mod tests {
             headroom: None,
             mapping_floor: 0,
             pause_held: false,
+            drain: Default::default(),
         };
         let d = super::decide(
             &night,
@@ -2532,6 +2774,7 @@ mod tests {
             headroom: None,
             mapping_floor: 0,
             pause_held: false,
+            drain: Default::default(),
         };
         let during = super::decide(
             &t,
@@ -2611,6 +2854,7 @@ mod tests {
                 headroom: None,
                 mapping_floor: floor,
                 pause_held: false,
+                drain: Default::default(),
             };
             let d = super::decide(t, &inputs, Request::FollowAlarms);
             let desired = d.desired.unwrap();

@@ -383,6 +383,7 @@ impl Autoscaler {
             unread,
             mapping_floor,
             pause_held,
+            drain: Default::default(),
         };
         let version = self.ctx.state.as_ref().map(|_| observed.stored.version);
         let decision = observations.decide(target, planned.request, None);

@@ -1,7 +1,7 @@
 //! The command-line entry point: runs one invocation through the same handler as Lambda.
 
 use clap::{Parser, Subcommand};
-use lambda_autoscaler::policy::{EventSources, Policy};
+use lambda_autoscaler::policy::{EventSources, Policy, QueueGoal};
 use lambda_autoscaler::{error::HandlerError, event_sources, settings::Settings, trigger, wiring};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -266,23 +266,41 @@ fn validate(policy: Option<&Path>, now: Option<i64>) -> Result<(), String> {
             let _ = writeln!(out, "  alarm {}: {}", rule.name, actions.join(", "));
         }
         if let Some(queue) = &target.queue {
-            let _ = writeln!(
-                out,
-                "  queue {}: {} messages per instance, in flight {}, delayed {}, activation {}",
-                queue.queue.name(),
-                queue.messages_per_instance,
-                if queue.include_in_flight {
-                    "counted"
-                } else {
-                    "not counted"
-                },
-                if queue.include_delayed {
-                    "counted"
-                } else {
-                    "not counted"
-                },
-                queue.activation
-            );
+            let delayed = if queue.include_delayed {
+                "counted"
+            } else {
+                "not counted"
+            };
+            let _ = match queue.goal {
+                QueueGoal::PerInstance(per) => writeln!(
+                    out,
+                    "  queue {}: {per} messages per instance, in flight {}, delayed {delayed}, \
+                     activation {}",
+                    queue.queue.name(),
+                    if queue.include_in_flight {
+                        "counted"
+                    } else {
+                        "not counted"
+                    },
+                    queue.activation
+                ),
+                QueueGoal::Wait(goal) => writeln!(
+                    out,
+                    "  queue {}: target wait {} s, service {}, batch {}, delayed {delayed}, \
+                     activation {}",
+                    queue.queue.name(),
+                    goal.target_wait_seconds,
+                    goal.service_seconds.map_or_else(
+                        || "measured from CloudWatch".to_owned(),
+                        |s| format!("{s} s per message")
+                    ),
+                    goal.batch_size.map_or_else(
+                        || "the event source mapping's BatchSize (1 without one)".to_owned(),
+                        |b| format!("{b} messages")
+                    ),
+                    queue.activation
+                ),
+            };
         }
         match target.event_sources {
             EventSources::Follow => {

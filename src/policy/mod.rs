@@ -196,17 +196,59 @@ pub fn check_queue_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Queue-depth target tracking: proposal = ceil(backlog / messages_per_instance).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Queue tracking: the queue, what the target aims for, and what counts as waiting.
+#[derive(Debug, Clone, PartialEq)]
 pub struct QueueSpec {
     pub queue: QueueRef,
-    pub messages_per_instance: u32,
-    /// Count `ApproximateNumberOfMessagesNotVisible` (in flight); default true.
+    pub goal: QueueGoal,
+    /// Count `ApproximateNumberOfMessagesNotVisible` (in flight); default true. A
+    /// `target_wait_seconds` goal always reads them as the busy executions.
     pub include_in_flight: bool,
     /// Count `ApproximateNumberOfMessagesDelayed`; default false.
     pub include_delayed: bool,
     /// Below this backlog the proposal is `min`; default 0.
     pub activation: u32,
+}
+
+impl QueueSpec {
+    /// The `messages_per_instance` goal, if the target has that one.
+    pub fn messages_per_instance(&self) -> Option<u32> {
+        match self.goal {
+            QueueGoal::PerInstance(n) => Some(n),
+            QueueGoal::Wait(_) => None,
+        }
+    }
+}
+
+/// What a queue-following target aims for: exactly one of the two.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum QueueGoal {
+    /// `messages_per_instance`: proposal = ceil(backlog / N).
+    PerInstance(u32),
+    /// `target_wait_seconds`: the concurrency that keeps up with the arrivals and drains
+    /// the backlog within the wait ([`crate::drain`]).
+    Wait(WaitGoal),
+}
+
+/// A drain-time goal: how long a message may wait, and what the policy knows of the work.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WaitGoal {
+    /// A message should wait no longer than this many seconds.
+    pub target_wait_seconds: u32,
+    /// Seconds one message takes; `None`: measured from CloudWatch.
+    pub service_seconds: Option<f64>,
+    /// Messages one execution takes at once; `None`: the event source mapping's
+    /// `BatchSize`, or 1 without a mapping.
+    pub batch_size: Option<u32>,
+}
+
+impl WaitGoal {
+    /// A day: a longer wait is almost certainly a unit mistake.
+    pub const MAX_WAIT_SECONDS: u32 = 86_400;
+    /// Lambda's longest timeout: one message cannot take longer.
+    pub const MAX_SERVICE_SECONDS: f64 = 900.0;
+    /// SQS event source mappings take at most 10,000 messages a batch.
+    pub const MAX_BATCH_SIZE: u32 = 10_000;
 }
 
 /// The stability knobs of a target (names as HPA and Application Auto Scaling users know
@@ -387,12 +429,40 @@ pub(crate) struct TargetDoc {
 pub(crate) struct QueueDoc {
     pub(crate) url: Option<String>,
     pub(crate) name: Option<String>,
-    #[serde(deserialize_with = "positive")]
-    pub(crate) messages_per_instance: u32,
+    #[serde(default, deserialize_with = "step")]
+    pub(crate) messages_per_instance: Option<u32>,
+    #[serde(default, deserialize_with = "wait_seconds")]
+    pub(crate) target_wait_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "service_seconds")]
+    pub(crate) service_seconds: Option<f64>,
+    #[serde(default, deserialize_with = "batch_size")]
+    pub(crate) batch_size: Option<u32>,
     pub(crate) include_in_flight: Option<bool>,
     pub(crate) include_delayed: Option<bool>,
     #[serde(default, deserialize_with = "count")]
     pub(crate) activation: u32,
+}
+
+fn wait_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    // In 1..=a day, a u32.
+    deserialize_int_in_range(d, 1, i64::from(WaitGoal::MAX_WAIT_SECONDS)).map(|n| Some(n as u32))
+}
+
+fn batch_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    // In 1..=10000, a u32.
+    deserialize_int_in_range(d, 1, i64::from(WaitGoal::MAX_BATCH_SIZE)).map(|n| Some(n as u32))
+}
+
+fn service_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let s = f64::deserialize(d)?;
+    if !(s > 0.0 && s <= WaitGoal::MAX_SERVICE_SECONDS) {
+        return Err(serde::de::Error::custom(format!(
+            "{s} is out of range: expected seconds above 0 and at most {} (Lambda's longest \
+             timeout), e.g. 0.25",
+            WaitGoal::MAX_SERVICE_SECONDS
+        )));
+    }
+    Ok(Some(s))
 }
 
 fn tolerance<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
@@ -566,6 +636,64 @@ fn validate(doc: PolicyDoc) -> Result<Policy, String> {
 
 /// Validates one target; `at` turns a field path into where the user wrote it (a JSON path
 /// in the document, a tag key on a function).
+/// Exactly one of `messages_per_instance` and `target_wait_seconds`, with the fields that
+/// belong to it.
+fn queue_goal(q: &QueueDoc, at: &dyn Fn(&str) -> String) -> Result<QueueGoal, String> {
+    match (q.messages_per_instance, q.target_wait_seconds) {
+        (Some(n), None) => {
+            for (field, given) in [
+                ("service_seconds", q.service_seconds.is_some()),
+                ("batch_size", q.batch_size.is_some()),
+            ] {
+                if given {
+                    return Err(format!(
+                        "{}: belongs to a \"target_wait_seconds\" goal; \
+                         \"messages_per_instance\" does not use it",
+                        at(&format!("queue.{field}"))
+                    ));
+                }
+            }
+            Ok(QueueGoal::PerInstance(n))
+        }
+        (None, Some(wait)) => {
+            if q.include_in_flight.is_some() {
+                return Err(format!(
+                    "{}: a \"target_wait_seconds\" goal always reads in-flight messages as \
+                     the executions at work; leave it out",
+                    at("queue.include_in_flight")
+                ));
+            }
+            // The last message of a full batch starts (b - 1) service times after the first.
+            if let (Some(s), Some(b)) = (q.service_seconds, q.batch_size) {
+                let in_batch = f64::from(b - 1) * s;
+                if f64::from(wait) <= in_batch {
+                    return Err(format!(
+                        "{}: {wait} s cannot be met: the last of a batch of {b} waits {in_batch} s \
+                         behind the others ({} x service_seconds {s}); raise it above that or \
+                         lower batch_size",
+                        at("queue.target_wait_seconds"),
+                        b - 1
+                    ));
+                }
+            }
+            Ok(QueueGoal::Wait(WaitGoal {
+                target_wait_seconds: wait,
+                service_seconds: q.service_seconds,
+                batch_size: q.batch_size,
+            }))
+        }
+        (Some(_), Some(_)) => Err(format!(
+            "{}: give exactly one of \"messages_per_instance\" and \"target_wait_seconds\"",
+            at("queue")
+        )),
+        (None, None) => Err(format!(
+            "{}: give \"messages_per_instance\" (messages per execution) or \
+             \"target_wait_seconds\" (how long a message may wait)",
+            at("queue")
+        )),
+    }
+}
+
 pub(crate) fn validate_target(t: TargetDoc, at: &dyn Fn(&str) -> String) -> Result<Target, String> {
     let function =
         FunctionRef::parse(&t.function).map_err(|e| format!("{}: {e}", at("function")))?;
@@ -610,6 +738,7 @@ pub(crate) fn validate_target(t: TargetDoc, at: &dyn Fn(&str) -> String) -> Resu
     let queue = match t.queue {
         None => None,
         Some(q) => {
+            let goal = queue_goal(&q, at)?;
             let queue = match (q.url, q.name) {
                 (Some(url), None) => {
                     if !QueueRef::is_url(&url) {
@@ -633,7 +762,7 @@ pub(crate) fn validate_target(t: TargetDoc, at: &dyn Fn(&str) -> String) -> Resu
             };
             Some(QueueSpec {
                 queue,
-                messages_per_instance: q.messages_per_instance,
+                goal,
                 include_in_flight: q.include_in_flight.unwrap_or(true),
                 include_delayed: q.include_delayed.unwrap_or(false),
                 activation: q.activation,
@@ -910,7 +1039,7 @@ mod tests {
         assert_eq!(q.queue.name(), "orders");
         assert_eq!(
             (
-                q.messages_per_instance,
+                q.messages_per_instance().unwrap(),
                 q.include_in_flight,
                 q.include_delayed,
                 q.activation
@@ -933,7 +1062,7 @@ mod tests {
         assert_eq!(q.queue, QueueRef::Name("orders".into()));
         assert_eq!(
             (
-                q.messages_per_instance,
+                q.messages_per_instance().unwrap(),
                 q.include_in_flight,
                 q.include_delayed,
                 q.activation
@@ -1002,6 +1131,43 @@ mod tests {
     }
 
     #[test]
+    fn a_drain_time_goal_parses_with_its_optional_service_time_and_batch() {
+        let policy = Policy::from_json(
+            r#"{"targets":[
+              {"function":"a","min":1,"max":5,"queue":{"name":"q","target_wait_seconds":30}},
+              {"function":"b","min":1,"max":5,"queue":{"name":"q","target_wait_seconds":30,
+                "service_seconds":0.25,"batch_size":10,"include_delayed":true}}]}"#,
+            "test",
+        )
+        .unwrap();
+        let goal = |i: usize| policy.targets[i].queue.as_ref().unwrap().goal;
+        assert_eq!(
+            goal(0),
+            QueueGoal::Wait(WaitGoal {
+                target_wait_seconds: 30,
+                service_seconds: None,
+                batch_size: None,
+            })
+        );
+        assert_eq!(
+            goal(1),
+            QueueGoal::Wait(WaitGoal {
+                target_wait_seconds: 30,
+                service_seconds: Some(0.25),
+                batch_size: Some(10),
+            })
+        );
+        assert_eq!(
+            policy.targets[1]
+                .queue
+                .as_ref()
+                .unwrap()
+                .messages_per_instance(),
+            None
+        );
+    }
+
+    #[test]
     fn bad_queue_and_knob_values_name_the_field() {
         let with = |extra: &str| {
             error_of(&format!(
@@ -1019,7 +1185,47 @@ mod tests {
             ),
             (
                 r#""queue":{"name":"q"}"#,
-                "targets[0].queue: missing field `messages_per_instance`",
+                "targets[0].queue: give \"messages_per_instance\" (messages per execution) or \"target_wait_seconds\"",
+            ),
+            (
+                r#""queue":{"name":"q","messages_per_instance":1,"target_wait_seconds":30}"#,
+                "targets[0].queue: give exactly one of \"messages_per_instance\" and \"target_wait_seconds\"",
+            ),
+            (
+                r#""queue":{"name":"q","messages_per_instance":1,"service_seconds":2}"#,
+                "targets[0].queue.service_seconds: belongs to a \"target_wait_seconds\" goal",
+            ),
+            (
+                r#""queue":{"name":"q","messages_per_instance":1,"batch_size":10}"#,
+                "targets[0].queue.batch_size: belongs to a \"target_wait_seconds\" goal",
+            ),
+            (
+                r#""queue":{"name":"q","target_wait_seconds":30,"include_in_flight":false}"#,
+                "targets[0].queue.include_in_flight: a \"target_wait_seconds\" goal always reads",
+            ),
+            (
+                r#""queue":{"name":"q","target_wait_seconds":0}"#,
+                "targets[0].queue.target_wait_seconds: 0 is out of range",
+            ),
+            (
+                r#""queue":{"name":"q","target_wait_seconds":86401}"#,
+                "targets[0].queue.target_wait_seconds: 86401 is out of range",
+            ),
+            (
+                r#""queue":{"name":"q","target_wait_seconds":30,"service_seconds":0}"#,
+                "targets[0].queue.service_seconds: 0 is out of range",
+            ),
+            (
+                r#""queue":{"name":"q","target_wait_seconds":30,"service_seconds":901}"#,
+                "targets[0].queue.service_seconds: 901 is out of range",
+            ),
+            (
+                r#""queue":{"name":"q","target_wait_seconds":30,"batch_size":10001}"#,
+                "targets[0].queue.batch_size: 10001 is out of range",
+            ),
+            (
+                r#""queue":{"name":"q","target_wait_seconds":9,"service_seconds":1,"batch_size":10}"#,
+                "targets[0].queue.target_wait_seconds: 9 s cannot be met: the last of a batch of 10 waits 9 s",
             ),
             (
                 r#""queue":{"name":"q","messages_per_instance":0}"#,

@@ -61,6 +61,13 @@ const FIELDS: &[(&str, &str, Kind)] = &[
         "queue.messages_per_instance",
         Kind::Number,
     ),
+    (
+        "target-wait-seconds",
+        "queue.target_wait_seconds",
+        Kind::Number,
+    ),
+    ("service-seconds", "queue.service_seconds", Kind::Number),
+    ("batch-size", "queue.batch_size", Kind::Number),
     ("include-in-flight", "queue.include_in_flight", Kind::Bool),
     ("include-delayed", "queue.include_delayed", Kind::Bool),
     ("activation", "queue.activation", Kind::Number),
@@ -309,6 +316,14 @@ pub fn target_from_tags(function: &str, tags: &HashMap<String, String>) -> Resul
                 tag_for(&format!("queue.{first}"), &windows)
             ));
         }
+        if !queue.contains_key("messages_per_instance")
+            && !queue.contains_key("target_wait_seconds")
+        {
+            return Err(format!(
+                "tag {PREFIX}queue needs tag {PREFIX}messages-per-instance (messages per \
+                 execution) or {PREFIX}target-wait-seconds (how long a message may wait)"
+            ));
+        }
         doc.insert("queue".into(), Value::Object(queue));
     }
     if !schedules.is_empty() {
@@ -359,6 +374,31 @@ mod tests {
     }
 
     #[test]
+    fn tags_give_a_drain_time_goal() {
+        let t = target_from_tags(
+            "orders-worker",
+            &tags(&[
+                ("autoscaler:enabled", "true"),
+                ("autoscaler:min", "1"),
+                ("autoscaler:max", "50"),
+                ("autoscaler:queue", "orders"),
+                ("autoscaler:target-wait-seconds", "30"),
+                ("autoscaler:service-seconds", "0.5"),
+                ("autoscaler:batch-size", "10"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            t.queue.unwrap().goal,
+            crate::policy::QueueGoal::Wait(crate::policy::WaitGoal {
+                target_wait_seconds: 30,
+                service_seconds: Some(0.5),
+                batch_size: Some(10),
+            })
+        );
+    }
+
+    #[test]
     fn tags_describe_a_queue_tracking_target_with_knobs() {
         let t = target_from_tags(
             "orders-worker",
@@ -383,7 +423,7 @@ mod tests {
         assert_eq!(q.queue, QueueRef::Name("orders".into()));
         assert_eq!(
             (
-                q.messages_per_instance,
+                q.messages_per_instance().unwrap(),
                 q.include_in_flight,
                 q.include_delayed
             ),
@@ -451,7 +491,8 @@ mod tests {
             ),
             (
                 vec![("autoscaler:queue", "orders")],
-                "tag autoscaler:messages-per-instance is missing",
+                "tag autoscaler:queue needs tag autoscaler:messages-per-instance (messages per \
+                 execution) or autoscaler:target-wait-seconds",
             ),
             (
                 vec![("autoscaler:messages-per-instance", "5")],

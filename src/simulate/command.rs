@@ -10,7 +10,7 @@ use super::output::{self, Outcome};
 use super::progress::Progress;
 use super::steps;
 use super::trace;
-use crate::policy::{Policy, PolicyError, QueueSpec, Target};
+use crate::policy::{Policy, PolicyError, QueueGoal, QueueSpec, Target};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -117,7 +117,7 @@ pub fn run(args: &Args) -> Result<String, SimulateError> {
     let steady = engine::steady_reservation(&trace.arrivals, args.service_seconds);
     // The baselines follow the same queue with their own, fixed target.
     let baseline_queue = QueueSpec {
-        messages_per_instance: args.baseline_messages_per_instance,
+        goal: QueueGoal::PerInstance(args.baseline_messages_per_instance),
         ..queue.clone()
     };
     let mut runs: Vec<(String, Run)> = Vec::with_capacity(list.len());
@@ -137,6 +137,10 @@ pub fn run(args: &Args) -> Result<String, SimulateError> {
             Timing {
                 interval: named.interval.unwrap_or(args.interval),
                 observe_lag: args.observe_lag,
+            },
+            engine::MetricsClock {
+                seed: args.seed,
+                epoch_start: start,
             },
             &mut |done| {
                 if let Some(line) =

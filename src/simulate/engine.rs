@@ -2,6 +2,7 @@
 //! (observing the queue only at evaluation times), then the consumer works for that second.
 
 use super::algorithms::{Moment, Scaler};
+use super::cloudwatch::SimulatedMetrics;
 use super::model::Consumer;
 use crate::decide::QueueDepth;
 
@@ -41,6 +42,14 @@ pub fn steady_reservation(arrivals: &[u64], service_seconds: f64) -> u64 {
     Consumer::new(service_seconds).reservation_for(rate_before(arrivals))
 }
 
+/// What the run's CloudWatch metrics are made from: their noise's seed, and the epoch second
+/// of the trace's second 0 (their clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsClock {
+    pub seed: u64,
+    pub epoch_start: i64,
+}
+
 /// Runs `scaler` through `arrivals` from the reservation `start`; `progress` hears the
 /// seconds done now and then.
 pub fn run(
@@ -49,9 +58,11 @@ pub fn run(
     start: u32,
     service_seconds: f64,
     timing: Timing,
+    clock: MetricsClock,
     progress: &mut dyn FnMut(usize),
 ) -> Run {
     let mut consumer = Consumer::new(service_seconds);
+    let mut metrics = SimulatedMetrics::new(service_seconds, clock.seed);
     // depths[t]: what GetQueueAttributes would report at the start of second t. Before the
     // trace nothing waited, and `start` executions worked on the load before it.
     let mut depths = Vec::with_capacity(arrivals.len() + 1);
@@ -74,6 +85,10 @@ pub fn run(
             depths[second.saturating_sub(timing.observe_lag) as usize]
         });
         let needed = consumer.reservation_for(consumer.waiting() + arriving as f64);
+        let published = metrics.published(second);
+        if !published.is_empty() {
+            scaler.metrics(&published);
+        }
         current = scaler.reservation(&Moment {
             second,
             current,
@@ -81,6 +96,7 @@ pub fn run(
             needed,
         });
         let done = consumer.step(arriving, current);
+        metrics.record(second, done.processed, clock.epoch_start);
         depths.push(done.depth);
         run.reservations.push(current);
         run.backlog.push(done.waiting);
@@ -109,6 +125,11 @@ mod tests {
         }
     }
 
+    const CLOCK: MetricsClock = MetricsClock {
+        seed: 1,
+        epoch_start: 0,
+    };
+
     const EVERY_SECOND: Timing = Timing {
         interval: 1,
         observe_lag: 0,
@@ -116,7 +137,15 @@ mod tests {
 
     #[test]
     fn a_static_ten_against_fifty_a_second_grows_the_backlog_by_forty_each_second() {
-        let run = run(&[50; 5], &mut Fixed(10), 10, 1.0, EVERY_SECOND, &mut |_| {});
+        let run = run(
+            &[50; 5],
+            &mut Fixed(10),
+            10,
+            1.0,
+            EVERY_SECOND,
+            CLOCK,
+            &mut |_| {},
+        );
         assert_eq!(run.reservations, [10; 5]);
         assert_eq!(run.backlog, [40.0, 80.0, 120.0, 160.0, 200.0]);
     }
@@ -131,7 +160,7 @@ mod tests {
             interval: 3,
             observe_lag: 0,
         };
-        let run = run(&[7; 7], &mut recorder, 3, 1.0, timing, &mut |_| {});
+        let run = run(&[7; 7], &mut recorder, 3, 1.0, timing, CLOCK, &mut |_| {});
         let observed: Vec<Option<u64>> = recorder
             .seen
             .iter()
@@ -160,7 +189,7 @@ mod tests {
             interval: 1,
             observe_lag: 2,
         };
-        run(&[10; 5], &mut recorder, 3, 1.0, timing, &mut |_| {});
+        run(&[10; 5], &mut recorder, 3, 1.0, timing, CLOCK, &mut |_| {});
         let visible: Vec<u64> = recorder
             .seen
             .iter()
@@ -183,7 +212,15 @@ mod tests {
             seen: Vec::new(),
             answer: 4,
         };
-        run(&[10, 3], &mut recorder, 3, 1.0, EVERY_SECOND, &mut |_| {});
+        run(
+            &[10, 3],
+            &mut recorder,
+            3,
+            1.0,
+            EVERY_SECOND,
+            CLOCK,
+            &mut |_| {},
+        );
         // Second 0: 10 arrive. Second 1: 6 left waiting plus 3 arriving.
         let needed: Vec<u64> = recorder.seen.iter().map(|m| m.needed).collect();
         assert_eq!(needed, [10, 9]);
@@ -208,6 +245,7 @@ mod tests {
             1,
             1.0,
             EVERY_SECOND,
+            CLOCK,
             &mut |done| reported.push(done),
         );
         assert_eq!(reported, [0, PROGRESS_STEP, 2 * PROGRESS_STEP]);

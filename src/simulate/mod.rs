@@ -12,6 +12,7 @@
 pub mod alarms;
 pub mod algorithms;
 pub mod chart;
+pub mod cloudwatch;
 pub mod command;
 pub mod engine;
 pub mod metrics;

@@ -57,7 +57,7 @@ impl Random {
     }
 
     /// Box-Muller: one standard normal deviate.
-    fn standard_normal(&mut self) -> f64 {
+    pub fn standard_normal(&mut self) -> f64 {
         // 1 - unit() is in (0, 1], so the logarithm is finite.
         let radius = (-2.0 * (1.0 - self.unit()).ln()).sqrt();
         radius * (std::f64::consts::TAU * self.unit()).cos()

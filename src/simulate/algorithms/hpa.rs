@@ -44,7 +44,7 @@ impl<'a> Hpa<'a> {
 
     /// Step 1: the replica calculator for an `AverageValue` external metric.
     fn desired(&self, current: u64, backlog: u64) -> u64 {
-        let per_instance = u64::from(self.queue.messages_per_instance);
+        let per_instance = u64::from(self.queue.messages_per_instance().unwrap_or(1));
         let wanted = backlog.div_ceil(per_instance);
         if current == 0 {
             return wanted;

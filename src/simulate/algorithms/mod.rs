@@ -59,6 +59,10 @@ impl Moment {
 pub trait Scaler {
     /// The reservation to hold during `moment.second`; it applies at once.
     fn reservation(&mut self, moment: &Moment) -> u32;
+
+    /// CloudWatch points that became readable before `reservation` at this second; only
+    /// the policy reads them (its measured service time).
+    fn metrics(&mut self, _published: &[crate::service_time::Point]) {}
 }
 
 /// An algorithm as `--algorithms` names it.

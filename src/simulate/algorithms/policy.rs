@@ -4,7 +4,9 @@
 
 use super::{Moment, Scaler};
 use crate::decide::{decide, AlarmStates, Inputs, QueueDepth, Request};
-use crate::policy::Target;
+use crate::drain::{DepthSamples, Measured, Signals};
+use crate::policy::{QueueGoal, Target};
+use crate::service_time::{self, Point, LOOKBACK_SECONDS};
 use crate::simulate::alarms::AlarmThresholds;
 use crate::state::{History, SavedState};
 
@@ -19,6 +21,19 @@ pub struct PolicyScaler<'a> {
     saved: SavedState,
     /// Epoch seconds of the trace's second 0.
     start: i64,
+    /// What a drain-time goal reads besides the depth, kept as the Lambda function keeps it
+    /// in a warm container.
+    drain: DrainReads,
+}
+
+/// A drain-time goal's reads: the depth samples, and the service time measured from the
+/// CloudWatch points published so far.
+#[derive(Debug, Default)]
+struct DrainReads {
+    samples: DepthSamples,
+    points: Vec<Point>,
+    last_read: Option<i64>,
+    measured: Option<Measured>,
 }
 
 impl<'a> PolicyScaler<'a> {
@@ -28,6 +43,7 @@ impl<'a> PolicyScaler<'a> {
             alarms,
             saved: SavedState::Missing,
             start,
+            drain: DrainReads::default(),
         }
     }
 }
@@ -40,16 +56,55 @@ impl Scaler for PolicyScaler<'_> {
         let alarms = self.alarms.states(depth.visible);
         // The trace is at most a month of seconds, far inside i64.
         let now = self.start.saturating_add(moment.second as i64);
+        let signals = self.drain_signals(depth, now);
         let (desired, history) = evaluate_policy(
             self.target,
             moment.current,
             &alarms,
             depth,
+            &signals,
             &self.saved,
             now,
         );
         self.saved = SavedState::Valid(history);
         desired
+    }
+
+    fn metrics(&mut self, published: &[Point]) {
+        self.drain.points.extend_from_slice(published);
+    }
+}
+
+impl PolicyScaler<'_> {
+    /// A drain-time goal's signals at `now`, as the Lambda function gathers them: the depth
+    /// sample added, and the service time read again when due.
+    fn drain_signals(&mut self, depth: QueueDepth, now: i64) -> Signals {
+        let Some(spec) = self.target.queue.as_ref() else {
+            return Signals::default();
+        };
+        let QueueGoal::Wait(goal) = spec.goal else {
+            return Signals::default();
+        };
+        let waiting = depth.visible
+            + if spec.include_delayed {
+                depth.delayed
+            } else {
+                0
+            };
+        let reads = &mut self.drain;
+        let rates = reads.samples.add(now, waiting, depth.in_flight);
+        let traffic = waiting + depth.in_flight > 0;
+        if goal.service_seconds.is_none() && service_time::reread_due(reads.last_read, now, traffic)
+        {
+            reads.points.retain(|p| p.end > now - LOOKBACK_SECONDS);
+            reads.measured = service_time::summarize(&reads.points).or(reads.measured);
+            reads.last_read = Some(now);
+        }
+        Signals {
+            rates: Some(rates),
+            measured: reads.measured,
+            mapping_batch_size: None,
+        }
     }
 }
 
@@ -60,6 +115,7 @@ fn evaluate_policy(
     current: u32,
     alarms: &AlarmStates,
     depth: QueueDepth,
+    drain: &Signals,
     saved: &SavedState,
     now: i64,
 ) -> (u32, History) {
@@ -74,6 +130,7 @@ fn evaluate_policy(
         headroom: None,
         mapping_floor: 0,
         pause_held: false,
+        drain: *drain,
     };
     let decision = decide(target, &inputs, Request::FollowAlarms);
     // With a current reservation the core always desires one; keep it if it ever does not.

@@ -55,7 +55,7 @@ impl<'a> StepScaling<'a> {
     }
 
     fn evaluate(&mut self, now: u64, current: u64, backlog: u64) -> u64 {
-        let per_instance = f64::from(self.queue.messages_per_instance);
+        let per_instance = f64::from(self.queue.messages_per_instance().unwrap_or(1));
         let ratio = match current {
             0 if backlog > 0 => f64::INFINITY,
             0 => 0.0,

@@ -1,0 +1,175 @@
+//! A target's service time per message from its CloudWatch metrics: `Duration` (AWS/Lambda,
+//! summed) over the messages its queue deleted (AWS/SQS `NumberOfMessagesDeleted`). Pure; the
+//! Lambda function reads the points with `GetMetricData` ([`crate::ports`]) and the simulator
+//! makes them from its model, late and noisy, so both summarize the same way.
+//!
+//! `Duration` is per invocation, and an invocation takes a batch that is often smaller than
+//! `BatchSize` at low load, so the time per message is the total duration over the messages
+//! processed, never the mean duration.
+
+use crate::drain::{Measured, Reference};
+
+/// The period of the points read: CloudWatch's finest for these metrics.
+pub const PERIOD_SECONDS: i64 = 60;
+/// The recent span: the service time now.
+pub const RECENT_SECONDS: i64 = 300;
+/// The span before it that says what usual is, for the slow-dependency check.
+pub const REFERENCE_SECONDS: i64 = 3600;
+/// How far back a read looks: both spans, plus the minutes the metrics arrive late.
+pub const LOOKBACK_SECONDS: i64 = RECENT_SECONDS + REFERENCE_SECONDS + 600;
+/// How long a read serves before the next (the Lambda function keeps it in memory): service
+/// time moves slowly, and every metric read costs (docs/deploy.md "What it costs").
+pub const REREAD_SECONDS: i64 = 600;
+/// A span with fewer messages than this says too little to measure a service time.
+pub const MIN_MESSAGES: f64 = 20.0;
+
+/// Whether a target's service time is read again at `now`: only a target whose queue has
+/// traffic (messages waiting or in flight), and at most every [`REREAD_SECONDS`].
+pub fn reread_due(last_read: Option<i64>, now: i64, has_traffic: bool) -> bool {
+    has_traffic && last_read.is_none_or(|at| now - at >= REREAD_SECONDS)
+}
+
+/// One period of a target's metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// Epoch seconds at the end of the period.
+    pub end: i64,
+    /// `Duration` summed over the period, in seconds.
+    pub duration_seconds: f64,
+    /// Invocations in the period (`Duration`'s sample count), if read.
+    pub invocations: Option<f64>,
+    /// `NumberOfMessagesDeleted` summed over the period.
+    pub messages: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Sums {
+    duration: f64,
+    messages: f64,
+    invocations: f64,
+    /// Whether every point of the span carried its invocations.
+    all_invocations: bool,
+    periods: usize,
+}
+
+impl Sums {
+    fn of<'a>(points: impl Iterator<Item = &'a Point>) -> Sums {
+        let mut sums = Sums {
+            all_invocations: true,
+            ..Sums::default()
+        };
+        for p in points {
+            sums.duration += p.duration_seconds;
+            sums.messages += p.messages;
+            match p.invocations {
+                Some(n) => sums.invocations += n,
+                None => sums.all_invocations = false,
+            }
+            sums.periods += 1;
+        }
+        sums
+    }
+
+    fn seconds_per_message(&self) -> Option<f64> {
+        (self.messages >= MIN_MESSAGES && self.duration > 0.0)
+            .then(|| self.duration / self.messages)
+    }
+
+    fn throughput(&self) -> f64 {
+        self.messages / (self.periods.max(1) as f64 * PERIOD_SECONDS as f64)
+    }
+}
+
+/// The service time of the latest [`RECENT_SECONDS`] of `points`, with the
+/// [`REFERENCE_SECONDS`] before them as reference; `None` when the recent span has too few
+/// messages (no traffic, or the metrics have not arrived). Points in any order; a period
+/// without traffic has no point, as CloudWatch returns none.
+pub fn summarize(points: &[Point]) -> Option<Measured> {
+    let latest = points.iter().map(|p| p.end).max()?;
+    let recent_from = latest - RECENT_SECONDS;
+    let reference_from = recent_from - REFERENCE_SECONDS;
+    let recent = Sums::of(points.iter().filter(|p| p.end > recent_from));
+    let earlier = Sums::of(
+        points
+            .iter()
+            .filter(|p| p.end > reference_from && p.end <= recent_from),
+    );
+    let seconds = recent.seconds_per_message()?;
+    let messages_per_invocation = (recent.all_invocations && recent.invocations > 0.0)
+        .then(|| recent.messages / recent.invocations);
+    let reference = earlier.seconds_per_message().map(|seconds| Reference {
+        seconds,
+        throughput: earlier.throughput(),
+    });
+    Some(Measured {
+        seconds,
+        messages_per_invocation,
+        throughput: recent.throughput(),
+        reference,
+        as_of: latest,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minute(end: i64, messages: f64, seconds_each: f64) -> Point {
+        Point {
+            end,
+            duration_seconds: messages * seconds_each,
+            invocations: Some(messages / 2.0),
+            messages,
+        }
+    }
+
+    #[test]
+    fn the_time_per_message_is_the_total_duration_over_the_messages_not_the_mean_duration() {
+        // Batches of 2: each invocation runs 2 s for two messages of 1 s.
+        let points: Vec<Point> = (1..=5).map(|m| minute(m * 60, 120.0, 1.0)).collect();
+        let measured = summarize(&points).unwrap();
+        assert_eq!(measured.seconds, 1.0);
+        assert_eq!(measured.messages_per_invocation, Some(2.0));
+        assert_eq!(measured.throughput, 2.0);
+        assert_eq!(measured.as_of, 300);
+        assert_eq!(measured.reference, None, "nothing before the recent span");
+    }
+
+    #[test]
+    fn the_hour_before_the_recent_span_is_the_reference() {
+        let mut points: Vec<Point> = (1..=60).map(|m| minute(m * 60, 600.0, 0.5)).collect();
+        points.extend((61..=65).map(|m| minute(m * 60, 600.0, 1.5)));
+        let measured = summarize(&points).unwrap();
+        assert_eq!(measured.seconds, 1.5);
+        let reference = measured.reference.unwrap();
+        assert_eq!(reference.seconds, 0.5);
+        assert_eq!(reference.throughput, 10.0);
+        assert!(measured.slow_dependency().is_some());
+    }
+
+    #[test]
+    fn too_few_messages_or_no_points_measure_nothing() {
+        assert_eq!(summarize(&[]), None);
+        assert_eq!(summarize(&[minute(60, 10.0, 1.0)]), None);
+        let without_duration = Point {
+            duration_seconds: 0.0,
+            ..minute(60, 100.0, 1.0)
+        };
+        assert_eq!(summarize(&[without_duration]), None);
+    }
+
+    #[test]
+    fn a_read_is_due_with_traffic_every_reread_seconds() {
+        assert!(reread_due(None, 0, true));
+        assert!(!reread_due(None, 0, false));
+        assert!(!reread_due(Some(100), 100 + REREAD_SECONDS - 1, true));
+        assert!(reread_due(Some(100), 100 + REREAD_SECONDS, true));
+    }
+
+    #[test]
+    fn a_point_without_invocations_leaves_the_batch_unknown() {
+        let mut points: Vec<Point> = (1..=5).map(|m| minute(m * 60, 120.0, 1.0)).collect();
+        points[2].invocations = None;
+        assert_eq!(summarize(&points).unwrap().messages_per_invocation, None);
+    }
+}
