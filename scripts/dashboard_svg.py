@@ -5,8 +5,9 @@ Run: python3 scripts/dashboard_svg.py [--template template.yaml] [--out docs/das
      python3 scripts/dashboard_svg.py --check    (exit 1 if docs/dashboard.svg is out of date)
 
 Standard library only. The dashboard body is the `DashboardBody: !Sub |` block of the
-AWS::CloudWatch::Dashboard resource; its ${...} placeholders are replaced with the example
-values in EXAMPLE (the template's defaults), then the JSON is parsed. Each widget is drawn at
+AWS::CloudWatch::Dashboard resource (or the first item, `- |`, of its list form); its ${...}
+placeholders are replaced with the example values in EXAMPLE (the template's defaults, so
+no watcher), then the JSON is parsed. Each widget is drawn at
 its grid position (CloudWatch's grid is 24 units wide) with its title and what it shows: the
 metrics and expressions of a metric widget, the query of a log widget.
 """
@@ -24,6 +25,8 @@ EXAMPLE = {
     "AWS::StackName": "lambda-autoscaler",
     "MetricNamespace": "LambdaAutoscaler",
     "AutoscalerLogGroup": "/aws/lambda/lambda-autoscaler",
+    # WatchSeconds 0: the log widgets read the autoscaler's group only.
+    "WatcherLogSource": "",
 }
 UNIT_X, UNIT_Y, MARGIN, GAP = 40, 34, 16, 4
 FONT = "font-family='Helvetica, Arial, sans-serif'"
@@ -35,7 +38,8 @@ class BodyError(Exception):
 
 
 def dashboard_body_text(template_text):
-    """The text of the dashboard's `DashboardBody: !Sub |` block scalar, dedented."""
+    """The text of the dashboard's `DashboardBody: !Sub |` block scalar (or of the `- |` that
+    starts its list form), dedented."""
     lines = template_text.splitlines()
     in_dashboard = False
     for i, line in enumerate(lines):
@@ -44,6 +48,10 @@ def dashboard_body_text(template_text):
         if re.match(r"^\s+Type:\s*AWS::CloudWatch::Dashboard\s*$", line):
             in_dashboard = True
         match = re.match(r"^(\s+)DashboardBody:\s*!Sub\s*\|\s*$", line)
+        list_form = re.match(r"^\s+DashboardBody:\s*!Sub\s*$", line)
+        if in_dashboard and list_form and i + 1 < len(lines):
+            i += 1
+            match = re.match(r"^(\s+)-\s*\|\s*$", lines[i])
         if in_dashboard and match:
             indent = len(match.group(1))
             block = []

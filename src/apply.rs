@@ -53,6 +53,7 @@ use crate::error::HandlerError;
 use crate::event_sources;
 use crate::headroom::{floor_from_error, Budget, LearnedFloor};
 use crate::mapping_cache::MappingCache;
+use crate::observe::Observed;
 use crate::outcome::TargetOutcome;
 pub use crate::pending::Pending;
 use crate::ports::{Context, ErrorKind, Lambda, SaveError, Version};
@@ -62,6 +63,20 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+/// One target carried out (or not), with what the autoscaler now knows of it.
+#[derive(Debug)]
+pub struct Finished {
+    /// The target's place in the plan.
+    pub order: usize,
+    pub outcome: TargetOutcome,
+    /// The target as this evaluation leaves it: the reservation it found or set, and the
+    /// history it found or saved, with the version the next compare-and-set expects. A
+    /// watching invocation decides its next ticks from this instead of reading the target
+    /// again ([`crate::watch`]). `None` after a conflict: someone else wrote, so only a new
+    /// read can tell.
+    pub known: Option<Observed>,
+}
 
 /// What the reads send the writer.
 #[derive(Debug)]
@@ -177,11 +192,11 @@ pub struct Run<'a> {
 }
 
 /// Carries out decisions as they arrive, until the sender is dropped; each result goes to
-/// `finished` with the target's plan order as soon as it is known.
+/// `finished` as soon as it is known.
 pub async fn run(
     run: Run<'_>,
     mut incoming: UnboundedReceiver<Incoming>,
-    finished: UnboundedSender<(usize, TargetOutcome)>,
+    finished: UnboundedSender<Finished>,
 ) {
     let Run {
         ctx,
@@ -245,9 +260,8 @@ pub async fn run(
                 let asked = u64::from(increase(&pending.decision));
                 intake.asked = intake.asked.saturating_sub(asked);
             }
-            let order = pending.order;
-            let outcome = writer.apply(*pending, intake.settled).await;
-            intake.finish(order, outcome);
+            let finished = writer.apply(*pending, intake.settled).await;
+            intake.finish(finished);
         } else if reads_done && intake.scale_outs.is_empty() {
             break;
         } else {
@@ -264,7 +278,7 @@ struct Intake<'a> {
     scale_outs: BinaryHeap<Queued>,
     /// Protective decreases, scale-ins and history-only writes.
     others: BinaryHeap<Queued>,
-    done: UnboundedSender<(usize, TargetOutcome)>,
+    done: UnboundedSender<Finished>,
     /// The sum of `max` over the targets not yet received.
     unread_max: u64,
     /// The increases the queued scale-outs ask for.
@@ -288,7 +302,11 @@ impl Intake<'_> {
                     .saturating_sub(u64::from(pending.planned.target.max));
                 if self.dry_run || !needs_writes(&pending, self.ctx) {
                     let record = finish_without_writes(&pending, self.dry_run);
-                    self.finish(pending.order, TargetOutcome::Done(record));
+                    self.finish(Finished {
+                        order: pending.order,
+                        outcome: TargetOutcome::Done(record),
+                        known: Some(pending.known_after(pending.version, false)),
+                    });
                 } else if class(&pending) == Class::ScaleOut {
                     self.asked += u64::from(increase(&pending.decision));
                     self.scale_outs.push(Queued(priority(&pending), pending));
@@ -299,10 +317,10 @@ impl Intake<'_> {
         }
     }
 
-    fn finish(&mut self, order: usize, outcome: TargetOutcome) {
+    fn finish(&mut self, finished: Finished) {
         self.settled += 1;
         // The caller outlives the writer: sending cannot fail.
-        let _ = self.done.send((order, outcome));
+        let _ = self.done.send(finished);
     }
 }
 
@@ -388,7 +406,7 @@ impl Writer<'_> {
         }
     }
 
-    async fn apply(&mut self, mut p: Pending, settled: usize) -> TargetOutcome {
+    async fn apply(&mut self, mut p: Pending, settled: usize) -> Finished {
         if class(&p) == Class::ScaleOut && !self.alone {
             if let Some(budget) = self.headroom().await {
                 // Decide again with what the plan's earlier scale-outs left.
@@ -404,13 +422,27 @@ impl Writer<'_> {
         }
         let saves = p.decision.history_changed && self.ctx.state.is_some();
         let writes = u32::from(p.decision.change().is_some()) + p.source_plan.updates() as u32;
+        let read_version = p.version;
         if let Some(reason) = self.defer_reason(saves, writes, settled) {
             let mut record = p.record();
             record.deferred = true;
             record.reasons.push(reason);
-            return TargetOutcome::Done(record);
+            return Finished {
+                order: p.order,
+                outcome: TargetOutcome::Done(record),
+                known: Some(p.known_after(read_version, false)),
+            };
         }
-        self.carry_out(p).await
+        let outcome = self.carry_out(&mut p).await;
+        let known = match &outcome {
+            TargetOutcome::Conflict(_) => None,
+            done => Some(p.known_after(read_version, done.record().is_some_and(|r| r.applied))),
+        };
+        Finished {
+            order: p.order,
+            outcome,
+            known,
+        }
     }
 
     /// Lists the function's own mappings again before a decrease (one created since the
@@ -464,14 +496,16 @@ impl Writer<'_> {
     /// Carries out a decision: the history, the mappings that run less, the reservation,
     /// the mappings that run more. A refusal for the account's floor learns the floor, and
     /// a scale-out is decided again once with the headroom read anew.
-    async fn carry_out(&mut self, mut p: Pending) -> TargetOutcome {
+    async fn carry_out(&mut self, p: &mut Pending) -> TargetOutcome {
         let mut refusal: Option<String> = None;
         loop {
             let saved = p.decision.history_changed && self.ctx.state.is_some();
             if saved {
-                match self.save(&mut p).await {
+                match self.save(p).await {
                     Ok(()) => {}
-                    Err(SaveFailure::Conflict) => return TargetOutcome::Conflict(Box::new(p)),
+                    Err(SaveFailure::Conflict) => {
+                        return TargetOutcome::Conflict(Box::new(p.clone()))
+                    }
                     Err(SaveFailure::Failed(failed)) => {
                         return TargetOutcome::Failed(Some(failed.0), failed.1)
                     }
@@ -490,7 +524,7 @@ impl Writer<'_> {
             let lowering =
                 matches!((change, p.decision.previous), (Some(to), Some(from)) if to < from);
             // 1. The mappings that must run less.
-            let down = self.write_mappings(&p, true, &mut record).await;
+            let down = self.write_mappings(p, true, &mut record).await;
             let mut unfinished = None;
             match down.error {
                 Some(error) if !capped => {
@@ -499,7 +533,7 @@ impl Writer<'_> {
                          throttle their batches; the next evaluation finishes",
                         describe(p.decision.previous)
                     ));
-                    self.record_outcome(&mut p, ActivityOutcome::Failed(error.to_string()))
+                    self.record_outcome(p, ActivityOutcome::Failed(error.to_string()))
                         .await;
                     return TargetOutcome::Failed(Some(record), error);
                 }
@@ -527,22 +561,21 @@ impl Writer<'_> {
                         describe(p.decision.previous)
                     );
                     record.reasons.push(why.clone());
-                    self.record_outcome(&mut p, ActivityOutcome::Blocked(why))
-                        .await;
+                    self.record_outcome(p, ActivityOutcome::Blocked(why)).await;
                     return TargetOutcome::Done(record);
                 }
             }
             // 2. The reservation.
             if let Some(value) = change {
-                match self.put(&p, value).await {
-                    Ok(()) => self.applied(&p, &mut record),
+                match self.put(p, value).await {
+                    Ok(()) => self.applied(p, &mut record),
                     Err(error) => {
                         let floor = floor_from_error(&error.message)
                             .filter(|_| error.kind() == ErrorKind::InvalidParameter);
                         let Some(floor) = floor else {
-                            self.record_outcome(&mut p, ActivityOutcome::Failed(error.to_string()))
+                            self.record_outcome(p, ActivityOutcome::Failed(error.to_string()))
                                 .await;
-                            return failed_put(record, &p, saved || refusal.is_some(), error);
+                            return failed_put(record, p, saved || refusal.is_some(), error);
                         };
                         self.floor.set(floor);
                         let text = format!(
@@ -551,7 +584,7 @@ impl Writer<'_> {
                         );
                         // A scale-out is decided again once with the headroom read anew; a
                         // first reservation or a cap cannot be helped by a smaller value.
-                        let retry = refusal.is_none() && class(&p) == Class::ScaleOut;
+                        let retry = refusal.is_none() && class(p) == Class::ScaleOut;
                         let budget = if retry {
                             self.headroom = self.read_headroom().await;
                             match self.headroom {
@@ -562,9 +595,9 @@ impl Writer<'_> {
                             None
                         };
                         let Some(budget) = budget else {
-                            self.record_outcome(&mut p, ActivityOutcome::Blocked(text.clone()))
+                            self.record_outcome(p, ActivityOutcome::Blocked(text.clone()))
                                 .await;
-                            return blocked(record, &p, &text);
+                            return blocked(record, p, &text);
                         };
                         p.decide(Some(budget.headroom()));
                         p.decision.reasons.insert(
@@ -577,14 +610,14 @@ impl Writer<'_> {
                 }
             }
             // 3. The mappings that may run more.
-            let up = self.write_mappings(&p, false, &mut record).await;
+            let up = self.write_mappings(p, false, &mut record).await;
             if let Some(error) = up.error.or(unfinished) {
                 record.reasons.push(
                     "what was written keeps the mappings within the reservation; the next \
                      evaluation finishes the job"
                         .into(),
                 );
-                self.record_outcome(&mut p, ActivityOutcome::Failed(error.to_string()))
+                self.record_outcome(p, ActivityOutcome::Failed(error.to_string()))
                     .await;
                 return TargetOutcome::Failed(Some(record), error);
             }

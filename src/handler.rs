@@ -8,8 +8,12 @@
 //! writer as soon as it is made, and the writer always takes the most urgent decision it
 //! knows of ([`crate::apply`]). A protective cap is therefore applied while later targets are
 //! still being read.
+//!
+//! With watch mode on, a scheduled reconciliation goes on after its pass: every few seconds a
+//! tick runs the same steps over the targets that follow a queue or have alarms, from what
+//! the invocation already knows of them ([`crate::watch`]).
 
-use crate::apply::{self, Incoming, Pending};
+use crate::apply::{self, Finished, Incoming, Pending};
 use crate::deadline::Deadline;
 use crate::decide::{Observations, Request};
 use crate::error::HandlerError;
@@ -22,11 +26,14 @@ use crate::policy::{Policy, PolicyError};
 use crate::ports::{AwsError, Context, MetricPoint};
 use crate::queue_urls::QueueUrls;
 use crate::report::{self, DecisionRecord, Outcome, PublishCost};
-use crate::settings::Settings;
+use crate::settings::{Settings, Watch};
 use crate::status::{self, ActivityView, TargetStatus};
 use crate::trigger::{parse_event, Origin, Trigger};
+use crate::watch::{self, Cadence};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
 /// The autoscaler: its policy, settings and the ports it talks to.
@@ -189,6 +196,12 @@ impl Autoscaler {
         deadline: Option<Deadline>,
     ) -> Result<Outcome, HandlerError> {
         let policy = self.policy()?;
+        let started = self.ctx.clock.elapsed();
+        // Only a scheduled reconciliation watches: an event or a command never loops.
+        let watching = self
+            .settings
+            .watch
+            .filter(|_| watch::is_scheduled(&trigger));
         let home = Origin {
             account: self.own_account(),
             region: self.ctx.region.clone(),
@@ -208,19 +221,40 @@ impl Autoscaler {
             self.ctx.clock.clone(),
             cost.clone(),
         );
-        let results = self.reconcile(&plan, deadline, &points, &cost).await;
-        self.report(plan, results, points, published).await
+        let results = self
+            .reconcile(&plan, deadline, Some(&points), &cost, watching.is_some())
+            .await;
+        let (results, known): (Vec<TargetOutcome>, Vec<Option<Observed>>) =
+            results.into_iter().map(|f| (f.outcome, f.known)).unzip();
+        // Logged now: a watching invocation goes on for most of a minute.
+        let first = log_results(results, self.settings.dry_run);
+        let watched = match watching {
+            None => None,
+            Some(watch) => {
+                let ticks = Ticks {
+                    watch,
+                    started,
+                    deadline,
+                    points: &points,
+                    report_cost: &cost,
+                };
+                Some(self.watch(ticks, &plan, &first, known).await)
+            }
+        };
+        self.report(plan, first, watched, points, published).await
     }
 
     /// Observes, decides and applies every target of the plan; one result per target, in
-    /// plan order. Each decision's metric points go to `points` as soon as it is done.
+    /// plan order, with what is known of the target afterwards when `keep_known`. Each
+    /// decision's metric points go to `points`, if given, as soon as it is done.
     async fn reconcile(
         &self,
         plan: &Plan,
         deadline: Option<Deadline>,
-        points: &UnboundedSender<MetricPoint>,
+        points: Option<&UnboundedSender<MetricPoint>>,
         report_cost: &PublishCost,
-    ) -> Vec<TargetOutcome> {
+        keep_known: bool,
+    ) -> Vec<Finished> {
         let ctx = &self.ctx;
         let concurrency = self.settings.read_concurrency;
         let prefix = self.own_arn_prefix();
@@ -254,7 +288,7 @@ impl Autoscaler {
                             Err(error) => TargetOutcome::Failed(None, error),
                         },
                         Err(unread) => {
-                            if let Some(record) = unread.record() {
+                            if let (Some(points), Some(record)) = (points, unread.record()) {
                                 send_points(points, record);
                             }
                             *unread
@@ -283,39 +317,51 @@ impl Autoscaler {
         let writes = apply::run(run, incoming, finished);
         let collect = async {
             let mut applied = Vec::new();
-            while let Some((order, result)) = done.recv().await {
-                if let Some(record) = result.record() {
+            while let Some(finished) = done.recv().await {
+                if let (Some(points), Some(record)) = (points, finished.outcome.record()) {
                     send_points(points, record);
                 }
-                applied.push((order, result));
+                applied.push(finished);
             }
             applied
         };
         let ((shared, unread), (), applied) = futures::join!(reads, writes, collect);
 
-        let mut results: Vec<Option<TargetOutcome>> = Vec::new();
+        let mut results: Vec<Option<Finished>> = Vec::new();
         results.resize_with(plan.targets.len(), || None);
-        for (order, result) in unread {
-            results[order] = Some(result);
+        for (order, outcome) in unread {
+            let known = None; // Not read: nothing is known.
+            results[order] = Some(Finished {
+                order,
+                outcome,
+                known,
+            });
         }
-        for (order, applied) in applied {
-            let result = match applied {
+        for applied in applied {
+            let order = applied.order;
+            let finished = match applied.outcome {
                 TargetOutcome::Conflict(pending) => {
-                    let result = self
+                    let finished = self
                         .decide_again(*pending, &shared, deadline, report_cost)
                         .await;
-                    if let Some(record) = result.record() {
+                    if let (Some(points), Some(record)) = (points, finished.outcome.record()) {
                         send_points(points, record);
                     }
-                    result
+                    finished
                 }
-                other => other,
+                _ => applied,
             };
-            results[order] = Some(result);
+            results[order] = Some(finished);
         }
         results
             .into_iter()
             .map(|r| r.expect("every target of the plan has a result"))
+            .map(|mut finished| {
+                if !keep_known {
+                    finished.known = None;
+                }
+                finished
+            })
             .collect()
     }
 
@@ -406,10 +452,17 @@ impl Autoscaler {
         shared: &Shared,
         deadline: Option<Deadline>,
         report_cost: &PublishCost,
-    ) -> TargetOutcome {
+    ) -> Finished {
+        let order = pending.order;
+        let unknown = |outcome| Finished {
+            order,
+            outcome,
+            known: None,
+        };
         // Read it afresh: the reservation may have changed too.
         let mut fresh = pending.planned.clone();
         fresh.view = None;
+        fresh.stored = None;
         let observed = observe::chunk(
             std::slice::from_ref(&fresh),
             &self.ctx,
@@ -421,12 +474,12 @@ impl Autoscaler {
         .pop();
         let observed = match observed {
             Some(Ok(observed)) => observed,
-            Some(Err(unread)) => return *unread,
+            Some(Err(unread)) => return unknown(*unread),
             None => unreachable!("one target read, one result"),
         };
         let mut pending = match self.evaluate(pending.order, &fresh, observed, shared) {
             Ok(pending) => pending,
-            Err(error) => return TargetOutcome::Failed(None, error),
+            Err(error) => return unknown(TargetOutcome::Failed(None, error)),
         };
         pending.decision.reasons.insert(
             0,
@@ -450,17 +503,125 @@ impl Autoscaler {
         apply::run(run, incoming, finished).await;
         // A second conflict stays one: the report says nothing was changed.
         match done.recv().await {
-            Some((_, outcome)) => outcome,
+            Some(finished) => finished,
             None => unreachable!("one decision sent, one result"),
         }
     }
 
-    /// Logs every decision, finishes publishing the metrics and builds the returned record;
-    /// SQS records fail with their targets.
+    /// Watch mode after the first pass: a tick every [`Watch::every`], each one pass of
+    /// [`Self::reconcile`] over the followed targets from what is known of them, until the
+    /// cadence ends ([`crate::watch`]). Decisions worth it are logged, published and
+    /// returned as they are made.
+    async fn watch(
+        &self,
+        ticks: Ticks<'_>,
+        plan: &Plan,
+        first: &[Reported],
+        known: Vec<Option<Observed>>,
+    ) -> Watched {
+        let dry_run = self.settings.dry_run;
+        let clock = self.ctx.clock.clone();
+        let mut followed: Vec<Followed> = plan
+            .targets
+            .iter()
+            .zip(first)
+            .zip(known)
+            .enumerate()
+            .filter_map(|(order, ((planned, (record, _)), known))| {
+                let deferred = record.as_ref().is_some_and(|r| r.deferred);
+                let target = &planned.target;
+                // Bounds and schedules alone do not move between two runs.
+                let moves = target.queue.is_some() || !target.alarms.is_empty();
+                // Not known and not deferred: it failed before it could be decided, or its
+                // history changed twice under it. The next scheduled run reads it again.
+                let readable = known.is_some() || deferred;
+                ((moves || deferred) && readable).then(|| Followed {
+                    order,
+                    planned: planned.clone(),
+                    known,
+                    deferred,
+                    reported: record.as_ref().and_then(|r| r.desired),
+                })
+            })
+            .collect();
+        let mut watched = Watched {
+            records: Vec::new(),
+            errors: BTreeMap::new(),
+            deferred: 0,
+            summary: watch::Summary {
+                every_seconds: ticks.watch.every.as_secs_f64(),
+                followed: followed.len(),
+                ticks: 0,
+                changes: 0,
+                ended: watch::Ended::NextScheduledRun,
+            },
+        };
+        let mut cadence = Cadence::new(ticks.started, ticks.watch);
+        loop {
+            let (tick, due) = match cadence.next(&*clock, ticks.deadline.as_ref()) {
+                Ok(next) => next,
+                Err(ended) => {
+                    watched.summary.ended = ended;
+                    break;
+                }
+            };
+            let now = clock.elapsed();
+            if due > now {
+                clock.sleep(due - now).await;
+            }
+            let began = clock.elapsed();
+            let seconds_in = due.saturating_sub(ticks.started).as_secs_f64();
+            let tick_plan = Plan {
+                targets: followed
+                    .iter()
+                    .map(|f| f.for_tick(tick, seconds_in))
+                    .collect(),
+                ..Plan::default()
+            };
+            let results = self
+                .reconcile(&tick_plan, ticks.deadline, None, ticks.report_cost, true)
+                .await;
+            cadence.took(clock.elapsed().saturating_sub(began));
+            watched.summary.ticks = tick;
+            for (f, finished) in followed.iter_mut().zip(results) {
+                f.known = finished.known;
+                let (record, error) = finished.outcome.into_report();
+                f.deferred = record.as_ref().is_some_and(|r| r.deferred);
+                if let Some(record) = record {
+                    if watch::worth_reporting(&record, error.is_some(), dry_run, f.reported) {
+                        record.log(dry_run);
+                        send_points(ticks.points, &record);
+                        f.reported = record.desired;
+                        watched.records.push(record);
+                    }
+                }
+                if let Some(error) = error {
+                    watched.errors.insert(f.order, error);
+                }
+            }
+        }
+        // Every target the first pass deferred is followed, so this counts them all.
+        watched.deferred = followed.iter().filter(|f| f.deferred).count();
+        watched.summary.changes = watched.records.len();
+        tracing::info!(
+            every_seconds = watched.summary.every_seconds,
+            followed = watched.summary.followed,
+            ticks = watched.summary.ticks,
+            changes = watched.summary.changes,
+            ended = ?watched.summary.ended,
+            "watch ended"
+        );
+        watched
+    }
+
+    /// Finishes publishing the metrics and builds the returned record from the first pass's
+    /// results (one per plan target, logged already) and what a watch added; SQS records
+    /// fail with their targets.
     async fn report(
         &self,
         plan: Plan,
-        results: Vec<TargetOutcome>,
+        first: Vec<Reported>,
+        watched: Option<Watched>,
         points: UnboundedSender<MetricPoint>,
         published: tokio::task::JoinHandle<Result<(), AwsError>>,
     ) -> Result<Outcome, HandlerError> {
@@ -468,16 +629,24 @@ impl Autoscaler {
         let mut decisions = Vec::new();
         let mut target_errors: Vec<Option<HandlerError>> = Vec::new();
         let mut deferred_targets: Vec<bool> = Vec::new();
-        for result in results {
-            let (record, error) = result.into_report();
+        for (record, error) in first {
             deferred_targets.push(record.as_ref().is_some_and(|r| r.deferred));
-            if let Some(record) = record {
-                record.log(dry_run);
-                decisions.push(record);
-            }
+            decisions.extend(record);
             target_errors.push(error);
         }
-        let deferred = decisions.iter().filter(|d| d.deferred).count();
+        let mut deferred = deferred_targets.iter().filter(|d| **d).count();
+        let mut watch = None;
+        if let Some(watched) = watched {
+            // A target that failed in a tick reports its latest failure; one that failed in
+            // the first pass only keeps that one (a later tick that wrote nothing is no
+            // proof that it was resolved).
+            for (order, error) in watched.errors {
+                target_errors[order] = Some(error);
+            }
+            decisions.extend(watched.records);
+            deferred = watched.deferred;
+            watch = Some(watched.summary);
+        }
         let mut outcome = Outcome {
             decisions,
             dry_run,
@@ -485,6 +654,7 @@ impl Autoscaler {
             batch_item_failures: None,
             record_errors: Vec::new(),
             records: Vec::new(),
+            watch,
         };
         let mut errors = plan.errors;
         match plan.records {
@@ -520,6 +690,71 @@ impl Autoscaler {
             None => Ok(outcome),
         }
     }
+}
+
+/// One target's first-pass result as reported: its record (logged) and its error.
+type Reported = (Option<DecisionRecord>, Option<HandlerError>);
+
+/// Turns the pass's results into what is reported, logging each record.
+fn log_results(results: Vec<TargetOutcome>, dry_run: bool) -> Vec<Reported> {
+    results
+        .into_iter()
+        .map(|result| {
+            let (record, error) = result.into_report();
+            if let Some(record) = &record {
+                record.log(dry_run);
+            }
+            (record, error)
+        })
+        .collect()
+}
+
+/// What a watch runs with.
+struct Ticks<'a> {
+    watch: Watch,
+    /// When the invocation started, on the clock's monotonic scale.
+    started: Duration,
+    deadline: Option<Deadline>,
+    points: &'a UnboundedSender<MetricPoint>,
+    report_cost: &'a PublishCost,
+}
+
+/// A target a watch follows, with what is known of it.
+struct Followed {
+    order: usize,
+    planned: PlannedTarget,
+    /// `None`: read it at the next tick.
+    known: Option<Observed>,
+    /// Whether its latest result was deferred.
+    deferred: bool,
+    /// The desired value last reported for it (a dry run reports a would-be change once).
+    reported: Option<u32>,
+}
+
+impl Followed {
+    /// The target as tick `n` plans it: what is known of it, so that it is not read again,
+    /// and a trigger that says which tick decided.
+    fn for_tick(&self, n: u32, seconds_in: f64) -> PlannedTarget {
+        let mut planned = self.planned.clone();
+        planned.view = self.known.as_ref().map(|k| k.view.clone());
+        planned.stored = self.known.as_ref().map(|k| k.stored.clone());
+        planned.triggers = vec![format!(
+            "{} (watch tick {n}, {seconds_in:.0} s in)",
+            self.planned.triggers.join("; ")
+        )];
+        planned
+    }
+}
+
+/// What a watch adds to the report.
+struct Watched {
+    /// The tick decisions worth reporting, in the order they were made (logged already).
+    records: Vec<DecisionRecord>,
+    /// The latest tick failure of each target, by plan order.
+    errors: BTreeMap<usize, HandlerError>,
+    /// How many targets' latest result is deferred.
+    deferred: usize,
+    summary: watch::Summary,
 }
 
 /// Sends a finished decision's metric points to the publisher.

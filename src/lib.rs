@@ -3,7 +3,8 @@
 //!
 //! One invocation flows one way: [`trigger`] (event JSON -> signals), [`plan`] (signals ->
 //! the targets to look at), [`observe`] (reads), [`decide`] (pure), [`apply`] (paced writes
-//! within the deadline) and [`report`]; [`handler`] composes them. The ports in [`ports`]
+//! within the deadline) and [`report`]; [`handler`] composes them, and with [`watch`] mode
+//! a scheduled reconciliation goes on ticking through them until shortly before the next. The ports in [`ports`]
 //! have AWS adapters in [`aws`] and in-memory ones in [`memory`]; [`wiring`] builds the
 //! real ones once, and the binaries are thin entry points.
 
@@ -41,4 +42,5 @@ pub mod simulate;
 pub mod state;
 pub mod status;
 pub mod trigger;
+pub mod watch;
 pub mod wiring;

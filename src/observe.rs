@@ -227,7 +227,8 @@ pub struct Observed {
 }
 
 /// Reads one chunk of targets: their functions (concurrently, paced) and their saved state
-/// (one `BatchGetItem`). The state is keyed by the function's ARN; when `arn_prefix` (the
+/// (one `BatchGetItem`), each unless the plan already holds it ([`PlannedTarget::view`],
+/// [`PlannedTarget::stored`]). The state is keyed by the function's ARN; when `arn_prefix` (the
 /// autoscaler's own `arn:PARTITION:lambda:REGION:ACCOUNT:function:`) is known, the keys of
 /// targets named by name are known before `GetFunction` answers, and both reads overlap.
 /// Results come in the chunk's order.
@@ -276,23 +277,28 @@ pub async fn chunk(
             })
             .collect();
     };
+    // The state this invocation already knows (a watching invocation's ticks) is not read
+    // again; the keys of the others are known early when their ARN can be told from the name.
     let expected: Option<Vec<String>> = arn_prefix.map(|prefix| {
         targets
             .iter()
+            .filter(|t| t.stored.is_none())
             .map(|t| expected_arn(&t.target, prefix))
             .collect()
     });
     let (views, early) = match &expected {
-        Some(keys) => {
+        Some(keys) if !keys.is_empty() => {
             let (views, loaded) = futures::join!(functions, store.load(keys));
             (views, Some(loaded))
         }
-        None => (functions.await, None),
+        _ => (functions.await, None),
     };
     // Keys the early read did not cover (no prefix, or an ARN other than expected).
     let late: Vec<String> = views
         .iter()
-        .filter_map(|v| v.as_ref().ok())
+        .zip(targets)
+        .filter(|(_, planned)| planned.stored.is_none())
+        .filter_map(|(v, _)| v.as_ref().ok())
         .filter(|v| !matches!(&early, Some(Ok(states)) if states.contains_key(&v.arn)))
         .map(|v| v.arn.clone())
         .collect();
@@ -303,17 +309,19 @@ pub async fn chunk(
     };
     views
         .into_iter()
-        .map(|view| {
+        .zip(targets)
+        .map(|(view, planned)| {
             let view = view?;
-            let found = match (&early, &late) {
-                (Some(Ok(states)), _) if states.contains_key(&view.arn) => {
+            let found = match (&planned.stored, &early, &late) {
+                (Some(known), _, _) => Ok(known.clone()),
+                (None, Some(Ok(states)), _) if states.contains_key(&view.arn) => {
                     Ok(states[&view.arn].clone())
                 }
-                (_, Ok(states)) => Ok(states
+                (None, _, Ok(states)) => Ok(states
                     .get(&view.arn)
                     .cloned()
                     .unwrap_or_else(Stored::missing)),
-                (_, Err(error)) => Err(error),
+                (None, _, Err(error)) => Err(error),
             };
             match found {
                 Ok(stored) => Ok(Observed { view, stored }),

@@ -4,10 +4,11 @@
 
 use crate::decide::{Decision, Headroom, Observations};
 use crate::event_sources::{self, SourcePlan, SourceReport};
+use crate::observe::Observed;
 use crate::plan::PlannedTarget;
-use crate::ports::{FunctionView, Version};
+use crate::ports::{FunctionView, Stored, Version};
 use crate::report::DecisionRecord;
-use crate::state::{Activity, ActivityOutcome};
+use crate::state::{Activity, ActivityOutcome, SavedState};
 
 /// One decided target, waiting to be carried out.
 #[derive(Debug, Clone)]
@@ -125,6 +126,27 @@ impl Pending {
             (Some(_), None) => true,
             (None, _) => false,
         }
+    }
+
+    /// The target as carrying out this decision left it, given the version its history had
+    /// when it was read and whether the reservation was set: a save moved the version on
+    /// (and only a save does), so the history is then the one saved.
+    pub fn known_after(&self, read_version: Option<Version>, applied: bool) -> Observed {
+        let mut view = self.view.clone();
+        if applied {
+            view.reserved = self.decision.desired;
+        }
+        let stored = match self.version {
+            Some(version) if self.version != read_version => Stored {
+                state: SavedState::Valid(self.decision.history.clone()),
+                version,
+            },
+            _ => Stored {
+                state: self.observations.saved.clone(),
+                version: read_version.unwrap_or(Version::Absent),
+            },
+        };
+        Observed { view, stored }
     }
 
     pub fn record(&self) -> DecisionRecord {

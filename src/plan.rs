@@ -11,7 +11,7 @@ use crate::error::HandlerError;
 use crate::function_ref::FunctionRef;
 use crate::policy::tags::{is_enabled, target_from_tags, ENABLED_TAG};
 use crate::policy::{Policy, Target};
-use crate::ports::{Context, ErrorKind, FunctionView, Lambda};
+use crate::ports::{Context, ErrorKind, FunctionView, Lambda, Stored};
 use crate::trigger::{Origin, Signal, Trigger};
 use std::collections::HashMap;
 
@@ -25,6 +25,9 @@ pub struct PlannedTarget {
     /// The function as planning already read it (a tag-managed function named by a direct
     /// command), so that it is not read twice.
     pub view: Option<FunctionView>,
+    /// The saved state as this invocation already knows it (a watching invocation's ticks:
+    /// what the last read or the autoscaler's own write left), so that it is not read again.
+    pub stored: Option<Stored>,
     /// The SQS record whose direct command set `request`, if one did.
     direct_from: Option<String>,
     /// The ARN the winning direct command named, if it named one: the command acts on
@@ -211,6 +214,7 @@ impl Planner<'_> {
                 request: Request::FollowAlarms,
                 triggers: Vec::new(),
                 view: None,
+                stored: None,
                 direct_from: None,
                 command_arn: None,
             });

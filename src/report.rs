@@ -217,7 +217,7 @@ pub struct RecordReport {
 }
 
 /// The value one invocation returns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
     pub decisions: Vec<DecisionRecord>,
@@ -232,6 +232,12 @@ pub struct Outcome {
     /// For SQS invocations: every record, with the functions it named.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<RecordReport>,
+    /// For a scheduled reconciliation that watched ([`crate::watch`]): how the watch went.
+    /// `decisions` then holds the first pass's decisions, one per target, followed by each
+    /// tick decision that changed something (or tried to), in the order they were made;
+    /// `deferred` counts the targets whose latest decision was deferred.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch: Option<crate::watch::Summary>,
 }
 
 /// `DeferredTargets`: how many decisions the deadline deferred in this invocation (no
@@ -375,6 +381,7 @@ mod tests {
             }]),
             record_errors: vec![],
             records: vec![],
+            watch: None,
         };
         let json = serde_json::to_value(&outcome).unwrap();
         assert_eq!(json["batchItemFailures"][0]["itemIdentifier"], "m-1");

@@ -19,6 +19,14 @@ pub const GET_FUNCTION_RPS_ENV: &str = "AUTOSCALER_GET_FUNCTION_RPS";
 pub const READ_CONCURRENCY_ENV: &str = "AUTOSCALER_READ_CONCURRENCY";
 /// Time kept free before the invocation's deadline to report and return.
 pub const DEADLINE_MARGIN_ENV: &str = "AUTOSCALER_DEADLINE_MARGIN_SECONDS";
+/// The part of `AUTOSCALER_CONTROL_PLANE_RPS` this function uses, when two functions of one
+/// stack share that budget (the template's watcher and the function that takes events).
+pub const CONTROL_PLANE_SHARE_ENV: &str = "AUTOSCALER_CONTROL_PLANE_SHARE";
+/// Watch mode: a scheduled reconciliation keeps reading its queues and alarms this often
+/// ([`crate::watch`]); unset or 0: off.
+pub const WATCH_SECONDS_ENV: &str = "AUTOSCALER_WATCH_SECONDS";
+/// How long after its start a watching invocation may still begin a tick.
+pub const WATCH_FOR_SECONDS_ENV: &str = "AUTOSCALER_WATCH_FOR_SECONDS";
 
 /// Lambda's control-plane quota: requests per second per Region, shared by the account.
 pub const CONTROL_PLANE_QUOTA: f64 = 15.0;
@@ -36,6 +44,32 @@ pub struct Settings {
     pub get_function_rps: f64,
     pub read_concurrency: usize,
     pub deadline_margin: Duration,
+    /// `None`: a scheduled reconciliation reconciles once and returns.
+    pub watch: Option<Watch>,
+}
+
+/// Watch mode's cadence and its end ([`crate::watch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watch {
+    /// Time between two ticks (the first one comes this long after the invocation starts).
+    pub every: Duration,
+    /// No tick starts later than this after the invocation started: it must end before the
+    /// next scheduled run does.
+    pub for_at_most: Duration,
+}
+
+impl Watch {
+    /// Below this a tick would mostly read the same approximate queue counts again (SQS
+    /// updates them within seconds, CloudWatch evaluates alarms every 10 s at best), and the
+    /// account's `DescribeAlarms` quota (9 per second) would be spent faster.
+    pub const SHORTEST: Duration = Duration::from_secs(5);
+    pub const LONGEST: Duration = Duration::from_secs(300);
+    /// A one-minute schedule (the template's) less 10 s: the next run's first pass takes the
+    /// place of the tick that would come next, and it finds the function free even when it
+    /// starts up to about 10 s late (docs/deploy.md, "Watch mode").
+    pub const DEFAULT_FOR_AT_MOST: Duration = Duration::from_secs(50);
+    /// A watching invocation cannot outlast Lambda's longest timeout.
+    pub const LONGEST_FOR: Duration = Duration::from_secs(900);
 }
 
 impl Settings {
@@ -58,6 +92,7 @@ impl Default for Settings {
             get_function_rps: Self::DEFAULT_GET_FUNCTION_RPS,
             read_concurrency: Self::DEFAULT_READ_CONCURRENCY,
             deadline_margin: Self::DEFAULT_DEADLINE_MARGIN,
+            watch: None,
         }
     }
 }
@@ -74,14 +109,22 @@ impl fmt::Display for Settings {
         write!(
             f,
             "dry_run={} namespace={} state_table={} control_plane_rps={} get_function_rps={} \
-             read_concurrency={} deadline_margin={}s",
+             read_concurrency={} deadline_margin={}s watch={}",
             self.dry_run,
             self.namespace,
             self.state_table.as_deref().unwrap_or("(none)"),
             self.control_plane_rps,
             self.get_function_rps,
             self.read_concurrency,
-            self.deadline_margin.as_secs_f64()
+            self.deadline_margin.as_secs_f64(),
+            match &self.watch {
+                None => "off".to_owned(),
+                Some(w) => format!(
+                    "every {}s for {}s",
+                    w.every.as_secs_f64(),
+                    w.for_at_most.as_secs_f64()
+                ),
+            }
         )
     }
 }
@@ -126,20 +169,83 @@ impl Settings {
                 Duration::from_secs_f64(number_in(DEADLINE_MARGIN_ENV, &text, 0.0, 60.0)?)
             }
         };
+        // Two functions of one stack (the watcher and the one that takes events) split the
+        // stack's budget, so that together they never take more than it.
+        let control_plane_share = match value(CONTROL_PLANE_SHARE_ENV) {
+            None => 1.0,
+            Some(text) => number_in(CONTROL_PLANE_SHARE_ENV, &text, f64::MIN_POSITIVE, 1.0)?,
+        };
+        let control_plane_rps = rate(
+            CONTROL_PLANE_RPS_ENV,
+            d.control_plane_rps,
+            CONTROL_PLANE_QUOTA,
+        )?;
         Ok(Settings {
             dry_run,
             namespace,
             state_table: value(STATE_TABLE_ENV).map(|t| t.trim().to_owned()),
-            control_plane_rps: rate(
-                CONTROL_PLANE_RPS_ENV,
-                d.control_plane_rps,
-                CONTROL_PLANE_QUOTA,
-            )?,
+            control_plane_rps: control_plane_rps * control_plane_share,
             get_function_rps: rate(GET_FUNCTION_RPS_ENV, d.get_function_rps, GET_FUNCTION_QUOTA)?,
             read_concurrency,
             deadline_margin,
+            watch: watch(&value)?,
         })
     }
+}
+
+impl Settings {
+    /// Watch mode every `seconds` (the CLI's `--watch-seconds`), checked as
+    /// `AUTOSCALER_WATCH_SECONDS` is, with the environment's `AUTOSCALER_WATCH_FOR_SECONDS`.
+    pub fn watch_every(seconds: f64) -> Result<Watch, SettingsError> {
+        let lookup = |name: &str| match name {
+            WATCH_SECONDS_ENV => Some(seconds.to_string()),
+            _ => std::env::var(name).ok().filter(|v| !v.trim().is_empty()),
+        };
+        watch(&lookup)?.ok_or_else(|| SettingsError {
+            variable: WATCH_SECONDS_ENV,
+            message: "a watch needs a tick interval above 0".into(),
+        })
+    }
+}
+
+/// `AUTOSCALER_WATCH_SECONDS` (unset or 0: off) and `AUTOSCALER_WATCH_FOR_SECONDS`.
+fn watch(value: &dyn Fn(&str) -> Option<String>) -> Result<Option<Watch>, SettingsError> {
+    let every = match value(WATCH_SECONDS_ENV) {
+        None => return Ok(None),
+        Some(text) if text.trim().parse::<f64>() == Ok(0.0) => return Ok(None),
+        Some(text) => number_in(
+            WATCH_SECONDS_ENV,
+            &text,
+            Watch::SHORTEST.as_secs_f64(),
+            Watch::LONGEST.as_secs_f64(),
+        )
+        .map_err(|mut e| {
+            e.message.push_str(" (0 or unset: no watch)");
+            e
+        })?,
+    };
+    let for_at_most = match value(WATCH_FOR_SECONDS_ENV) {
+        None => Watch::DEFAULT_FOR_AT_MOST.as_secs_f64(),
+        Some(text) => number_in(
+            WATCH_FOR_SECONDS_ENV,
+            &text,
+            f64::MIN_POSITIVE,
+            Watch::LONGEST_FOR.as_secs_f64(),
+        )?,
+    };
+    if for_at_most < every {
+        return Err(SettingsError {
+            variable: WATCH_FOR_SECONDS_ENV,
+            message: format!(
+                "{for_at_most} s is shorter than {WATCH_SECONDS_ENV} ({every} s): no tick would \
+                 ever run"
+            ),
+        });
+    }
+    Ok(Some(Watch {
+        every: Duration::from_secs_f64(every),
+        for_at_most: Duration::from_secs_f64(for_at_most),
+    }))
 }
 
 /// A number in `min..=max`, or an error that names the variable and the range.
@@ -249,6 +355,65 @@ mod tests {
             settings(&[(STATE_TABLE_ENV, " ")]).unwrap().state_table,
             None
         );
+    }
+
+    #[test]
+    fn watch_mode_is_off_unless_a_tick_interval_is_set_and_its_bounds_are_checked() {
+        assert_eq!(settings(&[]).unwrap().watch, None);
+        assert_eq!(settings(&[(WATCH_SECONDS_ENV, "0")]).unwrap().watch, None);
+        let on = settings(&[(WATCH_SECONDS_ENV, "10")])
+            .unwrap()
+            .watch
+            .unwrap();
+        assert_eq!(on.every, Duration::from_secs(10));
+        assert_eq!(on.for_at_most, Watch::DEFAULT_FOR_AT_MOST);
+        let longer = settings(&[(WATCH_SECONDS_ENV, "7.5"), (WATCH_FOR_SECONDS_ENV, "110")])
+            .unwrap()
+            .watch
+            .unwrap();
+        assert_eq!(longer.every, Duration::from_millis(7500));
+        assert_eq!(longer.for_at_most, Duration::from_secs(110));
+        for (pairs, variable, expected) in [
+            (
+                vec![(WATCH_SECONDS_ENV, "2")],
+                WATCH_SECONDS_ENV,
+                "from 5 to 300",
+            ),
+            (
+                vec![(WATCH_SECONDS_ENV, "often")],
+                WATCH_SECONDS_ENV,
+                "0 or unset: no watch",
+            ),
+            (
+                vec![(WATCH_SECONDS_ENV, "20"), (WATCH_FOR_SECONDS_ENV, "15")],
+                WATCH_FOR_SECONDS_ENV,
+                "no tick would ever run",
+            ),
+            (
+                vec![(WATCH_SECONDS_ENV, "20"), (WATCH_FOR_SECONDS_ENV, "1000")],
+                WATCH_FOR_SECONDS_ENV,
+                "to 900",
+            ),
+        ] {
+            let err = settings(&pairs).unwrap_err();
+            assert_eq!(err.variable, variable, "{pairs:?}");
+            assert!(err.message.contains(expected), "{pairs:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_control_plane_share_takes_that_part_of_the_stacks_budget() {
+        let s = settings(&[
+            (CONTROL_PLANE_RPS_ENV, "5"),
+            (CONTROL_PLANE_SHARE_ENV, "0.6"),
+        ]);
+        assert!((s.unwrap().control_plane_rps - 3.0).abs() < 1e-9);
+        let s = settings(&[(CONTROL_PLANE_SHARE_ENV, "0.4")]).unwrap();
+        assert!((s.control_plane_rps - 2.0).abs() < 1e-9);
+        for text in ["0", "1.5", "half"] {
+            let err = settings(&[(CONTROL_PLANE_SHARE_ENV, text)]).unwrap_err();
+            assert_eq!(err.variable, CONTROL_PLANE_SHARE_ENV, "{text}");
+        }
     }
 
     #[test]

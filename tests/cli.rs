@@ -46,6 +46,51 @@ fn an_unknown_subcommand_is_a_usage_error_not_a_panic() {
 }
 
 #[test]
+fn watch_seconds_needs_a_deadline_and_a_scheduled_event() {
+    let (code, _, stderr) = autoscaler(&[
+        "invoke",
+        "events/scheduled.json",
+        "--policy",
+        "examples/policy.json",
+        "--watch-seconds",
+        "10",
+    ]);
+    assert_eq!(code, 2, "clap's usage errors exit 2: {stderr}");
+    assert!(stderr.contains("--deadline-seconds"), "{stderr}");
+    let (code, stdout, stderr) = autoscaler(&[
+        "invoke",
+        "events/alarm-lambda-action.json",
+        "--policy",
+        "examples/policy.json",
+        "--deadline-seconds",
+        "30",
+        "--watch-seconds",
+        "10",
+    ]);
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("only a scheduled reconciliation watches"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = autoscaler(&[
+        "invoke",
+        "events/scheduled.json",
+        "--policy",
+        "examples/policy.json",
+        "--deadline-seconds",
+        "30",
+        "--watch-seconds",
+        "2",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("--watch-seconds: \"2\" is not a number from 5 to 300"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_reader_that_stops_early_is_not_a_crash() {
     // Far more output than a pipe buffers, so the write after the reader left must fail.
     let targets: Vec<String> = (0..3000)

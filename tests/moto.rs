@@ -574,6 +574,107 @@ async fn a_scheduled_event_reconciles_document_and_tagged_targets_and_fails_only
 }
 
 #[tokio::test]
+async fn a_watching_cli_run_follows_messages_sent_to_the_queue_during_its_loop() {
+    use std::io::BufRead;
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(1))
+        .await;
+    let url = moto.create_queue(&config, "orders").await;
+    moto.create_state_table(&config).await;
+    let dir = temp_files(
+        "watch",
+        &[(
+            "policy.json",
+            r#"{"targets":[{"function":"orders-worker","min":1,"max":100,"tolerance":0,
+                "scale_out_cooldown_seconds":0,
+                "queue":{"name":"orders","messages_per_instance":5}}]}"#,
+        )],
+    );
+    let policy = dir.join("policy.json");
+    // Ticks every 5 s; a 14 s deadline (2 s margin) leaves room for the ticks of 5 and 10 s.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_autoscaler"))
+        .args(["invoke", "events/scheduled.json", "--policy"])
+        .arg(&policy)
+        .args([
+            "--deadline-seconds",
+            "14",
+            "--watch-seconds",
+            "5",
+            "--metrics",
+            "off",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("AUTOSCALER_POLICY")
+        .env_remove("AUTOSCALER_POLICY_FILE")
+        .env_remove("AUTOSCALER_DRY_RUN")
+        .env_remove("AUTOSCALER_WATCH_FOR_SECONDS")
+        .envs(moto.env())
+        .env("AUTOSCALER_STATE_TABLE", STATE_TABLE)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the CLI starts");
+    // Wait for the first pass's decision (the queue is empty: the reservation stays 1)...
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (lines, logged) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    loop {
+        let line = logged
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the first pass logs its decision");
+        if line.contains("scaling decision") {
+            break;
+        }
+    }
+    // ...then send 40 messages while the loop runs: 8 instances at 5 per instance.
+    moto.send(&config, &url, 40, 0).await;
+    let output = child.wait_with_output().expect("the CLI ends");
+    let stderr = reader.join().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let record: Value = serde_json::from_slice(&output.stdout).expect("a JSON record");
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(8));
+    let decisions = record["decisions"].as_array().unwrap();
+    assert_eq!(
+        decisions[0]["desired"], 1,
+        "the first pass saw an empty queue"
+    );
+    let tick = decisions
+        .iter()
+        .find(|d| d["trigger"].as_str().unwrap().contains("watch tick"))
+        .unwrap_or_else(|| panic!("no tick decision in {record:#}"));
+    assert_eq!(
+        (tick["previous"].clone(), tick["desired"].clone()),
+        (json!(1), json!(8))
+    );
+    assert_eq!(tick["applied"], true);
+    assert_eq!(record["watch"]["ended"], "deadline");
+    assert!(
+        record["watch"]["ticks"].as_u64().unwrap() >= 1,
+        "{record:#}"
+    );
+    // The tick saved the history as the first pass left it (none: the first pass had
+    // nothing to record), without a conflict to read it again.
+    assert!(
+        !tick["reasons"]
+            .to_string()
+            .contains("read and decided again"),
+        "{tick:#}"
+    );
+    let item = moto.state_item(&config, "orders-worker").await.unwrap();
+    assert_eq!(item["version"].as_n().unwrap(), "1");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
 async fn cooldowns_hold_across_separate_cli_processes() {
     let moto = Moto::start();
     let config = moto.sdk_config().await;

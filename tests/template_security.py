@@ -64,9 +64,9 @@ def resources_of_type(template, type_name):
     return {k: v for k, v in resources(template).items() if v.get("Type") == type_name}
 
 
-def autoscaler(template):
-    """(logical id, resource) of the autoscaler: the function built from the
-    lambda-autoscaler binary."""
+def functions(template):
+    """(logical id, resource) of every function built from the lambda-autoscaler binary: the
+    autoscaler, and the watcher when the template has one."""
     found = [
         (logical_id, r)
         for logical_id, r in resources_of_type(template, "AWS::Serverless::Function").items()
@@ -74,15 +74,54 @@ def autoscaler(template):
         == AUTOSCALER_BINARY
     ]
     require(
+        found,
+        f"no AWS::Serverless::Function is built from the {AUTOSCALER_BINARY} binary "
+        f"(Metadata.BuildProperties.Binary)",
+    )
+    return found
+
+
+def autoscaler(template):
+    """(logical id, resource) of the autoscaler: the function built from the
+    lambda-autoscaler binary that every deployment has (no Condition). It takes the events."""
+    found = [(i, r) for i, r in functions(template) if "Condition" not in r]
+    require(
         len(found) == 1,
-        f"expected exactly one AWS::Serverless::Function built from the {AUTOSCALER_BINARY} "
-        f"binary (Metadata.BuildProperties.Binary), found {len(found)}",
+        f"expected exactly one unconditional AWS::Serverless::Function built from the "
+        f"{AUTOSCALER_BINARY} binary, found {len(found)}",
     )
     return found[0]
 
 
 def autoscaler_properties(template):
     return autoscaler(template)[1].get("Properties") or {}
+
+
+WATCH_SECONDS_ENV = "AUTOSCALER_WATCH_SECONDS"
+WATCH_PARAMETER = "WatchSeconds"
+
+
+def watcher(template):
+    """(logical id, resource) of the watcher: the function built from the binary whose
+    environment sets AUTOSCALER_WATCH_SECONDS."""
+    found = [
+        (i, r) for i, r in functions(template)
+        if WATCH_SECONDS_ENV in ((((r.get("Properties") or {}).get("Environment")) or {}).get("Variables") or {})
+    ]
+    require(
+        len(found) == 1,
+        f"expected exactly one function built from the binary with {WATCH_SECONDS_ENV} "
+        f"(the watcher), found {len(found)}",
+    )
+    return found[0]
+
+
+def properties(resource):
+    return resource.get("Properties") or {}
+
+
+def environment(resource):
+    return ((properties(resource).get("Environment") or {}).get("Variables")) or {}
 
 
 def referenced_logical_id(value):
@@ -327,45 +366,60 @@ def check_no_put_metric_data(template):
 
 
 def check_application_log_level_keeps_metrics(template):
-    """The function's ApplicationLogLevel is INFO or lower (or unset, which is INFO): its
+    """Each function's ApplicationLogLevel is INFO or lower (or unset, which is INFO): its
     metrics are EMF lines without a level, which Lambda counts as INFO, so WARN, ERROR or
     FATAL would drop every one and leave the dashboard empty."""
-    logging = autoscaler_properties(template).get("LoggingConfig") or {}
-    level = logging.get("ApplicationLogLevel", "INFO")
-    require(
-        isinstance(level, str) and level.upper() in ("TRACE", "DEBUG", "INFO"),
-        f"ApplicationLogLevel {json.dumps(level)} drops the EMF metric lines (Lambda counts a "
-        f"line without a level as INFO); use INFO",
-    )
+    for logical_id, function in functions(template):
+        logging = properties(function).get("LoggingConfig") or {}
+        level = logging.get("ApplicationLogLevel", "INFO")
+        require(
+            isinstance(level, str) and level.upper() in ("TRACE", "DEBUG", "INFO"),
+            f"{logical_id}: ApplicationLogLevel {json.dumps(level)} drops the EMF metric lines "
+            f"(Lambda counts a line without a level as INFO); use INFO",
+        )
 
 
 def check_role_is_fully_visible(template):
     """The autoscaler's permissions are all in this template: its Role is an AWS::IAM::Role
     defined here, with no managed policies, and the function has no SAM Policies (whose
-    templates and managed policies the checks above could not read)."""
-    logical_id, function = autoscaler(template)
-    props = function.get("Properties") or {}
-    require("Policies" not in props, f"{logical_id} has SAM Policies; use the explicit role")
-    role_id = referenced_logical_id(props.get("Role"))
-    role = resources(template).get(role_id) if role_id else None
-    require(
-        role is not None and role.get("Type") == "AWS::IAM::Role",
-        f"{logical_id}.Role must be !GetAtt of an AWS::IAM::Role in this template",
-    )
-    role_props = role.get("Properties") or {}
-    require(
-        not role_props.get("ManagedPolicyArns"),
-        f"{role_id} attaches managed policies ({json.dumps(role_props.get('ManagedPolicyArns'))}); "
-        f"put every permission inline so it can be read and checked",
-    )
+    templates and managed policies the checks above could not read). The watcher has the
+    same role: its first pass is the full reconciliation, and nothing more."""
+    roles = set()
+    for logical_id, function in functions(template):
+        props = properties(function)
+        require("Policies" not in props, f"{logical_id} has SAM Policies; use the explicit role")
+        role_id = referenced_logical_id(props.get("Role"))
+        role = resources(template).get(role_id) if role_id else None
+        require(
+            role is not None and role.get("Type") == "AWS::IAM::Role",
+            f"{logical_id}.Role must be !GetAtt of an AWS::IAM::Role in this template",
+        )
+        role_props = role.get("Properties") or {}
+        require(
+            not role_props.get("ManagedPolicyArns"),
+            f"{role_id} attaches managed policies ({json.dumps(role_props.get('ManagedPolicyArns'))}); "
+            f"put every permission inline so it can be read and checked",
+        )
+        roles.add(role_id)
+    require(len(roles) == 1, f"the functions have different roles ({sorted(roles)}); the checks read one")
 
 
 def check_autoscaler_cannot_change_itself(template):
-    """A Deny statement forbids concurrency writes on the autoscaler's own function, so its
-    reserved concurrency of 1 cannot be lifted by a policy that names it."""
-    name_text = sub_text(autoscaler_properties(template).get("FunctionName"))
-    require(name_text is not None, "the autoscaler needs a FunctionName (a string, !Sub or !Ref) to deny writes on itself")
-    for where, statement in policy_statements(template):
+    """A Deny statement forbids concurrency writes on each of the autoscaler's own functions
+    (the watcher's too), so a reserved concurrency of 1 cannot be lifted by a policy that
+    names it."""
+    for logical_id, function in functions(template):
+        name_text = sub_text(properties(function).get("FunctionName"))
+        require(name_text is not None, f"{logical_id} needs a FunctionName (a string, !Sub or !Ref) to deny writes on itself")
+        if not denies_concurrency_writes_on(template, name_text):
+            raise CheckFailed(
+                "no Deny statement forbids lambda:PutFunctionConcurrency and "
+                f"lambda:DeleteFunctionConcurrency on {logical_id}'s own function ({name_text})"
+            )
+
+
+def denies_concurrency_writes_on(template, name_text):
+    for _, statement in policy_statements(template):
         if statement.get("Effect") != "Deny":
             continue
         actions = action_patterns(statement)
@@ -376,47 +430,52 @@ def check_autoscaler_cannot_change_itself(template):
         for r in possible_items(statement.get("Resource")):
             text = sub_text(r)
             if covers and text is not None and (text == "*" or text.endswith(f":function:{name_text}")):
-                return
-    raise CheckFailed(
-        "no Deny statement forbids lambda:PutFunctionConcurrency and "
-        f"lambda:DeleteFunctionConcurrency on the autoscaler's own function ({name_text})"
-    )
+                return True
+    return False
 
 
 def check_own_reserved_concurrency_is_one(template):
-    """ReservedConcurrentExecutions: 1, so decisions are never made concurrently."""
-    value = autoscaler_properties(template).get("ReservedConcurrentExecutions")
-    require(
-        value is not None and str(value) == "1",
-        f"the autoscaler's ReservedConcurrentExecutions must be 1, got {json.dumps(value)}",
-    )
+    """ReservedConcurrentExecutions: 1 on each function: events are handled one at a time,
+    and the watcher runs one loop at a time."""
+    for logical_id, function in functions(template):
+        value = properties(function).get("ReservedConcurrentExecutions")
+        require(
+            value is not None and str(value) == "1",
+            f"{logical_id}'s ReservedConcurrentExecutions must be 1, got {json.dumps(value)}",
+        )
 
 
 def check_failed_events_have_an_sqs_destination(template):
-    """EventInvokeConfig has MaximumRetryAttempts and an OnFailure destination that is an
-    SQS queue of this template, and the role may send to it."""
-    props = autoscaler_properties(template)
-    config = props.get("EventInvokeConfig")
-    require(isinstance(config, dict), "the autoscaler has no EventInvokeConfig")
-    retries = config.get("MaximumRetryAttempts")
-    require(
-        isinstance(retries, int) and 0 <= retries <= 2,
-        f"EventInvokeConfig.MaximumRetryAttempts must be set (0-2), got {json.dumps(retries)}",
-    )
-    on_failure = ((config.get("DestinationConfig") or {}).get("OnFailure")) or {}
-    require(on_failure.get("Type") == "SQS", "EventInvokeConfig.DestinationConfig.OnFailure.Type must be SQS")
-    queue_id = referenced_logical_id(on_failure.get("Destination"))
-    queue = resources(template).get(queue_id) if queue_id else None
-    require(
-        queue is not None and queue.get("Type") == "AWS::SQS::Queue",
-        "the OnFailure destination must be !GetAtt <queue>.Arn of an AWS::SQS::Queue in this template",
-    )
-    for _, statement in allow_statements(template):
-        if grants(statement, "sqs:SendMessage") and any(
-            referenced_logical_id(r) == queue_id for r in statement_resources(statement)
-        ):
-            return
-    raise CheckFailed(f"no statement allows sqs:SendMessage on {queue_id}; failed events could not be delivered")
+    """Each function's EventInvokeConfig has MaximumRetryAttempts and an OnFailure
+    destination that is an SQS queue of this template, and the role may send to it."""
+    for logical_id, function in functions(template):
+        config = properties(function).get("EventInvokeConfig")
+        require(isinstance(config, dict), f"{logical_id} has no EventInvokeConfig")
+        retries = config.get("MaximumRetryAttempts")
+        require(
+            isinstance(retries, int) and 0 <= retries <= 2,
+            f"{logical_id}: EventInvokeConfig.MaximumRetryAttempts must be set (0-2), got {json.dumps(retries)}",
+        )
+        on_failure = ((config.get("DestinationConfig") or {}).get("OnFailure")) or {}
+        require(
+            on_failure.get("Type") == "SQS",
+            f"{logical_id}: EventInvokeConfig.DestinationConfig.OnFailure.Type must be SQS",
+        )
+        queue_id = referenced_logical_id(on_failure.get("Destination"))
+        queue = resources(template).get(queue_id) if queue_id else None
+        require(
+            queue is not None and queue.get("Type") == "AWS::SQS::Queue",
+            f"{logical_id}: the OnFailure destination must be !GetAtt <queue>.Arn of an "
+            f"AWS::SQS::Queue in this template",
+        )
+        require(
+            any(
+                grants(statement, "sqs:SendMessage")
+                and any(referenced_logical_id(r) == queue_id for r in statement_resources(statement))
+                for _, statement in allow_statements(template)
+            ),
+            f"no statement allows sqs:SendMessage on {queue_id}; failed events could not be delivered",
+        )
 
 
 TAG_WRITES = ("lambda:TagResource", "lambda:UntagResource")
@@ -457,11 +516,11 @@ def check_state_table_is_on_demand_keyed_by_function_with_ttl(template):
         ttl.get("AttributeName") == "expires_at" and ttl.get("Enabled") is True,
         f"{logical_id}: TTL on expires_at must be enabled, got {json.dumps(ttl)}",
     )
-    env = ((autoscaler_properties(template).get("Environment") or {}).get("Variables")) or {}
-    require(
-        referenced_logical_id(env.get("AUTOSCALER_STATE_TABLE")) == logical_id,
-        f"AUTOSCALER_STATE_TABLE must be !Ref {logical_id}",
-    )
+    for function_id, function in functions(template):
+        require(
+            referenced_logical_id(environment(function).get("AUTOSCALER_STATE_TABLE")) == logical_id,
+            f"{function_id}: AUTOSCALER_STATE_TABLE must be !Ref {logical_id}",
+        )
 
 
 def check_state_table_access_is_scoped(template):
@@ -504,14 +563,14 @@ def check_checkov_skips_say_why(template):
 
 def check_logs_are_json(template):
     """LoggingConfig.LogFormat is JSON (the function's tracing honours AWS_LAMBDA_LOG_FORMAT)."""
-    logging = autoscaler_properties(template).get("LoggingConfig") or {}
-    require(logging.get("LogFormat") == "JSON", "the autoscaler's LoggingConfig.LogFormat must be JSON")
+    for logical_id, function in functions(template):
+        logging = properties(function).get("LoggingConfig") or {}
+        require(logging.get("LogFormat") == "JSON", f"{logical_id}'s LoggingConfig.LogFormat must be JSON")
 
 
-def check_log_group_has_retention(template):
-    """The function logs to a log group of this template that has RetentionInDays."""
-    logical_id, function = autoscaler(template)
-    props = function.get("Properties") or {}
+def log_group_of(template, function):
+    """The logical id of the log group a function logs to, if the template declares it."""
+    props = properties(function)
     group_id = referenced_logical_id((props.get("LoggingConfig") or {}).get("LogGroup"))
     if group_id is None:
         # Otherwise, Lambda's default group /aws/lambda/<FunctionName> must be declared here.
@@ -520,15 +579,22 @@ def check_log_group_has_retention(template):
             group_name = sub_text((group.get("Properties") or {}).get("LogGroupName"))
             if name is not None and group_name == f"/aws/lambda/{name}":
                 group_id = gid
-    group = resources(template).get(group_id) if group_id else None
-    require(
-        group is not None and group.get("Type") == "AWS::Logs::LogGroup",
-        f"{logical_id} must log to an AWS::Logs::LogGroup of this template (LoggingConfig.LogGroup)",
-    )
-    require(
-        (group.get("Properties") or {}).get("RetentionInDays") is not None,
-        f"log group {group_id} has no RetentionInDays (logs would be kept forever)",
-    )
+    return group_id
+
+
+def check_log_group_has_retention(template):
+    """Each function logs to a log group of this template that has RetentionInDays."""
+    for logical_id, function in functions(template):
+        group_id = log_group_of(template, function)
+        group = resources(template).get(group_id) if group_id else None
+        require(
+            group is not None and group.get("Type") == "AWS::Logs::LogGroup",
+            f"{logical_id} must log to an AWS::Logs::LogGroup of this template (LoggingConfig.LogGroup)",
+        )
+        require(
+            (group.get("Properties") or {}).get("RetentionInDays") is not None,
+            f"log group {group_id} has no RetentionInDays (logs would be kept forever)",
+        )
 
 
 def check_alarm_permission_is_scoped(template):
@@ -560,12 +626,12 @@ def check_alarm_permission_is_scoped(template):
 
 def check_build_shape(template):
     """SAM builds the lambda-autoscaler binary with cargo-lambda for arm64 on provided.al2023."""
-    logical_id, function = autoscaler(template)
-    props = function.get("Properties") or {}
-    require((function.get("Metadata") or {}).get("BuildMethod") == "rust-cargolambda", f"{logical_id}: BuildMethod must be rust-cargolambda")
-    require(props.get("Runtime") == "provided.al2023", f"{logical_id}: Runtime must be provided.al2023")
-    require(props.get("Handler") == "bootstrap", f"{logical_id}: Handler must be bootstrap")
-    require(props.get("Architectures") == ["arm64"], f"{logical_id}: Architectures must be [arm64]")
+    for logical_id, function in functions(template):
+        props = properties(function)
+        require((function.get("Metadata") or {}).get("BuildMethod") == "rust-cargolambda", f"{logical_id}: BuildMethod must be rust-cargolambda")
+        require(props.get("Runtime") == "provided.al2023", f"{logical_id}: Runtime must be provided.al2023")
+        require(props.get("Handler") == "bootstrap", f"{logical_id}: Handler must be bootstrap")
+        require(props.get("Architectures") == ["arm64"], f"{logical_id}: Architectures must be [arm64]")
 
 
 # ---------------------------------------------------------------- dashboard and alarm topic
@@ -808,6 +874,8 @@ def render(value, values, conditions):
     if "Fn::Sub" in value:
         text = value["Fn::Sub"]
         return re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], text)
+    if value.get("Ref") == "AWS::NoValue":
+        return None
     if "Ref" in value:
         return values[value["Ref"]]
     if "Fn::GetAtt" in value:
@@ -1035,6 +1103,159 @@ def check_no_event_source_mapping_create_or_delete(template):
             require(not grants(statement, action), f"{where} allows {action}; the autoscaler only updates mappings")
 
 
+# ---------------------------------------------------------------- watch mode
+# With WatchSeconds set, a second function (the watcher, same code and role) takes the
+# reconciliation schedule and watches between runs; the autoscaler keeps the events, so
+# that they never wait behind a loop (docs/deploy.md, "Watch mode").
+
+# src/settings.rs: the GetFunction budget a function takes unless told otherwise, and
+# Lambda's quota for it.
+DEFAULT_GET_FUNCTION_RPS = 50.0
+GET_FUNCTION_QUOTA = 100.0
+
+
+def is_watch_switch(condition):
+    """condition is Fn::Not [Fn::Equals [!Ref WatchSeconds, "0"]]: true only when watching."""
+    args = condition.get("Fn::Not") if isinstance(condition, dict) else None
+    return isinstance(args, list) and len(args) == 1 and is_equals_test(args[0], WATCH_PARAMETER, "0")
+
+
+def deployed_functions(template, watch_seconds):
+    """(logical id, resource, parameter values, conditions) of the functions that exist when
+    WatchSeconds is watch_seconds (other parameters at their defaults)."""
+    params = parameter_values(template, **{WATCH_PARAMETER: watch_seconds})
+    conditions = evaluate_conditions(template, params)
+    return [
+        (fid, f, params, conditions)
+        for fid, f in functions(template)
+        if "Condition" not in f or conditions.get(f["Condition"], False)
+    ]
+
+
+def check_watcher_takes_the_schedule_and_the_autoscaler_keeps_the_events(template):
+    """The watcher exists only when WatchSeconds is set, is told that interval, and has no
+    trigger but a schedule (alarm, SNS and direct events stay with the autoscaler, so they
+    never wait behind a loop). For WatchSeconds 0 and set, exactly one enabled schedule
+    reconciles, on the autoscaler or on the watcher respectively: runs neither double nor
+    stop. A failed watch is not retried (the next scheduled run does the same work)."""
+    watcher_id, w = watcher(template)
+    require(
+        is_watch_switch(condition_definition(template, w)),
+        f"{watcher_id} needs a Condition that is Fn::Not [Fn::Equals [!Ref {WATCH_PARAMETER}, \"0\"]]",
+    )
+    require(
+        parameter_of(template, environment(w).get(WATCH_SECONDS_ENV)) == WATCH_PARAMETER,
+        f"{watcher_id}: {WATCH_SECONDS_ENV} must be !Ref {WATCH_PARAMETER}",
+    )
+    events = properties(w).get("Events") or {}
+    require(
+        events and all((e or {}).get("Type") == "ScheduleV2" for e in events.values()),
+        f"{watcher_id} may be triggered by its schedule only, got {json.dumps(sorted(events))}",
+    )
+    retries = (properties(w).get("EventInvokeConfig") or {}).get("MaximumRetryAttempts")
+    require(retries == 0, f"{watcher_id}: a failed watch must not be retried (MaximumRetryAttempts 0), got {retries}")
+    autoscaler_id, _ = autoscaler(template)
+    for watch_seconds, owner in (("0", autoscaler_id), ("10", watcher_id)):
+        enabled = []
+        for fid, f, params, conditions in deployed_functions(template, watch_seconds):
+            for name, event in (properties(f).get("Events") or {}).items():
+                if (event or {}).get("Type") not in ("ScheduleV2", "Schedule"):
+                    continue
+                state = render((event.get("Properties") or {}).get("State", "ENABLED"), params, conditions)
+                if state == "ENABLED":
+                    enabled.append(f"{fid}.{name}")
+        require(
+            len(enabled) == 1 and enabled[0].startswith(owner + "."),
+            f"with {WATCH_PARAMETER}={watch_seconds}, exactly one enabled schedule on {owner} must "
+            f"reconcile, found {enabled}",
+        )
+
+
+def check_watcher_logs_to_its_own_group_and_may_write_there(template):
+    """The watcher logs to a log group of its own, which exists exactly when it does, and the
+    role may write there."""
+    watcher_id, w = watcher(template)
+    _, a = autoscaler(template)
+    group = log_group_of(template, w)
+    require(
+        group is not None and group != log_group_of(template, a),
+        f"{watcher_id} must log to a log group of its own, not {group}",
+    )
+    require(
+        resources(template)[group].get("Condition") == w.get("Condition"),
+        f"{group} must exist exactly when {watcher_id} does (the same Condition)",
+    )
+    require(
+        any(
+            grants(statement, "logs:PutLogEvents")
+            and any(referenced_logical_id(r) == group for r in statement_resources(statement))
+            for _, statement in allow_statements(template)
+        ),
+        f"no statement allows logs:PutLogEvents on {group}",
+    )
+
+
+def check_control_plane_budget_is_split_not_doubled(template):
+    """Both functions read the stack's control-plane budget from the same parameter, and the
+    shares they take (AUTOSCALER_CONTROL_PLANE_SHARE, 1 when unset) add up to at most all of
+    it, with or without the watcher; their GetFunction budgets add up to no more than
+    Lambda's quota."""
+    for watch_seconds in ("0", "10"):
+        deployed = deployed_functions(template, watch_seconds)
+        budgets, share, get_function = set(), 0.0, 0.0
+        for fid, f, params, conditions in deployed:
+            env = environment(f)
+            budgets.add(parameter_of(template, env.get("AUTOSCALER_CONTROL_PLANE_RPS")))
+            value = render(env.get("AUTOSCALER_CONTROL_PLANE_SHARE"), params, conditions)
+            share += 1.0 if value is None else float(value)
+            value = render(env.get("AUTOSCALER_GET_FUNCTION_RPS"), params, conditions)
+            get_function += DEFAULT_GET_FUNCTION_RPS if value is None else float(value)
+        require(
+            len(budgets) == 1 and None not in budgets,
+            f"with {WATCH_PARAMETER}={watch_seconds}, every function's AUTOSCALER_CONTROL_PLANE_RPS "
+            f"must be !Ref of one parameter, got {sorted(map(str, budgets))}",
+        )
+        require(
+            share <= 1.0 + 1e-9,
+            f"with {WATCH_PARAMETER}={watch_seconds}, the functions take {share:g} times the "
+            f"stack's control-plane budget; their shares must add up to at most 1",
+        )
+        require(
+            get_function <= GET_FUNCTION_QUOTA,
+            f"with {WATCH_PARAMETER}={watch_seconds}, the functions' GetFunction budgets add up to "
+            f"{get_function:g}, above Lambda's {GET_FUNCTION_QUOTA:g} per second",
+        )
+
+
+def check_dashboard_reads_the_watchers_log_group_when_watching(template):
+    """The dashboard's log widgets read the watcher's log group too when it exists (it makes
+    most decisions then), through a Fn::Sub variable guarded by the watcher's condition."""
+    logical_id, widgets = dashboard_widgets(template)
+    body = dashboard(template)[1]["Properties"]["DashboardBody"]["Fn::Sub"]
+    watcher_id, w = watcher(template)
+    group = log_group_of(template, w)
+    variables = body[1] if isinstance(body, list) and len(body) == 2 else {}
+    found = [
+        name for name, value in variables.items()
+        if isinstance(value, dict) and "Fn::If" in value
+        and value["Fn::If"][0] == w.get("Condition")
+        and f"SOURCE '${{{group}}}'" in (sub_text(value["Fn::If"][1]) or "")
+        and value["Fn::If"][2] == ""
+    ]
+    require(
+        found,
+        f"{logical_id} needs a Fn::Sub variable that is SOURCE '${{{group}}}' when {watcher_id} "
+        f"exists and empty otherwise",
+    )
+    _, a = autoscaler(template)
+    own = log_group_of(template, a)
+    queries = [(x.get("properties") or {}).get("query") or "" for x in widgets if x.get("type") == "log"]
+    require(
+        queries and all(q.startswith(f"SOURCE '@@{own}@@'@@{found[0]}@@ |") for q in queries),
+        f"every log widget of {logical_id} must start with SOURCE '${{{own}}}'${{{found[0]}}}",
+    )
+
+
 CHECKS = [
     check_write_actions_require_opt_in_tag_or_explicit_arns,
     check_no_write_on_wildcard_resource_without_condition,
@@ -1064,6 +1285,10 @@ CHECKS = [
     check_event_source_mapping_access_is_on_mapping_resources,
     check_only_listed_actions_on_every_resource,
     check_no_event_source_mapping_create_or_delete,
+    check_watcher_takes_the_schedule_and_the_autoscaler_keeps_the_events,
+    check_watcher_logs_to_its_own_group_and_may_write_there,
+    check_control_plane_budget_is_split_not_doubled,
+    check_dashboard_reads_the_watchers_log_group_when_watching,
 ]
 
 
@@ -1248,8 +1473,10 @@ def mutate_checkov_skip_without_reason(t):
 def dashboard_body_replace(t, old, new):
     _, resource = dashboard(t)
     body = resource["Properties"]["DashboardBody"]
-    require(old in body["Fn::Sub"], f"mutation target not found: {old} in the dashboard body")
-    body["Fn::Sub"] = body["Fn::Sub"].replace(old, new)
+    # !Sub "text", or !Sub [text, {variables}]
+    holder, key = (body["Fn::Sub"], 0) if isinstance(body["Fn::Sub"], list) else (body, "Fn::Sub")
+    require(old in holder[key], f"mutation target not found: {old} in the dashboard body")
+    holder[key] = holder[key].replace(old, new)
 
 
 def mutate_dashboard_literal_namespace(t):
@@ -1410,6 +1637,74 @@ def mutate_dashboard_without_paused_consumers(t):
     dashboard_body_replace(t, "PausedConsumers", "Paused")
 
 
+def watcher_properties(t):
+    return properties(watcher(t)[1])
+
+
+def mutate_watcher_reserved_concurrency_dropped(t):
+    watcher_properties(t).pop("ReservedConcurrentExecutions")
+
+
+def mutate_watcher_without_failure_destination(t):
+    watcher_properties(t)["EventInvokeConfig"].pop("DestinationConfig")
+
+
+def mutate_watcher_retried(t):
+    watcher_properties(t)["EventInvokeConfig"]["MaximumRetryAttempts"] = 2
+
+
+def mutate_watcher_unconditional(t):
+    watcher(t)[1].pop("Condition")
+
+
+def mutate_watcher_takes_alarm_events(t):
+    watcher_properties(t)["Events"]["Alarms"] = {
+        "Type": "EventBridgeRule",
+        "Properties": {"Pattern": {"source": ["aws.cloudwatch"]}},
+    }
+
+
+def mutate_both_schedules_enabled(t):
+    for event in (autoscaler_properties(t).get("Events") or {}).values():
+        if event.get("Type") == "ScheduleV2":
+            event["Properties"]["State"] = {"Ref": "ReconcileScheduleState"}
+
+
+def mutate_watcher_logs_to_the_autoscalers_group(t):
+    watcher_properties(t)["LoggingConfig"]["LogGroup"] = autoscaler_properties(t)["LoggingConfig"]["LogGroup"]
+
+
+def mutate_watcher_log_group_not_writable(t):
+    statement = statement_granting(t, "logs:PutLogEvents")
+    statement["Resource"] = {"Fn::GetAtt": ["AutoscalerLogGroup", "Arn"]}
+
+
+def mutate_watcher_takes_the_whole_budget(t):
+    watcher_properties(t)["Environment"]["Variables"]["AUTOSCALER_CONTROL_PLANE_SHARE"] = "1"
+
+
+def mutate_events_keep_the_whole_get_function_budget(t):
+    autoscaler_properties(t)["Environment"]["Variables"]["AUTOSCALER_GET_FUNCTION_RPS"] = "80"
+
+
+def mutate_watcher_budget_from_another_parameter(t):
+    watcher_properties(t)["Environment"]["Variables"]["AUTOSCALER_CONTROL_PLANE_RPS"] = "5"
+
+
+def mutate_watcher_may_change_itself(t):
+    for statements in role_statements(t):
+        for statement in statements:
+            if statement.get("Effect") == "Deny" and isinstance(statement.get("Resource"), list):
+                statement["Resource"] = statement["Resource"][:1]
+
+
+def mutate_dashboard_ignores_the_watcher(t):
+    _, resource = dashboard(t)
+    variables = resource["Properties"]["DashboardBody"]["Fn::Sub"][1]
+    for name in variables:
+        variables[name] = ""
+
+
 MUTATIONS = [
     ("GetFunction loses the opt-in tag condition", mutate_get_function_without_condition, check_code_revealing_reads_require_opt_in_tag),
     ("the opt-in tag condition is removed", mutate_drop_opt_in_condition, check_write_actions_require_opt_in_tag_or_explicit_arns),
@@ -1476,6 +1771,19 @@ MUTATIONS = [
     ("the SNS permission allows every topic", mutate_sns_permission_any_topic, check_alarm_topic_subscription_is_scoped),
     ("the SNS permission exists without a topic", mutate_sns_permission_unconditional, check_alarm_topic_subscription_is_scoped),
     ("the subscription exists without a topic", mutate_sns_subscription_unconditional, check_alarm_topic_subscription_is_scoped),
+    ("the watcher's reserved concurrency is removed", mutate_watcher_reserved_concurrency_dropped, check_own_reserved_concurrency_is_one),
+    ("the watcher's OnFailure destination is removed", mutate_watcher_without_failure_destination, check_failed_events_have_an_sqs_destination),
+    ("the watcher may change itself", mutate_watcher_may_change_itself, check_autoscaler_cannot_change_itself),
+    ("a failed watch is retried", mutate_watcher_retried, check_watcher_takes_the_schedule_and_the_autoscaler_keeps_the_events),
+    ("the watcher exists without WatchSeconds", mutate_watcher_unconditional, check_watcher_takes_the_schedule_and_the_autoscaler_keeps_the_events),
+    ("the watcher takes alarm events", mutate_watcher_takes_alarm_events, check_watcher_takes_the_schedule_and_the_autoscaler_keeps_the_events),
+    ("both schedules run while watching", mutate_both_schedules_enabled, check_watcher_takes_the_schedule_and_the_autoscaler_keeps_the_events),
+    ("the watcher logs to the autoscaler's group", mutate_watcher_logs_to_the_autoscalers_group, check_watcher_logs_to_its_own_group_and_may_write_there),
+    ("the role may not write the watcher's logs", mutate_watcher_log_group_not_writable, check_watcher_logs_to_its_own_group_and_may_write_there),
+    ("the watcher takes the whole control-plane budget", mutate_watcher_takes_the_whole_budget, check_control_plane_budget_is_split_not_doubled),
+    ("the events function keeps 80 GetFunction per second", mutate_events_keep_the_whole_get_function_budget, check_control_plane_budget_is_split_not_doubled),
+    ("the watcher's budget is not the stack's parameter", mutate_watcher_budget_from_another_parameter, check_control_plane_budget_is_split_not_doubled),
+    ("the dashboard ignores the watcher's log group", mutate_dashboard_ignores_the_watcher, check_dashboard_reads_the_watchers_log_group_when_watching),
 ]
 
 

@@ -36,6 +36,18 @@ enum Command {
         /// its deadline; what is left is reported as deferred. No deadline by default.
         #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
         deadline_seconds: Option<f64>,
+        /// Watch mode, as the deployed watcher runs it: after the scheduled event's
+        /// reconciliation, read the followed queues and alarms again every SECONDS (5 to 300)
+        /// and act on what changed, until the deadline (with its margin), or
+        /// AUTOSCALER_WATCH_FOR_SECONDS (default 50) after the start, whichever comes first.
+        /// Needs --deadline-seconds and a scheduled event (events/scheduled.json).
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            value_parser = parse_seconds,
+            requires = "deadline_seconds"
+        )]
+        watch_seconds: Option<f64>,
         /// Where the decision metrics go: CloudWatch's PutMetricData (api), Embedded Metric
         /// Format lines on stderr beside the logs (emf; the Lambda function writes them to
         /// stdout), or nowhere (off).
@@ -135,19 +147,49 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
     }
 }
 
-async fn invoke(
-    event: &Path,
-    policy: Option<&Path>,
+/// `autoscaler invoke`'s options.
+struct InvokeArgs<'a> {
+    event: &'a Path,
+    policy: Option<&'a Path>,
     dry_run: bool,
     deadline_seconds: Option<f64>,
+    watch_seconds: Option<f64>,
     metrics: MetricsTo,
-) -> Result<(), String> {
+}
+
+async fn invoke(args: InvokeArgs<'_>) -> Result<(), String> {
+    let InvokeArgs {
+        event,
+        policy,
+        dry_run,
+        deadline_seconds,
+        watch_seconds,
+        metrics,
+    } = args;
     let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
     settings.dry_run |= dry_run;
     let policy = load_policy(policy).map_err(|e| e.to_string())?;
     let bytes = read_event(event)?;
     let trigger = trigger::parse_event_bytes(&bytes)
         .map_err(|e| format!("invalid event {}: {e}", event.display()))?;
+    if let Some(seconds) = watch_seconds {
+        // The deployed function ignores the setting for other events; a person asking for a
+        // watch of one is told.
+        if !lambda_autoscaler::watch::is_scheduled(&trigger) {
+            return Err(format!(
+                "--watch-seconds: only a scheduled reconciliation watches, and {} is not a \
+                 scheduled event (see events/scheduled.json)",
+                event.display()
+            ));
+        }
+        let watch = Settings::watch_every(seconds).map_err(|e| match e.variable {
+            lambda_autoscaler::settings::WATCH_SECONDS_ENV => {
+                format!("--watch-seconds: {}", e.message)
+            }
+            _ => e.to_string(),
+        })?;
+        settings.watch = Some(watch);
+    }
     let config = wiring::sdk_config().await;
     let metrics = metrics.publisher(&config);
     let autoscaler = wiring::autoscaler(&config, Ok(policy), settings, metrics);
@@ -509,15 +551,17 @@ async fn main() -> ExitCode {
             policy,
             dry_run,
             deadline_seconds,
+            watch_seconds,
             metrics,
         } => {
-            invoke(
+            invoke(InvokeArgs {
                 event,
-                policy.as_deref(),
-                *dry_run,
-                *deadline_seconds,
-                *metrics,
-            )
+                policy: policy.as_deref(),
+                dry_run: *dry_run,
+                deadline_seconds: *deadline_seconds,
+                watch_seconds: *watch_seconds,
+                metrics: *metrics,
+            })
             .await
         }
         Command::Validate { policy, now } => validate(policy.as_deref(), *now),

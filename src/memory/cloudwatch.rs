@@ -10,6 +10,8 @@ use std::sync::Mutex;
 pub struct MemoryCloudWatch {
     parts: Parts,
     alarms: Mutex<HashMap<String, AlarmState>>,
+    /// States that take effect later, on the world's clock: (from, alarm, state).
+    later: Mutex<Vec<(std::time::Duration, String, AlarmState)>>,
     published: Mutex<Vec<(String, MetricPoint)>>,
     /// How long one `PutMetricData` takes, per point (on the world's clock).
     publish_time_per_point: Mutex<std::time::Duration>,
@@ -20,6 +22,7 @@ impl MemoryCloudWatch {
         MemoryCloudWatch {
             parts,
             alarms: Mutex::default(),
+            later: Mutex::default(),
             published: Mutex::default(),
             publish_time_per_point: Mutex::default(),
         }
@@ -28,6 +31,12 @@ impl MemoryCloudWatch {
     /// Creates the alarm or changes its state.
     pub fn set_alarm(&self, name: &str, state: AlarmState) {
         lock(&self.alarms).insert(name.to_owned(), state);
+    }
+
+    /// Changes the alarm's state once the world's clock reaches `from` (its monotonic
+    /// time), for an alarm that fires while an invocation runs.
+    pub fn set_alarm_from(&self, name: &str, from: std::time::Duration, state: AlarmState) {
+        lock(&self.later).push((from, name.to_owned(), state));
     }
 
     /// Makes every `PutMetricData` take this long per point.
@@ -45,7 +54,15 @@ impl MemoryCloudWatch {
 impl AlarmReader for MemoryCloudWatch {
     async fn states(&self, names: &[String]) -> Result<HashMap<String, AlarmState>, AwsError> {
         self.parts.call("DescribeAlarms", &names.join(", "))?;
-        let alarms = lock(&self.alarms);
+        let now = self.parts.clock.elapsed();
+        let mut alarms = lock(&self.alarms);
+        lock(&self.later).retain(|(from, name, state)| {
+            if *from > now {
+                return true;
+            }
+            alarms.insert(name.clone(), *state);
+            false
+        });
         Ok(names
             .iter()
             .filter_map(|n| alarms.get(n).map(|s| (n.clone(), *s)))

@@ -1,15 +1,19 @@
 //! Queues and their depths.
 
 use super::{lock, Parts};
+use crate::ports::Clock;
 use crate::ports::{AwsError, QueueDepth, QueueReader};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 pub struct MemoryQueues {
     parts: Parts,
     /// Depth by queue name.
     depths: Mutex<HashMap<String, QueueDepth>>,
+    /// Depths that take effect later, on the world's clock: (from, queue, depth).
+    later: Mutex<Vec<(Duration, String, QueueDepth)>>,
 }
 
 impl MemoryQueues {
@@ -17,6 +21,7 @@ impl MemoryQueues {
         MemoryQueues {
             parts,
             depths: Mutex::default(),
+            later: Mutex::default(),
         }
     }
 
@@ -34,6 +39,26 @@ impl MemoryQueues {
         lock(&self.depths).insert(name.to_owned(), depth);
     }
 
+    /// Changes the depth once the world's clock reaches `from` (its monotonic time), for a
+    /// queue that fills or drains while an invocation runs.
+    pub fn set_depth_from(&self, name: &str, from: Duration, depth: QueueDepth) {
+        lock(&self.later).push((from, name.to_owned(), depth));
+    }
+
+    /// Applies the later depths that are due, in the order they were given.
+    fn catch_up(&self) {
+        let now = self.parts.clock.elapsed();
+        let mut later = lock(&self.later);
+        let mut depths = lock(&self.depths);
+        later.retain(|(from, name, depth)| {
+            if *from > now {
+                return true;
+            }
+            depths.insert(name.clone(), *depth);
+            false
+        });
+    }
+
     fn missing(operation: &'static str, resource: &str) -> AwsError {
         AwsError {
             operation,
@@ -48,6 +73,7 @@ impl MemoryQueues {
 impl QueueReader for MemoryQueues {
     async fn url_of(&self, name: &str) -> Result<String, AwsError> {
         self.parts.call("GetQueueUrl", name)?;
+        self.catch_up();
         if !lock(&self.depths).contains_key(name) {
             return Err(Self::missing("GetQueueUrl", name));
         }
@@ -56,6 +82,7 @@ impl QueueReader for MemoryQueues {
 
     async fn depth(&self, url: &str) -> Result<QueueDepth, AwsError> {
         self.parts.call("GetQueueAttributes", url)?;
+        self.catch_up();
         let name = url.rsplit('/').next().unwrap_or_default();
         lock(&self.depths)
             .get(name)
