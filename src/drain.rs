@@ -222,16 +222,23 @@ pub fn propose(
     let rates = signals
         .rates
         .unwrap_or_else(|| Rates::single(depth.in_flight));
-    let (batch, batch_from) = match (goal.batch_size, signals.mapping_batch_size) {
-        (Some(b), _) => (b, "batch_size"),
-        (None, Some(b)) => (b, "the event source mapping's BatchSize"),
-        (None, None) => (1, "no mapping, no batch_size"),
-    };
-    let b = f64::from(batch);
-    let per_invocation = signals
+    let measured_batch = signals
         .measured
         .and_then(|m| m.messages_per_invocation)
-        .map_or(1.0, |k| k.clamp(1.0, b));
+        .map(|k| k.max(1.0));
+    // The batch size given (policy, then mapping) bounds what was measured; without one,
+    // the measured batch is the evidence.
+    let (batch, batch_from) = match (goal.batch_size, signals.mapping_batch_size, measured_batch) {
+        (Some(b), _, _) => (b, "batch_size"),
+        (None, Some(b), _) => (b, "the event source mapping's BatchSize"),
+        (None, None, Some(k)) => (
+            k.ceil().min(f64::from(WaitGoal::MAX_BATCH_SIZE)) as u32,
+            "as measured",
+        ),
+        (None, None, None) => (1, "no mapping, no batch_size"),
+    };
+    let b = f64::from(batch);
+    let per_invocation = measured_batch.map_or(1.0, |k| k.min(b));
     let slow_dependency = signals.measured.and_then(|m| m.slow_dependency());
     let mut parts = vec![format!("{waiting} waiting, {} in flight", depth.in_flight)];
     if per_invocation > 1.0 {

@@ -12,6 +12,7 @@ use crate::memory::{MemoryLambda, World};
 use crate::policy::Policy;
 use crate::ports::QueueDepth;
 use crate::report::Outcome;
+use crate::service_time::Point;
 use crate::settings::Settings;
 use std::path::PathBuf;
 
@@ -37,6 +38,18 @@ pub struct Args {
     /// or the item alone): FILE for every target, or NAME=FILE for one (repeatable).
     #[arg(long, value_name = "[NAME=]FILE")]
     pub history: Vec<String>,
+    /// For a `target_wait_seconds` goal: the queue's depth SECONDS before this evaluation,
+    /// NAME=VISIBLE[,IN_FLIGHT[,DELAYED]]@SECONDS (repeatable), as a warm container would
+    /// have sampled it. Messages that piled up since count as arrivals beyond the
+    /// executions' pace.
+    #[arg(long, value_name = "NAME=COUNTS@SECONDS")]
+    pub earlier_depth: Vec<String>,
+    /// For a `target_wait_seconds` goal without `service_seconds`: the service time
+    /// CloudWatch measured, SECONDS per message and optionally the messages an invocation
+    /// takes: SECONDS[/MESSAGES] for every target, or NAME=SECONDS[/MESSAGES] for one.
+    /// Without it the service time is unknown, as before CloudWatch has any.
+    #[arg(long, value_name = "[NAME=]SECONDS[/MESSAGES]")]
+    pub service_time: Vec<String>,
     /// The time of the evaluation: epoch seconds, or RFC 3339 with an offset
     /// (2026-12-01T08:30:00+01:00). Schedules are evaluated at it. Default: now.
     #[arg(long, value_name = "TIME", value_parser = crate::cron::parse_instant)]
@@ -92,12 +105,56 @@ pub async fn run(args: &Args, event: &[u8]) -> Result<(Outcome, String), String>
     for (name, history) in histories {
         world.state.put(&MemoryLambda::arn(&name), history);
     }
+    let measured = per_target("--service-time", &args.service_time, &names, service_time)?;
+    for target in &policy.targets {
+        let (Some((seconds, per_invocation)), Some(queue)) =
+            (measured.get(target.function.name()), &target.queue)
+        else {
+            continue;
+        };
+        world.cloudwatch.set_service_points(
+            target.function.name(),
+            queue.queue.name(),
+            measured_points(now, *seconds, *per_invocation),
+        );
+    }
+    let mut earlier = Vec::new();
+    for item in &args.earlier_depth {
+        let (name, rest) = split("--earlier-depth", item)?;
+        let (counts, ago) = rest
+            .rsplit_once('@')
+            .ok_or_else(|| format!("--earlier-depth {item}: expected NAME=COUNTS@SECONDS"))?;
+        let ago: i64 = ago.trim().parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+            format!("--earlier-depth {item}: \"{ago}\" is not a number of seconds above 0")
+        })?;
+        let depth = queue_depth(counts).map_err(|e| format!("--earlier-depth {item}: {e}"))?;
+        let queue = policy
+            .targets
+            .iter()
+            .filter_map(|t| t.queue.as_ref())
+            .find(|q| q.queue.name() == name)
+            .ok_or_else(|| {
+                format!("--earlier-depth {item}: no target follows a queue \"{name}\"")
+            })?;
+        let waiting = depth.visible
+            + if queue.include_delayed {
+                depth.delayed
+            } else {
+                0
+            };
+        earlier.push((queue.queue.clone(), now - ago, waiting, depth.in_flight));
+    }
     let ctx = world.context(
         Settings::DEFAULT_CONTROL_PLANE_RPS,
         Settings::DEFAULT_GET_FUNCTION_RPS,
         true,
     );
     let autoscaler = Autoscaler::new(Ok(policy), Settings::default(), ctx);
+    // Oldest first, as they were taken.
+    earlier.sort_by_key(|(_, at, _, _)| *at);
+    for (queue, at, waiting, in_flight) in earlier {
+        autoscaler.add_queue_sample(queue, at, waiting, in_flight);
+    }
     let trigger = crate::trigger::parse_event_bytes(event)
         .map_err(|e| format!("invalid event {}: {e}", args.event.display()))?;
     let outcome = autoscaler
@@ -142,6 +199,49 @@ fn split<'a>(flag: &str, item: &'a str) -> Result<(&'a str, &'a str), String> {
     item.split_once('=')
         .filter(|(name, _)| !name.is_empty())
         .ok_or_else(|| format!("{flag} {item}: expected NAME=VALUE"))
+}
+
+/// `SECONDS[/MESSAGES]`: seconds per message, and the messages an invocation takes.
+fn service_time(text: &str) -> Result<(f64, Option<f64>), String> {
+    let (seconds, per_invocation) = match text.split_once('/') {
+        Some((s, k)) => (s, Some(k)),
+        None => (text, None),
+    };
+    let seconds: f64 = seconds
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s > 0.0)
+        .ok_or_else(|| format!("--service-time {text}: \"{seconds}\" is not seconds above 0"))?;
+    let per_invocation = match per_invocation {
+        None => None,
+        Some(k) => Some(
+            k.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|k| k.is_finite() && *k >= 1.0)
+                .ok_or_else(|| {
+                    format!(
+                        "--service-time {text}: \"{k}\" is not a number of messages (1 or more)"
+                    )
+                })?,
+        ),
+    };
+    Ok((seconds, per_invocation))
+}
+
+/// Five minutes of CloudWatch points ending `now` that measure `seconds` per message (600
+/// messages a minute, in invocations of `per_invocation`).
+fn measured_points(now: i64, seconds: f64, per_invocation: Option<f64>) -> Vec<Point> {
+    const MESSAGES: f64 = 600.0;
+    (0..5)
+        .map(|minute| Point {
+            end: now - 60 * minute,
+            duration_seconds: MESSAGES * seconds,
+            invocations: Some(MESSAGES / per_invocation.unwrap_or(1.0)),
+            messages: MESSAGES,
+        })
+        .collect()
 }
 
 fn queue_depth(counts: &str) -> Result<QueueDepth, String> {

@@ -24,6 +24,7 @@ use crate::outcome::TargetOutcome;
 use crate::plan::{self, Plan, PlannedTarget};
 use crate::policy::{Policy, PolicyError};
 use crate::ports::{AwsError, Context, MetricPoint};
+use crate::queue_signals::QueueSignals;
 use crate::queue_urls::QueueUrls;
 use crate::report::{self, DecisionRecord, Outcome, PublishCost};
 use crate::settings::{Settings, Watch};
@@ -52,6 +53,8 @@ pub struct Autoscaler {
     queue_urls: QueueUrls,
     /// The account's SQS event source mappings, kept for a while in a warm container.
     mappings: MappingCache,
+    /// Depth samples and measured service times of drain-time targets, in memory only.
+    queue_signals: QueueSignals,
 }
 
 impl Autoscaler {
@@ -64,7 +67,20 @@ impl Autoscaler {
             own_arn: std::sync::OnceLock::new(),
             queue_urls: QueueUrls::default(),
             mappings: MappingCache::default(),
+            queue_signals: QueueSignals::default(),
         }
+    }
+
+    /// Adds a queue's depth sample taken earlier, as a warm container would have it
+    /// (`autoscaler explain --earlier-depth`).
+    pub fn add_queue_sample(
+        &self,
+        queue: crate::policy::QueueRef,
+        at: i64,
+        waiting: u64,
+        in_flight: u64,
+    ) {
+        self.queue_signals.add_sample(queue, at, waiting, in_flight);
     }
 
     /// The policy, or the reason it cannot be used.
@@ -265,10 +281,12 @@ impl Autoscaler {
             let mut chunks = plan.targets.chunks(TARGETS_PER_CHUNK);
             // The alarms and queues are read while the first chunk of targets is.
             let first = chunks.next().unwrap_or_default();
-            let (shared, mut observed) = futures::join!(
+            let (mut shared, mut observed) = futures::join!(
                 observe::shared(plan, ctx, concurrency, &self.queue_urls, &self.mappings),
                 read_chunk(first)
             );
+            let now = ctx.clock.epoch_seconds();
+            shared.drain = self.queue_signals.read(plan, &shared, ctx, now).await;
             let mut unread = Vec::new();
             for (c, chunk) in std::iter::once(first).chain(chunks).enumerate() {
                 if c > 0 {
@@ -429,7 +447,7 @@ impl Autoscaler {
             unread,
             mapping_floor,
             pause_held,
-            drain: Default::default(),
+            drain: shared.drain.signals(target, &sources),
         };
         let version = self.ctx.state.as_ref().map(|_| observed.stored.version);
         let decision = observations.decide(target, planned.request, None);

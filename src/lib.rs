@@ -32,6 +32,7 @@ pub mod pending;
 pub mod plan;
 pub mod policy;
 pub mod ports;
+pub mod queue_signals;
 pub mod queue_urls;
 pub mod report;
 pub mod retry;

@@ -43,6 +43,8 @@ pub struct Shared {
     queues: HashMap<QueueRef, Result<QueueDepth, AwsError>>,
     /// The account's SQS mappings, when a target follows them.
     mappings: Option<Result<Arc<ByFunction>, AwsError>>,
+    /// What drain-time targets read besides the depths, once the depths are known.
+    pub drain: crate::queue_signals::DrainRead,
 }
 
 impl Shared {
@@ -122,6 +124,7 @@ pub async fn shared(
         alarm_failures,
         queues,
         mappings,
+        drain: Default::default(),
     }
 }
 

@@ -232,6 +232,32 @@ pub struct MetricPoint {
 }
 
 /// Publish metric data points.
+/// One target's service-time metrics: its function's `Duration` (AWS/Lambda) and the
+/// messages its queue deleted (AWS/SQS), both by the name CloudWatch keys them on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServiceQuery {
+    pub function: String,
+    pub queue: String,
+}
+
+/// Queries per `GetMetricData` call: three metrics each (Duration's sum and sample count,
+/// the messages deleted) within the call's limit of 500.
+pub const SERVICE_QUERIES_PER_CALL: usize = 166;
+
+/// CloudWatch's stored metrics, read back: the service time of drain-time targets.
+#[async_trait]
+pub trait MetricReader: Send + Sync {
+    /// The one-minute points ([`crate::service_time::Point`]) of each query from `start` to
+    /// `end` (epoch seconds), in the order asked; at most [`SERVICE_QUERIES_PER_CALL`]
+    /// queries. A minute without both metrics has no point.
+    async fn service_points(
+        &self,
+        queries: &[ServiceQuery],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<Vec<crate::service_time::Point>>, AwsError>;
+}
+
 #[async_trait]
 pub trait MetricsPublisher: Send + Sync {
     async fn publish(&self, namespace: &str, points: &[MetricPoint]) -> Result<(), AwsError>;
@@ -333,6 +359,8 @@ pub trait Clock: Send + Sync {
 pub struct Context {
     pub lambda: Arc<PacedLambda>,
     pub alarms: Arc<dyn AlarmReader>,
+    /// The service times of drain-time targets.
+    pub metric_reader: Arc<dyn MetricReader>,
     pub queues: Arc<dyn QueueReader>,
     pub finder: Arc<dyn FunctionFinder>,
     pub metrics: Arc<dyn MetricsPublisher>,

@@ -209,6 +209,9 @@ fn context_with(
         alarms: Arc::new(aws::cloudwatch::CloudWatch::new(
             aws_sdk_cloudwatch::Client::new(config),
         )),
+        metric_reader: Arc::new(aws::cloudwatch::CloudWatch::new(
+            aws_sdk_cloudwatch::Client::new(config),
+        )),
         metrics,
         queues: Arc::new(aws::sqs::Sqs::new(aws_sdk_sqs::Client::new(config))),
         finder: Arc::new(aws::tagging::Tagging::new(

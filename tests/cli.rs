@@ -218,6 +218,75 @@ fn explain_refuses_a_world_it_cannot_read_and_says_which_flag() {
     }
 }
 
+#[test]
+fn explain_takes_an_earlier_depth_and_a_measured_service_time_for_a_drain_time_goal() {
+    let dir = std::env::temp_dir().join(format!("autoscaler-drain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"targets": [{"function": "orders-worker", "min": 1, "max": 1000, "tolerance": 0,
+            "queue": {"name": "orders", "target_wait_seconds": 30}}]}"#,
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "explain",
+            "events/scheduled.json",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--now",
+            "1700000000",
+            "--current",
+            "20",
+            "--queue-depth",
+            "orders=600,20",
+        ];
+        args.extend_from_slice(extra);
+        autoscaler(&args)
+    };
+    let desired = |stdout: &str| {
+        let record: serde_json::Value = serde_json::from_str(stdout).expect("the record");
+        record["decisions"][0]["desired"].as_u64()
+    };
+    // Without a service time: 20 at work and one execution for each of 600 waiting.
+    let (code, stdout, stderr) = run(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(desired(&stdout), Some(620));
+    // 1 s a message: 20 at work, headroom sqrt(20 x 60) / 30 = 1.15, 600 / 30 = 20.
+    let (code, stdout, stderr) = run(&["--service-time", "1"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(desired(&stdout), Some(42));
+    // 600 piled up in the last 60 s: 10/s more arrive than the 20 executions take.
+    let (code, stdout, stderr) = run(&["--service-time", "1", "--earlier-depth", "orders=0,20@60"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(desired(&stdout), Some(52), "{stdout}");
+    for (extra, expected) in [
+        (
+            vec!["--service-time", "0"],
+            "--service-time 0: \"0\" is not seconds above 0",
+        ),
+        (
+            vec!["--service-time", "1/0.5"],
+            "\"0.5\" is not a number of messages (1 or more)",
+        ),
+        (
+            vec!["--earlier-depth", "orders=0,20"],
+            "--earlier-depth orders=0,20: expected NAME=COUNTS@SECONDS",
+        ),
+        (
+            vec!["--earlier-depth", "payments=0@60"],
+            "no target follows a queue \"payments\"",
+        ),
+    ] {
+        let (code, stdout, stderr) = run(&extra);
+        assert_eq!(code, 1, "{extra:?}: {stderr}");
+        assert!(stdout.is_empty());
+        assert!(stderr.contains(expected), "{extra:?}: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 // ---- schedules (issue 15) ---------------------------------------------------------------
 
 #[test]

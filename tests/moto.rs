@@ -1690,3 +1690,99 @@ async fn status_and_activities_show_what_the_cli_did_and_write_nothing() {
     assert_eq!(code, 1);
     assert!(stderr.contains("UnmanagedFunction"), "{stderr}");
 }
+
+/// Stores one-minute points in moto's CloudWatch as AWS/Lambda and AWS/SQS would publish
+/// them: `invocations` of `milliseconds` each, and `deleted` messages, per minute.
+async fn put_service_metrics(
+    config: &aws_config::SdkConfig,
+    function: &str,
+    queue: &str,
+    minutes: i64,
+    invocations: usize,
+    milliseconds: f64,
+    deleted: f64,
+) {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+    let client = aws_sdk_cloudwatch::Client::new(config);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for minute in 1..=minutes {
+        let at = DateTime::from_secs(now - 60 * minute);
+        let durations = (0..invocations).map(|_| {
+            MetricDatum::builder()
+                .metric_name("Duration")
+                .dimensions(
+                    Dimension::builder()
+                        .name("FunctionName")
+                        .value(function)
+                        .build(),
+                )
+                .timestamp(at)
+                .value(milliseconds)
+                .unit(StandardUnit::Milliseconds)
+                .build()
+        });
+        client
+            .put_metric_data()
+            .namespace("AWS/Lambda")
+            .set_metric_data(Some(durations.collect()))
+            .send()
+            .await
+            .unwrap();
+        client
+            .put_metric_data()
+            .namespace("AWS/SQS")
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name("NumberOfMessagesDeleted")
+                    .dimensions(Dimension::builder().name("QueueName").value(queue).build())
+                    .timestamp(at)
+                    .value(deleted)
+                    .unit(StandardUnit::Count)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_drain_time_target_reads_its_service_time_through_get_metric_data() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_function(&config, "orders-worker", Some(2))
+        .await;
+    let url = moto.create_queue(&config, "orders").await;
+    moto.send(&config, &url, 30, 0).await;
+    moto.receive(&config, &url, 10).await; // 20 visible, 10 in flight
+                                           // Five minutes of 10 invocations of 2 s, each taking 4 messages: 0.5 s a message.
+    put_service_metrics(&config, "orders-worker", "orders", 5, 10, 2000.0, 40.0).await;
+    let policy = Policy::from_json(
+        r#"{"targets":[{"function":"orders-worker","min":1,"max":100,"tolerance":0,
+            "scale_out_cooldown_seconds":0,
+            "queue":{"name":"orders","target_wait_seconds":10}}]}"#,
+        "test",
+    )
+    .unwrap();
+    let autoscaler = autoscaler(&moto, &config, policy).await;
+    let outcome = autoscaler
+        .handle(&json!({ "queue": url.clone() }), None)
+        .await
+        .unwrap();
+    let reasons = &outcome.decisions[0].reasons;
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("4 messages per invocation")
+                && r.contains("service 0.5 s (measured by CloudWatch)")),
+        "{reasons:?}"
+    );
+    // 10 in flight, 4 an invocation: 2.5 at work. Batches of 4 (as measured) at 0.5 s:
+    // drained within 10 - 1.5 = 8.5 s; headroom 0.5 x sqrt(5 x 60) / 8.5 = 1.02; 20 waiting
+    // at 0.5 s within 8.5 s: 1.18.
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(5));
+}

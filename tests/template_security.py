@@ -938,6 +938,7 @@ EXAMPLE_MANAGED_ARNS = [
 ACTIONS_ON_EVERY_RESOURCE = {
     "lambda:getaccountsettings",
     "cloudwatch:describealarms",
+    "cloudwatch:getmetricdata",
     "tag:getresources",
     "lambda:listeventsourcemappings",
 }
@@ -1076,8 +1077,8 @@ def check_event_source_mapping_access_is_on_mapping_resources(template):
 
 def check_only_listed_actions_on_every_resource(template):
     """Resource "*" carries only the actions that cannot be narrower (no resource type) or
-    must see everything: GetAccountSettings, DescribeAlarms, tag:GetResources and
-    ListEventSourceMappings. ListEventSourceMappings is
+    must see everything: GetAccountSettings, DescribeAlarms, GetMetricData, tag:GetResources
+    and ListEventSourceMappings. ListEventSourceMappings is
     granted: without it the autoscaler cannot find a consumer's mappings."""
     for where, statement in allow_statements(template):
         if not any(r == "*" for r in statement_resources(statement)):

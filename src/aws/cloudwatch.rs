@@ -2,10 +2,18 @@
 
 use super::aws_error;
 use crate::alarm::AlarmState;
-use crate::ports::{AlarmReader, AwsError, MetricPoint, MetricsPublisher};
+use crate::ports::{
+    AlarmReader, AwsError, MetricPoint, MetricReader, MetricsPublisher, ServiceQuery,
+    SERVICE_QUERIES_PER_CALL,
+};
+use crate::service_time::{Point, PERIOD_SECONDS};
 use async_trait::async_trait;
-use aws_sdk_cloudwatch::types::{AlarmType, Dimension, MetricDatum, StandardUnit, StateValue};
-use std::collections::HashMap;
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{
+    AlarmType, Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, ScanBy, StandardUnit,
+    StateValue,
+};
+use std::collections::{BTreeMap, HashMap};
 
 /// `DescribeAlarms` accepts at most 100 names per call.
 const MAX_ALARM_NAMES_PER_CALL: usize = 100;
@@ -104,5 +112,122 @@ impl MetricsPublisher for CloudWatch {
                 .map_err(|e| aws_error("PutMetricData", namespace, e))?;
         }
         Ok(())
+    }
+}
+
+/// One metric of a service query: its id prefix, namespace, name, dimension and statistic.
+const SERVICE_METRICS: [(&str, &str, &str, &str, &str); 3] = [
+    ("d", "AWS/Lambda", "Duration", "FunctionName", "Sum"),
+    ("c", "AWS/Lambda", "Duration", "FunctionName", "SampleCount"),
+    (
+        "m",
+        "AWS/SQS",
+        "NumberOfMessagesDeleted",
+        "QueueName",
+        "Sum",
+    ),
+];
+
+fn service_query(index: usize, query: &ServiceQuery, metric: usize) -> MetricDataQuery {
+    let (prefix, namespace, name, dimension, stat) = SERVICE_METRICS[metric];
+    let value = if dimension == "QueueName" {
+        &query.queue
+    } else {
+        &query.function
+    };
+    MetricDataQuery::builder()
+        // Ids start with a lower-case letter and are unique within the call.
+        .id(format!("{prefix}{index}"))
+        .metric_stat(
+            MetricStat::builder()
+                .metric(
+                    Metric::builder()
+                        .namespace(namespace)
+                        .metric_name(name)
+                        .dimensions(Dimension::builder().name(dimension).value(value).build())
+                        .build(),
+                )
+                .period(PERIOD_SECONDS as i32)
+                .stat(stat)
+                .build(),
+        )
+        .return_data(true)
+        .build()
+}
+
+#[async_trait]
+impl MetricReader for CloudWatch {
+    async fn service_points(
+        &self,
+        queries: &[ServiceQuery],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<Vec<Point>>, AwsError> {
+        let resource = queries
+            .iter()
+            .map(|q| q.function.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if queries.len() > SERVICE_QUERIES_PER_CALL {
+            return Err(AwsError {
+                operation: "GetMetricData",
+                resource,
+                code: None,
+                message: format!(
+                    "{} queries asked in one call; at most {SERVICE_QUERIES_PER_CALL}",
+                    queries.len()
+                ),
+            });
+        }
+        let data: Vec<MetricDataQuery> = queries
+            .iter()
+            .enumerate()
+            .flat_map(|(i, q)| (0..SERVICE_METRICS.len()).map(move |m| service_query(i, q, m)))
+            .collect();
+        // Values by id, then by the period's start.
+        let mut values: HashMap<String, BTreeMap<i64, f64>> = HashMap::new();
+        let mut token = None;
+        loop {
+            let output = self
+                .client
+                .get_metric_data()
+                .set_metric_data_queries(Some(data.clone()))
+                .start_time(DateTime::from_secs(start))
+                .end_time(DateTime::from_secs(end))
+                .scan_by(ScanBy::TimestampAscending)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| aws_error("GetMetricData", resource.clone(), e))?;
+            for result in output.metric_data_results() {
+                let Some(id) = result.id() else { continue };
+                let series = values.entry(id.to_owned()).or_default();
+                for (at, value) in result.timestamps().iter().zip(result.values()) {
+                    series.insert(at.secs(), *value);
+                }
+            }
+            token = output.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        let empty = BTreeMap::new();
+        let series = |prefix: &str, i: usize| values.get(&format!("{prefix}{i}")).unwrap_or(&empty);
+        Ok((0..queries.len())
+            .map(|i| {
+                let (duration, count, deleted) = (series("d", i), series("c", i), series("m", i));
+                duration
+                    .iter()
+                    .filter_map(|(at, milliseconds)| {
+                        Some(Point {
+                            end: at + PERIOD_SECONDS,
+                            duration_seconds: milliseconds / 1000.0,
+                            invocations: count.get(at).copied(),
+                            messages: *deleted.get(at)?,
+                        })
+                    })
+                    .collect()
+            })
+            .collect())
     }
 }

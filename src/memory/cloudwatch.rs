@@ -2,7 +2,10 @@
 
 use super::{lock, Parts};
 use crate::alarm::AlarmState;
-use crate::ports::{AlarmReader, AwsError, Clock, MetricPoint, MetricsPublisher};
+use crate::ports::{
+    AlarmReader, AwsError, Clock, MetricPoint, MetricReader, MetricsPublisher, ServiceQuery,
+};
+use crate::service_time::Point;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,6 +18,8 @@ pub struct MemoryCloudWatch {
     published: Mutex<Vec<(String, MetricPoint)>>,
     /// How long one `PutMetricData` takes, per point (on the world's clock).
     publish_time_per_point: Mutex<std::time::Duration>,
+    /// Stored one-minute service-time points by query.
+    service: Mutex<HashMap<ServiceQuery, Vec<Point>>>,
 }
 
 impl MemoryCloudWatch {
@@ -25,7 +30,17 @@ impl MemoryCloudWatch {
             later: Mutex::default(),
             published: Mutex::default(),
             publish_time_per_point: Mutex::default(),
+            service: Mutex::default(),
         }
+    }
+
+    /// Stores the one-minute points `GetMetricData` returns for the function and queue.
+    pub fn set_service_points(&self, function: &str, queue: &str, points: Vec<Point>) {
+        let query = ServiceQuery {
+            function: function.to_owned(),
+            queue: queue.to_owned(),
+        };
+        lock(&self.service).insert(query, points);
     }
 
     /// Creates the alarm or changes its state.
@@ -81,5 +96,31 @@ impl MetricsPublisher for MemoryCloudWatch {
             .await;
         lock(&self.published).extend(points.iter().map(|p| (namespace.to_owned(), p.clone())));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl MetricReader for MemoryCloudWatch {
+    async fn service_points(
+        &self,
+        queries: &[ServiceQuery],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<Vec<Point>>, AwsError> {
+        let functions: Vec<&str> = queries.iter().map(|q| q.function.as_str()).collect();
+        self.parts.call("GetMetricData", &functions.join(", "))?;
+        let stored = lock(&self.service);
+        Ok(queries
+            .iter()
+            .map(|q| {
+                stored.get(q).map_or_else(Vec::new, |points| {
+                    points
+                        .iter()
+                        .filter(|p| p.end > start && p.end <= end)
+                        .copied()
+                        .collect()
+                })
+            })
+            .collect())
     }
 }

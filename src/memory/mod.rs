@@ -174,6 +174,7 @@ impl World {
                 get_function_per_second,
             )),
             alarms: self.cloudwatch.clone(),
+            metric_reader: self.cloudwatch.clone(),
             queues: self.queues.clone(),
             finder: self.lambda.clone(),
             metrics: self.cloudwatch.clone(),

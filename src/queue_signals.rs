@@ -1,0 +1,166 @@
+//! What drain-time targets (`target_wait_seconds`) read besides their queue's depth, kept in
+//! memory while the container is warm and never persisted: each queue's depth samples
+//! ([`DepthSamples`]), and each target's service time measured by CloudWatch, read again at
+//! most every [`REREAD_SECONDS`](crate::service_time::REREAD_SECONDS) and only while its
+//! queue has traffic, in batches of [`SERVICE_QUERIES_PER_CALL`].
+//!
+//! A failed metric read keeps what was measured before: a missing service time only makes
+//! the proposal fall back to one execution per waiting batch, never scale in.
+
+use crate::drain::{DepthSamples, Measured, Rates, Signals};
+use crate::event_sources;
+use crate::observe::Shared;
+use crate::plan::Plan;
+use crate::policy::{QueueGoal, QueueRef, Target};
+use crate::ports::{Context, ServiceQuery, SERVICE_QUERIES_PER_CALL};
+use crate::service_time::{self, LOOKBACK_SECONDS};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// The samples and measurements of a warm container.
+#[derive(Debug, Default)]
+pub struct QueueSignals {
+    samples: Mutex<HashMap<QueueRef, DepthSamples>>,
+    service: Mutex<HashMap<ServiceQuery, Reading>>,
+}
+
+/// A target's last service-time read.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    at: i64,
+    measured: Option<Measured>,
+}
+
+/// What one read of the shared signals gave the drain-time targets.
+#[derive(Debug, Clone, Default)]
+pub struct DrainRead {
+    rates: HashMap<QueueRef, Rates>,
+    measured: HashMap<ServiceQuery, Measured>,
+}
+
+impl DrainRead {
+    /// The signals of `target`'s proposal; `sources` are its event source mappings, whose
+    /// largest `BatchSize` on the target's queue counts when the policy gives none.
+    pub fn signals(&self, target: &Target, sources: &event_sources::Observed) -> Signals {
+        let Some(spec) = &target.queue else {
+            return Signals::default();
+        };
+        let mapping_batch_size = match sources {
+            event_sources::Observed::Read(mappings) => mappings
+                .iter()
+                .filter(|m| m.queue_name() == spec.queue.name())
+                .filter_map(|m| m.batch_size)
+                .max(),
+            _ => None,
+        };
+        Signals {
+            rates: self.rates.get(&spec.queue).copied(),
+            measured: query_of(target).and_then(|q| self.measured.get(&q).copied()),
+            mapping_batch_size,
+        }
+    }
+}
+
+/// The service-time query of a drain-time target that does not give its service time.
+fn query_of(target: &Target) -> Option<ServiceQuery> {
+    let spec = target.queue.as_ref()?;
+    match spec.goal {
+        QueueGoal::Wait(goal) if goal.service_seconds.is_none() => Some(ServiceQuery {
+            function: target.function.name().to_owned(),
+            queue: spec.queue.name().to_owned(),
+        }),
+        _ => None,
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl QueueSignals {
+    /// Adds a depth sample taken at `at` (`autoscaler explain --earlier-depth`).
+    pub fn add_sample(&self, queue: QueueRef, at: i64, waiting: u64, in_flight: u64) {
+        lock(&self.samples)
+            .entry(queue)
+            .or_default()
+            .add(at, waiting, in_flight);
+    }
+
+    /// Adds this read's depths to the samples of the drain-time targets' queues, reads the
+    /// service times that are due, and returns what their proposals read. `now` is epoch
+    /// seconds.
+    pub async fn read(&self, plan: &Plan, shared: &Shared, ctx: &Context, now: i64) -> DrainRead {
+        let waiting: Vec<&Target> = plan
+            .targets
+            .iter()
+            .map(|t| &t.target)
+            .filter(|t| matches!(t.queue.as_ref().map(|q| q.goal), Some(QueueGoal::Wait(_))))
+            .collect();
+        if waiting.is_empty() {
+            return DrainRead::default();
+        }
+        let mut read = DrainRead::default();
+        let mut due = Vec::new();
+        {
+            let mut samples = lock(&self.samples);
+            let service = lock(&self.service);
+            for target in &waiting {
+                let Some(Ok(depth)) = shared.queue(target) else {
+                    continue;
+                };
+                let Some(spec) = &target.queue else { continue };
+                let counted = depth.visible
+                    + if spec.include_delayed {
+                        depth.delayed
+                    } else {
+                        0
+                    };
+                let rates = samples.entry(spec.queue.clone()).or_default().add(
+                    now,
+                    counted,
+                    depth.in_flight,
+                );
+                read.rates.insert(spec.queue.clone(), rates);
+                if let Some(query) = query_of(target) {
+                    let last = service.get(&query).map(|r| r.at);
+                    let traffic = counted + depth.in_flight > 0;
+                    if service_time::reread_due(last, now, traffic) && !due.contains(&query) {
+                        due.push(query);
+                    }
+                }
+            }
+        }
+        for chunk in due.chunks(SERVICE_QUERIES_PER_CALL) {
+            let answer = ctx
+                .metric_reader
+                .service_points(chunk, now - LOOKBACK_SECONDS, now)
+                .await;
+            let mut service = lock(&self.service);
+            match answer {
+                Ok(points) => {
+                    for (query, points) in chunk.iter().zip(points) {
+                        let before = service.get(query).and_then(|r| r.measured);
+                        let measured = service_time::summarize(&points).or(before);
+                        service.insert(query.clone(), Reading { at: now, measured });
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        "service times not read ({error}); the drain-time targets keep what \
+                         was measured before, or fall back to one execution per waiting batch"
+                    );
+                    for query in chunk {
+                        let measured = service.get(query).and_then(|r| r.measured);
+                        service.insert(query.clone(), Reading { at: now, measured });
+                    }
+                }
+            }
+        }
+        let service = lock(&self.service);
+        read.measured = service
+            .iter()
+            .filter_map(|(q, r)| r.measured.map(|m| (q.clone(), m)))
+            .collect();
+        read
+    }
+}

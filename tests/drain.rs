@@ -1,0 +1,216 @@
+//! Drain-time targets (`target_wait_seconds`) in the handler, against the in-memory world:
+//! the service time read from CloudWatch (batched, only with traffic, at most every 10
+//! minutes, kept when a read fails), the depth samples kept between invocations of a warm
+//! container, and the mapping's batch size.
+
+use lambda_autoscaler::handler::Autoscaler;
+use lambda_autoscaler::memory::World;
+use lambda_autoscaler::policy::Policy;
+use lambda_autoscaler::ports::QueueDepth;
+use lambda_autoscaler::report::{DecisionRecord, Outcome};
+use lambda_autoscaler::service_time::{Point, REREAD_SECONDS};
+use lambda_autoscaler::settings::Settings;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const NOW: i64 = 1_700_000_000;
+
+fn policy(queue: &str) -> String {
+    format!(
+        r#"{{"targets": [{{"function": "orders", "min": 1, "max": 500, "tolerance": 0,
+            "scale_out_cooldown_seconds": 0, "scale_in_cooldown_seconds": 0,
+            "scale_in_stabilization_seconds": 0, "queue": {queue}}}]}}"#
+    )
+}
+
+struct Fixture {
+    world: World,
+    autoscaler: Autoscaler,
+}
+
+fn fixture(queue: &str) -> Fixture {
+    let world = World::new(NOW);
+    let settings = Settings::default();
+    let ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
+    let autoscaler = Autoscaler::new(Policy::from_json(&policy(queue), "test"), settings, ctx);
+    world
+        .lambda
+        .add("orders", Some(10), &[("autoscaler:enabled", "true")]);
+    Fixture { world, autoscaler }
+}
+
+impl Fixture {
+    fn depth(&self, visible: u64, in_flight: u64) {
+        self.world.queues.set_depth(
+            "orders-q",
+            QueueDepth {
+                visible,
+                in_flight,
+                delayed: 0,
+            },
+        );
+    }
+
+    /// Five minutes of one-minute points ending now: `seconds` per message, 600 messages a
+    /// minute in invocations of `batch` messages.
+    fn measured(&self, seconds: f64, batch: f64) {
+        let points = (0..5)
+            .map(|m| Point {
+                end: NOW - 60 * m,
+                duration_seconds: 600.0 * seconds,
+                invocations: Some(600.0 / batch),
+                messages: 600.0,
+            })
+            .collect();
+        self.world
+            .cloudwatch
+            .set_service_points("orders", "orders-q", points);
+    }
+
+    fn run(&self) -> Outcome {
+        let event: Value =
+            json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(self.autoscaler.handle(&event, None))
+            .unwrap()
+    }
+
+    fn later(&self, seconds: u64) {
+        self.world.clock.advance(Duration::from_secs(seconds));
+    }
+
+    fn reads(&self) -> usize {
+        self.world.calls.count("GetMetricData")
+    }
+}
+
+fn decision(outcome: &Outcome) -> &DecisionRecord {
+    outcome
+        .decisions
+        .iter()
+        .find(|d| d.function == "orders")
+        .expect("a decision for orders")
+}
+
+fn says(record: &DecisionRecord, text: &str) -> bool {
+    record.reasons.iter().any(|r| r.contains(text))
+}
+
+const MEASURED: &str = r#"{"name": "orders-q", "target_wait_seconds": 10}"#;
+
+#[test]
+fn the_measured_service_time_sizes_the_drain_and_is_read_again_only_after_ten_minutes() {
+    let f = fixture(MEASURED);
+    f.measured(0.5, 1.0);
+    f.depth(1000, 20);
+    let first = f.run();
+    // 20 at work; headroom 0.5 x sqrt(40/s x 60 s) / 10 = 2.45; 1000 x 0.5 / 10 = 50.
+    assert_eq!(
+        decision(&first).desired,
+        Some(73),
+        "{:?}",
+        decision(&first).reasons
+    );
+    assert!(says(
+        decision(&first),
+        "service 0.5 s (measured by CloudWatch)"
+    ));
+    assert_eq!(f.reads(), 1);
+
+    f.later(60);
+    f.run();
+    assert_eq!(f.reads(), 1, "within ten minutes the reading is kept");
+    f.later(REREAD_SECONDS as u64);
+    f.run();
+    assert_eq!(f.reads(), 2);
+}
+
+#[test]
+fn a_queue_without_traffic_costs_no_metric_read() {
+    let f = fixture(MEASURED);
+    f.measured(0.5, 1.0);
+    f.depth(0, 0);
+    f.run();
+    assert_eq!(f.reads(), 0);
+}
+
+#[test]
+fn a_policy_service_time_costs_no_metric_read() {
+    let f = fixture(r#"{"name": "orders-q", "target_wait_seconds": 10, "service_seconds": 1}"#);
+    f.depth(100, 5);
+    let outcome = f.run();
+    assert_eq!(f.reads(), 0);
+    assert!(says(decision(&outcome), "service 1 s (service_seconds)"));
+}
+
+#[test]
+fn without_a_measurement_each_waiting_message_gets_an_execution_and_a_failed_read_keeps_the_last() {
+    let f = fixture(MEASURED);
+    f.depth(40, 5);
+    f.world.faults.inject(
+        "GetMetricData",
+        None,
+        Some("AccessDenied"),
+        "not authorized to perform cloudwatch:GetMetricData",
+        Some(1),
+    );
+    let outcome = f.run();
+    // 5 at work + 40 waiting, one each: nothing scales in on a missing service time.
+    assert_eq!(decision(&outcome).desired, Some(45));
+    assert!(says(decision(&outcome), "service time unknown"));
+
+    // A later read succeeds; one after it fails and the measurement is kept.
+    f.measured(0.5, 1.0);
+    f.later(REREAD_SECONDS as u64);
+    assert!(says(decision(&f.run()), "measured by CloudWatch"));
+    f.world.faults.inject(
+        "GetMetricData",
+        None,
+        Some("Throttling"),
+        "slow down",
+        Some(1),
+    );
+    f.later(REREAD_SECONDS as u64);
+    let kept = f.run();
+    assert_eq!(f.reads(), 3);
+    assert!(says(decision(&kept), "measured by CloudWatch"));
+}
+
+#[test]
+fn messages_per_invocation_and_the_mappings_batch_size_shape_the_proposal() {
+    let f = fixture(MEASURED);
+    f.world
+        .lambda
+        .add_mapping("orders", "orders-q", Some(10), true);
+    // 1 s a message, 4 messages an invocation: 40 in flight are 10 executions.
+    f.measured(1.0, 4.0);
+    f.depth(0, 40);
+    let outcome = f.run();
+    let record = decision(&outcome);
+    assert!(
+        says(record, "4 messages per invocation"),
+        "{:?}",
+        record.reasons
+    );
+    // 10 at work; headroom 1 x sqrt(10 x 60) / 1 (10 s less a batch of 10's 9 s) = 24.5.
+    assert_eq!(record.desired, Some(35));
+}
+
+#[test]
+fn a_warm_container_smooths_its_samples_and_a_growing_backlog_counts() {
+    let f = fixture(r#"{"name": "orders-q", "target_wait_seconds": 60, "service_seconds": 1}"#);
+    f.depth(0, 10);
+    f.run();
+    f.later(60);
+    f.depth(600, 10);
+    let outcome = f.run();
+    let record = decision(&outcome);
+    assert!(
+        says(record, "smoothed over 2 samples"),
+        "{:?}",
+        record.reasons
+    );
+    assert!(says(record, "piling up 10/s"), "{:?}", record.reasons);
+}
