@@ -675,8 +675,11 @@ impl Record<'_> {
     ) {
         let (min, max) = (i64::from(bounds.min), i64::from(bounds.max));
         let mut kept = value.clamp(min, max);
+        let tolerance = target.stability.tolerance;
         if let Some(ceiling) = self.ceiling.map(|c| c.clamp(min, max)) {
-            if ceiling < kept {
+            // Within the tolerance the recommendation stands, so that a steady target's
+            // noise changes nothing to save.
+            if ceiling < kept && (kept - ceiling) as f64 > tolerance * kept as f64 {
                 reasons.push(format!(
                     "recorded for scale-in stabilization as {ceiling}, not {kept}: the part \
                      that drains the backlog ends with it"

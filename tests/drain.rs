@@ -214,3 +214,45 @@ fn a_warm_container_smooths_its_samples_and_a_growing_backlog_counts() {
     );
     assert!(says(record, "piling up 10/s"), "{:?}", record.reasons);
 }
+
+#[test]
+fn a_steady_target_with_noisy_samples_writes_nothing() {
+    let f = fixture(r#"{"name": "orders-q", "target_wait_seconds": 30, "service_seconds": 1}"#);
+    let policy = Policy::from_json(
+        r#"{"targets": [{"function": "orders", "min": 1, "max": 500, "tolerance": 0.2,
+            "scale_out_cooldown_seconds": 0,
+            "queue": {"name": "orders-q", "target_wait_seconds": 30, "service_seconds": 1}}]}"#,
+        "test",
+    );
+    let ctx = f.world.context(5.0, 50.0, true);
+    let autoscaler = Autoscaler::new(policy, Settings::default(), ctx);
+    let run = || {
+        let event = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(autoscaler.handle(&event, None))
+            .unwrap()
+    };
+    // Settle first: 40 at work.
+    f.depth(0, 40);
+    for _ in 0..3 {
+        run();
+        f.later(10);
+    }
+    let settled = f.world.lambda.reserved("orders");
+    f.world.calls.clear();
+    // The load eases a little, within the tolerance, with noise and a few messages waiting
+    // now and then: the drain part comes and goes, the reservation and history stay.
+    for (i, in_flight) in [34, 38, 35, 37, 36, 33, 38, 35, 37, 34, 36, 35]
+        .iter()
+        .enumerate()
+    {
+        f.depth([0, 30, 0, 12, 45, 0][i % 6], *in_flight);
+        run();
+        f.later(10);
+    }
+    assert_eq!(f.world.lambda.reserved("orders"), settled);
+    assert_eq!(f.world.calls.count("PutFunctionConcurrency"), 0);
+    assert_eq!(f.world.calls.count("PutItem"), 0, "no history write either");
+}
