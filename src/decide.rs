@@ -1566,7 +1566,7 @@ mod tests {
             scale_in_stabilization_seconds: 300,
             ..Stability::OFF
         });
-        // 20 at work (one sample: headroom sqrt(20 x 60) / 10 = 3.5) and 1000 waiting,
+        // 20 at work (one sample: headroom 2 x sqrt(20 x 60) / 10 = 6.9) and 1000 waiting,
         // drained within 10 s: 100 more.
         let d = with_drain(
             &t,
@@ -1576,18 +1576,18 @@ mod tests {
             &SavedState::Missing,
             &AlarmStates::new(),
         );
-        assert_eq!(d.desired, Some(124));
-        assert_eq!(d.history.in_force(), Some(24), "{:?}", d.reasons);
-        // Once the backlog is gone, the window holds 24, not 124.
+        assert_eq!(d.desired, Some(127));
+        assert_eq!(d.history.in_force(), Some(27), "{:?}", d.reasons);
+        // Once the backlog is gone, the window holds 27, not 127.
         let later = with_drain(
             &t,
-            124,
+            127,
             depth(0, 20, 0),
             DrainSignals::default(),
             &SavedState::Valid(d.history.clone()),
             &AlarmStates::new(),
         );
-        assert_eq!(later.desired, Some(24));
+        assert_eq!(later.desired, Some(27));
     }
 
     #[test]

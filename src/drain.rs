@@ -42,7 +42,7 @@ use crate::policy::{QueueSpec, WaitGoal};
 
 /// The time constant of the in-flight and growth smoothing, in seconds: a sample's weight is
 /// `1 − e^(−Δt/τ)`, so samples every 10 s and every 60 s smooth over the same span of time.
-pub const SMOOTHING_SECONDS: f64 = 60.0;
+pub const SMOOTHING_SECONDS: f64 = 30.0;
 /// Samples further apart than this start the smoothing afresh: an old sample says nothing
 /// about the growth now.
 pub const GAP_SECONDS: i64 = 300;
@@ -290,10 +290,10 @@ pub fn propose(
         above_need
     };
     let drain_within = (f64::from(goal.target_wait_seconds) - (b - 1.0) * s).max(s);
-    // Until the next decision, Poisson arrivals at rate r bring r*T +- sqrt(r*T): one
-    // deviation of that, drained within the wait like any backlog.
+    // Until the next decision, Poisson arrivals at rate r bring r*T +- sqrt(r*T):
+    // HEADROOM_DEVIATIONS of that, drained within the wait like any backlog.
     let interval = rates.interval.unwrap_or(DEFAULT_INTERVAL_SECONDS);
-    let headroom = s * (smoothed / s * interval).sqrt() / drain_within;
+    let headroom = HEADROOM_DEVIATIONS * s * (smoothed / s * interval).sqrt() / drain_within;
     let drain = (q * s / drain_within).min(q / b);
 
     parts.push(format!("service {} s ({service_from})", round(s)));
@@ -350,6 +350,11 @@ pub fn propose(
         slow_dependency,
     }
 }
+
+/// The standard deviations of the arrivals until the next decision kept as headroom: a
+/// burst that large (one in 40 intervals, for Poisson arrivals) still drains within the
+/// wait.
+pub const HEADROOM_DEVIATIONS: f64 = 2.0;
 
 /// Seconds between decisions assumed until a second sample says.
 pub const DEFAULT_INTERVAL_SECONDS: f64 = 60.0;
@@ -414,22 +419,22 @@ mod tests {
 
     #[test]
     fn the_executions_at_work_plus_headroom_plus_the_backlog_drained_within_the_wait() {
-        // 20 at work; one deviation of 60 s of arrivals at 20/s, sqrt(1200) = 34.6, drained
-        // within 30 s: 1.15; 300 waiting at 1 s each within 30 s: 10.
+        // 20 at work; two deviations of 60 s of arrivals at 20/s, 2 x sqrt(1200) = 69.3,
+        // drained within 30 s: 2.31; 300 waiting at 1 s each within 30 s: 10.
         let g = goal(30, Some(1.0), None);
-        assert_eq!(propose_for(g, depth(300, 20), Signals::default()), 32);
-        assert_eq!(propose_for(g, depth(0, 20), Signals::default()), 22);
-        // A shorter service time drains with fewer: 300 x 0.2 / 30 = 2, headroom 0.52.
+        assert_eq!(propose_for(g, depth(300, 20), Signals::default()), 33);
+        assert_eq!(propose_for(g, depth(0, 20), Signals::default()), 23);
+        // A shorter service time drains with fewer: 300 x 0.2 / 30 = 2, headroom 1.03.
         let g = goal(30, Some(0.2), None);
-        assert_eq!(propose_for(g, depth(300, 20), Signals::default()), 23);
+        assert_eq!(propose_for(g, depth(300, 20), Signals::default()), 24);
     }
 
     #[test]
     fn the_proposal_aims_the_tolerance_above_the_need() {
         let g = goal(30, Some(1.0), None);
         let proposal = propose(&spec(g), &g, depth(0, 20), &Signals::default(), 0.25);
-        // 20 x 1.25 + 1.15.
-        assert_eq!((proposal.value, proposal.sustained), (27, Some(27)));
+        // 20 x 1.25 + 2.31.
+        assert_eq!((proposal.value, proposal.sustained), (28, Some(28)));
     }
 
     #[test]
@@ -439,7 +444,8 @@ mod tests {
             rates: Some(steady(10.0, 5.0)),
             ..Signals::default()
         };
-        // 10 at work + 5/s x 2 s = 20; headroom 2 x sqrt(10/s x 10 s) / 60 = 0.33; 30 x 2 / 60.
+        // 10 at work + 5/s x 2 s = 20; headroom 2 x 2 x sqrt(10/s x 10 s) / 60 = 0.67;
+        // 30 x 2 / 60.
         assert_eq!(propose_for(g, depth(30, 10), growing), 22);
         // Draining 3/s beyond the pace: the arrivals keep 10 - 6 = 4 busy.
         let draining = Signals {
@@ -466,11 +472,11 @@ mod tests {
             }),
             ..Signals::default()
         };
-        // Nothing waits: the smoothed 10, headroom sqrt(10 x 10) / 10 = 1.
-        assert_eq!(propose_for(g, depth(0, 40), jump), 11);
+        // Nothing waits: the smoothed 10, headroom 2 x sqrt(10 x 10) / 10 = 2.
+        assert_eq!(propose_for(g, depth(0, 40), jump), 12);
         // 5 wait: the latest 40 acts at once; stabilization keeps the smoothed part.
         let proposal = propose(&spec(g), &g, depth(5, 40), &jump, 0.0);
-        assert_eq!((proposal.value, proposal.sustained), (42, Some(11)));
+        assert_eq!((proposal.value, proposal.sustained), (43, Some(12)));
     }
 
     #[test]
@@ -514,8 +520,8 @@ mod tests {
             ..Signals::default()
         };
         // 40 messages in flight, 4 an invocation: 10 executions; headroom
-        // 0.5 x sqrt(20/s x 60 s) / 25.5 = 0.68.
-        assert_eq!(propose_for(g, depth(0, 40), signals), 11);
+        // 2 x 0.5 x sqrt(20/s x 60 s) / 25.5 = 1.36.
+        assert_eq!(propose_for(g, depth(0, 40), signals), 12);
         // More than the batch size is not believed: at most 10 an invocation, 4 executions.
         let odd = Signals {
             measured: Some(Measured {
@@ -614,9 +620,9 @@ mod tests {
         let first = samples.add(1000, 0, 0);
         assert_eq!(first.samples, 1);
         assert_eq!(first.growth_per_second, None);
-        // 60 s later, in flight jumps to 100: weight 1 - 1/e.
+        // 60 s later, in flight jumps to 100: weight 1 - e^(-60/SMOOTHING_SECONDS).
         let second = samples.add(1060, 600, 100);
-        let weight = 1.0 - (-1.0f64).exp();
+        let weight = 1.0 - (-60.0 / SMOOTHING_SECONDS).exp();
         assert!((second.in_flight - 100.0 * weight).abs() < 1e-9);
         assert_eq!(second.growth_per_second, Some(10.0));
         assert_eq!(second.samples, 2);

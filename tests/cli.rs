@@ -253,14 +253,14 @@ fn explain_takes_an_earlier_depth_and_a_measured_service_time_for_a_drain_time_g
     let (code, stdout, stderr) = run(&[]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(desired(&stdout), Some(620));
-    // 1 s a message: 20 at work, headroom sqrt(20 x 60) / 30 = 1.15, 600 / 30 = 20.
+    // 1 s a message: 20 at work, headroom 2 x sqrt(20 x 60) / 30 = 2.31, 600 / 30 = 20.
     let (code, stdout, stderr) = run(&["--service-time", "1"]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(desired(&stdout), Some(42));
+    assert_eq!(desired(&stdout), Some(43));
     // 600 piled up in the last 60 s: 10/s more arrive than the 20 executions take.
     let (code, stdout, stderr) = run(&["--service-time", "1", "--earlier-depth", "orders=0,20@60"]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(desired(&stdout), Some(52), "{stdout}");
+    assert_eq!(desired(&stdout), Some(53), "{stdout}");
     for (extra, expected) in [
         (
             vec!["--service-time", "0"],

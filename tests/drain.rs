@@ -106,10 +106,10 @@ fn the_measured_service_time_sizes_the_drain_and_is_read_again_only_after_ten_mi
     f.measured(0.5, 1.0);
     f.depth(1000, 20);
     let first = f.run();
-    // 20 at work; headroom 0.5 x sqrt(40/s x 60 s) / 10 = 2.45; 1000 x 0.5 / 10 = 50.
+    // 20 at work; headroom 2 x 0.5 x sqrt(40/s x 60 s) / 10 = 4.9; 1000 x 0.5 / 10 = 50.
     assert_eq!(
         decision(&first).desired,
-        Some(73),
+        Some(75),
         "{:?}",
         decision(&first).reasons
     );
@@ -194,8 +194,8 @@ fn messages_per_invocation_and_the_mappings_batch_size_shape_the_proposal() {
         "{:?}",
         record.reasons
     );
-    // 10 at work; headroom 1 x sqrt(10 x 60) / 1 (10 s less a batch of 10's 9 s) = 24.5.
-    assert_eq!(record.desired, Some(35));
+    // 10 at work; headroom 2 x 1 x sqrt(10 x 60) / 1 (10 s less a batch of 10's 9 s) = 49.
+    assert_eq!(record.desired, Some(59));
 }
 
 #[test]
