@@ -259,18 +259,14 @@ pub fn propose(
             round(at_work),
             round(drain)
         ));
-        let value = whole(at_work + drain);
-        return Proposal {
-            value,
-            sustained: Some(whole(rates.in_flight / per_invocation)),
-            reason: format!(
-                "queue {}: target wait {} s: {} -> propose {value}",
-                spec.queue.name(),
-                goal.target_wait_seconds,
-                parts.join("; ")
-            ),
+        return Proposal::of(
+            spec,
+            goal,
+            &parts,
+            whole(at_work + drain),
+            whole(rates.in_flight / per_invocation),
             slow_dependency,
-        };
+        );
     };
 
     // What the arrivals keep busy (Little's law; see the module documentation).
@@ -337,17 +333,37 @@ pub fn propose(
             String::new()
         }
     ));
-    let value = whole(keep + headroom + drain);
-    Proposal {
-        value,
-        sustained: Some(whole(above_need + headroom)),
-        reason: format!(
-            "queue {}: target wait {} s: {} -> propose {value}",
-            spec.queue.name(),
-            goal.target_wait_seconds,
-            parts.join("; ")
-        ),
+    Proposal::of(
+        spec,
+        goal,
+        &parts,
+        whole(keep + headroom + drain),
+        whole(above_need + headroom),
         slow_dependency,
+    )
+}
+
+impl Proposal {
+    /// The proposal `value` with its lasting part, and the reason that lists `parts`.
+    fn of(
+        spec: &QueueSpec,
+        goal: &WaitGoal,
+        parts: &[String],
+        value: i64,
+        sustained: i64,
+        slow_dependency: Option<String>,
+    ) -> Proposal {
+        Proposal {
+            value,
+            sustained: Some(sustained),
+            reason: format!(
+                "queue {}: target wait {} s: {} -> propose {value}",
+                spec.queue.name(),
+                goal.target_wait_seconds,
+                parts.join("; ")
+            ),
+            slow_dependency,
+        }
     }
 }
 

@@ -278,46 +278,54 @@ impl Autoscaler {
         let (decided, incoming) = tokio::sync::mpsc::unbounded_channel();
         let reads = async {
             let decided = decided;
-            let mut chunks = plan.targets.chunks(TARGETS_PER_CHUNK);
-            // The alarms and queues are read while the first chunk of targets is.
-            let first = chunks.next().unwrap_or_default();
-            let (mut shared, mut observed) = futures::join!(
-                observe::shared(plan, ctx, concurrency, &self.queue_urls, &self.mappings),
-                read_chunk(first)
-            );
-            let now = ctx.clock.epoch_seconds();
-            shared.drain = self.queue_signals.read(plan, &shared, ctx, now).await;
-            let mut unread = Vec::new();
-            for (c, chunk) in std::iter::once(first).chain(chunks).enumerate() {
-                if c > 0 {
-                    observed = read_chunk(chunk).await;
+            // The targets are read chunk after chunk while the alarms, queues and mappings
+            // are: the evaluations wait for those shared reads, the GetFunction budget does
+            // not (a thousand queue reads would otherwise hold the second chunk back).
+            let (read, mut chunks_read) = tokio::sync::mpsc::unbounded_channel();
+            let read_targets = async move {
+                for chunk in plan.targets.chunks(TARGETS_PER_CHUNK) {
+                    // The evaluations outlive the reads: sending cannot fail.
+                    let _ = read.send((chunk, read_chunk(chunk).await));
                 }
-                for (i, (planned, observed)) in
-                    chunk.iter().zip(std::mem::take(&mut observed)).enumerate()
-                {
-                    let order = c * TARGETS_PER_CHUNK + i;
-                    let result = match observed {
-                        Ok(observed) => match self.evaluate(order, planned, observed, &shared) {
-                            Ok(pending) => {
-                                // The writer outlives the reads: sending cannot fail.
-                                let _ = decided.send(Incoming::Decided(Box::new(pending)));
-                                continue;
+            };
+            let evaluate = async {
+                let mut shared =
+                    observe::shared(plan, ctx, concurrency, &self.queue_urls, &self.mappings).await;
+                let now = ctx.clock.epoch_seconds();
+                shared.drain = self.queue_signals.read(plan, &shared, ctx, now).await;
+                let mut unread = Vec::new();
+                let mut c = 0;
+                while let Some((chunk, observed)) = chunks_read.recv().await {
+                    for (i, (planned, observed)) in chunk.iter().zip(observed).enumerate() {
+                        let order = c * TARGETS_PER_CHUNK + i;
+                        let result = match observed {
+                            Ok(observed) => {
+                                match self.evaluate(order, planned, observed, &shared) {
+                                    Ok(pending) => {
+                                        // The writer outlives the reads: sending cannot fail.
+                                        let _ = decided.send(Incoming::Decided(Box::new(pending)));
+                                        continue;
+                                    }
+                                    Err(error) => TargetOutcome::Failed(None, error),
+                                }
                             }
-                            Err(error) => TargetOutcome::Failed(None, error),
-                        },
-                        Err(unread) => {
-                            if let (Some(points), Some(record)) = (points, unread.record()) {
-                                send_points(points, record);
+                            Err(unread) => {
+                                if let (Some(points), Some(record)) = (points, unread.record()) {
+                                    send_points(points, record);
+                                }
+                                *unread
                             }
-                            *unread
-                        }
-                    };
-                    let _ = decided.send(Incoming::Unread {
-                        max: planned.target.max,
-                    });
-                    unread.push((order, result));
+                        };
+                        let _ = decided.send(Incoming::Unread {
+                            max: planned.target.max,
+                        });
+                        unread.push((order, result));
+                    }
+                    c += 1;
                 }
-            }
+                (shared, unread)
+            };
+            let ((), (shared, unread)) = futures::join!(read_targets, evaluate);
             (shared, unread)
         };
         let could_ask = plan.targets.iter().map(|t| u64::from(t.target.max)).sum();

@@ -12,6 +12,10 @@ one alarm in moto, whatever N):
   c  case b under a 30 s deadline (when the CLI has --deadline-seconds), then a second
      invocation.
 
+With --wait-goal every function also gets an SQS queue (empty: a steady, idle consumer), and
+its target follows it with a drain-time goal (`target_wait_seconds` 15): the queue proposes
+min, the alarm's set wins, and nothing may be written in case a.
+
 With --mappings every function also gets an SQS queue and an event source mapping that
 follows its reservation: in case a at MaximumConcurrency 5 (nothing to change), in cases b
 and c without one (each target's mapping is lowered to 5, then its reservation raised: two
@@ -76,7 +80,7 @@ def function_name(i):
     return f"scale-bench-{i:04d}"
 
 
-def make_fixtures(moto, n, reserved, mappings=False):
+def make_fixtures(moto, n, reserved, mappings=False, queues=False):
     """A fresh moto: N tagged functions at `reserved`, the alarm in ALARM, the state table,
     and with `mappings` an SQS queue and mapping per function. Returns the seconds it took;
     fails if moto does not list all N functions afterwards."""
@@ -97,6 +101,8 @@ def make_fixtures(moto, n, reserved, mappings=False):
             Tags={"autoscaler:enabled": "true"},
         )
         lam.put_function_concurrency(FunctionName=function_name(i), ReservedConcurrentExecutions=reserved)
+        if queues and not mappings:
+            client(moto, "sqs").create_queue(QueueName=function_name(i))
         if mappings:
             sqs = client(moto, "sqs")
             url = sqs.create_queue(QueueName=function_name(i))["QueueUrl"]
@@ -137,11 +143,14 @@ def mappings_at(moto, n, value):
     return sum(v == value for v in found)
 
 
-def write_policy(path, n):
+def write_policy(path, n, wait_goal=False):
     targets = [
         {"function": function_name(i), "min": 1, "max": 10, "alarms": [{"name": ALARM, "on_alarm": {"set": DESIRED}}]}
         for i in range(n)
     ]
+    if wait_goal:
+        for i, target in enumerate(targets):
+            target["queue"] = {"name": function_name(i), "target_wait_seconds": 15}
     with open(path, "w") as f:
         json.dump({"targets": targets}, f)
 
@@ -250,6 +259,7 @@ def main():
     parser.add_argument("--timeout", type=float, default=900, help="seconds one invocation may take before it is stopped")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench/scale-results.json"))
     parser.add_argument("--mappings", action="store_true", help="an SQS event source mapping on every target")
+    parser.add_argument("--wait-goal", action="store_true", help="every target follows a queue of its own with target_wait_seconds")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for the CLI, e.g. AUTOSCALER_READ_CONCURRENCY=4")
     args = parser.parse_args()
     cases = args.cases.split(",")
@@ -279,11 +289,11 @@ def main():
         wait_for(moto_port, moto_process, "moto_server")
         wait_for(proxy_port, proxy_process, "the proxy")
         for case, n in plan:
-            seconds = make_fixtures(moto, n, START[case], args.mappings)
+            seconds = make_fixtures(moto, n, START[case], args.mappings, args.wait_goal)
             fixtures.append({"case": case, "n": n, "seconds": round(seconds, 2)})
             print(f"case {case}, N={n}: fixtures in {seconds:.1f} s", flush=True)
             policy = os.path.join(work, f"policy-{n}.json")
-            write_policy(policy, n)
+            write_policy(policy, n, args.wait_goal)
             invocations = [[]]
             if case == "c":
                 invocations = [["--deadline-seconds", str(DEADLINE_SECONDS)] if has_deadline else [], []]
@@ -316,6 +326,7 @@ def main():
             "deadline_flag_supported": has_deadline,
             "environment": extra_env,
             "mappings": args.mappings,
+            "wait_goal": args.wait_goal,
             "proxy": {"latency_ms": args.latency_ms, "quotas_per_second": QUOTAS, "window": "sliding 1 s"},
             "fixtures": fixtures,
             "runs": rows,
