@@ -6,10 +6,15 @@
 //!
 //! # Order of application
 //!
-//! 1. **Proposals**: every applicable alarm action, the queue's backlog (or a direct command).
+//! 1. **Proposals**: every applicable alarm action, the queue's (its backlog over
+//!    `messages_per_instance`, or a drain-time proposal, [`crate::drain`]), or a direct
+//!    command. A drain-time proposal that a slow dependency drives up is held at the current
+//!    reservation.
 //! 2. **Largest** proposal wins (scaling out wins, as in Application Auto Scaling and the HPA).
 //! 3. **Tolerance**: a change smaller than `tolerance` x current is skipped. The value after
-//!    this step is the evaluation's *recommendation*, recorded in the history.
+//!    this step is the evaluation's *recommendation*, recorded in the history (a drain-time
+//!    proposal's draining part is not, when it lifts the recommendation by more than the
+//!    tolerance: it ends with the backlog).
 //! 4. **Cooldowns**: no step in a direction until its cooldown has passed since the last
 //!    applied change.
 //! 5. **Scale-in stabilization**: scale in only to the highest recommendation within the

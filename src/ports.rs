@@ -231,7 +231,6 @@ pub struct MetricPoint {
     pub value: f64,
 }
 
-/// Publish metric data points.
 /// One target's service-time metrics: its function's `Duration` (AWS/Lambda) and the
 /// messages its queue deleted (AWS/SQS), both by the name CloudWatch keys them on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -258,6 +257,7 @@ pub trait MetricReader: Send + Sync {
     ) -> Result<Vec<Vec<crate::service_time::Point>>, AwsError>;
 }
 
+/// Publish metric data points.
 #[async_trait]
 pub trait MetricsPublisher: Send + Sync {
     async fn publish(&self, namespace: &str, points: &[MetricPoint]) -> Result<(), AwsError>;
