@@ -65,6 +65,7 @@ fn an_hour_of_history(target: &Target) -> (Option<u32>, SavedState) {
             headroom: None,
             mapping_floor: 0,
             pause_held: false,
+            drain: Default::default(),
         };
         let decision = decide(target, &inputs, Request::FollowAlarms);
         current = decision.desired.or(current);
@@ -88,6 +89,7 @@ fn bench_decide(c: &mut Criterion) {
         headroom: None,
         mapping_floor: 0,
         pause_held: false,
+        drain: Default::default(),
     };
     c.bench_function("decide/queue+3 alarms+knobs+history", |b| {
         b.iter(|| decide(black_box(target), black_box(&inputs), Request::FollowAlarms))
