@@ -50,6 +50,21 @@ step "reports-api error rate back to OK (SNS, metric math)" events/alarm-sns-met
 step "an operator sets reports-api directly" events/direct-command.json
 step "an SQS batch carrying alarms and a command" events/sqs-batch.json
 step_stdin "the thumbnails queue reports its depth (230 messages, 10 per instance)" '{"queue": "thumbnails"}'
+# The same queue with a drain-time goal instead (docs/policy.md "Drain-time target"): the
+# proposal counts the executions at work, headroom and the backlog drained within the wait.
+# (moto.sh's EXIT trap stops moto: the file is removed right after its use instead.)
+drain_policy=$(mktemp)
+cat > "$drain_policy" <<'JSON'
+{"targets": [{"function": "thumbnails-worker", "min": 1, "max": 50,
+  "queue": {"name": "thumbnails", "target_wait_seconds": 30, "service_seconds": 0.5}}]}
+JSON
+printf '\n=== the thumbnails queue with a drain-time goal: 30 s at most, 0.5 s a message\n'
+printf "\$ echo '{\"queue\": \"thumbnails\"}' | autoscaler invoke - --policy drain-time.json\n"
+cat "$drain_policy"
+echo '{"queue": "thumbnails"}' | "$autoscaler" invoke - --policy "$drain_policy" 2>/dev/null \
+  | fixtures summary || true
+rm -f "$drain_policy"
+fixtures show thumbnails-worker
 step "scheduled reconciliation: every target, plus functions opted in by tags" events/scheduled.json
 printf '\n=== an alarm no target names is a quiet no-op\n'
 echo '{"source":"aws.cloudwatch","alarmData":{"alarmName":"someone-elses-alarm","state":{"value":"ALARM"}}}' \
