@@ -33,9 +33,10 @@
 //! Scale-in stabilization records the proposal without its drain part, which ends with the
 //! backlog ([`Proposal::sustained`]).
 //!
-//! Without a service time (no `service_seconds`, and CloudWatch has none yet) the proposal
-//! is what is at work plus one execution per waiting batch, `M/k + Q/b`: more than a service
-//! time would give, never less.
+//! Without a service time (no `service_seconds`, and CloudWatch has none yet) the formula
+//! takes the largest one the goal allows, `W/b` (a full batch of it just fits in the wait),
+//! and counts no drain in the growth: every part grows with `s`, so the proposal is at least
+//! what the real service time would give, and a missing measurement never scales in.
 
 use crate::decide::QueueDepth;
 use crate::policy::{QueueSpec, WaitGoal};
@@ -244,34 +245,32 @@ pub fn propose(
     if per_invocation > 1.0 {
         parts.push(format!("{} messages per invocation", round(per_invocation)));
     }
-    let service = match (goal.service_seconds, signals.measured) {
-        (Some(s), _) => Some((s, "service_seconds")),
-        (None, Some(m)) => Some((m.seconds, "measured by CloudWatch")),
-        (None, None) => None,
-    };
-    let Some((s, service_from)) = service else {
-        // Without a service time: what is at work now, and one execution per waiting batch.
-        let at_work = rates.in_flight.max(rates.latest_in_flight) / per_invocation;
-        let drain = q / b;
-        parts.push(format!(
-            "{} executions at work; service time unknown (no service_seconds, none measured \
-             yet): one execution per waiting batch of {batch} ({batch_from}): + {}",
-            round(at_work),
-            round(drain)
-        ));
-        return Proposal::of(
-            spec,
-            goal,
-            &parts,
-            whole(at_work + drain),
-            whole(rates.in_flight / per_invocation),
-            slow_dependency,
-        );
+    // Without a service time, the largest one the goal allows (W/b: a full batch of it
+    // just fits in the wait): every part of the proposal grows with the service time, so
+    // this proposes at least what the real one would, and a missing measurement never
+    // scales in. A drain (negative growth) is not counted then.
+    let (s, service_from, known) = match (goal.service_seconds, signals.measured) {
+        (Some(s), _) => (s, "service_seconds".to_owned(), true),
+        (None, Some(m)) => (m.seconds, "measured by CloudWatch".to_owned(), true),
+        (None, None) => {
+            let largest = f64::from(goal.target_wait_seconds) / b;
+            (
+                largest,
+                format!(
+                    "unknown (no service_seconds, none measured yet): at most the wait over \
+                     the batch, {}",
+                    round(largest)
+                ),
+                false,
+            )
+        }
     };
 
     // What the arrivals keep busy (Little's law; see the module documentation).
     let keep_up = |in_flight: f64, growth: Option<f64>| {
-        (in_flight / per_invocation + growth.unwrap_or(0.0) * s).max(0.0)
+        let growth = growth.unwrap_or(0.0);
+        let growth = if known { growth } else { growth.max(0.0) };
+        (in_flight / per_invocation + growth * s).max(0.0)
     };
     let smoothed = keep_up(rates.in_flight, rates.growth_per_second);
     // The tolerance band lies above the need: a reservation the tolerance holds never falls
@@ -292,7 +291,11 @@ pub fn propose(
     let headroom = HEADROOM_DEVIATIONS * s * (smoothed / s * interval).sqrt() / drain_within;
     let drain = (q * s / drain_within).min(q / b);
 
-    parts.push(format!("service {} s ({service_from})", round(s)));
+    parts.push(if known {
+        format!("service {} s ({service_from})", round(s))
+    } else {
+        format!("service time {service_from} s")
+    });
     parts.push(format!(
         "arrivals keep {} busy ({}{}), {} with the tolerance above it{}",
         round(smoothed),
@@ -550,9 +553,21 @@ mod tests {
     }
 
     #[test]
-    fn without_a_service_time_each_waiting_batch_gets_an_execution() {
+    fn without_a_service_time_the_largest_the_goal_allows_proposes_at_least_any_real_one() {
         let g = goal(30, None, None);
-        assert_eq!(propose_for(g, depth(12, 5), Signals::default()), 17);
+        // s = 30 s: 5 at work, headroom 2 x 30 x sqrt(5/30 x 60) / 30 = 6.32, 12 waiting.
+        assert_eq!(propose_for(g, depth(12, 5), Signals::default()), 24);
+        for service in [0.1, 1.0, 5.0, 29.0, 30.0] {
+            let known = goal(30, Some(service), None);
+            for (waiting, in_flight) in [(0, 0), (12, 5), (0, 40), (500, 40)] {
+                let d = depth(waiting, in_flight);
+                assert!(
+                    propose_for(known, d, Signals::default())
+                        <= propose_for(g, d, Signals::default()),
+                    "s {service}, {d:?}"
+                );
+            }
+        }
         let proposal = propose(&spec(g), &g, depth(12, 5), &Signals::default(), 0.0);
         assert!(
             proposal.reason.contains("service time unknown"),

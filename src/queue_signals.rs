@@ -122,9 +122,12 @@ impl QueueSignals {
                 );
                 read.rates.insert(spec.queue.clone(), rates);
                 if let Some(query) = query_of(target) {
-                    let last = service.get(&query).map(|r| r.at);
+                    let last = service.get(&query);
+                    let measured = last.is_some_and(|r| r.measured.is_some());
                     let traffic = counted + depth.in_flight > 0;
-                    if service_time::reread_due(last, now, traffic) && !due.contains(&query) {
+                    if service_time::reread_due(last.map(|r| r.at), measured, now, traffic)
+                        && !due.contains(&query)
+                    {
                         due.push(query);
                     }
                 }

@@ -20,13 +20,23 @@ pub const LOOKBACK_SECONDS: i64 = RECENT_SECONDS + REFERENCE_SECONDS + 600;
 /// How long a read serves before the next (the Lambda function keeps it in memory): service
 /// time moves slowly, and every metric read costs (docs/deploy.md "What it costs").
 pub const REREAD_SECONDS: i64 = 600;
+/// How soon a read that measured nothing is tried again: the metrics of a queue that has just
+/// got traffic arrive a few minutes late, and until then the proposal assumes the largest
+/// service time the goal allows.
+pub const RETRY_SECONDS: i64 = 120;
 /// A span with fewer messages than this says too little to measure a service time.
 pub const MIN_MESSAGES: f64 = 20.0;
 
 /// Whether a target's service time is read again at `now`: only a target whose queue has
-/// traffic (messages waiting or in flight), and at most every [`REREAD_SECONDS`].
-pub fn reread_due(last_read: Option<i64>, now: i64, has_traffic: bool) -> bool {
-    has_traffic && last_read.is_none_or(|at| now - at >= REREAD_SECONDS)
+/// traffic (messages waiting or in flight), at most every [`REREAD_SECONDS`], or every
+/// [`RETRY_SECONDS`] while nothing has been measured.
+pub fn reread_due(last_read: Option<i64>, measured: bool, now: i64, has_traffic: bool) -> bool {
+    let every = if measured {
+        REREAD_SECONDS
+    } else {
+        RETRY_SECONDS
+    };
+    has_traffic && last_read.is_none_or(|at| now - at >= every)
 }
 
 /// One period of a target's metrics.
@@ -160,10 +170,13 @@ mod tests {
 
     #[test]
     fn a_read_is_due_with_traffic_every_reread_seconds() {
-        assert!(reread_due(None, 0, true));
-        assert!(!reread_due(None, 0, false));
-        assert!(!reread_due(Some(100), 100 + REREAD_SECONDS - 1, true));
-        assert!(reread_due(Some(100), 100 + REREAD_SECONDS, true));
+        assert!(reread_due(None, false, 0, true));
+        assert!(!reread_due(None, false, 0, false));
+        assert!(!reread_due(Some(100), true, 100 + REREAD_SECONDS - 1, true));
+        assert!(reread_due(Some(100), true, 100 + REREAD_SECONDS, true));
+        // Nothing measured yet: sooner.
+        assert!(!reread_due(Some(100), false, 100 + RETRY_SECONDS - 1, true));
+        assert!(reread_due(Some(100), false, 100 + RETRY_SECONDS, true));
     }
 
     #[test]

@@ -249,10 +249,11 @@ fn explain_takes_an_earlier_depth_and_a_measured_service_time_for_a_drain_time_g
         let record: serde_json::Value = serde_json::from_str(stdout).expect("the record");
         record["decisions"][0]["desired"].as_u64()
     };
-    // Without a service time: 20 at work and one execution for each of 600 waiting.
+    // Without a service time, the largest the goal allows (30 s): 20 at work, headroom
+    // 2 x sqrt(20 x 30 x 60) / 30 = 12.65, and one execution for each of 600 waiting.
     let (code, stdout, stderr) = run(&[]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(desired(&stdout), Some(620));
+    assert_eq!(desired(&stdout), Some(633));
     // 1 s a message: 20 at work, headroom 2 x sqrt(20 x 60) / 30 = 2.31, 600 / 30 = 20.
     let (code, stdout, stderr) = run(&["--service-time", "1"]);
     assert_eq!(code, 0, "{stderr}");

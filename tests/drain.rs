@@ -157,8 +157,10 @@ fn without_a_measurement_each_waiting_message_gets_an_execution_and_a_failed_rea
         Some(1),
     );
     let outcome = f.run();
-    // 5 at work + 40 waiting, one each: nothing scales in on a missing service time.
-    assert_eq!(decision(&outcome).desired, Some(45));
+    // The largest service time the goal allows, 10 s: 5 at work, headroom
+    // 2 x 10 x sqrt(5/10 x 60) / 10 = 10.95, and 40 waiting, one each: at least what any
+    // real service time would propose, so nothing scales in on a missing measurement.
+    assert_eq!(decision(&outcome).desired, Some(56));
     assert!(says(decision(&outcome), "service time unknown"));
 
     // A later read succeeds; one after it fails and the measurement is kept.
@@ -255,4 +257,20 @@ fn a_steady_target_with_noisy_samples_writes_nothing() {
     assert_eq!(f.world.lambda.reserved("orders"), settled);
     assert_eq!(f.world.calls.count("PutFunctionConcurrency"), 0);
     assert_eq!(f.world.calls.count("PutItem"), 0, "no history write either");
+}
+
+#[test]
+fn while_nothing_is_measured_the_read_is_tried_again_after_two_minutes() {
+    let f = fixture(MEASURED);
+    f.depth(100, 5);
+    f.run();
+    assert_eq!(f.reads(), 1);
+    f.later(60);
+    f.run();
+    assert_eq!(f.reads(), 1, "not within two minutes");
+    f.later(60);
+    f.measured(0.5, 1.0);
+    let outcome = f.run();
+    assert_eq!(f.reads(), 2);
+    assert!(says(decision(&outcome), "measured by CloudWatch"));
 }

@@ -37,6 +37,36 @@ impl SimulatedMetrics {
         }
     }
 
+    /// The points of the hour before the trace, readable from its second 0: the model
+    /// assumes the first minute's load went on before ([`super::engine::steady_reservation`]),
+    /// and CloudWatch would have measured it. `rate` is messages per second.
+    pub fn before(&mut self, rate: f64, start: i64) {
+        let period = PERIOD_SECONDS as u64;
+        let minutes = (crate::service_time::LOOKBACK_SECONDS as u64).div_ceil(period);
+        for minute in (1..=minutes).rev() {
+            let messages = rate * PERIOD_SECONDS as f64;
+            if messages > 0.0 {
+                let point = self.point(messages, start - (minute as i64 - 1) * PERIOD_SECONDS);
+                self.unpublished.push_back((0, point));
+            }
+        }
+    }
+
+    /// One minute's point: the sum of `messages` service times (mean messages x s, spread
+    /// by the square root of their number), ending at `end`.
+    fn point(&mut self, messages: f64, end: i64) -> Point {
+        let spread = SERVICE_TIME_SPREAD * self.service_seconds * messages.sqrt();
+        let duration =
+            (messages * self.service_seconds + spread * self.random.standard_normal()).max(0.0);
+        Point {
+            end,
+            duration_seconds: duration,
+            // One message an invocation: the model does not batch.
+            invocations: Some(messages),
+            messages,
+        }
+    }
+
     /// Records the messages processed in `second`; a minute's point is made at its end.
     /// `start` is the epoch second of the trace's second 0.
     pub fn record(&mut self, second: u64, processed: f64, start: i64) {
@@ -45,23 +75,9 @@ impl SimulatedMetrics {
         if (second + 1).is_multiple_of(period) {
             let messages = std::mem::take(&mut self.minute_messages);
             if messages > 0.0 {
-                // The sum of `messages` service times: mean messages x s, spread by the square
-                // root of their number.
-                let spread = SERVICE_TIME_SPREAD * self.service_seconds * messages.sqrt();
-                let duration = (messages * self.service_seconds
-                    + spread * self.random.standard_normal())
-                .max(0.0);
-                let end = start + (second + 1) as i64;
-                self.unpublished.push_back((
-                    second + 1 + PUBLISH_DELAY_SECONDS,
-                    Point {
-                        end,
-                        duration_seconds: duration,
-                        // One message an invocation: the model does not batch.
-                        invocations: Some(messages),
-                        messages,
-                    },
-                ));
+                let point = self.point(messages, start + (second + 1) as i64);
+                self.unpublished
+                    .push_back((second + 1 + PUBLISH_DELAY_SECONDS, point));
             }
         }
     }
@@ -98,6 +114,29 @@ mod tests {
         assert_eq!(points[0].messages, 600.0);
         // 600 messages of 1 s, spread 0.5 x sqrt(600) = 12 s: within 5 standard deviations.
         assert!((points[0].duration_seconds - 600.0).abs() < 5.0 * 12.3);
+    }
+
+    #[test]
+    fn the_hour_before_the_trace_is_readable_at_its_start() {
+        let mut metrics = SimulatedMetrics::new(1.0, 1);
+        metrics.before(10.0, 10_000);
+        let points = metrics.published(0);
+        // The whole look-back of a read: 4500 s, 75 minutes.
+        assert_eq!(points.len(), 75);
+        assert_eq!(points.last().unwrap().end, 10_000);
+        assert!(points
+            .iter()
+            .all(|p| p.end <= 10_000 && p.messages == 600.0));
+        let measured = crate::service_time::summarize(&points).unwrap();
+        assert!(
+            (measured.seconds - 1.0).abs() < 0.05,
+            "{}",
+            measured.seconds
+        );
+        assert!(
+            metrics.published(10_000_000).is_empty(),
+            "all of it at once"
+        );
     }
 
     #[test]

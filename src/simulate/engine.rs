@@ -63,6 +63,7 @@ pub fn run(
 ) -> Run {
     let mut consumer = Consumer::new(service_seconds);
     let mut metrics = SimulatedMetrics::new(service_seconds, clock.seed);
+    metrics.before(rate_before(arrivals), clock.epoch_start);
     // depths[t]: what GetQueueAttributes would report at the start of second t. Before the
     // trace nothing waited, and `start` executions worked on the load before it.
     let mut depths = Vec::with_capacity(arrivals.len() + 1);

@@ -94,7 +94,8 @@ impl PolicyScaler<'_> {
         let reads = &mut self.drain;
         let rates = reads.samples.add(now, waiting, depth.in_flight);
         let traffic = waiting + depth.in_flight > 0;
-        if goal.service_seconds.is_none() && service_time::reread_due(reads.last_read, now, traffic)
+        if goal.service_seconds.is_none()
+            && service_time::reread_due(reads.last_read, reads.measured.is_some(), now, traffic)
         {
             reads.points.retain(|p| p.end > now - LOOKBACK_SECONDS);
             reads.measured = service_time::summarize(&reads.points).or(reads.measured);
