@@ -1758,8 +1758,9 @@ async fn a_drain_time_target_reads_its_service_time_through_get_metric_data() {
         .await;
     let url = moto.create_queue(&config, "orders").await;
     moto.send(&config, &url, 30, 0).await;
-    moto.receive(&config, &url, 10).await; // 20 visible, 10 in flight
-                                           // Five minutes of 10 invocations of 2 s, each taking 4 messages: 0.5 s a message.
+    // 20 visible, 10 in flight.
+    moto.receive(&config, &url, 10).await;
+    // Five minutes of 10 invocations of 2 s, each taking 4 messages: 0.5 s a message.
     put_service_metrics(&config, "orders-worker", "orders", 5, 10, 2000.0, 40.0).await;
     let policy = Policy::from_json(
         r#"{"targets":[{"function":"orders-worker","min":1,"max":100,"tolerance":0,
