@@ -1507,19 +1507,8 @@ mod tests {
         saved: &SavedState,
         alarms: &AlarmStates,
     ) -> Decision {
-        let inputs = Inputs {
-            current,
-            alarms,
-            queue: Some(depth(backlog, 0, 0)),
-            saved,
-            now: NOW,
-            unread: &[],
-            headroom: None,
-            mapping_floor: 0,
-            pause_held: false,
-            drain: Default::default(),
-        };
-        super::decide(t, &inputs, Request::FollowAlarms)
+        let queue = depth(backlog, 0, 0);
+        with_drain(t, current, queue, DrainSignals::default(), saved, alarms)
     }
 
     fn has(d: &Decision, text: &str) -> bool {
@@ -1544,14 +1533,14 @@ mod tests {
 
     fn with_drain(
         t: &Target,
-        current: u32,
+        current: Option<u32>,
         queue: QueueDepth,
         drain: DrainSignals,
         saved: &SavedState,
         alarms: &AlarmStates,
     ) -> Decision {
         let inputs = Inputs {
-            current: Some(current),
+            current,
             alarms,
             queue: Some(queue),
             saved,
@@ -1575,7 +1564,7 @@ mod tests {
         // drained within 10 s: 100 more.
         let d = with_drain(
             &t,
-            20,
+            Some(20),
             depth(1000, 20, 0),
             DrainSignals::default(),
             &SavedState::Missing,
@@ -1586,7 +1575,7 @@ mod tests {
         // Once the backlog is gone, the window holds 27, not 127.
         let later = with_drain(
             &t,
-            127,
+            Some(127),
             depth(0, 20, 0),
             DrainSignals::default(),
             &SavedState::Valid(d.history.clone()),
@@ -1624,13 +1613,20 @@ mod tests {
                 source: StateSource::CloudWatch,
             },
         )]);
-        let d = with_drain(&t, 20, depth(500, 20, 0), slow, &SavedState::Missing, &ok);
+        let d = with_drain(
+            &t,
+            Some(20),
+            depth(500, 20, 0),
+            slow,
+            &SavedState::Missing,
+            &ok,
+        );
         assert_eq!(d.desired, Some(20), "{:?}", d.reasons);
         assert!(has(&d, "a slow dependency, not demand"));
         // The same backlog with a usual service time scales out.
         let usual = with_drain(
             &t,
-            20,
+            Some(20),
             depth(500, 20, 0),
             DrainSignals::default(),
             &SavedState::Missing,
@@ -1647,7 +1643,7 @@ mod tests {
         )]);
         let capped = with_drain(
             &t,
-            20,
+            Some(20),
             depth(500, 20, 0),
             slow,
             &SavedState::Missing,

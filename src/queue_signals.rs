@@ -13,7 +13,7 @@ use crate::observe::Shared;
 use crate::plan::Plan;
 use crate::policy::{QueueGoal, QueueRef, Target};
 use crate::ports::{Context, ServiceQuery, SERVICE_QUERIES_PER_CALL};
-use crate::service_time::{self, LOOKBACK_SECONDS};
+use crate::service_time::{Readings, LOOKBACK_SECONDS};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -21,14 +21,7 @@ use std::sync::Mutex;
 #[derive(Debug, Default)]
 pub struct QueueSignals {
     samples: Mutex<HashMap<QueueRef, DepthSamples>>,
-    service: Mutex<HashMap<ServiceQuery, Reading>>,
-}
-
-/// A target's last service-time read.
-#[derive(Debug, Clone, Copy)]
-struct Reading {
-    at: i64,
-    measured: Option<Measured>,
+    service: Mutex<HashMap<ServiceQuery, Readings>>,
 }
 
 /// What one read of the shared signals gave the drain-time targets.
@@ -122,12 +115,9 @@ impl QueueSignals {
                 );
                 read.rates.insert(spec.queue.clone(), rates);
                 if let Some(query) = query_of(target) {
-                    let last = service.get(&query);
-                    let measured = last.is_some_and(|r| r.measured.is_some());
                     let traffic = counted + depth.in_flight > 0;
-                    if service_time::reread_due(last.map(|r| r.at), measured, now, traffic)
-                        && !due.contains(&query)
-                    {
+                    let readings = service.get(&query).copied().unwrap_or_default();
+                    if readings.due(now, traffic) && !due.contains(&query) {
                         due.push(query);
                     }
                 }
@@ -138,31 +128,25 @@ impl QueueSignals {
                 .metric_reader
                 .service_points(chunk, now - LOOKBACK_SECONDS, now)
                 .await;
+            if let Err(error) = &answer {
+                tracing::warn!(
+                    "service times not read ({error}); the drain-time targets keep what was \
+                     measured before, or assume the largest service time their goal allows"
+                );
+            }
             let mut service = lock(&self.service);
-            match answer {
-                Ok(points) => {
-                    for (query, points) in chunk.iter().zip(points) {
-                        let before = service.get(query).and_then(|r| r.measured);
-                        let measured = service_time::summarize(&points).or(before);
-                        service.insert(query.clone(), Reading { at: now, measured });
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(
-                        "service times not read ({error}); the drain-time targets keep what \
-                         was measured before, or fall back to one execution per waiting batch"
-                    );
-                    for query in chunk {
-                        let measured = service.get(query).and_then(|r| r.measured);
-                        service.insert(query.clone(), Reading { at: now, measured });
-                    }
-                }
+            for (i, query) in chunk.iter().enumerate() {
+                let points = answer.as_ref().ok().and_then(|all| all.get(i));
+                service
+                    .entry(query.clone())
+                    .or_default()
+                    .record(now, points.map(Vec::as_slice));
             }
         }
         let service = lock(&self.service);
         read.measured = service
             .iter()
-            .filter_map(|(q, r)| r.measured.map(|m| (q.clone(), m)))
+            .filter_map(|(q, r)| r.measured().map(|m| (q.clone(), m)))
             .collect();
         read
     }

@@ -27,16 +27,40 @@ pub const RETRY_SECONDS: i64 = 120;
 /// A span with fewer messages than this says too little to measure a service time.
 pub const MIN_MESSAGES: f64 = 20.0;
 
-/// Whether a target's service time is read again at `now`: only a target whose queue has
-/// traffic (messages waiting or in flight), at most every [`REREAD_SECONDS`], or every
-/// [`RETRY_SECONDS`] while nothing has been measured.
-pub fn reread_due(last_read: Option<i64>, measured: bool, now: i64, has_traffic: bool) -> bool {
-    let every = if measured {
-        REREAD_SECONDS
-    } else {
-        RETRY_SECONDS
-    };
-    has_traffic && last_read.is_none_or(|at| now - at >= every)
+/// One target's service-time reads, as the Lambda function (in a warm container) and the
+/// simulator keep them: when it was last read, and the last measurement, which a read that
+/// fails or measures nothing keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Readings {
+    last_read: Option<i64>,
+    measured: Option<Measured>,
+}
+
+impl Readings {
+    /// Whether to read again at `now`: only while the queue has traffic (messages waiting
+    /// or in flight), at most every [`REREAD_SECONDS`], or every [`RETRY_SECONDS`] while
+    /// nothing has been measured.
+    pub fn due(&self, now: i64, has_traffic: bool) -> bool {
+        let every = if self.measured.is_some() {
+            REREAD_SECONDS
+        } else {
+            RETRY_SECONDS
+        };
+        has_traffic && self.last_read.is_none_or(|at| now - at >= every)
+    }
+
+    /// Records a read made at `now`: its points, or `None` when it failed.
+    pub fn record(&mut self, now: i64, points: Option<&[Point]>) {
+        self.last_read = Some(now);
+        if let Some(measured) = points.and_then(summarize) {
+            self.measured = Some(measured);
+        }
+    }
+
+    /// The last measurement, if any read has made one.
+    pub fn measured(&self) -> Option<Measured> {
+        self.measured
+    }
 }
 
 /// One period of a target's metrics.
@@ -170,13 +194,33 @@ mod tests {
 
     #[test]
     fn a_read_is_due_with_traffic_every_reread_seconds() {
-        assert!(reread_due(None, false, 0, true));
-        assert!(!reread_due(None, false, 0, false));
-        assert!(!reread_due(Some(100), true, 100 + REREAD_SECONDS - 1, true));
-        assert!(reread_due(Some(100), true, 100 + REREAD_SECONDS, true));
+        let mut readings = Readings::default();
+        assert!(readings.due(0, true));
+        assert!(!readings.due(0, false));
         // Nothing measured yet: sooner.
-        assert!(!reread_due(Some(100), false, 100 + RETRY_SECONDS - 1, true));
-        assert!(reread_due(Some(100), false, 100 + RETRY_SECONDS, true));
+        readings.record(100, Some(&[]));
+        assert!(!readings.due(100 + RETRY_SECONDS - 1, true));
+        assert!(readings.due(100 + RETRY_SECONDS, true));
+        let points: Vec<Point> = (1..=5).map(|m| minute(m * 60, 120.0, 1.0)).collect();
+        readings.record(100, Some(&points));
+        assert!(!readings.due(100 + REREAD_SECONDS - 1, true));
+        assert!(readings.due(100 + REREAD_SECONDS, true));
+    }
+
+    #[test]
+    fn a_failed_or_empty_read_keeps_the_last_measurement() {
+        let points: Vec<Point> = (1..=5).map(|m| minute(m * 60, 120.0, 0.5)).collect();
+        let mut readings = Readings::default();
+        readings.record(0, Some(&points));
+        let measured = readings.measured();
+        assert_eq!(measured.map(|m| m.seconds), Some(0.5));
+        readings.record(600, None);
+        readings.record(1200, Some(&[]));
+        assert_eq!(readings.measured(), measured);
+        assert!(
+            !readings.due(1200 + REREAD_SECONDS - 1, true),
+            "read at 1200"
+        );
     }
 
     #[test]

@@ -15,11 +15,14 @@ use std::time::Duration;
 
 const NOW: i64 = 1_700_000_000;
 
-fn policy(queue: &str) -> String {
+/// Stability knobs off, so that the proposal shows through.
+const KNOBS_OFF: &str = r#""tolerance": 0, "scale_out_cooldown_seconds": 0,
+    "scale_in_cooldown_seconds": 0, "scale_in_stabilization_seconds": 0"#;
+
+fn policy(queue: &str, knobs: &str) -> String {
     format!(
-        r#"{{"targets": [{{"function": "orders", "min": 1, "max": 500, "tolerance": 0,
-            "scale_out_cooldown_seconds": 0, "scale_in_cooldown_seconds": 0,
-            "scale_in_stabilization_seconds": 0, "queue": {queue}}}]}}"#
+        r#"{{"targets": [{{"function": "orders", "min": 1, "max": 500, {knobs},
+            "queue": {queue}}}]}}"#
     )
 }
 
@@ -29,10 +32,15 @@ struct Fixture {
 }
 
 fn fixture(queue: &str) -> Fixture {
+    fixture_with(queue, KNOBS_OFF)
+}
+
+fn fixture_with(queue: &str, knobs: &str) -> Fixture {
     let world = World::new(NOW);
     let settings = Settings::default();
     let ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
-    let autoscaler = Autoscaler::new(Policy::from_json(&policy(queue), "test"), settings, ctx);
+    let policy = Policy::from_json(&policy(queue, knobs), "test");
+    let autoscaler = Autoscaler::new(policy, settings, ctx);
     world
         .lambda
         .add("orders", Some(10), &[("autoscaler:enabled", "true")]);
@@ -219,23 +227,11 @@ fn a_warm_container_smooths_its_samples_and_a_growing_backlog_counts() {
 
 #[test]
 fn a_steady_target_with_noisy_samples_writes_nothing() {
-    let f = fixture(r#"{"name": "orders-q", "target_wait_seconds": 30, "service_seconds": 1}"#);
-    let policy = Policy::from_json(
-        r#"{"targets": [{"function": "orders", "min": 1, "max": 500, "tolerance": 0.2,
-            "scale_out_cooldown_seconds": 0,
-            "queue": {"name": "orders-q", "target_wait_seconds": 30, "service_seconds": 1}}]}"#,
-        "test",
+    let f = fixture_with(
+        r#"{"name": "orders-q", "target_wait_seconds": 30, "service_seconds": 1}"#,
+        r#""tolerance": 0.2, "scale_out_cooldown_seconds": 0"#,
     );
-    let ctx = f.world.context(5.0, 50.0, true);
-    let autoscaler = Autoscaler::new(policy, Settings::default(), ctx);
-    let run = || {
-        let event = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(autoscaler.handle(&event, None))
-            .unwrap()
-    };
+    let run = || f.run();
     // Settle first: 40 at work.
     f.depth(0, 40);
     for _ in 0..3 {

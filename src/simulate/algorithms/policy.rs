@@ -4,9 +4,9 @@
 
 use super::{Moment, Scaler};
 use crate::decide::{decide, AlarmStates, Inputs, QueueDepth, Request};
-use crate::drain::{DepthSamples, Measured, Signals};
+use crate::drain::{DepthSamples, Signals};
 use crate::policy::{QueueGoal, Target};
-use crate::service_time::{self, Point, LOOKBACK_SECONDS};
+use crate::service_time::{Point, Readings, LOOKBACK_SECONDS};
 use crate::simulate::alarms::AlarmThresholds;
 use crate::state::{History, SavedState};
 
@@ -32,8 +32,7 @@ pub struct PolicyScaler<'a> {
 struct DrainReads {
     samples: DepthSamples,
     points: Vec<Point>,
-    last_read: Option<i64>,
-    measured: Option<Measured>,
+    service: Readings,
 }
 
 impl<'a> PolicyScaler<'a> {
@@ -94,16 +93,13 @@ impl PolicyScaler<'_> {
         let reads = &mut self.drain;
         let rates = reads.samples.add(now, waiting, depth.in_flight);
         let traffic = waiting + depth.in_flight > 0;
-        if goal.service_seconds.is_none()
-            && service_time::reread_due(reads.last_read, reads.measured.is_some(), now, traffic)
-        {
+        if goal.service_seconds.is_none() && reads.service.due(now, traffic) {
             reads.points.retain(|p| p.end > now - LOOKBACK_SECONDS);
-            reads.measured = service_time::summarize(&reads.points).or(reads.measured);
-            reads.last_read = Some(now);
+            reads.service.record(now, Some(&reads.points));
         }
         Signals {
             rates: Some(rates),
-            measured: reads.measured,
+            measured: reads.service.measured(),
             mapping_batch_size: None,
         }
     }
