@@ -357,7 +357,8 @@ struct Writer<'a> {
     floor: &'a LearnedFloor,
     mappings: &'a MappingCache,
     deadline: Option<Deadline>,
-    /// The slowest single write so far: the estimate of what the next one may take.
+    /// The slowest single write so far, without its wait for a pacing slot: the estimate
+    /// of what the next one may take.
     slowest: Duration,
     /// Once set, every later write is deferred, for this reason.
     deferring: Option<String>,
@@ -454,7 +455,7 @@ impl Writer<'_> {
         if self.mappings.is_current(&*self.ctx.clock) {
             return;
         }
-        let started = self.ctx.clock.elapsed();
+        let started = self.paced_start();
         let fresh = self
             .mappings
             .refresh(&*self.ctx.lambda, &p.planned.target.function, &p.view.arn)
@@ -655,7 +656,7 @@ impl Writer<'_> {
             let Some(update) = change.update().filter(|_| change.lowers() == lowering) else {
                 continue;
             };
-            let started = self.ctx.clock.elapsed();
+            let started = self.paced_start();
             let result = self.ctx.lambda.update_mapping(&change.uuid, update).await;
             self.note_duration(started);
             let report = &mut record.event_sources[i];
@@ -783,7 +784,7 @@ impl Writer<'_> {
     }
 
     async fn put(&mut self, p: &Pending, value: u32) -> Result<(), crate::ports::AwsError> {
-        let started = self.ctx.clock.elapsed();
+        let started = self.paced_start();
         let result = self
             .ctx
             .lambda
@@ -791,6 +792,13 @@ impl Writer<'_> {
             .await;
         self.note_duration(started);
         result
+    }
+
+    /// When a control-plane call asked for now should start: after its wait for a pacing
+    /// slot, which the deadline check counts apart, so that [`Self::slowest`] holds only
+    /// the call itself.
+    fn paced_start(&self) -> Duration {
+        self.ctx.clock.elapsed() + self.ctx.lambda.control_plane_wait()
     }
 
     fn note_duration(&mut self, started: Duration) {

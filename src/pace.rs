@@ -15,6 +15,7 @@ use crate::ports::{
 };
 use crate::retry::Backoff;
 use async_trait::async_trait;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,16 +25,22 @@ use std::time::Duration;
 /// account-scale benchmark) cannot put one call too many into a second as AWS counts it.
 pub const CONTROL_PLANE_GUARD: Duration = Duration::from_millis(25);
 
-/// Spaces calls at least `1 / rate` seconds apart: at most `rate` call starts in any
-/// second, and never a burst, even after a quiet period. Callers take turns, and each waits
-/// `1 / rate` after the previous one *actually* started (not after its planned slot), so a
-/// caller that woke late cannot squeeze the next one closer. It lives as long as the
-/// process, so a warm Lambda's consecutive invocations share it.
+/// At most `rate` call starts in any second (a sliding window), so a call that follows a
+/// quiet spell starts at once: a cold container lists the account's event source mappings
+/// and writes straight after, instead of waiting `1 / rate` between the two. The account's
+/// quota counts requests per second, and the window holds the count in *every* second, so
+/// a burst never takes more of it than the budget. A fractional rate is rounded down to
+/// whole calls per second; a rate below 1 keeps one call per `1 / rate` seconds. Callers take turns, and each is counted from when it *actually*
+/// started (not its planned slot), so a caller that woke late cannot squeeze the next one
+/// closer. It lives as long as the process, so a warm Lambda's consecutive invocations
+/// share it.
 pub struct Pacer {
-    interval: Duration,
-    /// When the last call started (on the clock's monotonic scale); held while waiting, so
-    /// that callers take turns.
-    last_start: tokio::sync::Mutex<Option<Duration>>,
+    /// At most this many starts in any `window`.
+    calls: usize,
+    window: Duration,
+    /// When the last `calls` calls started (on the clock's monotonic scale), oldest first;
+    /// held while waiting, so that callers take turns.
+    starts: tokio::sync::Mutex<VecDeque<Duration>>,
 }
 
 impl Pacer {
@@ -43,39 +50,51 @@ impl Pacer {
     }
 
     /// A pacer for `per_second` calls in any second stretched by `guard`: calls that leave
-    /// exactly `1 / rate` apart can arrive a few milliseconds closer (the network's jitter),
-    /// so a budget that must hold where it is counted (at AWS) keeps a guard.
+    /// a second apart can arrive a few milliseconds closer (the network's jitter), so a
+    /// budget that must hold where it is counted (at AWS) keeps a guard.
     pub fn per_second_with_guard(per_second: f64, guard: Duration) -> Pacer {
+        // Whole calls per second: a fractional rate is rounded down, since any window
+        // shorter than a second could put more than the rate into some second. A rate below
+        // 1 stretches the window for its one call.
+        let calls = per_second.floor().max(1.0);
         Pacer {
-            interval: (Duration::from_secs(1) + guard).div_f64(per_second),
-            last_start: tokio::sync::Mutex::new(None),
+            calls: calls as usize,
+            window: (Duration::from_secs(1) + guard).mul_f64((calls / per_second).max(1.0)),
+            starts: tokio::sync::Mutex::new(VecDeque::with_capacity(calls as usize)),
         }
     }
 
+    /// The spacing of calls in the long run: the window over the calls it holds.
     pub fn interval(&self) -> Duration {
-        self.interval
+        self.window / self.calls as u32
     }
 
     /// Waits for this caller's turn; the call must start as soon as this returns.
     pub async fn acquire(&self, clock: &dyn Clock) {
-        let mut last_start = self.last_start.lock().await;
-        if let Some(last) = *last_start {
-            let due = last + self.interval;
-            let now = clock.elapsed();
-            if due > now {
-                clock.sleep(due - now).await;
+        let mut starts = self.starts.lock().await;
+        if starts.len() == self.calls {
+            if let Some(oldest) = starts.pop_front() {
+                let due = oldest + self.window;
+                let now = clock.elapsed();
+                if due > now {
+                    clock.sleep(due - now).await;
+                }
             }
         }
-        *last_start = Some(clock.elapsed());
+        starts.push_back(clock.elapsed());
     }
 
     /// How long a call asked for now would wait, if no other caller is waiting.
     pub fn wait(&self, clock: &dyn Clock) -> Duration {
-        match self.last_start.try_lock().map(|last| *last) {
-            Ok(Some(last)) => (last + self.interval).saturating_sub(clock.elapsed()),
-            Ok(None) => Duration::ZERO,
+        match self.starts.try_lock() {
+            Ok(starts) if starts.len() == self.calls => starts
+                .front()
+                .map_or(Duration::ZERO, |oldest| {
+                    (*oldest + self.window).saturating_sub(clock.elapsed())
+                }),
+            Ok(_) => Duration::ZERO,
             // Someone is waiting for a turn right now: at least one interval.
-            Err(_) => self.interval,
+            Err(_) => self.interval(),
         }
     }
 }
@@ -180,5 +199,62 @@ impl Lambda for PacedLambda {
             self.inner.update_mapping(uuid, update)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::ManualClock;
+
+    async fn starts(pacer: &Pacer, clock: &ManualClock, calls: usize) -> Vec<Duration> {
+        let mut at = Vec::new();
+        for _ in 0..calls {
+            pacer.acquire(clock).await;
+            at.push(clock.elapsed());
+        }
+        at
+    }
+
+    fn most_in(at: &[Duration], window: Duration) -> usize {
+        at.iter()
+            .map(|start| at.iter().filter(|t| **t >= *start && **t < *start + window).count())
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn after_a_quiet_spell_calls_start_at_once_and_no_second_holds_more_than_the_rate() {
+        let clock = ManualClock::new(0);
+        let pacer = Pacer::per_second_with_guard(5.0, CONTROL_PLANE_GUARD);
+        let mut at = starts(&pacer, &clock, 5).await;
+        // The first five start together (a cold container's listing and its write).
+        assert!(at.iter().all(|t| *t == Duration::ZERO), "{at:?}");
+        assert_eq!(pacer.wait(&clock), Duration::from_millis(1025));
+        at.extend(starts(&pacer, &clock, 18).await);
+        // Every second (with the guard) holds at most five, and the long run keeps the rate.
+        assert_eq!(most_in(&at, Duration::from_millis(1025)), 5);
+        assert_eq!(at[22], Duration::from_millis(4 * 1025));
+        // A quiet spell frees the window again.
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(pacer.wait(&clock), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_rate_below_one_spaces_single_calls() {
+        let clock = ManualClock::new(0);
+        let pacer = Pacer::per_second(0.5);
+        let at = starts(&pacer, &clock, 3).await;
+        assert_eq!(at, [0, 2, 4].map(Duration::from_secs));
+        assert_eq!(pacer.interval(), Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_fractional_rate_is_rounded_down_so_that_no_second_holds_more() {
+        let clock = ManualClock::new(0);
+        let pacer = Pacer::per_second(2.5);
+        let at = starts(&pacer, &clock, 6).await;
+        assert_eq!(at, [0, 0, 1, 1, 2, 2].map(Duration::from_secs));
+        assert_eq!(most_in(&at, Duration::from_secs(1)), 2);
     }
 }
