@@ -762,6 +762,7 @@ impl Writer<'_> {
         self.note_duration(started);
         match saved {
             Ok(()) => {
+                p.decision.history.archive_activities();
                 p.version = Some(match version {
                     Version::At(v) => Version::At(v + 1),
                     Version::Absent | Version::Unreadable => Version::At(1),

@@ -1493,6 +1493,7 @@ mod tests {
             event_sources: Vec::new(),
             in_force_since: None,
             activities: Vec::new(),
+            earlier_activities: 0,
         })
     }
 
@@ -2021,6 +2022,7 @@ mod tests {
             event_sources: Vec::new(),
             in_force_since: None,
             activities: Vec::new(),
+            earlier_activities: 0,
         });
         let d = with_queue(&t, Some(100), 0, &future);
         assert!(has(&d, "saved state is from the future"), "{:?}", d.reasons);
@@ -2242,6 +2244,7 @@ mod tests {
                         event_sources: Vec::new(),
                         in_force_since: None,
                         activities: Vec::new(),
+                        earlier_activities: 0,
                     };
                     for (ago, v) in recs {
                         h.record(NOW - ago, v, 3600);

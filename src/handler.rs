@@ -157,7 +157,18 @@ impl Autoscaler {
         let read = observe::chunk(&plan.targets, &self.ctx, 1, None, None).await;
         match read.into_iter().next() {
             Some(Ok(observed)) => {
-                let history = observed.stored.state.history().cloned().unwrap_or_default();
+                let mut history = observed.stored.state.history().cloned().unwrap_or_default();
+                if let Some(store) = &self.ctx.state {
+                    // The older activities live in items of their own (only this reads them).
+                    let older = store
+                        .archived_activities(&observed.view.arn, &history, limit)
+                        .await
+                        .map_err(|source| HandlerError::State {
+                            function: observed.view.arn.clone(),
+                            source,
+                        })?;
+                    history.activities.splice(0..0, older);
+                }
                 Ok(status::activities(&history, observed.view.reserved, limit))
             }
             Some(Err(unread)) => {

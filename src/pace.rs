@@ -87,11 +87,11 @@ impl Pacer {
     /// How long a call asked for now would wait, if no other caller is waiting.
     pub fn wait(&self, clock: &dyn Clock) -> Duration {
         match self.starts.try_lock() {
-            Ok(starts) if starts.len() == self.calls => starts
-                .front()
-                .map_or(Duration::ZERO, |oldest| {
+            Ok(starts) if starts.len() == self.calls => {
+                starts.front().map_or(Duration::ZERO, |oldest| {
                     (*oldest + self.window).saturating_sub(clock.elapsed())
-                }),
+                })
+            }
             Ok(_) => Duration::ZERO,
             // Someone is waiting for a turn right now: at least one interval.
             Err(_) => self.interval(),
@@ -218,7 +218,11 @@ mod tests {
 
     fn most_in(at: &[Duration], window: Duration) -> usize {
         at.iter()
-            .map(|start| at.iter().filter(|t| **t >= *start && **t < *start + window).count())
+            .map(|start| {
+                at.iter()
+                    .filter(|t| **t >= *start && **t < *start + window)
+                    .count()
+            })
             .max()
             .unwrap_or(0)
     }

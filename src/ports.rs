@@ -329,7 +329,9 @@ pub trait StateStore: Send + Sync {
     /// The saved state of each key; keys without an item are `Missing` (never absent).
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Stored>, AwsError>;
     /// Writes `history` if the item is still at `expected`; the new version is one more.
-    /// `now` stamps the item and sets when it expires.
+    /// `now` stamps the item and sets when it expires. The activities before the newest
+    /// are archived apart ([`History::archive_activities`] says so to the caller's copy);
+    /// an archive that fails is logged, and does not fail the save.
     async fn save(
         &self,
         key: &str,
@@ -337,6 +339,15 @@ pub trait StateStore: Send + Sync {
         expected: Version,
         now: i64,
     ) -> Result<(), SaveError>;
+    /// The newest `limit` (at most [`crate::state::MAX_ACTIVITIES`] - 1) of the target's
+    /// archived activities, those numbered below `history.earlier_activities`, oldest first;
+    /// one that was never archived, or has expired, is left out.
+    async fn archived_activities(
+        &self,
+        key: &str,
+        history: &History,
+        limit: usize,
+    ) -> Result<Vec<crate::state::Activity>, AwsError>;
 }
 
 /// Time, injected so that tests and the simulator control it.

@@ -76,8 +76,9 @@ pub struct MappingRecord {
     pub held: bool,
 }
 
-/// How many activities a target keeps (newest last): about 2 KB each at most, so the item
-/// stays far below DynamoDB's 400 KB.
+/// How many activities a target keeps (newest last), about 2 KB each at most. A decision
+/// reads only the newest, with the target's history; the store keeps the older ones in
+/// items of their own (see [`History::activities`]), so that they cost a decision nothing.
 pub const MAX_ACTIVITIES: usize = 20;
 /// Reasons kept per activity, and their total length in bytes.
 pub const MAX_ACTIVITY_REASONS: usize = 24;
@@ -176,8 +177,15 @@ pub struct History {
     pub recommendations: Vec<Recommendation>,
     /// When the recommendation in force was first made (epoch seconds).
     pub in_force_since: Option<i64>,
-    /// The last [`MAX_ACTIVITIES`] attempted changes, oldest first.
+    /// The attempted changes the store has not archived yet, oldest first: after a load,
+    /// the newest (whose outcome the next write settles); after an attempt, the new one as
+    /// well, until a save archives the one before it ([`History::archive_activities`]).
+    /// `autoscaler activities` reads the archived ones from the store
+    /// ([`crate::ports::StateStore::archived_activities`]).
     pub activities: Vec<Activity>,
+    /// How many of the target's activities came before `activities[0]`: its number, from
+    /// 0. The store archives activity `n` under `n` mod [`MAX_ACTIVITIES`].
+    pub earlier_activities: u64,
     /// The mappings the autoscaler has changed, by UUID. An item that holds any does not
     /// expire: a paused consumer writes nothing, and a lost ceiling or pause would be
     /// unrecoverable.
@@ -228,8 +236,24 @@ impl History {
 
     /// Drops the oldest activities beyond [`MAX_ACTIVITIES`].
     fn keep_latest_activities(&mut self) {
-        let extra = self.activities.len().saturating_sub(MAX_ACTIVITIES);
-        self.activities.drain(..extra);
+        self.drop_oldest_activities(self.activities.len().saturating_sub(MAX_ACTIVITIES));
+    }
+
+    /// After a save, which archived every activity but the newest: keeps only the newest,
+    /// as a load would return it, so that a second save (a failure's outcome) does not
+    /// archive the same ones again.
+    pub fn archive_activities(&mut self) {
+        self.drop_oldest_activities(self.activities.len().saturating_sub(1));
+    }
+
+    fn drop_oldest_activities(&mut self, count: usize) {
+        self.activities.drain(..count);
+        self.earlier_activities = self.earlier_activities.saturating_add(count as u64);
+    }
+
+    /// The number of `activities[i]` (see [`History::earlier_activities`]).
+    pub fn activity_number(&self, i: usize) -> u64 {
+        self.earlier_activities.saturating_add(i as u64)
     }
 
     /// Settles a pending attempt from the reservation a later evaluation read: applied when
@@ -445,6 +469,7 @@ mod tests {
                 event_sources: Vec::new(),
                 in_force_since: None,
                 activities: Vec::new(),
+                earlier_activities: 0,
             }
             .validate()
             .unwrap_err()
@@ -461,6 +486,7 @@ mod tests {
             event_sources: Vec::new(),
             in_force_since: None,
             activities: Vec::new(),
+            earlier_activities: 0,
         };
         assert_eq!(ok.clone().validate(), Ok(ok));
     }

@@ -1691,6 +1691,114 @@ async fn status_and_activities_show_what_the_cli_did_and_write_nothing() {
     assert!(stderr.contains("UnmanagedFunction"), "{stderr}");
 }
 
+#[tokio::test]
+async fn activities_move_out_of_the_item_a_decision_reads_and_an_earlier_builds_list_carries_over()
+{
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_state_table(&config).await;
+    moto.create_function(&config, "orders-worker", Some(5))
+        .await;
+    let arn = Moto::function_arn("orders-worker");
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    // An item as the build before wrote it: 20 activities in a list, no activity_number.
+    let legacy = (0..20)
+        .map(|i| {
+            A::M(std::collections::HashMap::from([
+                ("at".to_owned(), A::N((1_700_000_000 + i).to_string())),
+                ("trigger".to_owned(), A::S(format!("legacy {i}"))),
+                ("desired".to_owned(), A::N((100 + i).to_string())),
+                ("reasons".to_owned(), A::L(vec![A::S("by hand".into())])),
+                ("outcome".to_owned(), A::S("applied".into())),
+            ]))
+        })
+        .collect();
+    dynamodb
+        .put_item()
+        .table_name(STATE_TABLE)
+        .item("function", A::S(arn.clone()))
+        .item("version", A::N("1".into()))
+        .item("format", A::N("1".into()))
+        .item("recommendations", A::L(vec![]))
+        .item("activities", A::L(legacy))
+        .send()
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("autoscaler-activities-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for desired in [7, 8, 9] {
+        let path = dir.join(format!("set-{desired}.json"));
+        std::fs::write(
+            &path,
+            json!({"function": "orders-worker", "desiredConcurrency": desired}).to_string(),
+        )
+        .unwrap();
+        let args = [
+            "invoke",
+            path.to_str().unwrap(),
+            "--policy",
+            "examples/policy.json",
+        ];
+        let (code, _, stderr) = cli_with_table(&moto, &args);
+        assert_eq!(code, 0, "{stderr}");
+    }
+    // The item a decision reads holds the newest activity only, numbered 22.
+    let item = moto.state_item(&config, "orders-worker").await.unwrap();
+    assert_eq!(item["activity_number"], A::N("22".into()));
+    let A::L(kept) = &item["activities"] else {
+        panic!("{item:?}")
+    };
+    assert_eq!(kept.len(), 1);
+    // The one before it (8, number 21) is archived under slot 01, the legacy ones under theirs.
+    let slot = |n: &str| {
+        let dynamodb = dynamodb.clone();
+        let key = format!("{arn}#activity#{n}");
+        async move {
+            dynamodb
+                .get_item()
+                .table_name(STATE_TABLE)
+                .key("function", A::S(key))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap()
+        }
+    };
+    let archived = slot("01").await;
+    assert_eq!(archived["number"], A::N("21".into()));
+    assert_eq!(archived["target"], A::S(arn.clone()));
+    assert!(archived.contains_key("expires_at"));
+    assert_eq!(slot("19").await["number"], A::N("19".into()));
+
+    let (code, stdout, stderr) = cli_with_table(
+        &moto,
+        &[
+            "activities",
+            "orders-worker",
+            "--policy",
+            "examples/policy.json",
+            "--limit",
+            "50",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let shown: Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+    let desired: Vec<u64> = shown["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["desired"].as_u64().unwrap())
+        .collect();
+    // Newest first: the three commands, then the last 17 of the legacy list (20 in all).
+    let expected: Vec<u64> = [9, 8, 7].into_iter().chain((103..=119).rev()).collect();
+    assert_eq!(desired, expected);
+    assert_eq!(shown["activities"][1]["outcome"], "applied");
+}
+
 /// Stores one-minute points in moto's CloudWatch as AWS/Lambda and AWS/SQS would publish
 /// them: `invocations` of `milliseconds` each, and `deleted` messages, per minute.
 async fn put_service_metrics(

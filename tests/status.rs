@@ -125,13 +125,18 @@ fn an_attempt_is_pending_until_the_next_write_settles_it_from_the_reservation_re
     world.cloudwatch.set_alarm("backlog", Fine);
     world.cloudwatch.set_alarm("db", Alarm);
     block_on(autoscaler.handle(&alarm_event("db", "ALARM"), None)).unwrap();
+    // The target's item keeps the newest; the settled one went to an item of its own.
     let (history, _) = world.state.get(&arn).unwrap();
-    assert_eq!(history.activities.len(), 2);
-    assert_eq!(history.activities[0].outcome, ActivityOutcome::Applied);
+    assert_eq!(history.activities.len(), 1);
+    assert_eq!(history.earlier_activities, 1);
     let views = block_on(autoscaler.activities("orders", 1)).unwrap();
     assert_eq!(views.len(), 1);
     assert_eq!((views[0].previous, views[0].desired), (Some(15), Some(3)));
     assert!(views[0].trigger.contains("db"), "{:?}", views[0]);
+    let views = block_on(autoscaler.activities("orders", 20)).unwrap();
+    assert_eq!(views.len(), 2);
+    assert_eq!(views[1].desired, Some(15));
+    assert_eq!(views[1].outcome, "applied", "{:?}", views[1]);
 }
 
 #[test]
@@ -189,10 +194,17 @@ fn at_most_twenty_activities_are_kept_newest_last() {
         let command = json!({"function": "orders", "desiredConcurrency": 10 + i});
         block_on(autoscaler.handle(&command, None)).unwrap();
     }
+    // A decision reads only the newest; the 19 before it are archived apart.
     let (history, _) = world.state.get(&MemoryLambda::arn("orders")).unwrap();
-    assert_eq!(history.activities.len(), 20);
-    assert_eq!(history.activities.last().unwrap().desired, Some(34));
-    assert_eq!(history.activities[0].desired, Some(15));
+    assert_eq!(history.activities.len(), 1);
+    assert_eq!(history.earlier_activities, 24);
+    let views = block_on(autoscaler.activities("orders", 50)).unwrap();
+    let desired: Vec<_> = views.iter().map(|v| v.desired.unwrap()).collect();
+    assert_eq!(desired, (15..=34).rev().collect::<Vec<_>>());
+    assert!(
+        views[1..].iter().all(|v| v.outcome == "applied"),
+        "{views:?}"
+    );
 }
 
 #[test]

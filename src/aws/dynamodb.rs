@@ -12,15 +12,31 @@
 //! | `recommendations` | L of M | `{value: N, until: N}` oldest first; the last has no `until` while in force |
 //! | `event_sources` | L of M | `{uuid: S, ceiling: N, paused: BOOL, held: BOOL}` for each event source mapping the autoscaler changed; `ceiling` absent when the mapping had no `MaximumConcurrency`, `held` (present when true) when an explicit set keeps the pause |
 //! | `in_force_since` | N | when the recommendation in force was first made |
-//! | `activities` | L of M | the last 20 attempted changes, oldest first: `{at: N, trigger: S, previous: N, desired: N, reasons: L of S, outcome: S, detail: S}`; `previous`/`desired` absent for "unreserved", `detail` for pending and applied |
+//! | `activities` | L of M | the target's newest attempted change (whose outcome the next write settles): `{at: N, trigger: S, previous: N, desired: N, reasons: L of S, outcome: S, detail: S}`; `previous`/`desired` absent for "unreserved", `detail` for pending and applied. Items of earlier builds hold up to 20, oldest first: the next write archives all but the newest |
+//! | `activity_number` | N | the newest activity's number (from 0); absent in earlier builds' items (then 0 for their oldest) |
 //! | `updated_at` | N | epoch seconds of the write |
 //! | `expires_at` | N | the table's TTL attribute: [`EXPIRES_AFTER_SECONDS`] after the write; absent while `event_sources` holds any record, so that a paused consumer's pause and a mapping's ceiling are never forgotten |
+//!
+//! The older activities, up to 19, live in items of their own, so that a decision reads and
+//! writes a small item (one read unit, one or two write units) whatever the activities
+//! hold; only `autoscaler activities` reads them. Activity `n` is archived under the key
+//! `ARN#activity#NN` (`NN` = `n` mod 20, so the 20th later one replaces it), by the write that
+//! adds the activity after it, beside (not before) the target's item:
+//!
+//! | attribute | type | meaning |
+//! |---|---|---|
+//! | `function` | S | the key: `ARN#activity#NN` (no function ARN contains `#`) |
+//! | `target` | S | the function's unqualified ARN |
+//! | `number` | N | the activity's number; a read that expects another number ignores the item |
+//! | `format` | N | `1` |
+//! | `activity` | M | the activity, as in the target's `activities` |
+//! | `expires_at` | N | [`ACTIVITY_EXPIRES_AFTER_SECONDS`] after the write: 20 weeks, so that a target that changes at least weekly keeps its last 20 |
 
 use super::aws_error;
 use crate::ports::{AwsError, ErrorKind, SaveError, StateStore, Stored, Version};
 use crate::state::{
     Activity, ActivityOutcome, Direction, History, LastChange, MappingRecord, Recommendation,
-    SavedState,
+    SavedState, MAX_ACTIVITIES,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
@@ -35,6 +51,9 @@ const FORMAT: &str = "1";
 /// managed loses nothing that matters: cooldowns are at most a day, windows an hour, and a
 /// steady recommendation is rewritten when it next changes.
 pub const EXPIRES_AFTER_SECONDS: i64 = 7 * 86_400;
+/// An archived activity expires 20 weeks after it was archived: a target that changes at
+/// least weekly keeps its last [`MAX_ACTIVITIES`] (the 20th later change replaces it first).
+pub const ACTIVITY_EXPIRES_AFTER_SECONDS: i64 = MAX_ACTIVITIES as i64 * EXPIRES_AFTER_SECONDS;
 /// Rounds of `BatchGetItem` for keys DynamoDB left unprocessed (it throttles that way).
 const UNPROCESSED_ROUNDS: u32 = 5;
 
@@ -168,7 +187,20 @@ impl StateStore for DynamoStateStore {
                 .condition_expression("attribute_exists(#f)")
                 .expression_attribute_names("#f", "function"),
         };
-        match request.send().await {
+        // The activities before the newest go to their own items, beside the target's item:
+        // the same activity under the same number whatever happens to the write, so a
+        // conflict or a failure leaves nothing a later read would take for another.
+        let newest = history.activities.len().saturating_sub(1);
+        let archive = history.activities[..newest]
+            .iter()
+            .enumerate()
+            .map(|(i, activity)| self.archive(key, history.activity_number(i), activity, now));
+        let (written, archived) = tokio::join!(request.send(), futures::future::join_all(archive));
+        for error in archived.into_iter().filter_map(Result::err) {
+            // The decision stands; only the list that `autoscaler activities` shows has a gap.
+            tracing::warn!(%error, "an earlier activity could not be archived");
+        }
+        match written {
             Ok(_) => Ok(()),
             Err(e) => {
                 let error = aws_error("PutItem", format!("{} ({key})", self.table), e);
@@ -180,6 +212,90 @@ impl StateStore for DynamoStateStore {
             }
         }
     }
+
+    async fn archived_activities(
+        &self,
+        key: &str,
+        history: &History,
+        limit: usize,
+    ) -> Result<Vec<Activity>, AwsError> {
+        let last = history.earlier_activities;
+        let first = last.saturating_sub(limit.min(MAX_ACTIVITIES - 1) as u64);
+        let wanted: Vec<(u64, String)> = (first..last).map(|n| (n, activity_key(key, n))).collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = wanted.iter().map(|(_, k)| k.clone()).collect();
+        let mut found = HashMap::new();
+        self.load_batch(&keys, &mut found).await?;
+        let mut activities = Vec::new();
+        for (n, slot) in &wanted {
+            let Some(item) = found.get(slot) else {
+                continue;
+            };
+            match decode_archived(item, key, *n) {
+                Ok(Some(activity)) => activities.push(activity),
+                Ok(None) => {}
+                Err(why) => tracing::warn!(%slot, why, "an archived activity cannot be read"),
+            }
+        }
+        Ok(activities)
+    }
+}
+
+impl DynamoStateStore {
+    /// Writes one activity to its slot (unconditionally: the same number always carries the
+    /// same activity).
+    async fn archive(
+        &self,
+        key: &str,
+        number: u64,
+        activity: &Activity,
+        now: i64,
+    ) -> Result<(), AwsError> {
+        let slot = activity_key(key, number);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(HashMap::from([
+                ("function".to_owned(), AttributeValue::S(slot.clone())),
+                ("target".to_owned(), AttributeValue::S(key.to_owned())),
+                ("number".to_owned(), self::number(number)),
+                ("format".to_owned(), AttributeValue::N(FORMAT.into())),
+                ("activity".to_owned(), encode_activity(activity)),
+                (
+                    "expires_at".to_owned(),
+                    self::number(now + ACTIVITY_EXPIRES_AFTER_SECONDS),
+                ),
+            ])))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("PutItem", format!("{} ({slot})", self.table), e))
+    }
+}
+
+/// The key of the slot that activity `number` of the target `key` is archived under.
+fn activity_key(key: &str, number: u64) -> String {
+    format!("{key}#activity#{:02}", number % MAX_ACTIVITIES as u64)
+}
+
+/// The archived activity in a slot item, if it is the one numbered `number` of `key`.
+fn decode_archived(
+    item: &HashMap<String, AttributeValue>,
+    key: &str,
+    number: u64,
+) -> Result<Option<Activity>, String> {
+    let target = matches!(item.get("target"), Some(AttributeValue::S(t)) if t == key);
+    let numbered =
+        matches!(item.get("number"), Some(AttributeValue::N(n)) if n.parse() == Ok(number));
+    if !target || !numbered {
+        return Ok(None);
+    }
+    let activity = item
+        .get("activity")
+        .ok_or("an archived activity has none")?;
+    decode_activity(activity).map(Some)
 }
 
 fn number(n: impl ToString) -> AttributeValue {
@@ -238,9 +354,14 @@ fn encode(key: &str, history: &History, version: u64, now: i64) -> HashMap<Strin
     if let Some(since) = history.in_force_since {
         item.insert("in_force_since".into(), number(since));
     }
-    if !history.activities.is_empty() {
-        let activities = history.activities.iter().map(encode_activity).collect();
-        item.insert("activities".into(), AttributeValue::L(activities));
+    // Only the newest; a save archives the ones before it.
+    if let Some(newest) = history.activities.last() {
+        item.insert(
+            "activities".into(),
+            AttributeValue::L(vec![encode_activity(newest)]),
+        );
+        let i = history.activities.len() - 1;
+        item.insert("activity_number".into(), number(history.activity_number(i)));
     }
     item
 }
@@ -432,12 +553,20 @@ fn decode_history(item: &HashMap<String, AttributeValue>) -> Result<History, Str
         }
         Some(_) => return Err("activities is not a list".into()),
     };
+    // The newest's number; an earlier build's item has none, and numbers its list from 0.
+    let earlier_activities = match n("activity_number", item.get("activity_number"))? {
+        None => 0,
+        Some(newest) => u64::try_from(newest)
+            .map_err(|_| format!("activity_number {newest} is out of range"))?
+            .saturating_sub(activities.len().saturating_sub(1) as u64),
+    };
     History {
         last_change,
         recommendations,
         event_sources,
         in_force_since,
         activities,
+        earlier_activities,
     }
     .validate()
 }
@@ -513,6 +642,7 @@ mod tests {
             event_sources: Vec::new(),
             in_force_since: None,
             activities: Vec::new(),
+            earlier_activities: 0,
         }
     }
 
@@ -538,8 +668,67 @@ mod tests {
                 outcome: ActivityOutcome::Pending,
             },
         ];
+        h.earlier_activities = 6;
         let item = encode("arn:f", &h, 2, 1_700_000_100);
+        assert_eq!(item["activity_number"], number(7));
+        // The item keeps the newest; the one before is archived by the save, apart.
+        h.archive_activities();
+        assert_eq!(h.earlier_activities, 7);
         assert_eq!(decode(&item).state, SavedState::Valid(h));
+    }
+
+    #[test]
+    fn an_earlier_builds_list_of_activities_is_read_whole_and_numbered_from_zero() {
+        let mut h = history();
+        h.activities = (0..20)
+            .map(|i| Activity {
+                at: 1_700_000_000 + i,
+                trigger: format!("t{i}"),
+                previous: None,
+                desired: Some(1),
+                reasons: vec![],
+                outcome: ActivityOutcome::Applied,
+            })
+            .collect();
+        let mut item = encode("arn:f", &h, 2, 1_700_000_100);
+        item.insert(
+            "activities".into(),
+            AttributeValue::L(h.activities.iter().map(encode_activity).collect()),
+        );
+        item.remove("activity_number");
+        let SavedState::Valid(read) = decode(&item).state else {
+            panic!("unusable")
+        };
+        assert_eq!(read.activities, h.activities);
+        assert_eq!(read.earlier_activities, 0);
+        // Its next save keeps the newest and archives the 19 before it, numbered 0 to 18.
+        assert_eq!(encode("arn:f", &read, 3, 0)["activity_number"], number(19));
+    }
+
+    #[test]
+    fn an_archived_activity_is_taken_only_under_its_own_target_and_number() {
+        let activity = Activity {
+            at: 1_700_000_000,
+            trigger: "schedule".into(),
+            previous: Some(2),
+            desired: Some(4),
+            reasons: vec!["r".into()],
+            outcome: ActivityOutcome::Applied,
+        };
+        assert_eq!(activity_key("arn:f", 47), "arn:f#activity#07");
+        let item = HashMap::from([
+            (
+                "function".to_owned(),
+                AttributeValue::S(activity_key("arn:f", 47)),
+            ),
+            ("target".to_owned(), AttributeValue::S("arn:f".into())),
+            ("number".to_owned(), number(47)),
+            ("activity".to_owned(), encode_activity(&activity)),
+        ]);
+        assert_eq!(decode_archived(&item, "arn:f", 47), Ok(Some(activity)));
+        // The slot now holds another number (the 20th later one, or an older lifetime's).
+        assert_eq!(decode_archived(&item, "arn:f", 27), Ok(None));
+        assert_eq!(decode_archived(&item, "arn:g", 47), Ok(None));
     }
 
     #[test]

@@ -2,14 +2,16 @@
 
 use super::{lock, Parts};
 use crate::ports::{AwsError, SaveError, StateStore, Stored, Version};
-use crate::state::{History, SavedState};
+use crate::state::{Activity, History, SavedState, MAX_ACTIVITIES};
 use async_trait::async_trait;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 pub struct MemoryStateStore {
     parts: Parts,
     items: Mutex<HashMap<String, (History, u64)>>,
+    /// Archived activities by key and number, as DynamoDB keeps them in items of their own.
+    archive: Mutex<HashMap<String, BTreeMap<u64, Activity>>>,
     /// Writes by someone else that land just before our next save of that key.
     interference: Mutex<HashMap<String, Vec<History>>>,
 }
@@ -19,6 +21,7 @@ impl MemoryStateStore {
         MemoryStateStore {
             parts,
             items: Mutex::default(),
+            archive: Mutex::default(),
             interference: Mutex::default(),
         }
     }
@@ -86,10 +89,39 @@ impl StateStore for MemoryStateStore {
             Version::At(v) => current == Some(v),
             Version::Unreadable => current.is_some(),
         };
+        // The archive is written beside the item, whatever becomes of its condition.
+        {
+            let mut archive = lock(&self.archive);
+            let slots = archive.entry(key.to_owned()).or_default();
+            let newest = history.activities.len().saturating_sub(1);
+            for (i, activity) in history.activities[..newest].iter().enumerate() {
+                let number = history.activity_number(i);
+                // One slot per number mod 20: the 20th later activity replaces it.
+                slots.retain(|n, _| n % MAX_ACTIVITIES as u64 != number % MAX_ACTIVITIES as u64);
+                slots.insert(number, activity.clone());
+            }
+        }
         if !matches {
             return Err(SaveError::Conflict);
         }
-        items.insert(key.to_owned(), (history.clone(), current.unwrap_or(0) + 1));
+        let mut kept = history.clone();
+        kept.archive_activities();
+        items.insert(key.to_owned(), (kept, current.unwrap_or(0) + 1));
         Ok(())
+    }
+
+    async fn archived_activities(
+        &self,
+        key: &str,
+        history: &History,
+        limit: usize,
+    ) -> Result<Vec<Activity>, AwsError> {
+        self.parts.call("BatchGetItem", key)?;
+        let last = history.earlier_activities;
+        let first = last.saturating_sub(limit.min(MAX_ACTIVITIES - 1) as u64);
+        Ok(lock(&self.archive)
+            .get(key)
+            .map(|slots| slots.range(first..last).map(|(_, a)| a.clone()).collect())
+            .unwrap_or_default())
     }
 }
