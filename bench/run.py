@@ -69,10 +69,43 @@ def programs():
     }
 
 
+# BENCH_LATENCY_MS: the ab section's programs reach moto through bench/scale/proxy.py, which
+# adds that latency to every call (concurrently, as AWS's services answer) and enforces
+# Lambda's quotas. moto alone answers each call in 2-3 ms, one call at a time (one Python
+# process serves every service), so a program's concurrent calls cost it their sum there,
+# and a program that makes more calls in fewer rounds looks slower than it would be on AWS.
+LATENCY_MS = os.environ.get("BENCH_LATENCY_MS")
+PROGRAM_ENDPOINT = None  # the proxy's, while it runs
+
+
+def start_latency_proxy():
+    """Starts the proxy in front of moto for the programs (not for the fixtures' calls)."""
+    global PROGRAM_ENDPOINT
+    import atexit
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    upstream = os.environ["AWS_ENDPOINT_URL"].removeprefix("http://")
+    proxy = subprocess.Popen([sys.executable, ROOT / "bench" / "scale" / "proxy.py", "--upstream", upstream,
+                              "--port", str(port), "--latency-ms", LATENCY_MS])
+    atexit.register(proxy.kill)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    PROGRAM_ENDPOINT = f"http://127.0.0.1:{port}"
+
+
 def aws_env():
-    """What Lambda gives every function for AWS access (here: moto and demo keys)."""
+    """What Lambda gives every function for AWS access (here: moto, or the latency proxy in
+    front of it, and demo keys)."""
     keys = ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
     env = {k: os.environ[k] for k in keys}
+    if PROGRAM_ENDPOINT:
+        env["AWS_ENDPOINT_URL"] = PROGRAM_ENDPOINT
     env.update(AWS_DEFAULT_REGION=env["AWS_REGION"], AWS_SESSION_TOKEN="bench")
     return env
 
@@ -250,20 +283,115 @@ def section_scale():
     return {"account_scale": json.loads(SCALE_RESULTS.read_text())["account_scale"]}
 
 
+# The ab section's baseline keeps its history in a table of its own: each build's state item
+# then grows as that build writes it (the two builds may write different layouts: since the
+# activities' archive, the item holds the newest only), as it would deployed.
+BASELINE_TABLE = moto_fixtures.STATE_TABLE + "-baseline"
+# Rounds of the ab section, and untimed processes per build before them, so that each state
+# item holds its 20 activities (a busy target's) when the timing starts.
+AB_ROUNDS = int(os.environ.get("BENCH_AB_ROUNDS", 3))
+AB_WARMUP = int(os.environ.get("BENCH_AB_WARMUP", 2))
 def section_ab():
     """Ours against another build of it (BENCH_AB_BASELINE=path to its lambda-autoscaler),
-    on the same work, in rounds that alternate the two: what a Cargo.toml lever costs."""
+    on the same work, in rounds that alternate the two (and the references named in
+    BENCH_AB_REFERENCES, e.g. "python,minimal", so that a goal's ratio comes from one run);
+    then each build's state item: its size and what DynamoDB charges for it."""
     baseline = os.environ.get("BENCH_AB_BASELINE")
     if not baseline:
         sys.exit("the ab section needs BENCH_AB_BASELINE=/path/to/another/lambda-autoscaler")
-    builds = {"baseline": {**programs()["ours"], "cmd": [baseline]}, "this build": programs()["ours"]}
-    samples = dict.fromkeys(builds)
+    references = [r for r in os.environ.get("BENCH_AB_REFERENCES", "").split(",") if r]
+    if LATENCY_MS:
+        start_latency_proxy()
+    ours = programs()["ours"]
+    tables = {"baseline": BASELINE_TABLE, "this build": moto_fixtures.STATE_TABLE}
+    create_state_table(BASELINE_TABLE)
+    builds = {"baseline": {**ours, "cmd": [baseline],
+                           "env": {**ours["env"], "AUTOSCALER_STATE_TABLE": BASELINE_TABLE}},
+              "this build": ours}
+    timed = {**builds, **{name: programs()[name] for name in references}}
+    samples = dict.fromkeys(timed)
+    per_round = max(1, PROCESSES // AB_ROUNDS)
     with tempfile.TemporaryDirectory() as tmp:
         events = direct_commands(tmp)
-        for _ in range(3):
-            for name, program in builds.items():
-                samples[name] = same_work(name, program, events, max(1, PROCESSES // 3), samples[name])
-    return {"ab": {"baseline": baseline, **{name: summary(s) for name, s in samples.items()}}}
+        for name, program in builds.items():
+            same_work(name, program, events, AB_WARMUP)
+        for _ in range(AB_ROUNDS):
+            for name, program in timed.items():
+                samples[name] = same_work(name, program, events, per_round, samples[name])
+    # Kept apart from moto's own numbers: "ab@10ms" for BENCH_LATENCY_MS=10.
+    key = f"ab@{LATENCY_MS}ms" if LATENCY_MS else "ab"
+    return {key: {"baseline": baseline, "latency_ms": float(LATENCY_MS or 0), "rounds": AB_ROUNDS,
+                  "processes_per_round": per_round,
+                   "warmup_processes": AB_WARMUP,
+                   **{name: summary(s) for name, s in samples.items()},
+                   "state_item": {name: state_item(table) for name, table in tables.items()}}}
+
+
+def create_state_table(name):
+    dynamodb = moto_fixtures.client(os.environ["AWS_ENDPOINT_URL"], "dynamodb")
+    if name not in dynamodb.list_tables()["TableNames"]:
+        dynamodb.create_table(
+            TableName=name, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "function", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "function", "KeyType": "HASH"}])
+
+
+def attribute_bytes(value):
+    """An attribute value's size by DynamoDB's published rules ("DynamoDB item sizes and
+    formats"): UTF-8 bytes of a string, a byte per two significant digits of a number plus
+    one, 3 bytes for a list or map plus a byte per element."""
+    (kind, v), = value.items()
+    if kind == "S":
+        return len(v.encode())
+    if kind == "N":
+        digits = v.lstrip("-").replace(".", "").strip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":
+        return 3 + sum(1 + attribute_bytes(e) for e in v)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + attribute_bytes(e) for k, e in v.items())
+    sys.exit(f"no size rule for type {kind}")
+
+
+def item_bytes(item):
+    return sum(len(name.encode()) + attribute_bytes(value) for name, value in item.items())
+
+
+def state_item(table):
+    """The bench target's state in `table`: the item a decision reads (its size, the read and
+    write units DynamoDB charges for it, the activities it holds, and how long moto takes to
+    answer a strongly consistent BatchGetItem of it, median of 20), and the archived
+    activities' items (since the archive: `ARN#activity#NN`), which only
+    `autoscaler activities` reads."""
+    dynamodb = moto_fixtures.client(os.environ["AWS_ENDPOINT_URL"], "dynamodb")
+    arn = moto_fixtures.client(os.environ["AWS_ENDPOINT_URL"], "lambda") \
+        .get_function(FunctionName=TARGET_FUNCTION)["Configuration"]["FunctionArn"]
+    key = {"function": {"S": arn}}
+    item = dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+    size = item_bytes(item)
+    archived = [dynamodb.get_item(TableName=table, Key={"function": {"S": f"{arn}#activity#{n:02}"}},
+                                  ConsistentRead=True).get("Item") for n in range(20)]
+    archived_sizes = [item_bytes(a) for a in archived if a]
+
+    def read_ms():
+        times = []
+        for _ in range(20):
+            start = time.perf_counter()
+            dynamodb.batch_get_item(RequestItems={table: {"Keys": [key], "ConsistentRead": True}})
+            times.append((time.perf_counter() - start) * 1000)
+        return median(times)
+
+    return {
+        "activities_in_item": len(item.get("activities", {}).get("L", [])),
+        "item_bytes": size,
+        "read_units": math.ceil(size / 4096),
+        "write_units": math.ceil(size / 1024),
+        "batch_get_item_ms": read_ms(),
+        "archived_items": len(archived_sizes),
+        "archived_item_bytes_max": max(archived_sizes, default=0),
+    }
 
 
 SECTIONS = {"footprint": section_footprint, "package": section_package, "decide": section_decide,
@@ -297,10 +425,17 @@ def table(r):
     if "zip_bytes" in r:
         lines.append(f"arm64 zip: autoscaler {r['zip_bytes']:,} B (bootstrap {r['bootstrap_bytes']:,} B), "
                      f"minimal {r['minimal_zip_bytes']:,} B (bootstrap {r['minimal_bootstrap_bytes']:,} B)")
-    for name in ("baseline", "this build") if "ab" in r else ():
-        a = r["ab"][name]
-        lines.append(f"ab {name:<12} init {a['init_ms']} ms, cold {a['cold_invocation_ms']} ms, "
-                     f"warm {a['warm_ms']} ms, peak RSS {a['peak_rss_mb']} MiB")
+    for ab in (k for k in r if k.startswith("ab")):
+        for name, a in r[ab].items():
+            if isinstance(a, dict) and "warm_ms" in a:
+                lines.append(f"{ab} {name:<12} init {a['init_ms']} ms, cold {a['cold_invocation_ms']} ms, "
+                             f"warm {a['warm_ms']} ms (p99 {a['warm_p99_ms']}), peak RSS {a['peak_rss_mb']} MiB")
+        for name, item in r[ab].get("state_item", {}).items():
+            lines.append(f"{ab} state item ({name}): {item['activities_in_item']} activities, "
+                         f"{item['item_bytes']:,} B: {item['read_units']} read units, {item['write_units']} "
+                         f"write units; moto BatchGetItem {item['batch_get_item_ms']} ms; "
+                         f"{item['archived_items']} archived activities' items of at most "
+                         f"{item['archived_item_bytes_max']:,} B")
     for name, d in r.get("decide", {}).items():
         lines.append(f"{name}: {d['median_ns']} ns median ({d['per_second']:,}/s)")
     if "calls_per_event" in r:
