@@ -52,6 +52,7 @@ use crate::decide::Decision;
 use crate::error::HandlerError;
 use crate::event_sources;
 use crate::headroom::{floor_from_error, Budget, LearnedFloor};
+use crate::lease;
 use crate::mapping_cache::MappingCache;
 use crate::observe::Observed;
 use crate::outcome::TargetOutcome;
@@ -502,14 +503,8 @@ impl Writer<'_> {
         loop {
             let saved = p.decision.history_changed && self.ctx.state.is_some();
             if saved {
-                match self.save(p).await {
-                    Ok(()) => {}
-                    Err(SaveFailure::Conflict) => {
-                        return TargetOutcome::Conflict(Box::new(p.clone()))
-                    }
-                    Err(SaveFailure::Failed(failed)) => {
-                        return TargetOutcome::Failed(Some(failed.0), failed.1)
-                    }
+                if let Err(failure) = self.save(p).await {
+                    return interrupted(p, failure);
                 }
             }
             let change = p.decision.change();
@@ -525,7 +520,10 @@ impl Writer<'_> {
             let lowering =
                 matches!((change, p.decision.previous), (Some(to), Some(from)) if to < from);
             // 1. The mappings that must run less.
-            let down = self.write_mappings(p, true, &mut record).await;
+            let down = match self.write_mappings(p, true, &mut record).await {
+                Ok(down) => down,
+                Err(failure) => return interrupted(p, failure),
+            };
             let mut unfinished = None;
             match down.error {
                 Some(error) if !capped => {
@@ -568,7 +566,11 @@ impl Writer<'_> {
             }
             // 2. The reservation.
             if let Some(value) = change {
-                match self.put(p, value).await {
+                let start_by = match self.start_by(p).await {
+                    Ok(start_by) => start_by,
+                    Err(failure) => return interrupted(p, failure),
+                };
+                match self.put(p, value, start_by).await {
                     Ok(()) => self.applied(p, &mut record),
                     Err(error) => {
                         let floor = floor_from_error(&error.message)
@@ -611,7 +613,10 @@ impl Writer<'_> {
                 }
             }
             // 3. The mappings that may run more.
-            let up = self.write_mappings(p, false, &mut record).await;
+            let up = match self.write_mappings(p, false, &mut record).await {
+                Ok(up) => up,
+                Err(failure) => return interrupted(p, failure),
+            };
             if let Some(error) = up.error.or(unfinished) {
                 record.reasons.push(
                     "what was written keeps the mappings within the reservation; the next \
@@ -624,6 +629,22 @@ impl Writer<'_> {
             }
             return TargetOutcome::Done(record);
         }
+    }
+
+    /// The latest start of the decision's next control-plane write: within
+    /// [`lease::START_WITHIN`] of its saved attempt, so that no other writer's later decision
+    /// can be undone by it ([`crate::lease`]). When less than [`RENEW_BEFORE`] of that is left
+    /// (mappings written or settling first), the history is saved again, which renews the
+    /// window and finds out whether someone else wrote meanwhile. `None`: nothing was saved
+    /// (no state table), so nothing fences.
+    async fn start_by(&mut self, p: &mut Pending) -> Result<Option<Duration>, SaveFailure> {
+        let Some(saved_at) = p.saved_at else {
+            return Ok(None);
+        };
+        if self.ctx.clock.elapsed() + RENEW_BEFORE > saved_at + lease::START_WITHIN {
+            self.save(p).await?;
+        }
+        Ok(p.saved_at.map(|at| at + lease::START_WITHIN))
     }
 
     /// Writes a failed or blocked attempt's outcome at once: the second write of the target,
@@ -647,17 +668,23 @@ impl Writer<'_> {
     /// the permission is not an error: the reservation acts alone, and the record says so.
     async fn write_mappings(
         &mut self,
-        p: &Pending,
+        p: &mut Pending,
         lowering: bool,
         record: &mut DecisionRecord,
-    ) -> MappingWrites {
+    ) -> Result<MappingWrites, SaveFailure> {
         let mut writes = MappingWrites::default();
-        for (i, change) in p.source_plan.changes.iter().enumerate() {
+        let changes = p.source_plan.changes.clone();
+        for (i, change) in changes.iter().enumerate() {
             let Some(update) = change.update().filter(|_| change.lowers() == lowering) else {
                 continue;
             };
+            let start_by = self.start_by(p).await?;
             let started = self.paced_start();
-            let result = self.ctx.lambda.update_mapping(&change.uuid, update).await;
+            let result = self
+                .ctx
+                .lambda
+                .update_mapping_before(&change.uuid, update, start_by)
+                .await;
             self.note_duration(started);
             let report = &mut record.event_sources[i];
             match result {
@@ -690,7 +717,7 @@ impl Writer<'_> {
                 }
             }
         }
-        writes
+        Ok(writes)
     }
 
     /// Waits until the mappings are no longer updating: within the deadline, or for at most
@@ -763,6 +790,7 @@ impl Writer<'_> {
         match saved {
             Ok(()) => {
                 p.decision.history.archive_activities();
+                p.saved_at = Some(self.ctx.clock.elapsed());
                 p.version = Some(match version {
                     Version::At(v) => Version::At(v + 1),
                     Version::Absent | Version::Unreadable => Version::At(1),
@@ -784,12 +812,17 @@ impl Writer<'_> {
         }
     }
 
-    async fn put(&mut self, p: &Pending, value: u32) -> Result<(), crate::ports::AwsError> {
+    async fn put(
+        &mut self,
+        p: &Pending,
+        value: u32,
+        start_by: Option<Duration>,
+    ) -> Result<(), crate::ports::AwsError> {
         let started = self.paced_start();
         let result = self
             .ctx
             .lambda
-            .put_reserved(&p.planned.target.function, value)
+            .put_reserved_before(&p.planned.target.function, value, start_by)
             .await;
         self.note_duration(started);
         result
@@ -869,6 +902,19 @@ enum SaveFailure {
     Conflict,
     Failed(Box<(DecisionRecord, HandlerError)>),
 }
+
+/// A change stopped by a save that did not happen: someone else wrote the history (decide
+/// again), or the store failed (nothing more is written).
+fn interrupted(p: &Pending, failure: SaveFailure) -> TargetOutcome {
+    match failure {
+        SaveFailure::Conflict => TargetOutcome::Conflict(Box::new(p.clone())),
+        SaveFailure::Failed(failed) => TargetOutcome::Failed(Some(failed.0), failed.1),
+    }
+}
+
+/// A change's writes renew their lease by saving again when less than this is left of its
+/// start window: a pacing slot can take about that long.
+const RENEW_BEFORE: Duration = Duration::from_secs(1);
 
 /// The record and error of a `PutFunctionConcurrency` that failed for good.
 fn failed_put(

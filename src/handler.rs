@@ -285,7 +285,10 @@ impl Autoscaler {
         let ctx = &self.ctx;
         let concurrency = self.settings.read_concurrency;
         let prefix = self.own_arn_prefix();
-        let read_chunk = |chunk| observe::chunk(chunk, ctx, concurrency, deadline.as_ref(), prefix);
+        let read_chunk = |chunk| async move {
+            let read = observe::chunk(chunk, ctx, concurrency, deadline.as_ref(), prefix).await;
+            observe::after_changes_in_flight(chunk, read, ctx, deadline.as_ref()).await
+        };
         let (decided, incoming) = tokio::sync::mpsc::unbounded_channel();
         let reads = async {
             let decided = decided;
@@ -500,15 +503,12 @@ impl Autoscaler {
         let mut fresh = pending.planned.clone();
         fresh.view = None;
         fresh.stored = None;
-        let observed = observe::chunk(
-            std::slice::from_ref(&fresh),
-            &self.ctx,
-            1,
-            deadline.as_ref(),
-            None,
-        )
-        .await
-        .pop();
+        let targets = std::slice::from_ref(&fresh);
+        let read = observe::chunk(targets, &self.ctx, 1, deadline.as_ref(), None).await;
+        let observed =
+            observe::after_changes_in_flight(targets, read, &self.ctx, deadline.as_ref())
+                .await
+                .pop();
         let observed = match observed {
             Some(Ok(observed)) => observed,
             Some(Err(unread)) => return unknown(*unread),

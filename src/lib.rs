@@ -23,6 +23,7 @@ pub mod explain;
 pub mod function_ref;
 pub mod handler;
 pub mod headroom;
+pub mod lease;
 pub mod mapping_cache;
 pub mod memory;
 pub mod observe;

@@ -15,6 +15,7 @@ use crate::deadline::Deadline;
 use crate::decide::{AlarmStates, ObservedAlarm, StateSource};
 use crate::error::HandlerError;
 use crate::event_sources;
+use crate::lease;
 use crate::mapping_cache::{ByFunction, MappingCache};
 use crate::outcome::TargetOutcome;
 use crate::plan::{Plan, PlannedTarget};
@@ -275,6 +276,7 @@ pub async fn chunk(
                 let stored = Stored {
                     state: SavedState::NotKept,
                     version: Version::Absent,
+                    written: None,
                 };
                 view.map(|view| Observed { view, stored })
             })
@@ -339,6 +341,63 @@ pub async fn chunk(
             }
         })
         .collect()
+}
+
+/// Targets whose saved state shows another writer's change that may still land
+/// ([`crate::lease`]): waits until it no longer can and reads their functions again, so that
+/// the decision starts from the reservation that change left (and settles it). A target
+/// whose wait the deadline does not allow is left to the next run, with the reason.
+pub async fn after_changes_in_flight(
+    targets: &[PlannedTarget],
+    mut observed: Vec<Result<Observed, Box<TargetOutcome>>>,
+    ctx: &Context,
+    deadline: Option<&Deadline>,
+) -> Vec<Result<Observed, Box<TargetOutcome>>> {
+    let now = ctx.clock.epoch_seconds();
+    let in_flight = |o: &Result<Observed, Box<TargetOutcome>>| {
+        o.as_ref()
+            .ok()
+            .and_then(|o| lease::change_in_flight(&o.stored, o.view.reserved, now))
+    };
+    let Some(until) = observed.iter().filter_map(in_flight).max() else {
+        return observed;
+    };
+    let wait = std::time::Duration::from_secs(until.saturating_sub(now).unsigned_abs());
+    let affected: Vec<usize> = (0..observed.len())
+        .filter(|&i| in_flight(&observed[i]).is_some())
+        .collect();
+    if let Some(deadline) = deadline.filter(|d| !d.allows(&*ctx.clock, wait)) {
+        for &i in &affected {
+            let reason = format!(
+                "deferred: another writer's change may still land for {} s, longer than the                  deadline allows ({:.1} s left, {:.1} s margin); the next run decides",
+                wait.as_secs(),
+                deadline.left(&*ctx.clock).as_secs_f64(),
+                deadline.margin().as_secs_f64()
+            );
+            observed[i] = Err(Box::new(TargetOutcome::deferred_unread(
+                &targets[i],
+                reason,
+            )));
+        }
+        return observed;
+    }
+    tracing::info!(
+        targets = affected.len(),
+        seconds = wait.as_secs(),
+        "waiting for another writer's change to land before deciding"
+    );
+    ctx.clock.sleep(wait).await;
+    let mut settled = Vec::with_capacity(observed.len());
+    for (i, o) in observed.into_iter().enumerate() {
+        settled.push(match o {
+            Ok(o) if affected.contains(&i) => match read_function(&targets[i].target, ctx).await {
+                Ok(view) => Ok(Observed { view, ..o }),
+                Err(error) => Err(Box::new(TargetOutcome::Failed(None, error))),
+            },
+            other => other,
+        });
+    }
+    settled
 }
 
 /// A target's ARN as it will be: given, or the autoscaler's own prefix and its name.

@@ -25,6 +25,10 @@ use std::time::Duration;
 /// account-scale benchmark) cannot put one call too many into a second as AWS counts it.
 pub const CONTROL_PLANE_GUARD: Duration = Duration::from_millis(25);
 
+/// The error code of a write not sent because its lease's start window passed
+/// ([`crate::lease`]).
+pub const LEASE_PASSED: &str = "LeaseStartPassed";
+
 /// At most `rate` call starts in any second (a sliding window), so a call that follows a
 /// quiet spell starts at once: a cold container lists the account's event source mappings
 /// and writes straight after, instead of waiting `1 / rate` between the two. The account's
@@ -134,7 +138,52 @@ impl PacedLambda {
         self.control_plane.wait(&*self.clock)
     }
 
+    /// `PutFunctionConcurrency`, every attempt of it (retries too) starting before
+    /// `start_by` on the clock's monotonic scale, or none: a change fenced by the lease of its
+    /// saved attempt ([`crate::lease`]).
+    pub async fn put_reserved_before(
+        &self,
+        function: &FunctionRef,
+        value: u32,
+        start_by: Option<Duration>,
+    ) -> Result<(), AwsError> {
+        let fence = start_by.map(|by| (by, "PutFunctionConcurrency", function.to_string()));
+        self.paced_before(&self.control_plane, fence, || {
+            self.inner.put_reserved(function, value)
+        })
+        .await
+    }
+
+    /// `UpdateEventSourceMapping`, fenced as [`Self::put_reserved_before`].
+    pub async fn update_mapping_before(
+        &self,
+        uuid: &str,
+        update: MappingUpdate,
+        start_by: Option<Duration>,
+    ) -> Result<EventSourceMapping, AwsError> {
+        let fence = start_by.map(|by| (by, "UpdateEventSourceMapping", uuid.to_owned()));
+        self.paced_before(&self.control_plane, fence, || {
+            self.inner.update_mapping(uuid, update)
+        })
+        .await
+    }
+
     async fn paced<T, F, Fut>(&self, pacer: &Pacer, call: F) -> Result<T, AwsError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, AwsError>>,
+    {
+        self.paced_before(pacer, None, call).await
+    }
+
+    /// Paced and retried; with a `fence` (the latest start, the operation and its resource),
+    /// an attempt whose turn comes later is not made.
+    async fn paced_before<T, F, Fut>(
+        &self,
+        pacer: &Pacer,
+        fence: Option<(Duration, &'static str, String)>,
+        call: F,
+    ) -> Result<T, AwsError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, AwsError>>,
@@ -142,6 +191,20 @@ impl PacedLambda {
         let mut attempt = 1;
         loop {
             pacer.acquire(&*self.clock).await;
+            if let Some((by, operation, resource)) = &fence {
+                if self.clock.elapsed() > *by {
+                    return Err(AwsError {
+                        operation,
+                        resource: resource.clone(),
+                        code: Some(LEASE_PASSED.into()),
+                        message: format!(
+                            "not sent: more than {} s after its attempt was saved, another \
+                             writer may have decided since; the next evaluation decides again",
+                            crate::lease::START_WITHIN.as_secs()
+                        ),
+                    });
+                }
+            }
             match call().await {
                 Err(error) if error.retryable() && attempt < self.backoff.max_attempts => {
                     let wait = self.backoff.delay(attempt, fastrand::f64());
@@ -242,6 +305,21 @@ mod tests {
         // A quiet spell frees the window again.
         clock.advance(Duration::from_secs(2));
         assert_eq!(pacer.wait(&clock), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_fenced_write_whose_turn_comes_after_its_start_window_is_not_sent() {
+        let world = crate::memory::World::new(0);
+        let ctx = world.context(1.0, 50.0, false);
+        world.lambda.add("f", Some(1), &[]);
+        let f = FunctionRef::parse("f").unwrap();
+        // In time: sent. The next turn is a second later, after its window: not sent.
+        let by = Some(Duration::from_millis(500));
+        ctx.lambda.put_reserved_before(&f, 2, by).await.unwrap();
+        let late = ctx.lambda.put_reserved_before(&f, 3, by).await.unwrap_err();
+        assert_eq!(late.code.as_deref(), Some(LEASE_PASSED));
+        assert_eq!(world.lambda.reserved("f"), Some(2));
+        assert_eq!(world.calls.count("PutFunctionConcurrency"), 1);
     }
 
     #[tokio::test]

@@ -26,6 +26,9 @@ pub struct Pending {
     pub decision: Decision,
     /// What the mappings must become for the decision (empty when none follow).
     pub source_plan: SourcePlan,
+    /// When this invocation last saved the target's history (the clock's monotonic scale):
+    /// the writes that follow start within [`crate::lease::START_WITHIN`] of it.
+    pub saved_at: Option<std::time::Duration>,
 }
 
 impl Pending {
@@ -49,6 +52,7 @@ impl Pending {
             sources,
             decision,
             source_plan: SourcePlan::default(),
+            saved_at: None,
         };
         pending.plan_sources();
         pending.note_activity();
@@ -137,13 +141,17 @@ impl Pending {
             view.reserved = self.decision.desired;
         }
         let stored = match self.version {
+            // Known to this process: its own write, or a read it has waited on
+            // ([`crate::lease`]), so nothing to wait for.
             Some(version) if self.version != read_version => Stored {
                 state: SavedState::Valid(self.decision.history.clone()),
                 version,
+                written: None,
             },
             _ => Stored {
                 state: self.observations.saved.clone(),
                 version: read_version.unwrap_or(Version::Absent),
+                written: None,
             },
         };
         Observed { view, stored }

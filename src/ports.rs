@@ -302,6 +302,8 @@ pub enum Version {
 pub struct Stored {
     pub state: SavedState,
     pub version: Version,
+    /// Who wrote it last, and when, when the store knows ([`crate::lease`]).
+    pub written: Option<crate::lease::Written>,
 }
 
 impl Stored {
@@ -310,6 +312,7 @@ impl Stored {
         Stored {
             state: SavedState::Missing,
             version: Version::Absent,
+            written: None,
         }
     }
 }

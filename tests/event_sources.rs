@@ -210,6 +210,29 @@ fn a_scale_in_whose_mapping_does_not_settle_before_the_deadline_leaves_the_reser
     assert!(!outcome.decisions[0].applied);
 }
 
+#[test]
+fn a_scale_in_whose_mapping_settles_slowly_saves_again_before_the_reservation() {
+    // Writes start within 5 s of the saved attempt (src/lease.rs): a mapping that takes 8 s
+    // to settle makes the writer save the history again (renewing that window, and checking
+    // that nobody else wrote) before the reservation.
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    f.world.lambda.set_mapping_settle_reads(8);
+    f.alarm("backlog", Fine);
+    f.run(alarm_event("backlog", "OK")).unwrap();
+    assert_eq!((f.reserved(), f.max_of(&m)), (Some(15), Some(15)));
+    assert_eq!(f.world.calls.count("PutItem"), 2, "the attempt, then again");
+
+    // Settled within the window: one save.
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    f.world.lambda.set_mapping_settle_reads(2);
+    f.alarm("backlog", Fine);
+    f.run(alarm_event("backlog", "OK")).unwrap();
+    assert_eq!((f.reserved(), f.max_of(&m)), (Some(15), Some(15)));
+    assert_eq!(f.world.calls.count("PutItem"), 1);
+}
+
 // ---- pause and resume -------------------------------------------------------------------
 
 #[test]

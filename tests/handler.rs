@@ -10,7 +10,9 @@ use lambda_autoscaler::policy::Policy;
 use lambda_autoscaler::ports::{Clock, QueueDepth};
 use lambda_autoscaler::report::Outcome;
 use lambda_autoscaler::settings::Settings;
-use lambda_autoscaler::state::{Direction, History, LastChange, Recommendation};
+use lambda_autoscaler::state::{
+    Activity, ActivityOutcome, Direction, History, LastChange, Recommendation,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -722,6 +724,83 @@ fn a_state_written_by_someone_else_meanwhile_makes_the_target_decided_again() {
     let err = f.run(alarm_event("backlog", "ALARM")).unwrap_err();
     assert_eq!(err.error_type(), "StateConflict");
     assert_eq!(f.count("PutFunctionConcurrency"), 0);
+}
+
+/// What another writer (the watcher, or a CLI run) saved just now: an attempted scale-out of
+/// orders from 5 to 20, whose `PutFunctionConcurrency` is still on its way.
+fn another_writers_scale_out(f: &Fixture) {
+    let theirs = History {
+        last_change: Some(LastChange {
+            at: NOW,
+            direction: Direction::Out,
+        }),
+        recommendations: vec![Recommendation {
+            value: 20,
+            until: None,
+        }],
+        activities: vec![Activity {
+            at: NOW,
+            trigger: "queue orders-q".into(),
+            previous: Some(5),
+            desired: Some(20),
+            reasons: vec![],
+            outcome: ActivityOutcome::Pending,
+        }],
+        ..History::default()
+    };
+    f.world.state.put(&MemoryLambda::arn("orders"), theirs);
+}
+
+#[test]
+fn a_cap_is_decided_once_another_writers_change_can_no_longer_land() {
+    let f = fixture(POLICY)
+        .functions(&[("orders", Some(5)), ("billing", Some(1))])
+        .alarms(&[("db", Alarm)]);
+    another_writers_scale_out(&f);
+    // Their write lands 3 s from now: after a cap written at once, it would undo the cap.
+    f.world.lambda.land_at("orders", 20, Duration::from_secs(3));
+    let outcome = f.run(alarm_event("db", "ALARM")).unwrap();
+    f.world.clock.advance(Duration::from_secs(30));
+    assert_eq!(f.reserved("orders"), Some(3), "{:?}", outcome.decisions);
+    // It waited out their lease (12 s), read the reservation again and capped from 20.
+    assert!(f.world.clock.elapsed() >= Duration::from_secs(42));
+    assert_eq!(f.count("GetFunction"), 2);
+    let decision = &outcome.decisions[0];
+    assert_eq!((decision.previous, decision.desired), (Some(20), Some(3)));
+    // Their attempt is settled from what was read: it landed.
+    let views = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f.autoscaler.activities("orders", 2))
+        .unwrap();
+    assert_eq!(views[1].outcome, "applied", "{views:?}");
+}
+
+#[test]
+fn another_writers_change_that_the_deadline_cannot_wait_for_leaves_the_target_to_the_next_run() {
+    let f = fixture(POLICY)
+        .functions(&[("orders", Some(5)), ("billing", Some(1))])
+        .alarms(&[("db", Alarm)]);
+    another_writers_scale_out(&f);
+    let outcome = f.run_until(alarm_event("db", "ALARM"), Some(6.0)).unwrap();
+    assert!(outcome.decisions[0].deferred, "{:?}", outcome.decisions);
+    assert!(has_reason(
+        &outcome,
+        "orders",
+        "another writer's change may still land for 12 s"
+    ));
+    assert_eq!(f.count("PutFunctionConcurrency"), 0);
+}
+
+#[test]
+fn our_own_pending_attempt_never_makes_a_later_evaluation_wait() {
+    let f = fixture(POLICY)
+        .functions(&[("orders", Some(5)), ("billing", Some(1))])
+        .alarms(&[("backlog", Alarm), ("db", Alarm)]);
+    f.run(alarm_event("backlog", "ALARM")).unwrap();
+    let outcome = f.run(alarm_event("db", "ALARM")).unwrap();
+    assert_eq!(f.reserved("orders"), Some(3), "{:?}", outcome.decisions);
+    assert!(f.world.clock.elapsed() < Duration::from_secs(2));
 }
 
 #[test]

@@ -1799,6 +1799,60 @@ async fn activities_move_out_of_the_item_a_decision_reads_and_an_earlier_builds_
     assert_eq!(shown["activities"][1]["outcome"], "applied");
 }
 
+#[tokio::test]
+async fn another_writers_attempt_saved_just_now_holds_the_target_until_it_can_no_longer_land() {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_state_table(&config).await;
+    moto.create_function(&config, "orders-worker", Some(5))
+        .await;
+    moto.create_alarm(&config, "orders-backlog-high", "ALARM")
+        .await;
+    // The watcher saved a scale-out to 40 a moment ago; its write has not landed (still 5).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let attempt = A::M(std::collections::HashMap::from([
+        ("at".to_owned(), A::N(now.to_string())),
+        ("trigger".to_owned(), A::S("queue orders".into())),
+        ("previous".to_owned(), A::N("5".into())),
+        ("desired".to_owned(), A::N("40".into())),
+        ("reasons".to_owned(), A::L(vec![])),
+        ("outcome".to_owned(), A::S("pending".into())),
+    ]));
+    aws_sdk_dynamodb::Client::new(&config)
+        .put_item()
+        .table_name(STATE_TABLE)
+        .item("function", A::S(Moto::function_arn("orders-worker")))
+        .item("version", A::N("7".into()))
+        .item("format", A::N("1".into()))
+        .item("recommendations", A::L(vec![]))
+        .item("activities", A::L(vec![attempt]))
+        .item("activity_number", A::N("3".into()))
+        .item("updated_at", A::N(now.to_string()))
+        .item("writer", A::S("the-watcher".into()))
+        .send()
+        .await
+        .unwrap();
+    let args = [
+        "invoke",
+        "events/alarm-lambda-action.json",
+        "--policy",
+        "examples/policy.json",
+        "--deadline-seconds",
+        "4",
+    ];
+    let (code, stdout, stderr) = cli_with_table(&moto, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("another writer's change may still land"),
+        "{stdout}"
+    );
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(5));
+}
+
 /// Stores one-minute points in moto's CloudWatch as AWS/Lambda and AWS/SQS would publish
 /// them: `invocations` of `milliseconds` each, and `deleted` messages, per minute.
 async fn put_service_metrics(

@@ -15,6 +15,7 @@
 //! | `activities` | L of M | the target's newest attempted change (whose outcome the next write settles): `{at: N, trigger: S, previous: N, desired: N, reasons: L of S, outcome: S, detail: S}`; `previous`/`desired` absent for "unreserved", `detail` for pending and applied. Items of earlier builds hold up to 20, oldest first: the next write archives all but the newest |
 //! | `activity_number` | N | the newest activity's number (from 0); absent in earlier builds' items (then 0 for their oldest) |
 //! | `updated_at` | N | epoch seconds of the write |
+//! | `writer` | S | a random mark of the process that wrote it, so that a process tells its own pending attempt from another writer's ([`crate::lease`]) |
 //! | `expires_at` | N | the table's TTL attribute: [`EXPIRES_AFTER_SECONDS`] after the write; absent while `event_sources` holds any record, so that a paused consumer's pause and a mapping's ceiling are never forgotten |
 //!
 //! The older activities, up to 19, live in items of their own, so that a decision reads and
@@ -33,6 +34,7 @@
 //! | `expires_at` | N | [`ACTIVITY_EXPIRES_AFTER_SECONDS`] after the write: 20 weeks, so that a target that changes at least weekly keeps its last 20 |
 
 use super::aws_error;
+use crate::lease::Written;
 use crate::ports::{AwsError, ErrorKind, SaveError, StateStore, Stored, Version};
 use crate::state::{
     Activity, ActivityOutcome, Direction, History, LastChange, MappingRecord, Recommendation,
@@ -60,11 +62,18 @@ const UNPROCESSED_ROUNDS: u32 = 5;
 pub struct DynamoStateStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// This process's mark on the items it writes (`writer`), so that it tells its own
+    /// attempts from another writer's ([`crate::lease`]).
+    writer: String,
 }
 
 impl DynamoStateStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> Self {
-        DynamoStateStore { client, table }
+        DynamoStateStore {
+            client,
+            table,
+            writer: format!("{:016x}", fastrand::u64(..)),
+        }
     }
 
     /// Reads up to 100 keys, retrying the ones DynamoDB leaves unprocessed.
@@ -150,7 +159,10 @@ impl StateStore for DynamoStateStore {
             .map(|key| {
                 let stored = match found.get(key) {
                     None => Stored::missing(),
-                    Some(item) => decode(item),
+                    Some(item) => Stored {
+                        written: written(item, &self.writer),
+                        ..decode(item)
+                    },
                 };
                 (key.clone(), stored)
             })
@@ -172,7 +184,8 @@ impl StateStore for DynamoStateStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(encode(key, history, next, now)));
+            .set_item(Some(encode(key, history, next, now)))
+            .item("writer", AttributeValue::S(self.writer.clone()));
         // DynamoDB refuses names the expression does not use, so each branch sets its own.
         let request = match expected {
             Version::Absent => request
@@ -451,7 +464,22 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Stored {
         Ok(history) => SavedState::Valid(history),
         Err(why) => SavedState::Unusable(why),
     };
-    Stored { state, version }
+    Stored {
+        state,
+        version,
+        written: None,
+    }
+}
+
+/// When the item was written, and whether by `writer` (this process's store).
+fn written(item: &HashMap<String, AttributeValue>, writer: &str) -> Option<Written> {
+    let Some(AttributeValue::N(at)) = item.get("updated_at") else {
+        return None;
+    };
+    Some(Written {
+        at: at.parse().ok()?,
+        ours: matches!(item.get("writer"), Some(AttributeValue::S(w)) if w == writer),
+    })
 }
 
 fn decode_history(item: &HashMap<String, AttributeValue>) -> Result<History, String> {

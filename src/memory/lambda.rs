@@ -2,6 +2,7 @@
 
 use super::{lock, Parts};
 use crate::function_ref::FunctionRef;
+use crate::ports::Clock as _;
 use crate::ports::{
     AccountConcurrency, AwsError, EventSourceMapping, FunctionFinder, FunctionView, Lambda,
     MappingPage, MappingUpdate, TaggedFunction,
@@ -9,6 +10,7 @@ use crate::ports::{
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use std::time::Duration;
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
@@ -42,6 +44,9 @@ pub struct MemoryLambda {
     functions: Mutex<BTreeMap<String, Function>>,
     pool: Mutex<Pool>,
     mappings: Mutex<Mappings>,
+    /// Another writer's reservation writes still on their way: (when they land on the
+    /// clock's monotonic scale, function, value).
+    landing: Mutex<Vec<(Duration, String, u32)>>,
 }
 
 impl MemoryLambda {
@@ -58,7 +63,28 @@ impl MemoryLambda {
                 page_size: 100,
                 ..Mappings::default()
             }),
+            landing: Mutex::default(),
         }
+    }
+
+    /// Another writer's `PutFunctionConcurrency` of `value` that lands at `at` (the clock's
+    /// monotonic scale): any call or [`Self::reserved`] from then on finds it applied.
+    pub fn land_at(&self, name: &str, value: u32, at: Duration) {
+        lock(&self.landing).push((at, name.to_owned(), value));
+    }
+
+    /// Applies the landings that are due.
+    fn land_due(&self) {
+        let now = self.parts.clock.elapsed();
+        let mut landing = lock(&self.landing);
+        let mut functions = lock(&self.functions);
+        landing.retain(|(at, name, value)| {
+            let due = *at <= now;
+            if let (true, Some(f)) = (due, functions.get_mut(name)) {
+                f.reserved = Some(*value);
+            }
+            !due
+        });
     }
 
     /// Adds an SQS event source mapping from `queue` (a name) to function `name`; returns
@@ -138,6 +164,7 @@ impl MemoryLambda {
     /// A function's reservation; `None` for no reservation (panics for an unknown function,
     /// which is a mistake in the test or fixture).
     pub fn reserved(&self, name: &str) -> Option<u32> {
+        self.land_due();
         lock(&self.functions)
             .get(name)
             .unwrap_or_else(|| panic!("no function {name} in this world"))
@@ -163,6 +190,7 @@ impl MemoryLambda {
 impl Lambda for MemoryLambda {
     async fn get_function(&self, function: &FunctionRef) -> Result<FunctionView, AwsError> {
         self.parts.call("GetFunction", function.api_id())?;
+        self.land_due();
         let functions = lock(&self.functions);
         let f = functions
             .get(function.name())
@@ -177,6 +205,7 @@ impl Lambda for MemoryLambda {
     async fn put_reserved(&self, function: &FunctionRef, value: u32) -> Result<(), AwsError> {
         const OPERATION: &str = "PutFunctionConcurrency";
         self.parts.call(OPERATION, function.api_id())?;
+        self.land_due();
         let mut functions = lock(&self.functions);
         let unreserved = self.unreserved(&functions);
         let floor = lock(&self.pool).floor;

@@ -1,6 +1,8 @@
 //! Saved histories with compare-and-set writes, as the DynamoDB table keeps them.
 
 use super::{lock, Parts};
+use crate::lease::Written;
+use crate::ports::Clock as _;
 use crate::ports::{AwsError, SaveError, StateStore, Stored, Version};
 use crate::state::{Activity, History, SavedState, MAX_ACTIVITIES};
 use async_trait::async_trait;
@@ -12,6 +14,9 @@ pub struct MemoryStateStore {
     items: Mutex<HashMap<String, (History, u64)>>,
     /// Archived activities by key and number, as DynamoDB keeps them in items of their own.
     archive: Mutex<HashMap<String, BTreeMap<u64, Activity>>>,
+    /// When each item was last written, and whether by this store's saves (this process)
+    /// or by [`Self::put`] (another writer).
+    written: Mutex<HashMap<String, Written>>,
     /// Writes by someone else that land just before our next save of that key.
     interference: Mutex<HashMap<String, Vec<History>>>,
 }
@@ -22,6 +27,7 @@ impl MemoryStateStore {
             parts,
             items: Mutex::default(),
             archive: Mutex::default(),
+            written: Mutex::default(),
             interference: Mutex::default(),
         }
     }
@@ -31,11 +37,16 @@ impl MemoryStateStore {
         lock(&self.items).get(key).cloned()
     }
 
-    /// Saves a history as another writer would (version + 1).
+    /// Saves a history as another writer would (version + 1), now.
     pub fn put(&self, key: &str, history: History) {
         let mut items = lock(&self.items);
         let version = items.get(key).map_or(1, |(_, v)| v + 1);
         items.insert(key.to_owned(), (history, version));
+        let written = Written {
+            at: self.parts.clock.epoch_seconds(),
+            ours: false,
+        };
+        lock(&self.written).insert(key.to_owned(), written);
     }
 
     /// Makes another writer save `history` under `key` right before our next save of it
@@ -53,6 +64,7 @@ impl StateStore for MemoryStateStore {
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Stored>, AwsError> {
         self.parts.call("BatchGetItem", &keys.join(", "))?;
         let items = lock(&self.items);
+        let written = lock(&self.written);
         Ok(keys
             .iter()
             .map(|key| {
@@ -60,6 +72,7 @@ impl StateStore for MemoryStateStore {
                     Some((history, version)) => Stored {
                         state: SavedState::Valid(history.clone()),
                         version: Version::At(*version),
+                        written: written.get(key).copied(),
                     },
                     None => Stored::missing(),
                 };
@@ -73,7 +86,7 @@ impl StateStore for MemoryStateStore {
         key: &str,
         history: &History,
         expected: Version,
-        _now: i64,
+        now: i64,
     ) -> Result<(), SaveError> {
         self.parts.call("PutItem", key).map_err(SaveError::Aws)?;
         let pending = lock(&self.interference)
@@ -107,6 +120,11 @@ impl StateStore for MemoryStateStore {
         let mut kept = history.clone();
         kept.archive_activities();
         items.insert(key.to_owned(), (kept, current.unwrap_or(0) + 1));
+        let written = Written {
+            at: now,
+            ours: true,
+        };
+        lock(&self.written).insert(key.to_owned(), written);
         Ok(())
     }
 

@@ -1,0 +1,131 @@
+//! Two writers of one target (the watcher and the function that takes events, or a CLI run)
+//! each save the target's history with a compare-and-set before they change its
+//! reservation, so no two decisions are saved from the same history. The writes that follow
+//! a save are not ordered that way, though: writer A saves a scale-out and waits for its
+//! pacing slot; writer B reads A's history, saves a cap and writes it; A's write then lands
+//! and undoes the cap. Lambda has no conditional `PutFunctionConcurrency`, so the writes are
+//! fenced by time, with the history's write as the lease:
+//!
+//! - **A writer** starts a change's control-plane writes (the reservation's, the mappings')
+//!   only within [`START_WITHIN`] of saving the attempt. An attempt that would start later
+//!   is not made: its outcome is `failed`, and the next evaluation decides again.
+//! - **A reader** that finds another writer's attempt still pending (not settled, no outcome),
+//!   saved less than [`LEASE_SECONDS`] ago, and the reservation not yet at the attempt's
+//!   value, decides only once that attempt can no longer land: it waits until then and reads
+//!   the function's reservation again, or, when its deadline does not allow the wait, leaves
+//!   the target to the next run. A reservation already at the attempt's value means its
+//!   write has landed (or would change nothing), so back-to-back runs do not wait: a CLI run
+//!   right after another, or an event right after a watch tick's change.
+//!
+//! [`LEASE_SECONDS`] covers the start window, a request's own timeout (5 s per attempt,
+//! docs/reliability.md), the whole seconds the save time is kept in, and a second of clock
+//! skew between two Lambda functions. Pure: the store says who wrote an item and when.
+
+use crate::ports::Stored;
+use crate::state::ActivityOutcome;
+use std::time::Duration;
+
+/// A change's writes start within this long of saving its attempt, or not at all.
+pub const START_WITHIN: Duration = Duration::from_secs(5);
+/// How long after another writer saved an attempt its writes may still land.
+pub const LEASE_SECONDS: i64 = 12;
+
+/// Who last wrote a target's saved state, and when, as the store read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Epoch seconds of the write (the store keeps whole seconds).
+    pub at: i64,
+    /// True when this process wrote it: its own attempts never make it wait.
+    pub ours: bool,
+}
+
+/// Until when (epoch seconds) another writer's change of the target may still land, if it
+/// may at `now`: its newest activity is still pending, it was saved less than
+/// [`LEASE_SECONDS`] ago, and `reserved` (the function's reservation as read) is not yet
+/// the value it attempted.
+pub fn change_in_flight(stored: &Stored, reserved: Option<u32>, now: i64) -> Option<i64> {
+    let written = stored.written.filter(|w| !w.ours)?;
+    let pending = stored
+        .state
+        .history()
+        .and_then(|h| h.activities.last())
+        .is_some_and(|a| a.outcome == ActivityOutcome::Pending && a.desired != reserved);
+    let until = written.at.saturating_add(LEASE_SECONDS);
+    (pending && now < until).then_some(until)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::Version;
+    use crate::state::{Activity, History, SavedState};
+
+    fn stored(outcome: ActivityOutcome, written: Option<Written>) -> Stored {
+        let history = History {
+            activities: vec![Activity {
+                at: 1_000,
+                trigger: "t".into(),
+                previous: Some(2),
+                desired: Some(20),
+                reasons: vec![],
+                outcome,
+            }],
+            ..History::default()
+        };
+        Stored {
+            state: SavedState::Valid(history),
+            version: Version::At(3),
+            written,
+        }
+    }
+
+    #[test]
+    fn another_writers_pending_attempt_holds_the_target_until_its_lease_ends() {
+        let theirs = Some(Written {
+            at: 1_000,
+            ours: false,
+        });
+        let s = stored(ActivityOutcome::Pending, theirs);
+        assert_eq!(change_in_flight(&s, Some(2), 1_000), Some(1_012));
+        assert_eq!(change_in_flight(&s, Some(2), 1_011), Some(1_012));
+        assert_eq!(change_in_flight(&s, Some(2), 1_012), None);
+        // Their write has landed: nothing to wait for.
+        assert_eq!(change_in_flight(&s, Some(20), 1_000), None);
+    }
+
+    #[test]
+    fn our_own_settled_or_unknown_writes_hold_nothing() {
+        let theirs = Some(Written {
+            at: 1_000,
+            ours: false,
+        });
+        let ours = Some(Written {
+            at: 1_000,
+            ours: true,
+        });
+        assert_eq!(
+            change_in_flight(&stored(ActivityOutcome::Pending, ours), Some(2), 1_001),
+            None
+        );
+        assert_eq!(
+            change_in_flight(&stored(ActivityOutcome::Pending, None), Some(2), 1_001),
+            None
+        );
+        for settled in [
+            ActivityOutcome::Applied,
+            ActivityOutcome::Failed("x".into()),
+            ActivityOutcome::Blocked("y".into()),
+        ] {
+            assert_eq!(
+                change_in_flight(&stored(settled, theirs), Some(2), 1_001),
+                None
+            );
+        }
+        let no_activity = Stored {
+            state: SavedState::Valid(History::default()),
+            version: Version::At(1),
+            written: theirs,
+        };
+        assert_eq!(change_in_flight(&no_activity, Some(2), 1_001), None);
+    }
+}
