@@ -251,6 +251,13 @@ impl History {
         self.earlier_activities = self.earlier_activities.saturating_add(count as u64);
     }
 
+    /// The numbers of the newest `limit` archived activities (at most [`MAX_ACTIVITIES`] - 1:
+    /// the target keeps 20 with the newest), oldest first.
+    pub fn archived_numbers(&self, limit: usize) -> std::ops::Range<u64> {
+        let last = self.earlier_activities;
+        last.saturating_sub(limit.min(MAX_ACTIVITIES - 1) as u64)..last
+    }
+
     /// The number of `activities[i]` (see [`History::earlier_activities`]).
     pub fn activity_number(&self, i: usize) -> u64 {
         self.earlier_activities.saturating_add(i as u64)

@@ -232,9 +232,10 @@ impl StateStore for DynamoStateStore {
         history: &History,
         limit: usize,
     ) -> Result<Vec<Activity>, AwsError> {
-        let last = history.earlier_activities;
-        let first = last.saturating_sub(limit.min(MAX_ACTIVITIES - 1) as u64);
-        let wanted: Vec<(u64, String)> = (first..last).map(|n| (n, activity_key(key, n))).collect();
+        let wanted: Vec<(u64, String)> = history
+            .archived_numbers(limit)
+            .map(|n| (n, activity_key(key, n)))
+            .collect();
         if wanted.is_empty() {
             return Ok(Vec::new());
         }

@@ -135,11 +135,14 @@ impl StateStore for MemoryStateStore {
         limit: usize,
     ) -> Result<Vec<Activity>, AwsError> {
         self.parts.call("BatchGetItem", key)?;
-        let last = history.earlier_activities;
-        let first = last.saturating_sub(limit.min(MAX_ACTIVITIES - 1) as u64);
         Ok(lock(&self.archive)
             .get(key)
-            .map(|slots| slots.range(first..last).map(|(_, a)| a.clone()).collect())
+            .map(|slots| {
+                slots
+                    .range(history.archived_numbers(limit))
+                    .map(|(_, a)| a.clone())
+                    .collect()
+            })
             .unwrap_or_default())
     }
 }
