@@ -1172,6 +1172,24 @@ def check_watcher_takes_the_schedule_and_the_autoscaler_keeps_the_events(templat
         )
 
 
+def check_watch_needs_the_one_minute_schedule(template):
+    """With WatchSeconds set the stack refuses any ReconcileScheduleRate but rate(1 minute): the
+    watcher watches 50 s of each run, and its 60 s timeout must end before the next one (a
+    slower schedule would leave minutes unwatched). A Rule says so at deploy time."""
+    rules = (template.get("Rules") or {}).values()
+    require(
+        any(
+            is_watch_switch(rule.get("RuleCondition"))
+            and any(
+                is_equals_test(a.get("Assert"), "ReconcileScheduleRate", "rate(1 minute)")
+                for a in rule.get("Assertions") or []
+            )
+            for rule in rules
+        ),
+        f"a Rule must assert ReconcileScheduleRate = rate(1 minute) when {WATCH_PARAMETER} is set",
+    )
+
+
 def check_watcher_logs_to_its_own_group_and_may_write_there(template):
     """The watcher logs to a log group of its own, which exists exactly when it does, and the
     role may write there."""
@@ -1287,6 +1305,7 @@ CHECKS = [
     check_only_listed_actions_on_every_resource,
     check_no_event_source_mapping_create_or_delete,
     check_watcher_takes_the_schedule_and_the_autoscaler_keeps_the_events,
+    check_watch_needs_the_one_minute_schedule,
     check_watcher_logs_to_its_own_group_and_may_write_there,
     check_control_plane_budget_is_split_not_doubled,
     check_dashboard_reads_the_watchers_log_group_when_watching,
@@ -1658,6 +1677,14 @@ def mutate_watcher_unconditional(t):
     watcher(t)[1].pop("Condition")
 
 
+def mutate_watch_with_any_schedule(t):
+    t.pop("Rules")
+
+
+def mutate_watch_rule_always_off(t):
+    t["Rules"]["WatchNeedsTheOneMinuteSchedule"]["RuleCondition"] = {"Fn::Equals": ["a", "b"]}
+
+
 def mutate_watcher_takes_alarm_events(t):
     watcher_properties(t)["Events"]["Alarms"] = {
         "Type": "EventBridgeRule",
@@ -1778,6 +1805,8 @@ MUTATIONS = [
     ("a failed watch is retried", mutate_watcher_retried, check_watcher_takes_the_schedule_and_the_autoscaler_keeps_the_events),
     ("the watcher exists without WatchSeconds", mutate_watcher_unconditional, check_watcher_takes_the_schedule_and_the_autoscaler_keeps_the_events),
     ("the watcher takes alarm events", mutate_watcher_takes_alarm_events, check_watcher_takes_the_schedule_and_the_autoscaler_keeps_the_events),
+    ("watching with any schedule rate", mutate_watch_with_any_schedule, check_watch_needs_the_one_minute_schedule),
+    ("the watch rule never applies", mutate_watch_rule_always_off, check_watch_needs_the_one_minute_schedule),
     ("both schedules run while watching", mutate_both_schedules_enabled, check_watcher_takes_the_schedule_and_the_autoscaler_keeps_the_events),
     ("the watcher logs to the autoscaler's group", mutate_watcher_logs_to_the_autoscalers_group, check_watcher_logs_to_its_own_group_and_may_write_there),
     ("the role may not write the watcher's logs", mutate_watcher_log_group_not_writable, check_watcher_logs_to_its_own_group_and_may_write_there),
