@@ -75,28 +75,62 @@ def programs():
 # process serves every service), so a program's concurrent calls cost it their sum there,
 # and a program that makes more calls in fewer rounds looks slower than it would be on AWS.
 LATENCY_MS = os.environ.get("BENCH_LATENCY_MS")
+# BENCH_SERVICES_APART=1 (with BENCH_LATENCY_MS): DynamoDB and CloudWatch get moto servers of
+# their own behind the proxy, so that calls to different services are served side by side,
+# as AWS's separate services serve them; calls to one service still queue in its process.
+SERVICES_APART = os.environ.get("BENCH_SERVICES_APART") == "1"
 PROGRAM_ENDPOINT = None  # the proxy's, while it runs
+# Where the state tables live: moto's server, or DynamoDB's own with BENCH_SERVICES_APART.
+DYNAMODB_ENDPOINT = None
 
 
-def start_latency_proxy():
-    """Starts the proxy in front of moto for the programs (not for the fixtures' calls)."""
-    global PROGRAM_ENDPOINT
-    import atexit
+def free_port():
     import socket
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    upstream = os.environ["AWS_ENDPOINT_URL"].removeprefix("http://")
-    proxy = subprocess.Popen([sys.executable, ROOT / "bench" / "scale" / "proxy.py", "--upstream", upstream,
-                              "--port", str(port), "--latency-ms", LATENCY_MS])
-    atexit.register(proxy.kill)
-    for _ in range(100):
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port):
+    import socket
+    for _ in range(300):
         try:
             socket.create_connection(("127.0.0.1", port), 1).close()
-            break
+            return
         except OSError:
             time.sleep(0.1)
+    sys.exit(f"nothing listens on 127.0.0.1:{port}")
+
+
+def start_latency_proxy():
+    """Starts the proxy in front of moto for the programs (not for the fixtures' calls), and
+    with SERVICES_APART a moto server each for DynamoDB and CloudWatch, with the fixtures."""
+    global PROGRAM_ENDPOINT, DYNAMODB_ENDPOINT
+    import atexit
+    upstream = os.environ["AWS_ENDPOINT_URL"].removeprefix("http://")
+    routes = []
+    if SERVICES_APART:
+        for service in ("dynamodb", "monitoring"):
+            port = free_port()
+            server = subprocess.Popen([sys.executable, ROOT / "scripts" / "moto_fixtures.py", "serve",
+                                       "-H", "127.0.0.1", "-p", str(port)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            atexit.register(server.kill)
+            wait_for_port(port)
+            moto_fixtures.setup(f"http://127.0.0.1:{port}")
+            routes += ["--route", f"{service}=127.0.0.1:{port}"]
+            if service == "dynamodb":
+                DYNAMODB_ENDPOINT = f"http://127.0.0.1:{port}"
+    port = free_port()
+    proxy = subprocess.Popen([sys.executable, ROOT / "bench" / "scale" / "proxy.py", "--upstream", upstream,
+                              "--port", str(port), "--latency-ms", LATENCY_MS, *routes])
+    atexit.register(proxy.kill)
+    wait_for_port(port)
     PROGRAM_ENDPOINT = f"http://127.0.0.1:{port}"
+
+
+def dynamodb():
+    return moto_fixtures.client(DYNAMODB_ENDPOINT or os.environ["AWS_ENDPOINT_URL"], "dynamodb")
 
 
 def aws_env():
@@ -318,8 +352,9 @@ def section_ab():
         for _ in range(AB_ROUNDS):
             for name, program in timed.items():
                 samples[name] = same_work(name, program, events, per_round, samples[name])
-    # Kept apart from moto's own numbers: "ab@10ms" for BENCH_LATENCY_MS=10.
-    key = f"ab@{LATENCY_MS}ms" if LATENCY_MS else "ab"
+    # Kept apart from moto's own numbers: "ab@10ms" for BENCH_LATENCY_MS=10, "ab@10ms+apart"
+    # with BENCH_SERVICES_APART.
+    key = f"ab@{LATENCY_MS}ms" + ("+apart" if SERVICES_APART else "") if LATENCY_MS else "ab"
     return {key: {"baseline": baseline, "latency_ms": float(LATENCY_MS or 0), "rounds": AB_ROUNDS,
                   "processes_per_round": per_round,
                    "warmup_processes": AB_WARMUP,
@@ -328,9 +363,8 @@ def section_ab():
 
 
 def create_state_table(name):
-    dynamodb = moto_fixtures.client(os.environ["AWS_ENDPOINT_URL"], "dynamodb")
-    if name not in dynamodb.list_tables()["TableNames"]:
-        dynamodb.create_table(
+    if name not in dynamodb().list_tables()["TableNames"]:
+        dynamodb().create_table(
             TableName=name, BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "function", "AttributeType": "S"}],
             KeySchema=[{"AttributeName": "function", "KeyType": "HASH"}])
@@ -365,21 +399,21 @@ def state_item(table):
     answer a strongly consistent BatchGetItem of it, median of 20), and the archived
     activities' items (since the archive: `ARN#activity#NN`), which only
     `autoscaler activities` reads."""
-    dynamodb = moto_fixtures.client(os.environ["AWS_ENDPOINT_URL"], "dynamodb")
+    ddb = dynamodb()
     arn = moto_fixtures.client(os.environ["AWS_ENDPOINT_URL"], "lambda") \
         .get_function(FunctionName=TARGET_FUNCTION)["Configuration"]["FunctionArn"]
     key = {"function": {"S": arn}}
-    item = dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+    item = ddb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
     size = item_bytes(item)
-    archived = [dynamodb.get_item(TableName=table, Key={"function": {"S": f"{arn}#activity#{n:02}"}},
-                                  ConsistentRead=True).get("Item") for n in range(20)]
+    archived = [ddb.get_item(TableName=table, Key={"function": {"S": f"{arn}#activity#{n:02}"}},
+                            ConsistentRead=True).get("Item") for n in range(20)]
     archived_sizes = [item_bytes(a) for a in archived if a]
 
     def read_ms():
         times = []
         for _ in range(20):
             start = time.perf_counter()
-            dynamodb.batch_get_item(RequestItems={table: {"Keys": [key], "ConsistentRead": True}})
+            ddb.batch_get_item(RequestItems={table: {"Keys": [key], "ConsistentRead": True}})
             times.append((time.perf_counter() - start) * 1000)
         return median(times)
 

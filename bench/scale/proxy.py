@@ -349,8 +349,11 @@ def message(start_line, headers, body, connection=None):
 
 
 class Proxy:
-    def __init__(self, upstream_host, upstream_port, latency, quotas=QUOTAS):
+    def __init__(self, upstream_host, upstream_port, latency, quotas=QUOTAS, routes=None):
         self.upstream = (upstream_host, upstream_port)
+        # Services answered by another upstream (SigV4 service name -> (host, port)), so that
+        # each can be its own moto process and serve calls side by side, as AWS's do.
+        self.routes = routes or {}
         self.latency = latency
         self.quotas = quotas
         self.windows = {}  # (region, quota class) -> SlidingWindow
@@ -400,11 +403,11 @@ class Proxy:
                 [("Content-Type", "application/json"), ("x-amzn-ErrorType", "TooManyRequestsException")],
                 THROTTLE_BODY,
             )
-        return await self.forward(method, target, headers, body)
+        return await self.forward(method, target, headers, body, self.routes.get(service, self.upstream))
 
-    async def forward(self, method, target, headers, body):
+    async def forward(self, method, target, headers, body, upstream):
         """The request, unchanged but for its framing, on a fresh connection to moto."""
-        reader, writer = await asyncio.open_connection(*self.upstream)
+        reader, writer = await asyncio.open_connection(*upstream)
         try:
             writer.write(message(f"{method} {target} HTTP/1.1", headers, body, "close"))
             await writer.drain()
@@ -440,11 +443,19 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--latency-ms", type=float, default=25.0, help="added to every call (default 25)")
+    parser.add_argument("--route", action="append", default=[], metavar="SERVICE=HOST:PORT",
+                        help="send one service (its SigV4 name: dynamodb, monitoring, ...) to another upstream")
     args = parser.parse_args()
     host, _, port = args.upstream.rpartition(":")
+    routes = {}
+    for route in args.route:
+        service, _, address = route.partition("=")
+        route_host, _, route_port = address.rpartition(":")
+        routes[service] = (route_host, int(route_port))
 
     async def run():
-        server = await start(Proxy(host, int(port), args.latency_ms / 1000), args.host, args.port)
+        proxy = Proxy(host, int(port), args.latency_ms / 1000, routes=routes)
+        server = await start(proxy, args.host, args.port)
         print(f"proxy on http://{args.host}:{args.port} -> {args.upstream}", flush=True)
         async with server:
             await server.serve_forever()
