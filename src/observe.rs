@@ -369,7 +369,8 @@ pub async fn after_changes_in_flight(
     if let Some(deadline) = deadline.filter(|d| !d.allows(&*ctx.clock, wait)) {
         for &i in &affected {
             let reason = format!(
-                "deferred: another writer's change may still land for {} s, longer than the                  deadline allows ({:.1} s left, {:.1} s margin); the next run decides",
+                "deferred: another writer's change may still land for {} s, longer than the \
+                 deadline allows ({:.1} s left, {:.1} s margin); the next run decides",
                 wait.as_secs(),
                 deadline.left(&*ctx.clock).as_secs_f64(),
                 deadline.margin().as_secs_f64()
