@@ -349,53 +349,50 @@ pub async fn chunk(
 /// whose wait the deadline does not allow is left to the next run, with the reason.
 pub async fn after_changes_in_flight(
     targets: &[PlannedTarget],
-    mut observed: Vec<Result<Observed, Box<TargetOutcome>>>,
+    observed: Vec<Result<Observed, Box<TargetOutcome>>>,
     ctx: &Context,
     deadline: Option<&Deadline>,
 ) -> Vec<Result<Observed, Box<TargetOutcome>>> {
     let now = ctx.clock.epoch_seconds();
-    let in_flight = |o: &Result<Observed, Box<TargetOutcome>>| {
-        o.as_ref()
-            .ok()
-            .and_then(|o| lease::change_in_flight(&o.stored, o.view.reserved, now))
-    };
-    let Some(until) = observed.iter().filter_map(in_flight).max() else {
+    let in_flight: Vec<Option<i64>> = observed
+        .iter()
+        .map(|o| {
+            o.as_ref()
+                .ok()
+                .and_then(|o| lease::change_in_flight(&o.stored, o.view.reserved, now))
+        })
+        .collect();
+    let Some(until) = in_flight.iter().flatten().max() else {
         return observed;
     };
     let wait = std::time::Duration::from_secs(until.saturating_sub(now).unsigned_abs());
-    let affected: Vec<usize> = (0..observed.len())
-        .filter(|&i| in_flight(&observed[i]).is_some())
-        .collect();
-    if let Some(deadline) = deadline.filter(|d| !d.allows(&*ctx.clock, wait)) {
-        for &i in &affected {
-            let reason = format!(
-                "deferred: another writer's change may still land for {} s, longer than the \
-                 deadline allows ({:.1} s left, {:.1} s margin); the next run decides",
-                wait.as_secs(),
-                deadline.left(&*ctx.clock).as_secs_f64(),
-                deadline.margin().as_secs_f64()
-            );
-            observed[i] = Err(Box::new(TargetOutcome::deferred_unread(
-                &targets[i],
-                reason,
-            )));
-        }
-        return observed;
+    let too_short = deadline.filter(|d| !d.allows(&*ctx.clock, wait));
+    if too_short.is_none() {
+        tracing::info!(
+            targets = in_flight.iter().flatten().count(),
+            seconds = wait.as_secs(),
+            "waiting for another writer's change to land before deciding"
+        );
+        ctx.clock.sleep(wait).await;
     }
-    tracing::info!(
-        targets = affected.len(),
-        seconds = wait.as_secs(),
-        "waiting for another writer's change to land before deciding"
-    );
-    ctx.clock.sleep(wait).await;
     let mut settled = Vec::with_capacity(observed.len());
-    for (i, o) in observed.into_iter().enumerate() {
-        settled.push(match o {
-            Ok(o) if affected.contains(&i) => match read_function(&targets[i].target, ctx).await {
+    for ((o, in_flight), planned) in observed.into_iter().zip(&in_flight).zip(targets) {
+        settled.push(match (o, in_flight, too_short) {
+            (Ok(_), Some(_), Some(deadline)) => {
+                let reason = format!(
+                    "deferred: another writer's change may still land for {} s, longer than the \
+                     deadline allows ({:.1} s left, {:.1} s margin); the next run decides",
+                    wait.as_secs(),
+                    deadline.left(&*ctx.clock).as_secs_f64(),
+                    deadline.margin().as_secs_f64()
+                );
+                Err(Box::new(TargetOutcome::deferred_unread(planned, reason)))
+            }
+            (Ok(o), Some(_), None) => match read_function(&planned.target, ctx).await {
                 Ok(view) => Ok(Observed { view, ..o }),
                 Err(error) => Err(Box::new(TargetOutcome::Failed(None, error))),
             },
-            other => other,
+            (other, _, _) => other,
         });
     }
     settled
