@@ -31,6 +31,8 @@ RESULTS = ROOT / "bench" / "results.json"
 SCALE_RESULTS = ROOT / "bench" / "scale-results.json"
 sys.path.insert(0, str(ROOT / "scripts"))
 import moto_fixtures  # noqa: E402  (the demo's local AWS, shared with make demo)
+sys.path.insert(0, str(ROOT / "bench" / "scale"))
+from driver import free_port, wait_for  # noqa: E402  (the account-scale bench's, for the proxy)
 
 # Fresh processes per program (cold starts), and invocations per process (1 cold + warm).
 PROCESSES = int(os.environ.get("BENCH_PROCESSES", 21))
@@ -84,24 +86,6 @@ PROGRAM_ENDPOINT = None  # the proxy's, while it runs
 DYNAMODB_ENDPOINT = None
 
 
-def free_port():
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port):
-    import socket
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit(f"nothing listens on 127.0.0.1:{port}")
-
-
 def start_latency_proxy():
     """Starts the proxy in front of moto for the programs (not for the fixtures' calls), and
     with SERVICES_APART a moto server each for DynamoDB and CloudWatch, with the fixtures."""
@@ -116,7 +100,7 @@ def start_latency_proxy():
                                        "-H", "127.0.0.1", "-p", str(port)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             atexit.register(server.kill)
-            wait_for_port(port)
+            wait_for(port, server, f"moto's server for {service}")
             moto_fixtures.setup(f"http://127.0.0.1:{port}")
             routes += ["--route", f"{service}=127.0.0.1:{port}"]
             if service == "dynamodb":
@@ -125,7 +109,7 @@ def start_latency_proxy():
     proxy = subprocess.Popen([sys.executable, ROOT / "bench" / "scale" / "proxy.py", "--upstream", upstream,
                               "--port", str(port), "--latency-ms", LATENCY_MS, *routes])
     atexit.register(proxy.kill)
-    wait_for_port(port)
+    wait_for(port, proxy, "the latency proxy")
     PROGRAM_ENDPOINT = f"http://127.0.0.1:{port}"
 
 
