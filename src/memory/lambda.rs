@@ -1,6 +1,6 @@
 //! Functions, their reservations and tags, and the account's concurrency pool.
 
-use super::{lock, Parts};
+use super::{lock, Later, Parts};
 use crate::function_ref::FunctionRef;
 use crate::ports::Clock as _;
 use crate::ports::{
@@ -44,9 +44,8 @@ pub struct MemoryLambda {
     functions: Mutex<BTreeMap<String, Function>>,
     pool: Mutex<Pool>,
     mappings: Mutex<Mappings>,
-    /// Another writer's reservation writes still on their way: (when they land on the
-    /// clock's monotonic scale, function, value).
-    landing: Mutex<Vec<(Duration, String, u32)>>,
+    /// Another writer's reservation writes still on their way, by function.
+    landing: Later<u32>,
 }
 
 impl MemoryLambda {
@@ -63,28 +62,25 @@ impl MemoryLambda {
                 page_size: 100,
                 ..Mappings::default()
             }),
-            landing: Mutex::default(),
+            landing: Later::default(),
         }
     }
 
     /// Another writer's `PutFunctionConcurrency` of `value` that lands at `at` (the clock's
     /// monotonic scale): any call or [`Self::reserved`] from then on finds it applied.
     pub fn land_at(&self, name: &str, value: u32, at: Duration) {
-        lock(&self.landing).push((at, name.to_owned(), value));
+        self.landing.add(at, name, value);
     }
 
     /// Applies the landings that are due.
     fn land_due(&self) {
-        let now = self.parts.clock.elapsed();
-        let mut landing = lock(&self.landing);
+        let due = self.landing.due(self.parts.clock.elapsed());
         let mut functions = lock(&self.functions);
-        landing.retain(|(at, name, value)| {
-            let due = *at <= now;
-            if let (true, Some(f)) = (due, functions.get_mut(name)) {
-                f.reserved = Some(*value);
+        for (name, value) in due {
+            if let Some(f) = functions.get_mut(&name) {
+                f.reserved = Some(value);
             }
-            !due
-        });
+        }
     }
 
     /// Adds an SQS event source mapping from `queue` (a name) to function `name`; returns

@@ -201,6 +201,39 @@ impl Parts {
     }
 }
 
+/// Changes to a world that take effect later, on its clock's monotonic scale: a queue that
+/// fills while an invocation runs, another writer's reservation write that lands.
+struct Later<T> {
+    /// (from when, which name, the value), in the order given.
+    pending: Mutex<Vec<(Duration, String, T)>>,
+}
+
+impl<T> Default for Later<T> {
+    fn default() -> Self {
+        Later {
+            pending: Mutex::default(),
+        }
+    }
+}
+
+impl<T> Later<T> {
+    fn add(&self, from: Duration, name: &str, value: T) {
+        lock(&self.pending).push((from, name.to_owned(), value));
+    }
+
+    /// Takes out the changes due at `now`, in the order they were given.
+    fn due(&self, now: Duration) -> Vec<(String, T)> {
+        let mut pending = lock(&self.pending);
+        let (due, later) = std::mem::take(&mut *pending)
+            .into_iter()
+            .partition::<Vec<_>, _>(|(from, _, _)| *from <= now);
+        *pending = later;
+        due.into_iter()
+            .map(|(_, name, value)| (name, value))
+            .collect()
+    }
+}
+
 /// A poisoned lock only means another test thread panicked; the data is still usable.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())

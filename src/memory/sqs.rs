@@ -1,6 +1,6 @@
 //! Queues and their depths.
 
-use super::{lock, Parts};
+use super::{lock, Later, Parts};
 use crate::ports::Clock;
 use crate::ports::{AwsError, QueueDepth, QueueReader};
 use async_trait::async_trait;
@@ -12,8 +12,8 @@ pub struct MemoryQueues {
     parts: Parts,
     /// Depth by queue name.
     depths: Mutex<HashMap<String, QueueDepth>>,
-    /// Depths that take effect later, on the world's clock: (from, queue, depth).
-    later: Mutex<Vec<(Duration, String, QueueDepth)>>,
+    /// Depths that take effect later, on the world's clock.
+    later: Later<QueueDepth>,
 }
 
 impl MemoryQueues {
@@ -21,7 +21,7 @@ impl MemoryQueues {
         MemoryQueues {
             parts,
             depths: Mutex::default(),
-            later: Mutex::default(),
+            later: Later::default(),
         }
     }
 
@@ -42,21 +42,13 @@ impl MemoryQueues {
     /// Changes the depth once the world's clock reaches `from` (its monotonic time), for a
     /// queue that fills or drains while an invocation runs.
     pub fn set_depth_from(&self, name: &str, from: Duration, depth: QueueDepth) {
-        lock(&self.later).push((from, name.to_owned(), depth));
+        self.later.add(from, name, depth);
     }
 
     /// Applies the later depths that are due, in the order they were given.
     fn catch_up(&self) {
-        let now = self.parts.clock.elapsed();
-        let mut later = lock(&self.later);
-        let mut depths = lock(&self.depths);
-        later.retain(|(from, name, depth)| {
-            if *from > now {
-                return true;
-            }
-            depths.insert(name.clone(), *depth);
-            false
-        });
+        let due = self.later.due(self.parts.clock.elapsed());
+        lock(&self.depths).extend(due);
     }
 
     fn missing(operation: &'static str, resource: &str) -> AwsError {
