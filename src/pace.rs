@@ -226,10 +226,7 @@ impl Lambda for PacedLambda {
     }
 
     async fn put_reserved(&self, function: &FunctionRef, value: u32) -> Result<(), AwsError> {
-        self.paced(&self.control_plane, || {
-            self.inner.put_reserved(function, value)
-        })
-        .await
+        self.put_reserved_before(function, value, None).await
     }
 
     async fn account(&self) -> Result<AccountConcurrency, AwsError> {
@@ -258,10 +255,7 @@ impl Lambda for PacedLambda {
         uuid: &str,
         update: MappingUpdate,
     ) -> Result<EventSourceMapping, AwsError> {
-        self.paced(&self.control_plane, || {
-            self.inner.update_mapping(uuid, update)
-        })
-        .await
+        self.update_mapping_before(uuid, update, None).await
     }
 }
 
