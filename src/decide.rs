@@ -39,6 +39,9 @@
 //!
 //! Steps 3 to 6 need a current reservation to be stable around; a direct command (an
 //! operator's explicit value) skips them too. No proposal and no cap means no change.
+//!
+//! Before all of these, a direct command whose target has an alarm that could not be read is
+//! refused, not decided ([`on_unread_alarm`]); a direct command ignores the queue (step 1).
 
 use crate::alarm::AlarmState;
 use crate::drain::Signals as DrainSignals;
@@ -77,6 +80,27 @@ pub enum Request {
     /// An operator's direct command: propose exactly this value. It replaces the alarms'
     /// proposals, but their caps and the target's bounds still hold.
     Direct(u32),
+}
+
+/// What an evaluation does when an alarm of its target could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnreadAlarm {
+    /// Refuse the request: nothing is decided and the read's error is the result.
+    Refuse,
+    /// Decide with the read failure among the target's missing data (step 9: its
+    /// `on_metric_failure` replaces the proposals, and it never scales in on it).
+    DecideOnMissingData,
+}
+
+/// The rule for an alarm that could not be read. An operator's direct command is refused:
+/// the alarm may hold a cap, and a command must never pass a cap that could not be checked
+/// (an operator can retry; a wrong value throttles production). Every other request is
+/// decided, on missing data.
+pub fn on_unread_alarm(request: Request) -> UnreadAlarm {
+    match request {
+        Request::Direct(_) => UnreadAlarm::Refuse,
+        Request::FollowAlarms => UnreadAlarm::DecideOnMissingData,
+    }
 }
 
 /// A queue's approximate depth, as `GetQueueAttributes` reports it.
@@ -1369,6 +1393,16 @@ mod tests {
         assert_eq!(
             decide(&t, Some(5), &states(&[("db", Alarm)]), Request::Direct(40)).desired,
             Some(3)
+        );
+    }
+
+    #[test]
+    fn an_unread_alarm_refuses_a_direct_command_and_leaves_alarm_driven_requests_to_missing_data() {
+        assert_eq!(on_unread_alarm(Request::Direct(40)), UnreadAlarm::Refuse);
+        assert_eq!(on_unread_alarm(Request::Direct(0)), UnreadAlarm::Refuse);
+        assert_eq!(
+            on_unread_alarm(Request::FollowAlarms),
+            UnreadAlarm::DecideOnMissingData
         );
     }
 

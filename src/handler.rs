@@ -15,7 +15,7 @@
 
 use crate::apply::{self, Finished, Incoming, Pending};
 use crate::deadline::Deadline;
-use crate::decide::{Observations, Request};
+use crate::decide::{Observations, UnreadAlarm};
 use crate::error::HandlerError;
 use crate::headroom::LearnedFloor;
 use crate::mapping_cache::MappingCache;
@@ -433,11 +433,10 @@ impl Autoscaler {
         }
         let mut unread = Vec::new();
         if let Some(error) = shared.alarm_failure(target) {
-            // An operator's command must not pass a cap that could not be checked.
-            if let Request::Direct(_) = planned.request {
-                return Err(error.clone().into());
+            match crate::decide::on_unread_alarm(planned.request) {
+                UnreadAlarm::Refuse => return Err(error.clone().into()),
+                UnreadAlarm::DecideOnMissingData => unread.push(error.to_string()),
             }
-            unread.push(error.to_string());
         }
         let sources = shared.event_sources(target, &observed.view.arn);
         if let crate::event_sources::Observed::Unreadable(why) = &sources {

@@ -314,6 +314,45 @@ async fn a_throttled_describe_alarms_holds_the_target_and_says_which_read_failed
 }
 
 #[tokio::test]
+async fn a_direct_command_whose_alarms_cannot_be_read_is_refused_and_writes_nothing() {
+    let describe = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+        .sequence()
+        .error(|| {
+            DescribeAlarmsError::generic(
+                aws_sdk_cloudwatch::error::ErrorMetadata::builder()
+                    .code("Throttling")
+                    .message("Rate exceeded")
+                    .build(),
+            )
+        })
+        .times(10)
+        .build();
+    let get = currently(5);
+    let put = mock!(aws_sdk_lambda::Client::put_function_concurrency)
+        .then_output(|| PutFunctionConcurrencyOutput::builder().build());
+    // The alarm caps the target: a command must not pass a cap that could not be checked.
+    let policy = Policy::from_json(
+        r#"{"targets":[{"function":"orders","min":1,"max":50,"alarms":[{"name":"db","on_alarm":{"cap":3}}]}]}"#,
+        "test",
+    );
+    let world = World::new(1_700_000_000);
+    let mut ctx = world.context(5.0, 50.0, false);
+    ctx.lambda = Arc::new(paced(lambda_client(&[&get, &put])));
+    ctx.alarms = Arc::new(CloudWatch::new(mock_client!(
+        aws_sdk_cloudwatch,
+        [&describe]
+    )));
+    let autoscaler = Autoscaler::new(policy, Settings::default(), ctx);
+    let command = json!({"function": "orders", "desiredConcurrency": 40});
+    let error = autoscaler.handle(&command, None).await.unwrap_err();
+    assert!(
+        error.to_string().contains("Throttling: Rate exceeded"),
+        "{error}"
+    );
+    assert_eq!(put.num_calls(), 0, "a refused command writes nothing");
+}
+
+#[tokio::test]
 async fn a_throttled_queue_read_names_the_queue_and_keeps_the_code() {
     use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesError;
     use lambda_autoscaler::aws::sqs::Sqs;
