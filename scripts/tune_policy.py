@@ -44,7 +44,7 @@ JSON lines, best last; their per-trace numbers go to stderr.
 (iv)  policy@10 waits at most half as long as policy@60, with no more concurrency-seconds.
 It ends with a summary: per goal, the cases met and the worst shortfall.
 
---wait-goal searches WAIT_SPACE (the wait, tolerance, the cooldowns, the stabilization
+--wait-goal searches WAIT_SPACE (the wait, the tolerances, the cooldowns, the stabilization
 window, max_scale_out_step) with REFERENCE's bounds, scored by goal (i): criteria met over
 every trace and seed, then the smaller total shortfall (each missed criterion relative to
 its bar). Its baselines read only the bounds, which every candidate shares, so each run
@@ -700,6 +700,8 @@ def report(met, shortfall, knobs, rows, total):
 WAIT_SPACE = {
     "target_wait_seconds": [10, 15, 20, 30, 45, 60, 120],
     "tolerance": [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
+    # None: `tolerance` holds increases too.
+    "scale_out_tolerance": [None, 0, 0.02, 0.05, 0.1, 0.15],
     "scale_in_stabilization_seconds": [0, 60, 120, 180, 300, 600],
     "scale_in_cooldown_seconds": [0, 60, 120, 300],
     "scale_out_cooldown_seconds": [0, 15, 30, 60],

@@ -11,10 +11,11 @@
 //!    command. A drain-time proposal that a slow dependency drives up is held at the current
 //!    reservation.
 //! 2. **Largest** proposal wins (scaling out wins, as in Application Auto Scaling and the HPA).
-//! 3. **Tolerance**: a change smaller than `tolerance` x current is skipped. The value after
-//!    this step is the evaluation's *recommendation*, recorded in the history (a drain-time
-//!    proposal's draining part is not, when it lifts the recommendation by more than the
-//!    tolerance: it ends with the backlog).
+//! 3. **Tolerance**: a change smaller than `tolerance` x current is skipped
+//!    (`scale_out_tolerance` x current for an increase, when set). The value after this step
+//!    is the evaluation's *recommendation*, recorded in the history (a drain-time proposal's
+//!    draining part is not, when it lifts the recommendation by more than the tolerance: it
+//!    ends with the backlog).
 //! 4. **Cooldowns**: no step in a direction until its cooldown has passed since the last
 //!    applied change.
 //! 5. **Scale-in stabilization**: scale in only to the highest recommendation within the
@@ -45,7 +46,7 @@
 
 use crate::alarm::AlarmState;
 use crate::drain::Signals as DrainSignals;
-use crate::policy::{Action, MetricFailure, QueueGoal, QueueSpec, Target};
+use crate::policy::{Action, MetricFailure, QueueGoal, QueueSpec, Stability, Target};
 use crate::schedule::Bounds;
 use crate::state::{Direction, History, LastChange, SavedState, MAX_CLOCK_SKEW_SECONDS};
 
@@ -508,7 +509,8 @@ fn proposals(
                     depth,
                     bounds.min,
                     &inputs.drain,
-                    target.stability.tolerance,
+                    // A drain-time proposal aims above the need by what holds an increase.
+                    target.stability.tolerance_of(true),
                 );
                 reasons.push(proposal.reason);
                 let value = match (proposal.slow_dependency, inputs.current) {
@@ -889,7 +891,7 @@ fn stabilize(
     reasons: &mut Vec<String>,
 ) -> i64 {
     let knobs = target.stability;
-    let value = within_tolerance(knobs.tolerance, current, value, reasons);
+    let value = within_tolerance(&knobs, current, value, reasons);
     record.recommendation(target, bounds, value, reasons);
     let (history, now) = (&*record.history, record.now);
     if cooling_down(target, history, current, value, now, reasons) {
@@ -899,13 +901,20 @@ fn stabilize(
     limit_steps(target, current, value, reasons)
 }
 
-/// Step 3, tolerance: a change smaller than `tolerance` x current is skipped (a value outside
-/// the bounds is forced at step 8 anyway).
-fn within_tolerance(tolerance: f64, current: i64, value: i64, reasons: &mut Vec<String>) -> i64 {
+/// Step 3, tolerance: a change smaller than `tolerance` x current is skipped, or
+/// `scale_out_tolerance` x current for an increase when it is set (a value outside the bounds
+/// is forced at step 8 anyway).
+fn within_tolerance(knobs: &Stability, current: i64, value: i64, reasons: &mut Vec<String>) -> i64 {
+    let increase = value > current;
+    let tolerance = knobs.tolerance_of(increase);
     let delta = (value - current).abs();
     if delta != 0 && (delta as f64) < tolerance * current as f64 {
+        let which = match knobs.scale_out_tolerance {
+            Some(_) if increase => "scale-out tolerance",
+            _ => "tolerance",
+        };
         reasons.push(format!(
-            "held: a change of {delta} is within tolerance {tolerance} of {current}"
+            "held: a change of {delta} is within {which} {tolerance} of {current}"
         ));
         return current;
     }
@@ -1845,6 +1854,72 @@ mod tests {
     }
 
     #[test]
+    fn a_scale_out_tolerance_holds_increases_within_its_own_band_and_decreases_within_tolerance() {
+        let t = tracker(
+            1,
+            200,
+            Stability {
+                tolerance: 0.3,
+                scale_out_tolerance: Some(0.05),
+                ..Stability::OFF
+            },
+        );
+        // +4 of 50 is 8 %: beyond the scale-out tolerance (the 0.3 would hold it).
+        assert_eq!(
+            with_queue(&t, Some(50), 540, &SavedState::Missing).desired,
+            Some(54)
+        );
+        let d = with_queue(&t, Some(50), 510, &SavedState::Missing);
+        assert_eq!(d.desired, Some(50));
+        assert!(
+            has(
+                &d,
+                "held: a change of 1 is within scale-out tolerance 0.05 of 50"
+            ),
+            "{:?}",
+            d.reasons
+        );
+        // Decreases keep the target's tolerance.
+        let d = with_queue(&t, Some(50), 400, &SavedState::Missing);
+        assert_eq!(d.desired, Some(50));
+        assert!(
+            has(&d, "held: a change of 10 is within tolerance 0.3 of 50"),
+            "{:?}",
+            d.reasons
+        );
+        assert_eq!(
+            with_queue(&t, Some(50), 300, &SavedState::Missing).desired,
+            Some(30)
+        );
+    }
+
+    #[test]
+    fn a_drain_proposal_aims_above_the_need_by_the_scale_out_tolerance() {
+        let at_work = |stability| {
+            with_drain(
+                &drain_tracker(stability),
+                Some(10),
+                depth(0, 20, 0),
+                DrainSignals::default(),
+                &SavedState::Missing,
+                &AlarmStates::new(),
+            )
+        };
+        let symmetric = Stability {
+            tolerance: 0.3,
+            ..Stability::OFF
+        };
+        // 20 at work, 30 % above: 26, + 6.9 of headroom.
+        assert_eq!(at_work(symmetric).desired, Some(33));
+        // Increases act on any change: the proposal needs no margin above the need.
+        let d = at_work(Stability {
+            scale_out_tolerance: Some(0.0),
+            ..symmetric
+        });
+        assert_eq!(d.desired, Some(27), "{:?}", d.reasons);
+    }
+
+    #[test]
     fn tolerance_never_blocks_a_change_forced_by_bounds_or_a_cap() {
         let mut t = tracker(
             10,
@@ -2234,6 +2309,7 @@ mod tests {
     fn any_stability() -> impl Strategy<Value = Stability> {
         (
             prop_oneof![Just(0.0), Just(0.1), Just(0.5), Just(0.99)],
+            proptest::option::of(prop_oneof![Just(0.0), Just(0.05), Just(0.3)]),
             0u32..600,
             0u32..600,
             0u32..=3600,
@@ -2243,15 +2319,18 @@ mod tests {
             proptest::option::of(1u32..=100),
         )
             .prop_map(
-                |(tolerance, out, inn, window, up, down, up_pct, down_pct)| Stability {
-                    tolerance,
-                    scale_out_cooldown_seconds: out,
-                    scale_in_cooldown_seconds: inn,
-                    scale_in_stabilization_seconds: window,
-                    max_scale_out_step: up,
-                    max_scale_in_step: down,
-                    max_scale_out_step_percent: up_pct,
-                    max_scale_in_step_percent: down_pct,
+                |(tolerance, out_tolerance, out, inn, window, up, down, up_pct, down_pct)| {
+                    Stability {
+                        tolerance,
+                        scale_out_tolerance: out_tolerance,
+                        scale_out_cooldown_seconds: out,
+                        scale_in_cooldown_seconds: inn,
+                        scale_in_stabilization_seconds: window,
+                        max_scale_out_step: up,
+                        max_scale_in_step: down,
+                        max_scale_out_step_percent: up_pct,
+                        max_scale_in_step_percent: down_pct,
+                    }
                 },
             )
     }

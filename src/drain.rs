@@ -8,8 +8,8 @@
 //! With `s` the service time of one message, `b` the batch size (messages one execution takes
 //! at once), `k` the messages an invocation really takes (at most `b`; 1 when unknown), `W`
 //! the target wait, `Q` the messages waiting, `M` the messages in flight, `g` how fast `Q`
-//! grows while messages wait, `t` the target's tolerance and `T` the seconds between
-//! decisions:
+//! grows while messages wait, `t` the target's tolerance of an increase (its
+//! `scale_out_tolerance`, else its `tolerance`) and `T` the seconds between decisions:
 //!
 //! - An execution processes 1/`s` messages a second, whatever its batch, so an arrival rate
 //!   `λ` keeps `λ·s` executions at work (Little's law).
@@ -17,18 +17,18 @@
 //!   executions keep up: `λ·s = M/k`. While messages wait, every execution is busy and the
 //!   rest of the arrivals pile up: `λ·s = M/k + g·s` (`g` is negative while a backlog
 //!   drains). `M` and `g` are smoothed over the samples ([`SMOOTHING_SECONDS`]).
-//! - The tolerance skips changes smaller than `t` of the reservation, so the proposal aims
+//! - The tolerance skips increases smaller than `t` of the reservation, so the proposal aims
 //!   `t` above the need: a reservation the tolerance holds is never below what the arrivals
 //!   keep busy, and holding it never builds a backlog. While messages wait, the latest sample
 //!   alone may ask for more, so that a rise acts at once.
 //! - Until the next decision, `T` seconds later, Poisson arrivals bring `λ·T ± √(λ·T)`
-//!   messages: one deviation of that is kept as headroom, drained within the wait.
+//!   messages: [`HEADROOM_DEVIATIONS`] of that are kept as headroom, drained within the wait.
 //! - Draining `Q` within `W` takes `Q·s/W` more executions. The last message of a full batch
 //!   starts `(b−1)·s` after its first, so the queue itself must drain within
 //!   `W' = W − (b−1)·s`, and never less than one service time. More executions than batches
 //!   waiting have nothing to take: the drain part is at most `Q/b`.
 //!
-//! `proposal = ceil(λ·s·(1 + t) + s·√(λ·T)/W' + min(Q·s/W', Q/b))`
+//! `proposal = ceil(λ·s·(1 + t) + 2·s·√(λ·T)/W' + min(Q·s/W', Q/b))`
 //!
 //! Scale-in stabilization records the proposal without its drain part, which ends with the
 //! backlog ([`Proposal::sustained`]).
@@ -205,7 +205,8 @@ pub struct Proposal {
 }
 
 /// The drain-time proposal for `depth` (see the module documentation for the formula);
-/// `tolerance` is the target's, which the proposal keeps above the need.
+/// `tolerance` is the one that holds the target's increases, which the proposal keeps above
+/// the need.
 pub fn propose(
     spec: &QueueSpec,
     goal: &WaitGoal,

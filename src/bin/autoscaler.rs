@@ -383,11 +383,15 @@ fn validate(policy: Option<&Path>, now: Option<i64>) -> Result<(), String> {
             (None, Some(p)) => format!("{p}%"),
             (Some(s), Some(p)) => format!("{s} or {p}% (the tighter)"),
         };
+        let tolerance = match knobs.scale_out_tolerance {
+            Some(out) => format!("{} (scale-out {out})", knobs.tolerance),
+            None => knobs.tolerance.to_string(),
+        };
         let _ = writeln!(
             out,
             "  tolerance {}, cooldowns out {} s / in {} s, scale-in stabilization {} s, \
              max step out {} / in {}",
-            knobs.tolerance,
+            tolerance,
             knobs.scale_out_cooldown_seconds,
             knobs.scale_in_cooldown_seconds,
             knobs.scale_in_stabilization_seconds,

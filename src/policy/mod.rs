@@ -257,6 +257,10 @@ impl WaitGoal {
 pub struct Stability {
     /// Skip a change smaller than this fraction of the current value.
     pub tolerance: f64,
+    /// The tolerance of an increase, when it differs from `tolerance` (which then holds for
+    /// decreases only), as the HPA's `behavior.scaleUp.tolerance` does. A small one lets a
+    /// drain-time target aim closer above its need ([`crate::drain`]).
+    pub scale_out_tolerance: Option<f64>,
     pub scale_out_cooldown_seconds: u32,
     pub scale_in_cooldown_seconds: u32,
     /// Scale in only to the highest recommendation of this many seconds.
@@ -282,6 +286,7 @@ impl Stability {
     /// Every knob off: each evaluation acts at once on its own proposals.
     pub const OFF: Stability = Stability {
         tolerance: 0.0,
+        scale_out_tolerance: None,
         scale_out_cooldown_seconds: 0,
         scale_in_cooldown_seconds: 0,
         scale_in_stabilization_seconds: 0,
@@ -292,10 +297,21 @@ impl Stability {
     };
 }
 
+impl Stability {
+    /// The tolerance of a change that increases the value (`increase`) or decreases it.
+    pub fn tolerance_of(&self, increase: bool) -> f64 {
+        match self.scale_out_tolerance {
+            Some(out) if increase => out,
+            _ => self.tolerance,
+        }
+    }
+}
+
 impl Default for Stability {
     fn default() -> Self {
         Stability {
             tolerance: Self::DEFAULT_TOLERANCE,
+            scale_out_tolerance: None,
             scale_out_cooldown_seconds: Self::DEFAULT_SCALE_OUT_COOLDOWN,
             scale_in_cooldown_seconds: Self::DEFAULT_SCALE_IN_COOLDOWN,
             scale_in_stabilization_seconds: Self::DEFAULT_SCALE_IN_STABILIZATION,
@@ -400,6 +416,8 @@ pub(crate) struct TargetDoc {
     pub(crate) queue: Option<QueueDoc>,
     #[serde(default, deserialize_with = "tolerance")]
     pub(crate) tolerance: Option<f64>,
+    #[serde(default, deserialize_with = "tolerance")]
+    pub(crate) scale_out_tolerance: Option<f64>,
     #[serde(default, deserialize_with = "cooldown")]
     pub(crate) scale_out_cooldown_seconds: Option<u32>,
     #[serde(default, deserialize_with = "cooldown")]
@@ -772,6 +790,7 @@ pub(crate) fn validate_target(t: TargetDoc, at: &dyn Fn(&str) -> String) -> Resu
     let d = Stability::default();
     let stability = Stability {
         tolerance: t.tolerance.unwrap_or(d.tolerance),
+        scale_out_tolerance: t.scale_out_tolerance,
         scale_out_cooldown_seconds: t
             .scale_out_cooldown_seconds
             .unwrap_or(d.scale_out_cooldown_seconds),
@@ -1029,8 +1048,9 @@ mod tests {
                 "max_scale_in_step":5},
               {"function":"b","min":1,"max":5,"queue":{"name":"orders","messages_per_instance":3,
                 "include_in_flight":false,"include_delayed":true,"activation":7},
-                "tolerance":0,"scale_out_cooldown_seconds":0,"scale_in_cooldown_seconds":30,
-                "scale_in_stabilization_seconds":3600,"max_scale_out_step":20}]}"#,
+                "tolerance":0,"scale_out_tolerance":0.05,"scale_out_cooldown_seconds":0,
+                "scale_in_cooldown_seconds":30,"scale_in_stabilization_seconds":3600,
+                "max_scale_out_step":20}]}"#,
             "t",
         )
         .unwrap();
@@ -1054,6 +1074,7 @@ mod tests {
             }
         );
         assert_eq!(Stability::default().tolerance, 0.1);
+        assert_eq!(Stability::default().scale_out_tolerance, None);
         assert_eq!(Stability::default().scale_out_cooldown_seconds, 60);
         assert_eq!(Stability::default().scale_in_cooldown_seconds, 300);
         assert_eq!(Stability::default().scale_in_stabilization_seconds, 300);
@@ -1073,6 +1094,7 @@ mod tests {
             b.stability,
             Stability {
                 tolerance: 0.0,
+                scale_out_tolerance: Some(0.05),
                 scale_out_cooldown_seconds: 0,
                 scale_in_cooldown_seconds: 30,
                 scale_in_stabilization_seconds: 3600,
@@ -1246,6 +1268,10 @@ mod tests {
             (
                 r#""tolerance":1.5"#,
                 "targets[0].tolerance: 1.5 is out of range",
+            ),
+            (
+                r#""scale_out_tolerance":-0.1"#,
+                "targets[0].scale_out_tolerance: -0.1 is out of range",
             ),
             (
                 r#""tolerance":"0.1""#,

@@ -72,6 +72,7 @@ const FIELDS: &[(&str, &str, Kind)] = &[
     ("include-delayed", "queue.include_delayed", Kind::Bool),
     ("activation", "queue.activation", Kind::Number),
     ("tolerance", "tolerance", Kind::Number),
+    ("scale-out-tolerance", "scale_out_tolerance", Kind::Number),
     (
         "scale-out-cooldown-seconds",
         "scale_out_cooldown_seconds",
@@ -410,6 +411,7 @@ mod tests {
                 ("autoscaler:messages-per-instance", "10"),
                 ("autoscaler:include-delayed", "true"),
                 ("autoscaler:tolerance", "0.2"),
+                ("autoscaler:scale-out-tolerance", "0.05"),
                 ("autoscaler:scale-in-cooldown-seconds", "120"),
                 ("autoscaler:max-scale-in-step-percent", "25"),
                 ("autoscaler:on-metric-failure", "set:7"),
@@ -434,6 +436,7 @@ mod tests {
             t.stability,
             Stability {
                 tolerance: 0.2,
+                scale_out_tolerance: Some(0.05),
                 scale_in_cooldown_seconds: 120,
                 max_scale_in_step_percent: Some(25),
                 ..Stability::default()
