@@ -15,14 +15,19 @@
 //!   the function's reservation again, or, when its deadline does not allow the wait, leaves
 //!   the target to the next run. A reservation already at the attempt's value means its
 //!   write has landed (or would change nothing), so back-to-back runs do not wait: a CLI run
-//!   right after another, or an event right after a watch tick's change.
+//!   right after another, or an event right after a watch tick's change. Except after an
+//!   increase of a target whose SQS mappings the autoscaler manages: the mappings are raised
+//!   *after* the reservation, so a raise may still be on its way and would land over the
+//!   reader's own lowering of them (mappings above the reservation throttle their batches,
+//!   whose messages move towards the dead-letter queue). Such an attempt holds the reader
+//!   for its whole lease.
 //!
 //! [`LEASE_SECONDS`] covers the start window, a request's own timeout (5 s per attempt,
 //! docs/reliability.md), the whole seconds the save time is kept in, and a second of clock
 //! skew between two Lambda functions. Pure: the store says who wrote an item and when.
 
 use crate::ports::Stored;
-use crate::state::ActivityOutcome;
+use crate::state::{Activity, ActivityOutcome};
 use std::time::Duration;
 
 /// A change's writes start within this long of saving its attempt, or not at all.
@@ -41,17 +46,28 @@ pub struct Written {
 
 /// Until when (epoch seconds) another writer's change of the target may still land, if it
 /// may at `now`: its newest activity is still pending, it was saved less than
-/// [`LEASE_SECONDS`] ago, and `reserved` (the function's reservation as read) is not yet
-/// the value it attempted.
+/// [`LEASE_SECONDS`] ago, and either `reserved` (the function's reservation as read) is not
+/// yet the value it attempted, or it was an increase that may still raise the target's
+/// managed mappings after the reservation.
 pub fn change_in_flight(stored: &Stored, reserved: Option<u32>, now: i64) -> Option<i64> {
     let written = stored.written.filter(|w| !w.ours)?;
-    let pending = stored
-        .state
-        .history()
-        .and_then(|h| h.activities.last())
-        .is_some_and(|a| a.outcome == ActivityOutcome::Pending && a.desired != reserved);
+    let history = stored.state.history()?;
+    let raises_mappings_after = !history.event_sources.is_empty();
+    let pending = history.activities.last().is_some_and(|a| {
+        a.outcome == ActivityOutcome::Pending
+            && (a.desired != reserved || (raises_mappings_after && is_increase(a)))
+    });
     let until = written.at.saturating_add(LEASE_SECONDS);
     (pending && now < until).then_some(until)
+}
+
+/// True for an attempt that raises the reservation (to none: the whole unreserved pool).
+fn is_increase(a: &Activity) -> bool {
+    match (a.previous, a.desired) {
+        (Some(from), Some(to)) => to > from,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
 
 #[cfg(test)]
@@ -91,6 +107,34 @@ mod tests {
         assert_eq!(change_in_flight(&s, Some(2), 1_012), None);
         // Their write has landed: nothing to wait for.
         assert_eq!(change_in_flight(&s, Some(20), 1_000), None);
+    }
+
+    #[test]
+    fn a_landed_increase_of_a_target_with_managed_mappings_holds_for_its_whole_lease() {
+        let theirs = Some(Written {
+            at: 1_000,
+            ours: false,
+        });
+        let mut s = stored(ActivityOutcome::Pending, theirs);
+        let SavedState::Valid(h) = &mut s.state else {
+            unreachable!()
+        };
+        h.event_sources = vec![crate::state::MappingRecord {
+            uuid: "m".into(),
+            ceiling: None,
+            paused: false,
+            held: false,
+        }];
+        // 2 -> 20 landed, but its mappings are raised after the reservation.
+        assert_eq!(change_in_flight(&s, Some(20), 1_000), Some(1_012));
+        assert_eq!(change_in_flight(&s, Some(20), 1_012), None);
+        // A decrease lowers the mappings before the reservation: landed is landed.
+        let SavedState::Valid(h) = &mut s.state else {
+            unreachable!()
+        };
+        h.activities[0].previous = Some(30);
+        assert_eq!(change_in_flight(&s, Some(20), 1_000), None);
+        assert_eq!(change_in_flight(&s, Some(30), 1_000), Some(1_012));
     }
 
     #[test]

@@ -7,9 +7,10 @@ use lambda_autoscaler::error::HandlerError;
 use lambda_autoscaler::handler::Autoscaler;
 use lambda_autoscaler::memory::{MemoryLambda, World};
 use lambda_autoscaler::policy::Policy;
+use lambda_autoscaler::ports::Clock;
 use lambda_autoscaler::report::Outcome;
 use lambda_autoscaler::settings::Settings;
-use lambda_autoscaler::state::MappingRecord;
+use lambda_autoscaler::state::{Activity, ActivityOutcome, MappingRecord};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -176,6 +177,42 @@ fn a_scale_out_raises_the_reservation_first_then_the_mapping() {
     f.run(alarm_event("backlog", "ALARM")).unwrap();
     assert_eq!(f.writes(), [PUT.to_owned(), update(&m)]);
     assert_eq!((f.reserved(), f.max_of(&m)), (Some(15), Some(15)));
+}
+
+#[test]
+fn a_cap_waits_for_another_writers_scale_out_whose_mapping_raise_may_still_land() {
+    let f = fixture(POLICY, 5);
+    let m = f.mapping("orders-q", None, true);
+    // The autoscaler manages the mapping (it brought it within the reservation, 5).
+    f.run(scheduled()).unwrap();
+    assert_eq!(f.max_of(&m), Some(5));
+    // Another writer (the watcher) saved a scale-out 5 -> 15 just now; its reservation has
+    // landed, and its mapping raise (after the reservation) lands 2 s from now.
+    let arn = MemoryLambda::arn("orders");
+    let (mut theirs, _) = f.world.state.get(&arn).unwrap();
+    theirs.activities.push(Activity {
+        at: f.world.clock.epoch_seconds(),
+        trigger: "queue orders-q".into(),
+        previous: Some(5),
+        desired: Some(15),
+        reasons: vec![],
+        outcome: ActivityOutcome::Pending,
+    });
+    f.world.state.put(&arn, theirs);
+    let now = f.world.clock.elapsed();
+    f.world.lambda.land_at("orders", 15, now);
+    f.world
+        .lambda
+        .raise_mapping_at(&m, 15, now + Duration::from_secs(2));
+    f.alarm("db", Alarm);
+    let outcome = f.run(alarm_event("db", "ALARM")).unwrap();
+    // Capped after their raise could land, so it does not land over the cap's lowering.
+    assert_eq!(f.reserved(), Some(3), "{:?}", outcome.decisions);
+    assert_eq!(f.max_of(&m), Some(3), "{:?}", outcome.decisions);
+    assert_eq!(
+        (outcome.decisions[0].previous, outcome.decisions[0].desired),
+        (Some(15), Some(3))
+    );
 }
 
 #[test]

@@ -46,6 +46,8 @@ pub struct MemoryLambda {
     mappings: Mutex<Mappings>,
     /// Another writer's reservation writes still on their way, by function.
     landing: Later<u32>,
+    /// Another writer's `MaximumConcurrency` writes still on their way, by mapping UUID.
+    mapping_landing: Later<u32>,
 }
 
 impl MemoryLambda {
@@ -63,6 +65,7 @@ impl MemoryLambda {
                 ..Mappings::default()
             }),
             landing: Later::default(),
+            mapping_landing: Later::default(),
         }
     }
 
@@ -72,13 +75,26 @@ impl MemoryLambda {
         self.landing.add(at, name, value);
     }
 
+    /// Another writer's `UpdateEventSourceMapping` of the mapping's maximum to `max` that
+    /// lands at `at`, as [`Self::land_at`] does for a reservation.
+    pub fn raise_mapping_at(&self, uuid: &str, max: u32, at: Duration) {
+        self.mapping_landing.add(at, uuid, max);
+    }
+
     /// Applies the landings that are due.
     fn land_due(&self) {
-        let due = self.landing.due(self.parts.clock.elapsed());
+        let now = self.parts.clock.elapsed();
+        let due = self.landing.due(now);
         let mut functions = lock(&self.functions);
         for (name, value) in due {
             if let Some(f) = functions.get_mut(&name) {
                 f.reserved = Some(value);
+            }
+        }
+        let mut mappings = lock(&self.mappings);
+        for (uuid, max) in self.mapping_landing.due(now) {
+            if let Some(m) = mappings.by_uuid.get_mut(&uuid) {
+                m.maximum_concurrency = Some(max);
             }
         }
     }
@@ -116,6 +132,7 @@ impl MemoryLambda {
 
     /// A mapping as the world holds it now (panics for an unknown UUID).
     pub fn mapping(&self, uuid: &str) -> EventSourceMapping {
+        self.land_due();
         lock(&self.mappings)
             .by_uuid
             .get(uuid)
@@ -240,6 +257,7 @@ impl Lambda for MemoryLambda {
     ) -> Result<MappingPage, AwsError> {
         let resource = function.map_or("account", |f| f.api_id());
         self.parts.call("ListEventSourceMappings", resource)?;
+        self.land_due();
         let mappings = lock(&self.mappings);
         let selected: Vec<&EventSourceMapping> = mappings
             .by_uuid
@@ -260,6 +278,7 @@ impl Lambda for MemoryLambda {
     async fn get_mapping(&self, uuid: &str) -> Result<EventSourceMapping, AwsError> {
         const OPERATION: &str = "GetEventSourceMapping";
         self.parts.call(OPERATION, uuid)?;
+        self.land_due();
         let mut mappings = lock(&self.mappings);
         let settled = match mappings.settling.get_mut(uuid) {
             Some((0, state)) => Some(state.clone()),
@@ -289,6 +308,7 @@ impl Lambda for MemoryLambda {
     ) -> Result<EventSourceMapping, AwsError> {
         const OPERATION: &str = "UpdateEventSourceMapping";
         self.parts.call(OPERATION, uuid)?;
+        self.land_due();
         let mut mappings = lock(&self.mappings);
         let settle = mappings.settle_after_reads;
         let m = mappings
