@@ -15,12 +15,12 @@
 //!   the function's reservation again, or, when its deadline does not allow the wait, leaves
 //!   the target to the next run. A reservation already at the attempt's value means its
 //!   write has landed (or would change nothing), so back-to-back runs do not wait: a CLI run
-//!   right after another, or an event right after a watch tick's change. Except after an
-//!   increase of a target whose SQS mappings the autoscaler manages: the mappings are raised
-//!   *after* the reservation, so a raise may still be on its way and would land over the
-//!   reader's own lowering of them (mappings above the reservation throttle their batches,
-//!   whose messages move towards the dead-letter queue). Such an attempt holds the reader
-//!   for its whole lease.
+//!   right after another, or an event right after a watch tick's change. Except after any
+//!   change but a decrease of a target whose SQS mappings the autoscaler manages: mappings
+//!   are raised or resumed *after* the reservation (or alone, the reservation unchanged), so
+//!   such a write may still be on its way and would land over the reader's own lowering of
+//!   them (mappings above the reservation throttle their batches, whose messages move towards
+//!   the dead-letter queue). Such an attempt holds the reader for its whole lease.
 //!
 //! [`LEASE_SECONDS`] covers the start window, a request's own timeout (5 s per attempt,
 //! docs/reliability.md), the whole seconds the save time is kept in, and a second of clock
@@ -47,26 +47,27 @@ pub struct Written {
 /// Until when (epoch seconds) another writer's change of the target may still land, if it
 /// may at `now`: its newest activity is still pending, it was saved less than
 /// [`LEASE_SECONDS`] ago, and either `reserved` (the function's reservation as read) is not
-/// yet the value it attempted, or it was an increase that may still raise the target's
-/// managed mappings after the reservation.
+/// yet the value it attempted, or it was not a decrease and the target has managed mappings,
+/// which may still be raised after the reservation.
 pub fn change_in_flight(stored: &Stored, reserved: Option<u32>, now: i64) -> Option<i64> {
     let written = stored.written.filter(|w| !w.ours)?;
     let history = stored.state.history()?;
-    let raises_mappings_after = !history.event_sources.is_empty();
+    let manages_mappings = !history.event_sources.is_empty();
     let pending = history.activities.last().is_some_and(|a| {
         a.outcome == ActivityOutcome::Pending
-            && (a.desired != reserved || (raises_mappings_after && is_increase(a)))
+            && (a.desired != reserved || (manages_mappings && !is_decrease(a)))
     });
     let until = written.at.saturating_add(LEASE_SECONDS);
     (pending && now < until).then_some(until)
 }
 
-/// True for an attempt that raises the reservation (to none: the whole unreserved pool).
-fn is_increase(a: &Activity) -> bool {
+/// True for an attempt that lowers the reservation (from none: the whole unreserved pool),
+/// whose mapping writes all go before the reservation's.
+fn is_decrease(a: &Activity) -> bool {
     match (a.previous, a.desired) {
-        (Some(from), Some(to)) => to > from,
-        (Some(_), None) => true,
-        (None, _) => false,
+        (Some(from), Some(to)) => to < from,
+        (None, Some(_)) => true,
+        (_, None) => false,
     }
 }
 
@@ -135,6 +136,12 @@ mod tests {
         h.activities[0].previous = Some(30);
         assert_eq!(change_in_flight(&s, Some(20), 1_000), None);
         assert_eq!(change_in_flight(&s, Some(30), 1_000), Some(1_012));
+        // The mappings alone (the reservation unchanged) may be raised.
+        let SavedState::Valid(h) = &mut s.state else {
+            unreachable!()
+        };
+        h.activities[0].previous = Some(20);
+        assert_eq!(change_in_flight(&s, Some(20), 1_000), Some(1_012));
     }
 
     #[test]
