@@ -166,7 +166,7 @@ pub struct SourcePlan {
 impl SourcePlan {
     /// How many mappings the autoscaler keeps paused after this plan.
     pub fn paused(&self) -> usize {
-        self.records.iter().filter(|r| r.paused).count()
+        self.changes.iter().filter(|c| !c.desired_enabled).count()
     }
 
     /// How many mappings must be written.
@@ -300,9 +300,13 @@ pub fn plan(
     for (c, m) in changes.iter().zip(&followed) {
         let changed = c.update().is_some();
         let paused = !c.desired_enabled;
+        // The history is saved before the writes: a mapping being resumed stays recorded as
+        // paused until a plan finds it enabled, so that a resume that fails (or never gets
+        // sent) is tried again instead of leaving it "disabled by someone else" for good.
+        let resuming = !c.previous_enabled && c.desired_enabled;
         match kept.iter_mut().find(|r| r.uuid == c.uuid) {
             Some(r) => {
-                r.paused = paused;
+                r.paused = paused || resuming;
                 r.held = paused && held;
             }
             None if changed => kept.push(MappingRecord {
@@ -521,6 +525,12 @@ mod tests {
         assert_eq!(p.changes[0].desired_max, Some(8));
         assert!(!p.lowers(), "an enable goes after the reservation");
         assert_eq!(p.paused(), 0);
+        // Recorded as paused until a plan finds it enabled: a failed enable is tried again.
+        assert_eq!(p.records, [record("a", None, true)]);
+        let enabled = [mapping("a", Some(8), "Enabled"), m[1].clone()];
+        let next = plan(&enabled, &p.records, at(8, None));
+        assert_eq!(next.updates(), 0);
+        assert_eq!(next.records, [record("a", None, false)]);
         assert!(p
             .reasons
             .iter()

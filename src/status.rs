@@ -139,7 +139,9 @@ fn row(
             queue: m.queue_name().to_owned(),
             maximum_concurrency: m.maximum_concurrency,
             state: m.state.clone(),
-            paused_by_autoscaler: records.iter().any(|r| r.uuid == m.uuid && r.paused),
+            // A resume stays recorded as paused until the next plan finds it enabled.
+            paused_by_autoscaler: records.iter().any(|r| r.uuid == m.uuid && r.paused)
+                && matches!(m.state.as_str(), "Disabled" | "Disabling"),
         })
         .collect();
     let alarm_states = shared.alarms_of(target);

@@ -318,7 +318,40 @@ fn a_breaker_pauses_the_consumer_and_its_recovery_resumes_only_what_the_autoscal
         "disabled by hand: left alone"
     );
     assert!(has_reason(&outcome, "disabled by someone else"));
+    // Recorded as paused until a plan finds it enabled (a failed resume is tried again).
+    assert!(f.records()[0].paused && !f.records()[0].held);
+    f.run(scheduled()).unwrap();
     assert!(!f.records()[0].paused);
+}
+
+#[test]
+fn a_resume_that_fails_is_tried_again_and_the_consumer_does_not_stay_paused() {
+    let f = fixture(&breaker_policy(), 10);
+    let m = f.mapping("orders-q", None, true);
+    f.alarm("breaker", Alarm);
+    f.run(alarm_event("breaker", "ALARM")).unwrap();
+    assert_eq!(f.state_of(&m), "Disabled");
+    // Recovery: the history is saved with the resume, and the resume's write then fails.
+    f.world.faults.inject(
+        "UpdateEventSourceMapping",
+        None,
+        Some("InvalidParameterValueException"),
+        "injected",
+        Some(1),
+    );
+    f.alarm("breaker", Fine);
+    f.run(scheduled()).unwrap_err();
+    assert_eq!(f.state_of(&m), "Disabled");
+    assert!(
+        f.records()[0].paused,
+        "recorded as paused until it is enabled"
+    );
+    // The next run, without the fault, resumes it; the one after records it enabled.
+    f.run(scheduled()).unwrap();
+    assert_eq!(f.state_of(&m), "Enabled");
+    f.run(scheduled()).unwrap();
+    assert!(!f.records()[0].paused);
+    assert_eq!(f.state_of(&m), "Enabled");
 }
 
 #[test]
@@ -592,7 +625,10 @@ fn an_operators_pause_holds_until_something_proposes_a_value_but_a_caps_lifts_wi
     f.alarm("backlog", Alarm);
     f.run(alarm_event("backlog", "ALARM")).unwrap();
     assert_eq!((f.reserved(), f.state_of(&m)), (Some(10), "Enabled".into()));
-    assert!(!f.records()[0].paused && !f.records()[0].held);
+    // Recorded as paused until a plan finds it enabled (a failed resume is tried again).
+    assert!(f.records()[0].paused && !f.records()[0].held);
+    f.run(scheduled()).unwrap();
+    assert!(!f.records()[0].paused);
 }
 
 // ---- schedules (issue 15) ---------------------------------------------------------------
@@ -639,6 +675,9 @@ fn a_night_window_pauses_the_consumer_and_the_morning_resumes_it() {
         (Some(2), "Enabled".into(), Some(2))
     );
     assert!(outcome.decisions[0].schedules.is_empty());
+    // Recorded as paused until a plan finds it enabled (a failed resume is tried again).
+    assert!(f.records()[0].paused && !f.records()[0].held);
+    f.run(scheduled()).unwrap();
     assert!(!f.records()[0].paused);
 }
 

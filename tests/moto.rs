@@ -1125,9 +1125,10 @@ async fn a_cap_0_circuit_breaker_pauses_the_consumer_and_a_later_process_resumes
         source["maximumConcurrency"],
         json!({"previous": null, "desired": 10})
     );
+    // Recorded as paused until an evaluation finds it enabled: a failed resume is retried.
     assert_eq!(
         moto.mapping_records(&config, "orders-worker").await,
-        [(uuid.clone(), None, false)]
+        [(uuid.clone(), None, true)]
     );
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -1265,6 +1266,12 @@ async fn a_mapping_disabled_by_hand_stays_disabled_when_the_autoscaler_resumes_i
         (Some(6), "Disabled".into()),
         "the one disabled by hand stays as it was"
     );
+    // Recorded as paused until an evaluation finds it enabled: the next one does.
+    assert_eq!(
+        moto.mapping_records(&config, "orders-worker").await,
+        [(own.clone(), None, true)]
+    );
+    autoscaler.handle(&event, None).await.unwrap();
     assert_eq!(
         moto.mapping_records(&config, "orders-worker").await,
         [(own.clone(), None, false)]
