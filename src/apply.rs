@@ -519,8 +519,17 @@ impl Writer<'_> {
             let capped = p.decision.capped;
             let lowering =
                 matches!((change, p.decision.previous), (Some(to), Some(from)) if to < from);
-            // 1. The mappings that must run less.
-            let down = match self.write_mappings(p, true, &mut record).await {
+            // A decrease (or a first reservation, from the whole pool) writes every mapping
+            // change before the reservation: the new shares fit the new reservation, below
+            // the old, so even a raise among them fits. Nothing is then written after the
+            // reservation, and another writer that finds the reservation landed knows the
+            // whole change has ([`crate::lease`]).
+            let all_before = lowering || (change.is_some() && p.decision.previous.is_none());
+            // 1. The mappings that must run less (all of them for a decrease).
+            let down = match self
+                .write_mappings(p, Before(all_before), &mut record)
+                .await
+            {
                 Ok(down) => down,
                 Err(failure) => return interrupted(p, failure),
             };
@@ -613,7 +622,7 @@ impl Writer<'_> {
                 }
             }
             // 3. The mappings that may run more.
-            let up = match self.write_mappings(p, false, &mut record).await {
+            let up = match self.write_mappings(p, After(all_before), &mut record).await {
                 Ok(up) => up,
                 Err(failure) => return interrupted(p, failure),
             };
@@ -641,7 +650,16 @@ impl Writer<'_> {
         let Some(saved_at) = p.saved_at else {
             return Ok(None);
         };
-        if self.ctx.clock.elapsed() + RENEW_BEFORE > saved_at + lease::START_WITHIN {
+        // The write waits for its pacing slot first: that wait counts too.
+        let slot = self.ctx.lambda.control_plane_wait();
+        let clock = self.ctx.clock.clone();
+        if clock.elapsed() + slot + RENEW_BEFORE > saved_at + lease::START_WITHIN {
+            // A slot further away than the window (a budget below one call a second): wait
+            // for most of it, so that the window renewed now still holds when it comes.
+            let early = slot.saturating_sub(RENEW_BEFORE);
+            if !early.is_zero() && self.deadline.is_none_or(|d| d.allows(&*clock, early)) {
+                clock.sleep(early).await;
+            }
             self.save(p).await?;
         }
         Ok(p.saved_at.map(|at| at + lease::START_WITHIN))
@@ -664,18 +682,25 @@ impl Writer<'_> {
         }
     }
 
-    /// Writes the plan's mapping changes that run less (`lowering`) or more. A role without
-    /// the permission is not an error: the reservation acts alone, and the record says so.
+    /// Writes the plan's mapping changes that go before the reservation (those that run
+    /// less, or all of them) or after it. A role without the permission is not an error: the
+    /// reservation acts alone, and the record says so.
     async fn write_mappings(
         &mut self,
         p: &mut Pending,
-        lowering: bool,
+        when: MappingTurn,
         record: &mut DecisionRecord,
     ) -> Result<MappingWrites, SaveFailure> {
         let mut writes = MappingWrites::default();
         let changes = p.source_plan.changes.clone();
         for (i, change) in changes.iter().enumerate() {
-            let Some(update) = change.update().filter(|_| change.lowers() == lowering) else {
+            let goes_before = match when {
+                Before(all) | After(all) => all || change.lowers(),
+            };
+            let Some(update) = change
+                .update()
+                .filter(|_| goes_before == matches!(when, Before(_)))
+            else {
                 continue;
             };
             let start_by = self.start_by(p).await?;
@@ -790,7 +815,10 @@ impl Writer<'_> {
         match saved {
             Ok(()) => {
                 p.decision.history.archive_activities();
-                p.saved_at = Some(self.ctx.clock.elapsed());
+                // When the request left, with `now`, the time the item says it was written:
+                // a save slowed by retries must not start the writes' window later than the
+                // lease other writers count from that time.
+                p.saved_at = Some(started);
                 p.version = Some(match version {
                     Version::At(v) => Version::At(v + 1),
                     Version::Absent | Version::Unreadable => Version::At(1),
@@ -915,6 +943,15 @@ fn interrupted(p: &Pending, failure: SaveFailure) -> TargetOutcome {
 /// A change's writes renew their lease by saving again when less than this is left of its
 /// start window: a pacing slot can take about that long.
 const RENEW_BEFORE: Duration = Duration::from_secs(1);
+
+/// Which of a plan's mapping changes a write pass takes: those before the reservation, or
+/// those after it; `true`: every change goes before (a decrease).
+#[derive(Debug, Clone, Copy)]
+enum MappingTurn {
+    Before(bool),
+    After(bool),
+}
+use MappingTurn::{After, Before};
 
 /// The record and error of a `PutFunctionConcurrency` that failed for good.
 fn failed_put(

@@ -57,7 +57,12 @@ pub fn change_in_flight(stored: &Stored, reserved: Option<u32>, now: i64) -> Opt
         a.outcome == ActivityOutcome::Pending
             && (a.desired != reserved || (manages_mappings && !is_decrease(a)))
     });
-    let until = written.at.saturating_add(LEASE_SECONDS);
+    // A writer whose clock runs ahead stamps its save in the future: it holds no one for
+    // longer than a lease from now.
+    let until = written
+        .at
+        .saturating_add(LEASE_SECONDS)
+        .min(now.saturating_add(LEASE_SECONDS));
     (pending && now < until).then_some(until)
 }
 
@@ -108,6 +113,8 @@ mod tests {
         assert_eq!(change_in_flight(&s, Some(2), 1_012), None);
         // Their write has landed: nothing to wait for.
         assert_eq!(change_in_flight(&s, Some(20), 1_000), None);
+        // A save stamped in the future (a clock ahead) holds for a lease from now at most.
+        assert_eq!(change_in_flight(&s, Some(2), 900), Some(912));
     }
 
     #[test]

@@ -216,6 +216,56 @@ fn a_cap_waits_for_another_writers_scale_out_whose_mapping_raise_may_still_land(
 }
 
 #[test]
+fn a_decrease_writes_every_mapping_change_before_the_reservation_even_a_raise() {
+    let f = fixture(POLICY, 20);
+    let a = f.mapping("orders-a", None, true);
+    let b = f.mapping("orders-b", None, true);
+    f.run(scheduled()).unwrap();
+    assert_eq!((f.max_of(&a), f.max_of(&b)), (Some(10), Some(10)));
+    // b leaves the reservation's care (provisioned mode): a alone takes the share.
+    f.world.lambda.make_provisioned(&b);
+    f.clear();
+    f.alarm("backlog", Fine);
+    f.run(alarm_event("backlog", "OK")).unwrap();
+    assert_eq!((f.reserved(), f.max_of(&a)), (Some(15), Some(15)));
+    // a's raise (10 -> 15) goes before the reservation's decrease (20 -> 15): after it,
+    // another writer that finds the reservation at 15 knows the whole change has landed.
+    assert_eq!(f.writes(), [update(&a), PUT.to_owned()]);
+}
+
+#[test]
+fn a_budget_below_one_call_a_second_renews_the_window_before_a_write_whose_slot_is_far() {
+    // One control-plane call every 5.125 s: the reservation's slot comes later than 5 s
+    // after the saved attempt, once the mapping has taken the first.
+    let world = World::new(NOW);
+    let ctx = world.context(0.2, 50.0, true);
+    let autoscaler = Autoscaler::new(Policy::from_json(POLICY, "test"), Settings::default(), ctx);
+    world
+        .lambda
+        .add("orders", Some(10), &[("autoscaler:enabled", "true")]);
+    world.cloudwatch.set_alarm("breaker", Fine);
+    world.cloudwatch.set_alarm("db", Alarm);
+    let m = world
+        .lambda
+        .add_mapping("orders", "orders-q", Some(10), true);
+    let event = alarm_event("db", "ALARM");
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(autoscaler.handle(&event, None))
+        .unwrap();
+    assert_eq!(
+        world.lambda.reserved("orders"),
+        Some(3),
+        "{:?}",
+        outcome.decisions
+    );
+    assert_eq!(world.lambda.mapping(&m).maximum_concurrency, Some(3));
+    // The history was saved again before the reservation's write (a renewed window).
+    assert!(world.calls.count("PutItem") >= 2);
+}
+
+#[test]
 fn a_plain_scale_in_waits_for_the_mapping_to_settle_before_the_reservation() {
     let f = fixture(POLICY, 20);
     let m = f.mapping("orders-q", Some(20), true);
