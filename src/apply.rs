@@ -481,8 +481,7 @@ impl Writer<'_> {
         }
         let before = known.len();
         p.sources = sources;
-        let saved = p.observations.saved.history();
-        let records = saved.map_or(&[][..], |h| h.event_sources.as_slice());
+        let records = p.observations.saved.event_sources();
         p.observations.mapping_floor = event_sources::floor(&p.sources, records);
         p.decide(None);
         let now = p.sources.mappings().map_or(0, <[_]>::len);

@@ -315,7 +315,7 @@ fn starting_history(
             reasons.push("no saved state: no history yet".into());
             (None, false)
         }
-        SavedState::Unusable(why) => {
+        SavedState::Unusable { why, .. } => {
             reasons.push(format!(
                 "saved state unusable ({why}): treated as no history"
             ));
@@ -341,6 +341,9 @@ fn starting_history(
                      a scale-in waits a full stabilization window ({window} s)"
                 ));
             }
+            // The event source records carry no times: they outlive a history set aside,
+            // so that a pause is still the autoscaler's and a ceiling still the user's.
+            seeded.event_sources = inputs.saved.event_sources().to_vec();
             history = Some(seeded);
         }
     }
@@ -2095,7 +2098,7 @@ mod tests {
     #[test]
     fn without_history_a_scale_in_waits_a_full_window_but_a_scale_out_does_not() {
         let t = tracker(1, 200, Stability::default());
-        for saved in [SavedState::Missing, SavedState::Unusable("corrupt".into())] {
+        for saved in [SavedState::Missing, SavedState::unusable("corrupt")] {
             let d = with_queue(&t, Some(100), 0, &saved);
             assert_eq!(d.desired, Some(100), "{saved:?}");
             assert!(
@@ -2111,7 +2114,7 @@ mod tests {
             &t,
             Some(100),
             0,
-            &SavedState::Unusable("format v2 is not one".into()),
+            &SavedState::unusable("format v2 is not one"),
         );
         assert!(has(
             &d,
@@ -2137,6 +2140,34 @@ mod tests {
         assert!(has(&d, "saved state is from the future"), "{:?}", d.reasons);
         assert!(!has(&d, "cooldown"));
         assert!(d.history_changed, "the future-dated item is replaced");
+    }
+
+    #[test]
+    fn event_source_records_outlive_a_history_set_aside() {
+        let t = tracker(1, 200, Stability::default());
+        let records = vec![crate::state::MappingRecord {
+            uuid: "m".into(),
+            ceiling: Some(40),
+            paused: true,
+            held: true,
+        }];
+        let future = SavedState::Valid(History {
+            last_change: Some(LastChange {
+                at: NOW + 10_000,
+                direction: Direction::Out,
+            }),
+            event_sources: records.clone(),
+            ..History::default()
+        });
+        let broken = SavedState::Unusable {
+            why: "corrupt".into(),
+            event_sources: records.clone(),
+        };
+        for saved in [future, broken] {
+            let d = with_queue(&t, Some(100), 0, &saved);
+            assert!(d.history.last_change.is_none(), "{saved:?}");
+            assert_eq!(d.history.event_sources, records, "{saved:?}");
+        }
     }
 
     #[test]
@@ -2338,7 +2369,7 @@ mod tests {
     fn any_saved() -> impl Strategy<Value = SavedState> {
         prop_oneof![
             Just(SavedState::Missing),
-            Just(SavedState::Unusable("corrupt".into())),
+            Just(SavedState::unusable("corrupt")),
             (
                 proptest::option::of((
                     0i64..1000,

@@ -442,11 +442,7 @@ impl Autoscaler {
         if let crate::event_sources::Observed::Unreadable(why) = &sources {
             unread.push(format!("event source mappings unreadable: {why}"));
         }
-        let saved_records = observed
-            .stored
-            .state
-            .history()
-            .map_or(&[][..], |h| h.event_sources.as_slice());
+        let saved_records = observed.stored.state.event_sources();
         let mapping_floor = crate::event_sources::floor(&sources, saved_records);
         let pause_held = crate::event_sources::pause_held(saved_records);
         // What was read, whatever the request: decide ignores the queue (and missing data)

@@ -199,8 +199,13 @@ pub enum SavedState {
     Valid(History),
     /// Nothing saved: a target seen for the first time (or whose state expired).
     Missing,
-    /// A saved item that cannot be used, and why (corrupt, another format).
-    Unusable(String),
+    /// A saved item that cannot be used, and why (corrupt, another format), with its event
+    /// source records when they could still be read: a pause or a ceiling must outlive the
+    /// rest of a broken item.
+    Unusable {
+        why: String,
+        event_sources: Vec<MappingRecord>,
+    },
     /// No state store is configured, so no history is kept at all.
     NotKept,
 }
@@ -211,6 +216,23 @@ impl SavedState {
         match self {
             SavedState::Valid(history) => Some(history),
             _ => None,
+        }
+    }
+
+    /// The event source records saved, even in an item otherwise unusable.
+    pub fn event_sources(&self) -> &[MappingRecord] {
+        match self {
+            SavedState::Valid(history) => &history.event_sources,
+            SavedState::Unusable { event_sources, .. } => event_sources,
+            SavedState::Missing | SavedState::NotKept => &[],
+        }
+    }
+
+    /// An unusable item without records, and why.
+    pub fn unusable(why: impl Into<String>) -> SavedState {
+        SavedState::Unusable {
+            why: why.into(),
+            event_sources: Vec::new(),
         }
     }
 }

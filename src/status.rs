@@ -128,7 +128,7 @@ fn row(
     let history = stored.state.history();
     let last_change = history.and_then(|h| h.last_change);
     let left = |cooldown: u32| last_change.map_or(0, |c| (c.at + i64::from(cooldown) - now).max(0));
-    let records = history.map_or(&[][..], |h| h.event_sources.as_slice());
+    let records = stored.state.event_sources();
     let sources = shared.event_sources(target, &view.arn);
     let event_sources = sources
         .mappings()
@@ -195,7 +195,7 @@ fn row(
         queue,
         event_sources,
         error: match (&stored.state, &sources) {
-            (SavedState::Unusable(why), _) => Some(format!("saved state unusable: {why}")),
+            (SavedState::Unusable { why, .. }, _) => Some(format!("saved state unusable: {why}")),
             (_, event_sources::Observed::Unreadable(why)) => {
                 Some(format!("event source mappings unreadable: {why}"))
             }

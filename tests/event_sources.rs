@@ -405,6 +405,28 @@ fn a_resume_that_fails_is_tried_again_and_the_consumer_does_not_stay_paused() {
 }
 
 #[test]
+fn a_pause_outlives_a_saved_state_set_aside_for_its_clock() {
+    let f = fixture(&breaker_policy(), 10);
+    let m = f.mapping("orders-q", None, true);
+    f.alarm("breaker", Alarm);
+    f.run(alarm_event("breaker", "ALARM")).unwrap();
+    assert_eq!(f.state_of(&m), "Disabled");
+    // A CLI run from a machine whose clock is an hour ahead saved the item: the next
+    // evaluation sets its history aside, but not the pause record.
+    let arn = MemoryLambda::arn("orders");
+    let (mut skewed, _) = f.world.state.get(&arn).unwrap();
+    if let Some(change) = skewed.last_change.as_mut() {
+        change.at += 3600;
+    }
+    f.world.state.put(&arn, skewed);
+    f.alarm("breaker", Fine);
+    let outcome = f.run(scheduled()).unwrap();
+    assert!(has_reason(&outcome, "saved state is from the future"));
+    assert_eq!(f.state_of(&m), "Enabled", "{:?}", outcome.decisions);
+    assert!(!has_reason(&outcome, "disabled by someone else"));
+}
+
+#[test]
 fn a_cap_below_two_per_mapping_pauses_both_mappings_of_a_function() {
     let f = fixture(POLICY, 10);
     let a = f.mapping("a-q", None, true);

@@ -463,7 +463,17 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Stored {
     };
     let state = match decode_history(item) {
         Ok(history) => SavedState::Valid(history),
-        Err(why) => SavedState::Unusable(why),
+        Err(why) => SavedState::Unusable {
+            why,
+            // A pause record or a ceiling outlives the rest of a broken item of this format:
+            // without it a paused consumer would stay disabled for good.
+            event_sources: match item.get("format") {
+                Some(AttributeValue::N(f)) if f == FORMAT => {
+                    decode_event_sources(item).unwrap_or_default()
+                }
+                _ => Vec::new(),
+            },
+        },
     };
     Stored {
         state,
@@ -483,17 +493,66 @@ fn written(item: &HashMap<String, AttributeValue>, writer: &str) -> Option<Writt
     })
 }
 
-fn decode_history(item: &HashMap<String, AttributeValue>) -> Result<History, String> {
-    let n = |name: &str, value: Option<&AttributeValue>| -> Result<Option<i64>, String> {
-        match value {
-            None => Ok(None),
-            Some(AttributeValue::N(text)) => text
-                .parse()
-                .map(Some)
-                .map_err(|_| format!("{name} is not a whole number: {text}")),
-            Some(_) => Err(format!("{name} is not a number")),
+/// An optional whole-number attribute.
+fn whole_number(name: &str, value: Option<&AttributeValue>) -> Result<Option<i64>, String> {
+    match value {
+        None => Ok(None),
+        Some(AttributeValue::N(text)) => text
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name} is not a whole number: {text}")),
+        Some(_) => Err(format!("{name} is not a number")),
+    }
+}
+
+/// The item's `event_sources` records.
+fn decode_event_sources(
+    item: &HashMap<String, AttributeValue>,
+) -> Result<Vec<MappingRecord>, String> {
+    let n = whole_number;
+    let mut event_sources = Vec::new();
+    match item.get("event_sources") {
+        None => {}
+        Some(AttributeValue::L(list)) => {
+            for entry in list {
+                let AttributeValue::M(entry) = entry else {
+                    return Err("an event source record is not a map".into());
+                };
+                let Some(AttributeValue::S(uuid)) = entry.get("uuid") else {
+                    return Err("an event source record has no uuid".into());
+                };
+                let ceiling = n("event source ceiling", entry.get("ceiling"))?
+                    .map(|c| {
+                        u32::try_from(c)
+                            .map_err(|_| format!("event source ceiling {c} is out of range"))
+                    })
+                    .transpose()?;
+                let paused = match entry.get("paused") {
+                    Some(AttributeValue::Bool(b)) => *b,
+                    _ => return Err(format!("event source record {uuid} has no paused flag")),
+                };
+                let held = match entry.get("held") {
+                    None => false,
+                    Some(AttributeValue::Bool(b)) => *b,
+                    Some(_) => {
+                        return Err(format!("event source record {uuid}: held is not a bool"))
+                    }
+                };
+                event_sources.push(MappingRecord {
+                    uuid: uuid.clone(),
+                    ceiling,
+                    paused,
+                    held,
+                });
+            }
         }
-    };
+        Some(_) => return Err("event_sources is not a list".into()),
+    }
+    Ok(event_sources)
+}
+
+fn decode_history(item: &HashMap<String, AttributeValue>) -> Result<History, String> {
+    let n = whole_number;
     match item.get("format") {
         Some(AttributeValue::N(f)) if f == FORMAT => {}
         Some(AttributeValue::N(f)) => {
@@ -536,44 +595,7 @@ fn decode_history(item: &HashMap<String, AttributeValue>) -> Result<History, Str
         }
         Some(_) => return Err("recommendations is not a list".into()),
     }
-    let mut event_sources = Vec::new();
-    match item.get("event_sources") {
-        None => {}
-        Some(AttributeValue::L(list)) => {
-            for entry in list {
-                let AttributeValue::M(entry) = entry else {
-                    return Err("an event source record is not a map".into());
-                };
-                let Some(AttributeValue::S(uuid)) = entry.get("uuid") else {
-                    return Err("an event source record has no uuid".into());
-                };
-                let ceiling = n("event source ceiling", entry.get("ceiling"))?
-                    .map(|c| {
-                        u32::try_from(c)
-                            .map_err(|_| format!("event source ceiling {c} is out of range"))
-                    })
-                    .transpose()?;
-                let paused = match entry.get("paused") {
-                    Some(AttributeValue::Bool(b)) => *b,
-                    _ => return Err(format!("event source record {uuid} has no paused flag")),
-                };
-                let held = match entry.get("held") {
-                    None => false,
-                    Some(AttributeValue::Bool(b)) => *b,
-                    Some(_) => {
-                        return Err(format!("event source record {uuid}: held is not a bool"))
-                    }
-                };
-                event_sources.push(MappingRecord {
-                    uuid: uuid.clone(),
-                    ceiling,
-                    paused,
-                    held,
-                });
-            }
-        }
-        Some(_) => return Err("event_sources is not a list".into()),
-    }
+    let event_sources = decode_event_sources(item)?;
     let in_force_since = n("in_force_since", item.get("in_force_since"))?;
     let activities = match item.get("activities") {
         None => Vec::new(),
@@ -822,7 +844,7 @@ mod tests {
         item.insert("format".into(), number(2));
         assert_eq!(
             decode(&item).state,
-            SavedState::Unusable("format 2 is not one this autoscaler understands (1)".into())
+            SavedState::unusable("format 2 is not one this autoscaler understands (1)")
         );
         assert_eq!(decode(&item).version, Version::At(3));
         let mut item = encode("arn:f", &history(), 3, 0);
@@ -864,9 +886,28 @@ mod tests {
             let mut item = encode("arn:f", &history(), 3, 0);
             item.insert(field.into(), value);
             match decode(&item).state {
-                SavedState::Unusable(reason) => assert!(reason.contains(why), "{field}: {reason}"),
+                SavedState::Unusable { why: reason, .. } => {
+                    assert!(reason.contains(why), "{field}: {reason}")
+                }
                 other => panic!("{field}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_broken_item_of_this_format_keeps_its_event_source_records() {
+        let mut h = history();
+        h.event_sources = vec![MappingRecord {
+            uuid: "m".into(),
+            ceiling: Some(40),
+            paused: true,
+            held: false,
+        }];
+        let mut item = encode("arn:f", &h, 3, 0);
+        item.insert("last_change".into(), AttributeValue::S("up".into()));
+        assert_eq!(decode(&item).state.event_sources(), h.event_sources);
+        // Another format's records may mean something else: none are taken.
+        item.insert("format".into(), number(2));
+        assert_eq!(decode(&item).state.event_sources(), []);
     }
 }
