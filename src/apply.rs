@@ -610,7 +610,17 @@ impl Writer<'_> {
                                 .await;
                             return blocked(record, p, &text);
                         };
+                        let attempted = p.decision.clone();
                         p.decide(Some(budget.headroom()));
+                        if p.decision.change().is_none() {
+                            // Nothing smaller fits: the attempt saved is blocked, and its
+                            // activity says so (deciding again from the history read would
+                            // drop it from the item).
+                            p.decision = attempted;
+                            self.record_outcome(p, ActivityOutcome::Blocked(text.clone()))
+                                .await;
+                            return blocked(record, p, &text);
+                        }
                         p.decision.reasons.insert(
                             0,
                             format!("{text}; decided again with the headroom read anew"),
@@ -819,7 +829,7 @@ impl Writer<'_> {
                 // lease other writers count from that time.
                 p.saved_at = Some(started);
                 p.version = Some(match version {
-                    Version::At(v) => Version::At(v + 1),
+                    Version::At(v) => Version::At(v.saturating_add(1)),
                     Version::Absent | Version::Unreadable => Version::At(1),
                 });
                 Ok(())

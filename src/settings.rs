@@ -151,7 +151,7 @@ impl Settings {
         };
         let rate = |variable: &'static str, default: f64, quota: f64| match value(variable) {
             None => Ok(default),
-            Some(text) => number_in(variable, &text, f64::MIN_POSITIVE, quota).map_err(|mut e| {
+            Some(text) => number_in(variable, &text, MIN_RATE, quota).map_err(|mut e| {
                 e.message.push_str(&format!(
                     " (Lambda's quota is {quota} per second per Region, shared by the account)"
                 ));
@@ -173,7 +173,7 @@ impl Settings {
         // stack's budget, so that together they never take more than it.
         let control_plane_share = match value(CONTROL_PLANE_SHARE_ENV) {
             None => 1.0,
-            Some(text) => number_in(CONTROL_PLANE_SHARE_ENV, &text, f64::MIN_POSITIVE, 1.0)?,
+            Some(text) => number_in(CONTROL_PLANE_SHARE_ENV, &text, MIN_RATE, 1.0)?,
         };
         let control_plane_rps = rate(
             CONTROL_PLANE_RPS_ENV,
@@ -249,6 +249,10 @@ fn watch(value: &dyn Fn(&str) -> Option<String>) -> Result<Option<Watch>, Settin
 }
 
 /// A number in `min..=max`, or an error that names the variable and the range.
+/// The smallest rate (calls per second) and share taken: a call every 100 s. Below it a
+/// pacer's window would outgrow any invocation (and, far below, a `Duration`).
+const MIN_RATE: f64 = 0.01;
+
 fn number_in(variable: &'static str, text: &str, min: f64, max: f64) -> Result<f64, SettingsError> {
     match text.trim().parse::<f64>() {
         Ok(n) if n.is_finite() && (min..=max).contains(&n) => Ok(n),
@@ -338,11 +342,12 @@ mod tests {
             (
                 CONTROL_PLANE_RPS_ENV,
                 "20",
-                "from above 0 to 15 (Lambda's quota is 15",
+                "from 0.01 to 15 (Lambda's quota is 15",
             ),
-            (CONTROL_PLANE_RPS_ENV, "0", "from above 0 to 15"),
+            (CONTROL_PLANE_RPS_ENV, "0", "from 0.01 to 15"),
+            (CONTROL_PLANE_RPS_ENV, "1e-20", "from 0.01 to 15"),
             (CONTROL_PLANE_RPS_ENV, "fast", "\"fast\" is not a number"),
-            (GET_FUNCTION_RPS_ENV, "101", "from above 0 to 100"),
+            (GET_FUNCTION_RPS_ENV, "101", "from 0.01 to 100"),
             (READ_CONCURRENCY_ENV, "0", "from 1 to 256"),
             (READ_CONCURRENCY_ENV, "2.5", "2.5 is not a whole number"),
             (DEADLINE_MARGIN_ENV, "-1", "from 0 to 60"),

@@ -1060,6 +1060,27 @@ fn the_floor_lambda_names_is_learned_and_the_target_retried_once_with_the_clampe
 }
 
 #[test]
+fn a_refusal_for_the_floor_that_leaves_no_room_records_the_attempt_as_blocked() {
+    // Unreserved 50 + 5 freed - floor 50: nothing above the current 5 fits.
+    let f = headroom_fixture(&[("t0", 5, 1000)], 245, 300, 50);
+    let outcome = f.run(scheduled()).unwrap();
+    assert_eq!(f.reserved("t0"), Some(5), "{:?}", outcome.decisions);
+    assert!(has_reason(
+        &outcome,
+        "t0",
+        "blocked by account headroom: Lambda refused"
+    ));
+    let views = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f.autoscaler.activities("t0", 5))
+        .unwrap();
+    assert_eq!(views.len(), 1, "{views:?}");
+    assert!(views[0].outcome.starts_with("blocked"), "{views:?}");
+    assert_eq!(views[0].desired, Some(100), "the attempt as made");
+}
+
+#[test]
 fn without_account_settings_a_refusal_for_the_floor_holds_the_target_and_fails_nothing() {
     let f = headroom_fixture(&[("t0", 5, 1000), ("t1", 50, 10)], 235, 300, 50);
     f.world.faults.inject(
