@@ -285,22 +285,44 @@ impl Autoscaler {
         let ctx = &self.ctx;
         let concurrency = self.settings.read_concurrency;
         let prefix = self.own_arn_prefix();
-        let read_chunk = |chunk| async move {
-            let read = observe::chunk(chunk, ctx, concurrency, deadline.as_ref(), prefix).await;
-            observe::after_changes_in_flight(chunk, read, ctx, deadline.as_ref()).await
-        };
         let (decided, incoming) = tokio::sync::mpsc::unbounded_channel();
         let reads = async {
             let decided = decided;
             // The targets are read chunk after chunk while the alarms, queues and mappings
             // are: the evaluations wait for those shared reads, the GetFunction budget does
-            // not (a thousand queue reads would otherwise hold the second chunk back).
+            // not (a thousand queue reads would otherwise hold the second chunk back). A
+            // target with another writer's change in flight waits for it apart, so that the
+            // rest of its chunk is decided at once.
             let (read, mut chunks_read) = tokio::sync::mpsc::unbounded_channel();
-            let read_targets = async move {
-                for chunk in plan.targets.chunks(TARGETS_PER_CHUNK) {
-                    // The evaluations outlive the reads: sending cannot fail.
-                    let _ = read.send((chunk, read_chunk(chunk).await));
+            let (in_flight, mut waiting) = tokio::sync::mpsc::unbounded_channel();
+            let read_chunks = {
+                let read = read.clone();
+                async move {
+                    for (c, chunk) in plan.targets.chunks(TARGETS_PER_CHUNK).enumerate() {
+                        let observed =
+                            observe::chunk(chunk, ctx, concurrency, deadline.as_ref(), prefix)
+                                .await;
+                        let reads = (c * TARGETS_PER_CHUNK..).zip(chunk.iter().zip(observed));
+                        let now = ctx.clock.epoch_seconds();
+                        let (ready, wait) =
+                            observe::set_apart_changes_in_flight(reads.collect(), now);
+                        // The evaluations outlive the reads: sending cannot fail.
+                        let _ = read.send(ready);
+                        if !wait.is_empty() {
+                            let _ = in_flight.send(wait);
+                        }
+                    }
                 }
+            };
+            let after_changes_in_flight = async move {
+                while let Some(wait) = waiting.recv().await {
+                    let settled =
+                        observe::after_changes_in_flight(wait, ctx, deadline.as_ref()).await;
+                    let _ = read.send(settled);
+                }
+            };
+            let read_targets = async {
+                futures::join!(read_chunks, after_changes_in_flight);
             };
             let evaluate = async {
                 let mut shared =
@@ -308,10 +330,8 @@ impl Autoscaler {
                 let now = ctx.clock.epoch_seconds();
                 shared.drain = self.queue_signals.read(plan, &shared, ctx, now).await;
                 let mut unread = Vec::new();
-                let mut c = 0;
-                while let Some((chunk, observed)) = chunks_read.recv().await {
-                    for (i, (planned, observed)) in chunk.iter().zip(observed).enumerate() {
-                        let order = c * TARGETS_PER_CHUNK + i;
+                while let Some(reads) = chunks_read.recv().await {
+                    for (order, (planned, observed)) in reads {
                         let result = match observed {
                             Ok(observed) => {
                                 match self.evaluate(order, planned, observed, &shared) {
@@ -335,7 +355,6 @@ impl Autoscaler {
                         });
                         unread.push((order, result));
                     }
-                    c += 1;
                 }
                 (shared, unread)
             };
@@ -500,13 +519,13 @@ impl Autoscaler {
         fresh.stored = None;
         let targets = std::slice::from_ref(&fresh);
         let read = observe::chunk(targets, &self.ctx, 1, deadline.as_ref(), None).await;
-        let observed =
-            observe::after_changes_in_flight(targets, read, &self.ctx, deadline.as_ref())
-                .await
-                .pop();
+        let reads = read.into_iter().map(|o| ((), (&fresh, o))).collect();
+        let observed = observe::after_changes_in_flight(reads, &self.ctx, deadline.as_ref())
+            .await
+            .pop();
         let observed = match observed {
-            Some(Ok(observed)) => observed,
-            Some(Err(unread)) => return unknown(*unread),
+            Some((_, (_, Ok(observed)))) => observed,
+            Some((_, (_, Err(unread)))) => return unknown(*unread),
             None => unreachable!("one target read, one result"),
         };
         let mut pending = match self.evaluate(pending.order, &fresh, observed, shared) {

@@ -25,6 +25,11 @@
 //! [`LEASE_SECONDS`] covers the start window, a request's own timeout (5 s per attempt,
 //! docs/reliability.md), the whole seconds the save time is kept in, and a second of clock
 //! skew between two Lambda functions. Pure: the store says who wrote an item and when.
+//!
+//! What it does not cover: a write that landed but whose answer was lost is retried within
+//! the start window, with the same value. A reader that found it landed and wrote at once
+//! (a cap, say) in those seconds can see that retry land after its own write; its next
+//! evaluation (the cap's alarm still holds) writes it again.
 
 use crate::ports::Stored;
 use crate::state::{Activity, ActivityOutcome};

@@ -343,27 +343,47 @@ pub async fn chunk(
         .collect()
 }
 
+/// A target as read: what it is, and what was observed of it (or why it was not).
+pub type Read<'a> = (&'a PlannedTarget, Result<Observed, Box<TargetOutcome>>);
+/// Reads tagged by the caller (with their order in the plan, say).
+pub type Tagged<'a, T> = Vec<(T, Read<'a>)>;
+
+/// Sets apart the targets whose saved state shows another writer's change that may still
+/// land ([`crate::lease`]): `(ready, waiting)`, each in the order given. Only the waiting
+/// ones go through [`after_changes_in_flight`], so that the others are decided at once.
+pub fn set_apart_changes_in_flight<T>(
+    reads: Tagged<'_, T>,
+    now: i64,
+) -> (Tagged<'_, T>, Tagged<'_, T>) {
+    reads.into_iter().partition(|(_, (_, o))| {
+        o.as_ref()
+            .ok()
+            .and_then(|o| lease::change_in_flight(&o.stored, o.view.reserved, now))
+            .is_none()
+    })
+}
+
 /// Targets whose saved state shows another writer's change that may still land
 /// ([`crate::lease`]): waits until it no longer can and reads their functions again, so that
 /// the decision starts from the reservation that change left (and settles it). A target
-/// whose wait the deadline does not allow is left to the next run, with the reason.
-pub async fn after_changes_in_flight(
-    targets: &[PlannedTarget],
-    observed: Vec<Result<Observed, Box<TargetOutcome>>>,
+/// whose wait the deadline does not allow is left to the next run, with the reason. Each
+/// read keeps its tag `T` (the caller's order).
+pub async fn after_changes_in_flight<'a, T>(
+    reads: Tagged<'a, T>,
     ctx: &Context,
     deadline: Option<&Deadline>,
-) -> Vec<Result<Observed, Box<TargetOutcome>>> {
+) -> Tagged<'a, T> {
     let now = ctx.clock.epoch_seconds();
-    let in_flight: Vec<Option<i64>> = observed
+    let in_flight: Vec<Option<i64>> = reads
         .iter()
-        .map(|o| {
+        .map(|(_, (_, o))| {
             o.as_ref()
                 .ok()
                 .and_then(|o| lease::change_in_flight(&o.stored, o.view.reserved, now))
         })
         .collect();
     let Some(until) = in_flight.iter().flatten().max() else {
-        return observed;
+        return reads;
     };
     let wait = std::time::Duration::from_secs(until.saturating_sub(now).unsigned_abs());
     let too_short = deadline.filter(|d| !d.allows(&*ctx.clock, wait));
@@ -375,9 +395,9 @@ pub async fn after_changes_in_flight(
         );
         ctx.clock.sleep(wait).await;
     }
-    let mut settled = Vec::with_capacity(observed.len());
-    for ((o, in_flight), planned) in observed.into_iter().zip(&in_flight).zip(targets) {
-        settled.push(match (o, in_flight, too_short) {
+    let mut settled = Vec::with_capacity(reads.len());
+    for ((tag, (planned, o)), in_flight) in reads.into_iter().zip(&in_flight) {
+        let o = match (o, in_flight, too_short) {
             (Ok(_), Some(_), Some(deadline)) => {
                 let reason = format!(
                     "deferred: another writer's change may still land for {} s, longer than the \
@@ -393,7 +413,8 @@ pub async fn after_changes_in_flight(
                 Err(error) => Err(Box::new(TargetOutcome::Failed(None, error))),
             },
             (other, _, _) => other,
-        });
+        };
+        settled.push((tag, (planned, o)));
     }
     settled
 }

@@ -777,6 +777,38 @@ fn a_cap_is_decided_once_another_writers_change_can_no_longer_land() {
 }
 
 #[test]
+fn only_the_target_with_another_writers_change_in_flight_waits_for_it() {
+    let f = fixture(POLICY)
+        .functions(&[("orders", Some(5)), ("billing", Some(1))])
+        .alarms(&[("backlog", Alarm), ("db", Fine)]);
+    another_writers_scale_out(&f);
+    f.world.lambda.land_at("orders", 20, Duration::from_secs(3));
+    let outcome = f.run(alarm_event("backlog", "ALARM")).unwrap();
+    // (The memory world's clock jumps when anything sleeps, so the order says it.) billing,
+    // read in the same chunk, is set before orders is read again after their lease.
+    let calls: Vec<String> = f
+        .world
+        .calls
+        .all()
+        .into_iter()
+        .filter(|c| matches!(c.operation, "PutFunctionConcurrency" | "GetFunction"))
+        .map(|c| format!("{} {}", c.operation, c.resource))
+        .collect();
+    let billing_set = calls
+        .iter()
+        .position(|c| c == "PutFunctionConcurrency billing");
+    let orders_read_again = calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| *c == "GetFunction orders")
+        .nth(1)
+        .map(|(i, _)| i);
+    assert!(billing_set < orders_read_again, "{calls:?}");
+    assert_eq!(f.reserved("orders"), Some(30), "{:?}", outcome.decisions);
+    assert_eq!(f.reserved("billing"), Some(8));
+}
+
+#[test]
 fn another_writers_change_that_the_deadline_cannot_wait_for_leaves_the_target_to_the_next_run() {
     let f = fixture(POLICY)
         .functions(&[("orders", Some(5)), ("billing", Some(1))])
