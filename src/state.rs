@@ -83,6 +83,8 @@ pub const MAX_ACTIVITIES: usize = 20;
 /// Reasons kept per activity, and their total length in bytes.
 pub const MAX_ACTIVITY_REASONS: usize = 24;
 pub const MAX_ACTIVITY_REASON_BYTES: usize = 2048;
+/// The most of an activity's trigger kept, in bytes.
+pub const MAX_ACTIVITY_TRIGGER_BYTES: usize = 512;
 
 /// What became of an attempted change. The history is saved *before* the change, so an
 /// attempt starts `Pending`; a failure is written at once (a second write, only then), and a
@@ -152,8 +154,17 @@ pub struct Activity {
 
 impl Activity {
     /// Keeps the reasons within [`MAX_ACTIVITY_REASONS`] and [`MAX_ACTIVITY_REASON_BYTES`]
-    /// (the last ones, which say what was done, are kept).
+    /// (the last ones, which say what was done, are kept), and the trigger within
+    /// [`MAX_ACTIVITY_TRIGGER_BYTES`] (an SQS batch can name many).
     pub fn bounded(mut self) -> Activity {
+        if self.trigger.len() > MAX_ACTIVITY_TRIGGER_BYTES {
+            let mut end = MAX_ACTIVITY_TRIGGER_BYTES;
+            while !self.trigger.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.trigger.truncate(end);
+            self.trigger.push_str(" ...");
+        }
         let mut kept: Vec<String> = Vec::new();
         let mut bytes = 0;
         for reason in self.reasons.iter().rev().take(MAX_ACTIVITY_REASONS) {
@@ -484,6 +495,26 @@ mod tests {
         h.record(NOW + 10, 5, 300);
         h.record(NOW + 400, 3, 300);
         assert_eq!(h.recommendations, [rec(5, Some(NOW + 400)), rec(3, None)]);
+    }
+
+    #[test]
+    fn an_activity_keeps_its_last_reasons_and_a_bounded_trigger() {
+        let activity = Activity {
+            at: 1,
+            trigger: "é".repeat(400),
+            previous: Some(1),
+            desired: Some(2),
+            reasons: (0..30).map(|i| format!("reason {i}")).collect(),
+            outcome: ActivityOutcome::Pending,
+        }
+        .bounded();
+        assert_eq!(activity.reasons.len(), MAX_ACTIVITY_REASONS);
+        assert_eq!(
+            activity.reasons.last().map(String::as_str),
+            Some("reason 29")
+        );
+        assert!(activity.trigger.len() <= MAX_ACTIVITY_TRIGGER_BYTES + 4);
+        assert!(activity.trigger.ends_with(" ..."));
     }
 
     #[test]
