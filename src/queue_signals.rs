@@ -146,7 +146,7 @@ impl QueueSignals {
         let service = lock(&self.service);
         read.measured = service
             .iter()
-            .filter_map(|(q, r)| r.measured().map(|m| (q.clone(), m)))
+            .filter_map(|(q, r)| r.measured(now).map(|m| (q.clone(), m)))
             .collect();
         read
     }

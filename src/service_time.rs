@@ -26,6 +26,12 @@ pub const REREAD_SECONDS: i64 = 600;
 pub const RETRY_SECONDS: i64 = 120;
 /// A span with fewer messages than this says too little to measure a service time.
 pub const MIN_MESSAGES: f64 = 20.0;
+/// The oldest a measurement serves, from the end of its latest period: the minutes the
+/// metrics arrive late (up to 10) and one [`REREAD_SECONDS`] between reads. An older one
+/// (the reads since failed, or found no new traffic yet) describes an earlier load: its
+/// batch size and its slow-dependency verdict would shrink or hold back a proposal now, so
+/// the proposal falls back to what a missing measurement gives ([`crate::drain`]).
+pub const MAX_AGE_SECONDS: i64 = 600 + REREAD_SECONDS;
 
 /// One target's service-time reads, as the Lambda function (in a warm container) and the
 /// simulator keep them: when it was last read, and the last measurement, which a read that
@@ -39,9 +45,9 @@ pub struct Readings {
 impl Readings {
     /// Whether to read again at `now`: only while the queue has traffic (messages waiting
     /// or in flight), at most every [`REREAD_SECONDS`], or every [`RETRY_SECONDS`] while
-    /// nothing has been measured.
+    /// nothing serves (never measured, or too old).
     pub fn due(&self, now: i64, has_traffic: bool) -> bool {
-        let every = if self.measured.is_some() {
+        let every = if self.measured(now).is_some() {
             REREAD_SECONDS
         } else {
             RETRY_SECONDS
@@ -57,9 +63,10 @@ impl Readings {
         }
     }
 
-    /// The last measurement, if any read has made one.
-    pub fn measured(&self) -> Option<Measured> {
-        self.measured
+    /// The last measurement, if a read has made one no older than [`MAX_AGE_SECONDS`] at
+    /// `now`.
+    pub fn measured(&self, now: i64) -> Option<Measured> {
+        self.measured.filter(|m| now - m.as_of <= MAX_AGE_SECONDS)
     }
 }
 
@@ -208,19 +215,25 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_or_empty_read_keeps_the_last_measurement() {
+    fn a_failed_or_empty_read_keeps_the_last_measurement_until_it_is_too_old() {
+        // Periods ending at 60..300: the measurement is as of 300.
         let points: Vec<Point> = (1..=5).map(|m| minute(m * 60, 120.0, 0.5)).collect();
         let mut readings = Readings::default();
-        readings.record(0, Some(&points));
-        let measured = readings.measured();
+        readings.record(400, Some(&points));
+        let measured = readings.measured(400);
         assert_eq!(measured.map(|m| m.seconds), Some(0.5));
-        readings.record(600, None);
+        readings.record(1000, None);
         readings.record(1200, Some(&[]));
-        assert_eq!(readings.measured(), measured);
+        assert_eq!(readings.measured(1200), measured);
         assert!(
-            !readings.due(1200 + REREAD_SECONDS - 1, true),
-            "read at 1200"
+            !readings.due(1200 + RETRY_SECONDS, true),
+            "read at 1200, and the measurement still serves"
         );
+        // Past its age it serves no more, and the reads come sooner again.
+        let too_old = 300 + MAX_AGE_SECONDS + 1;
+        assert_eq!(readings.measured(300 + MAX_AGE_SECONDS), measured);
+        assert_eq!(readings.measured(too_old), None);
+        assert!(readings.due(too_old.max(1200 + RETRY_SECONDS), true));
     }
 
     #[test]

@@ -189,6 +189,28 @@ fn without_a_measurement_each_waiting_message_gets_an_execution_and_a_failed_rea
 }
 
 #[test]
+fn a_measurement_from_an_earlier_load_serves_no_more_once_it_is_too_old() {
+    let f = fixture(MEASURED);
+    // Measured under load: batches of 10, so 20 in flight are 2 executions.
+    f.measured(0.5, 10.0);
+    f.depth(0, 20);
+    let first = f.run();
+    assert!(says(decision(&first), "10 messages per invocation"));
+    // A day later traffic is back, and CloudWatch has nothing newer than that load: the day-old
+    // batch size would size 20 in flight as 2 executions again (a scale-in on late data).
+    f.later(86_400);
+    let outcome = f.run();
+    let record = decision(&outcome);
+    assert!(says(record, "service time unknown"), "{:?}", record.reasons);
+    assert!(
+        !says(record, "messages per invocation"),
+        "{:?}",
+        record.reasons
+    );
+    assert!(record.desired >= Some(20), "{:?}", record.reasons);
+}
+
+#[test]
 fn messages_per_invocation_and_the_mappings_batch_size_shape_the_proposal() {
     let f = fixture(MEASURED);
     f.world

@@ -99,7 +99,7 @@ impl PolicyScaler<'_> {
         }
         Signals {
             rates: Some(rates),
-            measured: reads.service.measured(),
+            measured: reads.service.measured(now),
             mapping_batch_size: None,
         }
     }
