@@ -9,7 +9,7 @@ use crate::alarm::AlarmState;
 use crate::decide::Request;
 use crate::error::HandlerError;
 use crate::function_ref::FunctionRef;
-use crate::policy::tags::{is_enabled, target_from_tags, ENABLED_TAG};
+use crate::policy::tags::{has_tag_policy, is_enabled, target_from_tags, ENABLED_TAG};
 use crate::policy::{Policy, Target};
 use crate::ports::{Context, ErrorKind, FunctionView, Lambda, Stored};
 use crate::trigger::{Origin, Signal, Trigger};
@@ -263,6 +263,14 @@ impl Planner<'_> {
                 for f in tagged {
                     if self.policy.target_for_function(&f.arn).is_some() {
                         continue; // The policy document wins.
+                    }
+                    if !has_tag_policy(&f.tags) {
+                        tracing::info!(
+                            function = %f.arn,
+                            "tagged autoscaler:enabled=true, but neither in the policy \
+                             document nor with autoscaler: tags of its own: nothing to manage"
+                        );
+                        continue;
                     }
                     match target_from_tags(&f.arn, &f.tags) {
                         Ok(target) => found.push(self.follow(&target, None, why)),

@@ -288,7 +288,8 @@ fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
-/// CloudWatch namespaces: 1 to 255 characters, and `AWS/` is reserved for AWS services.
+/// CloudWatch namespaces: 1 to 255 characters of letters, digits, `. - _ / # :` and space,
+/// and `AWS/` is reserved for AWS services.
 fn check_namespace(namespace: String) -> Result<String, SettingsError> {
     let fail = |message: String| SettingsError {
         variable: NAMESPACE_ENV,
@@ -296,6 +297,14 @@ fn check_namespace(namespace: String) -> Result<String, SettingsError> {
     };
     if namespace.len() > 255 {
         return Err(fail("longer than CloudWatch's 255 characters".into()));
+    }
+    if let Some(c) = namespace
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || ".-_/#: ".contains(*c)))
+    {
+        return Err(fail(format!(
+            "\"{namespace}\" has {c:?}: CloudWatch takes letters, digits, . - _ / # : and space"
+        )));
     }
     if namespace.starts_with("AWS/") {
         return Err(fail(format!(
@@ -430,6 +439,10 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("\"maybe\" is not a boolean"));
+        assert!(settings(&[(NAMESPACE_ENV, "my\"app")])
+            .unwrap_err()
+            .message
+            .contains("CloudWatch takes letters"));
         assert!(settings(&[(NAMESPACE_ENV, "AWS/Lambda")])
             .unwrap_err()
             .to_string()

@@ -520,6 +520,7 @@ async fn a_scheduled_event_reconciles_document_and_tagged_targets_and_fails_only
         .await;
     moto.create_function(&config, "badly-tagged", Some(4)).await;
     moto.create_function(&config, "not-opted-in", Some(5)).await;
+    moto.create_function(&config, "consent-only", Some(6)).await;
     let orders = moto.create_queue(&config, "orders").await;
     let billing = moto.create_queue(&config, "billing").await;
     moto.send(&config, &orders, 40, 0).await;
@@ -548,6 +549,9 @@ async fn a_scheduled_event_reconciles_document_and_tagged_targets_and_fails_only
     .await;
     moto.tag_function(&config, "not-opted-in", &[("autoscaler:min", "1")])
         .await;
+    // Opted in, with no tag policy and not in the document: nothing to manage, no error.
+    moto.tag_function(&config, "consent-only", &[("autoscaler:enabled", "true")])
+        .await;
     let policy = Policy::from_json(
         r#"{"targets":[
             {"function":"orders-worker","min":1,"max":100,"queue":{"name":"orders","messages_per_instance":5}},
@@ -566,11 +570,13 @@ async fn a_scheduled_event_reconciles_document_and_tagged_targets_and_fails_only
         err.to_string().contains("badly-tagged") && err.to_string().contains("tag autoscaler:max"),
         "{err}"
     );
+    assert!(!err.to_string().contains("consent-only"), "{err}");
     assert_eq!(moto.reserved(&config, "orders-worker").await, Some(8));
     assert_eq!(moto.reserved(&config, "billing-worker").await, Some(4));
     assert_eq!(moto.reserved(&config, "tagged-worker").await, Some(20));
     assert_eq!(moto.reserved(&config, "badly-tagged").await, Some(4));
     assert_eq!(moto.reserved(&config, "not-opted-in").await, Some(5));
+    assert_eq!(moto.reserved(&config, "consent-only").await, Some(6));
 }
 
 #[tokio::test]

@@ -1275,6 +1275,42 @@ def check_dashboard_reads_the_watchers_log_group_when_watching(template):
     )
 
 
+def mentions_arn_of(value, logical_id):
+    """value holds !GetAtt logical_id.Arn somewhere."""
+    if isinstance(value, dict):
+        if value.get("Fn::GetAtt") in ([logical_id, "Arn"], f"{logical_id}.Arn"):
+            return True
+        return any(mentions_arn_of(v, logical_id) for v in value.values())
+    if isinstance(value, list):
+        return any(mentions_arn_of(v, logical_id) for v in value)
+    return False
+
+
+def check_stack_alarms_reach_the_function_once(template):
+    """An alarm of the stack that invokes the function by its actions does so only while
+    AlarmNamePrefix narrows the EventBridge rule: without a prefix the rule delivers every
+    alarm of the account, and the actions would deliver each state change a second time
+    (docs/deploy.md "Wire an existing alarm": one way per alarm)."""
+    autoscaler_id, _ = autoscaler(template)
+    conditions = template.get("Conditions") or {}
+    prefix_set = {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmNamePrefix"}, ""]}]}
+    for logical_id, alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").items():
+        props = alarm.get("Properties") or {}
+        for key in ("AlarmActions", "OKActions", "InsufficientDataActions"):
+            actions = props.get(key)
+            if not mentions_arn_of(actions, autoscaler_id):
+                continue
+            branches = actions.get("Fn::If") if isinstance(actions, dict) else None
+            require(
+                isinstance(branches, list)
+                and len(branches) == 3
+                and conditions.get(branches[0]) == prefix_set
+                and branches[2] == {"Ref": "AWS::NoValue"},
+                f"{logical_id}.{key} invokes {autoscaler_id} whatever AlarmNamePrefix is: with "
+                "no prefix the EventBridge rule delivers the alarm too",
+            )
+
+
 CHECKS = [
     check_write_actions_require_opt_in_tag_or_explicit_arns,
     check_no_write_on_wildcard_resource_without_condition,
@@ -1309,6 +1345,7 @@ CHECKS = [
     check_watcher_logs_to_its_own_group_and_may_write_there,
     check_control_plane_budget_is_split_not_doubled,
     check_dashboard_reads_the_watchers_log_group_when_watching,
+    check_stack_alarms_reach_the_function_once,
 ]
 
 
@@ -1677,6 +1714,11 @@ def mutate_watcher_unconditional(t):
     watcher(t)[1].pop("Condition")
 
 
+def mutate_example_alarm_always_acts(t):
+    props = resources(t)["ExampleBacklogAlarm"]["Properties"]
+    props["AlarmActions"] = props["AlarmActions"]["Fn::If"][1]
+
+
 def mutate_watch_with_any_schedule(t):
     t.pop("Rules")
 
@@ -1806,6 +1848,7 @@ MUTATIONS = [
     ("the watcher exists without WatchSeconds", mutate_watcher_unconditional, check_watcher_takes_the_schedule_and_the_autoscaler_keeps_the_events),
     ("the watcher takes alarm events", mutate_watcher_takes_alarm_events, check_watcher_takes_the_schedule_and_the_autoscaler_keeps_the_events),
     ("watching with any schedule rate", mutate_watch_with_any_schedule, check_watch_needs_the_one_minute_schedule),
+    ("the example alarm acts whatever the prefix", mutate_example_alarm_always_acts, check_stack_alarms_reach_the_function_once),
     ("the watch rule never applies", mutate_watch_rule_always_off, check_watch_needs_the_one_minute_schedule),
     ("both schedules run while watching", mutate_both_schedules_enabled, check_watcher_takes_the_schedule_and_the_autoscaler_keeps_the_events),
     ("the watcher logs to the autoscaler's group", mutate_watcher_logs_to_the_autoscalers_group, check_watcher_logs_to_its_own_group_and_may_write_there),

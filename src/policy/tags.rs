@@ -121,6 +121,14 @@ pub fn is_enabled(tags: &HashMap<String, String>) -> bool {
     tags.get(ENABLED_TAG).map(|v| v.trim()) == Some("true")
 }
 
+/// True when the tags hold a tag policy: any `autoscaler:` tag besides the opt-in. A function
+/// with the opt-in alone (the owner's consent, given before or kept after the document names
+/// it) has no policy to follow, and is no error.
+pub fn has_tag_policy(tags: &HashMap<String, String>) -> bool {
+    tags.keys()
+        .any(|k| k.starts_with(PREFIX) && k != ENABLED_TAG && k != LEGACY_STATE_TAG)
+}
+
 /// The tag a document field (e.g. `queue.messages_per_instance`) comes from; `windows` are
 /// the names of the schedule tags, in the order of the document's `schedules`.
 fn tag_for(field: &str, windows: &[String]) -> String {
