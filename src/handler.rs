@@ -730,8 +730,10 @@ impl Autoscaler {
                 message: format!("the publishing task ended abnormally: {panic}"),
             })
         });
+        let mut errors = errors;
         if let Err(source) = published {
-            return Err(HandlerError::Reporting {
+            // Beside the targets' own errors, never instead of them.
+            errors.push(HandlerError::Reporting {
                 decisions: report::summary(&outcome.decisions),
                 source,
             });

@@ -180,15 +180,25 @@ impl Settings {
             d.control_plane_rps,
             CONTROL_PLANE_QUOTA,
         )?;
+        let state_table = value(STATE_TABLE_ENV)
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty());
+        let watch = watch(&value)?;
+        if watch.is_some() && state_table.is_none() {
+            return Err(SettingsError {
+                variable: WATCH_SECONDS_ENV,
+                message: WATCH_NEEDS_STATE.into(),
+            });
+        }
         Ok(Settings {
             dry_run,
             namespace,
-            state_table: value(STATE_TABLE_ENV).map(|t| t.trim().to_owned()),
+            state_table,
             control_plane_rps: control_plane_rps * control_plane_share,
             get_function_rps: rate(GET_FUNCTION_RPS_ENV, d.get_function_rps, GET_FUNCTION_QUOTA)?,
             read_concurrency,
             deadline_margin,
-            watch: watch(&value)?,
+            watch,
         })
     }
 }
@@ -249,6 +259,13 @@ fn watch(value: &dyn Fn(&str) -> Option<String>) -> Result<Option<Watch>, Settin
 }
 
 /// A number in `min..=max`, or an error that names the variable and the range.
+/// Why watch mode needs the state table: its ticks decide from what they last read and write
+/// only after a compare-and-set of the history, which is what catches the other function's
+/// (or a CLI run's) changes meanwhile.
+pub const WATCH_NEEDS_STATE: &str = "watch mode needs AUTOSCALER_STATE_TABLE: its ticks decide \
+    from the reservation they last read, and only the state table's compare-and-set finds out \
+    that another writer changed the target meanwhile";
+
 /// The smallest rate (calls per second) and share taken: a call every 100 s. Below it a
 /// pacer's window would outgrow any invocation (and, far below, a `Duration`).
 const MIN_RATE: f64 = 0.01;
@@ -375,16 +392,21 @@ mod tests {
     fn watch_mode_is_off_unless_a_tick_interval_is_set_and_its_bounds_are_checked() {
         assert_eq!(settings(&[]).unwrap().watch, None);
         assert_eq!(settings(&[(WATCH_SECONDS_ENV, "0")]).unwrap().watch, None);
-        let on = settings(&[(WATCH_SECONDS_ENV, "10")])
+        const TABLE: (&str, &str) = (STATE_TABLE_ENV, "autoscaler-state");
+        let on = settings(&[(WATCH_SECONDS_ENV, "10"), TABLE])
             .unwrap()
             .watch
             .unwrap();
         assert_eq!(on.every, Duration::from_secs(10));
         assert_eq!(on.for_at_most, Watch::DEFAULT_FOR_AT_MOST);
-        let longer = settings(&[(WATCH_SECONDS_ENV, "7.5"), (WATCH_FOR_SECONDS_ENV, "110")])
-            .unwrap()
-            .watch
-            .unwrap();
+        let longer = settings(&[
+            (WATCH_SECONDS_ENV, "7.5"),
+            (WATCH_FOR_SECONDS_ENV, "110"),
+            TABLE,
+        ])
+        .unwrap()
+        .watch
+        .unwrap();
         assert_eq!(longer.every, Duration::from_millis(7500));
         assert_eq!(longer.for_at_most, Duration::from_secs(110));
         for (pairs, variable, expected) in [
@@ -407,6 +429,11 @@ mod tests {
                 vec![(WATCH_SECONDS_ENV, "20"), (WATCH_FOR_SECONDS_ENV, "1000")],
                 WATCH_FOR_SECONDS_ENV,
                 "to 900",
+            ),
+            (
+                vec![(WATCH_SECONDS_ENV, "10")],
+                WATCH_SECONDS_ENV,
+                "watch mode needs AUTOSCALER_STATE_TABLE",
             ),
         ] {
             let err = settings(&pairs).unwrap_err();

@@ -88,6 +88,23 @@ fn watch_seconds_needs_a_deadline_and_a_scheduled_event() {
         stderr.contains("--watch-seconds: \"2\" is not a number from 5 to 300"),
         "{stderr}"
     );
+    // Without the state table nothing would catch the other function's writes.
+    let (code, stdout, stderr) = autoscaler(&[
+        "invoke",
+        "events/scheduled.json",
+        "--policy",
+        "examples/policy.json",
+        "--deadline-seconds",
+        "30",
+        "--watch-seconds",
+        "10",
+    ]);
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("--watch-seconds: watch mode needs AUTOSCALER_STATE_TABLE"),
+        "{stderr}"
+    );
 }
 
 #[test]

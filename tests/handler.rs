@@ -351,6 +351,32 @@ fn a_failure_to_publish_metrics_fails_the_invocation_and_says_what_was_applied()
     let err = f.run(alarm_event("backlog", "ALARM")).unwrap_err();
     assert_eq!(err.error_type(), "ReportingFailed");
     assert!(err.to_string().contains("orders: 5 -> 15"), "{err}");
+
+    // Beside a target's own failure, both are reported: the publishing does not hide it.
+    let f = fixture(POLICY)
+        .functions(&[("orders", Some(5)), ("billing", Some(1))])
+        .alarms(&[("backlog", Alarm)]);
+    f.world.faults.inject(
+        "PutMetricData",
+        None,
+        Some("InternalServiceError"),
+        "boom",
+        None,
+    );
+    f.world.faults.inject(
+        "PutFunctionConcurrency",
+        Some("billing"),
+        Some("AccessDeniedException"),
+        "not authorized to perform: lambda:PutFunctionConcurrency",
+        None,
+    );
+    let err = f.run(alarm_event("backlog", "ALARM")).unwrap_err();
+    assert_eq!(err.error_type(), "SeveralTargetsFailed", "{err}");
+    assert!(err.to_string().contains("billing"), "{err}");
+    assert!(
+        err.to_string().contains("publishing metrics failed"),
+        "{err}"
+    );
 }
 
 #[test]

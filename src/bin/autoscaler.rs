@@ -188,6 +188,12 @@ async fn invoke(args: InvokeArgs<'_>) -> Result<(), String> {
             }
             _ => e.to_string(),
         })?;
+        if settings.state_table.is_none() {
+            return Err(format!(
+                "--watch-seconds: {}",
+                lambda_autoscaler::settings::WATCH_NEEDS_STATE
+            ));
+        }
         settings.watch = Some(watch);
     }
     let config = wiring::sdk_config().await;
@@ -198,7 +204,22 @@ async fn invoke(args: InvokeArgs<'_>) -> Result<(), String> {
     let outcome = autoscaler
         .handle_trigger(trigger, deadline)
         .await
-        .map_err(|e| format!("{}: {e}", e.error_type()))?;
+        .map_err(|e| {
+            let reporting = match &e {
+                HandlerError::Reporting { .. } => true,
+                HandlerError::Several(all) => all
+                    .iter()
+                    .any(|e| matches!(e, HandlerError::Reporting { .. })),
+                _ => false,
+            };
+            let hint = if reporting {
+                "\n(--metrics api publishes with cloudwatch:PutMetricData, which the deployed \
+                 role does not grant; --metrics emf or --metrics off need no permission)"
+            } else {
+                ""
+            };
+            format!("{}: {e}{hint}", e.error_type())
+        })?;
     let json = serde_json::to_string_pretty(&outcome).map_err(|e| e.to_string())?;
     write_stdout(&format!("{json}\n"))?;
     match outcome.record_errors.as_slice() {
