@@ -730,7 +730,6 @@ impl Autoscaler {
                 message: format!("the publishing task ended abnormally: {panic}"),
             })
         });
-        let mut errors = errors;
         if let Err(source) = published {
             // Beside the targets' own errors, never instead of them.
             errors.push(HandlerError::Reporting {
