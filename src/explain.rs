@@ -86,6 +86,17 @@ pub async fn run(args: &Args, event: &[u8]) -> Result<(Outcome, String), String>
         let (name, state) = split("--alarm", alarm)?;
         let state: AlarmState = serde_json::from_value(serde_json::Value::String(state.into()))
             .map_err(|_| format!("--alarm {alarm}: the state is ALARM, OK or INSUFFICIENT_DATA"))?;
+        // A name no target follows would be silently ignored: a typo must not pass.
+        if !policy
+            .targets
+            .iter()
+            .any(|t| t.alarms.iter().any(|rule| rule.name == name))
+        {
+            return Err(format!(
+                "--alarm {alarm}: no target of {} follows an alarm named {name}",
+                args.policy.display()
+            ));
+        }
         world.cloudwatch.set_alarm(name, state);
     }
     for depth in &args.queue_depth {

@@ -46,6 +46,13 @@ fn an_unknown_subcommand_is_a_usage_error_not_a_panic() {
 }
 
 #[test]
+fn activities_takes_a_limit_of_1_to_20() {
+    let (code, _, stderr) = autoscaler(&["activities", "orders-worker", "--limit", "0"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("0 is not in 1..=20"), "{stderr}");
+}
+
+#[test]
 fn watch_seconds_needs_a_deadline_and_a_scheduled_event() {
     let (code, _, stderr) = autoscaler(&[
         "invoke",
@@ -213,6 +220,10 @@ fn explain_refuses_a_world_it_cannot_read_and_says_which_flag() {
         (
             vec!["--alarm", "orders-backlog-high=FIRING"],
             "--alarm orders-backlog-high=FIRING: the state is ALARM, OK or INSUFFICIENT_DATA",
+        ),
+        (
+            vec!["--alarm", "orders-backlog-hig=ALARM"],
+            "--alarm orders-backlog-hig=ALARM: no target of examples/policy.json follows an alarm named orders-backlog-hig",
         ),
         (
             vec!["--current", "payments=3"],

@@ -88,9 +88,9 @@ enum Command {
         function: String,
         #[arg(long)]
         policy: Option<PathBuf>,
-        /// At most this many (the state table keeps the last 20).
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
+        /// At most this many, 1 to 20 (the state table keeps the last 20).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=20))]
+        limit: u16,
         /// Print `{"function", "activities": [...]}` instead of text.
         #[arg(long)]
         json: bool,
@@ -604,7 +604,7 @@ async fn main() -> ExitCode {
             policy,
             limit,
             json,
-        } => activities(function, policy.as_deref(), *limit, *json).await,
+        } => activities(function, policy.as_deref(), usize::from(*limit), *json).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
