@@ -64,54 +64,39 @@ fn watch_seconds_needs_a_deadline_and_a_scheduled_event() {
     ]);
     assert_eq!(code, 2, "clap's usage errors exit 2: {stderr}");
     assert!(stderr.contains("--deadline-seconds"), "{stderr}");
-    let (code, stdout, stderr) = autoscaler(&[
-        "invoke",
-        "events/alarm-lambda-action.json",
-        "--policy",
-        "examples/policy.json",
-        "--deadline-seconds",
-        "30",
-        "--watch-seconds",
-        "10",
-    ]);
-    assert_eq!(code, 1);
-    assert!(stdout.is_empty());
-    assert!(
-        stderr.contains("only a scheduled reconciliation watches"),
-        "{stderr}"
-    );
-    let (code, _, stderr) = autoscaler(&[
-        "invoke",
-        "events/scheduled.json",
-        "--policy",
-        "examples/policy.json",
-        "--deadline-seconds",
-        "30",
-        "--watch-seconds",
-        "2",
-    ]);
-    assert_eq!(code, 1);
-    assert!(
-        stderr.contains("--watch-seconds: \"2\" is not a number from 5 to 300"),
-        "{stderr}"
-    );
-    // Without the state table nothing would catch the other function's writes.
-    let (code, stdout, stderr) = autoscaler(&[
-        "invoke",
-        "events/scheduled.json",
-        "--policy",
-        "examples/policy.json",
-        "--deadline-seconds",
-        "30",
-        "--watch-seconds",
-        "10",
-    ]);
-    assert_eq!(code, 1);
-    assert!(stdout.is_empty());
-    assert!(
-        stderr.contains("--watch-seconds: watch mode needs AUTOSCALER_STATE_TABLE"),
-        "{stderr}"
-    );
+    // Each refused before anything is read: exit 1, nothing on stdout.
+    for (event, seconds, expected) in [
+        (
+            "events/alarm-lambda-action.json",
+            "10",
+            "only a scheduled reconciliation watches",
+        ),
+        (
+            "events/scheduled.json",
+            "2",
+            "--watch-seconds: \"2\" is not a number from 5 to 300",
+        ),
+        // Without the state table nothing would catch the other function's writes.
+        (
+            "events/scheduled.json",
+            "10",
+            "--watch-seconds: watch mode needs AUTOSCALER_STATE_TABLE",
+        ),
+    ] {
+        let (code, stdout, stderr) = autoscaler(&[
+            "invoke",
+            event,
+            "--policy",
+            "examples/policy.json",
+            "--deadline-seconds",
+            "30",
+            "--watch-seconds",
+            seconds,
+        ]);
+        assert_eq!(code, 1, "{event} {seconds}: {stderr}");
+        assert!(stdout.is_empty());
+        assert!(stderr.contains(expected), "{event} {seconds}: {stderr}");
+    }
 }
 
 #[test]

@@ -17,14 +17,16 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use lambda_autoscaler::alarm::AlarmState;
 use lambda_autoscaler::aws::cloudwatch::CloudWatch;
 use lambda_autoscaler::aws::lambda::LambdaApi;
+use lambda_autoscaler::error::HandlerError;
 use lambda_autoscaler::function_ref::FunctionRef;
 use lambda_autoscaler::handler::Autoscaler;
 use lambda_autoscaler::memory::World;
 use lambda_autoscaler::pace::PacedLambda;
 use lambda_autoscaler::policy::Policy;
 use lambda_autoscaler::ports::{AlarmReader, Lambda};
+use lambda_autoscaler::report::Outcome;
 use lambda_autoscaler::settings::Settings;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 const FLOOR_MESSAGE: &str = "Specified ReservedConcurrentExecutions for function decreases \
@@ -264,8 +266,13 @@ async fn describe_alarms_asks_for_composite_alarms_and_follows_pagination() {
     assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
 }
 
-#[tokio::test]
-async fn a_throttled_describe_alarms_holds_the_target_and_says_which_read_failed() {
+/// `handle(event)` for one target at 5 whose alarms cannot be read (DescribeAlarms throttled
+/// through every retry), with real SDK clients for Lambda and CloudWatch and in-memory ports
+/// for the rest; also how many `PutFunctionConcurrency` calls were made.
+async fn with_describe_alarms_throttled(
+    alarms: &str,
+    event: Value,
+) -> (Result<Outcome, HandlerError>, usize) {
     let describe = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
         .sequence()
         .error(|| {
@@ -282,10 +289,9 @@ async fn a_throttled_describe_alarms_holds_the_target_and_says_which_read_failed
     let put = mock!(aws_sdk_lambda::Client::put_function_concurrency)
         .then_output(|| PutFunctionConcurrencyOutput::builder().build());
     let policy = Policy::from_json(
-        r#"{"targets":[{"function":"orders","min":1,"max":50,"alarms":[{"name":"backlog","on_alarm":{"change":10}}]}]}"#,
+        &format!(r#"{{"targets":[{{"function":"orders","min":1,"max":50,"alarms":{alarms}}}]}}"#),
         "test",
     );
-    // Real SDK clients for Lambda and CloudWatch, in-memory ports for the rest.
     let world = World::new(1_700_000_000);
     let mut ctx = world.context(5.0, 50.0, false);
     ctx.lambda = Arc::new(paced(lambda_client(&[&get, &put])));
@@ -294,8 +300,17 @@ async fn a_throttled_describe_alarms_holds_the_target_and_says_which_read_failed
         [&describe]
     )));
     let autoscaler = Autoscaler::new(policy, Settings::default(), ctx);
+    let result = autoscaler.handle(&event, None).await;
+    (result, put.num_calls())
+}
+
+#[tokio::test]
+async fn a_throttled_describe_alarms_holds_the_target_and_says_which_read_failed() {
     let event = json!({"source": "aws.cloudwatch", "alarmData": {"alarmName": "backlog", "state": {"value": "ALARM"}}});
-    let outcome = autoscaler.handle(&event, None).await.unwrap();
+    let (outcome, puts) =
+        with_describe_alarms_throttled(r#"[{"name":"backlog","on_alarm":{"change":10}}]"#, event)
+            .await;
+    let outcome = outcome.unwrap();
     let decision = &outcome.decisions[0];
     assert_eq!((decision.previous, decision.desired), (Some(5), Some(5)));
     assert!(
@@ -306,50 +321,23 @@ async fn a_throttled_describe_alarms_holds_the_target_and_says_which_read_failed
         "{:?}",
         decision.reasons
     );
-    assert_eq!(
-        put.num_calls(),
-        0,
-        "nothing is written when the alarms cannot be read"
-    );
+    assert_eq!(puts, 0, "nothing is written when the alarms cannot be read");
 }
 
 #[tokio::test]
 async fn a_direct_command_whose_alarms_cannot_be_read_is_refused_and_writes_nothing() {
-    let describe = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
-        .sequence()
-        .error(|| {
-            DescribeAlarmsError::generic(
-                aws_sdk_cloudwatch::error::ErrorMetadata::builder()
-                    .code("Throttling")
-                    .message("Rate exceeded")
-                    .build(),
-            )
-        })
-        .times(10)
-        .build();
-    let get = currently(5);
-    let put = mock!(aws_sdk_lambda::Client::put_function_concurrency)
-        .then_output(|| PutFunctionConcurrencyOutput::builder().build());
     // The alarm caps the target: a command must not pass a cap that could not be checked.
-    let policy = Policy::from_json(
-        r#"{"targets":[{"function":"orders","min":1,"max":50,"alarms":[{"name":"db","on_alarm":{"cap":3}}]}]}"#,
-        "test",
-    );
-    let world = World::new(1_700_000_000);
-    let mut ctx = world.context(5.0, 50.0, false);
-    ctx.lambda = Arc::new(paced(lambda_client(&[&get, &put])));
-    ctx.alarms = Arc::new(CloudWatch::new(mock_client!(
-        aws_sdk_cloudwatch,
-        [&describe]
-    )));
-    let autoscaler = Autoscaler::new(policy, Settings::default(), ctx);
-    let command = json!({"function": "orders", "desiredConcurrency": 40});
-    let error = autoscaler.handle(&command, None).await.unwrap_err();
+    let (result, puts) = with_describe_alarms_throttled(
+        r#"[{"name":"db","on_alarm":{"cap":3}}]"#,
+        json!({"function": "orders", "desiredConcurrency": 40}),
+    )
+    .await;
+    let error = result.unwrap_err();
     assert!(
         error.to_string().contains("Throttling: Rate exceeded"),
         "{error}"
     );
-    assert_eq!(put.num_calls(), 0, "a refused command writes nothing");
+    assert_eq!(puts, 0, "a refused command writes nothing");
 }
 
 #[tokio::test]

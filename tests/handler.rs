@@ -338,31 +338,26 @@ fn one_failing_target_does_not_stop_the_others_and_the_invocation_reports_it() {
 
 #[test]
 fn a_failure_to_publish_metrics_fails_the_invocation_and_says_what_was_applied() {
-    let f = fixture(POLICY)
-        .functions(&[("orders", Some(5)), ("billing", Some(1))])
-        .alarms(&[("backlog", Alarm)]);
-    f.world.faults.inject(
-        "PutMetricData",
-        None,
-        Some("InternalServiceError"),
-        "boom",
-        None,
-    );
+    let publishing_fails = || {
+        let f = fixture(POLICY)
+            .functions(&[("orders", Some(5)), ("billing", Some(1))])
+            .alarms(&[("backlog", Alarm)]);
+        f.world.faults.inject(
+            "PutMetricData",
+            None,
+            Some("InternalServiceError"),
+            "boom",
+            None,
+        );
+        f
+    };
+    let f = publishing_fails();
     let err = f.run(alarm_event("backlog", "ALARM")).unwrap_err();
     assert_eq!(err.error_type(), "ReportingFailed");
     assert!(err.to_string().contains("orders: 5 -> 15"), "{err}");
 
     // Beside a target's own failure, both are reported: the publishing does not hide it.
-    let f = fixture(POLICY)
-        .functions(&[("orders", Some(5)), ("billing", Some(1))])
-        .alarms(&[("backlog", Alarm)]);
-    f.world.faults.inject(
-        "PutMetricData",
-        None,
-        Some("InternalServiceError"),
-        "boom",
-        None,
-    );
+    let f = publishing_fails();
     f.world.faults.inject(
         "PutFunctionConcurrency",
         Some("billing"),
