@@ -88,9 +88,9 @@ enum Command {
         function: String,
         #[arg(long)]
         policy: Option<PathBuf>,
-        /// At most this many, 1 to 20 (the state table keeps the last 20).
-        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=20))]
-        limit: u16,
+        /// At most this many, at least 1 (the state table keeps the last 20).
+        #[arg(long, default_value_t = 20, value_parser = parse_limit)]
+        limit: usize,
         /// Print `{"function", "activities": [...]}` instead of text.
         #[arg(long)]
         json: bool,
@@ -144,6 +144,15 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
         _ => Err(format!(
             "\"{text}\" is not a number of seconds above 0 and up to 86400"
         )),
+    }
+}
+
+/// `activities --limit`: a count of at least 1 (0 would ask for nothing and print "no
+/// activities recorded").
+fn parse_limit(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("\"{text}\" is not a count of at least 1")),
     }
 }
 
@@ -604,7 +613,7 @@ async fn main() -> ExitCode {
             policy,
             limit,
             json,
-        } => activities(function, policy.as_deref(), usize::from(*limit), *json).await,
+        } => activities(function, policy.as_deref(), *limit, *json).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
