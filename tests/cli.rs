@@ -46,6 +46,24 @@ fn an_unknown_subcommand_is_a_usage_error_not_a_panic() {
 }
 
 #[test]
+fn a_deadline_within_its_own_margin_is_refused() {
+    let (code, stdout, stderr) = autoscaler(&[
+        "invoke",
+        "events/scheduled.json",
+        "--policy",
+        "examples/policy.json",
+        "--deadline-seconds",
+        "1.5",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("--deadline-seconds 1.5: not above the deadline's margin of 2 s"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn activities_takes_a_limit_of_at_least_1() {
     let (code, _, stderr) = autoscaler(&["activities", "orders-worker", "--limit", "0"]);
     assert_eq!(code, 2, "{stderr}");

@@ -205,6 +205,17 @@ async fn invoke(args: InvokeArgs<'_>) -> Result<(), String> {
         }
         settings.watch = Some(watch);
     }
+    if let Some(seconds) = deadline_seconds {
+        let margin = settings.deadline_margin.as_secs_f64();
+        if seconds <= margin {
+            // Every write would be deferred, and the run would still exit 0.
+            return Err(format!(
+                "--deadline-seconds {seconds}: not above the deadline's margin of {margin} s \
+                 ({}), so nothing could be written",
+                lambda_autoscaler::settings::DEADLINE_MARGIN_ENV
+            ));
+        }
+    }
     let config = wiring::sdk_config().await;
     let metrics = metrics.publisher(&config);
     let autoscaler = wiring::autoscaler(&config, Ok(policy), settings, metrics);
