@@ -46,6 +46,34 @@ fn an_unknown_subcommand_is_a_usage_error_not_a_panic() {
 }
 
 #[test]
+fn validate_warns_of_an_alarms_set_or_cap_that_the_bounds_override() {
+    let dir = std::env::temp_dir().join(format!("autoscaler-bounds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"targets": [{"function": "f", "min": 2, "max": 50, "alarms": [
+            {"name": "surge", "on_alarm": {"set": 80}},
+            {"name": "db", "on_alarm": {"cap": 60}, "on_ok": {"set": 10}}]}]}"#,
+    )
+    .unwrap();
+    let (code, stdout, stderr) = autoscaler(&["validate", "--policy", policy.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("  warning: alarm surge on_alarm: set 80 is above max 50: it sets 50"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "  warning: alarm db on_alarm: cap 60 is not below max 50: it never lowers anything"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("alarm db on_ok"), "{stdout}");
+}
+
+#[test]
 fn a_deadline_within_its_own_margin_is_refused() {
     let (code, stdout, stderr) = autoscaler(&[
         "invoke",

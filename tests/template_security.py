@@ -1190,6 +1190,30 @@ def check_watch_needs_the_one_minute_schedule(template):
     )
 
 
+def is_not_empty_test(condition, parameter):
+    """condition is Fn::Not of Fn::Equals of !Ref parameter and ""."""
+    args = condition.get("Fn::Not") if isinstance(condition, dict) else None
+    return isinstance(args, list) and len(args) == 1 and is_equals_test(args[0], parameter, "")
+
+
+def check_policy_file_needs_a_layer(template):
+    """With SAM the package holds only the bootstrap binary, so a PolicyFile must come from
+    the layer in PolicyLayerArn: a Rule refuses PolicyFile without it at deploy time, instead
+    of a function that fails at every start."""
+    rules = (template.get("Rules") or {}).values()
+    require(
+        any(
+            is_not_empty_test(rule.get("RuleCondition"), "PolicyFile")
+            and any(
+                is_not_empty_test(a.get("Assert"), "PolicyLayerArn")
+                for a in rule.get("Assertions") or []
+            )
+            for rule in rules
+        ),
+        "a Rule must assert PolicyLayerArn is set when PolicyFile is",
+    )
+
+
 def check_watcher_logs_to_its_own_group_and_may_write_there(template):
     """The watcher logs to a log group of its own, which exists exactly when it does, and the
     role may write there."""
@@ -1346,6 +1370,7 @@ CHECKS = [
     check_control_plane_budget_is_split_not_doubled,
     check_dashboard_reads_the_watchers_log_group_when_watching,
     check_stack_alarms_reach_the_function_once,
+    check_policy_file_needs_a_layer,
 ]
 
 
@@ -1714,6 +1739,10 @@ def mutate_watcher_unconditional(t):
     watcher(t)[1].pop("Condition")
 
 
+def mutate_policy_file_without_a_layer(t):
+    t["Rules"].pop("PolicyFileNeedsALayer")
+
+
 def mutate_example_alarm_always_acts(t):
     props = resources(t)["ExampleBacklogAlarm"]["Properties"]
     props["AlarmActions"] = props["AlarmActions"]["Fn::If"][1]
@@ -1849,6 +1878,7 @@ MUTATIONS = [
     ("the watcher takes alarm events", mutate_watcher_takes_alarm_events, check_watcher_takes_the_schedule_and_the_autoscaler_keeps_the_events),
     ("watching with any schedule rate", mutate_watch_with_any_schedule, check_watch_needs_the_one_minute_schedule),
     ("the example alarm acts whatever the prefix", mutate_example_alarm_always_acts, check_stack_alarms_reach_the_function_once),
+    ("a policy file without a layer", mutate_policy_file_without_a_layer, check_policy_file_needs_a_layer),
     ("the watch rule never applies", mutate_watch_rule_always_off, check_watch_needs_the_one_minute_schedule),
     ("both schedules run while watching", mutate_both_schedules_enabled, check_watcher_takes_the_schedule_and_the_autoscaler_keeps_the_events),
     ("the watcher logs to the autoscaler's group", mutate_watcher_logs_to_the_autoscalers_group, check_watcher_logs_to_its_own_group_and_may_write_there),

@@ -1,7 +1,7 @@
 //! The command-line entry point: runs one invocation through the same handler as Lambda.
 
 use clap::{Parser, Subcommand};
-use lambda_autoscaler::policy::{EventSources, Policy, QueueGoal};
+use lambda_autoscaler::policy::{Action, EventSources, Policy, QueueGoal};
 use lambda_autoscaler::{error::HandlerError, event_sources, settings::Settings, trigger, wiring};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -144,6 +144,22 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
         _ => Err(format!(
             "\"{text}\" is not a number of seconds above 0 and up to 86400"
         )),
+    }
+}
+
+/// What an alarm's `set` or `cap` outside `[min, max]` really does (the bounds always win),
+/// for `validate` to say: such a value is most likely a mistake.
+fn out_of_bounds(action: Action, min: u32, max: u32) -> Option<String> {
+    match action {
+        Action::Set(n) if n > max => Some(format!("set {n} is above max {max}: it sets {max}")),
+        Action::Set(n) if n < min => Some(format!("set {n} is below min {min}: it sets {min}")),
+        Action::Cap(n) if n >= max => Some(format!(
+            "cap {n} is not below max {max}: it never lowers anything"
+        )),
+        Action::Cap(n) if n < min => Some(format!(
+            "cap {n} is below min {min}: it holds {min} (allow_zero and min 0 let a cap reach 0)"
+        )),
+        _ => None,
     }
 }
 
@@ -347,6 +363,15 @@ fn validate(policy: Option<&Path>, now: Option<i64>) -> Result<(), String> {
             .filter_map(|(state, action)| action.map(|a| format!("{state}: {a}")))
             .collect();
             let _ = writeln!(out, "  alarm {}: {}", rule.name, actions.join(", "));
+            for (state, action) in [
+                ("on_alarm", rule.on_alarm),
+                ("on_ok", rule.on_ok),
+                ("on_insufficient_data", rule.on_insufficient_data),
+            ] {
+                if let Some(why) = action.and_then(|a| out_of_bounds(a, target.min, target.max)) {
+                    let _ = writeln!(out, "  warning: alarm {} {state}: {why}", rule.name);
+                }
+            }
         }
         if let Some(queue) = &target.queue {
             let delayed = if queue.include_delayed {
