@@ -76,7 +76,13 @@ pub async fn build(policy: &Policy, trigger: Trigger, ctx: &Context, home: &Orig
         Trigger::Signals(signals) => {
             for signal in &signals {
                 let (_, errors) = planner.add(signal, None).await;
-                planner.plan.errors.extend(errors);
+                // One invocation reports a failure once, however many signals met it.
+                for error in errors {
+                    let text = error.to_string();
+                    if !planner.plan.errors.iter().any(|e| e.to_string() == text) {
+                        planner.plan.errors.push(error);
+                    }
+                }
             }
         }
         Trigger::Queue(records) => {
@@ -111,8 +117,8 @@ struct Planner<'a> {
     plan: Plan,
     /// Target index by function name.
     by_name: HashMap<String, usize>,
-    /// The tag-discovered targets, found once per plan.
-    discovered: Option<Vec<usize>>,
+    /// The tag-discovered targets, and what failed, found once per plan.
+    discovered: Option<(Vec<usize>, Vec<HandlerError>)>,
     /// (earlier, later) SQS records whose direct commands named the same target.
     superseded: Vec<(String, String)>,
 }
@@ -252,8 +258,10 @@ impl Planner<'_> {
     /// The functions opted in by tags (`autoscaler:enabled=true`) that the document does not
     /// name; found once per plan however many schedules the event carries.
     async fn discover(&mut self, why: &str) -> (Vec<usize>, Vec<HandlerError>) {
-        if let Some(known) = &self.discovered {
-            return (known.clone(), Vec::new());
+        // Every scheduled signal asked for the same discovery: each gets its failures too, so
+        // that every such SQS record is delivered again, not the first alone.
+        if let Some((known, failed)) = &self.discovered {
+            return (known.clone(), failed.clone());
         }
         let mut found = Vec::new();
         let mut errors = Vec::new();
@@ -282,7 +290,7 @@ impl Planner<'_> {
                 }
             }
         }
-        self.discovered = Some(found.clone());
+        self.discovered = Some((found.clone(), errors.clone()));
         (found, errors)
     }
 

@@ -269,7 +269,8 @@ pub fn summary(decisions: &[DecisionRecord]) -> String {
 
 /// Fills in an SQS batch's outcome: a record fails with any of the targets it named (or
 /// when its own signal failed), and a record whose target was deferred fails too, so that
-/// SQS delivers it again.
+/// SQS delivers it again. A command that a later one in the batch replaced fails only for
+/// its own errors: delivered again, it could land after the later one and win.
 pub fn sqs_records(
     outcome: &mut Outcome,
     targets: &[PlannedTarget],
@@ -280,7 +281,13 @@ pub fn sqs_records(
     let mut failures = Vec::new();
     for record in records {
         let mut errors = record.errors;
-        for &i in &record.targets {
+        // A replaced command's target now carries the later command's fate.
+        let own_targets = if record.superseded_by.is_some() {
+            &[][..]
+        } else {
+            record.targets.as_slice()
+        };
+        for &i in own_targets {
             let function = targets[i].target.function.name().to_owned();
             if let Some(error) = &target_errors[i] {
                 errors.push(error.clone());

@@ -514,6 +514,58 @@ fn in_an_sqs_batch_records_fail_with_their_targets_and_the_later_command_wins() 
 }
 
 #[test]
+fn a_replaced_command_is_not_delivered_again_when_the_later_one_fails() {
+    let f = fixture(POLICY).functions(&[("orders", Some(5)), ("billing", Some(1))]);
+    f.world.faults.inject(
+        "PutFunctionConcurrency",
+        Some("billing"),
+        Some("ServiceException"),
+        "unavailable",
+        None,
+    );
+    let command = |n: u32| json!({"function": "billing", "desiredConcurrency": n}).to_string();
+    let outcome = f
+        .run(sqs(&[("m1", command(4)), ("m2", command(6))]))
+        .unwrap();
+    let failed: Vec<_> = outcome
+        .batch_item_failures
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    // Only the later command comes back: delivered again, the earlier could land after it
+    // and win.
+    assert_eq!(failed, ["m2"]);
+    assert_eq!(outcome.records[0].superseded_by.as_deref(), Some("m2"));
+    assert!(outcome.records[0].succeeded);
+}
+
+#[test]
+fn every_scheduled_record_of_a_batch_fails_with_the_tag_discovery() {
+    let f = fixture(POLICY).functions(&[("orders", Some(5)), ("billing", Some(1))]);
+    f.world.lambda.add(
+        "badly-tagged",
+        Some(2),
+        &[("autoscaler:enabled", "true"), ("autoscaler:max", "many")],
+    );
+    let outcome = f
+        .run(sqs(&[
+            ("s1", scheduled().to_string()),
+            ("s2", scheduled().to_string()),
+        ]))
+        .unwrap();
+    let failed: Vec<_> = outcome
+        .batch_item_failures
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["s1", "s2"]);
+}
+
+#[test]
 fn a_queue_shared_by_several_targets_and_signals_is_read_once_per_invocation() {
     let f = fixture(
         r#"{"targets":[
