@@ -13,7 +13,7 @@ use crate::policy::tags::{has_tag_policy, is_enabled, target_from_tags, ENABLED_
 use crate::policy::{Policy, Target};
 use crate::ports::{Context, ErrorKind, FunctionView, Lambda, Stored};
 use crate::trigger::{Origin, Signal, Trigger};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// One target of the plan.
 #[derive(Debug, Clone)]
@@ -71,6 +71,7 @@ pub async fn build(policy: &Policy, trigger: Trigger, ctx: &Context, home: &Orig
         by_name: HashMap::new(),
         discovered: None,
         superseded: Vec::new(),
+        conflicting: HashSet::new(),
     };
     match trigger {
         Trigger::Signals(signals) => {
@@ -119,6 +120,8 @@ struct Planner<'a> {
     by_name: HashMap<String, usize>,
     /// The tag-discovered targets, and what failed, found once per plan.
     discovered: Option<(Vec<usize>, Vec<HandlerError>)>,
+    /// Alarms whose records in this event carry different states.
+    conflicting: HashSet<String>,
     /// (earlier, later) SQS records whose direct commands named the same target.
     superseded: Vec<(String, String)>,
 }
@@ -143,9 +146,27 @@ impl Planner<'_> {
                     });
                     return (named, errors);
                 }
-                self.plan
-                    .event_alarms
-                    .insert(alarm.name.clone(), alarm.state);
+                // Records of one SQS batch come in no set order: an alarm whose records
+                // disagree says nothing reliable of its state, so the event's state is kept
+                // only while they agree (CloudWatch's own read decides either way).
+                if !self.conflicting.contains(&alarm.name) {
+                    match self.plan.event_alarms.get(&alarm.name) {
+                        Some(seen) if *seen != alarm.state => {
+                            tracing::warn!(
+                                alarm = %alarm.name,
+                                "the event's records carry different states of this alarm: \
+                                 none of them is used"
+                            );
+                            self.plan.event_alarms.remove(&alarm.name);
+                            self.conflicting.insert(alarm.name.clone());
+                        }
+                        _ => {
+                            self.plan
+                                .event_alarms
+                                .insert(alarm.name.clone(), alarm.state);
+                        }
+                    }
+                }
                 let by_alarm = policy.targets_for_alarm(&alarm.name);
                 let by_queue = alarm
                     .queue_names()

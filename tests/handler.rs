@@ -566,6 +566,38 @@ fn every_scheduled_record_of_a_batch_fails_with_the_tag_discovery() {
 }
 
 #[test]
+fn an_alarm_whose_records_disagree_in_a_batch_lends_no_state_to_an_unreadable_read() {
+    let run = |states: [&str; 2]| {
+        let f = fixture(POLICY).functions(&[("orders", Some(10)), ("billing", Some(1))]);
+        f.world.faults.inject(
+            "DescribeAlarms",
+            None,
+            Some("Throttling"),
+            "Rate exceeded",
+            None,
+        );
+        let outcome = f
+            .run(sqs(&[
+                ("m1", alarm_event("db", states[0]).to_string()),
+                ("m2", alarm_event("db", states[1]).to_string()),
+            ]))
+            .unwrap();
+        (f.reserved("orders"), outcome)
+    };
+    // Records that agree: the event's state stands in for CloudWatch's, and the cap acts.
+    let (orders, outcome) = run(["ALARM", "ALARM"]);
+    assert_eq!(orders, Some(3), "{:?}", outcome.decisions);
+    // Records that disagree (a standard queue keeps no order): neither is taken.
+    let (orders, outcome) = run(["ALARM", "OK"]);
+    assert_eq!(orders, Some(10), "{:?}", outcome.decisions);
+    assert!(
+        !has_reason(&outcome, "orders", "state from the event"),
+        "{:?}",
+        outcome.decisions
+    );
+}
+
+#[test]
 fn a_queue_shared_by_several_targets_and_signals_is_read_once_per_invocation() {
     let f = fixture(
         r#"{"targets":[
