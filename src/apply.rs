@@ -50,7 +50,7 @@
 use crate::deadline::Deadline;
 use crate::decide::Decision;
 use crate::error::HandlerError;
-use crate::event_sources;
+use crate::event_sources::{self, MappingChange};
 use crate::headroom::{floor_from_error, Budget, LearnedFloor};
 use crate::lease;
 use crate::mapping_cache::MappingCache;
@@ -523,12 +523,10 @@ impl Writer<'_> {
             // the old, so even a raise among them fits. Nothing is then written after the
             // reservation, and another writer that finds the reservation landed knows the
             // whole change has ([`crate::lease`]).
-            let all_before = lowering || (change.is_some() && p.decision.previous.is_none());
+            let all_before = p.lowers_reservation();
+            let before = |c: &MappingChange| all_before || c.lowers();
             // 1. The mappings that must run less (all of them for a decrease).
-            let down = match self
-                .write_mappings(p, Before(all_before), &mut record)
-                .await
-            {
+            let down = match self.write_mappings(p, &before, &mut record).await {
                 Ok(down) => down,
                 Err(failure) => return interrupted(p, failure),
             };
@@ -631,7 +629,7 @@ impl Writer<'_> {
                 }
             }
             // 3. The mappings that may run more.
-            let up = match self.write_mappings(p, After(all_before), &mut record).await {
+            let up = match self.write_mappings(p, &|c| !before(c), &mut record).await {
                 Ok(up) => up,
                 Err(failure) => return interrupted(p, failure),
             };
@@ -691,25 +689,19 @@ impl Writer<'_> {
         }
     }
 
-    /// Writes the plan's mapping changes that go before the reservation (those that run
-    /// less, or all of them) or after it. A role without the permission is not an error: the
-    /// reservation acts alone, and the record says so.
+    /// Writes the plan's mapping changes that `this_turn` takes (those before the reservation,
+    /// or those after it). A role without the permission is not an error: the reservation
+    /// acts alone, and the record says so.
     async fn write_mappings(
         &mut self,
         p: &mut Pending,
-        when: MappingTurn,
+        this_turn: &dyn Fn(&MappingChange) -> bool,
         record: &mut DecisionRecord,
     ) -> Result<MappingWrites, SaveFailure> {
         let mut writes = MappingWrites::default();
         let changes = p.source_plan.changes.clone();
         for (i, change) in changes.iter().enumerate() {
-            let goes_before = match when {
-                Before(all) | After(all) => all || change.lowers(),
-            };
-            let Some(update) = change
-                .update()
-                .filter(|_| goes_before == matches!(when, Before(_)))
-            else {
+            let Some(update) = change.update().filter(|_| this_turn(change)) else {
                 continue;
             };
             let start_by = self.start_by(p).await?;
@@ -952,15 +944,6 @@ fn interrupted(p: &Pending, failure: SaveFailure) -> TargetOutcome {
 /// A change's writes renew their lease by saving again when less than this is left of its
 /// start window: a pacing slot can take about that long.
 const RENEW_BEFORE: Duration = Duration::from_secs(1);
-
-/// Which of a plan's mapping changes a write pass takes: those before the reservation, or
-/// those after it; `true`: every change goes before (a decrease).
-#[derive(Debug, Clone, Copy)]
-enum MappingTurn {
-    Before(bool),
-    After(bool),
-}
-use MappingTurn::{After, Before};
 
 /// The record and error of a `PutFunctionConcurrency` that failed for good.
 fn failed_put(

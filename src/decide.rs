@@ -287,6 +287,23 @@ impl Decision {
             _ => None,
         }
     }
+
+    /// True when the decision lowers the reservation ([`lowers`]).
+    pub fn lowers(&self) -> bool {
+        lowers(self.previous, self.change())
+    }
+}
+
+/// True when a reservation of `previous` (`None`: none, the whole unreserved pool) set to
+/// `to` is lowered; `to` `None` is no change (or back to the pool), never a decrease. A
+/// decrease writes its mappings before the reservation ([`crate::apply`]), which the lease
+/// relies on ([`crate::lease`]).
+pub fn lowers(previous: Option<u32>, to: Option<u32>) -> bool {
+    match (previous, to) {
+        (Some(from), Some(to)) => to < from,
+        (None, Some(_)) => true,
+        (_, None) => false,
+    }
 }
 
 /// The history decide starts from, and whether the saved item must be replaced even if the

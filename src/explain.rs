@@ -87,11 +87,7 @@ pub async fn run(args: &Args, event: &[u8]) -> Result<(Outcome, String), String>
         let state: AlarmState = serde_json::from_value(serde_json::Value::String(state.into()))
             .map_err(|_| format!("--alarm {alarm}: the state is ALARM, OK or INSUFFICIENT_DATA"))?;
         // A name no target follows would be silently ignored: a typo must not pass.
-        if !policy
-            .targets
-            .iter()
-            .any(|t| t.alarms.iter().any(|rule| rule.name == name))
-        {
+        if policy.targets_for_alarm(name).next().is_none() {
             return Err(format!(
                 "--alarm {alarm}: no target of {} follows an alarm named {name}",
                 args.policy.display()

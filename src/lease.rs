@@ -32,7 +32,7 @@
 //! evaluation (the cap's alarm still holds) writes it again.
 
 use crate::ports::Stored;
-use crate::state::{Activity, ActivityOutcome};
+use crate::state::ActivityOutcome;
 use std::time::Duration;
 
 /// A change's writes start within this long of saving its attempt, or not at all.
@@ -60,7 +60,8 @@ pub fn change_in_flight(stored: &Stored, reserved: Option<u32>, now: i64) -> Opt
     let manages_mappings = !history.event_sources.is_empty();
     let pending = history.activities.last().is_some_and(|a| {
         a.outcome == ActivityOutcome::Pending
-            && (a.desired != reserved || (manages_mappings && !is_decrease(a)))
+            && (a.desired != reserved
+                || (manages_mappings && !crate::decide::lowers(a.previous, a.desired)))
     });
     // A writer whose clock runs ahead stamps its save in the future: it holds no one for
     // longer than a lease from now.
@@ -69,16 +70,6 @@ pub fn change_in_flight(stored: &Stored, reserved: Option<u32>, now: i64) -> Opt
         .saturating_add(LEASE_SECONDS)
         .min(now.saturating_add(LEASE_SECONDS));
     (pending && now < until).then_some(until)
-}
-
-/// True for an attempt that lowers the reservation (from none: the whole unreserved pool),
-/// whose mapping writes all go before the reservation's.
-fn is_decrease(a: &Activity) -> bool {
-    match (a.previous, a.desired) {
-        (Some(from), Some(to)) => to < from,
-        (None, Some(_)) => true,
-        (_, None) => false,
-    }
 }
 
 #[cfg(test)]

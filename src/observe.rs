@@ -355,12 +355,15 @@ pub fn set_apart_changes_in_flight<T>(
     reads: Tagged<'_, T>,
     now: i64,
 ) -> (Tagged<'_, T>, Tagged<'_, T>) {
-    reads.into_iter().partition(|(_, (_, o))| {
-        o.as_ref()
-            .ok()
-            .and_then(|o| lease::change_in_flight(&o.stored, o.view.reserved, now))
-            .is_none()
-    })
+    reads
+        .into_iter()
+        .partition(|(_, read)| in_flight_until(read, now).is_none())
+}
+
+/// Until when another writer's change of a target read may still land ([`crate::lease`]).
+fn in_flight_until(read: &Read, now: i64) -> Option<i64> {
+    let observed = read.1.as_ref().ok()?;
+    lease::change_in_flight(&observed.stored, observed.view.reserved, now)
 }
 
 /// Targets whose saved state shows another writer's change that may still land
@@ -376,11 +379,7 @@ pub async fn after_changes_in_flight<'a, T>(
     let now = ctx.clock.epoch_seconds();
     let in_flight: Vec<Option<i64>> = reads
         .iter()
-        .map(|(_, (_, o))| {
-            o.as_ref()
-                .ok()
-                .and_then(|o| lease::change_in_flight(&o.stored, o.view.reserved, now))
-        })
+        .map(|(_, read)| in_flight_until(read, now))
         .collect();
     let Some(until) = in_flight.iter().flatten().max() else {
         return reads;

@@ -124,12 +124,7 @@ impl Pending {
     /// account's listing missed would then run beyond it. (A scale-out cannot make such a
     /// mapping worse, so it spends no extra call; the next listing finds it.)
     pub fn lowers_reservation(&self) -> bool {
-        let d = &self.decision;
-        match (d.change(), d.previous) {
-            (Some(to), Some(from)) => to < from,
-            (Some(_), None) => true,
-            (None, _) => false,
-        }
+        self.decision.lowers()
     }
 
     /// The target as carrying out this decision left it, given the version its history had

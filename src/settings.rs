@@ -180,26 +180,37 @@ impl Settings {
             d.control_plane_rps,
             CONTROL_PLANE_QUOTA,
         )?;
-        let state_table = value(STATE_TABLE_ENV)
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty());
-        let watch = watch(&value)?;
-        if watch.is_some() && state_table.is_none() {
-            return Err(SettingsError {
-                variable: WATCH_SECONDS_ENV,
-                message: WATCH_NEEDS_STATE.into(),
-            });
-        }
-        Ok(Settings {
+        let mut settings = Settings {
             dry_run,
             namespace,
-            state_table,
+            state_table: value(STATE_TABLE_ENV).map(|t| t.trim().to_owned()),
             control_plane_rps: control_plane_rps * control_plane_share,
             get_function_rps: rate(GET_FUNCTION_RPS_ENV, d.get_function_rps, GET_FUNCTION_QUOTA)?,
             read_concurrency,
             deadline_margin,
-            watch,
-        })
+            watch: None,
+        };
+        if let Some(watch) = watch(&value)? {
+            settings.set_watch(watch)?;
+        }
+        Ok(settings)
+    }
+
+    /// Turns watch mode on. It needs the state table: a tick decides from the reservation it
+    /// last read and writes only after a compare-and-set of the history, which is what
+    /// catches the other function's (or a CLI run's) changes meanwhile.
+    pub fn set_watch(&mut self, watch: Watch) -> Result<(), SettingsError> {
+        if self.state_table.is_none() {
+            return Err(SettingsError {
+                variable: WATCH_SECONDS_ENV,
+                message: "watch mode needs AUTOSCALER_STATE_TABLE: its ticks decide from the \
+                    reservation they last read, and only the state table's compare-and-set \
+                    finds out that another writer changed the target meanwhile"
+                    .into(),
+            });
+        }
+        self.watch = Some(watch);
+        Ok(())
     }
 }
 
@@ -259,13 +270,6 @@ fn watch(value: &dyn Fn(&str) -> Option<String>) -> Result<Option<Watch>, Settin
 }
 
 /// A number in `min..=max`, or an error that names the variable and the range.
-/// Why watch mode needs the state table: its ticks decide from what they last read and write
-/// only after a compare-and-set of the history, which is what catches the other function's
-/// (or a CLI run's) changes meanwhile.
-pub const WATCH_NEEDS_STATE: &str = "watch mode needs AUTOSCALER_STATE_TABLE: its ticks decide \
-    from the reservation they last read, and only the state table's compare-and-set finds out \
-    that another writer changed the target meanwhile";
-
 /// The smallest rate (calls per second) and share taken: a call every 100 s. Below it a
 /// pacer's window would outgrow any invocation (and, far below, a `Duration`).
 const MIN_RATE: f64 = 0.01;

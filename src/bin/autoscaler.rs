@@ -207,19 +207,14 @@ async fn invoke(args: InvokeArgs<'_>) -> Result<(), String> {
                 event.display()
             ));
         }
-        let watch = Settings::watch_every(seconds).map_err(|e| match e.variable {
+        let as_flag = |e: lambda_autoscaler::settings::SettingsError| match e.variable {
             lambda_autoscaler::settings::WATCH_SECONDS_ENV => {
                 format!("--watch-seconds: {}", e.message)
             }
             _ => e.to_string(),
-        })?;
-        if settings.state_table.is_none() {
-            return Err(format!(
-                "--watch-seconds: {}",
-                lambda_autoscaler::settings::WATCH_NEEDS_STATE
-            ));
-        }
-        settings.watch = Some(watch);
+        };
+        let watch = Settings::watch_every(seconds).map_err(as_flag)?;
+        settings.set_watch(watch).map_err(as_flag)?;
     }
     if let Some(seconds) = deadline_seconds {
         let margin = settings.deadline_margin.as_secs_f64();

@@ -125,8 +125,13 @@ pub fn is_enabled(tags: &HashMap<String, String>) -> bool {
 /// with the opt-in alone (the owner's consent, given before or kept after the document names
 /// it) has no policy to follow, and is no error.
 pub fn has_tag_policy(tags: &HashMap<String, String>) -> bool {
-    tags.keys()
-        .any(|k| k.starts_with(PREFIX) && k != ENABLED_TAG && k != LEGACY_STATE_TAG)
+    tags.keys().any(|k| is_policy_tag(k))
+}
+
+/// An `autoscaler:` tag that says something of the policy: not the opt-in, nor the state tag
+/// of earlier builds.
+fn is_policy_tag(key: &str) -> bool {
+    key.starts_with(PREFIX) && key != ENABLED_TAG && key != LEGACY_STATE_TAG
 }
 
 /// The tag a document field (e.g. `queue.messages_per_instance`) comes from; `windows` are
@@ -280,13 +285,10 @@ pub fn target_from_tags(function: &str, tags: &HashMap<String, String>) -> Resul
     let mut queue = Map::new();
     let mut windows: Vec<String> = Vec::new();
     let mut schedules: Vec<Value> = Vec::new();
-    let mut keys: Vec<&String> = tags.keys().filter(|k| k.starts_with(PREFIX)).collect();
+    let mut keys: Vec<&String> = tags.keys().filter(|k| is_policy_tag(k)).collect();
     keys.sort();
     for key in keys {
         let suffix = &key[PREFIX.len()..];
-        if key == ENABLED_TAG || key == LEGACY_STATE_TAG {
-            continue;
-        }
         if let Some(name) = key.strip_prefix(SCHEDULE_PREFIX) {
             schedules.push(window_from_tag(key, name, &tags[key])?);
             windows.push(name.to_owned());
