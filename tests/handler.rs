@@ -127,6 +127,17 @@ fn sqs(records: &[(&str, String)]) -> Value {
     json!({ "Records": records })
 }
 
+/// The message ids of an SQS batch's `batchItemFailures`.
+fn failed_records(outcome: &Outcome) -> Vec<&str> {
+    outcome
+        .batch_item_failures
+        .as_ref()
+        .expect("an SQS batch's outcome")
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect()
+}
+
 fn has_reason(outcome: &Outcome, function: &str, text: &str) -> bool {
     outcome
         .decisions
@@ -482,13 +493,7 @@ fn in_an_sqs_batch_records_fail_with_their_targets_and_the_later_command_wins() 
             .count(),
         1
     );
-    let failed: Vec<_> = outcome
-        .batch_item_failures
-        .as_ref()
-        .unwrap()
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed = failed_records(&outcome);
     // m4 named orders, whose write failed; m2 and m3 failed on their own.
     assert_eq!(failed, ["m2", "m3", "m4"]);
     let errors: Vec<_> = outcome
@@ -527,13 +532,7 @@ fn a_replaced_command_is_not_delivered_again_when_the_later_one_fails() {
     let outcome = f
         .run(sqs(&[("m1", command(4)), ("m2", command(6))]))
         .unwrap();
-    let failed: Vec<_> = outcome
-        .batch_item_failures
-        .as_ref()
-        .unwrap()
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed = failed_records(&outcome);
     // Only the later command comes back: delivered again, the earlier could land after it
     // and win.
     assert_eq!(failed, ["m2"]);
@@ -555,13 +554,7 @@ fn every_scheduled_record_of_a_batch_fails_with_the_tag_discovery() {
             ("s2", scheduled().to_string()),
         ]))
         .unwrap();
-    let failed: Vec<_> = outcome
-        .batch_item_failures
-        .as_ref()
-        .unwrap()
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed = failed_records(&outcome);
     assert_eq!(failed, ["s1", "s2"]);
 }
 

@@ -249,6 +249,21 @@ fn cli_with_table(moto: &Moto, args: &[&str]) -> (i32, String, String) {
     support::run_cli(args, &env)
 }
 
+/// `autoscaler activities orders-worker --json` (and `extra`) with the state table, parsed.
+fn activities_json(moto: &Moto, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "activities",
+        "orders-worker",
+        "--policy",
+        "examples/policy.json",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let (code, stdout, stderr) = cli_with_table(moto, &args);
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&stdout).expect("stdout is JSON")
+}
+
 #[tokio::test]
 async fn the_cli_prints_the_decision_record_and_exits_zero() {
     let moto = Moto::start();
@@ -1665,18 +1680,7 @@ async fn status_and_activities_show_what_the_cli_did_and_write_nothing() {
     assert!(table.starts_with("FUNCTION"), "{table}");
     assert_eq!(table.lines().count(), 2, "one row: {table}");
 
-    let (code, stdout, stderr) = cli_with_table(
-        &moto,
-        &[
-            "activities",
-            "orders-worker",
-            "--policy",
-            "examples/policy.json",
-            "--json",
-        ],
-    );
-    assert_eq!(code, 0, "{stderr}");
-    let activities: Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+    let activities = activities_json(&moto, &[]);
     assert_eq!(activities["function"], "orders-worker");
     let latest = &activities["activities"][0];
     assert_eq!(
@@ -1786,20 +1790,7 @@ async fn activities_move_out_of_the_item_a_decision_reads_and_an_earlier_builds_
     assert!(archived.contains_key("expires_at"));
     assert_eq!(slot("19").await["number"], A::N("19".into()));
 
-    let (code, stdout, stderr) = cli_with_table(
-        &moto,
-        &[
-            "activities",
-            "orders-worker",
-            "--policy",
-            "examples/policy.json",
-            "--limit",
-            "50",
-            "--json",
-        ],
-    );
-    assert_eq!(code, 0, "{stderr}");
-    let shown: Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+    let shown = activities_json(&moto, &["--limit", "50"]);
     let desired: Vec<u64> = shown["activities"]
         .as_array()
         .unwrap()
