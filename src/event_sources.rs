@@ -78,12 +78,13 @@ impl Observed {
     }
 }
 
-fn is_disabled(m: &EventSourceMapping) -> bool {
-    matches!(m.state.as_str(), "Disabled" | "Disabling")
-}
-
 fn record_of<'a>(records: &'a [MappingRecord], uuid: &str) -> Option<&'a MappingRecord> {
     records.iter().find(|r| r.uuid == uuid)
+}
+
+/// True when the records say the autoscaler paused the mapping `uuid` (and so may enable it).
+pub fn paused_by_autoscaler(records: &[MappingRecord], uuid: &str) -> bool {
+    record_of(records, uuid).is_some_and(|r| r.paused)
 }
 
 /// The mappings that follow the reservation: on demand, and enabled or paused by the
@@ -95,7 +96,7 @@ pub fn followed<'a>(
     mappings
         .iter()
         .filter(|m| !m.provisioned && m.state != "Deleting")
-        .filter(|m| !is_disabled(m) || record_of(records, &m.uuid).is_some_and(|r| r.paused))
+        .filter(|m| !m.is_disabled() || paused_by_autoscaler(records, &m.uuid))
         .collect()
 }
 
@@ -240,7 +241,7 @@ pub fn plan(
                 m.uuid,
                 m.queue_name()
             ));
-        } else if is_disabled(m) && !record_of(records, &m.uuid).is_some_and(|r| r.paused) {
+        } else if m.is_disabled() && !paused_by_autoscaler(records, &m.uuid) {
             reasons.push(format!(
                 "event source {} (queue {}) was disabled by someone else: left alone",
                 m.uuid,
@@ -293,7 +294,7 @@ pub fn plan(
             } else {
                 Some(shares[i])
             },
-            previous_enabled: !is_disabled(m),
+            previous_enabled: !m.is_disabled(),
             desired_enabled: !pause,
         })
         .collect();

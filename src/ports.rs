@@ -161,6 +161,11 @@ impl EventSourceMapping {
         self.queue_arn.rsplit(':').next().unwrap_or_default()
     }
 
+    /// True when its pollers are off, or going off.
+    pub fn is_disabled(&self) -> bool {
+        matches!(self.state.as_str(), "Disabled" | "Disabling")
+    }
+
     /// True while an update, enable or disable is still in progress.
     pub fn is_settling(&self) -> bool {
         matches!(

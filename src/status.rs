@@ -140,8 +140,8 @@ fn row(
             maximum_concurrency: m.maximum_concurrency,
             state: m.state.clone(),
             // A resume stays recorded as paused until the next plan finds it enabled.
-            paused_by_autoscaler: records.iter().any(|r| r.uuid == m.uuid && r.paused)
-                && matches!(m.state.as_str(), "Disabled" | "Disabling"),
+            paused_by_autoscaler: crate::event_sources::paused_by_autoscaler(records, &m.uuid)
+                && m.is_disabled(),
         })
         .collect();
     let alarm_states = shared.alarms_of(target);
