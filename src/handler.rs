@@ -325,10 +325,20 @@ impl Autoscaler {
                 futures::join!(read_chunks, after_changes_in_flight);
             };
             let evaluate = async {
-                let mut shared =
-                    observe::shared(plan, ctx, concurrency, &self.queue_urls, &self.mappings).await;
+                // Past the deadline no target is read (each is deferred at its own read), so
+                // neither are the alarms, queues and mappings: no control-plane call is spent.
+                let mut shared = if deadline
+                    .is_some_and(|d| !d.allows(&*ctx.clock, std::time::Duration::ZERO))
+                {
+                    observe::Shared::default()
+                } else {
+                    observe::shared(plan, ctx, concurrency, &self.queue_urls, &self.mappings).await
+                };
                 let now = ctx.clock.epoch_seconds();
-                shared.drain = self.queue_signals.read(plan, &shared, ctx, now).await;
+                shared.drain = self
+                    .queue_signals
+                    .read(plan, &shared, ctx, now, deadline.as_ref())
+                    .await;
                 let mut unread = Vec::new();
                 while let Some(reads) = chunks_read.recv().await {
                     for (order, (planned, observed)) in reads {

@@ -7,6 +7,7 @@
 //! A failed metric read keeps what was measured before: a missing service time only makes
 //! the proposal fall back to one execution per waiting batch, never scale in.
 
+use crate::deadline::Deadline;
 use crate::drain::{DepthSamples, Measured, Rates, Signals};
 use crate::event_sources;
 use crate::observe::Shared;
@@ -16,6 +17,7 @@ use crate::ports::{Context, ServiceQuery, SERVICE_QUERIES_PER_CALL};
 use crate::service_time::{Readings, LOOKBACK_SECONDS};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// The samples and measurements of a warm container.
 #[derive(Debug, Default)]
@@ -82,7 +84,14 @@ impl QueueSignals {
     /// Adds this read's depths to the samples of the drain-time targets' queues, reads the
     /// service times that are due, and returns what their proposals read. `now` is epoch
     /// seconds.
-    pub async fn read(&self, plan: &Plan, shared: &Shared, ctx: &Context, now: i64) -> DrainRead {
+    pub async fn read(
+        &self,
+        plan: &Plan,
+        shared: &Shared,
+        ctx: &Context,
+        now: i64,
+        deadline: Option<&Deadline>,
+    ) -> DrainRead {
         let waiting: Vec<&Target> = plan
             .targets
             .iter()
@@ -123,7 +132,20 @@ impl QueueSignals {
                 }
             }
         }
-        for chunk in due.chunks(SERVICE_QUERIES_PER_CALL) {
+        for (c, chunk) in due.chunks(SERVICE_QUERIES_PER_CALL).enumerate() {
+            // Like a target's read, a metric read starts only while the deadline allows; the
+            // readings stay due, so the next run reads them.
+            if let Some(deadline) = deadline.filter(|d| !d.allows(&*ctx.clock, Duration::ZERO)) {
+                tracing::warn!(
+                    "service times of {} targets not read before the deadline ({:.1} s left, \
+                     {:.1} s margin); the drain-time targets keep what was measured before, or \
+                     assume the largest service time their goal allows",
+                    due.len() - c * SERVICE_QUERIES_PER_CALL,
+                    deadline.left(&*ctx.clock).as_secs_f64(),
+                    deadline.margin().as_secs_f64()
+                );
+                break;
+            }
             let answer = ctx
                 .metric_reader
                 .service_points(chunk, now - LOOKBACK_SECONDS, now)

@@ -85,6 +85,20 @@ impl Fixture {
             .unwrap()
     }
 
+    /// A run with `seconds` left before the invocation's deadline.
+    fn run_with(&self, seconds: f64) -> Outcome {
+        let event: Value =
+            json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+        let deadline = self
+            .autoscaler
+            .deadline_after(Duration::from_secs_f64(seconds));
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(self.autoscaler.handle(&event, Some(deadline)))
+            .unwrap()
+    }
+
     fn later(&self, seconds: u64) {
         self.world.clock.advance(Duration::from_secs(seconds));
     }
@@ -142,6 +156,23 @@ fn a_queue_without_traffic_costs_no_metric_read() {
     f.depth(0, 0);
     f.run();
     assert_eq!(f.reads(), 0);
+}
+
+#[test]
+fn a_service_time_read_the_deadline_does_not_allow_is_left_due_for_the_next_run() {
+    let f = fixture(MEASURED);
+    f.measured(0.5, 1.0);
+    f.depth(1000, 20);
+    // 1 s left, within the 2 s margin: nothing starts.
+    f.run_with(1.0);
+    assert_eq!(f.reads(), 0, "no metric read starts past the deadline");
+    f.later(60);
+    let next = f.run();
+    assert_eq!(f.reads(), 1, "the next run reads what was left due");
+    assert!(says(
+        decision(&next),
+        "service 0.5 s (measured by CloudWatch)"
+    ));
 }
 
 #[test]

@@ -1054,6 +1054,31 @@ fn control_plane_calls_never_exceed_the_budget_in_any_second_and_get_function_it
 }
 
 #[test]
+fn a_run_that_starts_within_the_deadlines_margin_reads_nothing_and_defers_every_target() {
+    let policy = fleet(3).replace(
+        r#""queue":{"name":"q2""#,
+        r#""alarms":[{"name":"db","on_alarm":{"cap":2}}],"queue":{"name":"q2""#,
+    );
+    let f = fixture_with(&policy, Settings::default(), true);
+    for i in 0..3 {
+        f.world.lambda.add(&format!("t{i}"), Some(1), &[]);
+        backlog(&f, i, 50);
+    }
+    // 1 s left, within the 2 s margin.
+    let outcome = f.run_until(scheduled(), Some(1.0)).unwrap();
+    assert_eq!(outcome.deferred, 3);
+    for operation in [
+        "DescribeAlarms",
+        "GetQueueAttributes",
+        "GetQueueUrl",
+        "GetFunction",
+    ] {
+        assert_eq!(f.count(operation), 0, "{operation}");
+    }
+    assert!((0..3).all(|i| f.reserved(&format!("t{i}")) == Some(1)));
+}
+
+#[test]
 fn at_the_deadline_writes_stop_the_rest_is_deferred_and_the_next_run_continues() {
     let n = 40;
     let f = fixture_with(&fleet(n), Settings::default(), true);
