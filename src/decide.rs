@@ -349,7 +349,7 @@ fn starting_history(
     match &mut history {
         Some(h) => h.expire(inputs.now, window),
         None => {
-            let mut seeded = History::default();
+            let mut seeded = History::started_at(inputs.now);
             if let (Some(current), true) = (inputs.current, window > 0) {
                 let seed = current.clamp(bounds.min, bounds.max);
                 seeded.record(inputs.now, seed, window);

@@ -80,6 +80,8 @@ pub struct MappingRecord {
 /// reads only the newest, with the target's history; the store keeps the older ones in
 /// items of their own (see [`History::activities`]), so that they cost a decision nothing.
 pub const MAX_ACTIVITIES: usize = 20;
+/// Activity numbers a second of a history's start time ([`History::started_at`]).
+pub const ACTIVITY_NUMBERS_PER_SECOND: u64 = 100;
 /// Reasons kept per activity, and their total length in bytes.
 pub const MAX_ACTIVITY_REASONS: usize = 24;
 pub const MAX_ACTIVITY_REASON_BYTES: usize = 2048;
@@ -194,8 +196,9 @@ pub struct History {
     /// `autoscaler activities` reads the archived ones from the store
     /// ([`crate::ports::StateStore::archived_activities`]).
     pub activities: Vec<Activity>,
-    /// How many of the target's activities came before `activities[0]`: its number, from
-    /// 0. The store archives activity `n` under `n` mod [`MAX_ACTIVITIES`].
+    /// The number of `activities[i]`: from the history's start ([`History::started_at`]; 0
+    /// in an earlier build's item), one more for each. The store archives activity `n` under
+    /// `n` mod [`MAX_ACTIVITIES`].
     pub earlier_activities: u64,
     /// The mappings the autoscaler has changed, by UUID. An item that holds any does not
     /// expire: a paused consumer writes nothing, and a lost ceiling or pause would be
@@ -289,6 +292,21 @@ impl History {
     pub fn archived_numbers(&self, limit: usize) -> std::ops::Range<u64> {
         let last = self.earlier_activities;
         last.saturating_sub(limit.min(MAX_ACTIVITIES - 1) as u64)..last
+    }
+
+    /// A history started at `now` (none saved, or the saved one set aside) numbers its first
+    /// activity from its start time, [`ACTIVITY_NUMBERS_PER_SECOND`] to a second. Numbered
+    /// from 0 instead, a target whose item expired would archive its activities under the
+    /// numbers, and so in the slots, of the history before it (which outlive the item), and
+    /// an archive write that failed would show that history's activity in its place. No
+    /// target attempts 100 changes a second, so the numbers of two histories never meet.
+    pub fn started_at(now: i64) -> History {
+        History {
+            earlier_activities: u64::try_from(now)
+                .unwrap_or(0)
+                .saturating_mul(ACTIVITY_NUMBERS_PER_SECOND),
+            ..History::default()
+        }
     }
 
     /// The number of `activities[i]` (see [`History::earlier_activities`]).

@@ -3,10 +3,10 @@
 
 use lambda_autoscaler::alarm::AlarmState::{Alarm, Ok as Fine};
 use lambda_autoscaler::handler::Autoscaler;
-use lambda_autoscaler::memory::{MemoryLambda, World};
+use lambda_autoscaler::memory::{MemoryLambda, World, ARCHIVE_PUT};
 use lambda_autoscaler::policy::Policy;
 use lambda_autoscaler::settings::Settings;
-use lambda_autoscaler::state::ActivityOutcome;
+use lambda_autoscaler::state::{ActivityOutcome, History};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -128,7 +128,9 @@ fn an_attempt_is_pending_until_the_next_write_settles_it_from_the_reservation_re
     // The target's item keeps the newest; the settled one went to an item of its own.
     let (history, _) = world.state.get(&arn).unwrap();
     assert_eq!(history.activities.len(), 1);
-    assert_eq!(history.earlier_activities, 1);
+    // Numbered from the history's start: the settled one was its first.
+    let first = History::started_at(NOW).earlier_activities;
+    assert_eq!(history.earlier_activities, first + 1);
     let views = block_on(autoscaler.activities("orders", 1)).unwrap();
     assert_eq!(views.len(), 1);
     assert_eq!((views[0].previous, views[0].desired), (Some(15), Some(3)));
@@ -187,6 +189,34 @@ fn a_steady_target_writes_no_activity_and_its_attempt_stays_pending() {
 }
 
 #[test]
+fn a_history_after_an_expired_one_never_shows_the_earlier_ones_activities() {
+    let (world, autoscaler) = world();
+    let arn = MemoryLambda::arn("orders");
+    let command = |desired: u32| {
+        world.clock.advance(Duration::from_secs(400));
+        let command = json!({"function": "orders", "desiredConcurrency": desired});
+        block_on(autoscaler.handle(&command, None)).unwrap();
+    };
+    for desired in [40, 41, 42] {
+        command(desired);
+    }
+    // A week without a write: the item expires, its archived activities stay.
+    world.state.expire(&arn);
+    world.clock.advance(Duration::from_secs(8 * 86_400));
+    // The new history's archive write fails (logged; the save itself lands).
+    world
+        .faults
+        .inject(ARCHIVE_PUT, None, Some("InternalServerError"), "boom", None);
+    command(10);
+    command(11);
+    let views = block_on(autoscaler.activities("orders", 20)).unwrap();
+    let desired: Vec<_> = views.iter().map(|v| v.desired).collect();
+    // Only the new history's newest: its first was never archived, and the slot that would
+    // hold it still holds the earlier history's first (40), which must not show.
+    assert_eq!(desired, [Some(11)]);
+}
+
+#[test]
 fn at_most_twenty_activities_are_kept_newest_last() {
     let (world, autoscaler) = world();
     for i in 0..25u32 {
@@ -197,7 +227,9 @@ fn at_most_twenty_activities_are_kept_newest_last() {
     // A decision reads only the newest; the 19 before it are archived apart.
     let (history, _) = world.state.get(&MemoryLambda::arn("orders")).unwrap();
     assert_eq!(history.activities.len(), 1);
-    assert_eq!(history.earlier_activities, 24);
+    // The history started at the first command, 400 s in.
+    let first = History::started_at(NOW + 400).earlier_activities;
+    assert_eq!(history.earlier_activities, first + 24);
     let views = block_on(autoscaler.activities("orders", 50)).unwrap();
     let desired: Vec<_> = views.iter().map(|v| v.desired.unwrap()).collect();
     assert_eq!(desired, (15..=34).rev().collect::<Vec<_>>());

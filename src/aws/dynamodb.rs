@@ -13,7 +13,7 @@
 //! | `event_sources` | L of M | `{uuid: S, ceiling: N, paused: BOOL, held: BOOL}` for each event source mapping the autoscaler changed; `ceiling` absent when the mapping had no `MaximumConcurrency`, `held` (present when true) when an explicit set keeps the pause |
 //! | `in_force_since` | N | when the recommendation in force was first made |
 //! | `activities` | L of M | the target's newest attempted change (whose outcome the next write settles): `{at: N, trigger: S, previous: N, desired: N, reasons: L of S, outcome: S, detail: S}`; `previous`/`desired` absent for "unreserved", `detail` for pending and applied. Items of earlier builds hold up to 20, oldest first: the next write archives all but the newest |
-//! | `activity_number` | N | the newest activity's number (from 0); absent in earlier builds' items (then 0 for their oldest) |
+//! | `activity_number` | N | the newest activity's number (a history numbers from its start, [`History::started_at`]); absent in earlier builds' items (then 0 for their oldest) |
 //! | `updated_at` | N | epoch seconds of the write |
 //! | `writer` | S | a random mark of the process that wrote it, so that a process tells its own pending attempt from another writer's ([`crate::lease`]) |
 //! | `expires_at` | N | the table's TTL attribute: [`EXPIRES_AFTER_SECONDS`] after the write; absent while `event_sources` holds any record, so that a paused consumer's pause and a mapping's ceiling are never forgotten |

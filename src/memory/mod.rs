@@ -13,7 +13,7 @@ pub use clock::ManualClock;
 pub use cloudwatch::MemoryCloudWatch;
 pub use lambda::MemoryLambda;
 pub use sqs::MemoryQueues;
-pub use state::MemoryStateStore;
+pub use state::{MemoryStateStore, ARCHIVE_PUT};
 
 use crate::pace::PacedLambda;
 use crate::ports::{AwsError, Clock, Context};

@@ -9,6 +9,10 @@ use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
+/// The operation an archived activity's write is counted and failed under (DynamoDB's
+/// `PutItem` of the slot's item), apart from the target item's `PutItem`.
+pub const ARCHIVE_PUT: &str = "PutItem (archive)";
+
 pub struct MemoryStateStore {
     parts: Parts,
     items: Mutex<HashMap<String, (History, u64)>>,
@@ -47,6 +51,13 @@ impl MemoryStateStore {
             ours: false,
         };
         lock(&self.written).insert(key.to_owned(), written);
+    }
+
+    /// Removes the item of `key` as the table's TTL would, a week after its last write; its
+    /// archived activities, which expire later, stay.
+    pub fn expire(&self, key: &str) {
+        lock(&self.items).remove(key);
+        lock(&self.written).remove(key);
     }
 
     /// Makes another writer save `history` under `key` right before our next save of it
@@ -109,6 +120,11 @@ impl StateStore for MemoryStateStore {
             let newest = history.activities.len().saturating_sub(1);
             for (i, activity) in history.activities[..newest].iter().enumerate() {
                 let number = history.activity_number(i);
+                // An item of its own, written apart: it can fail alone (logged, as DynamoDB's).
+                let slot = format!("{key}#activity#{:02}", number % MAX_ACTIVITIES as u64);
+                if self.parts.call(ARCHIVE_PUT, &slot).is_err() {
+                    continue;
+                }
                 // One slot per number mod 20: the 20th later activity replaces it.
                 slots.retain(|n, _| n % MAX_ACTIVITIES as u64 != number % MAX_ACTIVITIES as u64);
                 slots.insert(number, activity.clone());
