@@ -306,7 +306,7 @@ impl Intake<'_> {
                     self.finish(Finished {
                         order: pending.order,
                         outcome: TargetOutcome::Done(record),
-                        known: Some(pending.known_after(pending.version, false)),
+                        known: Some(pending.known_after(pending.version.clone(), false)),
                     });
                 } else if class(&pending) == Class::ScaleOut {
                     self.asked += u64::from(increase(&pending.decision));
@@ -424,7 +424,7 @@ impl Writer<'_> {
         }
         let saves = p.decision.history_changed && self.ctx.state.is_some();
         let writes = u32::from(p.decision.change().is_some()) + p.source_plan.updates() as u32;
-        let read_version = p.version;
+        let read_version = p.version.clone();
         if let Some(reason) = self.defer_reason(saves, writes, settled) {
             let mut record = p.record();
             record.deferred = true;
@@ -804,13 +804,13 @@ impl Writer<'_> {
 
     /// Saves the decision's history against the version read; moves the version on.
     async fn save(&mut self, p: &mut Pending) -> Result<(), SaveFailure> {
-        let (Some(store), Some(version)) = (&self.ctx.state, p.version) else {
+        let (Some(store), Some(version)) = (&self.ctx.state, p.version.clone()) else {
             return Ok(());
         };
         let now = self.ctx.clock.epoch_seconds();
         let started = self.ctx.clock.elapsed();
         let saved = store
-            .save(&p.view.arn, &p.decision.history, version, now)
+            .save(&p.view.arn, &p.decision.history, version.clone(), now)
             .await;
         self.note_duration(started);
         match saved {
@@ -822,7 +822,7 @@ impl Writer<'_> {
                 p.saved_at = Some(started);
                 p.version = Some(match version {
                     Version::At(v) => Version::At(v.saturating_add(1)),
-                    Version::Absent | Version::Unreadable => Version::At(1),
+                    Version::Absent | Version::Unreadable(_) => Version::At(1),
                 });
                 Ok(())
             }

@@ -135,12 +135,12 @@ impl Pending {
         if applied {
             view.reserved = self.decision.desired;
         }
-        let stored = match self.version {
+        let stored = match &self.version {
             // Known to this process: its own write, or a read it has waited on
             // ([`crate::lease`]), so nothing to wait for.
             Some(version) if self.version != read_version => Stored {
                 state: SavedState::Valid(self.decision.history.clone()),
-                version,
+                version: version.clone(),
                 written: None,
             },
             _ => Stored {

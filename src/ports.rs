@@ -292,14 +292,17 @@ pub trait FunctionFinder: Send + Sync {
 }
 
 /// The version a saved item had when it was read: the compare-and-set of the next write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Version {
     /// No item: the write must create it.
     Absent,
     /// The item's version number.
     At(u64),
-    /// An item whose version is not a number (written by hand): replaced as it is.
-    Unreadable,
+    /// An item whose version is not a version number (written by hand), as read: `Some`
+    /// number that is not one (negative, fractional, too large), as the store wrote it, or
+    /// `None` for no number at all. The next write replaces the item only while it still
+    /// holds that, so two writers that read it cannot both replace it.
+    Unreadable(Option<String>),
 }
 
 /// One target's saved state and the version to write against.

@@ -911,6 +911,44 @@ async fn the_state_table_refuses_a_write_against_a_version_someone_else_moved() 
         item["expires_at"].as_n().unwrap(),
         &(now + 7 * 86_400).to_string()
     );
+    // Items written by hand, whose version is no version number: two writers read one; the
+    // first replaces it, the second conflicts, as with a number.
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    for version in [
+        Some(AttributeValue::S("three".into())),
+        Some(AttributeValue::N("-1".into())),
+        Some(AttributeValue::N("2.5".into())),
+        None,
+    ] {
+        let mut by_hand = client
+            .put_item()
+            .table_name(STATE_TABLE)
+            .item("function", AttributeValue::S(key.clone()));
+        if let Some(version) = version.clone() {
+            by_hand = by_hand.item("version", version);
+        }
+        by_hand.send().await.unwrap();
+        let read = store.load(std::slice::from_ref(&key)).await.unwrap();
+        let read_version = read[&key].version.clone();
+        assert!(
+            matches!(read_version, Version::Unreadable(_)),
+            "{version:?}: {read_version:?}"
+        );
+        store
+            .save(&key, &History::default(), read_version.clone(), now)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .save(&key, &History::default(), read_version, now)
+                .await,
+            Err(SaveError::Conflict),
+            "{version:?}"
+        );
+        let read = store.load(std::slice::from_ref(&key)).await.unwrap();
+        assert_eq!(read[&key].version, Version::At(1), "{version:?}");
+    }
 }
 
 // ---- SQS event source mappings that follow the reservation ---------------------------------

@@ -178,7 +178,7 @@ impl StateStore for DynamoStateStore {
     ) -> Result<(), SaveError> {
         let next = match expected {
             Version::At(v) => v.saturating_add(1),
-            Version::Absent | Version::Unreadable => 1,
+            Version::Absent | Version::Unreadable(_) => 1,
         };
         let request = self
             .client
@@ -195,10 +195,20 @@ impl StateStore for DynamoStateStore {
                 .condition_expression("#v = :expected")
                 .expression_attribute_names("#v", "version")
                 .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
-            // An item someone wrote by hand: replace it as long as it still exists.
-            Version::Unreadable => request
-                .condition_expression("attribute_exists(#f)")
-                .expression_attribute_names("#f", "function"),
+            // An item someone wrote by hand: replace it only while it holds what was read.
+            // Every write of ours leaves a version number, so a second writer that read the
+            // same item meets a conflict, as with a number.
+            Version::Unreadable(Some(read)) => request
+                .condition_expression("#v = :read")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":read", AttributeValue::N(read.clone())),
+            Version::Unreadable(None) => request
+                .condition_expression(
+                    "attribute_exists(#f) AND (attribute_not_exists(#v) OR NOT attribute_type(#v, :number))",
+                )
+                .expression_attribute_names("#f", "function")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":number", AttributeValue::S("N".into())),
         };
         // The activities before the newest go to their own items, beside the target's item:
         // the same activity under the same number whatever happens to the write, so a
@@ -458,8 +468,10 @@ fn decode_activity(entry: &AttributeValue) -> Result<Activity, String> {
 /// Reads an item. Never fails: what cannot be used becomes `Unusable` with the reason.
 fn decode(item: &HashMap<String, AttributeValue>) -> Stored {
     let version = match item.get("version") {
-        Some(AttributeValue::N(n)) => n.parse().map_or(Version::Unreadable, Version::At),
-        _ => Version::Unreadable,
+        Some(AttributeValue::N(n)) => n
+            .parse()
+            .map_or_else(|_| Version::Unreadable(Some(n.clone())), Version::At),
+        _ => Version::Unreadable(None),
     };
     let state = match decode_history(item) {
         Ok(history) => SavedState::Valid(history),
@@ -849,7 +861,12 @@ mod tests {
         assert_eq!(decode(&item).version, Version::At(3));
         let mut item = encode("arn:f", &history(), 3, 0);
         item.insert("version".into(), AttributeValue::S("three".into()));
-        assert_eq!(decode(&item).version, Version::Unreadable);
+        assert_eq!(decode(&item).version, Version::Unreadable(None));
+        item.insert("version".into(), number("-1"));
+        assert_eq!(
+            decode(&item).version,
+            Version::Unreadable(Some("-1".into()))
+        );
         for (field, value, why) in [
             (
                 "last_change",
