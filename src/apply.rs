@@ -56,6 +56,7 @@ use crate::lease;
 use crate::mapping_cache::MappingCache;
 use crate::observe::Observed;
 use crate::outcome::TargetOutcome;
+use crate::pace::Replacing;
 pub use crate::pending::Pending;
 use crate::ports::{Context, ErrorKind, Lambda, SaveError, Version};
 use crate::report::{describe, DecisionRecord, PublishCost};
@@ -851,7 +852,12 @@ impl Writer<'_> {
         let result = self
             .ctx
             .lambda
-            .put_reserved_before(&p.planned.target.function, value, start_by)
+            .put_reserved_before(
+                &p.planned.target.function,
+                value,
+                Replacing::Read(p.view.reserved),
+                start_by,
+            )
             .await;
         self.note_duration(started);
         result

@@ -26,10 +26,13 @@
 //! docs/reliability.md), the whole seconds the save time is kept in, and a second of clock
 //! skew between two Lambda functions. Pure: the store says who wrote an item and when.
 //!
-//! What it does not cover: a write that landed but whose answer was lost is retried within
-//! the start window, with the same value. A reader that found it landed and wrote at once
-//! (a cap, say) in those seconds can see that retry land after its own write; its next
-//! evaluation (the cap's alarm still holds) writes it again.
+//! A write that landed but whose answer was lost (no answer, or a server fault after the
+//! change) is not sent again: before a retry the writer reads the reservation
+//! (`GetFunction`, outside the control-plane quota), and retries only while it is still the
+//! one it read before the write ([`crate::pace::PacedLambda::put_reserved_before`]). So a
+//! reader that found the write landed and wrote at once (a cap, say) is not undone by a
+//! retry. What remains: a request that lands only after its own attempt timed out and the
+//! writer's read (5 s and more); the reader's next evaluation writes the cap again.
 
 use crate::ports::Stored;
 use crate::state::ActivityOutcome;

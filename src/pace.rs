@@ -10,8 +10,8 @@
 
 use crate::function_ref::FunctionRef;
 use crate::ports::{
-    AccountConcurrency, AwsError, Clock, EventSourceMapping, FunctionView, Lambda, MappingPage,
-    MappingUpdate,
+    AccountConcurrency, AwsError, Clock, ErrorKind, EventSourceMapping, FunctionView, Lambda,
+    MappingPage, MappingUpdate,
 };
 use crate::retry::Backoff;
 use async_trait::async_trait;
@@ -140,17 +140,53 @@ impl PacedLambda {
 
     /// `PutFunctionConcurrency`, every attempt of it (retries too) starting before
     /// `start_by` on the clock's monotonic scale, or none: a change fenced by the lease of its
-    /// saved attempt ([`crate::lease`]).
+    /// saved attempt ([`crate::lease`]). `replacing` is the reservation read before, when the
+    /// caller knows it.
+    ///
+    /// After an answer that does not say the write was refused (none came, or a server
+    /// fault), the write may have landed: it is sent again only while the reservation is
+    /// still the one it replaces. Sent again after landing, it could land a second time after
+    /// another writer's change that had seen it land (a cap, say) and undo it; the reservation
+    /// at `value` is the write's success, and one at any other value another writer's, which
+    /// ends this attempt with the error (the next evaluation decides again).
     pub async fn put_reserved_before(
         &self,
         function: &FunctionRef,
         value: u32,
+        replacing: Replacing,
         start_by: Option<Duration>,
     ) -> Result<(), AwsError> {
         let fence = start_by.map(|by| (by, "PutFunctionConcurrency", function.to_string()));
-        self.paced_before(&self.control_plane, fence, || {
-            self.inner.put_reserved(function, value)
-        })
+        let landed = |error: &AwsError| {
+            let error = error.clone();
+            async move {
+                let now = self
+                    .paced(&self.get_function, || self.inner.get_function(function))
+                    .await
+                    .ok()?
+                    .reserved;
+                match replacing {
+                    _ if now == Some(value) => Some(Ok(())),
+                    Replacing::Read(before) if now != before => Some(Err(AwsError {
+                        message: format!(
+                            "{}; the reservation is now {}, not {} as read: another writer's \
+                             change, so this one is not sent again",
+                            error.message,
+                            now.map_or("unreserved".to_owned(), |n| n.to_string()),
+                            before.map_or("unreserved".to_owned(), |n| n.to_string()),
+                        ),
+                        ..error
+                    })),
+                    _ => None,
+                }
+            }
+        };
+        self.paced_before(
+            &self.control_plane,
+            fence,
+            || self.inner.put_reserved(function, value),
+            Some(landed),
+        )
         .await
     }
 
@@ -162,9 +198,12 @@ impl PacedLambda {
         start_by: Option<Duration>,
     ) -> Result<EventSourceMapping, AwsError> {
         let fence = start_by.map(|by| (by, "UpdateEventSourceMapping", uuid.to_owned()));
-        self.paced_before(&self.control_plane, fence, || {
-            self.inner.update_mapping(uuid, update)
-        })
+        self.paced_before(
+            &self.control_plane,
+            fence,
+            || self.inner.update_mapping(uuid, update),
+            no_check(),
+        )
         .await
     }
 
@@ -173,20 +212,25 @@ impl PacedLambda {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, AwsError>>,
     {
-        self.paced_before(pacer, None, call).await
+        self.paced_before(pacer, None, call, no_check()).await
     }
 
     /// Paced and retried; with a `fence` (the latest start, the operation and its resource),
-    /// an attempt whose turn comes later is not made.
-    async fn paced_before<T, F, Fut>(
+    /// an attempt whose turn comes later is not made. With `landed`, a failure that may have
+    /// followed the call's success (no answer, a server fault) is checked before a retry:
+    /// what it returns is the call's result, or `None` to try again.
+    async fn paced_before<T, F, Fut, C, CFut>(
         &self,
         pacer: &Pacer,
         fence: Option<(Duration, &'static str, String)>,
         call: F,
+        landed: Option<C>,
     ) -> Result<T, AwsError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, AwsError>>,
+        C: Fn(&AwsError) -> CFut,
+        CFut: Future<Output = Option<Result<T, AwsError>>>,
     {
         let mut attempt = 1;
         loop {
@@ -210,12 +254,39 @@ impl PacedLambda {
                     let wait = self.backoff.delay(attempt, fastrand::f64());
                     tracing::debug!(%error, attempt, ?wait, "transient Lambda error; retrying");
                     self.clock.sleep(wait).await;
+                    let maybe_landed =
+                        matches!(error.kind(), ErrorKind::NoAnswer | ErrorKind::ServerFault);
+                    if let (true, Some(landed)) = (maybe_landed, &landed) {
+                        if let Some(result) = landed(&error).await {
+                            tracing::debug!(%error, "not sent again: {:?}", result.as_ref().err());
+                            return result;
+                        }
+                    }
                     attempt += 1;
                 }
                 result => return result,
             }
         }
     }
+}
+
+/// What a check before a retry returns: the call's result, or `None` to try again.
+type Checked<T> = std::future::Ready<Option<Result<T, AwsError>>>;
+
+/// No check before a retry: reads, and mapping writes, whose second landing the lease covers
+/// (a reader waits out a change that raises mappings; a decrease lowers them before its
+/// reservation, whose landing a reader waits for).
+fn no_check<T>() -> Option<fn(&AwsError) -> Checked<T>> {
+    None
+}
+
+/// The reservation a write replaces ([`PacedLambda::put_reserved_before`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replacing {
+    /// As read before the write (`None`: unreserved).
+    Read(Option<u32>),
+    /// Not known to the caller.
+    Unknown,
 }
 
 #[async_trait]
@@ -226,7 +297,8 @@ impl Lambda for PacedLambda {
     }
 
     async fn put_reserved(&self, function: &FunctionRef, value: u32) -> Result<(), AwsError> {
-        self.put_reserved_before(function, value, None).await
+        self.put_reserved_before(function, value, Replacing::Unknown, None)
+            .await
     }
 
     async fn account(&self) -> Result<AccountConcurrency, AwsError> {
@@ -309,8 +381,15 @@ mod tests {
         let f = FunctionRef::parse("f").unwrap();
         // In time: sent. The next turn is a second later, after its window: not sent.
         let by = Some(Duration::from_millis(500));
-        ctx.lambda.put_reserved_before(&f, 2, by).await.unwrap();
-        let late = ctx.lambda.put_reserved_before(&f, 3, by).await.unwrap_err();
+        ctx.lambda
+            .put_reserved_before(&f, 2, Replacing::Unknown, by)
+            .await
+            .unwrap();
+        let late = ctx
+            .lambda
+            .put_reserved_before(&f, 3, Replacing::Unknown, by)
+            .await
+            .unwrap_err();
         assert_eq!(late.code.as_deref(), Some(LEASE_PASSED));
         assert_eq!(world.lambda.reserved("f"), Some(2));
         assert_eq!(world.calls.count("PutFunctionConcurrency"), 1);

@@ -21,7 +21,7 @@ use lambda_autoscaler::error::HandlerError;
 use lambda_autoscaler::function_ref::FunctionRef;
 use lambda_autoscaler::handler::Autoscaler;
 use lambda_autoscaler::memory::World;
-use lambda_autoscaler::pace::PacedLambda;
+use lambda_autoscaler::pace::{PacedLambda, Replacing};
 use lambda_autoscaler::policy::Policy;
 use lambda_autoscaler::ports::{AlarmReader, Lambda};
 use lambda_autoscaler::report::Outcome;
@@ -133,6 +133,58 @@ async fn throttling_is_retried_through_the_pacer_and_reported_after_the_last_att
     let lambda = paced(lambda_client(&[&put]));
     lambda.put_reserved(&orders(), 9).await.unwrap();
     assert_eq!(put.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn a_write_whose_answer_was_lost_is_not_sent_again_once_it_has_landed() {
+    // A server fault may come after the write landed: GetFunction shows it did.
+    let put = mock!(aws_sdk_lambda::Client::put_function_concurrency)
+        .sequence()
+        .http_status(503, Some("Service Unavailable".into()))
+        .output(|| PutFunctionConcurrencyOutput::builder().build())
+        .build();
+    let landed = currently(9);
+    let lambda = paced(lambda_client(&[&put, &landed]));
+    lambda.put_reserved(&orders(), 9).await.unwrap();
+    assert_eq!(
+        put.num_calls(),
+        1,
+        "not sent again: it could land after another writer's"
+    );
+    assert_eq!(landed.num_calls(), 1);
+
+    // It had not landed: tried again. A throttled call was refused, so no check precedes
+    // its retry.
+    let put = mock!(aws_sdk_lambda::Client::put_function_concurrency)
+        .sequence()
+        .http_status(503, Some("Service Unavailable".into()))
+        .error(throttled)
+        .output(|| PutFunctionConcurrencyOutput::builder().build())
+        .build();
+    let before = currently(4);
+    let lambda = paced(lambda_client(&[&put, &before]));
+    let replacing = Replacing::Read(Some(4));
+    lambda
+        .put_reserved_before(&orders(), 9, replacing, None)
+        .await
+        .unwrap();
+    assert_eq!(put.num_calls(), 3);
+    assert_eq!(before.num_calls(), 1);
+
+    // Neither: another writer has changed it since (a cap of 3), so this change is over.
+    let put = mock!(aws_sdk_lambda::Client::put_function_concurrency)
+        .sequence()
+        .http_status(503, Some("Service Unavailable".into()))
+        .output(|| PutFunctionConcurrencyOutput::builder().build())
+        .build();
+    let capped = currently(3);
+    let lambda = paced(lambda_client(&[&put, &capped]));
+    let result = lambda
+        .put_reserved_before(&orders(), 9, replacing, None)
+        .await;
+    assert!(result.is_err());
+    assert_eq!(put.num_calls(), 1, "the cap stands");
+    assert_eq!(capped.num_calls(), 1);
 }
 
 #[tokio::test]

@@ -1346,6 +1346,26 @@ fn an_update_in_progress_is_retried_and_the_change_lands() {
     assert_eq!(f.count("PutFunctionConcurrency"), 3);
 }
 
+#[test]
+fn a_write_whose_answer_was_lost_is_sent_again_only_while_the_reservation_is_as_read() {
+    // It landed: not sent again, and applied.
+    let f = careful();
+    f.world.lambda.lose_answers("orders", 1, None);
+    let outcome = f.run(alarm_event("backlog", "ALARM")).unwrap();
+    assert!(outcome.decisions[0].applied);
+    assert_eq!(f.reserved("orders"), Some(15));
+    assert_eq!(f.count("PutFunctionConcurrency"), 1);
+
+    // It landed, and another writer's cap (3) after it, which had seen it land: the cap
+    // stands, and the change fails (the event comes again, and is decided again).
+    let f = careful();
+    f.world.lambda.lose_answers("orders", 1, Some(3));
+    let error = f.run(alarm_event("backlog", "ALARM")).unwrap_err();
+    assert_eq!(error.error_type(), "AwsCallFailed");
+    assert_eq!(f.reserved("orders"), Some(3));
+    assert_eq!(f.count("PutFunctionConcurrency"), 1);
+}
+
 // ---- events from elsewhere ---------------------------------------------------------------
 
 #[test]

@@ -48,6 +48,9 @@ pub struct MemoryLambda {
     landing: Later<u32>,
     /// Another writer's `MaximumConcurrency` writes still on their way, by mapping UUID.
     mapping_landing: Later<u32>,
+    /// `PutFunctionConcurrency` calls that land and then lose their answer, by function: how
+    /// many more, and another writer's value that lands before the answer would have come.
+    lost_answers: Mutex<HashMap<String, (u32, Option<u32>)>>,
 }
 
 impl MemoryLambda {
@@ -66,7 +69,15 @@ impl MemoryLambda {
             }),
             landing: Later::default(),
             mapping_landing: Later::default(),
+            lost_answers: Mutex::default(),
         }
+    }
+
+    /// Makes the next `times` `PutFunctionConcurrency` calls on `name` land, then fail as a
+    /// connection that broke before the answer came (no error code); with `then`, another
+    /// writer's reservation lands in between.
+    pub fn lose_answers(&self, name: &str, times: u32, then: Option<u32>) {
+        lock(&self.lost_answers).insert(name.to_owned(), (times, then));
     }
 
     /// Another writer's `PutFunctionConcurrency` of `value` that lands at `at` (the clock's
@@ -239,6 +250,21 @@ impl Lambda for MemoryLambda {
             });
         }
         f.reserved = Some(value);
+        if let Some((lost, then)) = lock(&self.lost_answers)
+            .get_mut(function.name())
+            .filter(|(n, _)| *n > 0)
+        {
+            *lost -= 1;
+            if let Some(theirs) = *then {
+                f.reserved = Some(theirs);
+            }
+            return Err(AwsError {
+                operation: OPERATION,
+                resource: function.api_id().to_owned(),
+                code: None,
+                message: "connection closed before the answer".into(),
+            });
+        }
         Ok(())
     }
 
