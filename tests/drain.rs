@@ -76,26 +76,18 @@ impl Fixture {
     }
 
     fn run(&self) -> Outcome {
-        let event: Value =
-            json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(self.autoscaler.handle(&event, None))
-            .unwrap()
+        self.run_until(None)
     }
 
-    /// A run with `seconds` left before the invocation's deadline.
-    fn run_with(&self, seconds: f64) -> Outcome {
+    /// A scheduled run, with `seconds` left before the invocation's deadline (`None`: none).
+    fn run_until(&self, seconds: Option<f64>) -> Outcome {
         let event: Value =
             json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
-        let deadline = self
-            .autoscaler
-            .deadline_after(Duration::from_secs_f64(seconds));
+        let deadline = seconds.map(|s| self.autoscaler.deadline_after(Duration::from_secs_f64(s)));
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(self.autoscaler.handle(&event, Some(deadline)))
+            .block_on(self.autoscaler.handle(&event, deadline))
             .unwrap()
     }
 
@@ -164,7 +156,7 @@ fn a_service_time_read_the_deadline_does_not_allow_is_left_due_for_the_next_run(
     f.measured(0.5, 1.0);
     f.depth(1000, 20);
     // 1 s left, within the 2 s margin: nothing starts.
-    f.run_with(1.0);
+    f.run_until(Some(1.0));
     assert_eq!(f.reads(), 0, "no metric read starts past the deadline");
     f.later(60);
     let next = f.run();

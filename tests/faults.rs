@@ -135,14 +135,19 @@ async fn throttling_is_retried_through_the_pacer_and_reported_after_the_last_att
     assert_eq!(put.num_calls(), 3);
 }
 
-#[tokio::test]
-async fn a_write_whose_answer_was_lost_is_not_sent_again_once_it_has_landed() {
-    // A server fault may come after the write landed: GetFunction shows it did.
-    let put = mock!(aws_sdk_lambda::Client::put_function_concurrency)
+/// `PutFunctionConcurrency` answering a 503 (which may follow the change), then success.
+fn server_fault_then_success() -> Rule {
+    mock!(aws_sdk_lambda::Client::put_function_concurrency)
         .sequence()
         .http_status(503, Some("Service Unavailable".into()))
         .output(|| PutFunctionConcurrencyOutput::builder().build())
-        .build();
+        .build()
+}
+
+#[tokio::test]
+async fn a_write_whose_answer_was_lost_is_not_sent_again_once_it_has_landed() {
+    // A server fault may come after the write landed: GetFunction shows it did.
+    let put = server_fault_then_success();
     let landed = currently(9);
     let lambda = paced(lambda_client(&[&put, &landed]));
     lambda.put_reserved(&orders(), 9).await.unwrap();
@@ -172,11 +177,7 @@ async fn a_write_whose_answer_was_lost_is_not_sent_again_once_it_has_landed() {
     assert_eq!(before.num_calls(), 1);
 
     // Neither: another writer has changed it since (a cap of 3), so this change is over.
-    let put = mock!(aws_sdk_lambda::Client::put_function_concurrency)
-        .sequence()
-        .http_status(503, Some("Service Unavailable".into()))
-        .output(|| PutFunctionConcurrencyOutput::builder().build())
-        .build();
+    let put = server_fault_then_success();
     let capped = currently(3);
     let lambda = paced(lambda_client(&[&put, &capped]));
     let result = lambda
