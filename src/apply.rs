@@ -56,9 +56,8 @@ use crate::lease;
 use crate::mapping_cache::MappingCache;
 use crate::observe::Observed;
 use crate::outcome::TargetOutcome;
-use crate::pace::Replacing;
 pub use crate::pending::Pending;
-use crate::ports::{Context, ErrorKind, Lambda, SaveError, Version};
+use crate::ports::{AwsError, Context, ErrorKind, Lambda, SaveError, Version};
 use crate::report::{describe, DecisionRecord, PublishCost};
 use crate::state::ActivityOutcome;
 use std::cmp::{Ordering, Reverse};
@@ -327,6 +326,45 @@ impl Intake<'_> {
 }
 
 /// True when carrying out the decision writes anything.
+/// Before `p`'s reservation write of `value` is sent again after `error` (which may have come
+/// after it landed): the reservation and, with a state table, the target's saved version are
+/// read once, and [`lease::resend`] decides. A read that fails ends the write with `error`:
+/// sent blind, it could undo another writer's change.
+async fn before_resend(
+    ctx: &Context,
+    p: &Pending,
+    value: u32,
+    error: AwsError,
+) -> Option<Result<(), AwsError>> {
+    let stop = |why: String| {
+        Some(Err(AwsError {
+            message: format!("{}; not sent again: {why}", error.message),
+            ..error.clone()
+        }))
+    };
+    let now = match ctx.lambda.reserved_once(&p.planned.target.function).await {
+        Ok(now) => now,
+        Err(read) => return stop(format!("the reservation could not be read ({read})")),
+    };
+    let version_kept = match (&ctx.state, &p.version) {
+        (Some(store), Some(version)) if now != Some(value) => {
+            let key = std::slice::from_ref(&p.view.arn);
+            match store.load(key).await {
+                Ok(mut read) => {
+                    Some(read.remove(&p.view.arn).map(|s| s.version) == Some(version.clone()))
+                }
+                Err(read) => return stop(format!("the saved state could not be read ({read})")),
+            }
+        }
+        _ => None,
+    };
+    match lease::resend(value, p.view.reserved, now, version_kept) {
+        lease::Resend::Landed => Some(Ok(())),
+        lease::Resend::Stop(why) => stop(why),
+        lease::Resend::Again => None,
+    }
+}
+
 fn needs_writes(p: &Pending, ctx: &Context) -> bool {
     let d = &p.decision;
     d.change().is_some() || p.source_plan.writes() || (d.history_changed && ctx.state.is_some())
@@ -849,14 +887,18 @@ impl Writer<'_> {
         start_by: Option<Duration>,
     ) -> Result<(), crate::ports::AwsError> {
         let started = self.paced_start();
-        let result = self
-            .ctx
+        let ctx = self.ctx;
+        let before_resend = |error: &AwsError| {
+            let error = error.clone();
+            async move { before_resend(ctx, p, value, error).await }
+        };
+        let result = ctx
             .lambda
             .put_reserved_before(
                 &p.planned.target.function,
                 value,
-                Replacing::Read(p.view.reserved),
                 start_by,
+                Some(before_resend),
             )
             .await;
         self.note_duration(started);

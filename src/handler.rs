@@ -283,6 +283,32 @@ impl Autoscaler {
         keep_known: bool,
     ) -> Vec<Finished> {
         let ctx = &self.ctx;
+        // A pass that starts within the deadline's margin reads nothing (no alarm, queue or
+        // mapping either: no control-plane call spent) and decides nothing, not even a target
+        // whose view a watching invocation holds: each is deferred to the next run.
+        if let Some(reason) = observe::too_late_to_read(ctx, deadline.as_ref()) {
+            return (plan.targets.iter().enumerate())
+                .map(|(order, planned)| {
+                    let outcome = TargetOutcome::deferred_unread(planned, reason.clone());
+                    if let (Some(points), Some(record)) = (points, outcome.record()) {
+                        send_points(points, record);
+                    }
+                    // What was known before stays known: nothing was written.
+                    let known = match (&planned.view, &planned.stored, keep_known) {
+                        (Some(view), Some(stored), true) => Some(Observed {
+                            view: view.clone(),
+                            stored: stored.clone(),
+                        }),
+                        _ => None,
+                    };
+                    Finished {
+                        order,
+                        outcome,
+                        known,
+                    }
+                })
+                .collect();
+        }
         let concurrency = self.settings.read_concurrency;
         let prefix = self.own_arn_prefix();
         let (decided, incoming) = tokio::sync::mpsc::unbounded_channel();
@@ -325,15 +351,8 @@ impl Autoscaler {
                 futures::join!(read_chunks, after_changes_in_flight);
             };
             let evaluate = async {
-                // Past the deadline no target is read (each is deferred at its own read), so
-                // neither are the alarms, queues and mappings: no control-plane call is spent.
-                let mut shared = if deadline
-                    .is_some_and(|d| !d.allows(&*ctx.clock, std::time::Duration::ZERO))
-                {
-                    observe::Shared::default()
-                } else {
-                    observe::shared(plan, ctx, concurrency, &self.queue_urls, &self.mappings).await
-                };
+                let mut shared =
+                    observe::shared(plan, ctx, concurrency, &self.queue_urls, &self.mappings).await;
                 let now = ctx.clock.epoch_seconds();
                 shared.drain = self
                     .queue_signals

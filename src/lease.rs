@@ -27,12 +27,14 @@
 //! skew between two Lambda functions. Pure: the store says who wrote an item and when.
 //!
 //! A write that landed but whose answer was lost (no answer, or a server fault after the
-//! change) is not sent again: before a retry the writer reads the reservation
-//! (`GetFunction`, outside the control-plane quota), and retries only while it is still the
-//! one it read before the write ([`crate::pace::PacedLambda::put_reserved_before`]). So a
-//! reader that found the write landed and wrote at once (a cap, say) is not undone by a
-//! retry. What remains: a request that lands only after its own attempt timed out and the
-//! writer's read (5 s and more); the reader's next evaluation writes the cap again.
+//! change) is not sent blind: before a resend the writer reads the reservation once
+//! (`GetFunction`, outside the control-plane quota) and, with a state table, the target's
+//! saved version, and [`resend`] decides. At the value written, it landed; at another value
+//! than the one read before, or with the version moved on (every writer saves before it
+//! writes, so a cap back to the value read before shows there), another writer has acted and
+//! the change fails for the next evaluation; a read that fails ends it the same way. What
+//! remains: a request that lands only after its own attempt timed out and the writer's check
+//! (5 s and more); the reader's next evaluation writes the cap again.
 
 use crate::ports::Stored;
 use crate::state::ActivityOutcome;
@@ -73,6 +75,45 @@ pub fn change_in_flight(stored: &Stored, reserved: Option<u32>, now: i64) -> Opt
         .saturating_add(LEASE_SECONDS)
         .min(now.saturating_add(LEASE_SECONDS));
     (pending && now < until).then_some(until)
+}
+
+/// Whether to send again a reservation write whose answer may have come after it landed (no
+/// answer, or a server fault).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resend {
+    /// The reservation is at the value written: it landed.
+    Landed,
+    /// Another writer has acted since: the write must not land after its change. Why.
+    Stop(String),
+    /// Nothing has changed since the write was decided: it did not land, and is sent again.
+    Again,
+}
+
+/// [`Resend`] from what was read after the failure: the reservation `now` against the
+/// `value` written and the reservation read `before` the write, and whether the target's
+/// saved state still holds this writer's version (`None`: no state table). A writer always
+/// saves before it writes, so a version moved on is another writer's change even when the
+/// reservation is back at `before` (a cap to the value this one replaced).
+pub fn resend(
+    value: u32,
+    before: Option<u32>,
+    now: Option<u32>,
+    version_kept: Option<bool>,
+) -> Resend {
+    let shown = |r: Option<u32>| r.map_or("unreserved".to_owned(), |n| n.to_string());
+    if now == Some(value) {
+        Resend::Landed
+    } else if now != before {
+        Resend::Stop(format!(
+            "the reservation is now {}, not {} as read: another writer's change",
+            shown(now),
+            shown(before)
+        ))
+    } else if version_kept == Some(false) {
+        Resend::Stop("another writer has saved the target's state since".to_owned())
+    } else {
+        Resend::Again
+    }
 }
 
 #[cfg(test)]
@@ -184,5 +225,22 @@ mod tests {
             written: theirs,
         };
         assert_eq!(change_in_flight(&no_activity, Some(2), 1_001), None);
+    }
+
+    #[test]
+    fn a_write_is_sent_again_only_while_nothing_has_changed_since_it_was_decided() {
+        assert_eq!(resend(15, Some(5), Some(15), Some(true)), Resend::Landed);
+        assert_eq!(resend(15, Some(5), Some(5), Some(true)), Resend::Again);
+        assert_eq!(resend(15, Some(5), Some(5), None), Resend::Again);
+        assert!(matches!(
+            resend(15, Some(5), Some(3), Some(true)),
+            Resend::Stop(_)
+        ));
+        assert!(matches!(resend(15, None, Some(5), None), Resend::Stop(_)));
+        // Another writer's cap back to the value read: its save gives it away.
+        assert!(matches!(
+            resend(15, Some(5), Some(5), Some(false)),
+            Resend::Stop(_)
+        ));
     }
 }

@@ -230,6 +230,20 @@ pub struct Observed {
     pub stored: Stored,
 }
 
+/// Why nothing may be read now, if so: the deadline leaves no time to start (within its
+/// margin); the next scheduled run reads it.
+pub fn too_late_to_read(ctx: &Context, deadline: Option<&Deadline>) -> Option<String> {
+    let deadline = deadline?;
+    (!deadline.allows(&*ctx.clock, std::time::Duration::ZERO)).then(|| {
+        format!(
+            "deferred: not read before the deadline ({:.1} s left, {:.1} s margin); the next \
+             scheduled run reads it",
+            deadline.left(&*ctx.clock).as_secs_f64(),
+            deadline.margin().as_secs_f64()
+        )
+    })
+}
+
 /// Reads one chunk of targets: their functions (concurrently, paced) and their saved state
 /// (one `BatchGetItem`), each unless the plan already holds it ([`PlannedTarget::view`],
 /// [`PlannedTarget::stored`]). The state is keyed by the function's ARN; when `arn_prefix` (the
@@ -251,16 +265,8 @@ pub async fn chunk(
             if let Some(view) = &planned.view {
                 return Ok(view.clone());
             }
-            if let Some(deadline) = deadline {
-                if !deadline.allows(&*ctx.clock, std::time::Duration::ZERO) {
-                    let reason = format!(
-                        "deferred: not read before the deadline ({:.1} s left, {:.1} s margin); \
-                         the next scheduled run reads it",
-                        deadline.left(&*ctx.clock).as_secs_f64(),
-                        deadline.margin().as_secs_f64()
-                    );
-                    return Err(Box::new(TargetOutcome::deferred_unread(planned, reason)));
-                }
+            if let Some(reason) = too_late_to_read(ctx, deadline) {
+                return Err(Box::new(TargetOutcome::deferred_unread(planned, reason)));
             }
             read_function(&planned.target, ctx)
                 .await

@@ -140,54 +140,39 @@ impl PacedLambda {
 
     /// `PutFunctionConcurrency`, every attempt of it (retries too) starting before
     /// `start_by` on the clock's monotonic scale, or none: a change fenced by the lease of its
-    /// saved attempt ([`crate::lease`]). `replacing` is the reservation read before, when the
-    /// caller knows it.
+    /// saved attempt ([`crate::lease`]).
     ///
     /// After an answer that does not say the write was refused (none came, or a server
-    /// fault), the write may have landed: it is sent again only while the reservation is
-    /// still the one it replaces. Sent again after landing, it could land a second time after
-    /// another writer's change that had seen it land (a cap, say) and undo it; the reservation
-    /// at `value` is the write's success, and one at any other value another writer's, which
-    /// ends this attempt with the error (the next evaluation decides again).
-    pub async fn put_reserved_before(
+    /// fault), the write may have landed, and sent again it could land a second time after
+    /// another writer's change that had seen it land (a cap, say). So `before_resend`, when
+    /// given, is asked first (after the last attempt too): its answer is the write's result,
+    /// or `None` to send it again.
+    pub async fn put_reserved_before<C, CFut>(
         &self,
         function: &FunctionRef,
         value: u32,
-        replacing: Replacing,
         start_by: Option<Duration>,
-    ) -> Result<(), AwsError> {
+        before_resend: Option<C>,
+    ) -> Result<(), AwsError>
+    where
+        C: Fn(&AwsError) -> CFut,
+        CFut: Future<Output = Option<Result<(), AwsError>>>,
+    {
         let fence = start_by.map(|by| (by, "PutFunctionConcurrency", function.to_string()));
-        let landed = |error: &AwsError| {
-            let error = error.clone();
-            async move {
-                let now = self
-                    .paced(&self.get_function, || self.inner.get_function(function))
-                    .await
-                    .ok()?
-                    .reserved;
-                match replacing {
-                    _ if now == Some(value) => Some(Ok(())),
-                    Replacing::Read(before) if now != before => Some(Err(AwsError {
-                        message: format!(
-                            "{}; the reservation is now {}, not {} as read: another writer's \
-                             change, so this one is not sent again",
-                            error.message,
-                            now.map_or("unreserved".to_owned(), |n| n.to_string()),
-                            before.map_or("unreserved".to_owned(), |n| n.to_string()),
-                        ),
-                        ..error
-                    })),
-                    _ => None,
-                }
-            }
-        };
         self.paced_before(
             &self.control_plane,
             fence,
             || self.inner.put_reserved(function, value),
-            Some(landed),
+            before_resend,
         )
         .await
+    }
+
+    /// The function's reservation from one `GetFunction` (paced, not retried): a check before
+    /// a resend that cannot read it must not send the write blind, nor wait long.
+    pub async fn reserved_once(&self, function: &FunctionRef) -> Result<Option<u32>, AwsError> {
+        self.get_function.acquire(&*self.clock).await;
+        self.inner.get_function(function).await.map(|f| f.reserved)
     }
 
     /// `UpdateEventSourceMapping`, fenced as [`Self::put_reserved_before`].
@@ -216,15 +201,16 @@ impl PacedLambda {
     }
 
     /// Paced and retried; with a `fence` (the latest start, the operation and its resource),
-    /// an attempt whose turn comes later is not made. With `landed`, a failure that may have
-    /// followed the call's success (no answer, a server fault) is checked before a retry:
-    /// what it returns is the call's result, or `None` to try again.
+    /// an attempt whose turn comes later is not made. With `before_resend`, a failure that
+    /// may have followed the call's success (no answer, a server fault) is checked after its
+    /// backoff, the last attempt's too: what the check returns is the call's result, or `None`
+    /// to try again (after the last attempt: the failure).
     async fn paced_before<T, F, Fut, C, CFut>(
         &self,
         pacer: &Pacer,
         fence: Option<(Duration, &'static str, String)>,
         call: F,
-        landed: Option<C>,
+        before_resend: Option<C>,
     ) -> Result<T, AwsError>
     where
         F: Fn() -> Fut,
@@ -250,17 +236,25 @@ impl PacedLambda {
                 }
             }
             match call().await {
-                Err(error) if error.retryable() && attempt < self.backoff.max_attempts => {
+                Err(error) if error.retryable() => {
+                    let last = attempt >= self.backoff.max_attempts;
+                    let check = before_resend.as_ref().filter(|_| {
+                        matches!(error.kind(), ErrorKind::NoAnswer | ErrorKind::ServerFault)
+                    });
+                    if last && check.is_none() {
+                        return Err(error);
+                    }
                     let wait = self.backoff.delay(attempt, fastrand::f64());
-                    tracing::debug!(%error, attempt, ?wait, "transient Lambda error; retrying");
+                    tracing::debug!(%error, attempt, ?wait, "transient Lambda error");
                     self.clock.sleep(wait).await;
-                    let maybe_landed =
-                        matches!(error.kind(), ErrorKind::NoAnswer | ErrorKind::ServerFault);
-                    if let (true, Some(landed)) = (maybe_landed, &landed) {
-                        if let Some(result) = landed(&error).await {
+                    if let Some(check) = check {
+                        if let Some(result) = check(&error).await {
                             tracing::debug!(%error, "not sent again: {:?}", result.as_ref().err());
                             return result;
                         }
+                    }
+                    if last {
+                        return Err(error);
                     }
                     attempt += 1;
                 }
@@ -276,17 +270,8 @@ type Checked<T> = std::future::Ready<Option<Result<T, AwsError>>>;
 /// No check before a retry: reads, and mapping writes, whose second landing the lease covers
 /// (a reader waits out a change that raises mappings; a decrease lowers them before its
 /// reservation, whose landing a reader waits for).
-fn no_check<T>() -> Option<fn(&AwsError) -> Checked<T>> {
+pub fn no_check<T>() -> Option<fn(&AwsError) -> Checked<T>> {
     None
-}
-
-/// The reservation a write replaces ([`PacedLambda::put_reserved_before`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Replacing {
-    /// As read before the write (`None`: unreserved).
-    Read(Option<u32>),
-    /// Not known to the caller.
-    Unknown,
 }
 
 #[async_trait]
@@ -297,7 +282,7 @@ impl Lambda for PacedLambda {
     }
 
     async fn put_reserved(&self, function: &FunctionRef, value: u32) -> Result<(), AwsError> {
-        self.put_reserved_before(function, value, Replacing::Unknown, None)
+        self.put_reserved_before(function, value, None, no_check())
             .await
     }
 
@@ -382,12 +367,12 @@ mod tests {
         // In time: sent. The next turn is a second later, after its window: not sent.
         let by = Some(Duration::from_millis(500));
         ctx.lambda
-            .put_reserved_before(&f, 2, Replacing::Unknown, by)
+            .put_reserved_before(&f, 2, by, no_check())
             .await
             .unwrap();
         let late = ctx
             .lambda
-            .put_reserved_before(&f, 3, Replacing::Unknown, by)
+            .put_reserved_before(&f, 3, by, no_check())
             .await
             .unwrap_err();
         assert_eq!(late.code.as_deref(), Some(LEASE_PASSED));

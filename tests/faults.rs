@@ -21,9 +21,9 @@ use lambda_autoscaler::error::HandlerError;
 use lambda_autoscaler::function_ref::FunctionRef;
 use lambda_autoscaler::handler::Autoscaler;
 use lambda_autoscaler::memory::World;
-use lambda_autoscaler::pace::{PacedLambda, Replacing};
+use lambda_autoscaler::pace::PacedLambda;
 use lambda_autoscaler::policy::Policy;
-use lambda_autoscaler::ports::{AlarmReader, Lambda};
+use lambda_autoscaler::ports::{AlarmReader, AwsError, Lambda};
 use lambda_autoscaler::report::Outcome;
 use lambda_autoscaler::settings::Settings;
 use serde_json::{json, Value};
@@ -63,20 +63,23 @@ fn paced(client: aws_sdk_lambda::Client) -> PacedLambda {
 }
 
 fn currently(value: i32) -> Rule {
-    mock!(aws_sdk_lambda::Client::get_function).then_output(move || {
-        GetFunctionOutput::builder()
-            .configuration(
-                FunctionConfiguration::builder()
-                    .function_arn("arn:aws:lambda:us-east-1:123456789012:function:orders")
-                    .build(),
-            )
-            .concurrency(
-                Concurrency::builder()
-                    .reserved_concurrent_executions(value)
-                    .build(),
-            )
-            .build()
-    })
+    mock!(aws_sdk_lambda::Client::get_function).then_output(move || function_output(value))
+}
+
+/// orders, reserved at `value`.
+fn function_output(value: i32) -> GetFunctionOutput {
+    GetFunctionOutput::builder()
+        .configuration(
+            FunctionConfiguration::builder()
+                .function_arn("arn:aws:lambda:us-east-1:123456789012:function:orders")
+                .build(),
+        )
+        .concurrency(
+            Concurrency::builder()
+                .reserved_concurrent_executions(value)
+                .build(),
+        )
+        .build()
 }
 
 fn throttled() -> PutFunctionConcurrencyError {
@@ -144,48 +147,85 @@ fn server_fault_then_success() -> Rule {
         .build()
 }
 
+/// A write of 9 to orders whose check before a resend reads the reservation once: landed at
+/// 9, given up (with the failure) at 3, sent again otherwise.
+async fn put_checked(lambda: &PacedLambda) -> Result<(), AwsError> {
+    let check = |error: &AwsError| {
+        let error = error.clone();
+        async move {
+            match lambda.reserved_once(&orders()).await {
+                Ok(Some(9)) => Some(Ok(())),
+                Ok(Some(3)) | Err(_) => Some(Err(error)),
+                Ok(_) => None,
+            }
+        }
+    };
+    lambda
+        .put_reserved_before(&orders(), 9, None, Some(check))
+        .await
+}
+
 #[tokio::test]
-async fn a_write_whose_answer_was_lost_is_not_sent_again_once_it_has_landed() {
-    // A server fault may come after the write landed: GetFunction shows it did.
+async fn a_write_whose_answer_may_have_followed_its_landing_is_checked_before_it_is_sent_again() {
+    // A server fault may come after the write landed: the check finds it did.
     let put = server_fault_then_success();
     let landed = currently(9);
     let lambda = paced(lambda_client(&[&put, &landed]));
-    lambda.put_reserved(&orders(), 9).await.unwrap();
+    put_checked(&lambda).await.unwrap();
     assert_eq!(
         put.num_calls(),
         1,
         "not sent again: it could land after another writer's"
     );
-    assert_eq!(landed.num_calls(), 1);
+    assert_eq!(landed.num_calls(), 1, "one read, not retried");
 
-    // It had not landed: tried again. A throttled call was refused, so no check precedes
-    // its retry.
+    // It had not landed: sent again. A throttled call was refused: no check before its retry.
     let put = mock!(aws_sdk_lambda::Client::put_function_concurrency)
         .sequence()
         .http_status(503, Some("Service Unavailable".into()))
         .error(throttled)
         .output(|| PutFunctionConcurrencyOutput::builder().build())
         .build();
-    let before = currently(4);
-    let lambda = paced(lambda_client(&[&put, &before]));
-    let replacing = Replacing::Read(Some(4));
-    lambda
-        .put_reserved_before(&orders(), 9, replacing, None)
-        .await
-        .unwrap();
+    let unchanged = currently(4);
+    let lambda = paced(lambda_client(&[&put, &unchanged]));
+    put_checked(&lambda).await.unwrap();
     assert_eq!(put.num_calls(), 3);
-    assert_eq!(before.num_calls(), 1);
+    assert_eq!(unchanged.num_calls(), 1);
 
-    // Neither: another writer has changed it since (a cap of 3), so this change is over.
+    // The check gives up (another writer's cap of 3): the failure stands.
     let put = server_fault_then_success();
     let capped = currently(3);
     let lambda = paced(lambda_client(&[&put, &capped]));
-    let result = lambda
-        .put_reserved_before(&orders(), 9, replacing, None)
-        .await;
-    assert!(result.is_err());
+    assert!(put_checked(&lambda).await.is_err());
     assert_eq!(put.num_calls(), 1, "the cap stands");
-    assert_eq!(capped.num_calls(), 1);
+
+    // The last attempt is checked too: four faults, the last after the write landed.
+    let put = mock!(aws_sdk_lambda::Client::put_function_concurrency)
+        .sequence()
+        .http_status(503, Some("Service Unavailable".into()))
+        .times(4)
+        .build();
+    let reads = mock!(aws_sdk_lambda::Client::get_function)
+        .sequence()
+        .output(|| function_output(4))
+        .times(3)
+        .output(|| function_output(9))
+        .build();
+    let lambda = paced(lambda_client(&[&put, &reads]));
+    put_checked(&lambda).await.unwrap();
+    assert_eq!((put.num_calls(), reads.num_calls()), (4, 4));
+
+    // A check that cannot read gives up at once: nothing is sent blind, and the read is not
+    // retried.
+    let put = server_fault_then_success();
+    let unreadable = mock!(aws_sdk_lambda::Client::get_function)
+        .sequence()
+        .http_status(500, None)
+        .times(3)
+        .build();
+    let lambda = paced(lambda_client(&[&put, &unreadable]));
+    assert!(put_checked(&lambda).await.is_err());
+    assert_eq!((put.num_calls(), unreadable.num_calls()), (1, 1));
 }
 
 #[tokio::test]

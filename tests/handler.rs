@@ -5,7 +5,7 @@ use lambda_autoscaler::alarm::AlarmState::{self, Alarm, Ok as Fine};
 use lambda_autoscaler::aws::emf::Emf;
 use lambda_autoscaler::error::HandlerError;
 use lambda_autoscaler::handler::Autoscaler;
-use lambda_autoscaler::memory::{MemoryLambda, World};
+use lambda_autoscaler::memory::{Meanwhile, MemoryLambda, World};
 use lambda_autoscaler::policy::Policy;
 use lambda_autoscaler::ports::{Clock, QueueDepth};
 use lambda_autoscaler::report::Outcome;
@@ -1076,6 +1076,23 @@ fn a_run_that_starts_within_the_deadlines_margin_reads_nothing_and_defers_every_
         assert_eq!(f.count(operation), 0, "{operation}");
     }
     assert!((0..3).all(|i| f.reserved(&format!("t{i}")) == Some(1)));
+
+    // A target whose view the plan already holds (a direct command for a tagged function)
+    // is not decided either: a decision then would rest on no alarm or queue read.
+    f.world.lambda.add(
+        "resize",
+        Some(2),
+        &[
+            ("autoscaler:enabled", "true"),
+            ("autoscaler:min", "1"),
+            ("autoscaler:max", "6"),
+        ],
+    );
+    let command = json!({"function": "resize", "desiredConcurrency": 5});
+    let outcome = f.run_until(command, Some(1.0)).unwrap();
+    assert_eq!(outcome.deferred, 1);
+    assert_eq!(outcome.decisions[0].desired, None);
+    assert_eq!(f.reserved("resize"), Some(2));
 }
 
 #[test]
@@ -1347,7 +1364,7 @@ fn an_update_in_progress_is_retried_and_the_change_lands() {
 }
 
 #[test]
-fn a_write_whose_answer_was_lost_is_sent_again_only_while_the_reservation_is_as_read() {
+fn a_write_whose_answer_was_lost_is_sent_again_only_while_no_other_writer_has_acted() {
     // It landed: not sent again, and applied.
     let f = careful();
     f.world.lambda.lose_answers("orders", 1, None);
@@ -1356,14 +1373,26 @@ fn a_write_whose_answer_was_lost_is_sent_again_only_while_the_reservation_is_as_
     assert_eq!(f.reserved("orders"), Some(15));
     assert_eq!(f.count("PutFunctionConcurrency"), 1);
 
-    // It landed, and another writer's cap (3) after it, which had seen it land: the cap
-    // stands, and the change fails (the event comes again, and is decided again).
-    let f = careful();
-    f.world.lambda.lose_answers("orders", 1, Some(3));
-    let error = f.run(alarm_event("backlog", "ALARM")).unwrap_err();
-    assert_eq!(error.error_type(), "AwsCallFailed");
-    assert_eq!(f.reserved("orders"), Some(3));
-    assert_eq!(f.count("PutFunctionConcurrency"), 1);
+    // It landed, and another writer's cap after it, which had seen it land: the cap stands,
+    // and the change fails (the event comes again, and is decided again). A cap of 3 shows
+    // in the reservation; a cap of 5, the value read before, in the saved state, which every
+    // writer saves before it writes.
+    for cap in [3, 5] {
+        let f = careful();
+        let (state, arn) = (f.world.state.clone(), MemoryLambda::arn("orders"));
+        let another_writer: Meanwhile = Arc::new(move |reserved| {
+            let (history, _) = state.get(&arn).unwrap();
+            state.put(&arn, history);
+            *reserved = Some(cap);
+        });
+        f.world
+            .lambda
+            .lose_answers("orders", 1, Some(another_writer));
+        let error = f.run(alarm_event("backlog", "ALARM")).unwrap_err();
+        assert_eq!(error.error_type(), "AwsCallFailed", "cap {cap}");
+        assert_eq!(f.reserved("orders"), Some(cap));
+        assert_eq!(f.count("PutFunctionConcurrency"), 1, "cap {cap}");
+    }
 }
 
 // ---- events from elsewhere ---------------------------------------------------------------

@@ -9,7 +9,7 @@ use crate::ports::{
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const REGION: &str = "us-east-1";
@@ -39,6 +39,9 @@ struct Mappings {
     settling: HashMap<String, (u32, String)>,
 }
 
+/// What another writer does while an answer is lost ([`MemoryLambda::lose_answers`]).
+pub type Meanwhile = Arc<dyn Fn(&mut Option<u32>) + Send + Sync>;
+
 pub struct MemoryLambda {
     parts: Parts,
     functions: Mutex<BTreeMap<String, Function>>,
@@ -49,8 +52,8 @@ pub struct MemoryLambda {
     /// Another writer's `MaximumConcurrency` writes still on their way, by mapping UUID.
     mapping_landing: Later<u32>,
     /// `PutFunctionConcurrency` calls that land and then lose their answer, by function: how
-    /// many more, and another writer's value that lands before the answer would have come.
-    lost_answers: Mutex<HashMap<String, (u32, Option<u32>)>>,
+    /// many more, and what another writer does before the answer would have come.
+    lost_answers: Mutex<HashMap<String, (u32, Option<Meanwhile>)>>,
 }
 
 impl MemoryLambda {
@@ -74,10 +77,10 @@ impl MemoryLambda {
     }
 
     /// Makes the next `times` `PutFunctionConcurrency` calls on `name` land, then fail as a
-    /// connection that broke before the answer came (no error code); with `then`, another
-    /// writer's reservation lands in between.
-    pub fn lose_answers(&self, name: &str, times: u32, then: Option<u32>) {
-        lock(&self.lost_answers).insert(name.to_owned(), (times, then));
+    /// connection that broke before the answer came (no error code); `meanwhile`, another
+    /// writer acts in between (it is given the function's reservation).
+    pub fn lose_answers(&self, name: &str, times: u32, meanwhile: Option<Meanwhile>) {
+        lock(&self.lost_answers).insert(name.to_owned(), (times, meanwhile));
     }
 
     /// Another writer's `PutFunctionConcurrency` of `value` that lands at `at` (the clock's
@@ -250,13 +253,13 @@ impl Lambda for MemoryLambda {
             });
         }
         f.reserved = Some(value);
-        if let Some((lost, then)) = lock(&self.lost_answers)
+        if let Some((lost, meanwhile)) = lock(&self.lost_answers)
             .get_mut(function.name())
             .filter(|(n, _)| *n > 0)
         {
             *lost -= 1;
-            if let Some(theirs) = *then {
-                f.reserved = Some(theirs);
+            if let Some(meanwhile) = meanwhile {
+                meanwhile(&mut f.reserved);
             }
             return Err(AwsError {
                 operation: OPERATION,

@@ -11,7 +11,7 @@ mod state;
 
 pub use clock::ManualClock;
 pub use cloudwatch::MemoryCloudWatch;
-pub use lambda::MemoryLambda;
+pub use lambda::{Meanwhile, MemoryLambda};
 pub use sqs::MemoryQueues;
 pub use state::{MemoryStateStore, ARCHIVE_PUT};
 
