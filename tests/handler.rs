@@ -252,9 +252,8 @@ fn a_direct_command_for_an_unmanaged_function_is_refused_and_nothing_happens() {
     );
 }
 
-#[test]
-fn a_direct_command_for_a_tagged_function_reads_it_once() {
-    let f = fixture(POLICY);
+/// `resize`, a function managed by its tags (1 to 6), reserved at 2.
+fn add_resize(f: &Fixture) {
     f.world.lambda.add(
         "resize",
         Some(2),
@@ -264,6 +263,12 @@ fn a_direct_command_for_a_tagged_function_reads_it_once() {
             ("autoscaler:max", "6"),
         ],
     );
+}
+
+#[test]
+fn a_direct_command_for_a_tagged_function_reads_it_once() {
+    let f = fixture(POLICY);
+    add_resize(&f);
     let outcome = f
         .run(json!({"function": "resize", "desiredConcurrency": 50}))
         .unwrap();
@@ -1079,15 +1084,7 @@ fn a_run_that_starts_within_the_deadlines_margin_reads_nothing_and_defers_every_
 
     // A target whose view the plan already holds (a direct command for a tagged function)
     // is not decided either: a decision then would rest on no alarm or queue read.
-    f.world.lambda.add(
-        "resize",
-        Some(2),
-        &[
-            ("autoscaler:enabled", "true"),
-            ("autoscaler:min", "1"),
-            ("autoscaler:max", "6"),
-        ],
-    );
+    add_resize(&f);
     let command = json!({"function": "resize", "desiredConcurrency": 5});
     let outcome = f.run_until(command, Some(1.0)).unwrap();
     assert_eq!(outcome.deferred, 1);
