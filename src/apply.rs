@@ -325,7 +325,6 @@ impl Intake<'_> {
     }
 }
 
-/// True when carrying out the decision writes anything.
 /// Before `p`'s reservation write of `value` is sent again after `error` (which may have come
 /// after it landed): the reservation and, with a state table, the target's saved version are
 /// read once, and [`lease::resend`] decides. A read that fails ends the write with `error`:
@@ -365,6 +364,7 @@ async fn before_resend(
     }
 }
 
+/// True when carrying out the decision writes anything.
 fn needs_writes(p: &Pending, ctx: &Context) -> bool {
     let d = &p.decision;
     d.change().is_some() || p.source_plan.writes() || (d.history_changed && ctx.state.is_some())
