@@ -345,8 +345,9 @@ async fn before_resend(
         Ok(now) => now,
         Err(read) => return stop(format!("the reservation could not be read ({read})")),
     };
+    // The version matters only when the reservation alone would send the write again.
     let version_kept = match (&ctx.state, &p.version) {
-        (Some(store), Some(version)) if now != Some(value) => {
+        (Some(store), Some(version)) if now != Some(value) && now == p.view.reserved => {
             let key = std::slice::from_ref(&p.view.arn);
             match store.load(key).await {
                 Ok(mut read) => {

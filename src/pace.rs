@@ -281,6 +281,8 @@ impl Lambda for PacedLambda {
             .await
     }
 
+    /// Without the check before a resend ([`Self::put_reserved_before`] has it): the writer
+    /// (src/apply.rs) never calls this.
     async fn put_reserved(&self, function: &FunctionRef, value: u32) -> Result<(), AwsError> {
         self.put_reserved_before(function, value, None, no_check())
             .await

@@ -215,6 +215,17 @@ async fn a_write_whose_answer_may_have_followed_its_landing_is_checked_before_it
     put_checked(&lambda).await.unwrap();
     assert_eq!((put.num_calls(), reads.num_calls()), (4, 4));
 
+    // A check that keeps finding nothing changed: four attempts in all, then the failure.
+    let put = mock!(aws_sdk_lambda::Client::put_function_concurrency)
+        .sequence()
+        .http_status(503, Some("Service Unavailable".into()))
+        .times(10)
+        .build();
+    let unchanged = currently(4);
+    let lambda = paced(lambda_client(&[&put, &unchanged]));
+    assert!(put_checked(&lambda).await.is_err());
+    assert_eq!((put.num_calls(), unchanged.num_calls()), (4, 4));
+
     // A check that cannot read gives up at once: nothing is sent blind, and the read is not
     // retried.
     let put = server_fault_then_success();

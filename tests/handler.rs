@@ -1370,6 +1370,20 @@ fn a_write_whose_answer_was_lost_is_sent_again_only_while_no_other_writer_has_ac
     assert_eq!(f.reserved("orders"), Some(15));
     assert_eq!(f.count("PutFunctionConcurrency"), 1);
 
+    // It did not land (a server fault before the change), and nobody else wrote: sent again.
+    let f = careful();
+    f.world.faults.inject(
+        "PutFunctionConcurrency",
+        None,
+        Some("ServiceException"),
+        "unavailable",
+        Some(1),
+    );
+    let outcome = f.run(alarm_event("backlog", "ALARM")).unwrap();
+    assert!(outcome.decisions[0].applied);
+    assert_eq!(f.reserved("orders"), Some(15));
+    assert_eq!(f.count("PutFunctionConcurrency"), 2);
+
     // It landed, and another writer's cap after it, which had seen it land: the cap stands,
     // and the change fails (the event comes again, and is decided again). A cap of 3 shows
     // in the reservation; a cap of 5, the value read before, in the saved state, which every
