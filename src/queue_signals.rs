@@ -10,14 +10,13 @@
 use crate::deadline::Deadline;
 use crate::drain::{DepthSamples, Measured, Rates, Signals};
 use crate::event_sources;
-use crate::observe::Shared;
+use crate::observe::{self, Shared};
 use crate::plan::Plan;
 use crate::policy::{QueueGoal, QueueRef, Target};
 use crate::ports::{Context, ServiceQuery, SERVICE_QUERIES_PER_CALL};
 use crate::service_time::{Readings, LOOKBACK_SECONDS};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 /// The samples and measurements of a warm container.
 #[derive(Debug, Default)]
@@ -135,14 +134,11 @@ impl QueueSignals {
         for (c, chunk) in due.chunks(SERVICE_QUERIES_PER_CALL).enumerate() {
             // Like a target's read, a metric read starts only while the deadline allows; the
             // readings stay due, so the next run reads them.
-            if let Some(deadline) = deadline.filter(|d| !d.allows(&*ctx.clock, Duration::ZERO)) {
+            if let Some(why) = observe::too_late_to_read(ctx, deadline) {
                 tracing::warn!(
-                    "service times of {} targets not read before the deadline ({:.1} s left, \
-                     {:.1} s margin); the drain-time targets keep what was measured before, or \
-                     assume the largest service time their goal allows",
+                    "service times of {} targets, {why}; the drain-time targets keep what was \
+                     measured before, or assume the largest service time their goal allows",
                     due.len() - c * SERVICE_QUERIES_PER_CALL,
-                    deadline.left(&*ctx.clock).as_secs_f64(),
-                    deadline.margin().as_secs_f64()
                 );
                 break;
             }

@@ -80,6 +80,13 @@ pub struct MappingRecord {
 /// reads only the newest, with the target's history; the store keeps the older ones in
 /// items of their own (see [`History::activities`]), so that they cost a decision nothing.
 pub const MAX_ACTIVITIES: usize = 20;
+/// The key of the item (the slot) that archives activity `number` of the target whose item
+/// is keyed `key`: one slot per number mod [`MAX_ACTIVITIES`], so the 20th later activity
+/// replaces it.
+pub fn activity_key(key: &str, number: u64) -> String {
+    format!("{key}#activity#{:02}", number % MAX_ACTIVITIES as u64)
+}
+
 /// Activity numbers a second of a history's start time ([`History::started_at`]).
 pub const ACTIVITY_NUMBERS_PER_SECOND: u64 = 100;
 /// Reasons kept per activity, and their total length in bytes.

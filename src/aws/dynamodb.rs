@@ -37,8 +37,8 @@ use super::aws_error;
 use crate::lease::Written;
 use crate::ports::{AwsError, ErrorKind, SaveError, StateStore, Stored, Version};
 use crate::state::{
-    Activity, ActivityOutcome, Direction, History, LastChange, MappingRecord, Recommendation,
-    SavedState, MAX_ACTIVITIES,
+    activity_key, Activity, ActivityOutcome, Direction, History, LastChange, MappingRecord,
+    Recommendation, SavedState, MAX_ACTIVITIES,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
@@ -297,11 +297,6 @@ impl DynamoStateStore {
             .map(|_| ())
             .map_err(|e| aws_error("PutItem", format!("{} ({slot})", self.table), e))
     }
-}
-
-/// The key of the slot that activity `number` of the target `key` is archived under.
-fn activity_key(key: &str, number: u64) -> String {
-    format!("{key}#activity#{:02}", number % MAX_ACTIVITIES as u64)
 }
 
 /// The archived activity in a slot item, if it is the one numbered `number` of `key`.

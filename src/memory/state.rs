@@ -4,7 +4,7 @@ use super::{lock, Parts};
 use crate::lease::Written;
 use crate::ports::Clock as _;
 use crate::ports::{AwsError, SaveError, StateStore, Stored, Version};
-use crate::state::{Activity, History, SavedState, MAX_ACTIVITIES};
+use crate::state::{activity_key, Activity, History, SavedState, MAX_ACTIVITIES};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -122,8 +122,11 @@ impl StateStore for MemoryStateStore {
             for (i, activity) in history.activities[..newest].iter().enumerate() {
                 let number = history.activity_number(i);
                 // An item of its own, written apart: it can fail alone (logged, as DynamoDB's).
-                let slot = format!("{key}#activity#{:02}", number % MAX_ACTIVITIES as u64);
-                if self.parts.call(ARCHIVE_PUT, &slot).is_err() {
+                if self
+                    .parts
+                    .call(ARCHIVE_PUT, &activity_key(key, number))
+                    .is_err()
+                {
                     continue;
                 }
                 // One slot per number mod 20: the 20th later activity replaces it.
