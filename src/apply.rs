@@ -350,9 +350,7 @@ async fn before_resend(
         (Some(store), Some(version)) if now != Some(value) && now == p.view.reserved => {
             let key = std::slice::from_ref(&p.view.arn);
             match store.load(key).await {
-                Ok(mut read) => {
-                    Some(read.remove(&p.view.arn).map(|s| s.version) == Some(version.clone()))
-                }
+                Ok(read) => Some(read.get(&p.view.arn).is_some_and(|s| &s.version == version)),
                 Err(read) => return stop(format!("the saved state could not be read ({read})")),
             }
         }

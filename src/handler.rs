@@ -293,14 +293,7 @@ impl Autoscaler {
                     if let (Some(points), Some(record)) = (points, outcome.record()) {
                         send_points(points, record);
                     }
-                    // What was known before stays known: nothing was written.
-                    let known = match (&planned.view, &planned.stored, keep_known) {
-                        (Some(view), Some(stored), true) => Some(Observed {
-                            view: view.clone(),
-                            stored: stored.clone(),
-                        }),
-                        _ => None,
-                    };
+                    let known = None; // Not read: nothing is known.
                     Finished {
                         order,
                         outcome,

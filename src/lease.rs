@@ -141,6 +141,13 @@ mod tests {
         }
     }
 
+    fn history_of(s: &mut Stored) -> &mut History {
+        match &mut s.state {
+            SavedState::Valid(history) => history,
+            other => panic!("no history: {other:?}"),
+        }
+    }
+
     #[test]
     fn another_writers_pending_attempt_holds_the_target_until_its_lease_ends() {
         let theirs = Some(Written {
@@ -164,9 +171,7 @@ mod tests {
             ours: false,
         });
         let mut s = stored(ActivityOutcome::Pending, theirs);
-        let SavedState::Valid(h) = &mut s.state else {
-            unreachable!()
-        };
+        let h = history_of(&mut s);
         h.event_sources = vec![crate::state::MappingRecord {
             uuid: "m".into(),
             ceiling: None,
@@ -177,16 +182,12 @@ mod tests {
         assert_eq!(change_in_flight(&s, Some(20), 1_000), Some(1_012));
         assert_eq!(change_in_flight(&s, Some(20), 1_012), None);
         // A decrease lowers the mappings before the reservation: landed is landed.
-        let SavedState::Valid(h) = &mut s.state else {
-            unreachable!()
-        };
+        let h = history_of(&mut s);
         h.activities[0].previous = Some(30);
         assert_eq!(change_in_flight(&s, Some(20), 1_000), None);
         assert_eq!(change_in_flight(&s, Some(30), 1_000), Some(1_012));
         // The mappings alone (the reservation unchanged) may be raised.
-        let SavedState::Valid(h) = &mut s.state else {
-            unreachable!()
-        };
+        let h = history_of(&mut s);
         h.activities[0].previous = Some(20);
         assert_eq!(change_in_flight(&s, Some(20), 1_000), Some(1_012));
     }
