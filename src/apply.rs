@@ -47,6 +47,7 @@
 //! given the slowest write seen so far. What is not started is reported as deferred; the next
 //! scheduled run continues where this one stopped.
 
+use crate::context::Context;
 use crate::deadline::Deadline;
 use crate::decide::Decision;
 use crate::error::HandlerError;
@@ -57,7 +58,7 @@ use crate::mapping_cache::MappingCache;
 use crate::observe::Observed;
 use crate::outcome::TargetOutcome;
 pub use crate::pending::Pending;
-use crate::ports::{AwsError, Context, ErrorKind, Lambda, SaveError, Version};
+use crate::ports::{AwsError, ErrorKind, Lambda, SaveError, Version};
 use crate::report::{describe, DecisionRecord, PublishCost};
 use crate::state::ActivityOutcome;
 use std::cmp::{Ordering, Reverse};

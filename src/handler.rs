@@ -14,6 +14,7 @@
 //! the invocation already knows of them ([`crate::watch`]).
 
 use crate::apply::{self, Finished, Incoming, Pending};
+use crate::context::Context;
 use crate::deadline::Deadline;
 use crate::decide::{Observations, UnreadAlarm};
 use crate::error::HandlerError;
@@ -23,7 +24,7 @@ use crate::observe::{self, Observed, Shared, TARGETS_PER_CHUNK};
 use crate::outcome::TargetOutcome;
 use crate::plan::{self, Plan, PlannedTarget};
 use crate::policy::{Policy, PolicyError};
-use crate::ports::{AwsError, Context, MetricPoint};
+use crate::ports::{AwsError, MetricPoint};
 use crate::queue_signals::QueueSignals;
 use crate::queue_urls::QueueUrls;
 use crate::report::{self, DecisionRecord, Outcome, PublishCost};

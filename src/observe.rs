@@ -11,6 +11,7 @@
 //!   (`BatchGetItem`, 100 keys per call), in chunks so that decisions can start while later
 //!   chunks are still being read.
 
+use crate::context::Context;
 use crate::deadline::Deadline;
 use crate::decide::{AlarmStates, ObservedAlarm, StateSource};
 use crate::error::HandlerError;
@@ -20,9 +21,7 @@ use crate::mapping_cache::{ByFunction, MappingCache};
 use crate::outcome::TargetOutcome;
 use crate::plan::{Plan, PlannedTarget};
 use crate::policy::{EventSources, QueueRef, Target};
-use crate::ports::{
-    AwsError, Context, ErrorKind, FunctionView, Lambda, QueueDepth, Stored, Version,
-};
+use crate::ports::{AwsError, ErrorKind, FunctionView, Lambda, QueueDepth, Stored, Version};
 use crate::queue_urls::QueueUrls;
 use crate::state::SavedState;
 use futures::stream::{self, StreamExt};

@@ -6,12 +6,13 @@
 //! alarms' proposals for its target; when several name one target, the later one wins.
 
 use crate::alarm::AlarmState;
+use crate::context::Context;
 use crate::decide::Request;
 use crate::error::HandlerError;
 use crate::function_ref::FunctionRef;
 use crate::policy::tags::{has_tag_policy, is_enabled, target_from_tags, ENABLED_TAG};
 use crate::policy::{Policy, Target};
-use crate::ports::{Context, ErrorKind, FunctionView, Lambda, Stored};
+use crate::ports::{ErrorKind, FunctionView, Lambda, Stored};
 use crate::trigger::{Origin, Signal, Trigger};
 use std::collections::{HashMap, HashSet};
 

@@ -1,5 +1,5 @@
-//! The capabilities an invocation needs from the world, one small trait each, and the one
-//! [`Context`] that holds them.
+//! The capabilities an invocation needs from the world, one small trait each; the one
+//! [`crate::context::Context`] holds them.
 //!
 //! [`crate::aws`] implements them over the SDK clients (tested against moto and
 //! `aws-smithy-mocks`); [`crate::memory`] implements them in memory for the handler tests,
@@ -8,12 +8,10 @@
 use crate::alarm::AlarmState;
 pub use crate::decide::QueueDepth;
 use crate::function_ref::FunctionRef;
-use crate::pace::PacedLambda;
 use crate::state::{History, SavedState};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A failed call: which operation, on what, and what the service said.
@@ -375,20 +373,38 @@ pub trait Clock: Send + Sync {
     async fn sleep(&self, duration: Duration);
 }
 
-/// Everything an invocation talks to. The Lambda port is held only as a
-/// [`PacedLambda`], so no caller can skip the account's budget.
-#[derive(Clone)]
-pub struct Context {
-    pub lambda: Arc<PacedLambda>,
-    pub alarms: Arc<dyn AlarmReader>,
-    /// The service times of drain-time targets.
-    pub metric_reader: Arc<dyn MetricReader>,
-    pub queues: Arc<dyn QueueReader>,
-    pub finder: Arc<dyn FunctionFinder>,
-    pub metrics: Arc<dyn MetricsPublisher>,
-    /// `None` when no state table is configured: decisions are made without history.
-    pub state: Option<Arc<dyn StateStore>>,
-    pub clock: Arc<dyn Clock>,
-    /// The Region the autoscaler works in (from the SDK configuration).
-    pub region: Option<String>,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(code: Option<&str>) -> AwsError {
+        AwsError {
+            operation: "PutFunctionConcurrency",
+            resource: "f".into(),
+            code: code.map(str::to_owned),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn throttling_conflicts_server_errors_and_transport_failures_are_transient() {
+        for code in [
+            Some("TooManyRequestsException"),
+            Some("ThrottlingException"),
+            Some("ResourceConflictException"),
+            Some("ResourceInUseException"),
+            Some("ServiceException"),
+            None,
+        ] {
+            assert!(error(code).retryable(), "{code:?}");
+        }
+        for code in [
+            "InvalidParameterValueException",
+            "ResourceNotFoundException",
+            "AccessDeniedException",
+            "ConditionalCheckFailedException",
+        ] {
+            assert!(!error(Some(code)).retryable(), "{code}");
+        }
+    }
 }

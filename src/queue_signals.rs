@@ -7,13 +7,14 @@
 //! A failed metric read keeps what was measured before: a missing service time only makes
 //! the proposal fall back to one execution per waiting batch, never scale in.
 
+use crate::context::Context;
 use crate::deadline::Deadline;
 use crate::drain::{DepthSamples, Measured, Rates, Signals};
 use crate::event_sources;
 use crate::observe::{self, Shared};
 use crate::plan::Plan;
 use crate::policy::{QueueGoal, QueueRef, Target};
-use crate::ports::{Context, ServiceQuery, SERVICE_QUERIES_PER_CALL};
+use crate::ports::{ServiceQuery, SERVICE_QUERIES_PER_CALL};
 use crate::service_time::{Readings, LOOKBACK_SECONDS};
 use std::collections::HashMap;
 use std::sync::Mutex;

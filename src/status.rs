@@ -5,11 +5,12 @@
 //! Both read the way an evaluation does (the same plan, the same paced and batched reads:
 //! alarms, queues, event source mappings, `GetFunction`, the state table) and write nothing.
 
+use crate::context::Context;
 use crate::event_sources;
 use crate::observe::{self, Shared, TARGETS_PER_CHUNK};
 use crate::outcome::TargetOutcome;
 use crate::plan::{Plan, PlannedTarget};
-use crate::ports::{Context, Stored};
+use crate::ports::Stored;
 use crate::report::describe;
 use crate::state::{Activity, ActivityOutcome, Direction, History, SavedState};
 use serde::Serialize;

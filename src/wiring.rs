@@ -15,10 +15,11 @@
 //!   permission), `PutMetricData` from the CLI by default ([`put_metric_data`]).
 
 use crate::clock::SystemClock;
+use crate::context::Context;
 use crate::handler::Autoscaler;
 use crate::pace::PacedLambda;
 use crate::policy::{Policy, PolicyError};
-use crate::ports::{Clock, Context, MetricsPublisher};
+use crate::ports::{Clock, MetricsPublisher};
 use crate::settings::Settings;
 use crate::{aws, ports};
 use aws_config::environment::EnvironmentVariableCredentialsProvider;

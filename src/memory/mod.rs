@@ -15,8 +15,9 @@ pub use lambda::{Meanwhile, MemoryLambda};
 pub use sqs::MemoryQueues;
 pub use state::{MemoryStateStore, ARCHIVE_PUT};
 
+use crate::context::Context;
 use crate::pace::PacedLambda;
-use crate::ports::{AwsError, Clock, Context};
+use crate::ports::{AwsError, Clock};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

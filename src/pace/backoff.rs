@@ -1,4 +1,4 @@
-//! How long to wait before another attempt. Which failures are worth one is
+//! How long the pacer waits before another attempt. Which failures are worth one is
 //! [`crate::ports::AwsError::retryable`].
 
 use std::time::Duration;
@@ -35,38 +35,6 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::AwsError;
-
-    fn error(code: Option<&str>) -> AwsError {
-        AwsError {
-            operation: "PutFunctionConcurrency",
-            resource: "f".into(),
-            code: code.map(str::to_owned),
-            message: "m".into(),
-        }
-    }
-
-    #[test]
-    fn throttling_conflicts_server_errors_and_transport_failures_are_transient() {
-        for code in [
-            Some("TooManyRequestsException"),
-            Some("ThrottlingException"),
-            Some("ResourceConflictException"),
-            Some("ResourceInUseException"),
-            Some("ServiceException"),
-            None,
-        ] {
-            assert!(error(code).retryable(), "{code:?}");
-        }
-        for code in [
-            "InvalidParameterValueException",
-            "ResourceNotFoundException",
-            "AccessDeniedException",
-            "ConditionalCheckFailedException",
-        ] {
-            assert!(!error(Some(code)).retryable(), "{code}");
-        }
-    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_and_jitter_scales_it() {

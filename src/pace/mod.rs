@@ -13,8 +13,9 @@ use crate::ports::{
     AccountConcurrency, AwsError, Clock, ErrorKind, EventSourceMapping, FunctionView, Lambda,
     MappingPage, MappingUpdate,
 };
-use crate::retry::Backoff;
+mod backoff;
 use async_trait::async_trait;
+use backoff::Backoff;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
