@@ -1,5 +1,6 @@
 //! Naming a Lambda function the way `PutFunctionConcurrency` accepts it.
 
+use crate::arn::{Arn, LambdaResource};
 use std::fmt;
 
 /// A function named by its plain name or its unqualified ARN. Reserved concurrency belongs
@@ -35,6 +36,11 @@ impl FunctionRef {
         &self.as_written
     }
 
+    /// The ARN's parts, when the function was named by its ARN.
+    pub fn arn(&self) -> Option<Arn<'_>> {
+        Arn::parse(&self.as_written)
+    }
+
     /// True when `other` (a name or an ARN) names this function.
     pub fn matches(&self, other: &str) -> bool {
         match FunctionRef::parse(other) {
@@ -52,10 +58,9 @@ impl fmt::Display for FunctionRef {
 
 /// `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME`, nothing after the name.
 fn name_from_arn(arn: &str) -> Result<&str, String> {
-    let parts: Vec<&str> = arn.split(':').collect();
-    match parts.as_slice() {
-        ["arn", _partition, "lambda", _region, _account, "function", name] => Ok(name),
-        ["arn", _, "lambda", _, _, "function", _, qualifier] => Err(format!(
+    match Arn::parse(arn).and_then(|parts| parts.lambda()) {
+        Some(LambdaResource::Function(name)) => Ok(name),
+        Some(LambdaResource::Qualified { qualifier, .. }) => Err(format!(
             "\"{arn}\" names version or alias \"{qualifier}\"; reserved concurrency applies to the \
              whole function, so use the unqualified ARN"
         )),

@@ -14,6 +14,7 @@
 //! the invocation already knows of them ([`crate::watch`]).
 
 use crate::apply::{self, Finished, Incoming, Pending};
+use crate::arn::{Arn, LambdaResource};
 use crate::context::Context;
 use crate::deadline::Deadline;
 use crate::decide::{Observations, UnreadAlarm};
@@ -48,7 +49,7 @@ pub struct Autoscaler {
     /// The account's unreserved floor as Lambda last named it (100 until it says otherwise).
     floor: LearnedFloor,
     /// The ARN Lambda invoked the autoscaler by, once known (the Lambda context's): its
-    /// account and its ARN prefix come from it.
+    /// account and its partition and Region come from it.
     own_arn: std::sync::OnceLock<String>,
     /// Queue URLs by name, learned once per warm container.
     queue_urls: QueueUrls,
@@ -107,12 +108,15 @@ impl Autoscaler {
         Origin::of_arn(self.own_arn.get()?).account
     }
 
-    /// `arn:PARTITION:lambda:REGION:ACCOUNT:function:` of the autoscaler's own account, once
-    /// known: the state keys of targets named by name, before `GetFunction` answers.
-    fn own_arn_prefix(&self) -> Option<&str> {
-        const FUNCTION: &str = ":function:";
-        let arn = self.own_arn.get()?;
-        arn.find(FUNCTION).map(|at| &arn[..at + FUNCTION.len()])
+    /// The autoscaler's own function ARN, once known: its partition, Region and account give
+    /// the state keys of targets named by name, before `GetFunction` answers.
+    fn own_function_arn(&self) -> Option<Arn<'_>> {
+        Arn::parse(self.own_arn.get()?).filter(|arn| {
+            matches!(
+                arn.lambda(),
+                Some(LambdaResource::Function(_) | LambdaResource::Qualified { .. })
+            )
+        })
     }
 
     /// The deadline `remaining` from now, keeping the configured margin.
@@ -304,7 +308,7 @@ impl Autoscaler {
                 .collect();
         }
         let concurrency = self.settings.read_concurrency;
-        let prefix = self.own_arn_prefix();
+        let own = self.own_function_arn();
         let (decided, incoming) = tokio::sync::mpsc::unbounded_channel();
         let reads = async {
             let decided = decided;
@@ -320,8 +324,7 @@ impl Autoscaler {
                 async move {
                     for (c, chunk) in plan.targets.chunks(TARGETS_PER_CHUNK).enumerate() {
                         let observed =
-                            observe::chunk(chunk, ctx, concurrency, deadline.as_ref(), prefix)
-                                .await;
+                            observe::chunk(chunk, ctx, concurrency, deadline.as_ref(), own).await;
                         let reads = (c * TARGETS_PER_CHUNK..).zip(chunk.iter().zip(observed));
                         let now = ctx.clock.epoch_seconds();
                         let (ready, wait) =

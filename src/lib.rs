@@ -10,6 +10,7 @@
 
 pub mod alarm;
 pub mod apply;
+pub mod arn;
 pub mod aws;
 pub mod clock;
 pub mod context;

@@ -11,6 +11,7 @@
 //!   (`BatchGetItem`, 100 keys per call), in chunks so that decisions can start while later
 //!   chunks are still being read.
 
+use crate::arn::Arn;
 use crate::context::Context;
 use crate::deadline::Deadline;
 use crate::decide::{AlarmStates, ObservedAlarm, StateSource};
@@ -245,16 +246,17 @@ pub fn too_late_to_read(ctx: &Context, deadline: Option<&Deadline>) -> Option<St
 
 /// Reads one chunk of targets: their functions (concurrently, paced) and their saved state
 /// (one `BatchGetItem`), each unless the plan already holds it ([`PlannedTarget::view`],
-/// [`PlannedTarget::stored`]). The state is keyed by the function's ARN; when `arn_prefix` (the
-/// autoscaler's own `arn:PARTITION:lambda:REGION:ACCOUNT:function:`) is known, the keys of
-/// targets named by name are known before `GetFunction` answers, and both reads overlap.
+/// [`PlannedTarget::stored`]). The state is keyed by the function's ARN; when `own` (the
+/// autoscaler's own function ARN, which gives the partition, Region and account) is known, the
+/// keys of targets named by name are known before `GetFunction` answers, and both reads
+/// overlap.
 /// Results come in the chunk's order.
 pub async fn chunk(
     targets: &[PlannedTarget],
     ctx: &Context,
     concurrency: usize,
     deadline: Option<&Deadline>,
-    arn_prefix: Option<&str>,
+    own: Option<Arn<'_>>,
 ) -> Vec<Result<Observed, Box<TargetOutcome>>> {
     if targets.is_empty() {
         return Vec::new();
@@ -289,11 +291,11 @@ pub async fn chunk(
     };
     // The state this invocation already knows (a watching invocation's ticks) is not read
     // again; the keys of the others are known early when their ARN can be told from the name.
-    let expected: Option<Vec<String>> = arn_prefix.map(|prefix| {
+    let expected: Option<Vec<String>> = own.map(|own| {
         targets
             .iter()
             .filter(|t| t.stored.is_none())
-            .map(|t| expected_arn(&t.target, prefix))
+            .map(|t| expected_arn(&t.target, own))
             .collect()
     });
     let (views, early) = match &expected {
@@ -423,13 +425,12 @@ pub async fn after_changes_in_flight<'a, T>(
     settled
 }
 
-/// A target's ARN as it will be: given, or the autoscaler's own prefix and its name.
-fn expected_arn(target: &Target, prefix: &str) -> String {
-    let written = target.function.api_id();
-    if written.starts_with("arn:") {
-        written.to_owned()
-    } else {
-        format!("{prefix}{}", target.function.name())
+/// A target's ARN as it will be: given, or its name in the autoscaler's own partition, Region
+/// and account.
+fn expected_arn(target: &Target, own: Arn) -> String {
+    match target.function.arn() {
+        Some(_) => target.function.api_id().to_owned(),
+        None => own.function_arn(target.function.name()),
     }
 }
 

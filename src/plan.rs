@@ -197,7 +197,7 @@ impl Planner<'_> {
                 errors.extend(failed);
             }
             Signal::Direct(command) => {
-                let named_arn = command.function.api_id().starts_with("arn:");
+                let named_arn = command.function.arn().is_some();
                 if let Some(difference) =
                     Origin::of_arn(command.function.api_id()).differs_from(self.home)
                 {

@@ -6,6 +6,7 @@
 //! the offline `explain` command and the simulator.
 
 use crate::alarm::AlarmState;
+use crate::arn::Arn;
 pub use crate::decide::QueueDepth;
 use crate::function_ref::FunctionRef;
 use crate::state::{History, SavedState};
@@ -156,7 +157,7 @@ pub struct EventSourceMapping {
 impl EventSourceMapping {
     /// The queue's name (the last part of its ARN).
     pub fn queue_name(&self) -> &str {
-        self.queue_arn.rsplit(':').next().unwrap_or_default()
+        Arn::parse(&self.queue_arn).map_or("", |arn| arn.resource)
     }
 
     /// True when its pollers are off, or going off.

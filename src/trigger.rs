@@ -7,6 +7,7 @@
 //! names where in the input it was found.
 
 use crate::alarm::{check_alarm_name, AlarmState};
+use crate::arn::Arn;
 use crate::count::Count;
 use crate::function_ref::FunctionRef;
 use crate::policy::QueueRef;
@@ -103,16 +104,11 @@ pub struct Origin {
 impl Origin {
     /// The explicit fields, completed from an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:...`).
     fn from_parts(account: Option<String>, region: Option<String>, arn: Option<&str>) -> Origin {
-        let parts: Vec<&str> = arn.map(|a| a.split(':').collect()).unwrap_or_default();
-        let from_arn = |i: usize| {
-            (parts.len() > 5 && parts[0] == "arn")
-                .then(|| parts[i])
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned)
-        };
+        let arn = arn.and_then(Arn::parse);
+        let known = |part: &str| (!part.is_empty()).then(|| part.to_owned());
         Origin {
-            account: account.or_else(|| from_arn(4)),
-            region: region.or_else(|| from_arn(3)),
+            account: account.or_else(|| arn.and_then(|a| known(a.account))),
+            region: region.or_else(|| arn.and_then(|a| known(a.region))),
         }
     }
 

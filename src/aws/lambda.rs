@@ -1,6 +1,7 @@
 //! Reserved concurrency and account settings through the Lambda API.
 
 use super::{aws_error, invalid_response};
+use crate::arn::Arn;
 use crate::function_ref::FunctionRef;
 use crate::ports::{
     AccountConcurrency, AwsError, EventSourceMapping, FunctionView, Lambda, MappingPage,
@@ -34,7 +35,7 @@ const MAPPINGS_PER_PAGE: i32 = 100;
 
 /// True for an SQS queue's ARN (`arn:PARTITION:sqs:...`).
 fn is_sqs(arn: &str) -> bool {
-    arn.split(':').nth(2) == Some("sqs")
+    Arn::parse(arn).is_some_and(|arn| arn.service == "sqs")
 }
 
 /// The mapping out of any of the three answers that describe one (list, get, update): they
