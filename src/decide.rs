@@ -277,6 +277,15 @@ pub struct Decision {
     pub explicit_pause: bool,
     /// The target's schedules that were active, by name ([`crate::schedule`]).
     pub schedules: Vec<String>,
+    /// Set when the account's headroom held a scale-out below what it asked for.
+    pub headroom_clamp: Option<HeadroomClamp>,
+}
+
+/// A scale-out the account's headroom held back: the increase asked for and the one granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct HeadroomClamp {
+    pub wanted: u32,
+    pub granted: u32,
 }
 
 impl Decision {
@@ -409,6 +418,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
             capped: false,
             explicit_pause: false,
             schedules: bounds.active,
+            headroom_clamp: None,
         };
     }
 
@@ -444,7 +454,8 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
         value,
         &mut reasons,
     );
-    value = clamp_to_headroom(inputs.headroom, current, value, &mut reasons);
+    let headroom_clamp;
+    (value, headroom_clamp) = clamp_to_headroom(inputs.headroom, current, value, &mut reasons);
 
     // Within [min, max] or the event source floor, all u32.
     let desired = value as u32;
@@ -469,6 +480,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
         capped: capped && current.is_none_or(|c| desired < c),
         explicit_pause,
         schedules: bounds.active,
+        headroom_clamp,
     }
 }
 
@@ -884,13 +896,13 @@ fn clamp_to_headroom(
     current: Option<u32>,
     value: i64,
     reasons: &mut Vec<String>,
-) -> i64 {
+) -> (i64, Option<HeadroomClamp>) {
     let (Some(h), Some(c)) = (headroom, current.map(i64::from)) else {
-        return value;
+        return (value, None);
     };
     let need = value - c;
     if need <= i64::from(h.available) {
-        return value;
+        return (value, None);
     }
     let granted = i64::from(h.available);
     reasons.push(format!(
@@ -898,7 +910,12 @@ fn clamp_to_headroom(
          floor {}; the plan's earlier scale-outs come first)",
         h.unreserved, h.floor
     ));
-    c + granted
+    let clamp = HeadroomClamp {
+        // The value is within the bounds, a u32, and above the current one.
+        wanted: need as u32,
+        granted: h.available,
+    };
+    (c + granted, Some(clamp))
 }
 
 /// Steps 3 to 6 around the current reservation `current`; records the recommendation.
@@ -2622,7 +2639,7 @@ mod tests {
                 return Ok(());
             };
             let cap = active_cap(&t, &w);
-            let headroom_hit = d.reasons.iter().any(|r| r.starts_with("clamped by account headroom"));
+            let headroom_hit = d.headroom_clamp.is_some();
             // Within [min, max], unless a cap or the headroom holds it lower.
             prop_assert!(desired <= t.max, "{} above max {}", desired, t.max);
             if desired < t.min {
@@ -2713,7 +2730,7 @@ mod tests {
             };
             let second = super::decide(&t, &inputs, replay.request);
             // A decision the headroom clamped is not what the observations asked for.
-            if first.reasons.iter().any(|r| r.starts_with("clamped by account headroom")) {
+            if first.headroom_clamp.is_some() {
                 return Ok(());
             }
             // A direct command is an operator's value, not a step: replaying it sets it again.

@@ -29,6 +29,7 @@ impl TargetOutcome {
             reasons: vec![reason],
             event_sources: Vec::new(),
             schedules: Vec::new(),
+            headroom_clamp: None,
         })
     }
 

@@ -176,5 +176,6 @@ pub fn record_for(planned: &PlannedTarget, decision: &Decision) -> DecisionRecor
         reasons: decision.reasons.clone(),
         event_sources: Vec::new(),
         schedules: decision.schedules.clone(),
+        headroom_clamp: decision.headroom_clamp,
     }
 }

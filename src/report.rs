@@ -1,5 +1,6 @@
 //! What an invocation returns, logs and publishes.
 
+use crate::decide::HeadroomClamp;
 use crate::error::HandlerError;
 use crate::event_sources::SourceReport;
 use crate::plan::{PlannedTarget, RecordPlan};
@@ -114,6 +115,10 @@ pub struct DecisionRecord {
     /// none was.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<String>,
+    /// The increase a scale-out asked for and the one the account's headroom granted; absent
+    /// when the headroom held nothing back.
+    #[serde(rename = "headroomClamp", skip_serializing_if = "Option::is_none")]
+    pub headroom_clamp: Option<HeadroomClamp>,
 }
 
 impl DecisionRecord {
@@ -337,6 +342,7 @@ mod tests {
             reasons: vec![],
             event_sources: vec![],
             schedules: vec![],
+            headroom_clamp: None,
         }
     }
 

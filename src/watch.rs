@@ -175,6 +175,7 @@ mod tests {
             reasons: vec![],
             event_sources: vec![],
             schedules: vec![],
+            headroom_clamp: None,
         }
     }
 

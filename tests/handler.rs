@@ -3,6 +3,7 @@
 
 use lambda_autoscaler::alarm::AlarmState::{self, Alarm, Ok as Fine};
 use lambda_autoscaler::aws::emf::Emf;
+use lambda_autoscaler::decide::HeadroomClamp;
 use lambda_autoscaler::error::HandlerError;
 use lambda_autoscaler::handler::Autoscaler;
 use lambda_autoscaler::memory::{Meanwhile, MemoryLambda, World};
@@ -1182,6 +1183,25 @@ fn scale_outs_share_the_headroom_in_priority_order_and_say_when_they_are_clamped
         "{:?}",
         outcome.decisions
     );
+    let clamps: Vec<_> = outcome
+        .decisions
+        .iter()
+        .map(|d| (d.function.as_str(), d.headroom_clamp))
+        .collect();
+    assert_eq!(
+        clamps,
+        [
+            ("t0", None),
+            ("t1", None),
+            (
+                "t2",
+                Some(HeadroomClamp {
+                    wanted: 50,
+                    granted: 0
+                })
+            )
+        ]
+    );
     assert_eq!(f.count("GetAccountSettings"), 1, "read once per invocation");
     assert_eq!(
         f.count("PutFunctionConcurrency"),
@@ -1484,16 +1504,9 @@ mod headroom_property {
 
     /// What a scale-out wanted (its increase) and got, from its record.
     fn wanted_and_got(d: &lambda_autoscaler::report::DecisionRecord) -> Option<(u32, u32)> {
-        let clamp = d
-            .reasons
-            .iter()
-            .find_map(|r| r.strip_prefix("clamped by account headroom: "));
         let got = d.desired?.saturating_sub(d.previous?);
-        match clamp {
-            Some(text) => {
-                let wanted = text.split(" of ").nth(1)?.split(' ').next()?.parse().ok()?;
-                Some((wanted, got))
-            }
+        match d.headroom_clamp {
+            Some(clamp) => Some((clamp.wanted, got)),
             None if got > 0 => Some((got, got)),
             None => None,
         }
@@ -1514,10 +1527,28 @@ mod headroom_property {
             let pairs: Vec<(&str, u32, u64)> = targets.iter().map(|(r, b)| ("", *r, *b)).collect();
             let f = headroom_fixture(&pairs, others, limit, floor);
             let outcome = f.run(scheduled()).unwrap();
-            // Overspending would have met Lambda's refusal (the world enforces the floor).
-            prop_assert!(!outcome.decisions.iter().any(|d| d.reasons.iter().any(|r| r.contains("Lambda refused"))));
+            // The same targets in an account with room for all: what each would get unclamped.
+            let roomy = headroom_fixture(&pairs, others, 1_000_000, floor).run(scheduled()).unwrap();
+            let unclamped: std::collections::HashMap<&str, Option<u32>> =
+                roomy.decisions.iter().map(|d| (d.function.as_str(), d.desired)).collect();
+            for d in &outcome.decisions {
+                let free = unclamped[d.function.as_str()];
+                match d.headroom_clamp {
+                    // The record says what it asked for and what it got.
+                    Some(clamp) => {
+                        prop_assert_eq!(Some(clamp.wanted), free.zip(d.previous).map(|(to, from)| to - from));
+                        prop_assert_eq!(Some(clamp.granted), d.desired.zip(d.previous).map(|(to, from)| to - from));
+                        prop_assert!(clamp.granted < clamp.wanted, "{:?}", clamp);
+                    }
+                    // Unclamped, it got what it asked for.
+                    None => prop_assert_eq!(d.desired, free, "{}: {:?}", d.function, d.reasons),
+                }
+            }
+            // Overspending would have met Lambda's refusal (the world enforces the floor): a
+            // refused call is counted and not applied.
             let applied = outcome.decisions.iter().filter(|d| d.applied).count();
             prop_assert_eq!(f.count("PutFunctionConcurrency"), applied);
+
             // Priority: by relative shortfall (ties: plan order), nothing after a clamped
             // scale-out got anything.
             let mut scale_outs: Vec<(u64, usize, u32, u32)> = outcome
