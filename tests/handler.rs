@@ -586,6 +586,8 @@ fn an_alarm_whose_records_disagree_in_a_batch_lends_no_state_to_an_unreadable_re
     // Records that agree: the event's state stands in for CloudWatch's, and the cap acts.
     let (orders, outcome) = run(["ALARM", "ALARM"]);
     assert_eq!(orders, Some(3), "{:?}", outcome.decisions);
+    // The reason the second run must not give (so that its absence below means something).
+    assert!(has_reason(&outcome, "orders", "state from the event"));
     // Records that disagree (a standard queue keeps no order): neither is taken.
     let (orders, outcome) = run(["ALARM", "OK"]);
     assert_eq!(orders, Some(10), "{:?}", outcome.decisions);
