@@ -774,8 +774,9 @@ MPI_MODE = Mode(
 WAIT_MODE = Mode(
     space=WAIT_SPACE,
     defaults={
-        "target_wait_seconds": 30, "tolerance": 0.1, "scale_in_stabilization_seconds": 300,
-        "scale_in_cooldown_seconds": 300, "scale_out_cooldown_seconds": 60, "max_scale_out_step": None,
+        "target_wait_seconds": 30, "tolerance": 0.1, "scale_out_tolerance": None,
+        "scale_in_stabilization_seconds": 300, "scale_in_cooldown_seconds": 300,
+        "scale_out_cooldown_seconds": 60, "max_scale_out_step": None,
     },
     score=score_wait, report=report_wait, names=REAL_CADENCES, criteria=3,
 )

@@ -19,7 +19,9 @@
 //! 4. **Cooldowns**: no step in a direction until its cooldown has passed since the last
 //!    applied change.
 //! 5. **Scale-in stabilization**: scale in only to the highest recommendation within the
-//!    window (this evaluation's included), never above the current value.
+//!    window (this evaluation's included), never above the current value. A drain-time
+//!    target's drop beyond the noise of its executions at work skips the window, unless such
+//!    a drop was undone within the hour ([`crate::drops`]).
 //! 6. **Step limits**: at most `max_scale_out_step` up or `max_scale_in_step` down, or the
 //!    `_percent` variants of the current value; the tighter one when both are set.
 //! 7. **Caps** from alarms: the smallest active cap, at once, whatever steps 3 to 6 said.
@@ -46,6 +48,7 @@
 
 use crate::alarm::AlarmState;
 use crate::drain::Signals as DrainSignals;
+use crate::drops::Skip;
 use crate::policy::{Action, MetricFailure, QueueGoal, QueueSpec, Stability, Target};
 use crate::schedule::Bounds;
 use crate::state::{Direction, History, LastChange, SavedState, MAX_CLOCK_SKEW_SECONDS};
@@ -439,6 +442,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
             &mut reasons,
         );
     }
+    let proposed = value;
     let capped;
     (value, capped) = apply_caps(&asked, value, &mut reasons);
     value = apply_bounds(target, &bounds, &asked, value, &mut reasons);
@@ -459,6 +463,16 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
 
     // Within [min, max] or the event source floor, all u32.
     let desired = value as u32;
+    if let (Some(c), true) = (
+        current,
+        follows_drain(target) && request == Request::FollowAlarms,
+    ) {
+        // A drop counts only when the proposals made it: a cap's, a bound's or a window's
+        // says nothing of the load.
+        let by_proposals = value == proposed;
+        history.drops =
+            crate::drops::after_change(history.drops, i64::from(c), value, now, by_proposals);
+    }
     if current != Some(desired) {
         let from = i64::from(current.unwrap_or(bounds.max));
         history.last_change = Some(LastChange {
@@ -1008,6 +1022,16 @@ fn stabilize_scale_in(
     if value >= current || window == 0 {
         return value;
     }
+    if follows_drain(target) {
+        match crate::drops::skip_window(&history.drops, current, value, now) {
+            Some(Skip::Yes(why)) => {
+                reasons.push(why);
+                return value;
+            }
+            Some(Skip::No(why)) => reasons.push(why),
+            None => {}
+        }
+    }
     let Some(high) = history.window_max(now, window) else {
         return value;
     };
@@ -1024,6 +1048,14 @@ fn stabilize_scale_in(
         ));
     }
     stabilized
+}
+
+/// True for a target whose queue has a drain-time goal (`target_wait_seconds`).
+fn follows_drain(target: &Target) -> bool {
+    target
+        .queue
+        .as_ref()
+        .is_some_and(|q| matches!(q.goal, QueueGoal::Wait(_)))
 }
 
 /// Step 6, step limits: at most `max_scale_out_step` up or `max_scale_in_step` down (or their
@@ -1574,6 +1606,7 @@ mod tests {
             in_force_since: None,
             activities: Vec::new(),
             earlier_activities: 0,
+            drops: Default::default(),
         })
     }
 
@@ -1663,6 +1696,121 @@ mod tests {
             &AlarmStates::new(),
         );
         assert_eq!(later.desired, Some(27));
+    }
+
+    /// `saved` with its drops set.
+    fn with_drops(saved: SavedState, drops: crate::state::Drops) -> SavedState {
+        match saved {
+            SavedState::Valid(history) => SavedState::Valid(History { drops, ..history }),
+            other => other,
+        }
+    }
+
+    #[test]
+    fn a_drain_targets_drop_beyond_noise_skips_the_window_unless_one_was_undone_within_the_hour() {
+        let stability = Stability {
+            scale_in_stabilization_seconds: 300,
+            ..Stability::OFF
+        };
+        let t = drain_tracker(stability);
+        // The window holds 250 (ended 100 s ago); now 10 at work and nothing waiting: 10 +
+        // headroom 2 x sqrt(10 x 60) / 10 = 14.9.
+        let spiked = history(None, &[(250, Some(100)), (20, None)]);
+        let none = AlarmStates::new();
+        let calm = depth(0, 10, 0);
+        let d = with_drain(&t, Some(250), calm, DrainSignals::default(), &spiked, &none);
+        assert_eq!(d.desired, Some(15), "{:?}", d.reasons);
+        assert_eq!(d.history.drops.last_at, Some(NOW));
+        assert!(has(&d, "beyond noise (3 x √250 = 47.4)"), "{:?}", d.reasons);
+        // A messages_per_instance target's window holds the same drop, as the HPA's does.
+        let counted = with_queue(&tracker(1, 500, stability), Some(250), 150, &spiked);
+        assert_eq!(counted.desired, Some(250), "{:?}", counted.reasons);
+        assert_eq!(counted.history.drops, crate::state::Drops::default());
+        // A drop like it undone 20 minutes ago: the window holds.
+        let undone = crate::state::Drops {
+            last_at: Some(NOW - 1500),
+            undone_at: Some(NOW - 1200),
+        };
+        let saved = with_drops(spiked.clone(), undone);
+        let d = with_drain(&t, Some(250), calm, DrainSignals::default(), &saved, &none);
+        assert_eq!(d.desired, Some(250), "{:?}", d.reasons);
+        assert!(has(&d, "but one was undone 1200 s ago"), "{:?}", d.reasons);
+        // An hour after that, it skips the window again.
+        let long_ago = crate::state::Drops {
+            undone_at: Some(NOW - crate::drops::REMEMBERED_SECONDS),
+            ..undone
+        };
+        let saved = with_drops(spiked, long_ago);
+        let d = with_drain(&t, Some(250), calm, DrainSignals::default(), &saved, &none);
+        assert_eq!(d.desired, Some(15), "{:?}", d.reasons);
+        // A drop within noise (20 -> 15: 5 of 3 x √20 = 13.4) waits out the window.
+        let steady = history(None, &[(20, Some(100)), (15, None)]);
+        let d = with_drain(&t, Some(20), calm, DrainSignals::default(), &steady, &none);
+        assert_eq!(d.desired, Some(20), "{:?}", d.reasons);
+        assert_eq!(d.history.drops.last_at, None);
+    }
+
+    #[test]
+    fn a_scale_out_soon_after_a_drop_beyond_noise_undoes_it_and_a_caps_or_bounds_drop_is_none() {
+        let mut t = drain_tracker(Stability::OFF);
+        let none = AlarmStates::new();
+        let dropped = crate::state::Drops {
+            last_at: Some(NOW - 300),
+            undone_at: None,
+        };
+        let saved = with_drops(history(None, &[]), dropped);
+        // 100 at work again five minutes after the drop: a scale-out that undoes it.
+        let busy = depth(0, 100, 0);
+        let d = with_drain(&t, Some(15), busy, DrainSignals::default(), &saved, &none);
+        assert!(d.desired > Some(15), "{:?}", d.reasons);
+        assert_eq!(d.history.drops.undone_at, Some(NOW));
+        // Eleven minutes after it, the same scale-out undoes nothing.
+        let earlier = crate::state::Drops {
+            last_at: Some(NOW - 660),
+            undone_at: None,
+        };
+        let saved = with_drops(history(None, &[]), earlier);
+        let d = with_drain(&t, Some(15), busy, DrainSignals::default(), &saved, &none);
+        assert_eq!(d.history.drops, earlier);
+        // A cap's drop says nothing of the load: not remembered.
+        t.alarms = vec![AlarmRule {
+            name: "db-overloaded".into(),
+            on_alarm: Some(Action::Cap(5)),
+            on_ok: None,
+            on_insufficient_data: None,
+        }];
+        let alarm = AlarmStates::from([(
+            "db-overloaded".to_owned(),
+            ObservedAlarm {
+                state: AlarmState::Alarm,
+                source: StateSource::CloudWatch,
+            },
+        )]);
+        let d = with_drain(
+            &t,
+            Some(250),
+            busy,
+            DrainSignals::default(),
+            &history(None, &[]),
+            &alarm,
+        );
+        assert_eq!(d.desired, Some(5));
+        assert_eq!(d.history.drops.last_at, None, "{:?}", d.reasons);
+        // Nor a bound's: 300 at work, but the max is now 100.
+        let bounded = Target {
+            max: 100,
+            ..drain_tracker(Stability::OFF)
+        };
+        let d = with_drain(
+            &bounded,
+            Some(400),
+            depth(0, 300, 0),
+            DrainSignals::default(),
+            &history(None, &[]),
+            &none,
+        );
+        assert_eq!(d.desired, Some(100), "{:?}", d.reasons);
+        assert_eq!(d.history.drops.last_at, None, "{:?}", d.reasons);
     }
 
     #[test]
@@ -2169,6 +2317,7 @@ mod tests {
             in_force_since: None,
             activities: Vec::new(),
             earlier_activities: 0,
+            drops: Default::default(),
         });
         let d = with_queue(&t, Some(100), 0, &future);
         assert!(has(&d, "saved state is from the future"), "{:?}", d.reasons);
@@ -2423,6 +2572,7 @@ mod tests {
                         in_force_since: None,
                         activities: Vec::new(),
                         earlier_activities: 0,
+                        drops: Default::default(),
                     };
                     for (ago, v) in recs {
                         h.record(NOW - ago, v, 3600);

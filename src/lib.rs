@@ -19,6 +19,7 @@ pub mod cron;
 pub mod deadline;
 pub mod decide;
 pub mod drain;
+pub mod drops;
 pub mod error;
 pub mod event_sources;
 pub mod explain;

@@ -211,6 +211,19 @@ pub struct History {
     /// expire: a paused consumer writes nothing, and a lost ceiling or pause would be
     /// unrecoverable.
     pub event_sources: Vec<MappingRecord>,
+    /// A drain-time target's scale-ins beyond noise, and whether one was undone: whether
+    /// the next may skip the scale-in stabilization window ([`crate::decide`], step 5).
+    pub drops: Drops,
+}
+
+/// A drain-time target's latest scale-in beyond the noise of its executions at work, and the
+/// latest scale-out that undid one (epoch seconds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drops {
+    /// The latest scale-in beyond noise.
+    pub last_at: Option<i64>,
+    /// The latest scale-out that came soon after one.
+    pub undone_at: Option<i64>,
 }
 
 /// What reading the store found for one target.
@@ -406,7 +419,11 @@ impl History {
 
     /// The newest time this history mentions.
     pub fn latest_time(&self) -> Option<i64> {
-        self.last_change.map(|c| c.at).max(self.latest_end())
+        let drops = self.drops.last_at.max(self.drops.undone_at);
+        self.last_change
+            .map(|c| c.at)
+            .max(self.latest_end())
+            .max(drops)
     }
 
     /// Checks a history read from a store: times within 1970..2286, values strictly
@@ -443,6 +460,10 @@ impl History {
         }
         if let Some(since) = self.in_force_since.filter(|t| !in_range(*t)) {
             return Err(format!("in_force_since {since} is out of range"));
+        }
+        let drops = [self.drops.last_at, self.drops.undone_at];
+        if let Some(t) = drops.into_iter().flatten().find(|t| !in_range(*t)) {
+            return Err(format!("drop time {t} is out of range"));
         }
         if let Some(a) = self.activities.iter().find(|a| !in_range(a.at)) {
             return Err(format!("activity time {} is out of range", a.at));
@@ -555,6 +576,7 @@ mod tests {
                 in_force_since: None,
                 activities: Vec::new(),
                 earlier_activities: 0,
+                drops: Default::default(),
             }
             .validate()
             .unwrap_err()
@@ -572,6 +594,7 @@ mod tests {
             in_force_since: None,
             activities: Vec::new(),
             earlier_activities: 0,
+            drops: Default::default(),
         };
         assert_eq!(ok.clone().validate(), Ok(ok));
     }
