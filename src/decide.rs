@@ -21,7 +21,7 @@
 //! 5. **Scale-in stabilization**: scale in only to the highest recommendation within the
 //!    window (this evaluation's included), never above the current value. A drain-time
 //!    target's drop beyond the noise of its executions at work skips the window, unless such
-//!    a drop was undone within the hour ([`crate::drops`]).
+//!    a drop was undone within the hour ([`crate::drain_stability`]).
 //! 6. **Step limits**: at most `max_scale_out_step` up or `max_scale_in_step` down, or the
 //!    `_percent` variants of the current value; the tighter one when both are set.
 //! 7. **Caps** from alarms: the smallest active cap, at once, whatever steps 3 to 6 said.
@@ -40,6 +40,9 @@
 //! 10. **Account headroom**: a scale-out takes at most what the account's unreserved pool
 //!     has above its floor (the share the plan left for this target).
 //!
+//! Before step 1, a drain-time target that has not scaled out for 15 minutes is *calm* and
+//! decides with half its tolerances ([`crate::drain_stability`]).
+//!
 //! Steps 3 to 6 need a current reservation to be stable around; a direct command (an
 //! operator's explicit value) skips them too. No proposal and no cap means no change.
 //!
@@ -48,7 +51,7 @@
 
 use crate::alarm::AlarmState;
 use crate::drain::Signals as DrainSignals;
-use crate::drops::Skip;
+use crate::drain_stability::Skip;
 use crate::policy::{Action, MetricFailure, QueueGoal, QueueSpec, Stability, Target};
 use crate::schedule::Bounds;
 use crate::state::{Direction, History, LastChange, SavedState, MAX_CLOCK_SKEW_SECONDS};
@@ -384,9 +387,22 @@ fn starting_history(
 pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
     let current = inputs.current;
     let now = inputs.now;
+    let calm_target;
+    let calm = calm_knobs(target, inputs, request);
+    let target = match &calm {
+        Some((stability, _)) => {
+            calm_target = Target {
+                stability: *stability,
+                ..target.clone()
+            };
+            &calm_target
+        }
+        None => target,
+    };
     // The bounds at this instant: the document's, or its active schedules'.
     let bounds = crate::schedule::bounds(target, now);
     let mut reasons = bounds.reasons.clone();
+    reasons.extend(calm.map(|(_, why)| why));
     // A function without a reservation draws on the unreserved pool, up to everything the
     // account has; for relative steps the policy's max is the meaningful stand-in.
     let basis = i64::from(current.unwrap_or(bounds.max));
@@ -470,8 +486,13 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
         // A drop counts only when the proposals made it: a cap's, a bound's or a window's
         // says nothing of the load.
         let by_proposals = value == proposed;
-        history.drops =
-            crate::drops::after_change(history.drops, i64::from(c), value, now, by_proposals);
+        history.load = crate::drain_stability::after_change(
+            history.load,
+            i64::from(c),
+            value,
+            now,
+            by_proposals,
+        );
     }
     if current != Some(desired) {
         let from = i64::from(current.unwrap_or(bounds.max));
@@ -1023,7 +1044,7 @@ fn stabilize_scale_in(
         return value;
     }
     if follows_drain(target) {
-        match crate::drops::skip_window(&history.drops, current, value, now) {
+        match crate::drain_stability::skip_window(&history.load, current, value, now) {
             Some(Skip::Yes(why)) => {
                 reasons.push(why);
                 return value;
@@ -1048,6 +1069,19 @@ fn stabilize_scale_in(
         ));
     }
     stabilized
+}
+
+/// Step 0 for a drain-time target that follows its signals with a reservation: when it is
+/// calm, the knobs it decides with, half its tolerances, and why
+/// ([`crate::drain_stability::calm`]).
+fn calm_knobs(target: &Target, inputs: &Inputs, request: Request) -> Option<(Stability, String)> {
+    let SavedState::Valid(history) = inputs.saved else {
+        return None;
+    };
+    if !follows_drain(target) || request != Request::FollowAlarms || inputs.current.is_none() {
+        return None;
+    }
+    crate::drain_stability::calm(target.stability, &history.load, inputs.now)
 }
 
 /// True for a target whose queue has a drain-time goal (`target_wait_seconds`).
@@ -1606,7 +1640,7 @@ mod tests {
             in_force_since: None,
             activities: Vec::new(),
             earlier_activities: 0,
-            drops: Default::default(),
+            load: Default::default(),
         })
     }
 
@@ -1698,10 +1732,10 @@ mod tests {
         assert_eq!(later.desired, Some(27));
     }
 
-    /// `saved` with its drops set.
-    fn with_drops(saved: SavedState, drops: crate::state::Drops) -> SavedState {
+    /// `saved` with its load memory set.
+    fn with_load(saved: SavedState, load: crate::state::LoadMemory) -> SavedState {
         match saved {
-            SavedState::Valid(history) => SavedState::Valid(History { drops, ..history }),
+            SavedState::Valid(history) => SavedState::Valid(History { load, ..history }),
             other => other,
         }
     }
@@ -1720,58 +1754,122 @@ mod tests {
         let calm = depth(0, 10, 0);
         let d = with_drain(&t, Some(250), calm, DrainSignals::default(), &spiked, &none);
         assert_eq!(d.desired, Some(15), "{:?}", d.reasons);
-        assert_eq!(d.history.drops.last_at, Some(NOW));
+        assert_eq!(d.history.load.drop_at, Some(NOW));
         assert!(has(&d, "beyond noise (3 x √250 = 47.4)"), "{:?}", d.reasons);
         // A messages_per_instance target's window holds the same drop, as the HPA's does.
         let counted = with_queue(&tracker(1, 500, stability), Some(250), 150, &spiked);
         assert_eq!(counted.desired, Some(250), "{:?}", counted.reasons);
-        assert_eq!(counted.history.drops, crate::state::Drops::default());
+        assert_eq!(counted.history.load, crate::state::LoadMemory::default());
         // A drop like it undone 20 minutes ago: the window holds.
-        let undone = crate::state::Drops {
-            last_at: Some(NOW - 1500),
-            undone_at: Some(NOW - 1200),
+        let undone = crate::state::LoadMemory {
+            drop_at: Some(NOW - 1500),
+            drop_undone_at: Some(NOW - 1200),
+            scale_out_at: Some(NOW - 1200),
         };
-        let saved = with_drops(spiked.clone(), undone);
+        let saved = with_load(spiked.clone(), undone);
         let d = with_drain(&t, Some(250), calm, DrainSignals::default(), &saved, &none);
         assert_eq!(d.desired, Some(250), "{:?}", d.reasons);
         assert!(has(&d, "but one was undone 1200 s ago"), "{:?}", d.reasons);
         // An hour after that, it skips the window again.
-        let long_ago = crate::state::Drops {
-            undone_at: Some(NOW - crate::drops::REMEMBERED_SECONDS),
+        let long_ago = crate::state::LoadMemory {
+            drop_undone_at: Some(NOW - crate::drain_stability::REMEMBERED_SECONDS),
             ..undone
         };
-        let saved = with_drops(spiked, long_ago);
+        let saved = with_load(spiked, long_ago);
         let d = with_drain(&t, Some(250), calm, DrainSignals::default(), &saved, &none);
         assert_eq!(d.desired, Some(15), "{:?}", d.reasons);
         // A drop within noise (20 -> 15: 5 of 3 x √20 = 13.4) waits out the window.
         let steady = history(None, &[(20, Some(100)), (15, None)]);
         let d = with_drain(&t, Some(20), calm, DrainSignals::default(), &steady, &none);
         assert_eq!(d.desired, Some(20), "{:?}", d.reasons);
-        assert_eq!(d.history.drops.last_at, None);
+        assert_eq!(d.history.load.drop_at, None);
+    }
+
+    #[test]
+    fn a_drain_target_without_a_scale_out_for_fifteen_minutes_decides_with_half_its_tolerance() {
+        let t = drain_tracker(Stability {
+            tolerance: 0.3,
+            ..Stability::OFF
+        });
+        let none = AlarmStates::new();
+        let at_work = depth(0, 58, 0);
+        let memory = |ago| crate::state::LoadMemory {
+            scale_out_at: Some(NOW - ago),
+            ..Default::default()
+        };
+        // Calm: 58 x 1.15 + headroom 2 x sqrt(58 x 60) / 10 = 78.5, a decrease of 21 %.
+        let calm = with_load(history(None, &[]), memory(1000));
+        let d = with_drain(
+            &t,
+            Some(100),
+            at_work,
+            DrainSignals::default(),
+            &calm,
+            &none,
+        );
+        assert_eq!(d.desired, Some(79), "{:?}", d.reasons);
+        assert!(has(&d, "calm (no scale-out for 1000 s"), "{:?}", d.reasons);
+        // Ten minutes after a scale-out: 58 x 1.3 + 11.8 = 87.2, within the tolerance 0.3.
+        let busy = with_load(history(None, &[]), memory(600));
+        let d = with_drain(
+            &t,
+            Some(100),
+            at_work,
+            DrainSignals::default(),
+            &busy,
+            &none,
+        );
+        assert_eq!(d.desired, Some(100), "{:?}", d.reasons);
+        assert!(has(&d, "within tolerance 0.3 of 100"), "{:?}", d.reasons);
+        // Nothing saved yet: not calm.
+        let d = with_drain(
+            &t,
+            Some(100),
+            at_work,
+            DrainSignals::default(),
+            &SavedState::Missing,
+            &none,
+        );
+        assert_eq!(d.desired, Some(100), "{:?}", d.reasons);
+        // A messages_per_instance target keeps its tolerance.
+        let counted = tracker(
+            1,
+            500,
+            Stability {
+                tolerance: 0.3,
+                ..Stability::OFF
+            },
+        );
+        let d = with_queue(&counted, Some(100), 790, &calm);
+        assert_eq!(d.desired, Some(100), "{:?}", d.reasons);
     }
 
     #[test]
     fn a_scale_out_soon_after_a_drop_beyond_noise_undoes_it_and_a_caps_or_bounds_drop_is_none() {
         let mut t = drain_tracker(Stability::OFF);
         let none = AlarmStates::new();
-        let dropped = crate::state::Drops {
-            last_at: Some(NOW - 300),
-            undone_at: None,
+        let dropped = crate::state::LoadMemory {
+            drop_at: Some(NOW - 300),
+            ..Default::default()
         };
-        let saved = with_drops(history(None, &[]), dropped);
+        let saved = with_load(history(None, &[]), dropped);
         // 100 at work again five minutes after the drop: a scale-out that undoes it.
         let busy = depth(0, 100, 0);
         let d = with_drain(&t, Some(15), busy, DrainSignals::default(), &saved, &none);
         assert!(d.desired > Some(15), "{:?}", d.reasons);
-        assert_eq!(d.history.drops.undone_at, Some(NOW));
+        assert_eq!(d.history.load.drop_undone_at, Some(NOW));
         // Eleven minutes after it, the same scale-out undoes nothing.
-        let earlier = crate::state::Drops {
-            last_at: Some(NOW - 660),
-            undone_at: None,
+        let earlier = crate::state::LoadMemory {
+            drop_at: Some(NOW - 660),
+            ..Default::default()
         };
-        let saved = with_drops(history(None, &[]), earlier);
+        let saved = with_load(history(None, &[]), earlier);
         let d = with_drain(&t, Some(15), busy, DrainSignals::default(), &saved, &none);
-        assert_eq!(d.history.drops, earlier);
+        let remembered = crate::state::LoadMemory {
+            scale_out_at: Some(NOW),
+            ..earlier
+        };
+        assert_eq!(d.history.load, remembered);
         // A cap's drop says nothing of the load: not remembered.
         t.alarms = vec![AlarmRule {
             name: "db-overloaded".into(),
@@ -1795,7 +1893,7 @@ mod tests {
             &alarm,
         );
         assert_eq!(d.desired, Some(5));
-        assert_eq!(d.history.drops.last_at, None, "{:?}", d.reasons);
+        assert_eq!(d.history.load.drop_at, None, "{:?}", d.reasons);
         // Nor a bound's: 300 at work, but the max is now 100.
         let bounded = Target {
             max: 100,
@@ -1810,7 +1908,7 @@ mod tests {
             &none,
         );
         assert_eq!(d.desired, Some(100), "{:?}", d.reasons);
-        assert_eq!(d.history.drops.last_at, None, "{:?}", d.reasons);
+        assert_eq!(d.history.load.drop_at, None, "{:?}", d.reasons);
     }
 
     #[test]
@@ -2317,7 +2415,7 @@ mod tests {
             in_force_since: None,
             activities: Vec::new(),
             earlier_activities: 0,
-            drops: Default::default(),
+            load: Default::default(),
         });
         let d = with_queue(&t, Some(100), 0, &future);
         assert!(has(&d, "saved state is from the future"), "{:?}", d.reasons);
@@ -2572,7 +2670,7 @@ mod tests {
                         in_force_since: None,
                         activities: Vec::new(),
                         earlier_activities: 0,
-                        drops: Default::default(),
+                        load: Default::default(),
                     };
                     for (ago, v) in recs {
                         h.record(NOW - ago, v, 3600);

@@ -19,7 +19,7 @@ pub mod cron;
 pub mod deadline;
 pub mod decide;
 pub mod drain;
-pub mod drops;
+pub mod drain_stability;
 pub mod error;
 pub mod event_sources;
 pub mod explain;

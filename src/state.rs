@@ -211,19 +211,27 @@ pub struct History {
     /// expire: a paused consumer writes nothing, and a lost ceiling or pause would be
     /// unrecoverable.
     pub event_sources: Vec<MappingRecord>,
-    /// A drain-time target's scale-ins beyond noise, and whether one was undone: whether
-    /// the next may skip the scale-in stabilization window ([`crate::decide`], step 5).
-    pub drops: Drops,
+    /// How a drain-time target's load moved lately: whether a drop may skip the scale-in
+    /// window, and whether the target is calm ([`crate::drain_stability`]).
+    pub load: LoadMemory,
 }
 
-/// A drain-time target's latest scale-in beyond the noise of its executions at work, and the
-/// latest scale-out that undid one (epoch seconds).
+/// A drain-time target's latest scale-in beyond the noise of its executions at work, the
+/// latest scale-out that undid one, and its latest scale-out (epoch seconds).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Drops {
+pub struct LoadMemory {
     /// The latest scale-in beyond noise.
-    pub last_at: Option<i64>,
+    pub drop_at: Option<i64>,
     /// The latest scale-out that came soon after one.
-    pub undone_at: Option<i64>,
+    pub drop_undone_at: Option<i64>,
+    /// The latest scale-out.
+    pub scale_out_at: Option<i64>,
+}
+
+impl LoadMemory {
+    fn times(&self) -> [Option<i64>; 3] {
+        [self.drop_at, self.drop_undone_at, self.scale_out_at]
+    }
 }
 
 /// What reading the store found for one target.
@@ -290,7 +298,7 @@ impl History {
         self.keep_latest_activities();
     }
 
-    /// Drops the oldest activities beyond [`MAX_ACTIVITIES`].
+    /// LoadMemory the oldest activities beyond [`MAX_ACTIVITIES`].
     fn keep_latest_activities(&mut self) {
         self.drop_oldest_activities(self.activities.len().saturating_sub(MAX_ACTIVITIES));
     }
@@ -419,11 +427,11 @@ impl History {
 
     /// The newest time this history mentions.
     pub fn latest_time(&self) -> Option<i64> {
-        let drops = self.drops.last_at.max(self.drops.undone_at);
+        let load = self.load.times().into_iter().flatten().max();
         self.last_change
             .map(|c| c.at)
             .max(self.latest_end())
-            .max(drops)
+            .max(load)
     }
 
     /// Checks a history read from a store: times within 1970..2286, values strictly
@@ -461,9 +469,14 @@ impl History {
         if let Some(since) = self.in_force_since.filter(|t| !in_range(*t)) {
             return Err(format!("in_force_since {since} is out of range"));
         }
-        let drops = [self.drops.last_at, self.drops.undone_at];
-        if let Some(t) = drops.into_iter().flatten().find(|t| !in_range(*t)) {
-            return Err(format!("drop time {t} is out of range"));
+        if let Some(t) = self
+            .load
+            .times()
+            .into_iter()
+            .flatten()
+            .find(|t| !in_range(*t))
+        {
+            return Err(format!("load change time {t} is out of range"));
         }
         if let Some(a) = self.activities.iter().find(|a| !in_range(a.at)) {
             return Err(format!("activity time {} is out of range", a.at));
@@ -576,7 +589,7 @@ mod tests {
                 in_force_since: None,
                 activities: Vec::new(),
                 earlier_activities: 0,
-                drops: Default::default(),
+                load: Default::default(),
             }
             .validate()
             .unwrap_err()
@@ -594,7 +607,7 @@ mod tests {
             in_force_since: None,
             activities: Vec::new(),
             earlier_activities: 0,
-            drops: Default::default(),
+            load: Default::default(),
         };
         assert_eq!(ok.clone().validate(), Ok(ok));
     }

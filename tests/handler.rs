@@ -805,7 +805,7 @@ fn a_state_written_by_someone_else_meanwhile_makes_the_target_decided_again() {
         in_force_since: None,
         activities: Vec::new(),
         earlier_activities: 0,
-        drops: Default::default(),
+        load: Default::default(),
     };
     f.world.state.interfere(&arn, theirs.clone());
     let outcome = f.run(alarm_event("backlog", "ALARM")).unwrap();
@@ -1634,7 +1634,7 @@ fn knowing_its_own_account_the_autoscaler_reads_state_and_function_together_and_
                 in_force_since: None,
                 activities: Vec::new(),
                 earlier_activities: 0,
-                drops: Default::default(),
+                load: Default::default(),
             },
         );
         f.autoscaler.learn_account(&format!(

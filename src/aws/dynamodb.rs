@@ -12,7 +12,7 @@
 //! | `recommendations` | L of M | `{value: N, until: N}` oldest first; the last has no `until` while in force |
 //! | `event_sources` | L of M | `{uuid: S, ceiling: N, paused: BOOL, held: BOOL}` for each event source mapping the autoscaler changed; `ceiling` absent when the mapping had no `MaximumConcurrency`, `held` (present when true) when an explicit set keeps the pause |
 //! | `in_force_since` | N | when the recommendation in force was first made |
-//! | `drop_at`, `drop_undone_at` | N, N | a drain-time target's latest scale-in beyond noise, and the latest scale-out that undid one ([`crate::state::Drops`]); each absent until it happens |
+//! | `drop_at`, `drop_undone_at`, `scale_out_at` | N, N, N | a drain-time target's latest scale-in beyond noise, the latest scale-out that undid one, and its latest scale-out ([`crate::state::LoadMemory`]); each absent until it happens |
 //! | `activities` | L of M | the target's newest attempted change (whose outcome the next write settles): `{at: N, trigger: S, previous: N, desired: N, reasons: L of S, outcome: S, detail: S}`; `previous`/`desired` absent for "unreserved", `detail` for pending and applied. Items of earlier builds hold up to 20, oldest first: the next write archives all but the newest |
 //! | `activity_number` | N | the newest activity's number (a history numbers from its start, [`History::started_at`]); absent in earlier builds' items (then 0 for their oldest) |
 //! | `updated_at` | N | epoch seconds of the write |
@@ -38,8 +38,8 @@ use super::aws_error;
 use crate::lease::Written;
 use crate::ports::{AwsError, ErrorKind, SaveError, StateStore, Stored, Version};
 use crate::state::{
-    activity_key, Activity, ActivityOutcome, Direction, Drops, History, LastChange, MappingRecord,
-    Recommendation, SavedState, MAX_ACTIVITIES,
+    activity_key, Activity, ActivityOutcome, Direction, History, LastChange, LoadMemory,
+    MappingRecord, Recommendation, SavedState, MAX_ACTIVITIES,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
@@ -374,11 +374,14 @@ fn encode(key: &str, history: &History, version: u64, now: i64) -> HashMap<Strin
     if let Some(since) = history.in_force_since {
         item.insert("in_force_since".into(), number(since));
     }
-    if let Some(at) = history.drops.last_at {
+    if let Some(at) = history.load.drop_at {
         item.insert("drop_at".into(), number(at));
     }
-    if let Some(at) = history.drops.undone_at {
+    if let Some(at) = history.load.drop_undone_at {
         item.insert("drop_undone_at".into(), number(at));
+    }
+    if let Some(at) = history.load.scale_out_at {
+        item.insert("scale_out_at".into(), number(at));
     }
     // Only the newest; a save archives the ones before it.
     if let Some(newest) = history.activities.last() {
@@ -611,9 +614,10 @@ fn decode_history(item: &HashMap<String, AttributeValue>) -> Result<History, Str
     }
     let event_sources = decode_event_sources(item)?;
     let in_force_since = n("in_force_since", item.get("in_force_since"))?;
-    let drops = Drops {
-        last_at: n("drop_at", item.get("drop_at"))?,
-        undone_at: n("drop_undone_at", item.get("drop_undone_at"))?,
+    let load = LoadMemory {
+        drop_at: n("drop_at", item.get("drop_at"))?,
+        drop_undone_at: n("drop_undone_at", item.get("drop_undone_at"))?,
+        scale_out_at: n("scale_out_at", item.get("scale_out_at"))?,
     };
     let activities = match item.get("activities") {
         None => Vec::new(),
@@ -636,7 +640,7 @@ fn decode_history(item: &HashMap<String, AttributeValue>) -> Result<History, Str
         in_force_since,
         activities,
         earlier_activities,
-        drops,
+        load,
     }
     .validate()
 }
@@ -713,7 +717,7 @@ mod tests {
             in_force_since: None,
             activities: Vec::new(),
             earlier_activities: 0,
-            drops: Default::default(),
+            load: Default::default(),
         }
     }
 
@@ -839,13 +843,16 @@ mod tests {
     }
 
     #[test]
-    fn a_drain_targets_drops_round_trip_and_are_absent_until_they_happen() {
+    fn a_drain_targets_load_memory_round_trips_and_is_absent_until_it_happens() {
         let mut h = history();
         let item = encode("arn:f", &h, 2, 1_700_000_100);
-        assert!(!item.contains_key("drop_at") && !item.contains_key("drop_undone_at"));
-        h.drops = Drops {
-            last_at: Some(1_700_000_000),
-            undone_at: Some(1_700_000_300),
+        for absent in ["drop_at", "drop_undone_at", "scale_out_at"] {
+            assert!(!item.contains_key(absent), "{absent}");
+        }
+        h.load = LoadMemory {
+            drop_at: Some(1_700_000_000),
+            drop_undone_at: Some(1_700_000_300),
+            scale_out_at: Some(1_700_000_350),
         };
         let item = encode("arn:f", &h, 2, 1_700_000_400);
         assert_eq!(item["drop_at"], number(1_700_000_000));
