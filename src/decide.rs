@@ -40,9 +40,6 @@
 //! 10. **Account headroom**: a scale-out takes at most what the account's unreserved pool
 //!     has above its floor (the share the plan left for this target).
 //!
-//! Before step 1, a drain-time target that has not scaled out for 15 minutes is *calm* and
-//! decides with half its tolerances ([`crate::drain_stability`]).
-//!
 //! Steps 3 to 6 need a current reservation to be stable around; a direct command (an
 //! operator's explicit value) skips them too. No proposal and no cap means no change.
 //!
@@ -330,7 +327,7 @@ fn starting_history(
     bounds: &Bounds,
     inputs: &Inputs,
     reasons: &mut Vec<String>,
-) -> (History, bool) {
+) -> Started {
     let window = target.stability.scale_in_stabilization_seconds;
     let (mut history, repair) = match inputs.saved {
         SavedState::Valid(h) => match h.latest_time() {
@@ -361,6 +358,7 @@ fn starting_history(
             (None, false)
         }
     };
+    let seeded = history.is_none();
     match &mut history {
         Some(h) => h.expire(inputs.now, window),
         None => {
@@ -379,7 +377,21 @@ fn starting_history(
             history = Some(seeded);
         }
     }
-    (history.unwrap_or_default(), repair)
+    Started {
+        history: history.unwrap_or_default(),
+        repair,
+        seeded,
+    }
+}
+
+/// The history an evaluation starts from.
+struct Started {
+    history: History,
+    /// The saved state must be replaced (unusable, or from the future).
+    repair: bool,
+    /// There was none to use: this one was just started, its only recommendation the current
+    /// reservation.
+    seeded: bool,
 }
 
 /// Decides the desired reserved concurrency of `target`. Pure: `inputs.now` is the clock.
@@ -387,28 +399,19 @@ fn starting_history(
 pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
     let current = inputs.current;
     let now = inputs.now;
-    let calm_target;
-    let calm = calm_knobs(target, inputs, request);
-    let target = match &calm {
-        Some((stability, _)) => {
-            calm_target = Target {
-                stability: *stability,
-                ..target.clone()
-            };
-            &calm_target
-        }
-        None => target,
-    };
     // The bounds at this instant: the document's, or its active schedules'.
     let bounds = crate::schedule::bounds(target, now);
     let mut reasons = bounds.reasons.clone();
-    reasons.extend(calm.map(|(_, why)| why));
     // A function without a reservation draws on the unreserved pool, up to everything the
     // account has; for relative steps the policy's max is the meaningful stand-in.
     let basis = i64::from(current.unwrap_or(bounds.max));
     let asked = proposals(target, inputs, request, &bounds, basis, &mut reasons);
 
-    let (mut history, repair) = starting_history(target, &bounds, inputs, &mut reasons);
+    let Started {
+        mut history,
+        repair,
+        seeded,
+    } = starting_history(target, &bounds, inputs, &mut reasons);
     let started_from = history.clone();
 
     // Without a proposal, a cap or a window's max, an unreserved function stays unreserved; a
@@ -447,6 +450,8 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
             history: &mut history,
             now,
             ceiling: asked.sustained_ceiling,
+            // A just-started history's seed holds a scale-in for the whole window.
+            drops_skip_window: follows_drain(target) && !seeded,
         };
         value = stabilize_around_current(
             target,
@@ -483,16 +488,8 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
         current,
         follows_drain(target) && request == Request::FollowAlarms,
     ) {
-        // A drop counts only when the proposals made it: a cap's, a bound's or a window's
-        // says nothing of the load.
-        let by_proposals = value == proposed;
-        history.load = crate::drain_stability::after_change(
-            history.load,
-            i64::from(c),
-            value,
-            now,
-            by_proposals,
-        );
+        history.load =
+            crate::drain_stability::after_change(history.load, i64::from(c), proposed, value, now);
     }
     if current != Some(desired) {
         let from = i64::from(current.unwrap_or(bounds.max));
@@ -759,6 +756,8 @@ struct Record<'a> {
     now: i64,
     /// [`Asked::sustained_ceiling`].
     ceiling: Option<i64>,
+    /// A decrease beyond noise may skip the scale-in window ([`crate::drain_stability`]).
+    drops_skip_window: bool,
 }
 
 impl Record<'_> {
@@ -969,7 +968,8 @@ fn stabilize(
     if cooling_down(target, history, current, value, now, reasons) {
         return current;
     }
-    let value = stabilize_scale_in(target, history, current, value, now, reasons);
+    let skips = record.drops_skip_window;
+    let value = stabilize_scale_in(target, history, current, value, now, skips, reasons);
     limit_steps(target, current, value, reasons)
 }
 
@@ -1037,13 +1037,14 @@ fn stabilize_scale_in(
     current: i64,
     value: i64,
     now: i64,
+    drops_skip: bool,
     reasons: &mut Vec<String>,
 ) -> i64 {
     let window = target.stability.scale_in_stabilization_seconds;
     if value >= current || window == 0 {
         return value;
     }
-    if follows_drain(target) {
+    if drops_skip {
         match crate::drain_stability::skip_window(&history.load, current, value, now) {
             Some(Skip::Yes(why)) => {
                 reasons.push(why);
@@ -1069,19 +1070,6 @@ fn stabilize_scale_in(
         ));
     }
     stabilized
-}
-
-/// Step 0 for a drain-time target that follows its signals with a reservation: when it is
-/// calm, the knobs it decides with, half its tolerances, and why
-/// ([`crate::drain_stability::calm`]).
-fn calm_knobs(target: &Target, inputs: &Inputs, request: Request) -> Option<(Stability, String)> {
-    let SavedState::Valid(history) = inputs.saved else {
-        return None;
-    };
-    if !follows_drain(target) || request != Request::FollowAlarms || inputs.current.is_none() {
-        return None;
-    }
-    crate::drain_stability::calm(target.stability, &history.load, inputs.now)
 }
 
 /// True for a target whose queue has a drain-time goal (`target_wait_seconds`).
@@ -1751,11 +1739,22 @@ mod tests {
         // headroom 2 x sqrt(10 x 60) / 10 = 14.9.
         let spiked = history(None, &[(250, Some(100)), (20, None)]);
         let none = AlarmStates::new();
-        let calm = depth(0, 10, 0);
-        let d = with_drain(&t, Some(250), calm, DrainSignals::default(), &spiked, &none);
+        let quiet = depth(0, 10, 0);
+        let d = with_drain(
+            &t,
+            Some(250),
+            quiet,
+            DrainSignals::default(),
+            &spiked,
+            &none,
+        );
         assert_eq!(d.desired, Some(15), "{:?}", d.reasons);
         assert_eq!(d.history.load.drop_at, Some(NOW));
-        assert!(has(&d, "beyond noise (3 x √250 = 47.4)"), "{:?}", d.reasons);
+        assert!(
+            has(&d, "beyond noise (235 > 3 x √250 = 47.4)"),
+            "{:?}",
+            d.reasons
+        );
         // A messages_per_instance target's window holds the same drop, as the HPA's does.
         let counted = with_queue(&tracker(1, 500, stability), Some(250), 150, &spiked);
         assert_eq!(counted.desired, Some(250), "{:?}", counted.reasons);
@@ -1764,10 +1763,9 @@ mod tests {
         let undone = crate::state::LoadMemory {
             drop_at: Some(NOW - 1500),
             drop_undone_at: Some(NOW - 1200),
-            scale_out_at: Some(NOW - 1200),
         };
         let saved = with_load(spiked.clone(), undone);
-        let d = with_drain(&t, Some(250), calm, DrainSignals::default(), &saved, &none);
+        let d = with_drain(&t, Some(250), quiet, DrainSignals::default(), &saved, &none);
         assert_eq!(d.desired, Some(250), "{:?}", d.reasons);
         assert!(has(&d, "but one was undone 1200 s ago"), "{:?}", d.reasons);
         // An hour after that, it skips the window again.
@@ -1775,73 +1773,35 @@ mod tests {
             drop_undone_at: Some(NOW - crate::drain_stability::REMEMBERED_SECONDS),
             ..undone
         };
-        let saved = with_load(spiked, long_ago);
-        let d = with_drain(&t, Some(250), calm, DrainSignals::default(), &saved, &none);
+        let saved = with_load(spiked.clone(), long_ago);
+        let d = with_drain(&t, Some(250), quiet, DrainSignals::default(), &saved, &none);
         assert_eq!(d.desired, Some(15), "{:?}", d.reasons);
-        // A drop within noise (20 -> 15: 5 of 3 x √20 = 13.4) waits out the window.
-        let steady = history(None, &[(20, Some(100)), (15, None)]);
-        let d = with_drain(&t, Some(20), calm, DrainSignals::default(), &steady, &none);
-        assert_eq!(d.desired, Some(20), "{:?}", d.reasons);
-        assert_eq!(d.history.load.drop_at, None);
-    }
-
-    #[test]
-    fn a_drain_target_without_a_scale_out_for_fifteen_minutes_decides_with_half_its_tolerance() {
-        let t = drain_tracker(Stability {
-            tolerance: 0.3,
-            ..Stability::OFF
-        });
-        let none = AlarmStates::new();
-        let at_work = depth(0, 58, 0);
-        let memory = |ago| crate::state::LoadMemory {
-            scale_out_at: Some(NOW - ago),
-            ..Default::default()
-        };
-        // Calm: 58 x 1.15 + headroom 2 x sqrt(58 x 60) / 10 = 78.5, a decrease of 21 %.
-        let calm = with_load(history(None, &[]), memory(1000));
+        // Nothing saved (or a history set aside): the seed holds the drop for the window.
         let d = with_drain(
             &t,
-            Some(100),
-            at_work,
-            DrainSignals::default(),
-            &calm,
-            &none,
-        );
-        assert_eq!(d.desired, Some(79), "{:?}", d.reasons);
-        assert!(has(&d, "calm (no scale-out for 1000 s"), "{:?}", d.reasons);
-        // Ten minutes after a scale-out: 58 x 1.3 + 11.8 = 87.2, within the tolerance 0.3.
-        let busy = with_load(history(None, &[]), memory(600));
-        let d = with_drain(
-            &t,
-            Some(100),
-            at_work,
-            DrainSignals::default(),
-            &busy,
-            &none,
-        );
-        assert_eq!(d.desired, Some(100), "{:?}", d.reasons);
-        assert!(has(&d, "within tolerance 0.3 of 100"), "{:?}", d.reasons);
-        // Nothing saved yet: not calm.
-        let d = with_drain(
-            &t,
-            Some(100),
-            at_work,
+            Some(250),
+            quiet,
             DrainSignals::default(),
             &SavedState::Missing,
             &none,
         );
-        assert_eq!(d.desired, Some(100), "{:?}", d.reasons);
-        // A messages_per_instance target keeps its tolerance.
-        let counted = tracker(
-            1,
-            500,
-            Stability {
-                tolerance: 0.3,
-                ..Stability::OFF
-            },
+        assert_eq!(d.desired, Some(250), "{:?}", d.reasons);
+        // An empty queue proposes 0, which the min raises to 1: still a drop the load made.
+        let d = with_drain(
+            &t,
+            Some(250),
+            depth(0, 0, 0),
+            DrainSignals::default(),
+            &spiked,
+            &none,
         );
-        let d = with_queue(&counted, Some(100), 790, &calm);
-        assert_eq!(d.desired, Some(100), "{:?}", d.reasons);
+        assert_eq!(d.desired, Some(1), "{:?}", d.reasons);
+        assert_eq!(d.history.load.drop_at, Some(NOW));
+        // A drop within noise (20 -> 15: 5 of 3 x √20 = 13.4) waits out the window.
+        let steady = history(None, &[(20, Some(100)), (15, None)]);
+        let d = with_drain(&t, Some(20), quiet, DrainSignals::default(), &steady, &none);
+        assert_eq!(d.desired, Some(20), "{:?}", d.reasons);
+        assert_eq!(d.history.load.drop_at, None);
     }
 
     #[test]
@@ -1865,11 +1825,7 @@ mod tests {
         };
         let saved = with_load(history(None, &[]), earlier);
         let d = with_drain(&t, Some(15), busy, DrainSignals::default(), &saved, &none);
-        let remembered = crate::state::LoadMemory {
-            scale_out_at: Some(NOW),
-            ..earlier
-        };
-        assert_eq!(d.history.load, remembered);
+        assert_eq!(d.history.load, earlier);
         // A cap's drop says nothing of the load: not remembered.
         t.alarms = vec![AlarmRule {
             name: "db-overloaded".into(),

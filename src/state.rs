@@ -212,25 +212,23 @@ pub struct History {
     /// unrecoverable.
     pub event_sources: Vec<MappingRecord>,
     /// How a drain-time target's load moved lately: whether a drop may skip the scale-in
-    /// window, and whether the target is calm ([`crate::drain_stability`]).
+    /// window ([`crate::drain_stability`]).
     pub load: LoadMemory,
 }
 
-/// A drain-time target's latest scale-in beyond the noise of its executions at work, the
-/// latest scale-out that undid one, and its latest scale-out (epoch seconds).
+/// A drain-time target's latest scale-in beyond the noise of its executions at work, and the
+/// latest scale-out that undid one (epoch seconds).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoadMemory {
     /// The latest scale-in beyond noise.
     pub drop_at: Option<i64>,
     /// The latest scale-out that came soon after one.
     pub drop_undone_at: Option<i64>,
-    /// The latest scale-out.
-    pub scale_out_at: Option<i64>,
 }
 
 impl LoadMemory {
-    fn times(&self) -> [Option<i64>; 3] {
-        [self.drop_at, self.drop_undone_at, self.scale_out_at]
+    fn times(&self) -> [Option<i64>; 2] {
+        [self.drop_at, self.drop_undone_at]
     }
 }
 
@@ -298,7 +296,7 @@ impl History {
         self.keep_latest_activities();
     }
 
-    /// LoadMemory the oldest activities beyond [`MAX_ACTIVITIES`].
+    /// Drops the oldest activities beyond [`MAX_ACTIVITIES`].
     fn keep_latest_activities(&mut self) {
         self.drop_oldest_activities(self.activities.len().saturating_sub(MAX_ACTIVITIES));
     }
