@@ -1720,6 +1720,27 @@ mod tests {
         assert_eq!(later.desired, Some(27));
     }
 
+    /// An alarm "db-overloaded" that caps the target at 5.
+    fn db_overloaded_cap_5() -> Vec<AlarmRule> {
+        vec![AlarmRule {
+            name: "db-overloaded".into(),
+            on_alarm: Some(Action::Cap(5)),
+            on_ok: None,
+            on_insufficient_data: None,
+        }]
+    }
+
+    /// "db-overloaded" in `state`, as CloudWatch returns it.
+    fn db_overloaded(state: AlarmState) -> AlarmStates {
+        AlarmStates::from([(
+            "db-overloaded".to_owned(),
+            ObservedAlarm {
+                state,
+                source: StateSource::CloudWatch,
+            },
+        )])
+    }
+
     /// `saved` with its load memory set.
     fn with_load(saved: SavedState, load: crate::state::LoadMemory) -> SavedState {
         match saved {
@@ -1827,19 +1848,8 @@ mod tests {
         let d = with_drain(&t, Some(15), busy, DrainSignals::default(), &saved, &none);
         assert_eq!(d.history.load, earlier);
         // A cap's drop says nothing of the load: not remembered.
-        t.alarms = vec![AlarmRule {
-            name: "db-overloaded".into(),
-            on_alarm: Some(Action::Cap(5)),
-            on_ok: None,
-            on_insufficient_data: None,
-        }];
-        let alarm = AlarmStates::from([(
-            "db-overloaded".to_owned(),
-            ObservedAlarm {
-                state: AlarmState::Alarm,
-                source: StateSource::CloudWatch,
-            },
-        )]);
+        t.alarms = db_overloaded_cap_5();
+        let alarm = db_overloaded(AlarmState::Alarm);
         let d = with_drain(
             &t,
             Some(250),
@@ -1870,12 +1880,7 @@ mod tests {
     #[test]
     fn a_slow_dependency_does_not_scale_out_but_caps_still_act() {
         let mut t = drain_tracker(Stability::OFF);
-        t.alarms = vec![AlarmRule {
-            name: "db-overloaded".into(),
-            on_alarm: Some(Action::Cap(5)),
-            on_ok: None,
-            on_insufficient_data: None,
-        }];
+        t.alarms = db_overloaded_cap_5();
         let slow = DrainSignals {
             measured: Some(crate::drain::Measured {
                 seconds: 3.0,
@@ -1889,13 +1894,7 @@ mod tests {
             }),
             ..DrainSignals::default()
         };
-        let ok = AlarmStates::from([(
-            "db-overloaded".to_owned(),
-            ObservedAlarm {
-                state: AlarmState::Ok,
-                source: StateSource::CloudWatch,
-            },
-        )]);
+        let ok = db_overloaded(AlarmState::Ok);
         let d = with_drain(
             &t,
             Some(20),
@@ -1917,13 +1916,7 @@ mod tests {
         );
         assert!(usual.desired > Some(20));
         // A cap still lowers it.
-        let alarm = AlarmStates::from([(
-            "db-overloaded".to_owned(),
-            ObservedAlarm {
-                state: AlarmState::Alarm,
-                source: StateSource::CloudWatch,
-            },
-        )]);
+        let alarm = db_overloaded(AlarmState::Alarm);
         let capped = with_drain(
             &t,
             Some(20),
