@@ -315,3 +315,47 @@ fn while_nothing_is_measured_the_read_is_tried_again_after_two_minutes() {
     assert_eq!(f.reads(), 2);
     assert!(says(decision(&outcome), "measured by CloudWatch"));
 }
+
+#[test]
+fn after_a_spike_the_reservation_comes_down_without_the_window_until_a_drop_is_undone() {
+    let f = fixture_with(
+        r#"{"name": "orders-q", "target_wait_seconds": 10, "service_seconds": 1}"#,
+        r#""tolerance": 0.3, "scale_out_cooldown_seconds": 0, "scale_in_cooldown_seconds": 0,
+            "scale_in_stabilization_seconds": 600"#,
+    );
+    let arn = lambda_autoscaler::memory::MemoryLambda::arn("orders");
+    let saved_load = || f.world.state.get(&arn).expect("a saved history").0.load;
+    let reserved = || f.world.lambda.reserved("orders").unwrap();
+    // A spike: 200 at work.
+    f.depth(0, 200);
+    f.run();
+    let spiked = reserved();
+    assert!(spiked > 200, "{spiked}");
+    // It ends: 10 at work. Within three minutes of a 600 s window the reservation is down.
+    f.depth(0, 10);
+    for _ in 0..3 {
+        f.later(60);
+        f.run();
+    }
+    let after = reserved();
+    assert!(after < 40, "still {after} of {spiked}");
+    assert!(saved_load().drop_at.is_some());
+    // A second spike five minutes later undoes the drop...
+    f.later(300);
+    f.depth(0, 200);
+    f.run();
+    assert!(reserved() > 200);
+    assert!(saved_load().drop_undone_at.is_some());
+    // ...so the next drop waits out the window.
+    f.depth(0, 10);
+    for _ in 0..3 {
+        f.later(60);
+        let outcome = f.run();
+        assert!(
+            says(decision(&outcome), "but one was undone"),
+            "{:?}",
+            decision(&outcome).reasons
+        );
+    }
+    assert!(reserved() > 200, "{}", reserved());
+}
