@@ -81,19 +81,16 @@ pub enum Skip {
 ///   nothing of the load) is a drop.
 pub fn after_change(load: LoadMemory, from: i64, proposed: i64, to: i64, now: i64) -> LoadMemory {
     if proposed > from {
-        let undone = load
+        if load
             .drop_at
-            .is_some_and(|at| now - at <= UNDONE_WITHIN_SECONDS);
-        return LoadMemory {
-            drop_undone_at: if undone {
-                Some(now)
-            } else {
-                load.drop_undone_at
-            },
-            ..load
-        };
-    }
-    if to < from && to >= proposed && beyond_noise(from, to) {
+            .is_some_and(|at| now - at <= UNDONE_WITHIN_SECONDS)
+        {
+            return LoadMemory {
+                drop_undone_at: Some(now),
+                ..load
+            };
+        }
+    } else if to < from && to >= proposed && beyond_noise(from, to) {
         return LoadMemory {
             drop_at: Some(now),
             ..load
