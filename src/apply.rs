@@ -44,7 +44,7 @@
 //! never blocks a change: the reservation acts alone, and the reasons say why.
 //!
 //! **Deadline.** No write starts unless it can finish, with the deadline's margin to spare,
-//! given the slowest write seen so far. What is not started is reported as deferred; the next
+//! given the slowest write seen so far (a second each before any has been timed). What is not started is reported as deferred; the next
 //! scheduled run continues where this one stopped.
 
 use crate::context::Context;
@@ -215,7 +215,7 @@ pub async fn run(
         floor,
         mappings,
         deadline,
-        slowest: Duration::ZERO,
+        slowest: None,
         deferring: None,
         headroom: AccountHeadroom::NotRead,
         alone: targets == 1,
@@ -398,8 +398,8 @@ struct Writer<'a> {
     mappings: &'a MappingCache,
     deadline: Option<Deadline>,
     /// The slowest single write so far, without its wait for a pacing slot: the estimate
-    /// of what the next one may take.
-    slowest: Duration,
+    /// of what the next one may take ([`Writer::per_call`]); `None` until one is timed.
+    slowest: Option<Duration>,
     /// Once set, every later write is deferred, for this reason.
     deferring: Option<String>,
     headroom: AccountHeadroom,
@@ -811,7 +811,7 @@ impl Writer<'_> {
                 return Ok(());
             }
             waiting = still;
-            let need = SETTLE_POLL + self.slowest * 2 + self.ctx.lambda.control_plane_wait();
+            let need = SETTLE_POLL + self.per_call() * 2 + self.ctx.lambda.control_plane_wait();
             let allowed = match self.deadline {
                 Some(deadline) => deadline.allows(&*clock, need),
                 None => clock.elapsed().saturating_sub(began) + SETTLE_POLL <= SETTLE_LIMIT,
@@ -914,7 +914,14 @@ impl Writer<'_> {
 
     fn note_duration(&mut self, started: Duration) {
         let took = self.ctx.clock.elapsed().saturating_sub(started);
-        self.slowest = self.slowest.max(took);
+        self.slowest = Some(self.slowest.map_or(took, |slowest| slowest.max(took)));
+    }
+
+    /// What the deadline check counts for one write: the slowest so far, or
+    /// [`UNTIMED_WRITE`] before any has been timed, so that a pass's first write is not
+    /// counted as free.
+    fn per_call(&self) -> Duration {
+        self.slowest.unwrap_or(UNTIMED_WRITE)
     }
 
     /// Why this decision's writes must not start, if they must not: they must leave time for
@@ -934,7 +941,7 @@ impl Writer<'_> {
         let points =
             u32::try_from(3 * self.targets.saturating_sub(settled) + 1).unwrap_or(u32::MAX);
         let need = wait
-            + self.slowest * (writes + u32::from(saves))
+            + self.per_call() * (writes + u32::from(saves))
             + self.report_cost.per_point() * points;
         if deadline.allows(clock, need) {
             return None;
@@ -950,6 +957,10 @@ impl Writer<'_> {
         Some(reason)
     }
 }
+
+/// What a write is counted as taking before any has been timed: a same-Region call takes tens
+/// of milliseconds, and one retry after a throttle or a dropped connection about a second.
+const UNTIMED_WRITE: Duration = Duration::from_secs(1);
 
 /// How long a plain scale-in waits for its mappings to settle when there is no deadline
 /// (the CLI); with one, the deadline decides.

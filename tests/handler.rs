@@ -1097,6 +1097,21 @@ fn a_run_that_starts_within_the_deadlines_margin_reads_nothing_and_defers_every_
 }
 
 #[test]
+fn a_passs_first_write_counts_as_a_second_against_the_deadline_until_one_is_timed() {
+    let f = fixture_with(&fleet(1), Settings::default(), true);
+    f.world.lambda.add("t0", Some(1), &[]);
+    backlog(&f, 0, 50);
+    // Its save and its write, a second each, and the 2 s margin: 4 s, more than 3.5 s left.
+    let outcome = f.run_until(scheduled(), Some(3.5)).unwrap();
+    assert_eq!(outcome.deferred, 1, "{:?}", outcome.decisions);
+    assert_eq!(f.count("PutFunctionConcurrency"), 0);
+    assert_eq!(f.reserved("t0"), Some(1));
+    let outcome = f.run_until(scheduled(), Some(4.5)).unwrap();
+    assert_eq!(outcome.deferred, 0, "{:?}", outcome.decisions);
+    assert_eq!(f.reserved("t0"), Some(5));
+}
+
+#[test]
 fn at_the_deadline_writes_stop_the_rest_is_deferred_and_the_next_run_continues() {
     let n = 40;
     let f = fixture_with(&fleet(n), Settings::default(), true);
