@@ -488,8 +488,17 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
         current,
         follows_drain(target) && request == Request::FollowAlarms,
     ) {
-        history.load =
-            crate::drain_stability::after_change(history.load, i64::from(c), proposed, value, now);
+        let evaluation = crate::drain_stability::Evaluation {
+            from: i64::from(c),
+            // on_metric_failure's proposals say nothing of the load.
+            asked: (!asked.missing)
+                .then(|| asked.proposals.iter().max().copied())
+                .flatten(),
+            tolerance: target.stability.tolerance_of(true),
+            proposed,
+            to: value,
+        };
+        history.load = crate::drain_stability::after_change(history.load, &evaluation, now);
     }
     if current != Some(desired) {
         let from = i64::from(current.unwrap_or(bounds.max));
@@ -1044,13 +1053,14 @@ fn stabilize_scale_in(
     if value >= current || window == 0 {
         return value;
     }
+    let mut held_after_an_undo = None;
     if drops_skip {
         match crate::drain_stability::skip_window(&history.load, current, value, now) {
             Some(Skip::Yes(why)) => {
                 reasons.push(why);
                 return value;
             }
-            Some(Skip::No(why)) => reasons.push(why),
+            Some(Skip::No(why)) => held_after_an_undo = Some(why),
             None => {}
         }
     }
@@ -1061,6 +1071,8 @@ fn stabilize_scale_in(
     if stabilized <= value {
         return value;
     }
+    // Said only when the window does hold the drop.
+    reasons.extend(held_after_an_undo);
     let seen = format!("highest recommendation in the last {window} s was {high}");
     if stabilized == current {
         reasons.push(format!("held: scale-in stabilization, {seen}"));
@@ -1783,6 +1795,7 @@ mod tests {
         // A drop like it undone 20 minutes ago: the window holds.
         let undone = crate::state::LoadMemory {
             drop_at: Some(NOW - 1500),
+            drop_to: Some(15),
             drop_undone_at: Some(NOW - 1200),
         };
         let saved = with_load(spiked.clone(), undone);
@@ -1875,6 +1888,146 @@ mod tests {
         );
         assert_eq!(d.desired, Some(100), "{:?}", d.reasons);
         assert_eq!(d.history.load.drop_at, None, "{:?}", d.reasons);
+    }
+
+    /// A drop 250 -> 15 beyond noise 200 s ago, with a window of 300 s holding 15.
+    fn dropped_to_15() -> SavedState {
+        let dropped = crate::state::LoadMemory {
+            drop_at: Some(NOW - 200),
+            drop_to: Some(15),
+            drop_undone_at: None,
+        };
+        with_load(history(Some((200, Direction::In)), &[(15, None)]), dropped)
+    }
+
+    #[test]
+    fn only_the_proposals_rising_above_where_a_drop_left_them_undo_it() {
+        let stability = Stability {
+            scale_in_stabilization_seconds: 300,
+            ..Stability::OFF
+        };
+        let mut t = drain_tracker(stability);
+        t.alarms = db_overloaded_cap_5();
+        let saved = dropped_to_15();
+        // 10 at work: the proposals still ask for 15.
+        let same_load = depth(0, 10, 0);
+        // A cap holding the reservation at 5, then lifted (or a direct command's 5, then the
+        // next scheduled run): the load did not rise.
+        for state in [AlarmState::Alarm, AlarmState::Ok] {
+            let d = with_drain(
+                &t,
+                Some(5),
+                same_load,
+                DrainSignals::default(),
+                &saved,
+                &db_overloaded(state),
+            );
+            assert_eq!(d.history.load.drop_undone_at, None, "{:?}", d.reasons);
+            assert!(
+                !d.history_changed || state == AlarmState::Ok,
+                "{:?}",
+                d.reasons
+            );
+        }
+        // 40 at work under the cap: the load rose, though the cap holds 5.
+        let d = with_drain(
+            &t,
+            Some(5),
+            depth(0, 40, 0),
+            DrainSignals::default(),
+            &saved,
+            &db_overloaded(AlarmState::Alarm),
+        );
+        assert_eq!(d.desired, Some(5));
+        assert_eq!(d.history.load.drop_undone_at, Some(NOW), "{:?}", d.reasons);
+        // A queue read that failed, with on_metric_failure set 50: not the load.
+        let mut failing = drain_tracker(stability);
+        failing.on_metric_failure = MetricFailure::Set(50);
+        let none = AlarmStates::new();
+        let unread = ["GetQueueAttributes on orders failed: throttled".to_owned()];
+        let inputs = Inputs {
+            current: Some(15),
+            alarms: &none,
+            queue: Some(same_load),
+            saved: &saved,
+            now: NOW,
+            unread: &unread,
+            headroom: None,
+            mapping_floor: 0,
+            pause_held: false,
+            drain: DrainSignals::default(),
+        };
+        let d = super::decide(&failing, &inputs, Request::FollowAlarms);
+        assert_eq!(d.desired, Some(50), "{:?}", d.reasons);
+        assert_eq!(d.history.load.drop_undone_at, None, "{:?}", d.reasons);
+        // A rise that a long scale-out cooldown holds still undoes the drop.
+        let slow = drain_tracker(Stability {
+            scale_out_cooldown_seconds: 900,
+            ..stability
+        });
+        let d = with_drain(
+            &slow,
+            Some(15),
+            depth(0, 100, 0),
+            DrainSignals::default(),
+            &saved,
+            &none,
+        );
+        assert_eq!(d.desired, Some(15), "{:?}", d.reasons);
+        assert_eq!(d.history.load.drop_undone_at, Some(NOW), "{:?}", d.reasons);
+    }
+
+    #[test]
+    fn an_undone_drop_is_saved_once_and_said_only_when_the_window_holds_a_drop() {
+        let stability = Stability {
+            scale_in_stabilization_seconds: 300,
+            ..Stability::OFF
+        };
+        let none = AlarmStates::new();
+        // Held at its max of 100 with 300 at work, already undone: nothing new to save at
+        // each evaluation.
+        let pinned = Target {
+            max: 100,
+            ..drain_tracker(stability)
+        };
+        let undone = crate::state::LoadMemory {
+            drop_at: Some(NOW - 200),
+            drop_to: Some(15),
+            drop_undone_at: Some(NOW - 100),
+        };
+        let saved = with_load(history(Some((100, Direction::Out)), &[(100, None)]), undone);
+        let d = with_drain(
+            &pinned,
+            Some(100),
+            depth(0, 300, 0),
+            DrainSignals::default(),
+            &saved,
+            &none,
+        );
+        assert_eq!(d.desired, Some(100));
+        assert!(!d.history_changed, "{:?} {:?}", d.history.load, d.reasons);
+        // A drop from 250 (a direct command's, which records nothing) to 15, with the window
+        // holding only 15: it goes at once, and no reason says the window held it.
+        let t = drain_tracker(stability);
+        let long_undone = crate::state::LoadMemory {
+            drop_at: Some(NOW - 1500),
+            drop_to: Some(15),
+            drop_undone_at: Some(NOW - 1200),
+        };
+        let saved = with_load(
+            history(Some((100, Direction::Out)), &[(15, None)]),
+            long_undone,
+        );
+        let d = with_drain(
+            &t,
+            Some(250),
+            depth(0, 10, 0),
+            DrainSignals::default(),
+            &saved,
+            &none,
+        );
+        assert_eq!(d.desired, Some(15), "{:?}", d.reasons);
+        assert!(!has(&d, "window holds drops"), "{:?}", d.reasons);
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! more than [`DEVIATIONS`] standard deviations of the current reservation is the load
 //! falling, not noise: waiting out the window then only holds idle executions (after a spike,
 //! for the whole window). Loads that fall and rise again within minutes would then write
-//! twice per burst, so a scale-out within [`UNDONE_WITHIN_SECONDS`] of such a drop marks it
-//! undone, and for [`REMEMBERED_SECONDS`] after that every drop waits out the window again.
+//! twice per burst, so proposals that rise above the drop's level within
+//! [`UNDONE_WITHIN_SECONDS`] of it mark it undone ([`after_change`]), and for
+//! [`REMEMBERED_SECONDS`] after that every drop waits out the window again.
 //!
 //! A just-started history (nothing saved, or a saved state set aside) is seeded with the
 //! current reservation and waits out the window whatever the drop ([`crate::decide`]).
@@ -60,7 +61,8 @@ pub fn skip_window(load: &LoadMemory, current: i64, value: i64, now: i64) -> Opt
             "a drop from {current} to {value} is beyond noise ({drop} > {DEVIATIONS} x \
              √{current} = {noise:.1}), but one was undone {} s ago: the scale-in \
              stabilization window holds drops for {REMEMBERED_SECONDS} s after that",
-            now - at
+            // A time from a clock a little ahead of this one is now.
+            (now - at).max(0)
         )),
     })
 }
@@ -72,27 +74,60 @@ pub enum Skip {
     No(String),
 }
 
-/// The load memory after an evaluation of a target reserved at `from` whose proposals,
-/// stabilized, asked for `proposed` and which was set to `to` at `now`:
-/// - the proposals asking for more is a scale-out (whatever a cap or the headroom let
-///   through; not a bound's raise), which undoes a drop beyond noise less than
-///   [`UNDONE_WITHIN_SECONDS`] before it;
+/// One evaluation of a drain-time target, as its load memory reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// The reservation before it.
+    pub from: i64,
+    /// The largest proposal, before tolerance, cooldowns and the window; `None` when the
+    /// proposals say nothing of the load (its metrics were not read).
+    pub asked: Option<i64>,
+    /// The target's tolerance of an increase.
+    pub tolerance: f64,
+    /// The proposals' value once stabilized, before caps and bounds.
+    pub proposed: i64,
+    /// What it set.
+    pub to: i64,
+}
+
+/// The load memory after `evaluation` at `now`:
+/// - the proposals asking for more than the drop left (or than the reservation, if higher),
+///   beyond the tolerance, is the load rising, whatever a cooldown, a cap or the headroom let
+///   through; less than [`UNDONE_WITHIN_SECONDS`] after a drop beyond noise it undoes the drop,
+///   once. A reservation that a cap, a direct command or a bound moved back to where the drop
+///   left it is not a rise;
 /// - a decrease beyond noise that nothing took below the proposals (a cap, a max: they say
 ///   nothing of the load) is a drop.
-pub fn after_change(load: LoadMemory, from: i64, proposed: i64, to: i64, now: i64) -> LoadMemory {
-    if proposed > from {
-        if load
-            .drop_at
-            .is_some_and(|at| now - at <= UNDONE_WITHIN_SECONDS)
-        {
-            return LoadMemory {
+pub fn after_change(load: LoadMemory, evaluation: &Evaluation, now: i64) -> LoadMemory {
+    let Evaluation {
+        from,
+        asked,
+        tolerance,
+        proposed,
+        to,
+    } = *evaluation;
+    let Some(asked) = asked else {
+        return load;
+    };
+    let level = load.drop_to.map_or(from, |left| from.max(i64::from(left)));
+    let rises = asked > level && (asked - level) as f64 >= tolerance * level as f64;
+    if rises {
+        let undoes = load.drop_at.is_some_and(|at| {
+            now - at <= UNDONE_WITHIN_SECONDS && load.drop_undone_at.is_none_or(|u| u < at)
+        });
+        return if undoes {
+            LoadMemory {
                 drop_undone_at: Some(now),
                 ..load
-            };
-        }
-    } else if to < from && to >= proposed && beyond_noise(from, to) {
+            }
+        } else {
+            load
+        };
+    }
+    if to < from && to >= proposed && beyond_noise(from, to) {
         return LoadMemory {
             drop_at: Some(now),
+            drop_to: u32::try_from(to).ok(),
             ..load
         };
     }
@@ -124,6 +159,7 @@ mod tests {
         ));
         let undone = LoadMemory {
             drop_at: Some(400),
+            drop_to: Some(20),
             drop_undone_at: Some(900),
         };
         assert!(matches!(
@@ -136,38 +172,120 @@ mod tests {
         ));
     }
 
+    /// An evaluation from `from` whose proposals asked for `asked` (tolerance 0.3), which
+    /// stabilized to `proposed` and set `to`.
+    fn evaluation(from: i64, asked: i64, proposed: i64, to: i64) -> Evaluation {
+        Evaluation {
+            from,
+            asked: Some(asked),
+            tolerance: 0.3,
+            proposed,
+            to,
+        }
+    }
+
     #[test]
-    fn a_scale_out_the_proposals_ask_for_within_ten_minutes_of_a_drop_undoes_it() {
-        let dropped = after_change(LoadMemory::default(), 250, 20, 20, 1000);
+    fn a_scale_out_the_proposals_ask_for_within_ten_minutes_of_a_drop_undoes_it_once() {
+        let dropped = after_change(LoadMemory::default(), &evaluation(250, 20, 20, 20), 1000);
         assert_eq!(dropped.drop_at, Some(1000));
-        assert_eq!(after_change(dropped, 20, 80, 80, 1000 + 601), dropped);
-        let undone = after_change(dropped, 20, 80, 80, 1000 + 600);
-        assert_eq!(undone.drop_undone_at, Some(1600));
-        // Asked for, though the headroom let nothing through: the load rose all the same.
+        assert_eq!(dropped.drop_to, Some(20));
         assert_eq!(
-            after_change(dropped, 20, 80, 20, 1600).drop_undone_at,
+            after_change(dropped, &evaluation(20, 80, 80, 80), 1000 + 601),
+            dropped
+        );
+        let undone = after_change(dropped, &evaluation(20, 80, 80, 80), 1000 + 600);
+        assert_eq!(undone.drop_undone_at, Some(1600));
+        // Asked for, though a cooldown or the headroom let nothing through: the load rose
+        // all the same.
+        assert_eq!(
+            after_change(dropped, &evaluation(20, 80, 20, 20), 1600).drop_undone_at,
             Some(1600)
         );
+        // Once undone, a reservation held below the proposals (at its max, say) changes
+        // nothing more, so nothing is saved for it at every evaluation.
+        assert_eq!(
+            after_change(undone, &evaluation(20, 80, 20, 20), 1590),
+            undone
+        );
+        // Within the tolerance of the drop's level: no rise.
+        assert_eq!(
+            after_change(dropped, &evaluation(20, 25, 20, 20), 1600),
+            dropped
+        );
         // A bound's raise (the proposals ask for no more) is no scale-out.
-        assert_eq!(after_change(dropped, 20, 20, 120, 1600), dropped);
+        assert_eq!(
+            after_change(dropped, &evaluation(20, 20, 20, 120), 1600),
+            dropped
+        );
+    }
+
+    #[test]
+    fn back_to_where_the_drop_left_it_is_not_a_rise() {
+        let dropped = after_change(LoadMemory::default(), &evaluation(250, 15, 15, 15), 1000);
+        // A cap (or a direct command) took it to 5; the proposals still ask for 15.
+        assert_eq!(
+            after_change(dropped, &evaluation(5, 15, 15, 15), 1200),
+            dropped
+        );
+        // They ask for 40: the load rose, whatever holds the reservation at 5.
+        assert_eq!(
+            after_change(dropped, &evaluation(5, 40, 40, 5), 1200).drop_undone_at,
+            Some(1200)
+        );
+        // Proposals that are not the load's (its metrics unread): neither a rise nor a drop.
+        let unread = Evaluation {
+            asked: None,
+            ..evaluation(15, 50, 50, 50)
+        };
+        assert_eq!(after_change(dropped, &unread, 1200), dropped);
+        let unread_drop = Evaluation {
+            asked: None,
+            ..evaluation(250, 5, 5, 5)
+        };
+        assert_eq!(
+            after_change(LoadMemory::default(), &unread_drop, 1200),
+            LoadMemory::default()
+        );
+        // An item of the build before has no drop_to: a rise counts from the reservation.
+        let old = LoadMemory {
+            drop_to: None,
+            ..dropped
+        };
+        assert_eq!(
+            after_change(old, &evaluation(5, 15, 15, 15), 1200).drop_undone_at,
+            Some(1200)
+        );
     }
 
     #[test]
     fn a_drop_counts_when_nothing_took_it_below_the_proposals() {
         // A drop within noise is not remembered.
         assert_eq!(
-            after_change(LoadMemory::default(), 100, 80, 80, 1000),
+            after_change(LoadMemory::default(), &evaluation(100, 80, 80, 80), 1000),
             LoadMemory::default()
         );
         // A min that raises the proposal's 0 to 1: still the load falling.
         assert_eq!(
-            after_change(LoadMemory::default(), 250, 0, 1, 1000).drop_at,
+            after_change(LoadMemory::default(), &evaluation(250, 0, 0, 1), 1000).drop_at,
             Some(1000)
         );
         // A cap or a max that takes it lower than the proposals: not the load.
         assert_eq!(
-            after_change(LoadMemory::default(), 250, 200, 5, 1000),
+            after_change(LoadMemory::default(), &evaluation(250, 200, 200, 5), 1000),
             LoadMemory::default()
         );
+    }
+
+    #[test]
+    fn an_undo_from_a_clock_a_little_ahead_reads_as_just_now() {
+        let undone = LoadMemory {
+            drop_at: Some(900),
+            drop_to: Some(20),
+            drop_undone_at: Some(1200),
+        };
+        let Some(Skip::No(why)) = skip_window(&undone, 250, 20, 1000) else {
+            panic!("held")
+        };
+        assert!(why.contains("one was undone 0 s ago"), "{why}");
     }
 }

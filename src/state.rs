@@ -222,6 +222,9 @@ pub struct History {
 pub struct LoadMemory {
     /// The latest scale-in beyond noise.
     pub drop_at: Option<i64>,
+    /// The reservation it set: a rise of the proposals above it undoes it. Absent in items of
+    /// the build before, which count a rise from the reservation.
+    pub drop_to: Option<u32>,
     /// The latest scale-out that came soon after one.
     pub drop_undone_at: Option<i64>,
 }

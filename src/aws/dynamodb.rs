@@ -12,7 +12,7 @@
 //! | `recommendations` | L of M | `{value: N, until: N}` oldest first; the last has no `until` while in force |
 //! | `event_sources` | L of M | `{uuid: S, ceiling: N, paused: BOOL, held: BOOL}` for each event source mapping the autoscaler changed; `ceiling` absent when the mapping had no `MaximumConcurrency`, `held` (present when true) when an explicit set keeps the pause |
 //! | `in_force_since` | N | when the recommendation in force was first made |
-//! | `drop_at`, `drop_undone_at` | N, N | a drain-time target's latest scale-in beyond noise, and the latest scale-out that undid one ([`crate::state::LoadMemory`]); each absent until it happens |
+//! | `drop_at`, `drop_to`, `drop_undone_at` | N, N, N | a drain-time target's latest scale-in beyond noise, the reservation it set, and the latest scale-out that undid one ([`crate::state::LoadMemory`]); each absent until it happens |
 //! | `activities` | L of M | the target's newest attempted change (whose outcome the next write settles): `{at: N, trigger: S, previous: N, desired: N, reasons: L of S, outcome: S, detail: S}`; `previous`/`desired` absent for "unreserved", `detail` for pending and applied. Items of earlier builds hold up to 20, oldest first: the next write archives all but the newest |
 //! | `activity_number` | N | the newest activity's number (a history numbers from its start, [`History::started_at`]); absent in earlier builds' items (then 0 for their oldest) |
 //! | `updated_at` | N | epoch seconds of the write |
@@ -377,6 +377,9 @@ fn encode(key: &str, history: &History, version: u64, now: i64) -> HashMap<Strin
     if let Some(at) = history.load.drop_at {
         item.insert("drop_at".into(), number(at));
     }
+    if let Some(left) = history.load.drop_to {
+        item.insert("drop_to".into(), number(left));
+    }
     if let Some(at) = history.load.drop_undone_at {
         item.insert("drop_undone_at".into(), number(at));
     }
@@ -613,6 +616,12 @@ fn decode_history(item: &HashMap<String, AttributeValue>) -> Result<History, Str
     let in_force_since = n("in_force_since", item.get("in_force_since"))?;
     let load = LoadMemory {
         drop_at: n("drop_at", item.get("drop_at"))?,
+        drop_to: match n("drop_to", item.get("drop_to"))? {
+            Some(left) => {
+                Some(u32::try_from(left).map_err(|_| format!("drop_to {left} is out of range"))?)
+            }
+            None => None,
+        },
         drop_undone_at: n("drop_undone_at", item.get("drop_undone_at"))?,
     };
     let activities = match item.get("activities") {
@@ -842,15 +851,17 @@ mod tests {
     fn a_drain_targets_load_memory_round_trips_and_is_absent_until_it_happens() {
         let mut h = history();
         let item = encode("arn:f", &h, 2, 1_700_000_100);
-        for absent in ["drop_at", "drop_undone_at"] {
+        for absent in ["drop_at", "drop_to", "drop_undone_at"] {
             assert!(!item.contains_key(absent), "{absent}");
         }
         h.load = LoadMemory {
             drop_at: Some(1_700_000_000),
+            drop_to: Some(15),
             drop_undone_at: Some(1_700_000_300),
         };
         let item = encode("arn:f", &h, 2, 1_700_000_400);
         assert_eq!(item["drop_at"], number(1_700_000_000));
+        assert_eq!(item["drop_to"], number(15));
         assert_eq!(decode(&item).state, SavedState::Valid(h));
     }
 
