@@ -50,7 +50,8 @@ pub const GAP_SECONDS: i64 = 300;
 /// A measured service time this many times its reference, with throughput flat, is a slow
 /// dependency rather than demand ([`Measured::slow_dependency`]).
 pub const SLOW_FACTOR: f64 = 1.5;
-/// Throughput within this factor of its reference counts as flat.
+/// Throughput, and the executions it keeps busy, within this factor of their reference
+/// count as unchanged ([`Measured::slow_dependency`]).
 pub const FLAT_THROUGHPUT: f64 = 1.1;
 
 /// What successive depth samples of one queue say, smoothed.
@@ -160,22 +161,33 @@ pub struct Reference {
 }
 
 impl Measured {
-    /// A service time well above its reference while throughput stays flat: the executions
-    /// wait on something slower (a database), and more of them would not drain faster. The
-    /// reason, if so.
+    /// A service time well above its reference while throughput has not risen and as many
+    /// executions stay busy (throughput × service time): the same work, done slower, as
+    /// when the executions wait on something slower (a database), and more of them would
+    /// not drain faster. Throughput falls too when all of them are busy. A load that fell
+    /// is not one, though its messages look slower (smaller batches share a fixed cost per
+    /// invocation): fewer executions are busy. The reason, if so.
     pub fn slow_dependency(&self) -> Option<String> {
         let reference = self.reference?;
         let slower = self.seconds >= SLOW_FACTOR * reference.seconds;
-        let flat = self.throughput <= FLAT_THROUGHPUT * reference.throughput;
-        (slower && flat).then(|| {
+        let no_more_throughput = self.throughput <= FLAT_THROUGHPUT * reference.throughput;
+        let (busy, busy_before) = (
+            self.throughput * self.seconds,
+            reference.throughput * reference.seconds,
+        );
+        let as_busy = busy * FLAT_THROUGHPUT >= busy_before;
+        (slower && no_more_throughput && as_busy).then(|| {
             format!(
                 "service time {} s is {:.1} times the hour before's {} s while throughput \
-                 stays flat ({:.1}/s against {:.1}/s): a slow dependency, not demand",
+                 does not rise ({:.1}/s against {:.1}/s) and no fewer executions are busy \
+                 ({:.1} against {:.1}): a slow dependency, not demand",
                 round(self.seconds),
                 self.seconds / reference.seconds,
                 round(reference.seconds),
                 self.throughput,
-                reference.throughput
+                reference.throughput,
+                busy,
+                busy_before
             )
         })
     }
@@ -643,7 +655,19 @@ mod tests {
             reference: None,
             ..slow
         };
-        assert_eq!(no_reference.slow_dependency(), None);
+        assert_eq!(no_reference.slow_dependency(), None); // All executions busy: three times slower, a third of the throughput, as many busy.
+        let saturated = Measured {
+            throughput: 10.0 / 3.0,
+            ..slow
+        };
+        assert!(saturated.slow_dependency().is_some());
+        // The load fell: small batches make each message slower (a fixed cost per
+        // invocation), but a tenth of the executions are busy.
+        let after_a_lull = Measured {
+            throughput: 1.0,
+            ..slow
+        };
+        assert_eq!(after_a_lull.slow_dependency(), None);
     }
 
     #[test]
