@@ -22,14 +22,14 @@ use std::sync::Mutex;
 /// The samples and measurements of a warm container.
 #[derive(Debug, Default)]
 pub struct QueueSignals {
-    samples: Mutex<HashMap<QueueRef, DepthSamples>>,
+    samples: Mutex<HashMap<Counted, DepthSamples>>,
     service: Mutex<HashMap<ServiceQuery, Readings>>,
 }
 
 /// What one read of the shared signals gave the drain-time targets.
 #[derive(Debug, Clone, Default)]
 pub struct DrainRead {
-    rates: HashMap<QueueRef, Rates>,
+    rates: HashMap<Counted, Rates>,
     measured: HashMap<ServiceQuery, Measured>,
 }
 
@@ -49,7 +49,7 @@ impl DrainRead {
             _ => None,
         };
         Signals {
-            rates: self.rates.get(&spec.queue).copied(),
+            rates: self.rates.get(&counted(spec)).copied(),
             measured: query_of(target).and_then(|q| self.measured.get(&q).copied()),
             mapping_batch_size,
         }
@@ -68,17 +68,30 @@ fn query_of(target: &Target) -> Option<ServiceQuery> {
     }
 }
 
+/// A queue's waiting messages as a target counts them: with its delayed ones or not. Two
+/// targets of one queue that count them differently keep samples apart, or the growth of
+/// one would swing by the other's delayed messages.
+type Counted = (QueueRef, bool);
+
+fn counted(spec: &crate::policy::QueueSpec) -> Counted {
+    (spec.queue.clone(), spec.include_delayed)
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl QueueSignals {
-    /// Adds a depth sample taken at `at` (`autoscaler explain --earlier-depth`).
+    /// Adds a depth sample taken at `at` (`autoscaler explain --earlier-depth`): `waiting`
+    /// as given, whichever way a target counts them.
     pub fn add_sample(&self, queue: QueueRef, at: i64, waiting: u64, in_flight: u64) {
-        lock(&self.samples)
-            .entry(queue)
-            .or_default()
-            .add(at, waiting, in_flight);
+        let mut samples = lock(&self.samples);
+        for with_delayed in [false, true] {
+            samples
+                .entry((queue.clone(), with_delayed))
+                .or_default()
+                .add(at, waiting, in_flight);
+        }
     }
 
     /// Adds this read's depths to the samples of the drain-time targets' queues, reads the
@@ -111,20 +124,21 @@ impl QueueSignals {
                     continue;
                 };
                 let Some(spec) = &target.queue else { continue };
-                let counted = depth.visible
+                let waiting_count = depth.visible
                     + if spec.include_delayed {
                         depth.delayed
                     } else {
                         0
                     };
-                let rates = samples.entry(spec.queue.clone()).or_default().add(
+                let key = counted(spec);
+                let rates = samples.entry(key.clone()).or_default().add(
                     now,
-                    counted,
+                    waiting_count,
                     depth.in_flight,
                 );
-                read.rates.insert(spec.queue.clone(), rates);
+                read.rates.insert(key, rates);
                 if let Some(query) = query_of(target) {
-                    let traffic = counted + depth.in_flight > 0;
+                    let traffic = waiting_count + depth.in_flight > 0;
                     let readings = service.get(&query).copied().unwrap_or_default();
                     if readings.due(now, traffic) && !due.contains(&query) {
                         due.push(query);

@@ -359,3 +359,63 @@ fn after_a_spike_the_reservation_comes_down_without_the_window_until_a_drop_is_u
     }
     assert!(reserved() > 200, "{}", reserved());
 }
+
+#[test]
+fn two_targets_that_count_a_queues_delayed_messages_differently_keep_their_samples_apart() {
+    let world = World::new(NOW);
+    let settings = Settings::default();
+    let ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
+    let queue = |delayed: bool| {
+        format!(
+            r#"{{"name": "orders-q", "target_wait_seconds": 60, "service_seconds": 1,
+                "include_delayed": {delayed}}}"#
+        )
+    };
+    let policy = format!(
+        r#"{{"targets": [
+            {{"function": "orders", "min": 1, "max": 500, {KNOBS_OFF}, "queue": {}}},
+            {{"function": "billing", "min": 1, "max": 500, {KNOBS_OFF}, "queue": {},
+              "alarms": [{{"name": "billing-db", "on_alarm": {{"cap": 400}}}}]}}]}}"#,
+        queue(false),
+        queue(true)
+    );
+    let autoscaler = Autoscaler::new(Policy::from_json(&policy, "test"), settings, ctx);
+    for name in ["orders", "billing"] {
+        world.lambda.add(name, Some(10), &[]);
+    }
+    // 100 visible and 500 delayed, all along.
+    world.queues.set_depth(
+        "orders-q",
+        QueueDepth {
+            visible: 100,
+            in_flight: 10,
+            delayed: 500,
+        },
+    );
+    let run = |event: Value| {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(autoscaler.handle(&event, None))
+            .unwrap()
+    };
+    run(json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}));
+    world.clock.advance(Duration::from_secs(60));
+    // An alarm event: only billing is evaluated. Its 600 waiting are what it counted a
+    // minute ago, not orders' 100.
+    let outcome = run(json!({
+        "source": "aws.cloudwatch",
+        "alarmData": {"alarmName": "billing-db", "state": {"value": "OK"}}
+    }));
+    let billing = outcome
+        .decisions
+        .iter()
+        .find(|d| d.function == "billing")
+        .expect("a decision for billing");
+    assert!(
+        says(billing, "smoothed over 2 samples"),
+        "{:?}",
+        billing.reasons
+    );
+    assert!(!says(billing, "piling up"), "{:?}", billing.reasons);
+}
