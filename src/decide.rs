@@ -484,21 +484,26 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
 
     // Within [min, max] or the event source floor, all u32.
     let desired = value as u32;
-    if let (Some(c), true) = (
-        current,
-        follows_drain(target) && request == Request::FollowAlarms,
-    ) {
+    if follows_drain(target) {
+        // Direct commands and on_metric_failure's proposals say nothing of the load.
+        let asked_for = match request {
+            Request::FollowAlarms if !asked.missing => asked.proposals.iter().max().copied(),
+            _ => None,
+        };
         let evaluation = crate::drain_stability::Evaluation {
-            from: i64::from(c),
-            // on_metric_failure's proposals say nothing of the load.
-            asked: (!asked.missing)
-                .then(|| asked.proposals.iter().max().copied())
-                .flatten(),
+            // A first reservation is a change from none.
+            from: current.map_or(-1, i64::from),
+            asked: asked_for,
             tolerance: target.stability.tolerance_of(true),
             proposed,
             to: value,
+            capped,
         };
-        history.load = crate::drain_stability::after_change(history.load, &evaluation, now);
+        history.load = if current.is_some() {
+            crate::drain_stability::after_change(history.load, &evaluation, now)
+        } else {
+            crate::drain_stability::after_first(history.load, &evaluation)
+        };
     }
     if current != Some(desired) {
         let from = i64::from(current.unwrap_or(bounds.max));
@@ -1753,6 +1758,29 @@ mod tests {
         )])
     }
 
+    /// A drain-time evaluation's inputs: reserved at `current`, the queue at `queue`.
+    fn drain_inputs<'a>(
+        current: u32,
+        queue: QueueDepth,
+        saved: &'a SavedState,
+        alarms: &'a AlarmStates,
+        unread: &'a [String],
+        now: i64,
+    ) -> Inputs<'a> {
+        Inputs {
+            current: Some(current),
+            alarms,
+            queue: Some(queue),
+            saved,
+            now,
+            unread,
+            headroom: None,
+            mapping_floor: 0,
+            pause_held: false,
+            drain: DrainSignals::default(),
+        }
+    }
+
     /// `saved` with its load memory set.
     fn with_load(saved: SavedState, load: crate::state::LoadMemory) -> SavedState {
         match saved {
@@ -1797,6 +1825,7 @@ mod tests {
             drop_at: Some(NOW - 1500),
             drop_to: Some(15),
             drop_undone_at: Some(NOW - 1200),
+            reserved_by_other: false,
         };
         let saved = with_load(spiked.clone(), undone);
         let d = with_drain(&t, Some(250), quiet, DrainSignals::default(), &saved, &none);
@@ -1805,6 +1834,7 @@ mod tests {
         // An hour after that, it skips the window again.
         let long_ago = crate::state::LoadMemory {
             drop_undone_at: Some(NOW - crate::drain_stability::REMEMBERED_SECONDS),
+            reserved_by_other: false,
             ..undone
         };
         let saved = with_load(spiked.clone(), long_ago);
@@ -1896,6 +1926,7 @@ mod tests {
             drop_at: Some(NOW - 200),
             drop_to: Some(15),
             drop_undone_at: None,
+            reserved_by_other: false,
         };
         with_load(history(Some((200, Direction::In)), &[(15, None)]), dropped)
     }
@@ -1978,6 +2009,45 @@ mod tests {
     }
 
     #[test]
+    fn leaving_a_reservation_that_a_direct_command_or_on_metric_failure_set_is_no_drop() {
+        let stability = Stability {
+            scale_in_stabilization_seconds: 300,
+            ..Stability::OFF
+        };
+        let mut t = drain_tracker(stability);
+        t.on_metric_failure = MetricFailure::Set(250);
+        let none = AlarmStates::new();
+        let quiet = depth(0, 10, 0);
+        let settled = history(Some((600, Direction::In)), &[(15, None)]);
+        let unread = ["GetQueueAttributes on orders failed: throttled".to_owned()];
+        let commanded = super::decide(
+            &t,
+            &drain_inputs(15, quiet, &settled, &none, &[], NOW),
+            Request::Direct(250),
+        );
+        let fallen_back = super::decide(
+            &t,
+            &drain_inputs(15, quiet, &settled, &none, &unread, NOW),
+            Request::FollowAlarms,
+        );
+        for d in [commanded, fallen_back] {
+            assert_eq!(d.desired, Some(250), "{:?}", d.reasons);
+            assert!(d.history.load.reserved_by_other, "{:?}", d.reasons);
+            // A minute later the proposals (10 at work) bring it back down: no drop of the
+            // load's, so a rise after it undoes nothing.
+            let saved = SavedState::Valid(d.history.clone());
+            let back = super::decide(
+                &t,
+                &drain_inputs(250, quiet, &saved, &none, &[], NOW + 60),
+                Request::FollowAlarms,
+            );
+            assert_eq!(back.desired, Some(15), "{:?}", back.reasons);
+            assert_eq!(back.history.load.drop_at, None, "{:?}", back.reasons);
+            assert!(!back.history.load.reserved_by_other);
+        }
+    }
+
+    #[test]
     fn an_undone_drop_is_saved_once_and_said_only_when_the_window_holds_a_drop() {
         let stability = Stability {
             scale_in_stabilization_seconds: 300,
@@ -1994,6 +2064,7 @@ mod tests {
             drop_at: Some(NOW - 200),
             drop_to: Some(15),
             drop_undone_at: Some(NOW - 100),
+            reserved_by_other: false,
         };
         let saved = with_load(history(Some((100, Direction::Out)), &[(100, None)]), undone);
         let d = with_drain(
@@ -2013,6 +2084,7 @@ mod tests {
             drop_at: Some(NOW - 1500),
             drop_to: Some(15),
             drop_undone_at: Some(NOW - 1200),
+            reserved_by_other: false,
         };
         let saved = with_load(
             history(Some((100, Direction::Out)), &[(15, None)]),

@@ -80,7 +80,8 @@ pub struct Evaluation {
     /// The reservation before it.
     pub from: i64,
     /// The largest proposal, before tolerance, cooldowns and the window; `None` when the
-    /// proposals say nothing of the load (its metrics were not read).
+    /// proposals say nothing of the load (its metrics were not read, or a direct command
+    /// replaced them).
     pub asked: Option<i64>,
     /// The target's tolerance of an increase.
     pub tolerance: f64,
@@ -88,6 +89,8 @@ pub struct Evaluation {
     pub proposed: i64,
     /// What it set.
     pub to: i64,
+    /// A cap lowered it.
+    pub capped: bool,
 }
 
 /// The load memory after `evaluation` at `now`:
@@ -96,8 +99,11 @@ pub struct Evaluation {
 ///   through; less than [`UNDONE_WITHIN_SECONDS`] after a drop beyond noise it undoes the drop,
 ///   once. A reservation that a cap, a direct command or a bound moved back to where the drop
 ///   left it is not a rise;
-/// - a decrease beyond noise that nothing took below the proposals (a cap, a max: they say
-///   nothing of the load) is a drop.
+/// - a decrease beyond noise from a reservation the proposals set, that nothing took below
+///   them (a cap, a max: they say nothing of the load), is a drop;
+/// - a change that the proposals did not make (a direct command, `on_metric_failure`, a cap,
+///   a bound or the mappings' floor raising them) is remembered, so that leaving it is no
+///   drop.
 pub fn after_change(load: LoadMemory, evaluation: &Evaluation, now: i64) -> LoadMemory {
     let Evaluation {
         from,
@@ -105,9 +111,14 @@ pub fn after_change(load: LoadMemory, evaluation: &Evaluation, now: i64) -> Load
         tolerance,
         proposed,
         to,
+        ..
     } = *evaluation;
+    let mut after = load;
+    if to != from {
+        after.reserved_by_other = set_by_other(evaluation);
+    }
     let Some(asked) = asked else {
-        return load;
+        return after;
     };
     let level = load.drop_to.map_or(from, |left| from.max(i64::from(left)));
     let rises = asked > level && (asked - level) as f64 >= tolerance * level as f64;
@@ -115,23 +126,28 @@ pub fn after_change(load: LoadMemory, evaluation: &Evaluation, now: i64) -> Load
         let undoes = load.drop_at.is_some_and(|at| {
             now - at <= UNDONE_WITHIN_SECONDS && load.drop_undone_at.is_none_or(|u| u < at)
         });
-        return if undoes {
-            LoadMemory {
-                drop_undone_at: Some(now),
-                ..load
-            }
-        } else {
-            load
-        };
+        if undoes {
+            after.drop_undone_at = Some(now);
+        }
+    } else if to < from && to >= proposed && !load.reserved_by_other && beyond_noise(from, to) {
+        after.drop_at = Some(now);
+        after.drop_to = u32::try_from(to).ok();
     }
-    if to < from && to >= proposed && beyond_noise(from, to) {
-        return LoadMemory {
-            drop_at: Some(now),
-            drop_to: u32::try_from(to).ok(),
-            ..load
-        };
+    after
+}
+
+/// The load memory after a function's first reservation: only whose it is.
+pub fn after_first(load: LoadMemory, evaluation: &Evaluation) -> LoadMemory {
+    LoadMemory {
+        reserved_by_other: set_by_other(evaluation),
+        ..load
     }
-    load
+}
+
+/// Whether what `evaluation` set is not the proposals' doing: they were not the load's, a cap
+/// lowered them, or a bound or the mappings' floor raised them.
+fn set_by_other(evaluation: &Evaluation) -> bool {
+    evaluation.asked.is_none() || evaluation.capped || evaluation.to > evaluation.proposed
 }
 
 #[cfg(test)]
@@ -161,6 +177,7 @@ mod tests {
             drop_at: Some(400),
             drop_to: Some(20),
             drop_undone_at: Some(900),
+            reserved_by_other: false,
         };
         assert!(matches!(
             skip_window(&undone, 250, 20, 1000),
@@ -181,6 +198,7 @@ mod tests {
             tolerance: 0.3,
             proposed,
             to,
+            capped: false,
         }
     }
 
@@ -212,10 +230,14 @@ mod tests {
             after_change(dropped, &evaluation(20, 25, 20, 20), 1600),
             dropped
         );
-        // A bound's raise (the proposals ask for no more) is no scale-out.
+        // A bound's raise (the proposals ask for no more) is no rise, and leaves a
+        // reservation that is not the proposals'.
         assert_eq!(
             after_change(dropped, &evaluation(20, 20, 20, 120), 1600),
-            dropped
+            LoadMemory {
+                reserved_by_other: true,
+                ..dropped
+            }
         );
     }
 
@@ -223,8 +245,12 @@ mod tests {
     fn back_to_where_the_drop_left_it_is_not_a_rise() {
         let dropped = after_change(LoadMemory::default(), &evaluation(250, 15, 15, 15), 1000);
         // A cap (or a direct command) took it to 5; the proposals still ask for 15.
+        let capped = LoadMemory {
+            reserved_by_other: true,
+            ..dropped
+        };
         assert_eq!(
-            after_change(dropped, &evaluation(5, 15, 15, 15), 1200),
+            after_change(capped, &evaluation(5, 15, 15, 15), 1200),
             dropped
         );
         // They ask for 40: the load rose, whatever holds the reservation at 5.
@@ -232,19 +258,29 @@ mod tests {
             after_change(dropped, &evaluation(5, 40, 40, 5), 1200).drop_undone_at,
             Some(1200)
         );
-        // Proposals that are not the load's (its metrics unread): neither a rise nor a drop.
+        // Proposals that are not the load's (its metrics unread, on_metric_failure set 50):
+        // neither a rise nor a drop, and the 50 is not theirs, so coming back from it is no
+        // drop either.
         let unread = Evaluation {
             asked: None,
             ..evaluation(15, 50, 50, 50)
         };
-        assert_eq!(after_change(dropped, &unread, 1200), dropped);
+        let set_by_fallback = after_change(dropped, &unread, 1200);
+        assert_eq!(set_by_fallback, capped);
+        assert_eq!(
+            after_change(set_by_fallback, &evaluation(50, 15, 15, 15), 1300),
+            dropped
+        );
         let unread_drop = Evaluation {
             asked: None,
             ..evaluation(250, 5, 5, 5)
         };
         assert_eq!(
             after_change(LoadMemory::default(), &unread_drop, 1200),
-            LoadMemory::default()
+            LoadMemory {
+                reserved_by_other: true,
+                ..LoadMemory::default()
+            }
         );
         // An item of the build before has no drop_to: a rise counts from the reservation.
         let old = LoadMemory {
@@ -269,9 +305,25 @@ mod tests {
             after_change(LoadMemory::default(), &evaluation(250, 0, 0, 1), 1000).drop_at,
             Some(1000)
         );
-        // A cap or a max that takes it lower than the proposals: not the load.
+        // A max that takes it lower than the proposals: not the load (but the reservation
+        // is the proposals', held lower).
         assert_eq!(
             after_change(LoadMemory::default(), &evaluation(250, 200, 200, 5), 1000),
+            LoadMemory::default()
+        );
+        // Nor a cap's.
+        let capped = Evaluation {
+            capped: true,
+            ..evaluation(250, 200, 200, 5)
+        };
+        assert!(after_change(LoadMemory::default(), &capped, 1000).reserved_by_other);
+        // Leaving a reservation that a direct command, a bound's raise or a cap set: no drop.
+        let commanded = LoadMemory {
+            reserved_by_other: true,
+            ..LoadMemory::default()
+        };
+        assert_eq!(
+            after_change(commanded, &evaluation(250, 16, 16, 16), 1000),
             LoadMemory::default()
         );
     }
@@ -282,6 +334,7 @@ mod tests {
             drop_at: Some(900),
             drop_to: Some(20),
             drop_undone_at: Some(1200),
+            reserved_by_other: false,
         };
         let Some(Skip::No(why)) = skip_window(&undone, 250, 20, 1000) else {
             panic!("held")

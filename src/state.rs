@@ -217,7 +217,8 @@ pub struct History {
 }
 
 /// A drain-time target's latest scale-in beyond the noise of its executions at work, and the
-/// latest scale-out that undid one (epoch seconds).
+/// latest rise of the proposals that undid one (epoch seconds), and whether its reservation
+/// is the proposals'.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoadMemory {
     /// The latest scale-in beyond noise.
@@ -225,8 +226,12 @@ pub struct LoadMemory {
     /// The reservation it set: a rise of the proposals above it undoes it. Absent in items of
     /// the build before, which count a rise from the reservation.
     pub drop_to: Option<u32>,
-    /// The latest scale-out that came soon after one.
+    /// The latest rise of the proposals that came soon after one.
     pub drop_undone_at: Option<i64>,
+    /// The reservation in place was set by something other than the proposals (a direct
+    /// command, `on_metric_failure`, a cap, or a bound or the mappings' floor raising it):
+    /// leaving it says nothing of the load, so it is no drop.
+    pub reserved_by_other: bool,
 }
 
 impl LoadMemory {
