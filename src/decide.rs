@@ -1976,18 +1976,7 @@ mod tests {
         failing.on_metric_failure = MetricFailure::Set(50);
         let none = AlarmStates::new();
         let unread = ["GetQueueAttributes on orders failed: throttled".to_owned()];
-        let inputs = Inputs {
-            current: Some(15),
-            alarms: &none,
-            queue: Some(same_load),
-            saved: &saved,
-            now: NOW,
-            unread: &unread,
-            headroom: None,
-            mapping_floor: 0,
-            pause_held: false,
-            drain: DrainSignals::default(),
-        };
+        let inputs = drain_inputs(15, same_load, &saved, &none, &unread, NOW);
         let d = super::decide(&failing, &inputs, Request::FollowAlarms);
         assert_eq!(d.desired, Some(50), "{:?}", d.reasons);
         assert_eq!(d.history.load.drop_undone_at, None, "{:?}", d.reasons);
