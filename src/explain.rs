@@ -143,13 +143,7 @@ pub async fn run(args: &Args, event: &[u8]) -> Result<(Outcome, String), String>
             .ok_or_else(|| {
                 format!("--earlier-depth {item}: no target follows a queue \"{name}\"")
             })?;
-        let waiting = depth.visible
-            + if queue.include_delayed {
-                depth.delayed
-            } else {
-                0
-            };
-        earlier.push((queue.queue.clone(), now - ago, waiting, depth.in_flight));
+        earlier.push((queue.queue.clone(), now - ago, depth));
     }
     let ctx = world.context(
         Settings::DEFAULT_CONTROL_PLANE_RPS,
@@ -158,9 +152,9 @@ pub async fn run(args: &Args, event: &[u8]) -> Result<(Outcome, String), String>
     );
     let autoscaler = Autoscaler::new(Ok(policy), Settings::default(), ctx);
     // Oldest first, as they were taken.
-    earlier.sort_by_key(|(_, at, _, _)| *at);
-    for (queue, at, waiting, in_flight) in earlier {
-        autoscaler.add_queue_sample(queue, at, waiting, in_flight);
+    earlier.sort_by_key(|(_, at, _)| *at);
+    for (queue, at, depth) in earlier {
+        autoscaler.add_queue_sample(queue, at, depth);
     }
     let trigger = crate::trigger::parse_event_bytes(event)
         .map_err(|e| format!("invalid event {}: {e}", args.event.display()))?;

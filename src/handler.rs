@@ -79,10 +79,9 @@ impl Autoscaler {
         &self,
         queue: crate::policy::QueueRef,
         at: i64,
-        waiting: u64,
-        in_flight: u64,
+        depth: crate::decide::QueueDepth,
     ) {
-        self.queue_signals.add_sample(queue, at, waiting, in_flight);
+        self.queue_signals.add_sample(queue, at, depth);
     }
 
     /// The policy, or the reason it cannot be used.

@@ -9,6 +9,7 @@
 
 use crate::context::Context;
 use crate::deadline::Deadline;
+use crate::decide::QueueDepth;
 use crate::drain::{DepthSamples, Measured, Rates, Signals};
 use crate::event_sources;
 use crate::observe::{self, Shared};
@@ -77,20 +78,25 @@ fn counted(spec: &crate::policy::QueueSpec) -> Counted {
     (spec.queue.clone(), spec.include_delayed)
 }
 
+/// The messages waiting in `depth`, with its delayed ones or not.
+fn waiting_in(depth: &QueueDepth, with_delayed: bool) -> u64 {
+    depth.visible + if with_delayed { depth.delayed } else { 0 }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl QueueSignals {
-    /// Adds a depth sample taken at `at` (`autoscaler explain --earlier-depth`): `waiting`
-    /// as given, whichever way a target counts them.
-    pub fn add_sample(&self, queue: QueueRef, at: i64, waiting: u64, in_flight: u64) {
+    /// Adds a depth sample taken at `at` (`autoscaler explain --earlier-depth`), counted
+    /// both ways a target may count its waiting messages.
+    pub fn add_sample(&self, queue: QueueRef, at: i64, depth: QueueDepth) {
         let mut samples = lock(&self.samples);
         for with_delayed in [false, true] {
             samples
                 .entry((queue.clone(), with_delayed))
                 .or_default()
-                .add(at, waiting, in_flight);
+                .add(at, waiting_in(&depth, with_delayed), depth.in_flight);
         }
     }
 
@@ -124,12 +130,7 @@ impl QueueSignals {
                     continue;
                 };
                 let Some(spec) = &target.queue else { continue };
-                let waiting_count = depth.visible
-                    + if spec.include_delayed {
-                        depth.delayed
-                    } else {
-                        0
-                    };
+                let waiting_count = waiting_in(depth, spec.include_delayed);
                 let key = counted(spec);
                 let rates = samples.entry(key.clone()).or_default().add(
                     now,

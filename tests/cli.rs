@@ -350,6 +350,52 @@ fn explain_takes_an_earlier_depth_and_a_measured_service_time_for_a_drain_time_g
     std::fs::remove_dir_all(&dir).ok();
 }
 
+#[test]
+fn explain_counts_an_earlier_depth_as_each_target_counts_its_waiting_messages() {
+    let dir = std::env::temp_dir().join(format!("autoscaler-delayed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"targets": [
+            {"function": "orders", "min": 1, "max": 1000, "tolerance": 0,
+             "queue": {"name": "orders-q", "target_wait_seconds": 60, "service_seconds": 1}},
+            {"function": "billing", "min": 1, "max": 1000, "tolerance": 0,
+             "queue": {"name": "orders-q", "target_wait_seconds": 60, "service_seconds": 1,
+                       "include_delayed": true}}]}"#,
+    )
+    .unwrap();
+    // The same depth a minute ago and now: 100 visible, 10 in flight, 500 delayed.
+    let (code, stdout, stderr) = autoscaler(&[
+        "explain",
+        "events/scheduled.json",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--now",
+        "1700000000",
+        "--current",
+        "10",
+        "--queue-depth",
+        "orders-q=100,10,500",
+        "--earlier-depth",
+        "orders-q=100,10,500@60",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let record: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for function in ["orders", "billing"] {
+        let reasons = record["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["function"] == function)
+            .unwrap()["reasons"]
+            .to_string();
+        assert!(reasons.contains("smoothed over 2 samples"), "{reasons}");
+        assert!(!reasons.contains("piling up"), "{function}: {reasons}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 // ---- schedules (issue 15) ---------------------------------------------------------------
 
 #[test]
