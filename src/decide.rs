@@ -2146,6 +2146,7 @@ mod tests {
                 reference: Some(crate::drain::Reference {
                     seconds: 1.0,
                     throughput: 10.0,
+                    messages_per_invocation: None,
                 }),
                 as_of: NOW - 300,
             }),

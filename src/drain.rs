@@ -50,8 +50,8 @@ pub const GAP_SECONDS: i64 = 300;
 /// A measured service time this many times its reference, with throughput flat, is a slow
 /// dependency rather than demand ([`Measured::slow_dependency`]).
 pub const SLOW_FACTOR: f64 = 1.5;
-/// Throughput, and the executions it keeps busy, within this factor of their reference
-/// count as unchanged ([`Measured::slow_dependency`]).
+/// Throughput within this factor of its reference counts as not risen
+/// ([`Measured::slow_dependency`]).
 pub const FLAT_THROUGHPUT: f64 = 1.1;
 
 /// What successive depth samples of one queue say, smoothed.
@@ -153,41 +153,47 @@ pub struct Measured {
     pub as_of: i64,
 }
 
-/// Service time and throughput over a longer, earlier span.
+/// Service time, throughput and batch size over a longer, earlier span.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reference {
     pub seconds: f64,
     pub throughput: f64,
+    /// Messages per invocation, if every period carried its invocations.
+    pub messages_per_invocation: Option<f64>,
 }
 
 impl Measured {
-    /// A service time well above its reference while throughput has not risen and as many
-    /// executions stay busy (throughput × service time): the same work, done slower, as
-    /// when the executions wait on something slower (a database), and more of them would
-    /// not drain faster. Throughput falls too when all of them are busy. A load that fell
-    /// is not one, though its messages look slower (smaller batches share a fixed cost per
-    /// invocation): fewer executions are busy. The reason, if so.
+    /// A service time well above its reference while throughput has not risen: the
+    /// executions wait on something slower (a database), and more of them would not drain
+    /// faster. Throughput falls too when all of them are busy (or a cap holds fewer). Only
+    /// at batches about as large: after a lull smaller batches share a fixed cost per
+    /// invocation among fewer messages, and each looks slower without anything being slow.
+    /// The reason, if so.
     pub fn slow_dependency(&self) -> Option<String> {
         let reference = self.reference?;
         let slower = self.seconds >= SLOW_FACTOR * reference.seconds;
         let no_more_throughput = self.throughput <= FLAT_THROUGHPUT * reference.throughput;
-        let (busy, busy_before) = (
-            self.throughput * self.seconds,
-            reference.throughput * reference.seconds,
-        );
-        let as_busy = busy * FLAT_THROUGHPUT >= busy_before;
-        (slower && no_more_throughput && as_busy).then(|| {
+        let batches = self
+            .messages_per_invocation
+            .zip(reference.messages_per_invocation);
+        let comparable = batches.is_none_or(|(now, before)| now * SLOW_FACTOR >= before);
+        (slower && no_more_throughput && comparable).then(|| {
             format!(
-                "service time {} s is {:.1} times the hour before's {} s while throughput \
-                 does not rise ({:.1}/s against {:.1}/s) and no fewer executions are busy \
-                 ({:.1} against {:.1}): a slow dependency, not demand",
+                "service time {} s is {:.1} times the hour before's {} s{} while throughput \
+                 does not rise ({:.1}/s against {:.1}/s): a slow dependency, not demand",
                 round(self.seconds),
                 self.seconds / reference.seconds,
                 round(reference.seconds),
+                match batches {
+                    Some((now, before)) => format!(
+                        ", in batches as large ({} messages an invocation against {}),",
+                        round(now),
+                        round(before)
+                    ),
+                    None => String::new(),
+                },
                 self.throughput,
-                reference.throughput,
-                busy,
-                busy_before
+                reference.throughput
             )
         })
     }
@@ -637,6 +643,7 @@ mod tests {
             reference: Some(Reference {
                 seconds: 1.0,
                 throughput: 10.0,
+                messages_per_invocation: None,
             }),
             as_of: 0,
         };
@@ -661,13 +668,26 @@ mod tests {
             ..slow
         };
         assert!(saturated.slow_dependency().is_some());
-        // The load fell: small batches make each message slower (a fixed cost per
-        // invocation), but a tenth of the executions are busy.
-        let after_a_lull = Measured {
+        // A cap holding fewer executions than the hour before had: still one.
+        let capped = Measured {
             throughput: 1.0,
             ..slow
         };
-        assert_eq!(after_a_lull.slow_dependency(), None);
+        assert!(capped.slow_dependency().is_some());
+        // In batches about as large as the hour before's: still one.
+        let batched = |now: f64, before: f64| Measured {
+            messages_per_invocation: Some(now),
+            reference: Some(Reference {
+                seconds: 1.0,
+                throughput: 10.0,
+                messages_per_invocation: Some(before),
+            }),
+            ..slow
+        };
+        assert!(batched(8.0, 10.0).slow_dependency().is_some());
+        // After a lull: batches of 1 instead of 10 share each invocation's fixed cost among
+        // fewer messages, so each looks slower; nothing is.
+        assert_eq!(batched(1.0, 10.0).slow_dependency(), None);
     }
 
     #[test]

@@ -116,6 +116,11 @@ impl Sums {
             .then(|| self.duration / self.messages)
     }
 
+    /// Messages per invocation, when every period carried its invocations.
+    fn messages_per_invocation(&self) -> Option<f64> {
+        (self.all_invocations && self.invocations > 0.0).then(|| self.messages / self.invocations)
+    }
+
     fn throughput(&self) -> f64 {
         self.messages / (self.periods.max(1) as f64 * PERIOD_SECONDS as f64)
     }
@@ -136,11 +141,11 @@ pub fn summarize(points: &[Point]) -> Option<Measured> {
             .filter(|p| p.end > reference_from && p.end <= recent_from),
     );
     let seconds = recent.seconds_per_message()?;
-    let messages_per_invocation = (recent.all_invocations && recent.invocations > 0.0)
-        .then(|| recent.messages / recent.invocations);
+    let messages_per_invocation = recent.messages_per_invocation();
     let reference = earlier.seconds_per_message().map(|seconds| Reference {
         seconds,
         throughput: earlier.throughput(),
+        messages_per_invocation: earlier.messages_per_invocation(),
     });
     Some(Measured {
         seconds,
