@@ -1825,7 +1825,7 @@ mod tests {
             drop_at: Some(NOW - 1500),
             drop_to: Some(15),
             drop_undone_at: Some(NOW - 1200),
-            reserved_by_other: false,
+            proposals_set: None,
         };
         let saved = with_load(spiked.clone(), undone);
         let d = with_drain(&t, Some(250), quiet, DrainSignals::default(), &saved, &none);
@@ -1834,7 +1834,7 @@ mod tests {
         // An hour after that, it skips the window again.
         let long_ago = crate::state::LoadMemory {
             drop_undone_at: Some(NOW - crate::drain_stability::REMEMBERED_SECONDS),
-            reserved_by_other: false,
+            proposals_set: None,
             ..undone
         };
         let saved = with_load(spiked.clone(), long_ago);
@@ -1889,7 +1889,8 @@ mod tests {
         };
         let saved = with_load(history(None, &[]), earlier);
         let d = with_drain(&t, Some(15), busy, DrainSignals::default(), &saved, &none);
-        assert_eq!(d.history.load, earlier);
+        assert_eq!(d.history.load.drop_undone_at, None);
+        assert_eq!(d.history.load.drop_at, earlier.drop_at);
         // A cap's drop says nothing of the load: not remembered.
         t.alarms = db_overloaded_cap_5();
         let alarm = db_overloaded(AlarmState::Alarm);
@@ -1926,7 +1927,7 @@ mod tests {
             drop_at: Some(NOW - 200),
             drop_to: Some(15),
             drop_undone_at: None,
-            reserved_by_other: false,
+            proposals_set: None,
         };
         with_load(history(Some((200, Direction::In)), &[(15, None)]), dropped)
     }
@@ -2021,7 +2022,7 @@ mod tests {
         );
         for d in [commanded, fallen_back] {
             assert_eq!(d.desired, Some(250), "{:?}", d.reasons);
-            assert!(d.history.load.reserved_by_other, "{:?}", d.reasons);
+            assert_eq!(d.history.load.proposals_set, Some(15), "{:?}", d.reasons);
             // A minute later the proposals (10 at work) bring it back down: no drop of the
             // load's, so a rise after it undoes nothing.
             let saved = SavedState::Valid(d.history.clone());
@@ -2032,8 +2033,40 @@ mod tests {
             );
             assert_eq!(back.desired, Some(15), "{:?}", back.reasons);
             assert_eq!(back.history.load.drop_at, None, "{:?}", back.reasons);
-            assert!(!back.history.load.reserved_by_other);
+            assert_eq!(back.history.load.proposals_set, Some(15));
         }
+    }
+
+    #[test]
+    fn stepping_down_from_a_commanded_reservation_is_no_drop() {
+        let t = drain_tracker(Stability {
+            max_scale_in_step: Some(50),
+            ..Stability::OFF
+        });
+        let none = AlarmStates::new();
+        let quiet = depth(0, 10, 0);
+        let settled = history(Some((600, Direction::In)), &[(15, None)]);
+        let commanded = super::decide(
+            &t,
+            &drain_inputs(15, quiet, &settled, &none, &[], NOW),
+            Request::Direct(250),
+        );
+        let (mut current, mut now) = (250, NOW);
+        let mut saved = SavedState::Valid(commanded.history);
+        let mut path = vec![current];
+        while current > 20 {
+            now += 60;
+            let d = super::decide(
+                &t,
+                &drain_inputs(current, quiet, &saved, &none, &[], now),
+                Request::FollowAlarms,
+            );
+            current = d.desired.unwrap();
+            path.push(current);
+            assert_eq!(d.history.load.drop_at, None, "{path:?}: {:?}", d.reasons);
+            saved = SavedState::Valid(d.history);
+        }
+        assert_eq!(path, [250, 200, 150, 100, 50, 15]);
     }
 
     #[test]
@@ -2053,7 +2086,7 @@ mod tests {
             drop_at: Some(NOW - 200),
             drop_to: Some(15),
             drop_undone_at: Some(NOW - 100),
-            reserved_by_other: false,
+            proposals_set: None,
         };
         let saved = with_load(history(Some((100, Direction::Out)), &[(100, None)]), undone);
         let d = with_drain(
@@ -2073,7 +2106,7 @@ mod tests {
             drop_at: Some(NOW - 1500),
             drop_to: Some(15),
             drop_undone_at: Some(NOW - 1200),
-            reserved_by_other: false,
+            proposals_set: None,
         };
         let saved = with_load(
             history(Some((100, Direction::Out)), &[(15, None)]),

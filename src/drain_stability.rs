@@ -99,11 +99,11 @@ pub struct Evaluation {
 ///   through; less than [`UNDONE_WITHIN_SECONDS`] after a drop beyond noise it undoes the drop,
 ///   once. A reservation that a cap, a direct command or a bound moved back to where the drop
 ///   left it is not a rise;
-/// - a decrease beyond noise from a reservation the proposals set, that nothing took below
-///   them (a cap, a max: they say nothing of the load), is a drop;
-/// - a change that the proposals did not make (a direct command, `on_metric_failure`, a cap,
-///   a bound or the mappings' floor raising them) is remembered, so that leaving it is no
-///   drop.
+/// - a decrease beyond noise from the proposals' own reservation
+///   ([`LoadMemory::proposals_set`]), that nothing took below them (a cap, a max: they say
+///   nothing of the load), is a drop. Leaving a reservation that a direct command,
+///   `on_metric_failure`, a cap, a bound or the mappings' floor set, step by step or at
+///   once, is none.
 pub fn after_change(load: LoadMemory, evaluation: &Evaluation, now: i64) -> LoadMemory {
     let Evaluation {
         from,
@@ -113,9 +113,10 @@ pub fn after_change(load: LoadMemory, evaluation: &Evaluation, now: i64) -> Load
         to,
         ..
     } = *evaluation;
+    let theirs = proposals_own(&load, from);
     let mut after = load;
     if to != from {
-        after.reserved_by_other = set_by_other(evaluation);
+        after.proposals_set = owner_after(&load, evaluation, theirs);
     }
     let Some(asked) = asked else {
         return after;
@@ -129,25 +130,54 @@ pub fn after_change(load: LoadMemory, evaluation: &Evaluation, now: i64) -> Load
         if undoes {
             after.drop_undone_at = Some(now);
         }
-    } else if to < from && to >= proposed && !load.reserved_by_other && beyond_noise(from, to) {
+    } else if to < from && to >= proposed && theirs && beyond_noise(from, to) {
         after.drop_at = Some(now);
         after.drop_to = u32::try_from(to).ok();
     }
     after
 }
 
-/// The load memory after a function's first reservation: only whose it is.
+/// The load memory after a function's first reservation: the proposals' if they set it.
 pub fn after_first(load: LoadMemory, evaluation: &Evaluation) -> LoadMemory {
     LoadMemory {
-        reserved_by_other: set_by_other(evaluation),
+        proposals_set: if set_by_proposals(evaluation) {
+            u32::try_from(evaluation.to).ok()
+        } else {
+            load.proposals_set
+        },
         ..load
     }
 }
 
-/// Whether what `evaluation` set is not the proposals' doing: they were not the load's, a cap
-/// lowered them, or a bound or the mappings' floor raised them.
-fn set_by_other(evaluation: &Evaluation) -> bool {
-    evaluation.asked.is_none() || evaluation.capped || evaluation.to > evaluation.proposed
+/// Whether the reservation `from` is the proposals' own: the last they set or stepped down
+/// to, or unknown (an item of an earlier build, a history just started), as it was taken
+/// before this was kept.
+fn proposals_own(load: &LoadMemory, from: i64) -> bool {
+    load.proposals_set.is_none_or(|set| i64::from(set) == from)
+}
+
+/// [`LoadMemory::proposals_set`] after `evaluation` changed the reservation; `theirs`: the
+/// reservation it left was the proposals'. They own what they raise it to, and what they step
+/// down to from their own; a descent from another's stays another's. Another's change keeps
+/// the proposals' last, or takes the reservation it left as theirs when none is known, so
+/// that returning from it is no drop. Kept whether or not the write lands: a failed write
+/// leaves the reservation at a value the proposals' last set does not name, which is no drop.
+fn owner_after(load: &LoadMemory, evaluation: &Evaluation, theirs: bool) -> Option<u32> {
+    let Evaluation { from, to, .. } = *evaluation;
+    if !set_by_proposals(evaluation) {
+        return load.proposals_set.or_else(|| u32::try_from(from).ok());
+    }
+    if to > from || theirs {
+        u32::try_from(to).ok()
+    } else {
+        load.proposals_set
+    }
+}
+
+/// Whether what `evaluation` set is the proposals' doing: theirs (the load's, not a direct
+/// command's or `on_metric_failure`'s), no cap lowered it, and no bound or floor raised it.
+fn set_by_proposals(evaluation: &Evaluation) -> bool {
+    evaluation.asked.is_some() && !evaluation.capped && evaluation.to <= evaluation.proposed
 }
 
 #[cfg(test)]
@@ -177,7 +207,7 @@ mod tests {
             drop_at: Some(400),
             drop_to: Some(20),
             drop_undone_at: Some(900),
-            reserved_by_other: false,
+            proposals_set: None,
         };
         assert!(matches!(
             skip_window(&undone, 250, 20, 1000),
@@ -202,15 +232,22 @@ mod tests {
         }
     }
 
+    /// The drop, the undo and the proposals' reservation of `load`.
+    fn memory(load: LoadMemory) -> (Option<i64>, Option<u32>, Option<i64>, Option<u32>) {
+        (
+            load.drop_at,
+            load.drop_to,
+            load.drop_undone_at,
+            load.proposals_set,
+        )
+    }
+
     #[test]
     fn a_scale_out_the_proposals_ask_for_within_ten_minutes_of_a_drop_undoes_it_once() {
         let dropped = after_change(LoadMemory::default(), &evaluation(250, 20, 20, 20), 1000);
-        assert_eq!(dropped.drop_at, Some(1000));
-        assert_eq!(dropped.drop_to, Some(20));
-        assert_eq!(
-            after_change(dropped, &evaluation(20, 80, 80, 80), 1000 + 601),
-            dropped
-        );
+        assert_eq!(memory(dropped), (Some(1000), Some(20), None, Some(20)));
+        let too_late = after_change(dropped, &evaluation(20, 80, 80, 80), 1000 + 601);
+        assert_eq!(memory(too_late), (Some(1000), Some(20), None, Some(80)));
         let undone = after_change(dropped, &evaluation(20, 80, 80, 80), 1000 + 600);
         assert_eq!(undone.drop_undone_at, Some(1600));
         // Asked for, though a cooldown or the headroom let nothing through: the load rose
@@ -230,14 +267,10 @@ mod tests {
             after_change(dropped, &evaluation(20, 25, 20, 20), 1600),
             dropped
         );
-        // A bound's raise (the proposals ask for no more) is no rise, and leaves a
-        // reservation that is not the proposals'.
+        // A bound's raise (the proposals ask for no more) is no rise, and not theirs.
         assert_eq!(
             after_change(dropped, &evaluation(20, 20, 20, 120), 1600),
-            LoadMemory {
-                reserved_by_other: true,
-                ..dropped
-            }
+            dropped
         );
     }
 
@@ -245,47 +278,25 @@ mod tests {
     fn back_to_where_the_drop_left_it_is_not_a_rise() {
         let dropped = after_change(LoadMemory::default(), &evaluation(250, 15, 15, 15), 1000);
         // A cap (or a direct command) took it to 5; the proposals still ask for 15.
-        let capped = LoadMemory {
-            reserved_by_other: true,
-            ..dropped
+        let capped = Evaluation {
+            capped: true,
+            ..evaluation(15, 15, 15, 5)
         };
+        let at_5 = after_change(dropped, &capped, 1100);
+        assert_eq!(at_5, dropped, "the cap's 5 is not the proposals'");
         assert_eq!(
-            after_change(capped, &evaluation(5, 15, 15, 15), 1200),
+            after_change(at_5, &evaluation(5, 15, 15, 15), 1200),
             dropped
         );
         // They ask for 40: the load rose, whatever holds the reservation at 5.
         assert_eq!(
-            after_change(dropped, &evaluation(5, 40, 40, 5), 1200).drop_undone_at,
+            after_change(at_5, &evaluation(5, 40, 40, 5), 1200).drop_undone_at,
             Some(1200)
-        );
-        // Proposals that are not the load's (its metrics unread, on_metric_failure set 50):
-        // neither a rise nor a drop, and the 50 is not theirs, so coming back from it is no
-        // drop either.
-        let unread = Evaluation {
-            asked: None,
-            ..evaluation(15, 50, 50, 50)
-        };
-        let set_by_fallback = after_change(dropped, &unread, 1200);
-        assert_eq!(set_by_fallback, capped);
-        assert_eq!(
-            after_change(set_by_fallback, &evaluation(50, 15, 15, 15), 1300),
-            dropped
-        );
-        let unread_drop = Evaluation {
-            asked: None,
-            ..evaluation(250, 5, 5, 5)
-        };
-        assert_eq!(
-            after_change(LoadMemory::default(), &unread_drop, 1200),
-            LoadMemory {
-                reserved_by_other: true,
-                ..LoadMemory::default()
-            }
         );
         // An item of the build before has no drop_to: a rise counts from the reservation.
         let old = LoadMemory {
             drop_to: None,
-            ..dropped
+            ..at_5
         };
         assert_eq!(
             after_change(old, &evaluation(5, 15, 15, 15), 1200).drop_undone_at,
@@ -294,37 +305,78 @@ mod tests {
     }
 
     #[test]
-    fn a_drop_counts_when_nothing_took_it_below_the_proposals() {
+    fn a_drop_counts_only_from_the_proposals_own_reservation_and_down_to_them() {
         // A drop within noise is not remembered.
         assert_eq!(
-            after_change(LoadMemory::default(), &evaluation(100, 80, 80, 80), 1000),
-            LoadMemory::default()
+            memory(after_change(
+                LoadMemory::default(),
+                &evaluation(100, 80, 80, 80),
+                1000
+            )),
+            (None, None, None, Some(80))
         );
         // A min that raises the proposal's 0 to 1: still the load falling.
         assert_eq!(
             after_change(LoadMemory::default(), &evaluation(250, 0, 0, 1), 1000).drop_at,
             Some(1000)
         );
-        // A max that takes it lower than the proposals: not the load (but the reservation
-        // is the proposals', held lower).
+        // A max that takes it lower than the proposals: not the load, but theirs, held lower.
         assert_eq!(
-            after_change(LoadMemory::default(), &evaluation(250, 200, 200, 5), 1000),
-            LoadMemory::default()
+            memory(after_change(
+                LoadMemory::default(),
+                &evaluation(250, 200, 200, 5),
+                1000
+            )),
+            (None, None, None, Some(5))
         );
-        // Nor a cap's.
-        let capped = Evaluation {
-            capped: true,
-            ..evaluation(250, 200, 200, 5)
-        };
-        assert!(after_change(LoadMemory::default(), &capped, 1000).reserved_by_other);
-        // Leaving a reservation that a direct command, a bound's raise or a cap set: no drop.
-        let commanded = LoadMemory {
-            reserved_by_other: true,
+        // The proposals' 15; a direct command's 250 (or on_metric_failure's: the proposals
+        // are not the load's): not theirs, and leaving it is no drop, at once or step by step.
+        let theirs = LoadMemory {
+            proposals_set: Some(15),
             ..LoadMemory::default()
         };
+        let commanded = Evaluation {
+            asked: None,
+            ..evaluation(15, 250, 250, 250)
+        };
+        let at_250 = after_change(theirs, &commanded, 1000);
+        assert_eq!(at_250, theirs);
         assert_eq!(
-            after_change(commanded, &evaluation(250, 16, 16, 16), 1000),
-            LoadMemory::default()
+            after_change(at_250, &evaluation(250, 16, 16, 16), 1060),
+            theirs
+        );
+        let mut load = at_250;
+        for (from, to) in [(250, 200), (200, 150), (150, 100), (100, 50), (50, 16)] {
+            load = after_change(load, &evaluation(from, 16, to, to), 1060);
+            assert_eq!(load.drop_at, None, "{from} -> {to}");
+        }
+        // Unknown (an earlier build's item, a history just started): a command's change takes
+        // the reservation it left as the proposals'.
+        assert_eq!(
+            after_change(LoadMemory::default(), &commanded, 1000).proposals_set,
+            Some(15)
+        );
+        // A write that failed: the proposals set 16 from the command's 250, which stayed;
+        // leaving 250 later is still no drop.
+        let failed = after_change(at_250, &evaluation(250, 16, 16, 16), 1060);
+        assert_eq!(
+            after_change(failed, &evaluation(250, 16, 16, 16), 1120).drop_at,
+            None
+        );
+        // A cap's write that failed: 250 stayed the proposals', and the load falling from it
+        // is a drop.
+        let spiked = LoadMemory {
+            proposals_set: Some(250),
+            ..LoadMemory::default()
+        };
+        let capped = Evaluation {
+            capped: true,
+            ..evaluation(250, 250, 250, 5)
+        };
+        let cap_failed = after_change(spiked, &capped, 1000);
+        assert_eq!(
+            after_change(cap_failed, &evaluation(250, 15, 15, 15), 1060).drop_at,
+            Some(1060)
         );
     }
 
@@ -334,7 +386,7 @@ mod tests {
             drop_at: Some(900),
             drop_to: Some(20),
             drop_undone_at: Some(1200),
-            reserved_by_other: false,
+            proposals_set: None,
         };
         let Some(Skip::No(why)) = skip_window(&undone, 250, 20, 1000) else {
             panic!("held")

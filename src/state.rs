@@ -217,8 +217,8 @@ pub struct History {
 }
 
 /// A drain-time target's latest scale-in beyond the noise of its executions at work, and the
-/// latest rise of the proposals that undid one (epoch seconds), and whether its reservation
-/// is the proposals'.
+/// latest rise of the proposals that undid one (epoch seconds), and the reservation the
+/// proposals last set.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoadMemory {
     /// The latest scale-in beyond noise.
@@ -228,10 +228,11 @@ pub struct LoadMemory {
     pub drop_to: Option<u32>,
     /// The latest rise of the proposals that came soon after one.
     pub drop_undone_at: Option<i64>,
-    /// The reservation in place was set by something other than the proposals (a direct
-    /// command, `on_metric_failure`, a cap, or a bound or the mappings' floor raising it):
-    /// leaving it says nothing of the load, so it is no drop.
-    pub reserved_by_other: bool,
+    /// The reservation the proposals last set, or stepped down to from their own: only
+    /// leaving it can be a drop. A reservation a direct command, `on_metric_failure`, a cap,
+    /// a bound or the mappings' floor set is not it, nor is a descent from one. `None` until
+    /// known (items of earlier builds): any reservation counts as theirs.
+    pub proposals_set: Option<u32>,
 }
 
 impl LoadMemory {

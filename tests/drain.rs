@@ -419,3 +419,48 @@ fn two_targets_that_count_a_queues_delayed_messages_differently_keep_their_sampl
     );
     assert!(!says(billing, "piling up"), "{:?}", billing.reasons);
 }
+
+#[test]
+fn a_failed_write_down_from_on_metric_failures_value_leaves_the_next_descent_no_drop() {
+    let f = fixture_with(
+        r#"{"name": "orders-q", "target_wait_seconds": 10, "service_seconds": 1}"#,
+        r#""tolerance": 0.3, "scale_out_cooldown_seconds": 0, "scale_in_cooldown_seconds": 0,
+            "scale_in_stabilization_seconds": 600, "on_metric_failure": {"set": 250}"#,
+    );
+    let arn = lambda_autoscaler::memory::MemoryLambda::arn("orders");
+    let saved_load = || f.world.state.get(&arn).expect("a saved history").0.load;
+    let reserved = || f.world.lambda.reserved("orders").unwrap();
+    f.depth(0, 10);
+    f.run();
+    let settled = reserved();
+    // The queue cannot be read: on_metric_failure sets 250.
+    f.later(60);
+    let denied = Some("AccessDenied");
+    f.world
+        .faults
+        .inject("GetQueueAttributes", None, denied, "denied", None);
+    f.run();
+    f.world.faults.clear();
+    assert_eq!(reserved(), 250);
+    // The metrics are back and the proposals bring it down, but the write fails after the
+    // history was saved.
+    f.later(60);
+    let failing = Some("ServiceException");
+    f.world
+        .faults
+        .inject("PutFunctionConcurrency", None, failing, "boom", None);
+    let event: Value =
+        json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+    let failed = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f.autoscaler.handle(&event, None));
+    f.world.faults.clear();
+    assert!(failed.is_err(), "the write failed");
+    assert_eq!(reserved(), 250);
+    // The next evaluation leaves on_metric_failure's 250 again: no drop of the load's.
+    f.later(60);
+    let outcome = f.run();
+    assert_eq!(reserved(), settled, "{:?}", decision(&outcome).reasons);
+    assert_eq!(saved_load().drop_at, None, "{:?}", saved_load());
+}
