@@ -1825,7 +1825,7 @@ mod tests {
             drop_at: Some(NOW - 1500),
             drop_to: Some(15),
             drop_undone_at: Some(NOW - 1200),
-            proposals_set: None,
+            last_set: None,
         };
         let saved = with_load(spiked.clone(), undone);
         let d = with_drain(&t, Some(250), quiet, DrainSignals::default(), &saved, &none);
@@ -1834,7 +1834,7 @@ mod tests {
         // An hour after that, it skips the window again.
         let long_ago = crate::state::LoadMemory {
             drop_undone_at: Some(NOW - crate::drain_stability::REMEMBERED_SECONDS),
-            proposals_set: None,
+            last_set: None,
             ..undone
         };
         let saved = with_load(spiked.clone(), long_ago);
@@ -1927,7 +1927,7 @@ mod tests {
             drop_at: Some(NOW - 200),
             drop_to: Some(15),
             drop_undone_at: None,
-            proposals_set: None,
+            last_set: None,
         };
         with_load(history(Some((200, Direction::In)), &[(15, None)]), dropped)
     }
@@ -2020,9 +2020,21 @@ mod tests {
             &drain_inputs(15, quiet, &settled, &none, &unread, NOW),
             Request::FollowAlarms,
         );
-        for d in [commanded, fallen_back] {
+        // A function without a reservation, given its first by a command.
+        let unreserved = Inputs {
+            current: None,
+            ..drain_inputs(15, quiet, &settled, &none, &[], NOW)
+        };
+        let first = super::decide(&t, &unreserved, Request::Direct(250));
+        for d in [commanded, fallen_back, first] {
             assert_eq!(d.desired, Some(250), "{:?}", d.reasons);
-            assert_eq!(d.history.load.proposals_set, Some(15), "{:?}", d.reasons);
+            let set = d.history.load.last_set.unwrap();
+            assert_eq!(
+                (set.value, set.by_proposals),
+                (250, false),
+                "{:?}",
+                d.reasons
+            );
             // A minute later the proposals (10 at work) bring it back down: no drop of the
             // load's, so a rise after it undoes nothing.
             let saved = SavedState::Valid(d.history.clone());
@@ -2033,7 +2045,8 @@ mod tests {
             );
             assert_eq!(back.desired, Some(15), "{:?}", back.reasons);
             assert_eq!(back.history.load.drop_at, None, "{:?}", back.reasons);
-            assert_eq!(back.history.load.proposals_set, Some(15));
+            let set = back.history.load.last_set.unwrap();
+            assert_eq!((set.value, set.by_proposals), (15, false));
         }
     }
 
@@ -2086,7 +2099,7 @@ mod tests {
             drop_at: Some(NOW - 200),
             drop_to: Some(15),
             drop_undone_at: Some(NOW - 100),
-            proposals_set: None,
+            last_set: None,
         };
         let saved = with_load(history(Some((100, Direction::Out)), &[(100, None)]), undone);
         let d = with_drain(
@@ -2106,7 +2119,7 @@ mod tests {
             drop_at: Some(NOW - 1500),
             drop_to: Some(15),
             drop_undone_at: Some(NOW - 1200),
-            proposals_set: None,
+            last_set: None,
         };
         let saved = with_load(
             history(Some((100, Direction::Out)), &[(15, None)]),

@@ -165,10 +165,11 @@ pub struct Reference {
 impl Measured {
     /// A service time well above its reference while throughput has not risen: the
     /// executions wait on something slower (a database), and more of them would not drain
-    /// faster. Throughput falls too when all of them are busy (or a cap holds fewer). Only
-    /// at batches about as large: after a lull smaller batches share a fixed cost per
-    /// invocation among fewer messages, and each looks slower without anything being slow.
-    /// The reason, if so.
+    /// faster. Throughput falls too when all of them are busy (or a cap holds fewer). Not
+    /// after a lull, though: smaller batches share each invocation's fixed cost among fewer
+    /// messages, and each looks slower while fewer executions are busy and nothing is slow.
+    /// (Batches that fail and go back to the queue also make the messages deleted per
+    /// invocation smaller, but keep as many executions busy.) The reason, if so.
     pub fn slow_dependency(&self) -> Option<String> {
         let reference = self.reference?;
         let slower = self.seconds >= SLOW_FACTOR * reference.seconds;
@@ -176,8 +177,11 @@ impl Measured {
         let batches = self
             .messages_per_invocation
             .zip(reference.messages_per_invocation);
-        let comparable = batches.is_none_or(|(now, before)| now * SLOW_FACTOR >= before);
-        (slower && no_more_throughput && comparable).then(|| {
+        let smaller_batches = batches.is_some_and(|(now, before)| now * SLOW_FACTOR < before);
+        let fewer_busy = self.throughput * self.seconds * FLAT_THROUGHPUT
+            < reference.throughput * reference.seconds;
+        let after_a_lull = smaller_batches && fewer_busy;
+        (slower && no_more_throughput && !after_a_lull).then(|| {
             format!(
                 "service time {} s is {:.1} times the hour before's {} s{} while throughput \
                  does not rise ({:.1}/s against {:.1}/s): a slow dependency, not demand",
@@ -186,7 +190,7 @@ impl Measured {
                 round(reference.seconds),
                 match batches {
                     Some((now, before)) => format!(
-                        ", in batches as large ({} messages an invocation against {}),",
+                        " ({} messages an invocation against {})",
                         round(now),
                         round(before)
                     ),
@@ -685,9 +689,16 @@ mod tests {
             ..slow
         };
         assert!(batched(8.0, 10.0).slow_dependency().is_some());
+        // Half the batches failing (back to the queue, not deleted): 5 deleted an
+        // invocation instead of 10, as many executions busy: still one.
+        assert!(batched(5.0, 10.0).slow_dependency().is_some());
         // After a lull: batches of 1 instead of 10 share each invocation's fixed cost among
-        // fewer messages, so each looks slower; nothing is.
-        assert_eq!(batched(1.0, 10.0).slow_dependency(), None);
+        // fewer messages, so each looks slower, while a tenth of the executions are busy.
+        let after_a_lull = Measured {
+            throughput: 1.0,
+            ..batched(1.0, 10.0)
+        };
+        assert_eq!(after_a_lull.slow_dependency(), None);
     }
 
     #[test]

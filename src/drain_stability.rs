@@ -17,7 +17,7 @@
 //!
 //! docs/policy.md "Drain-time target" and docs/simulation.md measure it.
 
-use crate::state::LoadMemory;
+use crate::state::{LastSet, LoadMemory};
 
 /// Standard deviations of the executions at work beyond which a drop is not noise.
 pub const DEVIATIONS: f64 = 3.0;
@@ -100,7 +100,7 @@ pub struct Evaluation {
 ///   once. A reservation that a cap, a direct command or a bound moved back to where the drop
 ///   left it is not a rise;
 /// - a decrease beyond noise from the proposals' own reservation
-///   ([`LoadMemory::proposals_set`]), that nothing took below them (a cap, a max: they say
+///   ([`LoadMemory::last_set`]), that nothing took below them (a cap, a max: they say
 ///   nothing of the load), is a drop. Leaving a reservation that a direct command,
 ///   `on_metric_failure`, a cap, a bound or the mappings' floor set, step by step or at
 ///   once, is none.
@@ -116,7 +116,7 @@ pub fn after_change(load: LoadMemory, evaluation: &Evaluation, now: i64) -> Load
     let theirs = proposals_own(&load, from);
     let mut after = load;
     if to != from {
-        after.proposals_set = owner_after(&load, evaluation, theirs);
+        after.last_set = last_set_after(evaluation, theirs);
     }
     let Some(asked) = asked else {
         return after;
@@ -137,41 +137,34 @@ pub fn after_change(load: LoadMemory, evaluation: &Evaluation, now: i64) -> Load
     after
 }
 
-/// The load memory after a function's first reservation: the proposals' if they set it.
+/// The load memory after a function's first reservation: only who set it.
 pub fn after_first(load: LoadMemory, evaluation: &Evaluation) -> LoadMemory {
     LoadMemory {
-        proposals_set: if set_by_proposals(evaluation) {
-            u32::try_from(evaluation.to).ok()
-        } else {
-            load.proposals_set
-        },
+        last_set: last_set_after(evaluation, true),
         ..load
     }
 }
 
-/// Whether the reservation `from` is the proposals' own: the last they set or stepped down
-/// to, or unknown (an item of an earlier build, a history just started), as it was taken
-/// before this was kept.
+/// Whether the reservation `from` is the proposals' own: the last one set, and set by them.
+/// Unknown (an item of an earlier build, a history just started) counts as theirs, as it
+/// did before this was kept; a reservation other than the last one set (its write failed,
+/// or something outside changed it) does not.
 fn proposals_own(load: &LoadMemory, from: i64) -> bool {
-    load.proposals_set.is_none_or(|set| i64::from(set) == from)
+    load.last_set
+        .is_none_or(|set| set.by_proposals && i64::from(set.value) == from)
 }
 
-/// [`LoadMemory::proposals_set`] after `evaluation` changed the reservation; `theirs`: the
-/// reservation it left was the proposals'. They own what they raise it to, and what they step
-/// down to from their own; a descent from another's stays another's. Another's change keeps
-/// the proposals' last, or takes the reservation it left as theirs when none is known, so
-/// that returning from it is no drop. Kept whether or not the write lands: a failed write
-/// leaves the reservation at a value the proposals' last set does not name, which is no drop.
-fn owner_after(load: &LoadMemory, evaluation: &Evaluation, theirs: bool) -> Option<u32> {
+/// The record of what `evaluation` set; `theirs`: the reservation it left was the
+/// proposals'. They own what they raise it to, and what they step down to from their own; a
+/// descent from another's stays another's. Saved before the write lands: if it fails, the
+/// reservation left in place is not the one recorded, which is no one's drop.
+fn last_set_after(evaluation: &Evaluation, theirs: bool) -> Option<LastSet> {
     let Evaluation { from, to, .. } = *evaluation;
-    if !set_by_proposals(evaluation) {
-        return load.proposals_set.or_else(|| u32::try_from(from).ok());
-    }
-    if to > from || theirs {
-        u32::try_from(to).ok()
-    } else {
-        load.proposals_set
-    }
+    let by_proposals = set_by_proposals(evaluation) && (to > from || theirs);
+    u32::try_from(to).ok().map(|value| LastSet {
+        value,
+        by_proposals,
+    })
 }
 
 /// Whether what `evaluation` set is the proposals' doing: theirs (the load's, not a direct
@@ -207,7 +200,7 @@ mod tests {
             drop_at: Some(400),
             drop_to: Some(20),
             drop_undone_at: Some(900),
-            proposals_set: None,
+            last_set: None,
         };
         assert!(matches!(
             skip_window(&undone, 250, 20, 1000),
@@ -232,22 +225,35 @@ mod tests {
         }
     }
 
-    /// The drop, the undo and the proposals' reservation of `load`.
-    fn memory(load: LoadMemory) -> (Option<i64>, Option<u32>, Option<i64>, Option<u32>) {
-        (
-            load.drop_at,
-            load.drop_to,
-            load.drop_undone_at,
-            load.proposals_set,
-        )
+    /// The drop's time and level, the undo's time and the reservation last set (with
+    /// whether the proposals set it).
+    type Memory = (Option<i64>, Option<u32>, Option<i64>, Option<(u32, bool)>);
+
+    /// The [`Memory`] of `load`.
+    fn memory(load: LoadMemory) -> Memory {
+        let set = load.last_set.map(|s| (s.value, s.by_proposals));
+        (load.drop_at, load.drop_to, load.drop_undone_at, set)
+    }
+
+    fn set(value: u32, by_proposals: bool) -> Option<LastSet> {
+        Some(LastSet {
+            value,
+            by_proposals,
+        })
     }
 
     #[test]
     fn a_scale_out_the_proposals_ask_for_within_ten_minutes_of_a_drop_undoes_it_once() {
         let dropped = after_change(LoadMemory::default(), &evaluation(250, 20, 20, 20), 1000);
-        assert_eq!(memory(dropped), (Some(1000), Some(20), None, Some(20)));
+        assert_eq!(
+            memory(dropped),
+            (Some(1000), Some(20), None, Some((20, true)))
+        );
         let too_late = after_change(dropped, &evaluation(20, 80, 80, 80), 1000 + 601);
-        assert_eq!(memory(too_late), (Some(1000), Some(20), None, Some(80)));
+        assert_eq!(
+            memory(too_late),
+            (Some(1000), Some(20), None, Some((80, true)))
+        );
         let undone = after_change(dropped, &evaluation(20, 80, 80, 80), 1000 + 600);
         assert_eq!(undone.drop_undone_at, Some(1600));
         // Asked for, though a cooldown or the headroom let nothing through: the load rose
@@ -270,7 +276,10 @@ mod tests {
         // A bound's raise (the proposals ask for no more) is no rise, and not theirs.
         assert_eq!(
             after_change(dropped, &evaluation(20, 20, 20, 120), 1600),
-            dropped
+            LoadMemory {
+                last_set: set(120, false),
+                ..dropped
+            }
         );
     }
 
@@ -283,11 +292,13 @@ mod tests {
             ..evaluation(15, 15, 15, 5)
         };
         let at_5 = after_change(dropped, &capped, 1100);
-        assert_eq!(at_5, dropped, "the cap's 5 is not the proposals'");
         assert_eq!(
-            after_change(at_5, &evaluation(5, 15, 15, 15), 1200),
-            dropped
+            at_5.last_set,
+            set(5, false),
+            "the cap's 5 is not the proposals'"
         );
+        let back = after_change(at_5, &evaluation(5, 15, 15, 15), 1200);
+        assert_eq!(memory(back), memory(dropped));
         // They ask for 40: the load rose, whatever holds the reservation at 5.
         assert_eq!(
             after_change(at_5, &evaluation(5, 40, 40, 5), 1200).drop_undone_at,
@@ -313,12 +324,13 @@ mod tests {
                 &evaluation(100, 80, 80, 80),
                 1000
             )),
-            (None, None, None, Some(80))
+            (None, None, None, Some((80, true)))
         );
-        // A min that raises the proposal's 0 to 1: still the load falling.
+        // A min that raises the proposal's 0 to 1: still the load falling, to the min's 1.
+        let to_min = after_change(LoadMemory::default(), &evaluation(250, 0, 0, 1), 1000);
         assert_eq!(
-            after_change(LoadMemory::default(), &evaluation(250, 0, 0, 1), 1000).drop_at,
-            Some(1000)
+            memory(to_min),
+            (Some(1000), Some(1), None, Some((1, false)))
         );
         // A max that takes it lower than the proposals: not the load, but theirs, held lower.
         assert_eq!(
@@ -327,12 +339,12 @@ mod tests {
                 &evaluation(250, 200, 200, 5),
                 1000
             )),
-            (None, None, None, Some(5))
+            (None, None, None, Some((5, true)))
         );
         // The proposals' 15; a direct command's 250 (or on_metric_failure's: the proposals
         // are not the load's): not theirs, and leaving it is no drop, at once or step by step.
         let theirs = LoadMemory {
-            proposals_set: Some(15),
+            last_set: set(15, true),
             ..LoadMemory::default()
         };
         let commanded = Evaluation {
@@ -340,21 +352,28 @@ mod tests {
             ..evaluation(15, 250, 250, 250)
         };
         let at_250 = after_change(theirs, &commanded, 1000);
-        assert_eq!(at_250, theirs);
-        assert_eq!(
-            after_change(at_250, &evaluation(250, 16, 16, 16), 1060),
-            theirs
-        );
+        assert_eq!(at_250.last_set, set(250, false));
         let mut load = at_250;
         for (from, to) in [(250, 200), (200, 150), (150, 100), (100, 50), (50, 16)] {
             load = after_change(load, &evaluation(from, 16, to, to), 1060);
             assert_eq!(load.drop_at, None, "{from} -> {to}");
+            assert_eq!(load.last_set, set(to as u32, false), "{from} -> {to}");
         }
-        // Unknown (an earlier build's item, a history just started): a command's change takes
-        // the reservation it left as the proposals'.
+        // After the min's 1 that a drop left, on_metric_failure's 250 is not theirs either.
+        let fallback = Evaluation {
+            asked: None,
+            ..evaluation(1, 250, 250, 250)
+        };
+        let at_fallback = after_change(to_min, &fallback, 2000);
         assert_eq!(
-            after_change(LoadMemory::default(), &commanded, 1000).proposals_set,
-            Some(15)
+            after_change(at_fallback, &evaluation(250, 0, 0, 1), 2060).drop_at,
+            Some(1000)
+        );
+        // A first reservation that a command set is not theirs.
+        let first = after_first(LoadMemory::default(), &commanded);
+        assert_eq!(
+            after_change(first, &evaluation(250, 16, 16, 16), 1060).drop_at,
+            None
         );
         // A write that failed: the proposals set 16 from the command's 250, which stayed;
         // leaving 250 later is still no drop.
@@ -363,20 +382,16 @@ mod tests {
             after_change(failed, &evaluation(250, 16, 16, 16), 1120).drop_at,
             None
         );
-        // A cap's write that failed: 250 stayed the proposals', and the load falling from it
-        // is a drop.
+        // Nor after the proposals' own step down failed: 250 is not what was last set (the
+        // next rise sets it again).
         let spiked = LoadMemory {
-            proposals_set: Some(250),
+            last_set: set(250, true),
             ..LoadMemory::default()
         };
-        let capped = Evaluation {
-            capped: true,
-            ..evaluation(250, 250, 250, 5)
-        };
-        let cap_failed = after_change(spiked, &capped, 1000);
+        let step_failed = after_change(spiked, &evaluation(250, 220, 220, 220), 1000);
         assert_eq!(
-            after_change(cap_failed, &evaluation(250, 15, 15, 15), 1060).drop_at,
-            Some(1060)
+            after_change(step_failed, &evaluation(250, 15, 15, 15), 1060).drop_at,
+            None
         );
     }
 
@@ -386,7 +401,7 @@ mod tests {
             drop_at: Some(900),
             drop_to: Some(20),
             drop_undone_at: Some(1200),
-            proposals_set: None,
+            last_set: None,
         };
         let Some(Skip::No(why)) = skip_window(&undone, 250, 20, 1000) else {
             panic!("held")

@@ -217,8 +217,7 @@ pub struct History {
 }
 
 /// A drain-time target's latest scale-in beyond the noise of its executions at work, and the
-/// latest rise of the proposals that undid one (epoch seconds), and the reservation the
-/// proposals last set.
+/// latest rise of the proposals that undid one (epoch seconds), and who set the reservation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoadMemory {
     /// The latest scale-in beyond noise.
@@ -228,11 +227,19 @@ pub struct LoadMemory {
     pub drop_to: Option<u32>,
     /// The latest rise of the proposals that came soon after one.
     pub drop_undone_at: Option<i64>,
-    /// The reservation the proposals last set, or stepped down to from their own: only
-    /// leaving it can be a drop. A reservation a direct command, `on_metric_failure`, a cap,
-    /// a bound or the mappings' floor set is not it, nor is a descent from one. `None` until
-    /// known (items of earlier builds): any reservation counts as theirs.
-    pub proposals_set: Option<u32>,
+    /// The reservation last set, and whether the proposals set it: only leaving their own
+    /// can be a drop. `None` until known (items of earlier builds): any reservation counts as
+    /// theirs.
+    pub last_set: Option<LastSet>,
+}
+
+/// A reservation the autoscaler set, and whether the proposals set it (or stepped down to it
+/// from their own), rather than a direct command, `on_metric_failure`, a cap, a bound or the
+/// mappings' floor (or a descent from one of those).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastSet {
+    pub value: u32,
+    pub by_proposals: bool,
 }
 
 impl LoadMemory {

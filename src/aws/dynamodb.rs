@@ -12,7 +12,7 @@
 //! | `recommendations` | L of M | `{value: N, until: N}` oldest first; the last has no `until` while in force |
 //! | `event_sources` | L of M | `{uuid: S, ceiling: N, paused: BOOL, held: BOOL}` for each event source mapping the autoscaler changed; `ceiling` absent when the mapping had no `MaximumConcurrency`, `held` (present when true) when an explicit set keeps the pause |
 //! | `in_force_since` | N | when the recommendation in force was first made |
-//! | `drop_at`, `drop_to`, `drop_undone_at`, `proposals_set` | N, N, N, N | a drain-time target's latest scale-in beyond noise, the reservation it set, the latest rise of the proposals that undid one, and the reservation the proposals last set ([`crate::state::LoadMemory`]); each absent until it happens |
+//! | `drop_at`, `drop_to`, `drop_undone_at`, `last_set`, `last_set_by_proposals` | N, N, N, N, BOOL | a drain-time target's latest scale-in beyond noise, the reservation it set, the latest rise of the proposals that undid one, and the reservation last set and whether the proposals set it ([`crate::state::LoadMemory`]); each absent until it happens |
 //! | `activities` | L of M | the target's newest attempted change (whose outcome the next write settles): `{at: N, trigger: S, previous: N, desired: N, reasons: L of S, outcome: S, detail: S}`; `previous`/`desired` absent for "unreserved", `detail` for pending and applied. Items of earlier builds hold up to 20, oldest first: the next write archives all but the newest |
 //! | `activity_number` | N | the newest activity's number (a history numbers from its start, [`History::started_at`]); absent in earlier builds' items (then 0 for their oldest) |
 //! | `updated_at` | N | epoch seconds of the write |
@@ -38,7 +38,7 @@ use super::aws_error;
 use crate::lease::Written;
 use crate::ports::{AwsError, ErrorKind, SaveError, StateStore, Stored, Version};
 use crate::state::{
-    activity_key, Activity, ActivityOutcome, Direction, History, LastChange, LoadMemory,
+    activity_key, Activity, ActivityOutcome, Direction, History, LastChange, LastSet, LoadMemory,
     MappingRecord, Recommendation, SavedState, MAX_ACTIVITIES,
 };
 use async_trait::async_trait;
@@ -383,8 +383,12 @@ fn encode(key: &str, history: &History, version: u64, now: i64) -> HashMap<Strin
     if let Some(at) = history.load.drop_undone_at {
         item.insert("drop_undone_at".into(), number(at));
     }
-    if let Some(set) = history.load.proposals_set {
-        item.insert("proposals_set".into(), number(set));
+    if let Some(set) = history.load.last_set {
+        item.insert("last_set".into(), number(set.value));
+        item.insert(
+            "last_set_by_proposals".into(),
+            AttributeValue::Bool(set.by_proposals),
+        );
     }
     // Only the newest; a save archives the ones before it.
     if let Some(newest) = history.activities.last() {
@@ -626,11 +630,17 @@ fn decode_history(item: &HashMap<String, AttributeValue>) -> Result<History, Str
             None => None,
         },
         drop_undone_at: n("drop_undone_at", item.get("drop_undone_at"))?,
-        proposals_set: match n("proposals_set", item.get("proposals_set"))? {
-            Some(set) => Some(
-                u32::try_from(set).map_err(|_| format!("proposals_set {set} is out of range"))?,
-            ),
-            None => None,
+        last_set: match (
+            n("last_set", item.get("last_set"))?,
+            item.get("last_set_by_proposals"),
+        ) {
+            (None, None) => None,
+            (Some(value), Some(AttributeValue::Bool(by_proposals))) => Some(LastSet {
+                value: u32::try_from(value)
+                    .map_err(|_| format!("last_set {value} is out of range"))?,
+                by_proposals: *by_proposals,
+            }),
+            _ => return Err("last_set needs last_set_by_proposals, a bool, beside it".into()),
         },
     };
     let activities = match item.get("activities") {
@@ -860,19 +870,23 @@ mod tests {
     fn a_drain_targets_load_memory_round_trips_and_is_absent_until_it_happens() {
         let mut h = history();
         let item = encode("arn:f", &h, 2, 1_700_000_100);
-        for absent in ["drop_at", "drop_to", "drop_undone_at", "proposals_set"] {
+        for absent in ["drop_at", "drop_to", "drop_undone_at", "last_set"] {
             assert!(!item.contains_key(absent), "{absent}");
         }
         h.load = LoadMemory {
             drop_at: Some(1_700_000_000),
             drop_to: Some(15),
             drop_undone_at: Some(1_700_000_300),
-            proposals_set: Some(15),
+            last_set: Some(LastSet {
+                value: 15,
+                by_proposals: false,
+            }),
         };
         let item = encode("arn:f", &h, 2, 1_700_000_400);
         assert_eq!(item["drop_at"], number(1_700_000_000));
         assert_eq!(item["drop_to"], number(15));
-        assert_eq!(item["proposals_set"], number(15));
+        assert_eq!(item["last_set"], number(15));
+        assert_eq!(item["last_set_by_proposals"], AttributeValue::Bool(false));
         assert_eq!(decode(&item).state, SavedState::Valid(h));
     }
 
