@@ -2045,8 +2045,9 @@ mod tests {
             );
             assert_eq!(back.desired, Some(15), "{:?}", back.reasons);
             assert_eq!(back.history.load.drop_at, None, "{:?}", back.reasons);
+            // It landed on what the proposals ask for: theirs again.
             let set = back.history.load.last_set.unwrap();
-            assert_eq!((set.value, set.by_proposals), (15, false));
+            assert_eq!((set.value, set.by_proposals), (15, true));
         }
     }
 
@@ -2141,16 +2142,14 @@ mod tests {
     fn a_burst_after_a_lull_scales_out_though_its_small_batches_looked_slower() {
         use crate::service_time::{summarize, Point};
         // A fixed 0.2 s an invocation and 0.05 s a message: the hour before, 100/s in full
-        // batches of 10 (0.07 s a message); the last 5 minutes, 1/s one at a time (0.25 s).
+        // batches of 10 (0.07 s a message, 0.7 s an invocation); the last 5 minutes one at a
+        // time (0.25 s): at 1/s, or at 30/s, when more executions are busy than before.
         let minute = |m: i64, messages: f64, per_invocation: f64, seconds: f64| Point {
             end: NOW - 600 - (65 - m) * 60,
             duration_seconds: messages * seconds,
             invocations: Some(messages / per_invocation),
             messages,
         };
-        let mut points: Vec<Point> = (1..=60).map(|m| minute(m, 6000.0, 10.0, 0.07)).collect();
-        points.extend((61..=65).map(|m| minute(m, 60.0, 1.0, 0.25)));
-        let measured = summarize(&points).unwrap();
         let mut t = drain_tracker(Stability::OFF);
         t.queue = t.queue.map(|q| QueueSpec {
             goal: QueueGoal::Wait(crate::policy::WaitGoal {
@@ -2160,24 +2159,28 @@ mod tests {
             }),
             ..q
         });
-        // Then 20,000 wait, 200 more a second, with 1 execution reserved.
-        let mut samples = crate::drain::DepthSamples::default();
-        samples.add(NOW - 10, 18_000, 10);
-        let signals = DrainSignals {
-            rates: Some(samples.add(NOW, 20_000, 10)),
-            measured: Some(measured),
-            mapping_batch_size: None,
-        };
-        let d = with_drain(
-            &t,
-            Some(1),
-            depth(20_000, 10, 0),
-            signals,
-            &SavedState::Missing,
-            &AlarmStates::new(),
-        );
-        assert!(d.desired > Some(100), "{:?}", d.reasons);
-        assert!(!has(&d, "slow dependency"), "{:?}", d.reasons);
+        for per_minute in [60.0, 1800.0] {
+            let mut points: Vec<Point> = (1..=60).map(|m| minute(m, 6000.0, 10.0, 0.07)).collect();
+            points.extend((61..=65).map(|m| minute(m, per_minute, 1.0, 0.25)));
+            // Then 20,000 wait, 200 more a second, with 1 execution reserved.
+            let mut samples = crate::drain::DepthSamples::default();
+            samples.add(NOW - 10, 18_000, 10);
+            let signals = DrainSignals {
+                rates: Some(samples.add(NOW, 20_000, 10)),
+                measured: summarize(&points),
+                mapping_batch_size: None,
+            };
+            let d = with_drain(
+                &t,
+                Some(1),
+                depth(20_000, 10, 0),
+                signals,
+                &SavedState::Missing,
+                &AlarmStates::new(),
+            );
+            assert!(d.desired > Some(100), "{per_minute}: {:?}", d.reasons);
+            assert!(!has(&d, "slow dependency"), "{per_minute}: {:?}", d.reasons);
+        }
     }
 
     #[test]

@@ -165,23 +165,23 @@ pub struct Reference {
 impl Measured {
     /// A service time well above its reference while throughput has not risen: the
     /// executions wait on something slower (a database), and more of them would not drain
-    /// faster. Throughput falls too when all of them are busy (or a cap holds fewer). Not
-    /// after a lull, though: smaller batches share each invocation's fixed cost among fewer
-    /// messages, and each looks slower while fewer executions are busy and nothing is slow.
-    /// (Batches that fail and go back to the queue also make the messages deleted per
-    /// invocation smaller, but keep as many executions busy.) The reason, if so.
+    /// faster. Throughput falls too when all of them are busy (or a cap holds fewer). The
+    /// work must be slower counted either way, per message and per invocation (when
+    /// CloudWatch gives both batch sizes): after a lull smaller batches share each
+    /// invocation's fixed cost among fewer messages, so each message looks slower while
+    /// each invocation is not; batches that fail and go back to the queue make fewer
+    /// messages deleted per invocation, and each invocation slower. The reason, if so.
     pub fn slow_dependency(&self) -> Option<String> {
         let reference = self.reference?;
-        let slower = self.seconds >= SLOW_FACTOR * reference.seconds;
-        let no_more_throughput = self.throughput <= FLAT_THROUGHPUT * reference.throughput;
         let batches = self
             .messages_per_invocation
             .zip(reference.messages_per_invocation);
-        let smaller_batches = batches.is_some_and(|(now, before)| now * SLOW_FACTOR < before);
-        let fewer_busy = self.throughput * self.seconds * FLAT_THROUGHPUT
-            < reference.throughput * reference.seconds;
-        let after_a_lull = smaller_batches && fewer_busy;
-        (slower && no_more_throughput && !after_a_lull).then(|| {
+        let per_message = self.seconds >= SLOW_FACTOR * reference.seconds;
+        let per_invocation = batches.is_none_or(|(now, before)| {
+            self.seconds * now >= SLOW_FACTOR * reference.seconds * before
+        });
+        let no_more_throughput = self.throughput <= FLAT_THROUGHPUT * reference.throughput;
+        (per_message && per_invocation && no_more_throughput).then(|| {
             format!(
                 "service time {} s is {:.1} times the hour before's {} s{} while throughput \
                  does not rise ({:.1}/s against {:.1}/s): a slow dependency, not demand",
@@ -190,9 +190,9 @@ impl Measured {
                 round(reference.seconds),
                 match batches {
                     Some((now, before)) => format!(
-                        " ({} messages an invocation against {})",
-                        round(now),
-                        round(before)
+                        " ({} s an invocation against {})",
+                        round(self.seconds * now),
+                        round(reference.seconds * before)
                     ),
                     None => String::new(),
                 },
@@ -693,12 +693,15 @@ mod tests {
         // invocation instead of 10, as many executions busy: still one.
         assert!(batched(5.0, 10.0).slow_dependency().is_some());
         // After a lull: batches of 1 instead of 10 share each invocation's fixed cost among
-        // fewer messages, so each looks slower, while a tenth of the executions are busy.
-        let after_a_lull = Measured {
-            throughput: 1.0,
-            ..batched(1.0, 10.0)
-        };
-        assert_eq!(after_a_lull.slow_dependency(), None);
+        // fewer messages, so each looks slower while each invocation is faster, however
+        // many executions are busy.
+        for throughput in [1.0, 10.0] {
+            let after_a_lull = Measured {
+                throughput,
+                ..batched(1.0, 10.0)
+            };
+            assert_eq!(after_a_lull.slow_dependency(), None, "{throughput}/s");
+        }
     }
 
     #[test]

@@ -155,12 +155,19 @@ fn proposals_own(load: &LoadMemory, from: i64) -> bool {
 }
 
 /// The record of what `evaluation` set; `theirs`: the reservation it left was the
-/// proposals'. They own what they raise it to, and what they step down to from their own; a
-/// descent from another's stays another's. Saved before the write lands: if it fails, the
-/// reservation left in place is not the one recorded, which is no one's drop.
+/// proposals'. They own what they raise it to, what they step down to from their own, and
+/// what a descent from another's lands on when it reaches what they ask for; a descent held
+/// above that (by a step limit or the window) stays another's. Saved before the write lands:
+/// if it fails, the reservation left in place is not the one recorded, and is no one's until
+/// the next change.
 fn last_set_after(evaluation: &Evaluation, theirs: bool) -> Option<LastSet> {
-    let Evaluation { from, to, .. } = *evaluation;
-    let by_proposals = set_by_proposals(evaluation) && (to > from || theirs);
+    let Evaluation {
+        from, to, asked, ..
+    } = *evaluation;
+    // A descent that reaches what the proposals ask for (no step limit or window holding it
+    // above) lands on their own value.
+    let landed = asked.is_some_and(|asked| to <= asked);
+    let by_proposals = set_by_proposals(evaluation) && (to > from || theirs || landed);
     u32::try_from(to).ok().map(|value| LastSet {
         value,
         by_proposals,
@@ -357,8 +364,16 @@ mod tests {
         for (from, to) in [(250, 200), (200, 150), (150, 100), (100, 50), (50, 16)] {
             load = after_change(load, &evaluation(from, 16, to, to), 1060);
             assert_eq!(load.drop_at, None, "{from} -> {to}");
-            assert_eq!(load.last_set, set(to as u32, false), "{from} -> {to}");
+            // Held above what they ask for by the step limit, then landed on it: theirs.
+            assert_eq!(load.last_set, set(to as u32, to == 16), "{from} -> {to}");
         }
+        // Landed at once on the load's 100, held there, then the load falls: a drop.
+        let landed = after_change(at_250, &evaluation(250, 100, 100, 100), 1060);
+        assert_eq!((landed.drop_at, landed.last_set), (None, set(100, true)));
+        assert_eq!(
+            after_change(landed, &evaluation(100, 10, 10, 10), 9000).drop_at,
+            Some(9000)
+        );
         // After the min's 1 that a drop left, on_metric_failure's 250 is not theirs either.
         let fallback = Evaluation {
             asked: None,
