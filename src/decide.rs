@@ -494,6 +494,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
             // A first reservation is a change from none.
             from: current.map_or(-1, i64::from),
             asked: asked_for,
+            queue_asked: asked_for.and(asked.queue),
             tolerance: target.stability.tolerance_of(true),
             proposed,
             to: value,
@@ -543,6 +544,8 @@ struct Asked {
     /// with the backlog, so the window keeps only what the arrivals need (and any other
     /// proposal).
     sustained_ceiling: Option<i64>,
+    /// The queue's own proposal, the load's (for [`crate::drain_stability`]).
+    queue: Option<i64>,
 }
 
 impl Asked {
@@ -567,6 +570,7 @@ fn proposals(
         caps: Vec::new(),
         missing: false,
         sustained_ceiling: None,
+        queue: None,
     };
     if let Request::Direct(value) = request {
         reasons.push(format!("direct command: propose {value}"));
@@ -603,6 +607,7 @@ fn proposals(
                 };
                 sustained = proposal.sustained.filter(|&part| part < value);
                 asked.proposals.push(value);
+                asked.queue = Some(value);
             }
             (Request::FollowAlarms, None) => reasons.push(format!(
                 "queue {}: depth not read: no opinion",
@@ -618,6 +623,7 @@ fn proposals(
     }
     if asked.missing {
         asked.sustained_ceiling = None;
+        asked.queue = None;
         asked.proposals.clear();
         let fallback = target.on_metric_failure;
         reasons.push(format!(
@@ -2053,34 +2059,44 @@ mod tests {
 
     #[test]
     fn stepping_down_from_a_commanded_reservation_is_no_drop() {
-        let t = drain_tracker(Stability {
+        // Step by step under max_scale_in_step, or by an alarm's `change: -100`, which counts
+        // from the reservation in place.
+        let stepped = drain_tracker(Stability {
             max_scale_in_step: Some(50),
             ..Stability::OFF
         });
-        let none = AlarmStates::new();
+        let mut shedding = drain_tracker(Stability::OFF);
+        shedding.alarms = vec![rule("shed", Some(Action::Change(-100)), None)];
         let quiet = depth(0, 10, 0);
         let settled = history(Some((600, Direction::In)), &[(15, None)]);
-        let commanded = super::decide(
-            &t,
-            &drain_inputs(15, quiet, &settled, &none, &[], NOW),
-            Request::Direct(250),
-        );
-        let (mut current, mut now) = (250, NOW);
-        let mut saved = SavedState::Valid(commanded.history);
-        let mut path = vec![current];
-        while current > 20 {
-            now += 60;
-            let d = super::decide(
-                &t,
-                &drain_inputs(current, quiet, &saved, &none, &[], now),
-                Request::FollowAlarms,
+        let none = AlarmStates::new();
+        let shed = states(&[("shed", AlarmState::Alarm)]);
+        for (t, alarms, expected) in [
+            (&stepped, &none, vec![250, 200, 150, 100, 50, 15]),
+            (&shedding, &shed, vec![250, 150, 50]),
+        ] {
+            let commanded = super::decide(
+                t,
+                &drain_inputs(15, quiet, &settled, &none, &[], NOW),
+                Request::Direct(250),
             );
-            current = d.desired.unwrap();
-            path.push(current);
-            assert_eq!(d.history.load.drop_at, None, "{path:?}: {:?}", d.reasons);
-            saved = SavedState::Valid(d.history);
+            let (mut current, mut now) = (250, NOW);
+            let mut saved = SavedState::Valid(commanded.history);
+            let mut path = vec![current];
+            while path.len() < expected.len() {
+                now += 60;
+                let d = super::decide(
+                    t,
+                    &drain_inputs(current, quiet, &saved, alarms, &[], now),
+                    Request::FollowAlarms,
+                );
+                current = d.desired.unwrap();
+                path.push(current);
+                assert_eq!(d.history.load.drop_at, None, "{path:?}: {:?}", d.reasons);
+                saved = SavedState::Valid(d.history);
+            }
+            assert_eq!(path, expected);
         }
-        assert_eq!(path, [250, 200, 150, 100, 50, 15]);
     }
 
     #[test]

@@ -165,20 +165,22 @@ pub struct Reference {
 impl Measured {
     /// A service time well above its reference while throughput has not risen: the
     /// executions wait on something slower (a database), and more of them would not drain
-    /// faster. Throughput falls too when all of them are busy (or a cap holds fewer). The
-    /// work must be slower counted either way, per message and per invocation (when
-    /// CloudWatch gives both batch sizes): after a lull smaller batches share each
-    /// invocation's fixed cost among fewer messages, so each message looks slower while
-    /// each invocation is not; batches that fail and go back to the queue make fewer
-    /// messages deleted per invocation, and each invocation slower. The reason, if so.
+    /// faster. Throughput falls too when all of them are busy (or a cap holds fewer). Each
+    /// invocation must not have got faster either (when CloudWatch gives both batch sizes):
+    /// after a lull smaller batches share each invocation's fixed cost among fewer messages,
+    /// so each message looks slower while each invocation is faster; batches that fail and
+    /// go back to the queue make fewer messages deleted per invocation, with each
+    /// invocation as slow or slower. The reason, if so.
     pub fn slow_dependency(&self) -> Option<String> {
         let reference = self.reference?;
         let batches = self
             .messages_per_invocation
             .zip(reference.messages_per_invocation);
         let per_message = self.seconds >= SLOW_FACTOR * reference.seconds;
+        // Not faster per invocation: a lull makes each faster; a slow dependency makes each
+        // slower, or as slow when it fails part of each batch at once.
         let per_invocation = batches.is_none_or(|(now, before)| {
-            self.seconds * now >= SLOW_FACTOR * reference.seconds * before
+            self.seconds * now * FLAT_THROUGHPUT >= reference.seconds * before
         });
         let no_more_throughput = self.throughput <= FLAT_THROUGHPUT * reference.throughput;
         (per_message && per_invocation && no_more_throughput).then(|| {
@@ -689,6 +691,9 @@ mod tests {
             ..slow
         };
         assert!(batched(8.0, 10.0).slow_dependency().is_some());
+        // Part of each batch failing at once (back to the queue, not deleted): a third as
+        // many deleted an invocation, each invocation as long as before: still one.
+        assert!(batched(10.0 / 3.0, 10.0).slow_dependency().is_some());
         // Half the batches failing (back to the queue, not deleted): 5 deleted an
         // invocation instead of 10, as many executions busy: still one.
         assert!(batched(5.0, 10.0).slow_dependency().is_some());

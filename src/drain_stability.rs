@@ -83,6 +83,9 @@ pub struct Evaluation {
     /// proposals say nothing of the load (its metrics were not read, or a direct command
     /// replaced them).
     pub asked: Option<i64>,
+    /// The queue's own proposal among them (the load's: not an alarm action's, which may
+    /// count from the reservation in place).
+    pub queue_asked: Option<i64>,
     /// The target's tolerance of an increase.
     pub tolerance: f64,
     /// The proposals' value once stabilized, before caps and bounds.
@@ -156,17 +159,20 @@ fn proposals_own(load: &LoadMemory, from: i64) -> bool {
 
 /// The record of what `evaluation` set; `theirs`: the reservation it left was the
 /// proposals'. They own what they raise it to, what they step down to from their own, and
-/// what a descent from another's lands on when it reaches what they ask for; a descent held
-/// above that (by a step limit or the window) stays another's. Saved before the write lands:
+/// what a descent from another's lands on when it reaches what the queue asks for; a descent
+/// held above that (by a step limit, the window or an alarm's action) stays another's. Saved before the write lands:
 /// if it fails, the reservation left in place is not the one recorded, and is no one's until
 /// the next change.
 fn last_set_after(evaluation: &Evaluation, theirs: bool) -> Option<LastSet> {
     let Evaluation {
-        from, to, asked, ..
+        from,
+        to,
+        queue_asked,
+        ..
     } = *evaluation;
-    // A descent that reaches what the proposals ask for (no step limit or window holding it
-    // above) lands on their own value.
-    let landed = asked.is_some_and(|asked| to <= asked);
+    // A descent that reaches what the queue asks for (no step limit, window or alarm action
+    // holding it above) lands on the load's own value.
+    let landed = queue_asked.is_some_and(|asked| to <= asked);
     let by_proposals = set_by_proposals(evaluation) && (to > from || theirs || landed);
     u32::try_from(to).ok().map(|value| LastSet {
         value,
@@ -225,6 +231,7 @@ mod tests {
         Evaluation {
             from,
             asked: Some(asked),
+            queue_asked: Some(asked),
             tolerance: 0.3,
             proposed,
             to,
