@@ -486,8 +486,14 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
     let desired = value as u32;
     if follows_drain(target) {
         // Direct commands and on_metric_failure's proposals say nothing of the load.
+        // The queue's proposal as the load's (see Asked::queue), the last of them.
         let asked_for = match request {
-            Request::FollowAlarms if !asked.missing => asked.proposals.iter().max().copied(),
+            Request::FollowAlarms if !asked.missing => {
+                let others = asked.proposals.len() - usize::from(asked.queue.is_some());
+                (asked.proposals[..others].iter().copied())
+                    .chain(asked.queue)
+                    .max()
+            }
             _ => None,
         };
         let evaluation = crate::drain_stability::Evaluation {
@@ -544,7 +550,8 @@ struct Asked {
     /// with the backlog, so the window keeps only what the arrivals need (and any other
     /// proposal).
     sustained_ceiling: Option<i64>,
-    /// The queue's own proposal, the load's (for [`crate::drain_stability`]).
+    /// The queue's own proposal, the load's (for [`crate::drain_stability`]): 0 below its
+    /// activation, where the proposal is the min's.
     queue: Option<i64>,
 }
 
@@ -607,7 +614,10 @@ fn proposals(
                 };
                 sustained = proposal.sustained.filter(|&part| part < value);
                 asked.proposals.push(value);
-                asked.queue = Some(value);
+                // Below its activation the queue proposes the min: the bound's value; the
+                // load asks for nothing.
+                let idle = backlog(spec, depth) < u64::from(spec.activation);
+                asked.queue = Some(if idle { 0 } else { value });
             }
             (Request::FollowAlarms, None) => reasons.push(format!(
                 "queue {}: depth not read: no opinion",
@@ -2175,9 +2185,13 @@ mod tests {
             }),
             ..q
         });
-        for per_minute in [60.0, 1800.0] {
-            let mut points: Vec<Point> = (1..=60).map(|m| minute(m, 6000.0, 10.0, 0.07)).collect();
-            points.extend((61..=65).map(|m| minute(m, per_minute, 1.0, 0.25)));
+        // And an invocation whose time is mostly fixed (a batch handled at once): 1.1 s for
+        // 10 before, 1.01 s for 1 in a lull of 1/s.
+        let lulls = [(60.0, 0.25, 0.07), (1800.0, 0.25, 0.07), (60.0, 1.01, 0.11)];
+        for (per_minute, seconds, before) in lulls {
+            let mut points: Vec<Point> =
+                (1..=60).map(|m| minute(m, 6000.0, 10.0, before)).collect();
+            points.extend((61..=65).map(|m| minute(m, per_minute, 1.0, seconds)));
             // Then 20,000 wait, 200 more a second, with 1 execution reserved.
             let mut samples = crate::drain::DepthSamples::default();
             samples.add(NOW - 10, 18_000, 10);
@@ -2194,8 +2208,16 @@ mod tests {
                 &SavedState::Missing,
                 &AlarmStates::new(),
             );
-            assert!(d.desired > Some(100), "{per_minute}: {:?}", d.reasons);
-            assert!(!has(&d, "slow dependency"), "{per_minute}: {:?}", d.reasons);
+            assert!(
+                d.desired > Some(100),
+                "{per_minute} {seconds}: {:?}",
+                d.reasons
+            );
+            assert!(
+                !has(&d, "slow dependency"),
+                "{per_minute} {seconds}: {:?}",
+                d.reasons
+            );
         }
     }
 
@@ -3316,6 +3338,44 @@ mod tests {
     /// Tuesday 2026-12-01, 09:00 in Berlin; and 20:00, after business hours.
     const TUESDAY_MORNING: &str = "2026-12-01T08:00:00Z";
     const TUESDAY_EVENING: &str = "2026-12-01T19:00:00Z";
+
+    #[test]
+    fn leaving_a_schedules_min_is_no_drop_whatever_the_activation() {
+        for activation in [0, 5] {
+            let json = format!(
+                r#"{{"targets":[{{"function":"orders-worker","min":1,"max":500,
+                    "queue":{{"name":"orders","target_wait_seconds":10,"service_seconds":1,
+                              "activation":{activation}}},
+                    "tolerance":0.3,"scale_out_cooldown_seconds":0,"scale_in_cooldown_seconds":0,
+                    "scale_in_stabilization_seconds":300,"schedules":[{}]}}]}}"#,
+                BUSINESS_HOURS.replace("\"min\":20", "\"min\":100")
+            );
+            let t = crate::policy::Policy::from_json(&json, "test")
+                .unwrap()
+                .targets
+                .remove(0);
+            let none = AlarmStates::new();
+            let empty = depth(0, 0, 0);
+            let at = |now: &str, current: u32, saved: &SavedState| {
+                let inputs = Inputs {
+                    now: epoch(now),
+                    ..drain_inputs(current, empty, saved, &none, &[], 0)
+                };
+                super::decide(&t, &inputs, Request::FollowAlarms)
+            };
+            // The window's min 100 in the morning, the document's 1 in the evening: neither
+            // is the load's, so the evening's decrease is no drop.
+            let morning = at(TUESDAY_MORNING, 1, &SavedState::Missing);
+            assert_eq!(morning.desired, Some(100), "{:?}", morning.reasons);
+            let evening = at(TUESDAY_EVENING, 100, &SavedState::Valid(morning.history));
+            assert_eq!(evening.desired, Some(1), "{:?}", evening.reasons);
+            assert_eq!(
+                evening.history.load.drop_at, None,
+                "activation {activation}: {:?}",
+                evening.reasons
+            );
+        }
+    }
 
     #[test]
     fn an_active_window_raises_min_at_once_and_the_decision_names_it() {

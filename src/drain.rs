@@ -165,25 +165,28 @@ pub struct Reference {
 impl Measured {
     /// A service time well above its reference while throughput has not risen: the
     /// executions wait on something slower (a database), and more of them would not drain
-    /// faster. Throughput falls too when all of them are busy (or a cap holds fewer). Each
-    /// invocation must not have got faster either (when CloudWatch gives both batch sizes):
-    /// after a lull smaller batches share each invocation's fixed cost among fewer messages,
-    /// so each message looks slower while each invocation is faster; batches that fail and
-    /// go back to the queue make fewer messages deleted per invocation, with each
-    /// invocation as slow or slower. The reason, if so.
+    /// faster. Throughput falls too when all of them are busy (or a cap holds fewer). Not
+    /// after a lull, though: smaller batches (when CloudWatch gives both batch sizes) share
+    /// each invocation's fixed cost among fewer messages, so each message looks slower while
+    /// each invocation got faster, or (when an invocation's time is mostly fixed) fewer
+    /// executions are busy. Batches that fail and go back to the queue are smaller too, but
+    /// each invocation is as slow or slower and as many are busy. The reason, if so.
     pub fn slow_dependency(&self) -> Option<String> {
         let reference = self.reference?;
         let batches = self
             .messages_per_invocation
             .zip(reference.messages_per_invocation);
         let per_message = self.seconds >= SLOW_FACTOR * reference.seconds;
-        // Not faster per invocation: a lull makes each faster; a slow dependency makes each
-        // slower, or as slow when it fails part of each batch at once.
-        let per_invocation = batches.is_none_or(|(now, before)| {
-            self.seconds * now * FLAT_THROUGHPUT >= reference.seconds * before
+        let after_a_lull = batches.is_some_and(|(now, before)| {
+            let smaller = now * SLOW_FACTOR < before;
+            let invocations_faster =
+                self.seconds * now * FLAT_THROUGHPUT < reference.seconds * before;
+            let fewer_busy = self.throughput * self.seconds * FLAT_THROUGHPUT
+                < reference.throughput * reference.seconds;
+            smaller && (invocations_faster || fewer_busy)
         });
         let no_more_throughput = self.throughput <= FLAT_THROUGHPUT * reference.throughput;
-        (per_message && per_invocation && no_more_throughput).then(|| {
+        (per_message && !after_a_lull && no_more_throughput).then(|| {
             format!(
                 "service time {} s is {:.1} times the hour before's {} s{} while throughput \
                  does not rise ({:.1}/s against {:.1}/s): a slow dependency, not demand",
@@ -707,6 +710,13 @@ mod tests {
             };
             assert_eq!(after_a_lull.slow_dependency(), None, "{throughput}/s");
         }
+        // With an invocation's time mostly fixed (10 s for 1 as for 10), fewer busy.
+        let fixed_cost_lull = Measured {
+            seconds: 10.0,
+            throughput: 0.5,
+            ..batched(1.0, 10.0)
+        };
+        assert_eq!(fixed_cost_lull.slow_dependency(), None);
     }
 
     #[test]
