@@ -6,6 +6,16 @@ fn autoscaler(args: &[&str]) -> (i32, String, String) {
     support::run_cli(args, &[])
 }
 
+/// A fresh directory for one test, named after `tag`, with `policy.json` holding `json`:
+/// (the directory, the policy's path).
+fn policy_file(tag: &str, json: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("autoscaler-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.json");
+    std::fs::write(&policy, json).unwrap();
+    (dir, policy)
+}
+
 #[test]
 fn validate_prints_each_target_with_its_rules_queue_and_knobs() {
     let (code, stdout, stderr) = autoscaler(&["validate", "--policy", "examples/policy.json"]);
@@ -47,16 +57,12 @@ fn an_unknown_subcommand_is_a_usage_error_not_a_panic() {
 
 #[test]
 fn validate_warns_of_an_alarms_set_or_cap_that_the_bounds_override() {
-    let dir = std::env::temp_dir().join(format!("autoscaler-bounds-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let policy = dir.join("policy.json");
-    std::fs::write(
-        &policy,
+    let (dir, policy) = policy_file(
+        "bounds",
         r#"{"targets": [{"function": "f", "min": 2, "max": 50, "alarms": [
             {"name": "surge", "on_alarm": {"set": 80}},
             {"name": "db", "on_alarm": {"cap": 60}, "on_ok": {"set": 10}}]}]}"#,
-    )
-    .unwrap();
+    );
     let (code, stdout, stderr) = autoscaler(&["validate", "--policy", policy.to_str().unwrap()]);
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!(code, 0, "{stderr}");
@@ -282,15 +288,11 @@ fn explain_refuses_a_world_it_cannot_read_and_says_which_flag() {
 
 #[test]
 fn explain_takes_an_earlier_depth_and_a_measured_service_time_for_a_drain_time_goal() {
-    let dir = std::env::temp_dir().join(format!("autoscaler-drain-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let policy = dir.join("policy.json");
-    std::fs::write(
-        &policy,
+    let (dir, policy) = policy_file(
+        "drain",
         r#"{"targets": [{"function": "orders-worker", "min": 1, "max": 1000, "tolerance": 0,
             "queue": {"name": "orders", "target_wait_seconds": 30}}]}"#,
-    )
-    .unwrap();
+    );
     let run = |extra: &[&str]| {
         let mut args = vec![
             "explain",
@@ -352,19 +354,15 @@ fn explain_takes_an_earlier_depth_and_a_measured_service_time_for_a_drain_time_g
 
 #[test]
 fn explain_counts_an_earlier_depth_as_each_target_counts_its_waiting_messages() {
-    let dir = std::env::temp_dir().join(format!("autoscaler-delayed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let policy = dir.join("policy.json");
-    std::fs::write(
-        &policy,
+    let (dir, policy) = policy_file(
+        "delayed",
         r#"{"targets": [
             {"function": "orders", "min": 1, "max": 1000, "tolerance": 0,
              "queue": {"name": "orders-q", "target_wait_seconds": 60, "service_seconds": 1}},
             {"function": "billing", "min": 1, "max": 1000, "tolerance": 0,
              "queue": {"name": "orders-q", "target_wait_seconds": 60, "service_seconds": 1,
                        "include_delayed": true}}]}"#,
-    )
-    .unwrap();
+    );
     // The same depth a minute ago and now: 100 visible, 10 in flight, 500 delayed.
     let (code, stdout, stderr) = autoscaler(&[
         "explain",
