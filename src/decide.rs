@@ -159,11 +159,13 @@ pub fn queue_proposal(
         spec.queue.name(),
         parts.join(" + ")
     );
+    // Below the activation the load asks for nothing: 0, which the min then raises (so the
+    // value is known as the bound's, not the load's).
     if total < u64::from(spec.activation) {
         return plain(
-            i64::from(min),
+            0,
             format!(
-                "{seen} is below activation {}: propose min {min}",
+                "{seen} is below activation {}: propose 0 (the min, {min}, applies)",
                 spec.activation
             ),
         );
@@ -550,8 +552,7 @@ struct Asked {
     /// with the backlog, so the window keeps only what the arrivals need (and any other
     /// proposal).
     sustained_ceiling: Option<i64>,
-    /// The queue's own proposal, the load's (for [`crate::drain_stability`]): 0 below its
-    /// activation, where the proposal is the min's.
+    /// The queue's own proposal, the load's (for [`crate::drain_stability`]).
     queue: Option<i64>,
 }
 
@@ -614,10 +615,7 @@ fn proposals(
                 };
                 sustained = proposal.sustained.filter(|&part| part < value);
                 asked.proposals.push(value);
-                // Below its activation the queue proposes the min: the bound's value; the
-                // load asks for nothing.
-                let idle = backlog(spec, depth) < u64::from(spec.activation);
-                asked.queue = Some(if idle { 0 } else { value });
+                asked.queue = Some(value);
             }
             (Request::FollowAlarms, None) => reasons.push(format!(
                 "queue {}: depth not read: no opinion",
@@ -2353,14 +2351,14 @@ mod tests {
     }
 
     #[test]
-    fn below_activation_the_queue_proposes_min() {
+    fn below_activation_the_queue_proposes_nothing_and_the_min_applies() {
         let spec = queue_spec(10, true, false, 50);
         let crate::drain::Proposal {
             value: p, reason, ..
         } = queue_proposal(&spec, depth(49, 0, 0), 3, &DrainSignals::default(), 0.0);
-        assert_eq!(p, 3);
+        assert_eq!(p, 0);
         assert!(
-            reason.contains("below activation 50: propose min 3"),
+            reason.contains("below activation 50: propose 0 (the min, 3, applies)"),
             "{reason}"
         );
         assert_eq!(
@@ -3355,24 +3353,51 @@ mod tests {
                 .targets
                 .remove(0);
             let none = AlarmStates::new();
-            let empty = depth(0, 0, 0);
-            let at = |now: &str, current: u32, saved: &SavedState| {
-                let inputs = Inputs {
-                    now: epoch(now),
-                    ..drain_inputs(current, empty, saved, &none, &[], 0)
+            // `visible` waiting, 100 more a second when any wait.
+            let at = |now: i64, current: u32, visible: u64, saved: &SavedState| {
+                let mut inputs = Inputs {
+                    now,
+                    ..drain_inputs(current, depth(visible, 0, 0), saved, &none, &[], 0)
                 };
+                if visible > 0 {
+                    let mut samples = crate::drain::DepthSamples::default();
+                    samples.add(now - 10, visible - 1000, 0);
+                    inputs.drain.rates = Some(samples.add(now, visible, 0));
+                }
                 super::decide(&t, &inputs, Request::FollowAlarms)
             };
-            // The window's min 100 in the morning, the document's 1 in the evening: neither
-            // is the load's, so the evening's decrease is no drop.
-            let morning = at(TUESDAY_MORNING, 1, &SavedState::Missing);
-            assert_eq!(morning.desired, Some(100), "{:?}", morning.reasons);
-            let evening = at(TUESDAY_EVENING, 100, &SavedState::Valid(morning.history));
-            assert_eq!(evening.desired, Some(1), "{:?}", evening.reasons);
+            let (morning, evening) = (epoch(TUESDAY_MORNING), epoch(TUESDAY_EVENING));
+            // The window's min 100 in the morning: not the load's.
+            let opened = at(morning, 1, 0, &SavedState::Missing);
+            assert_eq!(opened.desired, Some(100), "{:?}", opened.reasons);
+            // Busy, then the queue empties: down to the window's min.
+            let busy = at(morning + 60, 100, 3000, &SavedState::Valid(opened.history));
+            let busy_to = busy.desired.unwrap();
+            assert!(busy_to > 200, "{:?}", busy.reasons);
+            let idle = at(morning + 120, busy_to, 0, &SavedState::Valid(busy.history));
+            assert_eq!(idle.desired, Some(100), "{:?}", idle.reasons);
+            // In the evening the document's min 1: leaving the window's 100 is no drop.
+            let closed = at(evening, 100, 0, &SavedState::Valid(idle.history.clone()));
+            assert_eq!(closed.desired, Some(1), "{:?}", closed.reasons);
             assert_eq!(
-                evening.history.load.drop_at, None,
+                closed.history.load.drop_at, idle.history.load.drop_at,
                 "activation {activation}: {:?}",
-                evening.reasons
+                closed.reasons
+            );
+            // So a burst five minutes later undoes nothing, and the next drop goes at once.
+            let burst = at(evening + 300, 1, 3000, &SavedState::Valid(closed.history));
+            let burst_to = burst.desired.unwrap();
+            let after = at(
+                evening + 360,
+                burst_to,
+                0,
+                &SavedState::Valid(burst.history),
+            );
+            assert_eq!(
+                after.desired,
+                Some(1),
+                "activation {activation}: {:?}",
+                after.reasons
             );
         }
     }

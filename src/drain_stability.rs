@@ -182,18 +182,9 @@ fn last_set_after(evaluation: &Evaluation, theirs: bool) -> Option<LastSet> {
 
 /// Whether what `evaluation` set is the proposals' doing: theirs (the load's, not a direct
 /// command's or `on_metric_failure`'s), no cap lowered it, and no bound or floor raised it
-/// (above what was stabilized, or on a rise above what they asked for: a queue below its
-/// activation asks for nothing, and proposes the min).
+/// above what was stabilized (a queue below its activation proposes 0, which the min raises).
 fn set_by_proposals(evaluation: &Evaluation) -> bool {
-    let Evaluation {
-        from,
-        asked,
-        proposed,
-        to,
-        capped,
-        ..
-    } = *evaluation;
-    asked.is_some_and(|asked| to <= from || to <= asked) && !capped && to <= proposed
+    evaluation.asked.is_some() && !evaluation.capped && evaluation.to <= evaluation.proposed
 }
 
 #[cfg(test)]
