@@ -3450,7 +3450,7 @@ mod tests {
             BUSINESS_HOURS,
         );
         let slow = states(&[("db-slow", Alarm)]);
-        // An empty queue proposes min; the window wants 20; the cap allows 5.
+        // An empty queue proposes 0; the window wants 20; the cap allows 5.
         let d = scheduled_at(&t, TUESDAY_MORNING, Some(20), 0, &slow, 0);
         assert_eq!(d.desired, Some(5), "{:?}", d.reasons);
         // A cap at or above the window's min leaves it alone.
