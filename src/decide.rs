@@ -159,13 +159,11 @@ pub fn queue_proposal(
         spec.queue.name(),
         parts.join(" + ")
     );
-    // Below the activation the load asks for nothing: 0, which the min then raises (so the
-    // value is known as the bound's, not the load's).
     if total < u64::from(spec.activation) {
         return plain(
-            0,
+            i64::from(min),
             format!(
-                "{seen} is below activation {}: propose 0 (the min, {min}, applies)",
+                "{seen} is below activation {}: propose min {min}",
                 spec.activation
             ),
         );
@@ -507,6 +505,10 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
             proposed,
             to: value,
             capped,
+            // An idle queue's min that no other proposal exceeds: the bound's value.
+            at_min: asked.queue_idle
+                && asked_for.is_some_and(|asked| asked < value)
+                && value <= i64::from(bounds.min),
         };
         history.load = if current.is_some() {
             crate::drain_stability::after_change(history.load, &evaluation, now)
@@ -552,8 +554,11 @@ struct Asked {
     /// with the backlog, so the window keeps only what the arrivals need (and any other
     /// proposal).
     sustained_ceiling: Option<i64>,
-    /// The queue's own proposal, the load's (for [`crate::drain_stability`]).
+    /// The queue's own proposal, the load's (for [`crate::drain_stability`]): 0 below its
+    /// activation, where the proposal is the min's.
     queue: Option<i64>,
+    /// The queue's backlog is below its activation: it proposes the min.
+    queue_idle: bool,
 }
 
 impl Asked {
@@ -579,6 +584,7 @@ fn proposals(
         missing: false,
         sustained_ceiling: None,
         queue: None,
+        queue_idle: false,
     };
     if let Request::Direct(value) = request {
         reasons.push(format!("direct command: propose {value}"));
@@ -615,7 +621,10 @@ fn proposals(
                 };
                 sustained = proposal.sustained.filter(|&part| part < value);
                 asked.proposals.push(value);
-                asked.queue = Some(value);
+                // Below its activation the queue proposes the min: the bound's value; the
+                // load asks for nothing.
+                asked.queue_idle = backlog(spec, depth) < u64::from(spec.activation);
+                asked.queue = Some(if asked.queue_idle { 0 } else { value });
             }
             (Request::FollowAlarms, None) => reasons.push(format!(
                 "queue {}: depth not read: no opinion",
@@ -2351,14 +2360,14 @@ mod tests {
     }
 
     #[test]
-    fn below_activation_the_queue_proposes_nothing_and_the_min_applies() {
+    fn below_activation_the_queue_proposes_min() {
         let spec = queue_spec(10, true, false, 50);
         let crate::drain::Proposal {
             value: p, reason, ..
         } = queue_proposal(&spec, depth(49, 0, 0), 3, &DrainSignals::default(), 0.0);
-        assert_eq!(p, 0);
+        assert_eq!(p, 3);
         assert!(
-            reason.contains("below activation 50: propose 0 (the min, 3, applies)"),
+            reason.contains("below activation 50: propose min 3"),
             "{reason}"
         );
         assert_eq!(
@@ -3450,7 +3459,7 @@ mod tests {
             BUSINESS_HOURS,
         );
         let slow = states(&[("db-slow", Alarm)]);
-        // An empty queue proposes 0; the window wants 20; the cap allows 5.
+        // An empty queue proposes min; the window wants 20; the cap allows 5.
         let d = scheduled_at(&t, TUESDAY_MORNING, Some(20), 0, &slow, 0);
         assert_eq!(d.desired, Some(5), "{:?}", d.reasons);
         // A cap at or above the window's min leaves it alone.

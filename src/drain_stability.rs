@@ -94,6 +94,9 @@ pub struct Evaluation {
     pub to: i64,
     /// A cap lowered it.
     pub capped: bool,
+    /// It is the min, which a queue below its activation proposes and nothing else asks
+    /// above: the bound's value, not the load's.
+    pub at_min: bool,
 }
 
 /// The load memory after `evaluation` at `now`:
@@ -181,10 +184,20 @@ fn last_set_after(evaluation: &Evaluation, theirs: bool) -> Option<LastSet> {
 }
 
 /// Whether what `evaluation` set is the proposals' doing: theirs (the load's, not a direct
-/// command's or `on_metric_failure`'s), no cap lowered it, and no bound or floor raised it
-/// above what was stabilized (a queue below its activation proposes 0, which the min raises).
+/// command's or `on_metric_failure`'s), no cap lowered it, and no bound or floor raised it:
+/// above what was stabilized, on a rise above what they asked for, or to the min that a
+/// queue below its activation proposes (it asks for nothing).
 fn set_by_proposals(evaluation: &Evaluation) -> bool {
-    evaluation.asked.is_some() && !evaluation.capped && evaluation.to <= evaluation.proposed
+    let Evaluation {
+        from,
+        asked,
+        proposed,
+        to,
+        capped,
+        at_min,
+        ..
+    } = *evaluation;
+    asked.is_some_and(|asked| to <= from || to <= asked) && !capped && !at_min && to <= proposed
 }
 
 #[cfg(test)]
@@ -237,6 +250,7 @@ mod tests {
             proposed,
             to,
             capped: false,
+            at_min: false,
         }
     }
 

@@ -206,7 +206,7 @@ pub struct QueueSpec {
     pub include_in_flight: bool,
     /// Count `ApproximateNumberOfMessagesDelayed`; default false.
     pub include_delayed: bool,
-    /// Below this backlog the queue proposes 0, so the reservation is `min`; default 0.
+    /// Below this backlog the proposal is `min`; default 0.
     pub activation: u32,
 }
 
