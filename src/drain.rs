@@ -671,7 +671,8 @@ mod tests {
             reference: None,
             ..slow
         };
-        assert_eq!(no_reference.slow_dependency(), None); // All executions busy: three times slower, a third of the throughput, as many busy.
+        assert_eq!(no_reference.slow_dependency(), None);
+        // All executions busy: three times slower, a third of the throughput, as many busy.
         let saturated = Measured {
             throughput: 10.0 / 3.0,
             ..slow

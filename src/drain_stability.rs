@@ -163,9 +163,9 @@ fn proposals_own(load: &LoadMemory, from: i64) -> bool {
 /// The record of what `evaluation` set; `theirs`: the reservation it left was the
 /// proposals'. They own what they raise it to, what they step down to from their own, and
 /// what a descent from another's lands on when it reaches what the queue asks for; a descent
-/// held above that (by a step limit, the window or an alarm's action) stays another's. Saved before the write lands:
-/// if it fails, the reservation left in place is not the one recorded, and is no one's until
-/// the next change.
+/// held above that (by a step limit, the window or an alarm's action) stays another's.
+/// Saved before the write lands: if it fails, the reservation left in place is not the one
+/// recorded, and is no one's until the next change.
 fn last_set_after(evaluation: &Evaluation, theirs: bool) -> Option<LastSet> {
     let Evaluation {
         from,
