@@ -485,36 +485,14 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
     // Within [min, max] or the event source floor, all u32.
     let desired = value as u32;
     if follows_drain(target) {
-        // Direct commands and on_metric_failure's proposals say nothing of the load.
-        // The queue's proposal as the load's (see Asked::queue), the last of them.
-        let asked_for = match request {
-            Request::FollowAlarms if !asked.missing => {
-                let others = asked.proposals.len() - usize::from(asked.queue.is_some());
-                (asked.proposals[..others].iter().copied())
-                    .chain(asked.queue)
-                    .max()
-            }
-            _ => None,
-        };
-        let evaluation = crate::drain_stability::Evaluation {
-            // A first reservation is a change from none.
-            from: current.map_or(-1, i64::from),
-            asked: asked_for,
-            queue_asked: asked_for.and(asked.queue),
-            tolerance: target.stability.tolerance_of(true),
+        let evaluated = Evaluated {
+            current,
             proposed,
-            to: value,
+            value,
             capped,
-            // An idle queue's min that no other proposal exceeds: the bound's value.
-            at_min: asked.queue_idle
-                && asked_for.is_some_and(|asked| asked < value)
-                && value <= i64::from(bounds.min),
+            now,
         };
-        history.load = if current.is_some() {
-            crate::drain_stability::after_change(history.load, &evaluation, now)
-        } else {
-            crate::drain_stability::after_first(history.load, &evaluation)
-        };
+        history.load = remember_load(target, &asked, request, &bounds, evaluated, history.load);
     }
     if current != Some(desired) {
         let from = i64::from(current.unwrap_or(bounds.max));
@@ -539,6 +517,66 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
         schedules: bounds.active,
         headroom_clamp,
     }
+}
+
+/// Step 5's memory for a drain-time target: what an evaluation says of its load
+/// ([`crate::drain_stability`]).
+fn remember_load(
+    target: &Target,
+    asked: &Asked,
+    request: Request,
+    bounds: &Bounds,
+    evaluated: Evaluated,
+    load: crate::state::LoadMemory,
+) -> crate::state::LoadMemory {
+    let Evaluated {
+        current,
+        proposed,
+        value,
+        capped,
+        now,
+    } = evaluated;
+    // Direct commands and on_metric_failure's proposals say nothing of the load.
+    // The queue's proposal as the load's (see Asked::queue), the last of them.
+    let asked_for = match request {
+        Request::FollowAlarms if !asked.missing => {
+            let others = asked.proposals.len() - usize::from(asked.queue.is_some());
+            (asked.proposals[..others].iter().copied())
+                .chain(asked.queue)
+                .max()
+        }
+        _ => None,
+    };
+    let evaluation = crate::drain_stability::Evaluation {
+        // A first reservation is a change from none.
+        from: current.map_or(-1, i64::from),
+        asked: asked_for,
+        queue_asked: asked_for.and(asked.queue),
+        tolerance: target.stability.tolerance_of(true),
+        proposed,
+        to: value,
+        capped,
+        // An idle queue's min that no other proposal exceeds: the bound's value.
+        at_min: asked.queue_idle
+            && asked_for.is_some_and(|asked| asked < value)
+            && value <= i64::from(bounds.min),
+    };
+    if current.is_some() {
+        crate::drain_stability::after_change(load, &evaluation, now)
+    } else {
+        crate::drain_stability::after_first(load, &evaluation)
+    }
+}
+
+/// What an evaluation at `now` did: from `current`, the proposals stabilized to `proposed`,
+/// then caps and bounds gave `value` (`capped`: a cap lowered it).
+#[derive(Debug, Clone, Copy)]
+struct Evaluated {
+    current: Option<u32>,
+    proposed: i64,
+    value: i64,
+    capped: bool,
+    now: i64,
 }
 
 /// What the alarms, the queue and a direct command ask for (steps 1 and 9's first half).
