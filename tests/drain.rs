@@ -3,6 +3,7 @@
 //! minutes, kept when a read fails), the depth samples kept between invocations of a warm
 //! container, and the mapping's batch size.
 
+use lambda_autoscaler::error::HandlerError;
 use lambda_autoscaler::handler::Autoscaler;
 use lambda_autoscaler::memory::World;
 use lambda_autoscaler::policy::Policy;
@@ -10,6 +11,7 @@ use lambda_autoscaler::ports::QueueDepth;
 use lambda_autoscaler::report::{DecisionRecord, Outcome};
 use lambda_autoscaler::service_time::{Point, REREAD_SECONDS};
 use lambda_autoscaler::settings::Settings;
+use lambda_autoscaler::state::LoadMemory;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -36,16 +38,24 @@ fn fixture(queue: &str) -> Fixture {
 }
 
 fn fixture_with(queue: &str, knobs: &str) -> Fixture {
+    let f = fixture_of(&policy(queue, knobs));
+    f.world
+        .lambda
+        .add("orders", Some(10), &[("autoscaler:enabled", "true")]);
+    f
+}
+
+/// A world with a state table and an autoscaler of `policy`, and no function yet.
+fn fixture_of(policy: &str) -> Fixture {
     let world = World::new(NOW);
     let settings = Settings::default();
     let ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
-    let policy = Policy::from_json(&policy(queue, knobs), "test");
-    let autoscaler = Autoscaler::new(policy, settings, ctx);
-    world
-        .lambda
-        .add("orders", Some(10), &[("autoscaler:enabled", "true")]);
+    let autoscaler = Autoscaler::new(Policy::from_json(policy, "test"), settings, ctx);
     Fixture { world, autoscaler }
 }
+
+const SCHEDULED: &str =
+    r#"{"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}"#;
 
 impl Fixture {
     fn depth(&self, visible: u64, in_flight: u64) {
@@ -81,14 +91,28 @@ impl Fixture {
 
     /// A scheduled run, with `seconds` left before the invocation's deadline (`None`: none).
     fn run_until(&self, seconds: Option<f64>) -> Outcome {
-        let event: Value =
-            json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+        let event: Value = serde_json::from_str(SCHEDULED).unwrap();
+        self.handle(&event, seconds).unwrap()
+    }
+
+    /// `event` handled, with `seconds` left before the invocation's deadline (`None`: none).
+    fn handle(&self, event: &Value, seconds: Option<f64>) -> Result<Outcome, HandlerError> {
         let deadline = seconds.map(|s| self.autoscaler.deadline_after(Duration::from_secs_f64(s)));
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(self.autoscaler.handle(&event, deadline))
-            .unwrap()
+            .block_on(self.autoscaler.handle(event, deadline))
+    }
+
+    /// The reservation of `orders`.
+    fn reserved(&self) -> u32 {
+        self.world.lambda.reserved("orders").expect("a reservation")
+    }
+
+    /// The load memory saved with `orders`' history.
+    fn saved_load(&self) -> LoadMemory {
+        let arn = lambda_autoscaler::memory::MemoryLambda::arn("orders");
+        self.world.state.get(&arn).expect("a saved history").0.load
     }
 
     fn later(&self, seconds: u64) {
@@ -323,13 +347,10 @@ fn after_a_spike_the_reservation_comes_down_without_the_window_until_a_drop_is_u
         r#""tolerance": 0.3, "scale_out_cooldown_seconds": 0, "scale_in_cooldown_seconds": 0,
             "scale_in_stabilization_seconds": 600"#,
     );
-    let arn = lambda_autoscaler::memory::MemoryLambda::arn("orders");
-    let saved_load = || f.world.state.get(&arn).expect("a saved history").0.load;
-    let reserved = || f.world.lambda.reserved("orders").unwrap();
     // A spike: 200 at work.
     f.depth(0, 200);
     f.run();
-    let spiked = reserved();
+    let spiked = f.reserved();
     assert!(spiked > 200, "{spiked}");
     // It ends: 10 at work. Within three minutes of a 600 s window the reservation is down.
     f.depth(0, 10);
@@ -337,15 +358,15 @@ fn after_a_spike_the_reservation_comes_down_without_the_window_until_a_drop_is_u
         f.later(60);
         f.run();
     }
-    let after = reserved();
+    let after = f.reserved();
     assert!(after < 40, "still {after} of {spiked}");
-    assert!(saved_load().drop_at.is_some());
+    assert!(f.saved_load().drop_at.is_some());
     // A second spike five minutes later undoes the drop...
     f.later(300);
     f.depth(0, 200);
     f.run();
-    assert!(reserved() > 200);
-    assert!(saved_load().drop_undone_at.is_some());
+    assert!(f.reserved() > 200);
+    assert!(f.saved_load().drop_undone_at.is_some());
     // ...so the next drop waits out the window.
     f.depth(0, 10);
     for _ in 0..3 {
@@ -357,14 +378,11 @@ fn after_a_spike_the_reservation_comes_down_without_the_window_until_a_drop_is_u
             decision(&outcome).reasons
         );
     }
-    assert!(reserved() > 200, "{}", reserved());
+    assert!(f.reserved() > 200, "{}", f.reserved());
 }
 
 #[test]
 fn two_targets_that_count_a_queues_delayed_messages_differently_keep_their_samples_apart() {
-    let world = World::new(NOW);
-    let settings = Settings::default();
-    let ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
     let queue = |delayed: bool| {
         format!(
             r#"{{"name": "orders-q", "target_wait_seconds": 60, "service_seconds": 1,
@@ -379,12 +397,12 @@ fn two_targets_that_count_a_queues_delayed_messages_differently_keep_their_sampl
         queue(false),
         queue(true)
     );
-    let autoscaler = Autoscaler::new(Policy::from_json(&policy, "test"), settings, ctx);
+    let f = fixture_of(&policy);
     for name in ["orders", "billing"] {
-        world.lambda.add(name, Some(10), &[]);
+        f.world.lambda.add(name, Some(10), &[]);
     }
     // 100 visible and 500 delayed, all along.
-    world.queues.set_depth(
+    f.world.queues.set_depth(
         "orders-q",
         QueueDepth {
             visible: 100,
@@ -392,21 +410,15 @@ fn two_targets_that_count_a_queues_delayed_messages_differently_keep_their_sampl
             delayed: 500,
         },
     );
-    let run = |event: Value| {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(autoscaler.handle(&event, None))
-            .unwrap()
-    };
-    run(json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}));
-    world.clock.advance(Duration::from_secs(60));
+    f.run();
+    f.later(60);
     // An alarm event: only billing is evaluated. Its 600 waiting are what it counted a
     // minute ago, not orders' 100.
-    let outcome = run(json!({
+    let alarm = json!({
         "source": "aws.cloudwatch",
         "alarmData": {"alarmName": "billing-db", "state": {"value": "OK"}}
-    }));
+    });
+    let outcome = f.handle(&alarm, None).unwrap();
     let billing = outcome
         .decisions
         .iter()
@@ -427,12 +439,9 @@ fn a_failed_write_down_from_on_metric_failures_value_leaves_the_next_descent_no_
         r#""tolerance": 0.3, "scale_out_cooldown_seconds": 0, "scale_in_cooldown_seconds": 0,
             "scale_in_stabilization_seconds": 600, "on_metric_failure": {"set": 250}"#,
     );
-    let arn = lambda_autoscaler::memory::MemoryLambda::arn("orders");
-    let saved_load = || f.world.state.get(&arn).expect("a saved history").0.load;
-    let reserved = || f.world.lambda.reserved("orders").unwrap();
     f.depth(0, 10);
     f.run();
-    let settled = reserved();
+    let settled = f.reserved();
     // The queue cannot be read: on_metric_failure sets 250.
     f.later(60);
     let denied = Some("AccessDenied");
@@ -441,7 +450,7 @@ fn a_failed_write_down_from_on_metric_failures_value_leaves_the_next_descent_no_
         .inject("GetQueueAttributes", None, denied, "denied", None);
     f.run();
     f.world.faults.clear();
-    assert_eq!(reserved(), 250);
+    assert_eq!(f.reserved(), 250);
     // The metrics are back and the proposals bring it down, but the write fails after the
     // history was saved.
     f.later(60);
@@ -449,18 +458,13 @@ fn a_failed_write_down_from_on_metric_failures_value_leaves_the_next_descent_no_
     f.world
         .faults
         .inject("PutFunctionConcurrency", None, failing, "boom", None);
-    let event: Value =
-        json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
-    let failed = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f.autoscaler.handle(&event, None));
+    let failed = f.handle(&serde_json::from_str(SCHEDULED).unwrap(), None);
     f.world.faults.clear();
     assert!(failed.is_err(), "the write failed");
-    assert_eq!(reserved(), 250);
+    assert_eq!(f.reserved(), 250);
     // The next evaluation leaves on_metric_failure's 250 again: no drop of the load's.
     f.later(60);
     let outcome = f.run();
-    assert_eq!(reserved(), settled, "{:?}", decision(&outcome).reasons);
-    assert_eq!(saved_load().drop_at, None, "{:?}", saved_load());
+    assert_eq!(f.reserved(), settled, "{:?}", decision(&outcome).reasons);
+    assert_eq!(f.saved_load().drop_at, None, "{:?}", f.saved_load());
 }
