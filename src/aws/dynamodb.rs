@@ -529,11 +529,17 @@ fn whole_number(name: &str, value: Option<&AttributeValue>) -> Result<Option<i64
     }
 }
 
+/// A whole number of `name` that must fit a u32 (a reservation, a ceiling), if present.
+fn count_of(name: &str, value: Option<&AttributeValue>) -> Result<Option<u32>, String> {
+    whole_number(name, value)?
+        .map(|n| u32::try_from(n).map_err(|_| format!("{name} {n} is out of range")))
+        .transpose()
+}
+
 /// The item's `event_sources` records.
 fn decode_event_sources(
     item: &HashMap<String, AttributeValue>,
 ) -> Result<Vec<MappingRecord>, String> {
-    let n = whole_number;
     let mut event_sources = Vec::new();
     match item.get("event_sources") {
         None => {}
@@ -545,12 +551,7 @@ fn decode_event_sources(
                 let Some(AttributeValue::S(uuid)) = entry.get("uuid") else {
                     return Err("an event source record has no uuid".into());
                 };
-                let ceiling = n("event source ceiling", entry.get("ceiling"))?
-                    .map(|c| {
-                        u32::try_from(c)
-                            .map_err(|_| format!("event source ceiling {c} is out of range"))
-                    })
-                    .transpose()?;
+                let ceiling = count_of("event source ceiling", entry.get("ceiling"))?;
                 let paused = match entry.get("paused") {
                     Some(AttributeValue::Bool(b)) => *b,
                     _ => return Err(format!("event source record {uuid} has no paused flag")),
@@ -609,10 +610,8 @@ fn decode_history(item: &HashMap<String, AttributeValue>) -> Result<History, Str
                 let AttributeValue::M(entry) = entry else {
                     return Err("a recommendation is not a map".into());
                 };
-                let value = n("recommendation value", entry.get("value"))?
+                let value = count_of("recommendation value", entry.get("value"))?
                     .ok_or("a recommendation has no value")?;
-                let value = u32::try_from(value)
-                    .map_err(|_| format!("recommendation value {value} is out of range"))?;
                 let until = n("recommendation until", entry.get("until"))?;
                 recommendations.push(Recommendation { value, until });
             }
@@ -623,21 +622,15 @@ fn decode_history(item: &HashMap<String, AttributeValue>) -> Result<History, Str
     let in_force_since = n("in_force_since", item.get("in_force_since"))?;
     let load = LoadMemory {
         drop_at: n("drop_at", item.get("drop_at"))?,
-        drop_to: match n("drop_to", item.get("drop_to"))? {
-            Some(left) => {
-                Some(u32::try_from(left).map_err(|_| format!("drop_to {left} is out of range"))?)
-            }
-            None => None,
-        },
+        drop_to: count_of("drop_to", item.get("drop_to"))?,
         drop_undone_at: n("drop_undone_at", item.get("drop_undone_at"))?,
         last_set: match (
-            n("last_set", item.get("last_set"))?,
+            count_of("last_set", item.get("last_set"))?,
             item.get("last_set_by_proposals"),
         ) {
             (None, None) => None,
             (Some(value), Some(AttributeValue::Bool(by_proposals))) => Some(LastSet {
-                value: u32::try_from(value)
-                    .map_err(|_| format!("last_set {value} is out of range"))?,
+                value,
                 by_proposals: *by_proposals,
             }),
             _ => return Err("last_set needs last_set_by_proposals, a bool, beside it".into()),
