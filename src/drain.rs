@@ -231,6 +231,12 @@ pub struct Proposal {
     pub slow_dependency: Option<String>,
 }
 
+/// The messages waiting in `depth` as a drain-time target counts them: the visible ones, and
+/// the delayed ones too when it says so (`include_delayed`).
+pub fn waiting(depth: &QueueDepth, with_delayed: bool) -> u64 {
+    depth.visible + if with_delayed { depth.delayed } else { 0 }
+}
+
 /// The drain-time proposal for `depth` (see the module documentation for the formula);
 /// `tolerance` is the one that holds the target's increases, which the proposal keeps above
 /// the need.
@@ -241,12 +247,7 @@ pub fn propose(
     signals: &Signals,
     tolerance: f64,
 ) -> Proposal {
-    let waiting = depth.visible
-        + if spec.include_delayed {
-            depth.delayed
-        } else {
-            0
-        };
+    let waiting = waiting(&depth, spec.include_delayed);
     let q = waiting as f64;
     let rates = signals
         .rates

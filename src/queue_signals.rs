@@ -78,11 +78,6 @@ fn counted(spec: &crate::policy::QueueSpec) -> Counted {
     (spec.queue.clone(), spec.include_delayed)
 }
 
-/// The messages waiting in `depth`, with its delayed ones or not.
-fn waiting_in(depth: &QueueDepth, with_delayed: bool) -> u64 {
-    depth.visible + if with_delayed { depth.delayed } else { 0 }
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -96,7 +91,11 @@ impl QueueSignals {
             samples
                 .entry((queue.clone(), with_delayed))
                 .or_default()
-                .add(at, waiting_in(&depth, with_delayed), depth.in_flight);
+                .add(
+                    at,
+                    crate::drain::waiting(&depth, with_delayed),
+                    depth.in_flight,
+                );
         }
     }
 
@@ -130,7 +129,7 @@ impl QueueSignals {
                     continue;
                 };
                 let Some(spec) = &target.queue else { continue };
-                let waiting_count = waiting_in(depth, spec.include_delayed);
+                let waiting_count = crate::drain::waiting(depth, spec.include_delayed);
                 let key = counted(spec);
                 let rates = samples.entry(key.clone()).or_default().add(
                     now,
