@@ -44,8 +44,9 @@
 //! never blocks a change: the reservation acts alone, and the reasons say why.
 //!
 //! **Deadline.** No write starts unless it can finish, with the deadline's margin to spare,
-//! given the slowest write seen so far (a second each before any has been timed). What is not started is reported as deferred; the next
-//! scheduled run continues where this one stopped.
+//! given the slowest write seen so far (a second each before any has been timed). What is
+//! not started is reported as deferred; the next scheduled run continues where this one
+//! stopped.
 
 use crate::context::Context;
 use crate::deadline::Deadline;

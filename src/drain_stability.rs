@@ -21,7 +21,7 @@ use crate::state::{LastSet, LoadMemory};
 
 /// Standard deviations of the executions at work beyond which a drop is not noise.
 pub const DEVIATIONS: f64 = 3.0;
-/// A scale-out this soon after a drop beyond noise undoes it.
+/// Proposals rising this soon after a drop beyond noise undo it.
 pub const UNDONE_WITHIN_SECONDS: i64 = 600;
 /// How long every drop waits out the window after a drop was undone.
 pub const REMEMBERED_SECONDS: i64 = 3600;
@@ -48,19 +48,20 @@ pub fn skip_window(load: &LoadMemory, current: i64, value: i64, now: i64) -> Opt
     if !beyond_noise(current, value) {
         return None;
     }
-    let drop = current - value;
-    let noise = noise(current);
+    let beyond = format!(
+        "a drop from {current} to {value} is beyond noise ({} > {DEVIATIONS} x √{current} = \
+         {:.1})",
+        current - value,
+        noise(current)
+    );
     Some(match recently_undone(load, now) {
         None => Skip::Yes(format!(
-            "a drop from {current} to {value} is beyond noise ({drop} > {DEVIATIONS} x \
-             √{current} = {noise:.1}), and no such drop was undone in the last \
-             {REMEMBERED_SECONDS} s: the load fell, so the scale-in stabilization window \
-             does not hold it"
+            "{beyond}, and no such drop was undone in the last {REMEMBERED_SECONDS} s: the \
+             load fell, so the scale-in stabilization window does not hold it"
         )),
         Some(at) => Skip::No(format!(
-            "a drop from {current} to {value} is beyond noise ({drop} > {DEVIATIONS} x \
-             √{current} = {noise:.1}), but one was undone {} s ago: the scale-in \
-             stabilization window holds drops for {REMEMBERED_SECONDS} s after that",
+            "{beyond}, but one was undone {} s ago: the scale-in stabilization window holds \
+             drops for {REMEMBERED_SECONDS} s after that",
             // A time from a clock a little ahead of this one is now.
             (now - at).max(0)
         )),
