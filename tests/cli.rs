@@ -194,6 +194,21 @@ fn explain(extra: &[&str]) -> (i32, String, String) {
     autoscaler(&args)
 }
 
+/// `explain` of a scheduled event under `policy` at the same --now, with `extra`.
+fn explain_scheduled(policy: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
+    let policy = policy.to_str().unwrap();
+    let mut args = vec![
+        "explain",
+        "events/scheduled.json",
+        "--policy",
+        policy,
+        "--now",
+        "1700000000",
+    ];
+    args.extend_from_slice(extra);
+    autoscaler(&args)
+}
+
 #[test]
 fn explain_prints_the_record_invoke_would_print_from_a_world_given_on_the_command_line() {
     let (code, stdout, stderr) = explain(&[
@@ -294,20 +309,9 @@ fn explain_takes_an_earlier_depth_and_a_measured_service_time_for_a_drain_time_g
             "queue": {"name": "orders", "target_wait_seconds": 30}}]}"#,
     );
     let run = |extra: &[&str]| {
-        let mut args = vec![
-            "explain",
-            "events/scheduled.json",
-            "--policy",
-            policy.to_str().unwrap(),
-            "--now",
-            "1700000000",
-            "--current",
-            "20",
-            "--queue-depth",
-            "orders=600,20",
-        ];
+        let mut args = vec!["--current", "20", "--queue-depth", "orders=600,20"];
         args.extend_from_slice(extra);
-        autoscaler(&args)
+        explain_scheduled(&policy, &args)
     };
     let desired = |stdout: &str| {
         let record: serde_json::Value = serde_json::from_str(stdout).expect("the record");
@@ -364,20 +368,17 @@ fn explain_counts_an_earlier_depth_as_each_target_counts_its_waiting_messages() 
                        "include_delayed": true}}]}"#,
     );
     // The same depth a minute ago and now: 100 visible, 10 in flight, 500 delayed.
-    let (code, stdout, stderr) = autoscaler(&[
-        "explain",
-        "events/scheduled.json",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--now",
-        "1700000000",
-        "--current",
-        "10",
-        "--queue-depth",
-        "orders-q=100,10,500",
-        "--earlier-depth",
-        "orders-q=100,10,500@60",
-    ]);
+    let (code, stdout, stderr) = explain_scheduled(
+        &policy,
+        &[
+            "--current",
+            "10",
+            "--queue-depth",
+            "orders-q=100,10,500",
+            "--earlier-depth",
+            "orders-q=100,10,500@60",
+        ],
+    );
     assert_eq!(code, 0, "{stderr}");
     let record: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     for function in ["orders", "billing"] {
