@@ -556,23 +556,31 @@ impl Writer<'_> {
                 return TargetOutcome::Done(record);
             }
             let capped = p.decision.capped;
-            let lowering =
-                matches!((change, p.decision.previous), (Some(to), Some(from)) if to < from);
             // A decrease (or a first reservation, from the whole pool) writes every mapping
             // change before the reservation: the new shares fit the new reservation, below
             // the old, so even a raise among them fits. Nothing is then written after the
             // reservation, and another writer that finds the reservation landed knows the
             // whole change has ([`crate::lease`]).
-            let all_before = p.lowers_reservation();
-            let before = |c: &MappingChange| all_before || c.lowers();
-            // 1. The mappings that must run less (all of them for a decrease).
-            let down = match self.write_mappings(p, &before, &mut record).await {
+            let lowering = p.lowers_reservation();
+            let before = |c: &MappingChange| lowering || c.lowers();
+            // 1. The mappings that must run less, then (for a decrease) those that may run
+            // more: each step keeps their sum within the old reservation. A lower that
+            // failed leaves the raises unwritten, or its old share and their new ones could
+            // add up to more than the reservation.
+            let mut down = match self.write_mappings(p, &|c| c.lowers(), &mut record).await {
                 Ok(down) => down,
                 Err(failure) => return interrupted(p, failure),
             };
+            if down.error.is_none() {
+                let raises = |c: &MappingChange| before(c) && !c.lowers();
+                match self.write_mappings(p, &raises, &mut record).await {
+                    Ok(raised) => down.add(raised),
+                    Err(failure) => return interrupted(p, failure),
+                }
+            }
             let mut unfinished = None;
             match down.error {
-                Some(error) if !capped => {
+                Some(error) if lowering && !capped => {
                     record.reasons.push(format!(
                         "the reservation stays {}: lowering it before its mappings would \
                          throttle their batches; the next evaluation finishes",
@@ -582,7 +590,7 @@ impl Writer<'_> {
                         .await;
                     return TargetOutcome::Failed(Some(record), error);
                 }
-                Some(error) => {
+                Some(error) if capped => {
                     record.reasons.push(
                         "a cap protects first: the reservation is lowered although a mapping \
                          could not be"
@@ -590,7 +598,24 @@ impl Writer<'_> {
                     );
                     unfinished = Some(error);
                 }
+                Some(error) => {
+                    if change.is_some() {
+                        record.reasons.push(
+                            "a mapping could not be lowered: the reservation is raised all \
+                             the same (a larger one throttles less), and no mapping is raised \
+                             with it"
+                                .into(),
+                        );
+                    }
+                    unfinished = Some(error);
+                }
                 None => {}
+            }
+            // A decrease waits for the mappings it wrote, and for any that an earlier
+            // evaluation left updating: their pollers may still run at their old maximum.
+            let mut settling = down.settling.clone();
+            if lowering && !capped {
+                settling.extend(already_settling(p, &settling));
             }
             if !down.settling.is_empty() && capped {
                 record.reasons.push(
@@ -598,8 +623,8 @@ impl Writer<'_> {
                      mappings to settle, so batches already received may be throttled briefly"
                         .into(),
                 );
-            } else if !down.settling.is_empty() && lowering {
-                if let Err(state) = self.settle(&down.settling).await {
+            } else if !settling.is_empty() && lowering {
+                if let Err(state) = self.settle(&settling).await {
                     let why = format!(
                         "a mapping is still {state}: the reservation stays {} until the next \
                          evaluation, so that no batch already received is throttled",
@@ -668,10 +693,14 @@ impl Writer<'_> {
                     }
                 }
             }
-            // 3. The mappings that may run more.
-            let up = match self.write_mappings(p, &|c| !before(c), &mut record).await {
-                Ok(up) => up,
-                Err(failure) => return interrupted(p, failure),
+            // 3. The mappings that may run more, unless one could not be lowered.
+            let up = if unfinished.is_some() {
+                MappingWrites::default()
+            } else {
+                match self.write_mappings(p, &|c| !before(c), &mut record).await {
+                    Ok(up) => up,
+                    Err(failure) => return interrupted(p, failure),
+                }
             };
             if let Some(error) = up.error.or(unfinished) {
                 record.reasons.push(
@@ -976,6 +1005,30 @@ struct MappingWrites {
     settling: Vec<String>,
     /// The first failure (other than a denied permission).
     error: Option<HandlerError>,
+}
+
+impl MappingWrites {
+    /// Adds what a later pass of writes did.
+    fn add(&mut self, later: MappingWrites) {
+        self.settling.extend(later.settling);
+        if self.error.is_none() {
+            self.error = later.error;
+        }
+    }
+}
+
+/// The followed mappings that the listing found still updating, other than `written` (whose
+/// answers are newer): an update from an earlier evaluation that had not settled.
+fn already_settling(p: &Pending, written: &[String]) -> Vec<String> {
+    let event_sources::Observed::Read(mappings) = &p.sources else {
+        return Vec::new();
+    };
+    mappings
+        .iter()
+        .filter(|m| m.is_settling() && !written.contains(&m.uuid))
+        .filter(|m| p.source_plan.changes.iter().any(|c| c.uuid == m.uuid))
+        .map(|m| m.uuid.clone())
+        .collect()
 }
 
 /// Held at the current value because the pool has no room: reported, not failed.

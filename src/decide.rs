@@ -939,12 +939,15 @@ fn apply_event_source_floor(
         .filter(|largest| asked.explicit.contains(largest) && **largest < floor);
     // A window's max (or set) below the floor is as explicit as a set.
     let window_below = bounds.max_by.as_ref().filter(|_| max < floor);
+    // A cap's or a window's pause lifts with it, but an explicit set's that it overlaps
+    // still holds until something proposes a value.
+    let still_held = inputs.pause_held && asked.proposals.is_empty();
     if let Some(cap) = capped_below {
         reasons.push(format!(
             "cap {cap} is below the event source floor {floor} (2 per SQS mapping): the \
              mappings are paused"
         ));
-        (value, false)
+        (value, still_held)
     } else if let Some(set) = set_below {
         reasons.push(format!(
             "set {set} is below the event source floor {floor} (2 per SQS mapping): the \
@@ -956,8 +959,8 @@ fn apply_event_source_floor(
             "schedule {name}'s max {max} is below the event source floor {floor} (2 per \
              SQS mapping): the mappings are paused while the window is active"
         ));
-        (value, false)
-    } else if inputs.pause_held && asked.proposals.is_empty() {
+        (value, still_held)
+    } else if still_held {
         reasons.push(format!(
             "the mappings stay paused at {value}: an explicit set paused them, and nothing \
              has proposed a value since"

@@ -31,13 +31,23 @@ struct Fixture {
 }
 
 fn fixture(policy: &str, reserved: u32) -> Fixture {
-    let world = World::new(NOW);
+    fixture_of(policy, Some(reserved))
+}
+
+/// The autoscaler of `policy` in `world`.
+fn autoscaler(world: &World, policy: &str) -> Autoscaler {
     let settings = Settings::default();
     let ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
-    let autoscaler = Autoscaler::new(Policy::from_json(policy, "test"), settings, ctx);
+    Autoscaler::new(Policy::from_json(policy, "test"), settings, ctx)
+}
+
+/// `orders` with the reservation `reserved` (`None`: none yet) under `policy`.
+fn fixture_of(policy: &str, reserved: Option<u32>) -> Fixture {
+    let world = World::new(NOW);
+    let autoscaler = autoscaler(&world, policy);
     world
         .lambda
-        .add("orders", Some(reserved), &[("autoscaler:enabled", "true")]);
+        .add("orders", reserved, &[("autoscaler:enabled", "true")]);
     // The backlog alarm's state stays unknown (no opinion) unless a test sets it.
     for alarm in ["db", "breaker"] {
         world.cloudwatch.set_alarm(alarm, Fine);
@@ -64,11 +74,21 @@ impl Fixture {
     }
 
     fn run_until(&self, event: Value, seconds: Option<f64>) -> Result<Outcome, HandlerError> {
-        let deadline = seconds.map(|s| self.autoscaler.deadline_after(Duration::from_secs_f64(s)));
+        self.run_as(&self.autoscaler, event, seconds)
+    }
+
+    /// A run of `autoscaler` (another policy's, in the same world).
+    fn run_as(
+        &self,
+        autoscaler: &Autoscaler,
+        event: Value,
+        seconds: Option<f64>,
+    ) -> Result<Outcome, HandlerError> {
+        let deadline = seconds.map(|s| autoscaler.deadline_after(Duration::from_secs_f64(s)));
         let outcome = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(self.autoscaler.handle(&event, deadline));
+            .block_on(autoscaler.handle(&event, deadline));
         // Later runs start later, as scheduled evaluations do.
         self.world.clock.advance(Duration::from_secs(60));
         outcome
@@ -795,4 +815,138 @@ fn the_policys_event_source_ceiling_bounds_every_mapping_and_leaves_the_rest_to_
         &outcome,
         "11 of the reservation left to other invokers"
     ));
+}
+
+// ---- what the writes leave between their steps ------------------------------------------
+
+#[test]
+fn a_decrease_lowers_its_mappings_before_it_raises_any_and_raises_none_after_a_failed_lower() {
+    let f = fixture(POLICY, 20);
+    let a = f.mapping("a-q", Some(4), true); // the user's 4: a's ceiling
+    let b = f.mapping("b-q", None, true);
+    f.run(scheduled()).unwrap();
+    assert_eq!(
+        (f.max_of(&a), f.max_of(&b), f.reserved()),
+        (Some(4), Some(16), Some(20))
+    );
+    // A ceiling of 12 and a scale-in to 15 in one evaluation: a rises to 7 and b falls to 8.
+    // b's lower fails: a must not have risen, or the mappings run 7 + 16 against 20.
+    let ceiling = autoscaler(
+        &f.world,
+        &POLICY.replace(
+            r#""max": 100,"#,
+            r#""max": 100, "event_source_ceiling": 12,"#,
+        ),
+    );
+    f.world.faults.inject(
+        "UpdateEventSourceMapping",
+        Some(&b),
+        Some("InvalidParameterValueException"),
+        "injected",
+        None,
+    );
+    f.alarm("backlog", Fine);
+    f.clear();
+    let _ = f.run_as(&ceiling, alarm_event("backlog", "OK"), None);
+    assert_eq!(
+        (f.max_of(&a), f.max_of(&b), f.reserved()),
+        (Some(4), Some(16), Some(20)),
+        "{:?}",
+        f.writes()
+    );
+    // Once b can be written, the lower goes first.
+    f.world.faults.clear();
+    f.clear();
+    f.run_as(&ceiling, alarm_event("backlog", "OK"), None)
+        .unwrap();
+    assert_eq!(
+        f.writes()
+            .iter()
+            .filter(|w| w.starts_with("Update"))
+            .cloned()
+            .collect::<Vec<_>>(),
+        [
+            format!("UpdateEventSourceMapping {b}"),
+            format!("UpdateEventSourceMapping {a}")
+        ]
+    );
+    assert!(f.max_of(&a).unwrap() + f.max_of(&b).unwrap() <= f.reserved().unwrap());
+}
+
+#[test]
+fn a_scale_in_waits_for_a_mapping_an_earlier_evaluation_left_updating() {
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    // More reads than two runs of 10 s make, fewer than a run without a deadline waits.
+    f.world.lambda.set_mapping_settle_reads(30);
+    f.alarm("backlog", Fine);
+    f.run_until(alarm_event("backlog", "OK"), Some(10.0))
+        .unwrap();
+    assert_eq!((f.reserved(), f.max_of(&m)), (Some(20), Some(15)));
+    assert_eq!(f.state_of(&m), "Updating");
+    // The next evaluation has no mapping to write, but the one written is still updating.
+    let outcome = f
+        .run_until(alarm_event("backlog", "OK"), Some(10.0))
+        .unwrap();
+    assert_eq!(f.state_of(&m), "Updating");
+    assert_eq!(f.reserved(), Some(20), "{:?}", outcome.decisions[0].reasons);
+    // Without a deadline the next one waits until it has settled, and goes on.
+    f.run(alarm_event("backlog", "OK")).unwrap();
+    assert_eq!((f.state_of(&m), f.reserved()), ("Enabled".into(), Some(15)));
+}
+
+#[test]
+fn a_scale_out_is_written_though_a_mapping_could_not_be_brought_within_it() {
+    let f = fixture(POLICY, 5);
+    let m = f.mapping("orders-q", None, true);
+    f.fail("UpdateEventSourceMapping", "InvalidParameterValueException");
+    f.alarm("backlog", Alarm);
+    let outcome = f.run(alarm_event("backlog", "ALARM"));
+    // The reservation rises whatever the mapping runs: a larger one throttles less.
+    assert_eq!((f.max_of(&m), f.reserved()), (None, Some(15)));
+    let Err(error) = outcome else {
+        panic!("the failed mapping write is reported")
+    };
+    assert!(error.to_string().contains("injected"), "{error}");
+}
+
+#[test]
+fn a_first_reservation_waits_for_its_mappings_to_settle() {
+    let f = fixture_of(POLICY, None);
+    let m = f.mapping("orders-q", Some(200), true);
+    f.world.lambda.set_mapping_settle_reads(2);
+    f.alarm("backlog", Fine);
+    let outcome = f.run(alarm_event("backlog", "OK")).unwrap();
+    let d = &outcome.decisions[0];
+    assert_eq!((d.previous, d.desired), (None, Some(95)), "{:?}", d.reasons);
+    assert_eq!(
+        f.writes(),
+        [
+            format!("UpdateEventSourceMapping {m}"),
+            format!("GetEventSourceMapping {m}"),
+            format!("GetEventSourceMapping {m}"),
+            "PutFunctionConcurrency orders".to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn an_operators_pause_holds_through_a_cap_that_comes_and_goes() {
+    let f = fixture(&breaker_policy(), 10);
+    let m = f.mapping("orders-q", None, true);
+    f.run(json!({"function": "orders", "desiredConcurrency": 0}))
+        .unwrap();
+    assert_eq!((f.reserved(), f.state_of(&m)), (Some(0), "Disabled".into()));
+    f.alarm("breaker", Alarm);
+    f.run(alarm_event("breaker", "ALARM")).unwrap();
+    assert_eq!((f.reserved(), f.state_of(&m)), (Some(0), "Disabled".into()));
+    // The breaker closes: nothing proposes a value, so the operator's pause still holds.
+    f.alarm("breaker", Fine);
+    let outcome = f.run(alarm_event("breaker", "OK")).unwrap();
+    assert_eq!(
+        (f.reserved(), f.state_of(&m)),
+        (Some(0), "Disabled".into()),
+        "{:?}",
+        outcome.decisions[0].reasons
+    );
 }
