@@ -2248,7 +2248,7 @@ mod tests {
             let signals = DrainSignals {
                 rates: Some(samples.add(NOW, 20_000, 10)),
                 measured: summarize(&points),
-                mapping_batch_size: None,
+                ..DrainSignals::default()
             };
             let d = with_drain(
                 &t,

@@ -35,8 +35,9 @@
 //!
 //! Without a service time (no `service_seconds`, and CloudWatch has none yet) the formula
 //! takes the largest one the goal allows, `W/b` (a full batch of it just fits in the wait),
-//! and counts no drain in the growth: every part grows with `s`, so the proposal is at least
-//! what the real service time would give, and a missing measurement never scales in.
+//! or the one last measured if that is larger, and counts no drain in the growth: every part
+//! grows with `s`, so the proposal is at least what the real service time would give, and a
+//! missing measurement never scales in.
 
 use crate::decide::QueueDepth;
 use crate::policy::{QueueSpec, WaitGoal};
@@ -217,6 +218,9 @@ pub struct Signals {
     pub measured: Option<Measured>,
     /// The largest `BatchSize` of the target's followed SQS event source mappings.
     pub mapping_batch_size: Option<u32>,
+    /// The service time last measured, too old to serve (its batch and its verdict describe
+    /// an earlier load): a missing measurement assumes no less.
+    pub last_seconds: Option<f64>,
 }
 
 /// A drain-time proposal.
@@ -283,15 +287,22 @@ pub fn propose(
         (None, Some(m)) => (m.seconds, "measured by CloudWatch".to_owned(), true),
         (None, None) => {
             let largest = f64::from(goal.target_wait_seconds) / b;
-            (
-                largest,
-                format!(
+            let how = match signals.last_seconds.filter(|&last| last > largest) {
+                // The goal cannot be met at that service time; assuming less would scale in
+                // because a measurement went missing.
+                Some(last) => format!(
+                    "unknown (no service_seconds, none measured lately): the last one \
+                     measured, {}, above the wait over the batch, {}",
+                    round(last),
+                    round(largest)
+                ),
+                None => format!(
                     "unknown (no service_seconds, none measured yet): at most the wait over \
                      the batch, {}",
                     round(largest)
                 ),
-                false,
-            )
+            };
+            (largest.max(signals.last_seconds.unwrap_or(0.0)), how, false)
         }
     };
 
@@ -582,6 +593,34 @@ mod tests {
     }
 
     #[test]
+    fn a_minute_whose_invocation_count_is_missing_does_not_lower_the_proposal() {
+        use crate::service_time::{summarize, Point};
+        // 100 messages a minute, 10 an invocation, 2 s each; 10,000 waiting, 50 in flight.
+        let full: Vec<Point> = (1..=5)
+            .map(|m| Point {
+                end: m * 60,
+                duration_seconds: 200.0,
+                invocations: Some(10.0),
+                messages: 100.0,
+            })
+            .collect();
+        let mut late = full.clone();
+        late[4].invocations = None;
+        let g = goal(60, None, None);
+        let with = |points: &[Point]| {
+            let signals = Signals {
+                rates: Some(steady(50.0, 0.0)),
+                measured: summarize(points),
+                ..Signals::default()
+            };
+            propose(&spec(g), &g, depth(10_000, 50), &signals, 0.1).value
+        };
+        // Read as one message an invocation, the drain window would grow from 42 s to 60 s
+        // and the proposal fall from 483 to 391.
+        assert_eq!((with(&full), with(&late)), (483, 483));
+    }
+
+    #[test]
     fn without_a_service_time_the_largest_the_goal_allows_proposes_at_least_any_real_one() {
         let g = goal(30, None, None);
         // s = 30 s: 5 at work, headroom 2 x 30 x sqrt(5/30 x 60) / 30 = 6.32, 12 waiting.
@@ -604,6 +643,53 @@ mod tests {
             proposal.reason
         );
         assert_eq!(proposal.slow_dependency, None);
+    }
+
+    #[test]
+    fn a_measurement_too_old_to_serve_still_bounds_the_assumed_service_time_from_below() {
+        // A wait of 30 s with batches of 1, but each message takes 60 s: 100 in flight,
+        // growing by 5 a second, 1,000 waiting.
+        let g = goal(30, None, Some(1));
+        let measured = Measured {
+            seconds: 60.0,
+            messages_per_invocation: Some(1.0),
+            throughput: 1.7,
+            reference: None,
+            as_of: 0,
+        };
+        let with = |signals: Signals| {
+            let rates = Signals {
+                rates: Some(steady(100.0, 5.0)),
+                ..signals
+            };
+            propose(&spec(g), &g, depth(1_000, 100), &rates, 0.1)
+        };
+        let served = with(Signals {
+            measured: Some(measured),
+            ..Signals::default()
+        });
+        // Too old: the goal's largest, 30 s, would halve what the growth keeps busy.
+        let aged = with(Signals {
+            last_seconds: Some(60.0),
+            ..Signals::default()
+        });
+        assert!(
+            aged.value >= served.value,
+            "{} < {}",
+            aged.value,
+            served.value
+        );
+        assert!(
+            aged.reason.contains("the last one measured, 60"),
+            "{}",
+            aged.reason
+        );
+        // Below the goal's largest, the largest holds.
+        let small = with(Signals {
+            last_seconds: Some(5.0),
+            ..Signals::default()
+        });
+        assert_eq!(small.value, with(Signals::default()).value);
     }
 
     #[test]

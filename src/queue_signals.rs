@@ -32,6 +32,8 @@ pub struct QueueSignals {
 pub struct DrainRead {
     rates: HashMap<Counted, Rates>,
     measured: HashMap<ServiceQuery, Measured>,
+    /// The service time last measured, for the queries whose measurement is too old.
+    last_seconds: HashMap<ServiceQuery, f64>,
 }
 
 impl DrainRead {
@@ -53,6 +55,7 @@ impl DrainRead {
             rates: self.rates.get(&counted(spec)).copied(),
             measured: query_of(target).and_then(|q| self.measured.get(&q).copied()),
             mapping_batch_size,
+            last_seconds: query_of(target).and_then(|q| self.last_seconds.get(&q).copied()),
         }
     }
 }
@@ -180,6 +183,10 @@ impl QueueSignals {
         read.measured = service
             .iter()
             .filter_map(|(q, r)| r.measured(now).map(|m| (q.clone(), m)))
+            .collect();
+        read.last_seconds = service
+            .iter()
+            .filter_map(|(q, r)| r.last_seconds().map(|s| (q.clone(), s)))
             .collect();
         read
     }

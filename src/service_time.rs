@@ -68,6 +68,12 @@ impl Readings {
     pub fn measured(&self, now: i64) -> Option<Measured> {
         self.measured.filter(|m| now - m.as_of <= MAX_AGE_SECONDS)
     }
+
+    /// The service time last measured, whatever its age: too old to serve, it still bounds
+    /// from below the one a missing measurement assumes ([`crate::drain::Signals`]).
+    pub fn last_seconds(&self) -> Option<f64> {
+        self.measured.map(|m| m.seconds)
+    }
 }
 
 /// One period of a target's metrics.
@@ -88,23 +94,20 @@ struct Sums {
     duration: f64,
     messages: f64,
     invocations: f64,
-    /// Whether every point of the span carried its invocations.
-    all_invocations: bool,
+    /// The messages of the periods that carried their invocations.
+    messages_invoked: f64,
     periods: usize,
 }
 
 impl Sums {
     fn of<'a>(points: impl Iterator<Item = &'a Point>) -> Sums {
-        let mut sums = Sums {
-            all_invocations: true,
-            ..Sums::default()
-        };
+        let mut sums = Sums::default();
         for p in points {
             sums.duration += p.duration_seconds;
             sums.messages += p.messages;
-            match p.invocations {
-                Some(n) => sums.invocations += n,
-                None => sums.all_invocations = false,
+            if let Some(n) = p.invocations {
+                sums.invocations += n;
+                sums.messages_invoked += p.messages;
             }
             sums.periods += 1;
         }
@@ -116,9 +119,11 @@ impl Sums {
             .then(|| self.duration / self.messages)
     }
 
-    /// Messages per invocation, when every period carried its invocations.
+    /// Messages per invocation, over the periods that carried their invocations: a period
+    /// whose count is missing (late, or its query failed) must not make the batch unknown,
+    /// which could shrink the proposal.
     fn messages_per_invocation(&self) -> Option<f64> {
-        (self.all_invocations && self.invocations > 0.0).then(|| self.messages / self.invocations)
+        (self.invocations > 0.0).then(|| self.messages_invoked / self.invocations)
     }
 
     fn throughput(&self) -> f64 {
@@ -242,9 +247,21 @@ mod tests {
     }
 
     #[test]
-    fn a_point_without_invocations_leaves_the_batch_unknown() {
+    fn a_point_without_invocations_leaves_the_batch_to_the_others_and_none_leaves_it_unknown() {
+        // Batches of 2; one minute's count has not arrived (or its query failed), and that
+        // minute ran a different load: the batch is read from the minutes that have both.
         let mut points: Vec<Point> = (1..=5).map(|m| minute(m * 60, 120.0, 1.0)).collect();
-        points[2].invocations = None;
+        points[2] = Point {
+            invocations: None,
+            ..minute(180, 600.0, 1.0)
+        };
+        assert_eq!(
+            summarize(&points).unwrap().messages_per_invocation,
+            Some(2.0)
+        );
+        for p in &mut points {
+            p.invocations = None;
+        }
         assert_eq!(summarize(&points).unwrap().messages_per_invocation, None);
     }
 }

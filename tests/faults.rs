@@ -4,7 +4,11 @@
 
 use aws_config::retry::RetryConfig;
 use aws_sdk_cloudwatch::operation::describe_alarms::{DescribeAlarmsError, DescribeAlarmsOutput};
-use aws_sdk_cloudwatch::types::{AlarmType, CompositeAlarm, MetricAlarm, StateValue};
+use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{
+    AlarmType, CompositeAlarm, MessageData, MetricAlarm, MetricDataResult, StateValue, StatusCode,
+};
 use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
 use aws_sdk_lambda::operation::put_function_concurrency::{
     PutFunctionConcurrencyError, PutFunctionConcurrencyOutput,
@@ -23,7 +27,7 @@ use lambda_autoscaler::handler::Autoscaler;
 use lambda_autoscaler::memory::World;
 use lambda_autoscaler::pace::PacedLambda;
 use lambda_autoscaler::policy::Policy;
-use lambda_autoscaler::ports::{AlarmReader, AwsError, Lambda};
+use lambda_autoscaler::ports::{AlarmReader, AwsError, Lambda, MetricReader, ServiceQuery};
 use lambda_autoscaler::report::Outcome;
 use lambda_autoscaler::settings::Settings;
 use serde_json::{json, Value};
@@ -368,6 +372,103 @@ async fn describe_alarms_asks_for_composite_alarms_and_follows_pagination() {
     assert_eq!(states["backlog"], AlarmState::Alarm);
     assert_eq!(states["db"], AlarmState::InsufficientData);
     assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn an_alarm_in_a_state_this_build_does_not_know_is_unreadable_not_left_out() {
+    let describe = mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_output(|| {
+        DescribeAlarmsOutput::builder()
+            .metric_alarms(
+                MetricAlarm::builder()
+                    .alarm_name("db")
+                    .state_value(StateValue::from("SOMETHING_NEW"))
+                    .build(),
+            )
+            .build()
+    });
+    let cloudwatch = CloudWatch::new(mock_client!(
+        aws_sdk_cloudwatch,
+        RuleMode::MatchAny,
+        [&describe]
+    ));
+    // Left out, db's cap would read as lifted ("no opinion").
+    let error = cloudwatch.states(&["db".into()]).await.unwrap_err();
+    assert_eq!(
+        (error.operation, error.resource.as_str()),
+        ("DescribeAlarms", "db")
+    );
+    assert!(error.message.contains("SOMETHING_NEW"), "{}", error.message);
+}
+
+fn metric_result(id: &str, status: StatusCode, values: &[f64]) -> MetricDataResult {
+    values
+        .iter()
+        .enumerate()
+        .fold(
+            MetricDataResult::builder().id(id).status_code(status),
+            |b, (m, v)| {
+                b.timestamps(DateTime::from_secs(600 + 60 * m as i64))
+                    .values(*v)
+            },
+        )
+        .build()
+}
+
+#[tokio::test]
+async fn a_metric_query_that_failed_fails_the_read_instead_of_reading_as_no_data() {
+    // Five minutes of 200 s of Duration over 100 messages; the invocation count's query
+    // failed. Taken as data, the batch size would be unknown and the proposal could fall.
+    let read = mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_output(|| {
+        GetMetricDataOutput::builder()
+            .metric_data_results(metric_result("d0", StatusCode::Complete, &[200_000.0; 5]))
+            .metric_data_results(
+                MetricDataResult::builder()
+                    .id("c0")
+                    .status_code(StatusCode::InternalError)
+                    .messages(MessageData::builder().value("try again").build())
+                    .build(),
+            )
+            .metric_data_results(metric_result("m0", StatusCode::Complete, &[100.0; 5]))
+            .build()
+    });
+    let cloudwatch = CloudWatch::new(mock_client!(
+        aws_sdk_cloudwatch,
+        RuleMode::MatchAny,
+        [&read]
+    ));
+    let query = ServiceQuery {
+        function: "orders".into(),
+        queue: "orders-q".into(),
+    };
+    let error = cloudwatch
+        .service_points(std::slice::from_ref(&query), 0, 1000)
+        .await
+        .unwrap_err();
+    assert_eq!(error.operation, "GetMetricData");
+    assert_eq!(error.code.as_deref(), Some("InternalError"));
+    assert!(
+        error
+            .message
+            .contains("c0 answered InternalError: try again"),
+        "{}",
+        error.message
+    );
+    // Complete answers are points.
+    let complete = mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_output(|| {
+        GetMetricDataOutput::builder()
+            .metric_data_results(metric_result("d0", StatusCode::Complete, &[200_000.0; 5]))
+            .metric_data_results(metric_result("c0", StatusCode::Complete, &[10.0; 5]))
+            .metric_data_results(metric_result("m0", StatusCode::Complete, &[100.0; 5]))
+            .build()
+    });
+    let cloudwatch = CloudWatch::new(mock_client!(
+        aws_sdk_cloudwatch,
+        RuleMode::MatchAny,
+        [&complete]
+    ));
+    let points = cloudwatch.service_points(&[query], 0, 1000).await.unwrap();
+    assert_eq!(points[0].len(), 5);
+    assert_eq!(points[0][0].invocations, Some(10.0));
 }
 
 /// `handle(event)` for one target at 5 whose alarms cannot be read (DescribeAlarms throttled

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
     AlarmType, Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, ScanBy, StandardUnit,
-    StateValue,
+    StateValue, StatusCode,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -30,14 +30,15 @@ impl CloudWatch {
     }
 }
 
-fn alarm_state(value: Option<&StateValue>) -> Option<AlarmState> {
-    match value? {
-        StateValue::Alarm => Some(AlarmState::Alarm),
-        StateValue::Ok => Some(AlarmState::Ok),
-        StateValue::InsufficientData => Some(AlarmState::InsufficientData),
-        // A state this SDK version does not know: treat the alarm as unreadable.
-        _ => None,
-    }
+/// The alarm's state; `Err` with the state's name when this SDK version does not know it.
+fn alarm_state(value: Option<&StateValue>) -> Result<Option<AlarmState>, String> {
+    Ok(match value {
+        None => None,
+        Some(StateValue::Alarm) => Some(AlarmState::Alarm),
+        Some(StateValue::Ok) => Some(AlarmState::Ok),
+        Some(StateValue::InsufficientData) => Some(AlarmState::InsufficientData),
+        Some(other) => return Err(other.as_str().to_owned()),
+    })
 }
 
 #[async_trait]
@@ -68,8 +69,25 @@ impl AlarmReader for CloudWatch {
                     .iter()
                     .map(|a| (a.alarm_name(), a.state_value()));
                 for (name, value) in metric.chain(composite) {
-                    if let (Some(name), Some(state)) = (name, alarm_state(value)) {
-                        states.insert(name.to_owned(), state);
+                    let Some(name) = name else { continue };
+                    match alarm_state(value) {
+                        Ok(Some(state)) => {
+                            states.insert(name.to_owned(), state);
+                        }
+                        Ok(None) => {}
+                        // Left out, the alarm would read as "no opinion" and its cap as
+                        // lifted: unreadable instead, so its targets hold on missing data.
+                        Err(unknown) => {
+                            return Err(AwsError {
+                                operation: "DescribeAlarms",
+                                resource: name.to_owned(),
+                                code: None,
+                                message: format!(
+                                    "state {unknown} is unknown to this build: the alarm is \
+                                     unreadable"
+                                ),
+                            })
+                        }
                     }
                 }
                 token = output.next_token().map(str::to_owned);
@@ -199,14 +217,40 @@ impl MetricReader for CloudWatch {
                 .send()
                 .await
                 .map_err(|e| aws_error("GetMetricData", resource.clone(), e))?;
+            token = output.next_token().map(str::to_owned);
             for result in output.metric_data_results() {
+                // A query that failed (or whose data stays partial on the last page) is not
+                // a period without traffic: the read fails, and the last measurement serves.
+                let status = result.status_code();
+                let complete = match status {
+                    None | Some(StatusCode::Complete) => true,
+                    Some(StatusCode::PartialData) => token.is_some(),
+                    Some(_) => false,
+                };
+                if !complete {
+                    return Err(AwsError {
+                        operation: "GetMetricData",
+                        resource,
+                        code: status.map(|s| s.as_str().to_owned()),
+                        message: format!(
+                            "query {} answered {}{}",
+                            result.id().unwrap_or("?"),
+                            status.map_or("no status", |s| s.as_str()),
+                            result
+                                .messages()
+                                .iter()
+                                .filter_map(|m| m.value())
+                                .map(|m| format!(": {m}"))
+                                .collect::<String>()
+                        ),
+                    });
+                }
                 let Some(id) = result.id() else { continue };
                 let series = values.entry(id.to_owned()).or_default();
                 for (at, value) in result.timestamps().iter().zip(result.values()) {
                     series.insert(at.secs(), *value);
                 }
             }
-            token = output.next_token().map(str::to_owned);
             if token.is_none() {
                 break;
             }

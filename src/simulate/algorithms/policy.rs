@@ -101,6 +101,7 @@ impl PolicyScaler<'_> {
             rates: Some(rates),
             measured: reads.service.measured(now),
             mapping_batch_size: None,
+            last_seconds: reads.service.last_seconds(),
         }
     }
 }
