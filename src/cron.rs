@@ -123,11 +123,15 @@ impl Zone {
                 ambiguous.earlier().map_err(|_| beyond())
             }
             AmbiguousOffset::Gap { .. } => {
-                // Read with the offset before the change, the time lies past the change:
-                // the change itself is the first instant after the gap.
+                // Read with the offset before the change, the time lies past the change (or
+                // on it, for the gap's first minute): the change itself is the first instant
+                // after the gap. `preceding` finds changes strictly before its instant.
                 let past = ambiguous.later().map_err(|_| beyond())?;
+                let just_past = past
+                    .checked_add(jiff::SignedDuration::from_nanos(1))
+                    .map_err(|_| beyond())?;
                 self.tz
-                    .preceding(past)
+                    .preceding(just_past)
                     .next()
                     .map(|t| t.timestamp())
                     .ok_or_else(beyond)
@@ -655,9 +659,18 @@ mod tests {
             expr.first_after(&berlin(), fired).unwrap(),
             Some(at("2026-03-30T00:30:00Z"))
         );
-        // A one-off time in the gap reads the same way.
-        let local: DateTime = "2026-03-29T02:30:00".parse().unwrap();
-        assert_eq!(berlin().instant_of(local).unwrap(), fired);
+        // A one-off time in the gap reads the same way, its first minute too (which, read
+        // with the offset before the change, is the change itself).
+        for time in ["2026-03-29T02:30:00", "2026-03-29T02:00:00"] {
+            let local: DateTime = time.parse().unwrap();
+            assert_eq!(berlin().instant_of(local).unwrap(), fired, "{time}");
+        }
+        let new_york = Zone::parse("America/New_York").unwrap();
+        let local: DateTime = "2027-03-14T02:00:00".parse().unwrap();
+        assert_eq!(
+            new_york.instant_of(local).unwrap(),
+            at("2027-03-14T07:00:00Z")
+        );
     }
 
     #[test]
