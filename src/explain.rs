@@ -9,7 +9,7 @@ use crate::alarm::AlarmState;
 use crate::aws::dynamodb::history_from_item_json;
 use crate::handler::Autoscaler;
 use crate::memory::{MemoryLambda, World};
-use crate::policy::Policy;
+use crate::policy::{Policy, WaitGoal};
 use crate::ports::QueueDepth;
 use crate::report::Outcome;
 use crate::service_time::Point;
@@ -212,8 +212,14 @@ fn service_time(text: &str) -> Result<(f64, Option<f64>), String> {
         .trim()
         .parse()
         .ok()
-        .filter(|s: &f64| s.is_finite() && *s > 0.0)
-        .ok_or_else(|| format!("--service-time {text}: \"{seconds}\" is not seconds above 0"))?;
+        .filter(|s| (WaitGoal::MIN_SERVICE_SECONDS..=WaitGoal::MAX_SERVICE_SECONDS).contains(s))
+        .ok_or_else(|| {
+            format!(
+                "--service-time {text}: \"{seconds}\" is not seconds from {} to {}",
+                WaitGoal::MIN_SERVICE_SECONDS,
+                WaitGoal::MAX_SERVICE_SECONDS
+            )
+        })?;
     let per_invocation = match per_invocation {
         None => None,
         Some(k) => Some(

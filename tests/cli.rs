@@ -333,7 +333,7 @@ fn explain_takes_an_earlier_depth_and_a_measured_service_time_for_a_drain_time_g
     for (extra, expected) in [
         (
             vec!["--service-time", "0"],
-            "--service-time 0: \"0\" is not seconds above 0",
+            "--service-time 0: \"0\" is not seconds from 0.000001 to 900",
         ),
         (
             vec!["--service-time", "1/0.5"],

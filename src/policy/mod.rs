@@ -247,6 +247,9 @@ impl WaitGoal {
     pub const MAX_WAIT_SECONDS: u32 = 86_400;
     /// Lambda's longest timeout: one message cannot take longer.
     pub const MAX_SERVICE_SECONDS: f64 = 900.0;
+    /// A microsecond a message: anything less is a unit mistake, and a value near zero would
+    /// overflow the formula (a subnormal one proposed the largest reservation there is).
+    pub const MIN_SERVICE_SECONDS: f64 = 0.000_001;
     /// SQS event source mappings take at most 10,000 messages a batch.
     pub const MAX_BATCH_SIZE: u32 = 10_000;
 }
@@ -473,10 +476,11 @@ fn batch_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> 
 
 fn service_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     let s = f64::deserialize(d)?;
-    if !(s > 0.0 && s <= WaitGoal::MAX_SERVICE_SECONDS) {
+    if !(WaitGoal::MIN_SERVICE_SECONDS..=WaitGoal::MAX_SERVICE_SECONDS).contains(&s) {
         return Err(serde::de::Error::custom(format!(
-            "{s} is out of range: expected seconds above 0 and at most {} (Lambda's longest \
-             timeout), e.g. 0.25",
+            "{s} is out of range: expected seconds from {} (a microsecond) to {} (Lambda's \
+             longest timeout), e.g. 0.25",
+            WaitGoal::MIN_SERVICE_SECONDS,
             WaitGoal::MAX_SERVICE_SECONDS
         )));
     }
@@ -1240,6 +1244,11 @@ mod tests {
             (
                 r#""queue":{"name":"q","target_wait_seconds":30,"service_seconds":901}"#,
                 "targets[0].queue.service_seconds: 901 is out of range",
+            ),
+            (
+                // Subnormal: the formula would propose the largest reservation there is.
+                r#""queue":{"name":"q","target_wait_seconds":30,"service_seconds":5e-324}"#,
+                "targets[0].queue.service_seconds: 0.000000000000000000000000000000000000000000",
             ),
             (
                 r#""queue":{"name":"q","target_wait_seconds":30,"batch_size":10001}"#,
