@@ -208,18 +208,29 @@ pub fn parse_local(text: &str) -> Result<DateTime, String> {
 /// with its offset (`2026-12-01T08:30:00+01:00`, `2026-12-01T07:30:00Z`); epoch seconds.
 pub fn parse_instant(text: &str) -> Result<i64, String> {
     let text = text.trim();
-    if let Ok(seconds) = text.parse::<i64>() {
-        return Ok(seconds);
-    }
-    text.parse::<Timestamp>()
-        .map(|t| t.as_second())
-        .map_err(|e| {
-            format!(
-                "\"{text}\" is neither epoch seconds nor an RFC 3339 time with an offset, \
+    let seconds = match text.parse::<i64>() {
+        Ok(seconds) => seconds,
+        Err(_) => text
+            .parse::<Timestamp>()
+            .map(|t| t.as_second())
+            .map_err(|e| {
+                format!(
+                    "\"{text}\" is neither epoch seconds nor an RFC 3339 time with an offset, \
                  such as 2026-12-01T08:30:00+01:00 ({e})"
-            )
-        })
+                )
+            })?,
+    };
+    // Years 1970 to 9999: arithmetic on the instant (lookbacks, lead times) stays in range.
+    if !(0..=LATEST_INSTANT).contains(&seconds) {
+        return Err(format!(
+            "\"{text}\" is outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z"
+        ));
+    }
+    Ok(seconds)
 }
+
+/// 9999-12-31T23:59:59Z in epoch seconds.
+const LATEST_INSTANT: i64 = 253_402_300_799;
 
 /// The instant `epoch` seconds after 1970, clamped to what jiff represents.
 pub fn instant(epoch: i64) -> Timestamp {
@@ -609,6 +620,12 @@ mod tests {
         assert_eq!(parse_instant("2026-12-01T07:30:00Z"), Ok(1_796_110_200));
         let err = parse_instant("2026-12-01T08:30:00").unwrap_err();
         assert!(err.contains("RFC 3339 time with an offset"), "{err}");
+        // Beyond a calendar's years, the arithmetic on them (lookbacks) would overflow.
+        for text in ["-9223372036854775808", "9223372036854775807", "-1"] {
+            let err = parse_instant(text).unwrap_err();
+            assert!(err.contains("outside 1970-01-01"), "{text}: {err}");
+        }
+        assert_eq!(parse_instant("0"), Ok(0));
     }
 
     #[test]

@@ -58,7 +58,23 @@ impl fmt::Display for FunctionRef {
 
 /// `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME`, nothing after the name.
 fn name_from_arn(arn: &str) -> Result<&str, String> {
-    match Arn::parse(arn).and_then(|parts| parts.lambda()) {
+    let parts = Arn::parse(arn);
+    let lambda = parts.filter(|p| p.service == "lambda");
+    if let Some(missing) = lambda.and_then(|p| {
+        [
+            ("partition", p.partition),
+            ("Region", p.region),
+            ("account", p.account),
+        ]
+        .into_iter()
+        .find(|(_, part)| part.is_empty())
+    }) {
+        return Err(format!(
+            "\"{arn}\" has no {}: a function ARN names its partition, Region and account",
+            missing.0
+        ));
+    }
+    match parts.and_then(|parts| parts.lambda()) {
         Some(LambdaResource::Function(name)) => Ok(name),
         Some(LambdaResource::Qualified { qualifier, .. }) => Err(format!(
             "\"{arn}\" names version or alias \"{qualifier}\"; reserved concurrency applies to the \
@@ -127,5 +143,14 @@ mod tests {
             .unwrap_err()
             .contains("at most 64"));
         assert!(FunctionRef::parse("").unwrap_err().contains("empty"));
+        // The Lambda API would refuse it only later, and the origin check could not compare.
+        for (arn, part) in [
+            ("arn:aws:lambda:::function:f", "Region"),
+            ("arn:aws:lambda:eu-west-1::function:f", "account"),
+            ("arn::lambda:eu-west-1:123456789012:function:f", "partition"),
+        ] {
+            let err = FunctionRef::parse(arn).unwrap_err();
+            assert!(err.contains(&format!("has no {part}")), "{arn}: {err}");
+        }
     }
 }

@@ -180,6 +180,16 @@ impl Settings {
             d.control_plane_rps,
             CONTROL_PLANE_QUOTA,
         )?;
+        if control_plane_rps * control_plane_share < MIN_RATE {
+            return Err(SettingsError {
+                variable: CONTROL_PLANE_SHARE_ENV,
+                message: format!(
+                    "{control_plane_share} of {CONTROL_PLANE_RPS_ENV}'s {control_plane_rps} is \
+                     {} calls a second, below the least of {MIN_RATE}",
+                    control_plane_rps * control_plane_share
+                ),
+            });
+        }
         let mut settings = Settings {
             dry_run,
             namespace,
@@ -269,11 +279,11 @@ fn watch(value: &dyn Fn(&str) -> Option<String>) -> Result<Option<Watch>, Settin
     }))
 }
 
-/// A number in `min..=max`, or an error that names the variable and the range.
 /// The smallest rate (calls per second) and share taken: a call every 100 s. Below it a
 /// pacer's window would outgrow any invocation (and, far below, a `Duration`).
 const MIN_RATE: f64 = 0.01;
 
+/// A number in `min..=max`, or an error that names the variable and the range.
 fn number_in(variable: &'static str, text: &str, min: f64, max: f64) -> Result<f64, SettingsError> {
     match text.trim().parse::<f64>() {
         Ok(n) if n.is_finite() && (min..=max).contains(&n) => Ok(n),
@@ -325,6 +335,11 @@ fn check_namespace(namespace: String) -> Result<String, SettingsError> {
     {
         return Err(fail(format!(
             "\"{namespace}\" has {c:?}: CloudWatch takes letters, digits, . - _ / # : and space"
+        )));
+    }
+    if namespace.starts_with(':') {
+        return Err(fail(format!(
+            "\"{namespace}\" starts with ':', which CloudWatch refuses"
         )));
     }
     if namespace.starts_with("AWS/") {
@@ -478,5 +493,31 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("reserved"));
+        // CloudWatch's pattern is [^:].*: every PutMetricData would fail.
+        assert!(settings(&[(NAMESPACE_ENV, ":orders")])
+            .unwrap_err()
+            .message
+            .contains("starts with ':'"));
+    }
+
+    #[test]
+    fn a_share_of_a_rate_below_the_least_rate_is_refused() {
+        let e = settings(&[
+            (CONTROL_PLANE_RPS_ENV, "0.01"),
+            (CONTROL_PLANE_SHARE_ENV, "0.01"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.variable, CONTROL_PLANE_SHARE_ENV);
+        assert!(
+            e.message.contains("below the least of 0.01"),
+            "{}",
+            e.message
+        );
+        let s = settings(&[
+            (CONTROL_PLANE_RPS_ENV, "0.02"),
+            (CONTROL_PLANE_SHARE_ENV, "0.5"),
+        ])
+        .unwrap();
+        assert_eq!(s.control_plane_rps, 0.01);
     }
 }

@@ -638,7 +638,17 @@ fn parse_direct(value: &Value, at: &str) -> Result<DirectCommand, EventError> {
 // An EventBridge schedule: nothing to read from it but its kind.
 
 fn parse_scheduled(value: &Value, at: &str) -> Result<Signal, EventError> {
-    match value.get("source").and_then(Value::as_str) {
+    let source = match value.get("source") {
+        None => None,
+        Some(Value::String(source)) => Some(source.as_str()),
+        Some(other) => {
+            return Err(error(
+                format!("{at}.source"),
+                format!("{other} is not a string; only EventBridge sends Scheduled Events"),
+            ))
+        }
+    };
+    match source {
         None | Some("aws.events") | Some("aws.scheduler") => Ok(Signal::Scheduled),
         Some(other) => Err(error(
             format!("{at}.source"),

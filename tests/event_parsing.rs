@@ -1295,6 +1295,16 @@ fn malformed_queue_and_schedule_events_get_precise_errors() {
             "event.source",
             "not aws.events",
         ),
+        (
+            json!({"detail-type": "Scheduled Event", "source": 5}),
+            "event.source",
+            "5 is not a string",
+        ),
+        (
+            json!({"detail-type": "Scheduled Event", "source": null}),
+            "event.source",
+            "null is not a string",
+        ),
     ] {
         let err = parse_event(&event).unwrap_err();
         assert_eq!(err.location, location, "{event}: {err}");

@@ -159,6 +159,14 @@ fn tag_for(field: &str, windows: &[String]) -> String {
                     && (field == "queue.url" || field == "queue.name"))
         })
         .map(|(suffix, _, _)| format!("{PREFIX}{suffix}"))
+        .or_else(|| {
+            // A part of one tag's value (`on_metric_failure.set`): the tag, then the part.
+            let (head, part) = field.split_once('.')?;
+            FIELDS
+                .iter()
+                .find(|(_, f, _)| *f == head)
+                .map(|(suffix, _, _)| format!("{PREFIX}{suffix} ({part})"))
+        })
         .unwrap_or_else(|| format!("{PREFIX}{}", field.replace('_', "-")))
 }
 
@@ -525,6 +533,10 @@ mod tests {
             (
                 vec![("autoscaler:on-metric-failure", "set:99")],
                 "tag autoscaler:on-metric-failure: set 99 is outside [min 1, max 5]",
+            ),
+            (
+                vec![("autoscaler:on-metric-failure", "set:99999999999")],
+                "tag autoscaler:on-metric-failure (set): 99999999999 is out of range",
             ),
             (
                 vec![("autoscaler:on-metric-failure", "scale")],

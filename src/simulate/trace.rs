@@ -6,6 +6,9 @@ use std::path::Path;
 /// The longest trace simulated: 31 days of seconds. Every algorithm keeps each second, so this
 /// bounds memory (a few hundred MiB at most).
 pub const MAX_SECONDS: u64 = 31 * 86_400;
+/// The most arrivals in one second: a billion, far beyond any queue, and small enough that a
+/// whole trace's sum fits its counters.
+pub const MAX_ARRIVALS_PER_SECOND: u64 = 1_000_000_000;
 
 /// The messages arriving in each second, and what they are.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +68,12 @@ pub fn parse_csv(text: &str) -> Result<Vec<u64>, String> {
         };
         let second = whole_number(second).map_err(|e| format!("line {number}: second {e}"))?;
         let count = whole_number(count).map_err(|e| format!("line {number}: arrivals {e}"))?;
+        if count > MAX_ARRIVALS_PER_SECOND {
+            return Err(format!(
+                "line {number}: {count} arrivals in a second is beyond the most simulated \
+                 ({MAX_ARRIVALS_PER_SECOND})"
+            ));
+        }
         if second >= MAX_SECONDS {
             return Err(format!(
                 "line {number}: second {second} is beyond the longest trace simulated \
@@ -149,6 +158,13 @@ mod tests {
         assert!(parse_csv("second,arrivals\n")
             .unwrap_err()
             .contains("no rows"));
+    }
+
+    #[test]
+    fn more_than_a_billion_arrivals_in_a_second_is_refused() {
+        let e = parse_csv("second,arrivals\n0,18446744073709551615\n1,1\n").unwrap_err();
+        assert!(e.contains("line 2: 18446744073709551615 arrivals"), "{e}");
+        assert!(parse_csv("second,arrivals\n0,1000000000\n").is_ok());
     }
 
     #[test]
