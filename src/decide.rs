@@ -107,6 +107,15 @@ pub fn on_unread_alarm(request: Request) -> UnreadAlarm {
     }
 }
 
+/// The rule for event source mappings that could not be listed: an operator's direct
+/// command that lowers the reservation is refused, since the mappings' pollers may run more
+/// than the new value and their throttled batches end in the dead-letter queue (an operator
+/// can retry). A raise throttles nothing; every other request is decided on missing data,
+/// which never scales in (caps still act).
+pub fn refuses_without_mappings(request: Request, decision: &Decision) -> bool {
+    matches!(request, Request::Direct(_)) && decision.lowers()
+}
+
 /// A queue's approximate depth, as `GetQueueAttributes` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QueueDepth {

@@ -77,6 +77,16 @@ pub enum HandlerError {
     )]
     Deferred { function: String },
 
+    /// A direct command that lowers a reservation while its SQS event source mappings could
+    /// not be listed: their pollers may run more than the new value, which would throttle
+    /// their batches ([`crate::decide::refuses_without_mappings`]).
+    #[error(
+        "the direct command for {function} is refused: it lowers the reservation, and the \
+         function's SQS event source mappings could not be listed, so their batches could be \
+         throttled ({source}); nothing was changed, try again"
+    )]
+    MappingsUnread { function: String, source: AwsError },
+
     /// Several targets of one invocation failed; the others were handled and reported.
     #[error("{} target(s) failed: {}", .0.len(), join(.0))]
     Several(Vec<HandlerError>),
@@ -112,6 +122,7 @@ impl HandlerError {
             HandlerError::State { .. } => "StateUnavailable",
             HandlerError::StateConflict { .. } => "StateConflict",
             HandlerError::Deferred { .. } => "Deferred",
+            HandlerError::MappingsUnread { .. } => "EventSourcesUnreadable",
             HandlerError::Several(_) => "SeveralTargetsFailed",
             HandlerError::Reporting { .. } => "ReportingFailed",
         }

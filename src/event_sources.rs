@@ -48,7 +48,7 @@ pub enum Observed {
     /// keeps the records following needs; with the reason to give, if any.
     NotFollowed(Option<String>),
     /// The mappings could not be listed (why): the reservation acts alone.
-    Unreadable(String),
+    Unreadable(AwsError),
     /// The function's SQS mappings (possibly none).
     Read(Vec<EventSourceMapping>),
 }
@@ -65,7 +65,7 @@ impl Observed {
                  GetEventSourceMapping and UpdateEventSourceMapping (docs/deploy.md)"
             )))
         } else {
-            Observed::Unreadable(error.to_string())
+            Observed::Unreadable(error.clone())
         }
     }
 

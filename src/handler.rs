@@ -512,6 +512,14 @@ impl Autoscaler {
         };
         let version = self.ctx.state.as_ref().map(|_| observed.stored.version);
         let decision = observations.decide(target, planned.request, None);
+        if let crate::event_sources::Observed::Unreadable(error) = &sources {
+            if crate::decide::refuses_without_mappings(planned.request, &decision) {
+                return Err(HandlerError::MappingsUnread {
+                    function: target.function.to_string(),
+                    source: error.clone(),
+                });
+            }
+        }
         Ok(Pending::new(
             order,
             planned.clone(),

@@ -659,6 +659,28 @@ fn unreadable_mappings_hold_a_scale_in_but_not_a_cap() {
 }
 
 #[test]
+fn a_direct_command_that_lowers_the_reservation_is_refused_while_the_mappings_are_unreadable() {
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    f.fail("ListEventSourceMappings", "ServiceException");
+    // Its pollers may run 20: at 5, their batches would be throttled and their messages
+    // could end in the dead-letter queue.
+    let error = f
+        .run(json!({"function": "orders", "desiredConcurrency": 5}))
+        .unwrap_err();
+    assert_eq!(error.error_type(), "EventSourcesUnreadable", "{error}");
+    assert!(
+        error.to_string().contains("ListEventSourceMappings"),
+        "{error}"
+    );
+    assert_eq!((f.reserved(), f.max_of(&m)), (Some(20), Some(20)));
+    // A raise throttles nothing: it is carried out.
+    f.run(json!({"function": "orders", "desiredConcurrency": 30}))
+        .unwrap();
+    assert_eq!(f.reserved(), Some(30));
+}
+
+#[test]
 fn the_account_is_listed_page_by_page_once_for_many_targets() {
     let targets: Vec<String> = (0..30)
         .map(|i| format!(r#"{{ "function": "f{i}", "min": 2, "max": 10 }}"#))
