@@ -543,7 +543,7 @@ impl Writer<'_> {
             let saved = p.decision.history_changed && self.ctx.state.is_some();
             if saved {
                 if let Err(failure) = self.save(p).await {
-                    return interrupted(p, failure);
+                    return interrupted(p, failure, p.record());
                 }
             }
             let change = p.decision.change();
@@ -569,13 +569,13 @@ impl Writer<'_> {
             // add up to more than the reservation.
             let mut down = match self.write_mappings(p, &|c| c.lowers(), &mut record).await {
                 Ok(down) => down,
-                Err(failure) => return interrupted(p, failure),
+                Err(failure) => return interrupted(p, failure, record),
             };
             if down.error.is_none() {
                 let raises = |c: &MappingChange| before(c) && !c.lowers();
                 match self.write_mappings(p, &raises, &mut record).await {
                     Ok(raised) => down.add(raised),
-                    Err(failure) => return interrupted(p, failure),
+                    Err(failure) => return interrupted(p, failure, record),
                 }
             }
             let mut unfinished = None;
@@ -639,7 +639,7 @@ impl Writer<'_> {
             if let Some(value) = change {
                 let start_by = match self.start_by(p).await {
                     Ok(start_by) => start_by,
-                    Err(failure) => return interrupted(p, failure),
+                    Err(failure) => return interrupted(p, failure, record),
                 };
                 match self.put(p, value, start_by).await {
                     Ok(()) => self.applied(p, &mut record),
@@ -699,7 +699,7 @@ impl Writer<'_> {
             } else {
                 match self.write_mappings(p, &|c| !before(c), &mut record).await {
                     Ok(up) => up,
-                    Err(failure) => return interrupted(p, failure),
+                    Err(failure) => return interrupted(p, failure, record),
                 }
             };
             if let Some(error) = up.error.or(unfinished) {
@@ -896,17 +896,7 @@ impl Writer<'_> {
                 Ok(())
             }
             Err(SaveError::Conflict) => Err(SaveFailure::Conflict),
-            Err(SaveError::Aws(error)) => {
-                let mut record = p.record();
-                record
-                    .reasons
-                    .push(format!("state not saved, so nothing was changed: {error}"));
-                let error = HandlerError::State {
-                    function: p.view.arn.clone(),
-                    source: error,
-                };
-                Err(SaveFailure::Failed(Box::new((record, error))))
-            }
+            Err(SaveError::Aws(error)) => Err(SaveFailure::Failed(Box::new(error))),
         }
     }
 
@@ -1042,16 +1032,52 @@ fn blocked(mut record: DecisionRecord, p: &Pending, refusal: &str) -> TargetOutc
 
 enum SaveFailure {
     Conflict,
-    Failed(Box<(DecisionRecord, HandlerError)>),
+    Failed(Box<crate::ports::AwsError>),
 }
 
 /// A change stopped by a save that did not happen: someone else wrote the history (decide
-/// again), or the store failed (nothing more is written).
-fn interrupted(p: &Pending, failure: SaveFailure) -> TargetOutcome {
-    match failure {
-        SaveFailure::Conflict => TargetOutcome::Conflict(Box::new(p.clone())),
-        SaveFailure::Failed(failed) => TargetOutcome::Failed(Some(failed.0), failed.1),
+/// again), or the store failed (nothing more is written). `record` holds what was written
+/// before it: a save that renews the writes' window comes after the mappings lowered first.
+fn interrupted(p: &Pending, failure: SaveFailure, mut record: DecisionRecord) -> TargetOutcome {
+    let error = match failure {
+        SaveFailure::Conflict => return TargetOutcome::Conflict(Box::new(p.clone())),
+        SaveFailure::Failed(error) => *error,
+    };
+    let function = p.view.arn.clone();
+    let mut written: Vec<String> = record
+        .event_sources
+        .iter()
+        .filter(|s| s.applied)
+        .map(|s| format!("event source mapping {}", s.uuid))
+        .collect();
+    if record.applied {
+        written.push(format!("the reservation {}", describe(p.decision.desired)));
     }
+    if written.is_empty() {
+        record
+            .reasons
+            .push(format!("state not saved, so nothing was changed: {error}"));
+        return TargetOutcome::Failed(
+            Some(record),
+            HandlerError::State {
+                function,
+                source: error,
+            },
+        );
+    }
+    let written = written.join(", ");
+    record.reasons.push(format!(
+        "state not saved after writing {written}: what was written stands, and the next \
+         evaluation finishes: {error}"
+    ));
+    TargetOutcome::Failed(
+        Some(record),
+        HandlerError::StateAfterWrites {
+            function,
+            written,
+            source: error,
+        },
+    )
 }
 
 /// A change's writes renew their lease by saving again when less than this is left of its

@@ -63,6 +63,18 @@ pub enum HandlerError {
     #[error("the saved state of {function} is unavailable, so nothing was changed: {source}")]
     State { function: String, source: AwsError },
 
+    /// The saved state could not be written again after some of a change's writes (the
+    /// mappings lowered first): those stand, the rest waits for the next evaluation.
+    #[error(
+        "the saved state of {function} is unavailable after writing {written}: what was \
+         written stands, and the next evaluation finishes: {source}"
+    )]
+    StateAfterWrites {
+        function: String,
+        written: String,
+        source: AwsError,
+    },
+
     /// Another evaluation wrote the target's state while this one decided, twice in a row.
     #[error(
         "the saved state of {function} changed twice while it was being decided (another \
@@ -119,7 +131,9 @@ impl HandlerError {
             HandlerError::Aws(_) => "AwsCallFailed",
             HandlerError::WriteDenied { .. } => "WriteDenied",
             HandlerError::FunctionGone { .. } => "FunctionNotFound",
-            HandlerError::State { .. } => "StateUnavailable",
+            HandlerError::State { .. } | HandlerError::StateAfterWrites { .. } => {
+                "StateUnavailable"
+            }
             HandlerError::StateConflict { .. } => "StateConflict",
             HandlerError::Deferred { .. } => "Deferred",
             HandlerError::MappingsUnread { .. } => "EventSourcesUnreadable",

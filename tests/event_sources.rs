@@ -896,6 +896,33 @@ fn a_decrease_lowers_its_mappings_before_it_raises_any_and_raises_none_after_a_f
 }
 
 #[test]
+fn a_save_that_fails_after_a_mapping_write_reports_the_write_not_nothing_changed() {
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    // The mapping settles slowly: its start window runs out, and the save that renews it
+    // (the second) fails.
+    f.world.lambda.set_mapping_settle_reads(8);
+    f.world.faults.inject_after(
+        1,
+        "PutItem",
+        None,
+        Some("ProvisionedThroughputExceededException"),
+        "injected",
+        None,
+    );
+    f.alarm("backlog", Fine);
+    let error = f.run(alarm_event("backlog", "OK")).unwrap_err();
+    assert_eq!((f.max_of(&m), f.reserved()), (Some(15), Some(20)));
+    assert_eq!(error.error_type(), "StateUnavailable");
+    let text = error.to_string();
+    assert!(!text.contains("nothing was changed"), "{text}");
+    assert!(
+        text.contains(&format!("after writing event source mapping {m}:")),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_scale_in_waits_for_a_mapping_an_earlier_evaluation_left_updating() {
     let f = fixture(POLICY, 20);
     let m = f.mapping("orders-q", Some(20), true);

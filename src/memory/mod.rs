@@ -77,6 +77,8 @@ struct Fault {
     message: String,
     /// How many more calls fail; `None`: every call.
     remaining: Option<u32>,
+    /// How many matching calls still pass before the first failure.
+    skip: u32,
 }
 
 impl Faults {
@@ -90,12 +92,27 @@ impl Faults {
         message: &str,
         times: Option<u32>,
     ) {
+        self.inject_after(0, operation, resource, code, message, times);
+    }
+
+    /// As [`Faults::inject`], after `skip` matching calls that pass (a save that fails only
+    /// the second time, for example).
+    pub fn inject_after(
+        &self,
+        skip: u32,
+        operation: &'static str,
+        resource: Option<&str>,
+        code: Option<&str>,
+        message: &str,
+        times: Option<u32>,
+    ) {
         lock(&self.faults).push(Fault {
             operation,
             resource: resource.map(str::to_owned),
             code: code.map(str::to_owned),
             message: message.to_owned(),
             remaining: times,
+            skip,
         });
     }
 
@@ -113,6 +130,10 @@ impl Faults {
         }) else {
             return Ok(());
         };
+        if fault.skip > 0 {
+            fault.skip -= 1;
+            return Ok(());
+        }
         if let Some(n) = &mut fault.remaining {
             *n -= 1;
         }
