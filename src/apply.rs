@@ -1075,7 +1075,7 @@ fn interrupted(p: &Pending, failure: SaveFailure, mut record: DecisionRecord) ->
         HandlerError::StateAfterWrites {
             function,
             written,
-            source: error,
+            source: Box::new(error),
         },
     )
 }

@@ -72,7 +72,7 @@ pub enum HandlerError {
     StateAfterWrites {
         function: String,
         written: String,
-        source: AwsError,
+        source: Box<AwsError>,
     },
 
     /// Another evaluation wrote the target's state while this one decided, twice in a row.
