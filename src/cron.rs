@@ -11,7 +11,8 @@
 //!   separated by `,`;
 //! - months may be named `JAN` to `DEC`, days `SUN` to `SAT` (any case); Sunday is `0` or `7`;
 //! - when both day fields are restricted (neither is exactly `*`), a day matches if either
-//!   does, as in Vixie cron;
+//!   does, as in Vixie cron, except that a step such as `*/2` counts as restricted here
+//!   (Vixie cron treats any field that begins with `*` as unrestricted);
 //! - `@yearly` (`@annually`), `@monthly`, `@weekly`, `@daily` (`@midnight`) and `@hourly`
 //!   stand for their usual expressions.
 //!
@@ -26,8 +27,10 @@
 //! - a time the spring change skips (02:30 when the clock jumps from 02:00 to 03:00) fires
 //!   at the first instant after the gap (03:00), once;
 //! - a time the autumn change repeats (02:30 when the clock goes back from 03:00 to 02:00)
-//!   fires once, at its first occurrence. An expression with a wildcard hour (`30 * * * *`)
-//!   fires on both, as it fires every real hour.
+//!   fires once, at its first occurrence, when its minute and hour are single numbers. An
+//!   expression with anything else in either field (a wildcard `30 * * * *`, a list
+//!   `0 1,13 * * *`, a range or a step `*/30 1 * * *`) fires on both, as an interval job
+//!   does in Vixie cron.
 
 use croner::errors::CronError;
 use croner::parser::{CronParser, Seconds, Year};
@@ -140,10 +143,16 @@ impl Zone {
     }
 }
 
-/// A civil time to the minute, `2026-12-24 08:00`.
+/// A civil time to the minute, `2026-12-24 08:00`, or to the second when it has seconds
+/// (a window's end `duration_seconds` or `lead_seconds` after a whole minute): cut to the
+/// minute, an end still ahead would read as already past.
 pub fn local(dt: DateTime) -> String {
+    let seconds = match dt.second() {
+        0 => String::new(),
+        s => format!(":{s:02}"),
+    };
     format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}",
+        "{:04}-{:02}-{:02} {:02}:{:02}{seconds}",
         dt.year(),
         dt.month(),
         dt.day(),
@@ -671,6 +680,10 @@ mod tests {
             .unwrap();
         assert_eq!(fired, at("2026-03-29T01:00:00Z"));
         assert_eq!(berlin().show(fired), "2026-03-29 03:00 CEST");
+        // An instant with seconds shows them: cut to the minute, an end still ahead would
+        // read as past.
+        let later = fired.checked_add(SignedDuration::from_secs(90)).unwrap();
+        assert_eq!(berlin().show(later), "2026-03-29 03:01:30 CEST");
         // The next day, 02:30 CEST again.
         assert_eq!(
             expr.first_after(&berlin(), fired).unwrap(),

@@ -51,9 +51,16 @@ fn plus(t: Timestamp, seconds: i64) -> Timestamp {
 fn end_of(window: &Window, starts: Timestamp) -> Result<Timestamp, String> {
     match &window.end {
         End::Duration(seconds) => Ok(plus(starts, i64::from(*seconds))),
-        End::Cron(expr) => expr
-            .first_after(&window.timezone, starts)?
-            .ok_or_else(|| format!("its end \"{expr}\" never comes")),
+        End::Cron(expr) => {
+            // An end at the start's own instant leaves the occurrence empty: both fell in a
+            // skipped hour (02:00 to 03:00 on a spring change, each read as 03:00), and the
+            // next end would hold the window for a day. An end written as the start's own
+            // expression still means a day later.
+            let same = matches!(&window.start, Start::Cron(start) if start == expr);
+            let from = if same { starts } else { plus(starts, -1) };
+            expr.first_after(&window.timezone, from)?
+                .ok_or_else(|| format!("its end \"{expr}\" never comes"))
+        }
     }
 }
 
@@ -503,6 +510,36 @@ mod tests {
         ] {
             assert_eq!(bounds(&t, epoch(at)).min == 9, active, "{at}");
         }
+    }
+
+    #[test]
+    fn a_window_wholly_in_the_skipped_hour_is_empty_that_day_not_a_day_long() {
+        // A 02:00-03:00 window: on 2026-03-29 both ends read as 03:00 CEST (01:00 UTC).
+        let daily = r#"{"name":"maint","start":"0 2 * * *","end":"0 3 * * *",
+                "timezone":"Europe/Berlin","max":0}"#;
+        let once = r#"{"name":"maint","at":"2026-03-29T02:00:00","end":"0 3 * * *",
+                "timezone":"Europe/Berlin","max":0}"#;
+        for schedule in [daily, once] {
+            let t = target(schedule);
+            for at in ["2026-03-29T01:00:00Z", "2026-03-29T10:00:00Z"] {
+                assert_eq!(bounds(&t, epoch(at)).max, 50, "{at}: {schedule}");
+            }
+        }
+        // The day before and after, an hour as ever.
+        let t = target(daily);
+        for (at, active) in [
+            ("2026-03-28T01:30:00Z", true), // 02:30 CET
+            ("2026-03-28T02:00:00Z", false),
+            ("2026-03-30T00:30:00Z", true), // 02:30 CEST
+        ] {
+            assert_eq!(bounds(&t, epoch(at)).max == 0, active, "{at}");
+        }
+        // An end written as the start's own expression is a day later, as ever.
+        let t = target(
+            r#"{"name":"day","start":"0 8 * * *","end":"0 8 * * *",
+                "timezone":"Europe/Berlin","min":9}"#,
+        );
+        assert_eq!(bounds(&t, epoch("2026-12-01T20:00:00Z")).min, 9);
     }
 
     #[test]
