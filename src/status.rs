@@ -228,7 +228,8 @@ fn unread_row(planned: &PlannedTarget, unread: TargetOutcome) -> TargetStatus {
 
 /// "5 s", "3 min", "2 h", "4 d": how long ago, as people read it.
 pub fn ago(now: i64, at: i64) -> String {
-    let s = (now - at).max(0);
+    // Saturating: an archived item may carry any time.
+    let s = now.saturating_sub(at).max(0);
     match s {
         0..=119 => format!("{s} s"),
         120..=7199 => format!("{} min", s / 60),
@@ -298,13 +299,23 @@ pub fn table(rows: &[TargetStatus], now: i64) -> String {
             r.function.clone(),
             r.min.to_string(),
             r.max.to_string(),
-            describe(r.reservation),
+            // A target that could not be read has no known reservation: "unreserved" would
+            // say it has none.
+            if r.error.is_some() {
+                "unknown".into()
+            } else {
+                describe(r.reservation)
+            },
             recommended,
             last,
-            format!(
-                "{}s/{}s",
-                r.cooldown.scale_out_seconds_left, r.cooldown.scale_in_seconds_left
-            ),
+            if r.error.is_some() {
+                "-".into()
+            } else {
+                format!(
+                    "{}s/{}s",
+                    r.cooldown.scale_out_seconds_left, r.cooldown.scale_in_seconds_left
+                )
+            },
             if signals.is_empty() {
                 "-".into()
             } else {

@@ -97,6 +97,32 @@ fn status_shows_bounds_reservation_recommendation_change_cooldowns_signals_and_m
 }
 
 #[test]
+fn a_target_that_could_not_be_read_shows_its_reservation_as_unknown_not_unreserved() {
+    let (world, autoscaler) = world();
+    world.faults.inject(
+        "GetFunction",
+        None,
+        Some("AccessDeniedException"),
+        "injected",
+        None,
+    );
+    let (rows, _) = block_on(autoscaler.status(None)).unwrap();
+    assert!(rows[0].error.is_some());
+    let table = lambda_autoscaler::status::table(&rows, NOW);
+    let line = table.lines().find(|l| l.starts_with("orders")).unwrap();
+    assert!(line.contains("unknown"), "{line}");
+    assert!(
+        !line.contains("unreserved") && !line.contains("0s/0s"),
+        "{line}"
+    );
+    // An archived activity may carry any time: ages saturate.
+    assert_eq!(
+        lambda_autoscaler::status::ago(NOW, i64::MIN),
+        format!("{} d", i64::MAX / 86_400)
+    );
+}
+
+#[test]
 fn status_of_a_function_the_policy_does_not_manage_is_refused() {
     let (_, autoscaler) = world();
     let error = block_on(autoscaler.status(Some("payments"))).unwrap_err();

@@ -1,6 +1,6 @@
 //! `hpa`: the Kubernetes Horizontal Pod Autoscaler (autoscaling/v2 with its default behavior)
 //! on the queue's backlog, as KEDA's SQS scaler drives it: an external metric, the backlog,
-//! with an `AverageValue` target of the policy's `messages_per_instance`.
+//! with an `AverageValue` target of `--baseline-messages-per-instance` (not the policy's).
 //!
 //! Following the HPA controller (pkg/controller/podautoscaler):
 //! 1. desired = ceil(backlog / target), i.e. ceil(current x backlog-per-instance / target),

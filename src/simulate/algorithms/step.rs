@@ -1,6 +1,6 @@
 //! `step`: Application Auto Scaling step scaling. Two CloudWatch alarms watch the backlog per
-//! instance (backlog / reservation, by metric math) against the policy's
-//! `messages_per_instance` (the target T); each alarm invokes a step scaling policy with
+//! instance (backlog / reservation, by metric math) against `--baseline-messages-per-instance`
+//! (the target T, not the policy's); each alarm invokes a step scaling policy with
 //! `PercentChangeInCapacity` steps, `MinAdjustmentMagnitude` 1 and a 300 s cooldown. While an
 //! alarm stays in ALARM it invokes its policy again at each evaluation (each alarm period).
 //!
