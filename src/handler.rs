@@ -425,9 +425,10 @@ impl Autoscaler {
             let order = applied.order;
             let finished = match applied.outcome {
                 TargetOutcome::Conflict(pending) => {
-                    let finished = self
+                    let mut finished = self
                         .decide_again(*pending, &shared, deadline, report_cost)
                         .await;
+                    finished.outcome = finished.outcome.unresolved();
                     if let (Some(points), Some(record)) = (points, finished.outcome.record()) {
                         send_points(points, record);
                     }
@@ -565,10 +566,7 @@ impl Autoscaler {
             Ok(pending) => pending,
             Err(error) => return unknown(TargetOutcome::Failed(None, error)),
         };
-        pending.decision.reasons.insert(
-            0,
-            "the saved state changed while deciding: read and decided again".into(),
-        );
+        pending.note("the saved state changed while deciding: read and decided again".into());
         let max = u64::from(pending.planned.target.max);
         let (send, incoming) = tokio::sync::mpsc::unbounded_channel();
         let _ = send.send(Incoming::Decided(Box::new(pending)));

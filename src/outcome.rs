@@ -41,20 +41,28 @@ impl TargetOutcome {
         }
     }
 
-    /// The record and the error to report. A conflict still unresolved at the report (a
-    /// second one in a row) is reported as such: nothing was changed.
-    pub fn into_report(self) -> (Option<DecisionRecord>, Option<HandlerError>) {
+    /// A conflict that deciding again did not resolve (a second one in a row) fails, with
+    /// its record (so its metrics are sent too): nothing was changed.
+    pub fn unresolved(self) -> TargetOutcome {
         match self {
-            TargetOutcome::Done(record) => (Some(record), None),
-            TargetOutcome::Failed(record, error) => (record, Some(error)),
             TargetOutcome::Conflict(pending) => {
                 let mut record = pending.record();
                 record
                     .reasons
                     .push("the saved state changed again: nothing was changed".into());
                 let function = pending.view.arn.clone();
-                (Some(record), Some(HandlerError::StateConflict { function }))
+                TargetOutcome::Failed(Some(record), HandlerError::StateConflict { function })
             }
+            other => other,
+        }
+    }
+
+    /// The record and the error to report.
+    pub fn into_report(self) -> (Option<DecisionRecord>, Option<HandlerError>) {
+        match self {
+            TargetOutcome::Done(record) => (Some(record), None),
+            TargetOutcome::Failed(record, error) => (record, Some(error)),
+            conflict @ TargetOutcome::Conflict(_) => conflict.unresolved().into_report(),
         }
     }
 }

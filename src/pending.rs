@@ -29,6 +29,9 @@ pub struct Pending {
     /// When this invocation last saved the target's history (the clock's monotonic scale):
     /// the writes that follow start within [`crate::lease::START_WITHIN`] of it.
     pub saved_at: Option<std::time::Duration>,
+    /// What happened to the target around its decision (read and decided again), said
+    /// before the decision's own reasons, and again when it is decided anew.
+    notes: Vec<String>,
 }
 
 impl Pending {
@@ -53,6 +56,7 @@ impl Pending {
             decision,
             source_plan: SourcePlan::default(),
             saved_at: None,
+            notes: Vec::new(),
         };
         pending.plan_sources();
         pending.note_activity();
@@ -64,8 +68,17 @@ impl Pending {
         self.decision =
             self.observations
                 .decide(&self.planned.target, self.planned.request, headroom);
+        self.decision
+            .reasons
+            .splice(0..0, self.notes.iter().cloned());
         self.plan_sources();
         self.note_activity();
+    }
+
+    /// Says `text` before the decision's reasons, now and whenever it is decided anew.
+    pub fn note(&mut self, text: String) {
+        self.decision.reasons.insert(self.notes.len(), text.clone());
+        self.notes.push(text);
     }
 
     /// Notes an attempted change in the history, pending until a later write settles it

@@ -831,6 +831,38 @@ fn a_state_written_by_someone_else_meanwhile_makes_the_target_decided_again() {
     let err = f.run(alarm_event("backlog", "ALARM")).unwrap_err();
     assert_eq!(err.error_type(), "StateConflict");
     assert_eq!(f.count("PutFunctionConcurrency"), 0);
+    // Its decision is reported with its metrics, as any other.
+    let actions: Vec<f64> = f
+        .world
+        .cloudwatch
+        .published()
+        .into_iter()
+        .filter(|(_, p)| p.metric == "ScalingActions" && p.function.as_deref() == Some("orders"))
+        .map(|(_, p)| p.value)
+        .collect();
+    assert_eq!(actions, [0.0]);
+}
+
+#[test]
+fn a_target_decided_again_after_a_conflict_says_so_even_when_the_pool_decides_it_once_more() {
+    let f = careful();
+    // The pool's floor refuses the scale-out 5 -> 15, which is decided again with the
+    // headroom: 10 fits.
+    f.world.lambda.set_pool(110, 100);
+    f.world
+        .state
+        .interfere(&MemoryLambda::arn("orders"), History::default());
+    let outcome = f.run(alarm_event("backlog", "ALARM")).unwrap();
+    assert_eq!(f.reserved("orders"), Some(10));
+    let reasons = &outcome.decisions[0].reasons;
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| r.contains("read and decided again"))
+            .count(),
+        1,
+        "{reasons:?}"
+    );
 }
 
 /// What another writer (the watcher, or a CLI run) saved just now: an attempted scale-out of
