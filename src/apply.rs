@@ -708,7 +708,17 @@ impl Writer<'_> {
                      evaluation finishes the job"
                         .into(),
                 );
-                self.record_outcome(p, ActivityOutcome::Failed(error.to_string()))
+                // The activity's word stays "failed" (a mapping was not written); its detail
+                // says that the reservation itself landed.
+                let detail = if record.applied {
+                    format!(
+                        "the reservation was set to {}, but a mapping was not written: {error}",
+                        describe(p.decision.desired)
+                    )
+                } else {
+                    error.to_string()
+                };
+                self.record_outcome(p, ActivityOutcome::Failed(detail))
                     .await;
                 return TargetOutcome::Failed(Some(record), error);
             }

@@ -606,6 +606,16 @@ fn a_failed_mapping_write_after_a_scale_out_leaves_the_mapping_below_the_reserva
     let outcome = f.run(alarm_event("backlog", "ALARM"));
     assert!(outcome.is_err());
     assert_eq!((f.reserved(), f.max_of(&m)), (Some(15), Some(5)));
+    // The activity says the reservation itself landed.
+    let (history, _) = f.world.state.get(&MemoryLambda::arn("orders")).unwrap();
+    let last = history.activities.last().unwrap();
+    match &last.outcome {
+        ActivityOutcome::Failed(detail) => assert!(
+            detail.starts_with("the reservation was set to 15, but a mapping was not written"),
+            "{detail}"
+        ),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
