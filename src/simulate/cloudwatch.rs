@@ -37,17 +37,21 @@ impl SimulatedMetrics {
         }
     }
 
-    /// The points of the hour before the trace, readable from its second 0: the model
-    /// assumes the first minute's load went on before ([`super::engine::steady_reservation`]),
-    /// and CloudWatch would have measured it. `rate` is messages per second.
+    /// The points of the hour before the trace: the model assumes the first minute's load
+    /// went on before ([`super::engine::steady_reservation`]), and CloudWatch would have
+    /// measured it. Each is readable [`PUBLISH_DELAY_SECONDS`] after its minute, as the
+    /// trace's own: the last three minutes before it only during its first three minutes.
+    /// `rate` is messages per second.
     pub fn before(&mut self, rate: f64, start: i64) {
         let period = PERIOD_SECONDS as u64;
         let minutes = (crate::service_time::LOOKBACK_SECONDS as u64).div_ceil(period);
         for minute in (1..=minutes).rev() {
             let messages = rate * PERIOD_SECONDS as f64;
             if messages > 0.0 {
-                let point = self.point(messages, start - (minute as i64 - 1) * PERIOD_SECONDS);
-                self.unpublished.push_back((0, point));
+                let ago = (minute as i64 - 1) * PERIOD_SECONDS;
+                let point = self.point(messages, start - ago);
+                let readable = (PUBLISH_DELAY_SECONDS as i64 - ago).max(0) as u64;
+                self.unpublished.push_back((readable, point));
             }
         }
     }
@@ -117,13 +121,20 @@ mod tests {
     }
 
     #[test]
-    fn the_hour_before_the_trace_is_readable_at_its_start() {
+    fn the_hour_before_the_trace_is_readable_as_late_as_any_minute() {
         let mut metrics = SimulatedMetrics::new(1.0, 1);
         metrics.before(10.0, 10_000);
-        let points = metrics.published(0);
-        // The whole look-back of a read: 4500 s, 75 minutes.
-        assert_eq!(points.len(), 75);
-        assert_eq!(points.last().unwrap().end, 10_000);
+        let mut points = metrics.published(0);
+        // The look-back of a read, 4500 s (75 minutes), but its last three minutes: those
+        // end less than the publishing delay before the trace.
+        assert_eq!(points.len(), 72);
+        assert_eq!(points.last().unwrap().end, 10_000 - 180);
+        for (second, end) in [(60, 9_880), (120, 9_940), (180, 10_000)] {
+            assert!(metrics.published(second - 1).is_empty(), "{second}");
+            let now = metrics.published(second);
+            assert_eq!(now.iter().map(|p| p.end).collect::<Vec<_>>(), [end]);
+            points.extend(now);
+        }
         assert!(points
             .iter()
             .all(|p| p.end <= 10_000 && p.messages == 600.0));
