@@ -61,13 +61,14 @@ pub fn run(
     clock: MetricsClock,
     progress: &mut dyn FnMut(usize),
 ) -> Run {
-    let mut consumer = Consumer::new(service_seconds);
+    let busy_before = (rate_before(arrivals) * service_seconds).round() as u64;
+    let mut consumer =
+        Consumer::new(service_seconds).at_work(busy_before.min(u64::from(start)) as f64);
     let mut metrics = SimulatedMetrics::new(service_seconds, clock.seed);
     metrics.before(rate_before(arrivals), clock.epoch_start);
     // depths[t]: what GetQueueAttributes would report at the start of second t. Before the
     // trace nothing waited, and `start` executions worked on the load before it.
     let mut depths = Vec::with_capacity(arrivals.len() + 1);
-    let busy_before = (rate_before(arrivals) * service_seconds).round() as u64;
     depths.push(QueueDepth {
         visible: 0,
         in_flight: busy_before.min(u64::from(start)),
@@ -85,7 +86,7 @@ pub fn run(
             // At most `index`, so within `depths`.
             depths[second.saturating_sub(timing.observe_lag) as usize]
         });
-        let needed = consumer.reservation_for(consumer.waiting() + arriving as f64);
+        let needed = consumer.needed(arriving as f64);
         let published = metrics.published(second);
         if !published.is_empty() {
             scaler.metrics(&published);
