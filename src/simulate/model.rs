@@ -174,7 +174,10 @@ mod tests {
         // queue reports the 15 that exist.
         let mut consumer = Consumer::new(3.0);
         let s = consumer.step(15, 30);
-        assert_eq!((s.waiting, s.depth.visible, s.depth.in_flight), (0.0, 0, 15));
+        assert_eq!(
+            (s.waiting, s.depth.visible, s.depth.in_flight),
+            (0.0, 0, 15)
+        );
         // 10 executions at 2 s: 8 start; the next second 4 of them finish, 6 are idle.
         let mut consumer = Consumer::new(2.0);
         let s = consumer.step(8, 10);
