@@ -579,6 +579,8 @@ impl Writer<'_> {
                 }
             }
             let mut unfinished = None;
+            // False once a mapping above the reservation could not be lowered.
+            let mut within = true;
             match down.error {
                 Some(error) if lowering && !capped => {
                     record.reasons.push(format!(
@@ -599,14 +601,15 @@ impl Writer<'_> {
                     unfinished = Some(error);
                 }
                 Some(error) => {
-                    if change.is_some() {
-                        record.reasons.push(
-                            "a mapping could not be lowered: the reservation is raised all \
-                             the same (a larger one throttles less), and no mapping is raised \
-                             with it"
-                                .into(),
-                        );
-                    }
+                    record.reasons.push(if change.is_some() {
+                        "a mapping could not be lowered: the reservation is raised all the \
+                         same (a larger one throttles less), and no mapping is raised with \
+                         it; the next evaluation tries the mapping again"
+                            .into()
+                    } else {
+                        "a mapping could not be lowered: the next evaluation tries again".to_owned()
+                    });
+                    within = false;
                     unfinished = Some(error);
                 }
                 None => {}
@@ -703,11 +706,13 @@ impl Writer<'_> {
                 }
             };
             if let Some(error) = up.error.or(unfinished) {
-                record.reasons.push(
-                    "what was written keeps the mappings within the reservation; the next \
-                     evaluation finishes the job"
-                        .into(),
-                );
+                if within {
+                    record.reasons.push(
+                        "what was written keeps the mappings within the reservation; the next \
+                         evaluation finishes the job"
+                            .into(),
+                    );
+                }
                 // The activity's word stays "failed" (a mapping was not written); its detail
                 // says that the reservation itself landed.
                 let detail = if record.applied {
