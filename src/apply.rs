@@ -459,23 +459,26 @@ impl Writer<'_> {
                 ));
             }
         }
+        let read_version = p.version.clone();
+        let calls = |p: &Pending| {
+            let saves = p.decision.history_changed && self.ctx.state.is_some();
+            let writes = u32::from(p.decision.change().is_some()) + p.source_plan.updates() as u32;
+            (saves, writes)
+        };
         if p.lowers_reservation() {
+            // The listing is a paced call too: made only while the writes after it could
+            // still be.
+            let (saves, writes) = calls(&p);
+            if let Some(reason) = self.defer_reason(saves, writes + 1, settled) {
+                return deferred(p, reason, read_version);
+            }
             self.reread_mappings(&mut p).await;
         }
-        let saves = p.decision.history_changed && self.ctx.state.is_some();
-        let writes = u32::from(p.decision.change().is_some()) + p.source_plan.updates() as u32;
-        let read_version = p.version.clone();
+        let (saves, writes) = calls(&p);
         if let Some(reason) = self.defer_reason(saves, writes, settled) {
-            let mut record = p.record();
-            record.deferred = true;
-            record.reasons.push(reason);
-            return Finished {
-                order: p.order,
-                outcome: TargetOutcome::Done(record),
-                known: Some(p.known_after(read_version, false)),
-            };
+            return deferred(p, reason, read_version);
         }
-        let outcome = self.carry_out(&mut p).await;
+        let outcome = self.carry_out(&mut p, settled).await;
         let known = match &outcome {
             TargetOutcome::Conflict(_) => None,
             done => Some(p.known_after(read_version, done.record().is_some_and(|r| r.applied))),
@@ -537,7 +540,7 @@ impl Writer<'_> {
     /// Carries out a decision: the history, the mappings that run less, the reservation,
     /// the mappings that run more. A refusal for the account's floor learns the floor, and
     /// a scale-out is decided again once with the headroom read anew.
-    async fn carry_out(&mut self, p: &mut Pending) -> TargetOutcome {
+    async fn carry_out(&mut self, p: &mut Pending, settled: usize) -> TargetOutcome {
         let mut refusal: Option<String> = None;
         loop {
             let saved = p.decision.history_changed && self.ctx.state.is_some();
@@ -634,6 +637,9 @@ impl Writer<'_> {
                         describe(p.decision.previous)
                     );
                     record.reasons.push(why.clone());
+                    // Deferred to the next evaluation: an SQS record's command is delivered
+                    // again rather than acknowledged unapplied.
+                    record.deferred = true;
                     self.record_outcome(p, ActivityOutcome::Blocked(why)).await;
                     return TargetOutcome::Done(record);
                 }
@@ -644,8 +650,28 @@ impl Writer<'_> {
                     Ok(start_by) => start_by,
                     Err(failure) => return interrupted(p, failure, record),
                 };
-                match self.put(p, value, start_by).await {
+                // Every attempt, retries too, starts before the deadline's margin as well.
+                let by_deadline = self.deadline.map(|d| d.latest_start(self.per_call()));
+                let fence = match (start_by, by_deadline) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                match self.put(p, value, fence).await {
                     Ok(()) => self.applied(p, &mut record),
+                    Err(error)
+                        if error.code.as_deref() == Some(crate::pace::LEASE_PASSED)
+                            && by_deadline.is_some_and(|b| self.ctx.clock.elapsed() > b) =>
+                    {
+                        // A retry the deadline's margin left no room for: deferred, and the
+                        // saved attempt is settled by the next evaluation.
+                        let why = "deferred: a retry of the write would start after the \
+                                   deadline's margin; the next scheduled run continues"
+                            .to_owned();
+                        record.deferred = true;
+                        record.reasons.push(why.clone());
+                        self.record_outcome(p, ActivityOutcome::Blocked(why)).await;
+                        return TargetOutcome::Done(record);
+                    }
                     Err(error) => {
                         let floor = floor_from_error(&error.message)
                             .filter(|_| error.kind() == ErrorKind::InvalidParameter);
@@ -662,6 +688,16 @@ impl Writer<'_> {
                         // A scale-out is decided again once with the headroom read anew; a
                         // first reservation or a cap cannot be helped by a smaller value.
                         let retry = refusal.is_none() && class(p) == Class::ScaleOut;
+                        // The retry reads the account, saves and writes again: only while the
+                        // deadline allows all three.
+                        let late = retry.then(|| self.defer_reason(true, 2, settled)).flatten();
+                        if let Some(reason) = late {
+                            let why = format!("{text}; not decided again: {reason}");
+                            self.record_outcome(p, ActivityOutcome::Blocked(why.clone()))
+                                .await;
+                            record.deferred = true;
+                            return blocked(record, p, &why);
+                        }
                         let budget = if retry {
                             self.headroom = self.read_headroom().await;
                             match self.headroom {
@@ -856,7 +892,12 @@ impl Writer<'_> {
                 return Ok(());
             }
             waiting = still;
-            let need = SETTLE_POLL + self.per_call() * 2 + self.ctx.lambda.control_plane_wait();
+            // Another round reads each mapping still settling, then the history is saved
+            // again and the reservation written: each a paced call.
+            let calls = waiting.len() as u32 + 2;
+            let need = SETTLE_POLL
+                + self.ctx.lambda.control_plane_wait()
+                + (self.per_call() + self.ctx.lambda.control_plane_interval()) * calls;
             let allowed = match self.deadline {
                 Some(deadline) => deadline.allows(&*clock, need),
                 None => clock.elapsed().saturating_sub(began) + SETTLE_POLL <= SETTLE_LIMIT,
@@ -968,8 +1009,10 @@ impl Writer<'_> {
         }
         let deadline = self.deadline?;
         let clock = &*self.ctx.clock;
+        // The first paced call waits for its slot, each one after it for the pacing interval.
         let wait = if writes > 0 {
             self.ctx.lambda.control_plane_wait()
+                + self.ctx.lambda.control_plane_interval() * (writes - 1)
         } else {
             Duration::ZERO
         };
@@ -1034,6 +1077,18 @@ fn already_settling(p: &Pending, written: &[String]) -> Vec<String> {
         .filter(|m| p.source_plan.changes.iter().any(|c| c.uuid == m.uuid))
         .map(|m| m.uuid.clone())
         .collect()
+}
+
+/// A target the deadline keeps from being written: reported as deferred, for the next run.
+fn deferred(p: Pending, reason: String, read_version: Option<Version>) -> Finished {
+    let mut record = p.record();
+    record.deferred = true;
+    record.reasons.push(reason);
+    Finished {
+        order: p.order,
+        known: Some(p.known_after(read_version, false)),
+        outcome: TargetOutcome::Done(record),
+    }
 }
 
 /// Held at the current value because the pool has no room: reported, not failed.

@@ -37,4 +37,9 @@ impl Deadline {
     pub fn margin(&self) -> Duration {
         self.margin
     }
+
+    /// The latest a call that takes `need` may start, on the clock's monotonic scale.
+    pub fn latest_start(&self, need: Duration) -> Duration {
+        self.at.saturating_sub(self.margin + need)
+    }
 }

@@ -139,6 +139,11 @@ impl PacedLambda {
         self.control_plane.wait(&*self.clock)
     }
 
+    /// The time between control-plane calls at the budget's pace.
+    pub fn control_plane_interval(&self) -> Duration {
+        self.control_plane.interval()
+    }
+
     /// `PutFunctionConcurrency`, every attempt of it (retries too) starting before
     /// `start_by` on the clock's monotonic scale, or none: a change fenced by the lease of its
     /// saved attempt ([`crate::lease`]).

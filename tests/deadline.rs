@@ -1,0 +1,209 @@
+//! The invocation's deadline against the writer's paced calls (src/apply.rs): no
+//! control-plane call starts after the deadline's margin, and what the deadline keeps from
+//! being done is deferred, an SQS record's command delivered again.
+
+use lambda_autoscaler::alarm::AlarmState::Ok as Fine;
+use lambda_autoscaler::error::HandlerError;
+use lambda_autoscaler::handler::Autoscaler;
+use lambda_autoscaler::memory::World;
+use lambda_autoscaler::policy::Policy;
+use lambda_autoscaler::ports::{Clock, QueueDepth};
+use lambda_autoscaler::report::Outcome;
+use lambda_autoscaler::settings::Settings;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const NOW: i64 = 1_700_000_000;
+/// The default deadline margin.
+const MARGIN: f64 = 2.0;
+
+const POLICY: &str = r#"{"targets": [
+  { "function": "orders", "min": 2, "max": 100, "tolerance": 0, "scale_out_cooldown_seconds": 0,
+    "scale_in_cooldown_seconds": 0, "scale_in_stabilization_seconds": 0, "alarms": [
+      { "name": "backlog", "on_alarm": { "change": 10 }, "on_ok": { "change": -5 } } ] }
+]}"#;
+
+/// `n` targets t0.. following queues q0.., 10 messages an instance, stability knobs off.
+fn fleet(n: usize, max: u32) -> String {
+    let targets: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"function":"t{i}","min":1,"max":{max},"tolerance":0,
+                   "scale_out_cooldown_seconds":0,"scale_in_cooldown_seconds":0,
+                   "scale_in_stabilization_seconds":0,
+                   "queue":{{"name":"q{i}","messages_per_instance":10}}}}"#
+            )
+        })
+        .collect();
+    format!(r#"{{"targets":[{}]}}"#, targets.join(","))
+}
+
+/// A world and the autoscaler of `policy` with a control-plane budget of `rps`.
+fn setup(policy: &str, rps: f64) -> (World, Autoscaler) {
+    let world = World::new(NOW);
+    let settings = Settings {
+        control_plane_rps: rps,
+        ..Settings::default()
+    };
+    let ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
+    let autoscaler = Autoscaler::new(Policy::from_json(policy, "test"), settings, ctx);
+    (world, autoscaler)
+}
+
+fn run(a: &Autoscaler, event: Value, seconds: Option<f64>) -> Result<Outcome, HandlerError> {
+    let deadline = seconds.map(|s| a.deadline_after(Duration::from_secs_f64(s)));
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(a.handle(&event, deadline))
+}
+
+fn scheduled() -> Value {
+    json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
+}
+
+fn backlog_ok() -> Value {
+    json!({"source": "aws.cloudwatch", "alarmData": {"alarmName": "backlog", "state": {"value": "OK"}}})
+}
+
+/// When each call of `operation` started, from `since`.
+fn starts(world: &World, operation: &str, since: Duration) -> Vec<Duration> {
+    world
+        .calls
+        .all()
+        .into_iter()
+        .filter(|c| c.operation == operation)
+        .map(|c| c.at - since)
+        .collect()
+}
+
+fn depth(visible: u64) -> QueueDepth {
+    QueueDepth {
+        visible,
+        ..QueueDepth::default()
+    }
+}
+
+#[test]
+fn decreases_the_deadline_defers_list_no_mappings_after_its_margin() {
+    let n = 40;
+    let (world, a) = setup(&fleet(n, 100), 5.0);
+    world.lambda.set_pool(10_000, 100);
+    for i in 0..n {
+        world.lambda.add(&format!("t{i}"), Some(50), &[]);
+        world.queues.set_depth(&format!("q{i}"), depth(500));
+    }
+    // Steady: nothing written, and the account's listing is kept.
+    run(&a, scheduled(), None).unwrap();
+    world.clock.advance(Duration::from_secs(60));
+    for i in 0..n {
+        world.queues.set_depth(&format!("q{i}"), depth(10));
+    }
+    world.calls.clear();
+    let since = world.clock.elapsed();
+    let outcome = run(&a, scheduled(), Some(6.0)).unwrap();
+    assert!(outcome.deferred > 0, "{outcome:?}");
+    let lists = starts(&world, "ListEventSourceMappings", since);
+    assert!(
+        lists
+            .iter()
+            .all(|t| *t <= Duration::from_secs_f64(6.0 - MARGIN)),
+        "{lists:?}"
+    );
+}
+
+#[test]
+fn a_scale_out_refused_for_the_pool_is_decided_again_only_while_the_deadline_allows() {
+    let (world, a) = setup(&fleet(1, 1000), 0.5);
+    world.lambda.set_pool(300, 50);
+    world.lambda.add("someone-else", Some(235), &[]);
+    world.lambda.add("t0", Some(5), &[]);
+    world.queues.set_depth("q0", depth(1000));
+    // The write's check passes (a 2.05 s slot, a save and a write, the margin: 6.05 s); the
+    // retry's read, save and write would not.
+    let outcome = run(&a, scheduled(), Some(6.1)).unwrap();
+    let puts = starts(&world, "PutFunctionConcurrency", Duration::ZERO);
+    assert!(
+        puts.iter()
+            .all(|t| *t <= Duration::from_secs_f64(6.1 - MARGIN)),
+        "{puts:?}"
+    );
+    assert_eq!(puts.len(), 1);
+    assert!(outcome.decisions[0].deferred, "{:?}", outcome.decisions[0]);
+}
+
+#[test]
+fn waiting_for_several_mappings_to_settle_counts_every_read_and_the_write_after() {
+    let (world, a) = setup(POLICY, 1.0);
+    world
+        .lambda
+        .add("orders", Some(40), &[("autoscaler:enabled", "true")]);
+    world.cloudwatch.set_alarm("backlog", Fine);
+    for i in 0..4 {
+        world
+            .lambda
+            .add_mapping("orders", &format!("q{i}"), Some(10), true);
+    }
+    // Three reads each, at one call a second: a round of four reads takes four seconds, and
+    // a check that counted two calls a round would write after the margin.
+    world.lambda.set_mapping_settle_reads(3);
+    run(&a, backlog_ok(), Some(18.0)).unwrap();
+    let puts = starts(&world, "PutFunctionConcurrency", Duration::ZERO);
+    assert!(
+        puts.iter()
+            .all(|t| *t <= Duration::from_secs_f64(18.0 - MARGIN)),
+        "{puts:?}"
+    );
+}
+
+#[test]
+fn an_sqs_command_held_for_a_mapping_still_updating_is_delivered_again() {
+    let (world, a) = setup(POLICY, 5.0);
+    world
+        .lambda
+        .add("orders", Some(20), &[("autoscaler:enabled", "true")]);
+    world.cloudwatch.set_alarm("backlog", Fine);
+    world
+        .lambda
+        .add_mapping("orders", "orders-q", Some(20), true);
+    world.lambda.set_mapping_settle_reads(10_000);
+    let body = json!({"function": "orders", "desiredConcurrency": 4}).to_string();
+    let event = json!({"Records": [{"messageId": "m1", "eventSource": "aws:sqs", "body": body}]});
+    let outcome = run(&a, event, Some(10.0)).unwrap();
+    assert_eq!(world.lambda.reserved("orders"), Some(20));
+    assert!(outcome.decisions[0].deferred);
+    let failed: Vec<_> = outcome
+        .batch_item_failures
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, ["m1"]);
+}
+
+#[test]
+fn a_throttled_write_is_retried_only_before_the_deadlines_margin_then_deferred() {
+    let (world, a) = setup(&fleet(1, 100), 1.0);
+    world.lambda.add("t0", Some(1), &[]);
+    world.queues.set_depth("q0", depth(50));
+    world.faults.inject(
+        "PutFunctionConcurrency",
+        None,
+        Some("TooManyRequestsException"),
+        "Rate exceeded",
+        Some(3),
+    );
+    // The check before the write passes (a 1.025 s slot, a save, a write, the margin: 5.025
+    // s); the retries after two throttles would not.
+    let outcome = run(&a, scheduled(), Some(5.05)).unwrap();
+    let puts = starts(&world, "PutFunctionConcurrency", Duration::ZERO);
+    assert!(
+        puts.iter()
+            .all(|t| *t <= Duration::from_secs_f64(5.05 - MARGIN)),
+        "{puts:?}"
+    );
+    let d = &outcome.decisions[0];
+    assert!(d.deferred && !d.applied, "{d:?}");
+    assert_eq!(world.lambda.reserved("t0"), Some(1));
+}
