@@ -31,7 +31,7 @@ lint:
 # Pure tests: the decision core, policy, parsing, handler in memory, injected faults, the
 # simulator, and structured fuzzing of every sample event.
 unit:
-	cargo test --lib --bins --test event_parsing --test handler --test event_sources --test status --test faults --test watch --test drain --test cli --test simulate --test fuzz_events
+	cargo test --lib --bins --test event_parsing --test handler --test event_sources --test status --test faults --test deadline --test watch --test drain --test cli --test simulate --test fuzz_events
 
 # The handler and the CLI against moto's server (started by the tests themselves).
 integration: venv
