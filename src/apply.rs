@@ -1097,6 +1097,11 @@ fn blocked(mut record: DecisionRecord, p: &Pending, refusal: &str) -> TargetOutc
         "blocked by account headroom: {refusal}; the reservation stays {}",
         describe(p.decision.previous)
     ));
+    // An operator's command is not dropped: deferred, its SQS record is delivered again
+    // (the next scheduled run only follows the alarms).
+    if matches!(p.planned.request, crate::decide::Request::Direct(_)) {
+        record.deferred = true;
+    }
     TargetOutcome::Done(record)
 }
 

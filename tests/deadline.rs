@@ -1,6 +1,7 @@
 //! The invocation's deadline against the writer's paced calls (src/apply.rs): no
-//! control-plane call starts after the deadline's margin, and what the deadline keeps from
-//! being done is deferred, an SQS record's command delivered again.
+//! control-plane call starts after the deadline's margin, and what the deadline (or a
+//! mapping still updating, or the account's pool) keeps from being done is deferred, an SQS
+//! record's command delivered again.
 
 use lambda_autoscaler::alarm::AlarmState::Ok as Fine;
 use lambda_autoscaler::error::HandlerError;
@@ -206,4 +207,31 @@ fn a_throttled_write_is_retried_only_before_the_deadlines_margin_then_deferred()
     let d = &outcome.decisions[0];
     assert!(d.deferred && !d.applied, "{d:?}");
     assert_eq!(world.lambda.reserved("t0"), Some(1));
+}
+
+#[test]
+fn an_sqs_command_the_pool_has_no_room_for_is_delivered_again() {
+    let (world, a) = setup(POLICY, 5.0);
+    // 400 in the account, 295 reserved elsewhere and orders' 5: 100 unreserved, the floor,
+    // so nothing more fits.
+    world.lambda.set_pool(400, 100);
+    world.lambda.add("someone-else", Some(295), &[]);
+    world
+        .lambda
+        .add("orders", Some(5), &[("autoscaler:enabled", "true")]);
+    world.cloudwatch.set_alarm("backlog", Fine);
+    let body = json!({"function": "orders", "desiredConcurrency": 50}).to_string();
+    let event = json!({"Records": [{"messageId": "m1", "eventSource": "aws:sqs", "body": body}]});
+    let outcome = run(&a, event, None).unwrap();
+    let d = &outcome.decisions[0];
+    assert_eq!(world.lambda.reserved("orders"), Some(5), "{d:?}");
+    assert!(d.deferred, "{d:?}");
+    let failed: Vec<_> = outcome
+        .batch_item_failures
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, ["m1"]);
 }
