@@ -226,6 +226,20 @@ impl Autoscaler {
         trigger: Trigger,
         deadline: Option<Deadline>,
     ) -> Result<Outcome, HandlerError> {
+        match self.handle_reporting(trigger, deadline).await? {
+            (_, Some(error)) => Err(error),
+            (outcome, None) => Ok(outcome),
+        }
+    }
+
+    /// Handles an already parsed event, and returns what was decided with the error of any
+    /// target that failed: the Lambda function returns the error alone, as Lambda reports a
+    /// failed invocation; the CLI prints both. `Err`: nothing was decided.
+    pub async fn handle_reporting(
+        &self,
+        trigger: Trigger,
+        deadline: Option<Deadline>,
+    ) -> Result<(Outcome, Option<HandlerError>), HandlerError> {
         let policy = self.policy()?;
         let started = self.ctx.clock.elapsed();
         // Only a scheduled reconciliation watches: an event or a command never loops.
@@ -272,7 +286,7 @@ impl Autoscaler {
                 Some(self.watch(ticks, &plan, &first, known).await)
             }
         };
-        self.report(plan, first, watched, points, published).await
+        Ok(self.report(plan, first, watched, points, published).await)
     }
 
     /// Observes, decides and applies every target of the plan; one result per target, in
@@ -706,7 +720,7 @@ impl Autoscaler {
         watched: Option<Watched>,
         points: UnboundedSender<MetricPoint>,
         published: tokio::task::JoinHandle<Result<(), AwsError>>,
-    ) -> Result<Outcome, HandlerError> {
+    ) -> (Outcome, Option<HandlerError>) {
         let dry_run = self.settings.dry_run;
         let mut decisions = Vec::new();
         let mut target_errors: Vec<Option<HandlerError>> = Vec::new();
@@ -768,10 +782,7 @@ impl Autoscaler {
                 source,
             });
         }
-        match HandlerError::combine(errors) {
-            Some(error) => Err(error),
-            None => Ok(outcome),
-        }
+        (outcome, HandlerError::combine(errors))
     }
 }
 

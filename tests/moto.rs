@@ -310,6 +310,43 @@ async fn the_cli_prints_the_decision_record_and_exits_zero() {
 }
 
 #[tokio::test]
+async fn the_cli_prints_what_was_decided_even_when_a_target_failed_and_exits_one() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    // orders-worker scales out; reports-api and thumbnails-worker do not exist.
+    moto.create_function(&config, "orders-worker", Some(5))
+        .await;
+    moto.create_alarm(&config, "orders-backlog-high", "ALARM")
+        .await;
+    let (code, stdout, stderr) = cli(
+        &moto,
+        &[
+            "invoke",
+            "events/scheduled.json",
+            "--policy",
+            "examples/policy.json",
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("FunctionNotFound") || stderr.contains("SeveralTargetsFailed"),
+        "{stderr}"
+    );
+    let record: Value = serde_json::from_str(&stdout).expect("stdout is still the record");
+    let orders = record["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["function"] == "orders-worker")
+        .expect("the target that was changed is in the record");
+    assert_eq!(
+        (orders["previous"].clone(), orders["applied"].clone()),
+        (json!(5), json!(true))
+    );
+    assert_eq!(moto.reserved(&config, "orders-worker").await, Some(15));
+}
+
+#[tokio::test]
 async fn the_cli_publishes_with_put_metric_data_unless_told_emf_on_stderr_or_off() {
     let moto = Moto::start();
     let config = moto.sdk_config().await;

@@ -232,27 +232,35 @@ async fn invoke(args: InvokeArgs<'_>) -> Result<(), String> {
     let autoscaler = wiring::autoscaler(&config, Ok(policy), settings, metrics);
     let deadline = deadline_seconds
         .map(|seconds| autoscaler.deadline_after(std::time::Duration::from_secs_f64(seconds)));
-    let outcome = autoscaler
-        .handle_trigger(trigger, deadline)
+    let described = |e: HandlerError| {
+        let reporting = match &e {
+            HandlerError::Reporting { .. } => true,
+            HandlerError::Several(all) => all
+                .iter()
+                .any(|e| matches!(e, HandlerError::Reporting { .. })),
+            _ => false,
+        };
+        let hint = if reporting {
+            "\n(--metrics api publishes with cloudwatch:PutMetricData, which the deployed \
+             role does not grant; --metrics emf or --metrics off need no permission)"
+        } else {
+            ""
+        };
+        format!("{}: {e}{hint}", e.error_type())
+    };
+    // What was decided is printed even when a target failed: the other targets may have
+    // been changed. A failure that decided nothing (an unmanaged function) prints nothing.
+    let (outcome, failed) = autoscaler
+        .handle_reporting(trigger, deadline)
         .await
-        .map_err(|e| {
-            let reporting = match &e {
-                HandlerError::Reporting { .. } => true,
-                HandlerError::Several(all) => all
-                    .iter()
-                    .any(|e| matches!(e, HandlerError::Reporting { .. })),
-                _ => false,
-            };
-            let hint = if reporting {
-                "\n(--metrics api publishes with cloudwatch:PutMetricData, which the deployed \
-                 role does not grant; --metrics emf or --metrics off need no permission)"
-            } else {
-                ""
-            };
-            format!("{}: {e}{hint}", e.error_type())
-        })?;
-    let json = serde_json::to_string_pretty(&outcome).map_err(|e| e.to_string())?;
-    write_stdout(&format!("{json}\n"))?;
+        .map_err(described)?;
+    if failed.is_none() || !outcome.decisions.is_empty() {
+        let json = serde_json::to_string_pretty(&outcome).map_err(|e| e.to_string())?;
+        write_stdout(&format!("{json}\n"))?;
+    }
+    if let Some(error) = failed {
+        return Err(described(error));
+    }
     match outcome.record_errors.as_slice() {
         [] => Ok(()),
         failed => Err(failed
