@@ -375,9 +375,15 @@ fn starting_history(
             if let (Some(current), true) = (inputs.current, window > 0) {
                 let seed = current.clamp(bounds.min, bounds.max);
                 seeded.record(inputs.now, seed, window);
+                // Said with the bounds when they move it (a window's min above it).
+                let counted = if seed == current {
+                    format!("({seed})")
+                } else {
+                    format!("({current}, within the bounds {seed})")
+                };
                 reasons.push(format!(
-                    "without history the current reservation counts as recommended now ({seed}): \
-                     a scale-in waits a full stabilization window ({window} s)"
+                    "without history the current reservation counts as recommended now \
+                     {counted}: a scale-in waits a full stabilization window ({window} s)"
                 ));
             }
             // The event source records carry no times: they outlive a history set aside,
@@ -2726,6 +2732,19 @@ mod tests {
         let again = super::decide(&t, &inputs, Request::FollowAlarms);
         assert_eq!(again.desired, Some(90));
         assert!(!again.history_changed, "{:?}", again.history);
+    }
+
+    #[test]
+    fn without_history_the_reason_names_the_current_reservation_and_the_bounds_that_move_it() {
+        // 100 reserved, a max of 50: 50 is what counts, and the reason says why.
+        let t = tracker(1, 50, Stability::default());
+        let d = with_queue(&t, Some(100), 0, &SavedState::Missing);
+        assert_eq!(d.desired, Some(50));
+        assert!(
+            has(&d, "counts as recommended now (100, within the bounds 50)"),
+            "{:?}",
+            d.reasons
+        );
     }
 
     #[test]
