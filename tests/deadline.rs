@@ -78,6 +78,29 @@ fn starts(world: &World, operation: &str, since: Duration) -> Vec<Duration> {
         .collect()
 }
 
+/// Asserts that every call in `starts` began before the margin of a deadline `seconds` away.
+#[track_caller]
+fn within_margin(starts: &[Duration], seconds: f64) {
+    let latest = Duration::from_secs_f64(seconds - MARGIN);
+    assert!(starts.iter().all(|t| *t <= latest), "{starts:?}");
+}
+
+/// An SQS batch of one record, `m1`, carrying a direct command.
+fn sqs_command(function: &str, desired: u32) -> Value {
+    let body = json!({"function": function, "desiredConcurrency": desired}).to_string();
+    json!({"Records": [{"messageId": "m1", "eventSource": "aws:sqs", "body": body}]})
+}
+
+/// The records the batch reports failed, to be delivered again.
+fn failed_records(outcome: &Outcome) -> Vec<String> {
+    outcome
+        .batch_item_failures
+        .iter()
+        .flatten()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
 fn depth(visible: u64) -> QueueDepth {
     QueueDepth {
         visible,
@@ -105,12 +128,7 @@ fn decreases_the_deadline_defers_list_no_mappings_after_its_margin() {
     let outcome = run(&a, scheduled(), Some(6.0)).unwrap();
     assert!(outcome.deferred > 0, "{outcome:?}");
     let lists = starts(&world, "ListEventSourceMappings", since);
-    assert!(
-        lists
-            .iter()
-            .all(|t| *t <= Duration::from_secs_f64(6.0 - MARGIN)),
-        "{lists:?}"
-    );
+    within_margin(&lists, 6.0);
 }
 
 #[test]
@@ -124,11 +142,7 @@ fn a_scale_out_refused_for_the_pool_is_decided_again_only_while_the_deadline_all
     // retry's read, save and write would not.
     let outcome = run(&a, scheduled(), Some(6.1)).unwrap();
     let puts = starts(&world, "PutFunctionConcurrency", Duration::ZERO);
-    assert!(
-        puts.iter()
-            .all(|t| *t <= Duration::from_secs_f64(6.1 - MARGIN)),
-        "{puts:?}"
-    );
+    within_margin(&puts, 6.1);
     assert_eq!(puts.len(), 1);
     assert!(outcome.decisions[0].deferred, "{:?}", outcome.decisions[0]);
 }
@@ -150,11 +164,7 @@ fn waiting_for_several_mappings_to_settle_counts_every_read_and_the_write_after(
     world.lambda.set_mapping_settle_reads(3);
     run(&a, backlog_ok(), Some(18.0)).unwrap();
     let puts = starts(&world, "PutFunctionConcurrency", Duration::ZERO);
-    assert!(
-        puts.iter()
-            .all(|t| *t <= Duration::from_secs_f64(18.0 - MARGIN)),
-        "{puts:?}"
-    );
+    within_margin(&puts, 18.0);
 }
 
 #[test]
@@ -168,19 +178,10 @@ fn an_sqs_command_held_for_a_mapping_still_updating_is_delivered_again() {
         .lambda
         .add_mapping("orders", "orders-q", Some(20), true);
     world.lambda.set_mapping_settle_reads(10_000);
-    let body = json!({"function": "orders", "desiredConcurrency": 4}).to_string();
-    let event = json!({"Records": [{"messageId": "m1", "eventSource": "aws:sqs", "body": body}]});
-    let outcome = run(&a, event, Some(10.0)).unwrap();
+    let outcome = run(&a, sqs_command("orders", 4), Some(10.0)).unwrap();
     assert_eq!(world.lambda.reserved("orders"), Some(20));
     assert!(outcome.decisions[0].deferred);
-    let failed: Vec<_> = outcome
-        .batch_item_failures
-        .as_ref()
-        .unwrap()
-        .iter()
-        .map(|f| f.item_identifier.clone())
-        .collect();
-    assert_eq!(failed, ["m1"]);
+    assert_eq!(failed_records(&outcome), ["m1"]);
 }
 
 #[test]
@@ -199,11 +200,7 @@ fn a_throttled_write_is_retried_only_before_the_deadlines_margin_then_deferred()
     // s); the retries after two throttles would not.
     let outcome = run(&a, scheduled(), Some(5.05)).unwrap();
     let puts = starts(&world, "PutFunctionConcurrency", Duration::ZERO);
-    assert!(
-        puts.iter()
-            .all(|t| *t <= Duration::from_secs_f64(5.05 - MARGIN)),
-        "{puts:?}"
-    );
+    within_margin(&puts, 5.05);
     let d = &outcome.decisions[0];
     assert!(d.deferred && !d.applied, "{d:?}");
     assert_eq!(world.lambda.reserved("t0"), Some(1));
@@ -220,18 +217,9 @@ fn an_sqs_command_the_pool_has_no_room_for_is_delivered_again() {
         .lambda
         .add("orders", Some(5), &[("autoscaler:enabled", "true")]);
     world.cloudwatch.set_alarm("backlog", Fine);
-    let body = json!({"function": "orders", "desiredConcurrency": 50}).to_string();
-    let event = json!({"Records": [{"messageId": "m1", "eventSource": "aws:sqs", "body": body}]});
-    let outcome = run(&a, event, None).unwrap();
+    let outcome = run(&a, sqs_command("orders", 50), None).unwrap();
     let d = &outcome.decisions[0];
     assert_eq!(world.lambda.reserved("orders"), Some(5), "{d:?}");
     assert!(d.deferred, "{d:?}");
-    let failed: Vec<_> = outcome
-        .batch_item_failures
-        .as_ref()
-        .unwrap()
-        .iter()
-        .map(|f| f.item_identifier.clone())
-        .collect();
-    assert_eq!(failed, ["m1"]);
+    assert_eq!(failed_records(&outcome), ["m1"]);
 }
