@@ -414,33 +414,37 @@ fn metric_result(id: &str, status: StatusCode, values: &[f64]) -> MetricDataResu
         .build()
 }
 
-#[tokio::test]
-async fn a_metric_query_that_failed_fails_the_read_instead_of_reading_as_no_data() {
-    // Five minutes of 200 s of Duration over 100 messages; the invocation count's query
-    // failed. Taken as data, the batch size would be unknown and the proposal could fall.
-    let read = mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_output(|| {
+/// CloudWatch answering five minutes of 200 s of `Duration` over 100 messages, with `count`
+/// for the invocation count's query (`c0`).
+fn cloudwatch_answering(count: MetricDataResult) -> CloudWatch {
+    let read = mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_output(move || {
         GetMetricDataOutput::builder()
             .metric_data_results(metric_result("d0", StatusCode::Complete, &[200_000.0; 5]))
-            .metric_data_results(
-                MetricDataResult::builder()
-                    .id("c0")
-                    .status_code(StatusCode::InternalError)
-                    .messages(MessageData::builder().value("try again").build())
-                    .build(),
-            )
+            .metric_data_results(count.clone())
             .metric_data_results(metric_result("m0", StatusCode::Complete, &[100.0; 5]))
             .build()
     });
-    let cloudwatch = CloudWatch::new(mock_client!(
+    CloudWatch::new(mock_client!(
         aws_sdk_cloudwatch,
         RuleMode::MatchAny,
         [&read]
-    ));
+    ))
+}
+
+#[tokio::test]
+async fn a_metric_query_that_failed_fails_the_read_instead_of_reading_as_no_data() {
+    // The invocation count's query failed. Taken as data, the batch size would be unknown
+    // and the proposal could fall.
+    let failed = MetricDataResult::builder()
+        .id("c0")
+        .status_code(StatusCode::InternalError)
+        .messages(MessageData::builder().value("try again").build())
+        .build();
     let query = ServiceQuery {
         function: "orders".into(),
         queue: "orders-q".into(),
     };
-    let error = cloudwatch
+    let error = cloudwatch_answering(failed)
         .service_points(std::slice::from_ref(&query), 0, 1000)
         .await
         .unwrap_err();
@@ -454,19 +458,11 @@ async fn a_metric_query_that_failed_fails_the_read_instead_of_reading_as_no_data
         error.message
     );
     // Complete answers are points.
-    let complete = mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_output(|| {
-        GetMetricDataOutput::builder()
-            .metric_data_results(metric_result("d0", StatusCode::Complete, &[200_000.0; 5]))
-            .metric_data_results(metric_result("c0", StatusCode::Complete, &[10.0; 5]))
-            .metric_data_results(metric_result("m0", StatusCode::Complete, &[100.0; 5]))
-            .build()
-    });
-    let cloudwatch = CloudWatch::new(mock_client!(
-        aws_sdk_cloudwatch,
-        RuleMode::MatchAny,
-        [&complete]
-    ));
-    let points = cloudwatch.service_points(&[query], 0, 1000).await.unwrap();
+    let complete = metric_result("c0", StatusCode::Complete, &[10.0; 5]);
+    let points = cloudwatch_answering(complete)
+        .service_points(&[query], 0, 1000)
+        .await
+        .unwrap();
     assert_eq!(points[0].len(), 5);
     assert_eq!(points[0][0].invocations, Some(10.0));
 }
