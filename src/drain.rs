@@ -287,22 +287,29 @@ pub fn propose(
         (None, Some(m)) => (m.seconds, "measured by CloudWatch".to_owned(), true),
         (None, None) => {
             let largest = f64::from(goal.target_wait_seconds) / b;
-            let how = match signals.last_seconds.filter(|&last| last > largest) {
+            match signals.last_seconds.filter(|&last| last > largest) {
                 // The goal cannot be met at that service time; assuming less would scale in
                 // because a measurement went missing.
-                Some(last) => format!(
-                    "unknown (no service_seconds, none measured lately): the last one \
-                     measured, {}, above the wait over the batch, {}",
-                    round(last),
-                    round(largest)
+                Some(last) => (
+                    last,
+                    format!(
+                        "unknown (no service_seconds, none measured lately): the last one \
+                         measured, {}, above the wait over the batch, {}",
+                        round(last),
+                        round(largest)
+                    ),
+                    false,
                 ),
-                None => format!(
-                    "unknown (no service_seconds, none measured yet): at most the wait over \
-                     the batch, {}",
-                    round(largest)
+                None => (
+                    largest,
+                    format!(
+                        "unknown (no service_seconds, none measured yet): at most the wait \
+                         over the batch, {}",
+                        round(largest)
+                    ),
+                    false,
                 ),
-            };
-            (largest.max(signals.last_seconds.unwrap_or(0.0)), how, false)
+            }
         }
     };
 
