@@ -10,7 +10,7 @@
 use crate::context::Context;
 use crate::deadline::Deadline;
 use crate::decide::QueueDepth;
-use crate::drain::{DepthSamples, Measured, Rates, Signals};
+use crate::drain::{DepthSamples, Rates, Signals};
 use crate::event_sources;
 use crate::observe::{self, Shared};
 use crate::plan::Plan;
@@ -31,9 +31,9 @@ pub struct QueueSignals {
 #[derive(Debug, Clone, Default)]
 pub struct DrainRead {
     rates: HashMap<Counted, Rates>,
-    measured: HashMap<ServiceQuery, Measured>,
-    /// The service time last measured, for the queries whose measurement is too old.
-    last_seconds: HashMap<ServiceQuery, f64>,
+    /// Each target's service-time reads, as they stood at `now`.
+    service: HashMap<ServiceQuery, Readings>,
+    now: i64,
 }
 
 impl DrainRead {
@@ -51,11 +51,12 @@ impl DrainRead {
                 .max(),
             _ => None,
         };
+        let readings = query_of(target).and_then(|q| self.service.get(&q));
         Signals {
             rates: self.rates.get(&counted(spec)).copied(),
-            measured: query_of(target).and_then(|q| self.measured.get(&q).copied()),
+            measured: readings.and_then(|r| r.measured(self.now)),
             mapping_batch_size,
-            last_seconds: query_of(target).and_then(|q| self.last_seconds.get(&q).copied()),
+            last_seconds: readings.and_then(Readings::last_seconds),
         }
     }
 }
@@ -179,15 +180,8 @@ impl QueueSignals {
                     .record(now, points.map(Vec::as_slice));
             }
         }
-        let service = lock(&self.service);
-        read.measured = service
-            .iter()
-            .filter_map(|(q, r)| r.measured(now).map(|m| (q.clone(), m)))
-            .collect();
-        read.last_seconds = service
-            .iter()
-            .filter_map(|(q, r)| r.last_seconds().map(|s| (q.clone(), s)))
-            .collect();
+        read.service = lock(&self.service).clone();
+        read.now = now;
         read
     }
 }
