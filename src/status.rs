@@ -295,27 +295,27 @@ pub fn table(rows: &[TargetStatus], now: i64) -> String {
                 )
             })
             .collect();
+        // A target that could not be read has no known reservation ("unreserved" would say
+        // it has none) and no cooldowns.
+        let (reservation, cooldowns) = if r.error.is_some() {
+            ("unknown".into(), "-".into())
+        } else {
+            (
+                describe(r.reservation),
+                format!(
+                    "{}s/{}s",
+                    r.cooldown.scale_out_seconds_left, r.cooldown.scale_in_seconds_left
+                ),
+            )
+        };
         let mut line = vec![
             r.function.clone(),
             r.min.to_string(),
             r.max.to_string(),
-            // A target that could not be read has no known reservation: "unreserved" would
-            // say it has none.
-            if r.error.is_some() {
-                "unknown".into()
-            } else {
-                describe(r.reservation)
-            },
+            reservation,
             recommended,
             last,
-            if r.error.is_some() {
-                "-".into()
-            } else {
-                format!(
-                    "{}s/{}s",
-                    r.cooldown.scale_out_seconds_left, r.cooldown.scale_in_seconds_left
-                )
-            },
+            cooldowns,
             if signals.is_empty() {
                 "-".into()
             } else {
