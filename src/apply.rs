@@ -636,12 +636,7 @@ impl Writer<'_> {
                          evaluation, so that no batch already received is throttled",
                         describe(p.decision.previous)
                     );
-                    record.reasons.push(why.clone());
-                    // Deferred to the next evaluation: an SQS record's command is delivered
-                    // again rather than acknowledged unapplied.
-                    record.deferred = true;
-                    self.record_outcome(p, ActivityOutcome::Blocked(why)).await;
-                    return TargetOutcome::Done(record);
+                    return self.hold_for_next_run(p, record, why).await;
                 }
             }
             // 2. The reservation.
@@ -652,25 +647,19 @@ impl Writer<'_> {
                 };
                 // Every attempt, retries too, starts before the deadline's margin as well.
                 let by_deadline = self.deadline.map(|d| d.latest_start(self.per_call()));
-                let fence = match (start_by, by_deadline) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+                let fence = start_by.into_iter().chain(by_deadline).min();
                 match self.put(p, value, fence).await {
                     Ok(()) => self.applied(p, &mut record),
                     Err(error)
                         if error.code.as_deref() == Some(crate::pace::LEASE_PASSED)
                             && by_deadline.is_some_and(|b| self.ctx.clock.elapsed() > b) =>
                     {
-                        // A retry the deadline's margin left no room for: deferred, and the
-                        // saved attempt is settled by the next evaluation.
+                        // A retry the deadline's margin left no room for: the saved attempt is
+                        // settled by the next evaluation.
                         let why = "deferred: a retry of the write would start after the \
                                    deadline's margin; the next scheduled run continues"
                             .to_owned();
-                        record.deferred = true;
-                        record.reasons.push(why.clone());
-                        self.record_outcome(p, ActivityOutcome::Blocked(why)).await;
-                        return TargetOutcome::Done(record);
+                        return self.hold_for_next_run(p, record, why).await;
                     }
                     Err(error) => {
                         let floor = floor_from_error(&error.message)
@@ -792,6 +781,21 @@ impl Writer<'_> {
         Ok(p.saved_at.map(|at| at + lease::START_WITHIN))
     }
 
+    /// Leaves the target to the next run with `why`: its activity is recorded blocked, and
+    /// the record deferred, so that an SQS record's command is delivered again rather than
+    /// acknowledged unapplied.
+    async fn hold_for_next_run(
+        &mut self,
+        p: &mut Pending,
+        mut record: DecisionRecord,
+        why: String,
+    ) -> TargetOutcome {
+        record.reasons.push(why.clone());
+        record.deferred = true;
+        self.record_outcome(p, ActivityOutcome::Blocked(why)).await;
+        TargetOutcome::Done(record)
+    }
+
     /// Writes a failed or blocked attempt's outcome at once: the second write of the target,
     /// spent only when a change does not land (a successful one is settled by the next
     /// write). Only after the history was saved with the attempt; a failure here is logged.
@@ -893,7 +897,8 @@ impl Writer<'_> {
             }
             waiting = still;
             // Another round reads each mapping still settling, then the history is saved
-            // again and the reservation written: each a paced call.
+            // again and the reservation written: each counted as a paced call (the save,
+            // to DynamoDB, is not one, which leaves room to spare).
             let calls = waiting.len() as u32 + 2;
             let need = SETTLE_POLL
                 + self.ctx.lambda.control_plane_wait()
