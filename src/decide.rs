@@ -399,6 +399,45 @@ fn starting_history(
     }
 }
 
+/// The target's knobs at this evaluation: with a [`crate::policy::Narrowing`], its
+/// tolerances narrowed by the seconds the reservation has held since the last change a
+/// usable history recorded (none: as wide as set), said in the reasons when they apply.
+fn narrowed_knobs(
+    target: &Target,
+    inputs: &Inputs,
+    request: Request,
+    reasons: &mut Vec<String>,
+) -> Stability {
+    let set = target.stability;
+    let (Some(narrowing), SavedState::Valid(saved)) = (set.narrowing, inputs.saved) else {
+        return set;
+    };
+    let now = inputs.now;
+    let usable = saved
+        .latest_time()
+        .is_none_or(|t| t <= now + MAX_CLOCK_SKEW_SECONDS);
+    let Some(change) = saved.last_change.filter(|_| usable) else {
+        return set;
+    };
+    let held = now - change.at;
+    let knobs = set.after_holding(held);
+    // Tolerances apply around a reservation, and not to a direct command.
+    if knobs != set && inputs.current.is_some() && request == Request::FollowAlarms {
+        let out = match (set.scale_out_tolerance, knobs.scale_out_tolerance) {
+            (Some(from), Some(to)) if from != to => {
+                format!(", scale-out tolerance {from} to {to}")
+            }
+            _ => String::new(),
+        };
+        reasons.push(format!(
+            "held {held} s since the last change: tolerance {} narrowed to {}{out} (towards {} \
+             with a time constant of {} s)",
+            set.tolerance, knobs.tolerance, narrowing.to, narrowing.seconds
+        ));
+    }
+    knobs
+}
+
 /// The history an evaluation starts from.
 struct Started {
     history: History,
@@ -420,7 +459,16 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
     // A function without a reservation draws on the unreserved pool, up to everything the
     // account has; for relative steps the policy's max is the meaningful stand-in.
     let basis = i64::from(current.unwrap_or(bounds.max));
-    let asked = proposals(target, inputs, request, &bounds, basis, &mut reasons);
+    let knobs = narrowed_knobs(target, inputs, request, &mut reasons);
+    let asked = proposals(
+        target,
+        &knobs,
+        inputs,
+        request,
+        &bounds,
+        basis,
+        &mut reasons,
+    );
 
     let Started {
         mut history,
@@ -464,6 +512,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
         let mut record = Record {
             history: &mut history,
             now,
+            knobs,
             ceiling: asked.sustained_ceiling,
             // A just-started history's seed holds a scale-in for the whole window.
             drops_skip_window: follows_drain(target) && !seeded,
@@ -507,7 +556,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
             capped,
             now,
         };
-        history.load = remember_load(target, &asked, request, &bounds, evaluated, history.load);
+        history.load = remember_load(&knobs, &asked, request, &bounds, evaluated, history.load);
     }
     if current != Some(desired) {
         let from = i64::from(current.unwrap_or(bounds.max));
@@ -537,7 +586,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
 /// Step 5's memory for a drain-time target: what an evaluation says of its load
 /// ([`crate::drain_stability`]).
 fn remember_load(
-    target: &Target,
+    knobs: &Stability,
     asked: &Asked,
     request: Request,
     bounds: &Bounds,
@@ -567,7 +616,7 @@ fn remember_load(
         from: current.map_or(-1, i64::from),
         asked: asked_for,
         queue_asked: asked_for.and(asked.queue),
-        tolerance: target.stability.tolerance_of(true),
+        tolerance: knobs.tolerance_of(true),
         proposed,
         to: value,
         capped,
@@ -624,6 +673,7 @@ impl Asked {
 /// (first half): with partial reads, the target's `on_metric_failure` replaces the proposals.
 fn proposals(
     target: &Target,
+    knobs: &Stability,
     inputs: &Inputs,
     request: Request,
     bounds: &Bounds,
@@ -659,7 +709,7 @@ fn proposals(
                     bounds.min,
                     &inputs.drain,
                     // A drain-time proposal aims above the need by what holds an increase.
-                    target.stability.tolerance_of(true),
+                    knobs.tolerance_of(true),
                 );
                 reasons.push(proposal.reason);
                 let value = match (proposal.slow_dependency, inputs.current) {
@@ -844,6 +894,9 @@ fn stabilize_around_current(
 struct Record<'a> {
     history: &'a mut History,
     now: i64,
+    /// The target's knobs at this evaluation: its tolerances narrowed while the reservation
+    /// held ([`narrowed_knobs`]).
+    knobs: Stability,
     /// [`Asked::sustained_ceiling`].
     ceiling: Option<i64>,
     /// A decrease beyond noise may skip the scale-in window ([`crate::drain_stability`]).
@@ -862,7 +915,7 @@ impl Record<'_> {
     ) {
         let (min, max) = (i64::from(bounds.min), i64::from(bounds.max));
         let mut kept = value.clamp(min, max);
-        let tolerance = target.stability.tolerance;
+        let tolerance = self.knobs.tolerance;
         if let Some(ceiling) = self.ceiling.map(|c| c.clamp(min, max)) {
             // Within the tolerance the recommendation stands, so that a steady target's
             // noise changes nothing to save.
@@ -1054,8 +1107,7 @@ fn stabilize(
     value: i64,
     reasons: &mut Vec<String>,
 ) -> i64 {
-    let knobs = target.stability;
-    let value = within_tolerance(&knobs, current, value, reasons);
+    let value = within_tolerance(&record.knobs, current, value, reasons);
     record.recommendation(target, bounds, value, reasons);
     let (history, now) = (&*record.history, record.now);
     if cooling_down(target, history, current, value, now, reasons) {
@@ -2561,6 +2613,171 @@ mod tests {
         assert_eq!(d.desired, Some(27), "{:?}", d.reasons);
     }
 
+    /// A tolerance of 0.3 that narrows towards 0.1 with a time constant of 1200 s.
+    const NARROWING: Stability = Stability {
+        tolerance: 0.3,
+        narrowing: Some(crate::policy::Narrowing {
+            to: 0.1,
+            seconds: 1200,
+        }),
+        ..Stability::OFF
+    };
+
+    #[test]
+    fn a_narrowing_tolerance_holds_a_change_after_a_change_and_acts_on_it_once_held_long() {
+        let t = tracker(1, 500, NARROWING);
+        // 100 -> 120 is 20 %: within 0.3 a minute after the last change (0.29)...
+        let fresh = with_queue(
+            &t,
+            Some(100),
+            1200,
+            &history(Some((60, Direction::Out)), &[]),
+        );
+        assert_eq!(fresh.desired, Some(100), "{:?}", fresh.reasons);
+        assert!(
+            has(
+                &fresh,
+                "held 60 s since the last change: tolerance 0.3 narrowed to 0.29 \
+                 (towards 0.1 with a time constant of 1200 s)"
+            ) && has(
+                &fresh,
+                "held: a change of 20 is within tolerance 0.29 of 100"
+            ),
+            "{:?}",
+            fresh.reasons
+        );
+        // ...and beyond it after an hour held (0.1 + 0.2 e^-3 = 0.11).
+        let held = with_queue(
+            &t,
+            Some(100),
+            1200,
+            &history(Some((3600, Direction::Out)), &[]),
+        );
+        assert_eq!(held.desired, Some(120), "{:?}", held.reasons);
+        assert!(
+            has(&held, "tolerance 0.3 narrowed to 0.11 "),
+            "{:?}",
+            held.reasons
+        );
+        // It never narrows below its floor: 100 -> 109 stays held however long.
+        let long = history(Some((86_400, Direction::Out)), &[]);
+        let d = with_queue(&t, Some(100), 1090, &long);
+        assert_eq!(d.desired, Some(100), "{:?}", d.reasons);
+        assert!(has(&d, "within tolerance 0.1 of 100"), "{:?}", d.reasons);
+        // Without a narrowing the same hour changes nothing.
+        let plain = tracker(
+            1,
+            500,
+            Stability {
+                narrowing: None,
+                ..NARROWING
+            },
+        );
+        let d = with_queue(
+            &plain,
+            Some(100),
+            1200,
+            &history(Some((3600, Direction::Out)), &[]),
+        );
+        assert_eq!(d.desired, Some(100));
+        assert!(!has(&d, "narrowed"), "{:?}", d.reasons);
+    }
+
+    #[test]
+    fn a_narrowing_tolerance_stays_wide_without_a_usable_last_change() {
+        let t = tracker(1, 500, NARROWING);
+        // Its last change an hour ago, but a recommendation from the future: set aside.
+        let from_the_future = history(
+            Some((3600, Direction::Out)),
+            &[(100, Some(-3 * MAX_CLOCK_SKEW_SECONDS))],
+        );
+        let never_changed = history(None, &[]);
+        for saved in [SavedState::Missing, never_changed, from_the_future] {
+            let d = with_queue(&t, Some(100), 1200, &saved);
+            assert_eq!(d.desired, Some(100), "{saved:?}: {:?}", d.reasons);
+            assert!(
+                has(&d, "within tolerance 0.3 of 100") && !has(&d, "narrowed"),
+                "{saved:?}: {:?}",
+                d.reasons
+            );
+        }
+    }
+
+    #[test]
+    fn a_narrowing_tolerance_is_not_said_where_tolerances_do_not_apply() {
+        let t = tracker(1, 500, NARROWING);
+        let long = history(Some((3600, Direction::Out)), &[]);
+        let inputs = Inputs {
+            current: Some(100),
+            alarms: &AlarmStates::new(),
+            queue: None,
+            saved: &long,
+            now: NOW,
+            unread: &[],
+            headroom: None,
+            mapping_floor: 0,
+            pause_held: false,
+            drain: DrainSignals::default(),
+        };
+        let direct = super::decide(&t, &inputs, Request::Direct(120));
+        assert_eq!(direct.desired, Some(120));
+        assert!(!has(&direct, "narrowed"), "{:?}", direct.reasons);
+        let first = with_queue(&t, None, 1200, &long);
+        assert_eq!(first.desired, Some(120));
+        assert!(!has(&first, "narrowed"), "{:?}", first.reasons);
+    }
+
+    #[test]
+    fn a_narrowing_tolerance_brings_a_drain_proposal_closer_above_the_need() {
+        let at_work = |saved: &SavedState| {
+            with_drain(
+                &drain_tracker(NARROWING),
+                Some(10),
+                depth(0, 20, 0),
+                DrainSignals::default(),
+                saved,
+                &AlarmStates::new(),
+            )
+        };
+        // 20 at work: 30 % above right after a change (26, + 6.9 of headroom)...
+        let fresh = at_work(&history(Some((0, Direction::Out)), &[]));
+        assert_eq!(fresh.desired, Some(33), "{:?}", fresh.reasons);
+        // ...11 % above after an hour held (22.2, + 6.9).
+        let held = at_work(&history(Some((3600, Direction::Out)), &[]));
+        assert_eq!(held.desired, Some(30), "{:?}", held.reasons);
+    }
+
+    #[test]
+    fn a_narrowing_tolerance_narrows_a_scale_out_tolerance_above_its_floor_only() {
+        let knobs = |out| Stability {
+            scale_out_tolerance: Some(out),
+            ..NARROWING
+        };
+        let wide = knobs(0.2).after_holding(1200);
+        // 0.1 + 0.2 / e and 0.1 + 0.1 / e, to three decimals.
+        assert_eq!(
+            (wide.tolerance, wide.scale_out_tolerance),
+            (0.174, Some(0.137))
+        );
+        let narrow = knobs(0.05).after_holding(1200);
+        assert_eq!(narrow.scale_out_tolerance, Some(0.05));
+        let t = tracker(1, 500, knobs(0.2));
+        let d = with_queue(
+            &t,
+            Some(100),
+            1000,
+            &history(Some((1200, Direction::Out)), &[]),
+        );
+        assert!(
+            has(
+                &d,
+                "tolerance 0.3 narrowed to 0.174, scale-out tolerance 0.2 to 0.137"
+            ),
+            "{:?}",
+            d.reasons
+        );
+    }
+
     #[test]
     fn tolerance_never_blocks_a_change_forced_by_bounds_or_a_cap() {
         let mut t = tracker(
@@ -3004,12 +3221,28 @@ mod tests {
             proptest::option::of(1u32..50),
             proptest::option::of(1u32..=300),
             proptest::option::of(1u32..=100),
+            proptest::option::of((prop_oneof![Just(0.0), Just(0.05), Just(0.1)], 1u32..3600)),
         )
             .prop_map(
-                |(tolerance, out_tolerance, out, inn, window, up, down, up_pct, down_pct)| {
+                |(
+                    tolerance,
+                    out_tolerance,
+                    out,
+                    inn,
+                    window,
+                    up,
+                    down,
+                    up_pct,
+                    down_pct,
+                    narrow,
+                )| {
                     Stability {
                         tolerance,
                         scale_out_tolerance: out_tolerance,
+                        narrowing: narrow.map(|(to, seconds)| crate::policy::Narrowing {
+                            to: f64::min(to, tolerance),
+                            seconds,
+                        }),
                         scale_out_cooldown_seconds: out,
                         scale_in_cooldown_seconds: inn,
                         scale_in_stabilization_seconds: window,

@@ -34,6 +34,18 @@ fn validate_prints_each_target_with_its_rules_queue_and_knobs() {
 }
 
 #[test]
+fn validate_prints_a_narrowing_tolerance() {
+    let (code, stdout, stderr) =
+        autoscaler(&["validate", "--policy", "examples/drain-time-policy.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let line = "  tolerance 0.3 narrowing to 0.1 while held (time constant 1200 s), cooldowns out 0 s / in 60 s, scale-in stabilization 180 s, max step out unlimited / in unlimited";
+    assert!(
+        stdout.lines().any(|l| l == line),
+        "missing {line:?} in:\n{stdout}"
+    );
+}
+
+#[test]
 fn validate_without_any_policy_says_how_to_give_one() {
     let (code, stdout, stderr) = autoscaler(&["validate"]);
     assert_eq!(code, 1);

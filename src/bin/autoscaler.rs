@@ -452,10 +452,17 @@ fn validate(policy: Option<&Path>, now: Option<i64>) -> Result<(), String> {
             (None, Some(p)) => format!("{p}%"),
             (Some(s), Some(p)) => format!("{s} or {p}% (the tighter)"),
         };
-        let tolerance = match knobs.scale_out_tolerance {
+        let mut tolerance = match knobs.scale_out_tolerance {
             Some(out) => format!("{} (scale-out {out})", knobs.tolerance),
             None => knobs.tolerance.to_string(),
         };
+        if let Some(narrowing) = knobs.narrowing {
+            let _ = write!(
+                tolerance,
+                " narrowing to {} while held (time constant {} s)",
+                narrowing.to, narrowing.seconds
+            );
+        }
         let _ = writeln!(
             out,
             "  tolerance {}, cooldowns out {} s / in {} s, scale-in stabilization {} s, \

@@ -264,6 +264,8 @@ pub struct Stability {
     /// decreases only), as the HPA's `behavior.scaleUp.tolerance` does. A small one lets a
     /// drain-time target aim closer above its need ([`crate::drain`]).
     pub scale_out_tolerance: Option<f64>,
+    /// The tolerances narrow while the reservation holds: `None` keeps them as set.
+    pub narrowing: Option<Narrowing>,
     pub scale_out_cooldown_seconds: u32,
     pub scale_in_cooldown_seconds: u32,
     /// Scale in only to the highest recommendation of this many seconds.
@@ -290,6 +292,7 @@ impl Stability {
     pub const OFF: Stability = Stability {
         tolerance: 0.0,
         scale_out_tolerance: None,
+        narrowing: None,
         scale_out_cooldown_seconds: 0,
         scale_in_cooldown_seconds: 0,
         scale_in_stabilization_seconds: 0,
@@ -310,11 +313,59 @@ impl Stability {
     }
 }
 
+/// A tolerance that narrows while the reservation holds: a wide band right after a change
+/// keeps writes few while the load settles, and a narrow one later brings a reservation that
+/// the wide band held far from a slowly moving need closer to it (docs/policy.md).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Narrowing {
+    /// The tolerance the band narrows towards; never above `tolerance`.
+    pub to: f64,
+    /// The time constant: after this many seconds held, the band has gone about 63 % of the
+    /// way from its width to `to`.
+    pub seconds: u32,
+}
+
+impl Narrowing {
+    pub const DEFAULT_SECONDS: u32 = 1200;
+    /// A day: a longer time constant is almost certainly a unit mistake.
+    pub const MAX_SECONDS: u32 = 86_400;
+
+    /// `tolerance` after the reservation has held `held` seconds: from `tolerance` towards
+    /// `to` as e^(-held/seconds), to three decimals (so that reasons read plainly). A
+    /// tolerance at or below `to` stays as it is: the band only narrows.
+    pub fn narrowed(&self, tolerance: f64, held: i64) -> f64 {
+        if tolerance <= self.to || held <= 0 {
+            return tolerance;
+        }
+        let decay = (-(held as f64) / f64::from(self.seconds)).exp();
+        let narrowed = self.to + (tolerance - self.to) * decay;
+        ((narrowed * 1000.0).round() / 1000.0).clamp(self.to, tolerance)
+    }
+}
+
+impl Stability {
+    /// These knobs after the reservation has held `held` seconds since the last change
+    /// ([`Narrowing`]); as they are without a narrowing.
+    pub fn after_holding(&self, held: i64) -> Stability {
+        let Some(narrowing) = self.narrowing else {
+            return *self;
+        };
+        Stability {
+            tolerance: narrowing.narrowed(self.tolerance, held),
+            scale_out_tolerance: self
+                .scale_out_tolerance
+                .map(|out| narrowing.narrowed(out, held)),
+            ..*self
+        }
+    }
+}
+
 impl Default for Stability {
     fn default() -> Self {
         Stability {
             tolerance: Self::DEFAULT_TOLERANCE,
             scale_out_tolerance: None,
+            narrowing: None,
             scale_out_cooldown_seconds: Self::DEFAULT_SCALE_OUT_COOLDOWN,
             scale_in_cooldown_seconds: Self::DEFAULT_SCALE_IN_COOLDOWN,
             scale_in_stabilization_seconds: Self::DEFAULT_SCALE_IN_STABILIZATION,
@@ -421,6 +472,10 @@ pub(crate) struct TargetDoc {
     pub(crate) tolerance: Option<f64>,
     #[serde(default, deserialize_with = "tolerance")]
     pub(crate) scale_out_tolerance: Option<f64>,
+    #[serde(default, deserialize_with = "tolerance")]
+    pub(crate) tolerance_narrows_to: Option<f64>,
+    #[serde(default, deserialize_with = "narrowing_seconds")]
+    pub(crate) tolerance_narrowing_seconds: Option<u32>,
     #[serde(default, deserialize_with = "cooldown")]
     pub(crate) scale_out_cooldown_seconds: Option<u32>,
     #[serde(default, deserialize_with = "cooldown")]
@@ -501,6 +556,11 @@ fn seconds_up_to<'de, D: Deserializer<'de>>(d: D, max: u32) -> Result<Option<u32
     let n = deserialize_int_in_range(d, 0, i64::from(max))?;
     // In 0..=max, a u32.
     Ok(Some(n as u32))
+}
+
+fn narrowing_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    // In 1..=a day, a u32.
+    deserialize_int_in_range(d, 1, i64::from(Narrowing::MAX_SECONDS)).map(|n| Some(n as u32))
 }
 
 fn cooldown<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
@@ -716,6 +776,31 @@ fn queue_goal(q: &QueueDoc, at: &dyn Fn(&str) -> String) -> Result<QueueGoal, St
     }
 }
 
+/// `tolerance_narrows_to` at most the target's `tolerance` (the band only narrows), and a
+/// time constant only with it.
+fn narrowing(
+    (to, seconds): (Option<f64>, Option<u32>),
+    tolerance: f64,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Option<Narrowing>, String> {
+    match (to, seconds) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(format!(
+            "{}: has no effect without \"tolerance_narrows_to\"",
+            at("tolerance_narrowing_seconds")
+        )),
+        (Some(to), _) if to > tolerance => Err(format!(
+            "{}: {to} is above tolerance {tolerance}: the band only narrows, so give a \
+             value from 0 to {tolerance}",
+            at("tolerance_narrows_to")
+        )),
+        (Some(to), seconds) => Ok(Some(Narrowing {
+            to,
+            seconds: seconds.unwrap_or(Narrowing::DEFAULT_SECONDS),
+        })),
+    }
+}
+
 pub(crate) fn validate_target(t: TargetDoc, at: &dyn Fn(&str) -> String) -> Result<Target, String> {
     let function =
         FunctionRef::parse(&t.function).map_err(|e| format!("{}: {e}", at("function")))?;
@@ -792,9 +877,16 @@ pub(crate) fn validate_target(t: TargetDoc, at: &dyn Fn(&str) -> String) -> Resu
         }
     };
     let d = Stability::default();
+    let tolerance = t.tolerance.unwrap_or(d.tolerance);
+    let narrowing = narrowing(
+        (t.tolerance_narrows_to, t.tolerance_narrowing_seconds),
+        tolerance,
+        at,
+    )?;
     let stability = Stability {
-        tolerance: t.tolerance.unwrap_or(d.tolerance),
+        tolerance,
         scale_out_tolerance: t.scale_out_tolerance,
+        narrowing,
         scale_out_cooldown_seconds: t
             .scale_out_cooldown_seconds
             .unwrap_or(d.scale_out_cooldown_seconds),
@@ -1045,6 +1137,36 @@ mod tests {
     }
 
     #[test]
+    fn a_narrowing_tolerance_parses_with_its_default_time_constant_and_narrows_as_documented() {
+        let policy = Policy::from_json(
+            r#"{"targets":[{"function":"f","min":1,"max":9,"tolerance":0.3,
+                "tolerance_narrows_to":0.1},
+              {"function":"g","min":1,"max":9,"tolerance":0.3,"tolerance_narrows_to":0.3,
+                "tolerance_narrowing_seconds":60}]}"#,
+            "t",
+        )
+        .unwrap();
+        let narrowing = policy.targets[0].stability.narrowing.unwrap();
+        assert_eq!(
+            narrowing,
+            Narrowing {
+                to: 0.1,
+                seconds: Narrowing::DEFAULT_SECONDS
+            }
+        );
+        assert_eq!(Narrowing::DEFAULT_SECONDS, 1200);
+        // From 0.3 towards 0.1 as e^(-held/1200), to three decimals.
+        let at = |held| narrowing.narrowed(0.3, held);
+        assert_eq!((at(-5), at(0), at(600), at(1200)), (0.3, 0.3, 0.221, 0.174));
+        assert_eq!((at(3600), at(86_400)), (0.11, 0.1));
+        // A tolerance at or below the floor stays as it is.
+        assert_eq!(narrowing.narrowed(0.05, 3600), 0.05);
+        // A floor equal to the tolerance keeps it.
+        let same = policy.targets[1].stability;
+        assert_eq!(same.after_holding(3600), same);
+    }
+
+    #[test]
     fn queue_tracking_and_stability_knobs_parse_with_documented_defaults() {
         let policy = Policy::from_json(
             r#"{"targets":[{"function":"orders-worker","min":1,"max":200,
@@ -1099,6 +1221,7 @@ mod tests {
             Stability {
                 tolerance: 0.0,
                 scale_out_tolerance: Some(0.05),
+                narrowing: None,
                 scale_out_cooldown_seconds: 0,
                 scale_in_cooldown_seconds: 30,
                 scale_in_stabilization_seconds: 3600,
@@ -1285,6 +1408,29 @@ mod tests {
             (
                 r#""tolerance":"0.1""#,
                 "targets[0].tolerance: invalid type: string",
+            ),
+            (
+                // The default tolerance is 0.1: the band only narrows.
+                r#""tolerance_narrows_to":0.2"#,
+                "targets[0].tolerance_narrows_to: 0.2 is above tolerance 0.1: the band only \
+                 narrows, so give a value from 0 to 0.1",
+            ),
+            (
+                r#""tolerance":0.3,"tolerance_narrows_to":1"#,
+                "targets[0].tolerance_narrows_to: 1 is out of range",
+            ),
+            (
+                r#""tolerance":0.3,"tolerance_narrowing_seconds":600"#,
+                "targets[0].tolerance_narrowing_seconds: has no effect without \
+                 \"tolerance_narrows_to\"",
+            ),
+            (
+                r#""tolerance":0.3,"tolerance_narrows_to":0.1,"tolerance_narrowing_seconds":0"#,
+                "targets[0].tolerance_narrowing_seconds: 0 is out of range",
+            ),
+            (
+                r#""tolerance":0.3,"tolerance_narrows_to":0.1,"tolerance_narrowing_seconds":86401"#,
+                "targets[0].tolerance_narrowing_seconds: 86401 is out of range",
             ),
             (
                 r#""scale_in_stabilization_seconds":3601"#,

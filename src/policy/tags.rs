@@ -73,6 +73,12 @@ const FIELDS: &[(&str, &str, Kind)] = &[
     ("activation", "queue.activation", Kind::Number),
     ("tolerance", "tolerance", Kind::Number),
     ("scale-out-tolerance", "scale_out_tolerance", Kind::Number),
+    ("tolerance-narrows-to", "tolerance_narrows_to", Kind::Number),
+    (
+        "tolerance-narrowing-seconds",
+        "tolerance_narrowing_seconds",
+        Kind::Number,
+    ),
     (
         "scale-out-cooldown-seconds",
         "scale_out_cooldown_seconds",
@@ -430,6 +436,8 @@ mod tests {
                 ("autoscaler:include-delayed", "true"),
                 ("autoscaler:tolerance", "0.2"),
                 ("autoscaler:scale-out-tolerance", "0.05"),
+                ("autoscaler:tolerance-narrows-to", "0.1"),
+                ("autoscaler:tolerance-narrowing-seconds", "900"),
                 ("autoscaler:scale-in-cooldown-seconds", "120"),
                 ("autoscaler:max-scale-in-step-percent", "25"),
                 ("autoscaler:on-metric-failure", "set:7"),
@@ -455,6 +463,10 @@ mod tests {
             Stability {
                 tolerance: 0.2,
                 scale_out_tolerance: Some(0.05),
+                narrowing: Some(crate::policy::Narrowing {
+                    to: 0.1,
+                    seconds: 900
+                }),
                 scale_in_cooldown_seconds: 120,
                 max_scale_in_step_percent: Some(25),
                 ..Stability::default()
