@@ -423,16 +423,27 @@ fn narrowed_knobs(
     let knobs = set.after_holding(held);
     // Tolerances apply around a reservation, and not to a direct command.
     if knobs != set && inputs.current.is_some() && request == Request::FollowAlarms {
-        let out = match (set.scale_out_tolerance, knobs.scale_out_tolerance) {
+        let narrowed = [
+            ("tolerance", Some(set.tolerance), Some(knobs.tolerance)),
+            (
+                "scale-out tolerance",
+                set.scale_out_tolerance,
+                knobs.scale_out_tolerance,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(which, from, to)| match (from, to) {
             (Some(from), Some(to)) if from != to => {
-                format!(", scale-out tolerance {from} to {to}")
+                Some(format!("{which} {from} narrowed to {to}"))
             }
-            _ => String::new(),
-        };
+            _ => None,
+        })
+        .collect::<Vec<_>>();
         reasons.push(format!(
-            "held {held} s since the last change: tolerance {} narrowed to {}{out} (towards {} \
-             with a time constant of {} s)",
-            set.tolerance, knobs.tolerance, narrowing.to, narrowing.seconds
+            "{held} s since the last change: {} (towards {} with a time constant of {} s)",
+            narrowed.join(", "),
+            narrowing.to,
+            narrowing.seconds
         ));
     }
     knobs
@@ -2637,7 +2648,7 @@ mod tests {
         assert!(
             has(
                 &fresh,
-                "held 60 s since the last change: tolerance 0.3 narrowed to 0.29 \
+                "60 s since the last change: tolerance 0.3 narrowed to 0.29 \
                  (towards 0.1 with a time constant of 1200 s)"
             ) && has(
                 &fresh,
@@ -2771,7 +2782,31 @@ mod tests {
         assert!(
             has(
                 &d,
-                "tolerance 0.3 narrowed to 0.174, scale-out tolerance 0.2 to 0.137"
+                "1200 s since the last change: tolerance 0.3 narrowed to 0.174, scale-out \
+                 tolerance 0.2 narrowed to 0.137 (towards 0.1"
+            ),
+            "{:?}",
+            d.reasons
+        );
+        // Only what narrows is said: a tolerance at the floor stays as it is.
+        let at_floor = tracker(
+            1,
+            500,
+            Stability {
+                tolerance: 0.1,
+                ..knobs(0.2)
+            },
+        );
+        let d = with_queue(
+            &at_floor,
+            Some(100),
+            1000,
+            &history(Some((1200, Direction::Out)), &[]),
+        );
+        assert!(
+            has(
+                &d,
+                "1200 s since the last change: scale-out tolerance 0.2 narrowed to 0.137 ("
             ),
             "{:?}",
             d.reasons
