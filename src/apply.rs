@@ -251,7 +251,9 @@ pub async fn run(
         let scale_outs_may_go = !intake.scale_outs.is_empty()
             && (reads_done
                 || writer.alone
-                || writer.covers(intake.asked + intake.unread_max).await);
+                || writer
+                    .covers(intake.asked + intake.unread_max, intake.settled)
+                    .await);
         let next = match (intake.others.peek(), intake.scale_outs.peek()) {
             (Some(Queued(p, _)), _) if p.class == Class::Protective => intake.others.pop(),
             (_, Some(_)) if scale_outs_may_go => intake.scale_outs.pop(),
@@ -414,14 +416,34 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     /// Whether the headroom covers everything the plan could still ask for (always, when
-    /// it cannot be known).
-    async fn covers(&mut self, could_ask: u64) -> bool {
+    /// it cannot be known; never while the deadline leaves no time to read it).
+    async fn covers(&mut self, could_ask: u64, settled: usize) -> bool {
         if could_ask == 0 {
             return true;
+        }
+        // The read and a scale-out's write after it. Not a deferral: a cap read later may
+        // still have time for its one write.
+        let unread = matches!(self.headroom, AccountHeadroom::NotRead);
+        if unread && (self.deferring.is_some() || self.shortfall(false, 2, settled).is_some()) {
+            return false;
         }
         match self.headroom().await {
             Some(budget) => could_ask <= u64::from(budget.available()),
             None => true,
+        }
+    }
+
+    /// Why the headroom, not read yet, must not be read now, if it must not: the read is a
+    /// paced call, made only while `writes` after it could still be.
+    fn headroom_read_deferred(
+        &mut self,
+        saves: bool,
+        writes: u32,
+        settled: usize,
+    ) -> Option<String> {
+        match self.headroom {
+            AccountHeadroom::NotRead => self.defer_reason(saves, writes + 1, settled),
+            _ => None,
         }
     }
 
@@ -449,7 +471,17 @@ impl Writer<'_> {
     }
 
     async fn apply(&mut self, mut p: Pending, settled: usize) -> Finished {
+        let read_version = p.version.clone();
+        let calls = |p: &Pending| {
+            let saves = p.decision.history_changed && self.ctx.state.is_some();
+            let writes = u32::from(p.decision.change().is_some()) + p.source_plan.updates() as u32;
+            (saves, writes)
+        };
         if class(&p) == Class::ScaleOut && !self.alone {
+            let (saves, writes) = calls(&p);
+            if let Some(reason) = self.headroom_read_deferred(saves, writes, settled) {
+                return deferred(p, reason, read_version);
+            }
             if let Some(budget) = self.headroom().await {
                 // Decide again with what the plan's earlier scale-outs left.
                 p.decide(Some(budget.headroom()));
@@ -459,12 +491,6 @@ impl Writer<'_> {
                 ));
             }
         }
-        let read_version = p.version.clone();
-        let calls = |p: &Pending| {
-            let saves = p.decision.history_changed && self.ctx.state.is_some();
-            let writes = u32::from(p.decision.change().is_some()) + p.source_plan.updates() as u32;
-            (saves, writes)
-        };
         if p.lowers_reservation() {
             // The listing is a paced call too: made only while the writes after it could
             // still be.
@@ -1012,6 +1038,14 @@ impl Writer<'_> {
         if let Some(reason) = &self.deferring {
             return Some(reason.clone());
         }
+        let reason = self.shortfall(saves, writes, settled)?;
+        self.deferring = Some(reason.clone());
+        Some(reason)
+    }
+
+    /// Why `writes` paced calls (and a save, with `saves`) cannot start now and end before
+    /// the margin, if they cannot.
+    fn shortfall(&self, saves: bool, writes: u32, settled: usize) -> Option<String> {
         let deadline = self.deadline?;
         let clock = &*self.ctx.clock;
         // The first paced call waits for its slot, each one after it for the pacing interval.
@@ -1029,15 +1063,13 @@ impl Writer<'_> {
         if deadline.allows(clock, need) {
             return None;
         }
-        let reason = format!(
+        Some(format!(
             "deferred: {:.1} s left before the deadline, and writing and reporting need about \
              {:.1} s plus a {:.1} s margin; the next scheduled run continues",
             deadline.left(clock).as_secs_f64(),
             need.as_secs_f64(),
             deadline.margin().as_secs_f64()
-        );
-        self.deferring = Some(reason.clone());
-        Some(reason)
+        ))
     }
 }
 

@@ -223,3 +223,19 @@ fn an_sqs_command_the_pool_has_no_room_for_is_delivered_again() {
     assert!(d.deferred, "{d:?}");
     assert_eq!(failed_records(&outcome), ["m1"]);
 }
+
+#[test]
+fn the_accounts_headroom_is_not_read_after_the_deadlines_margin() {
+    let (world, a) = setup(&fleet(2, 100), 1.0);
+    world.lambda.set_pool(1000, 100);
+    for i in 0..2 {
+        world.lambda.add(&format!("t{i}"), Some(1), &[]);
+        world.queues.set_depth(&format!("q{i}"), depth(500));
+    }
+    // Two scale-outs after the account's listing, at one call a second: `GetAccountSettings`
+    // could go at 1.025 s, after the margin of a 3 s deadline has begun.
+    let outcome = run(&a, scheduled(), Some(3.0)).unwrap();
+    let reads = starts(&world, "GetAccountSettings", Duration::ZERO);
+    within_margin(&reads, 3.0);
+    assert_eq!(outcome.deferred, 2, "{outcome:?}");
+}
