@@ -399,54 +399,64 @@ fn starting_history(
     }
 }
 
-/// The target's knobs at this evaluation: with a [`crate::policy::Narrowing`], its
+/// The target's knobs at this evaluation, with a [`crate::policy::Narrowing`] its
 /// tolerances narrowed by the seconds the reservation has held since the last change a
-/// usable history recorded (none: as wide as set), said in the reasons when they apply.
-fn narrowed_knobs(
-    target: &Target,
-    inputs: &Inputs,
-    request: Request,
-    reasons: &mut Vec<String>,
-) -> Stability {
+/// usable history records; with none recorded (none yet, an item that expired after days
+/// without a change, or one set aside), held longer than known: at the floor. Without a
+/// reservation, as set: nothing has held. With them, the reason to give where a tolerance
+/// acts (step 3).
+fn narrowed_knobs(target: &Target, inputs: &Inputs) -> (Stability, Option<String>) {
     let set = target.stability;
-    let (Some(narrowing), SavedState::Valid(saved)) = (set.narrowing, inputs.saved) else {
-        return set;
+    let (Some(narrowing), Some(_)) = (set.narrowing, inputs.current) else {
+        return (set, None);
     };
     let now = inputs.now;
-    let usable = saved
-        .latest_time()
-        .is_none_or(|t| t <= now + MAX_CLOCK_SKEW_SECONDS);
-    let Some(change) = saved.last_change.filter(|_| usable) else {
-        return set;
+    let last_change = match inputs.saved {
+        SavedState::Valid(saved)
+            if saved
+                .latest_time()
+                .is_none_or(|t| t <= now + MAX_CLOCK_SKEW_SECONDS) =>
+        {
+            saved.last_change
+        }
+        _ => None,
     };
-    let held = now - change.at;
-    let knobs = set.after_holding(held);
-    // Tolerances apply around a reservation, and not to a direct command.
-    if knobs != set && inputs.current.is_some() && request == Request::FollowAlarms {
-        let narrowed = [
-            ("tolerance", Some(set.tolerance), Some(knobs.tolerance)),
+    let (knobs, since) = match last_change {
+        Some(change) => {
+            let held = now - change.at;
             (
-                "scale-out tolerance",
-                set.scale_out_tolerance,
-                knobs.scale_out_tolerance,
-            ),
-        ]
-        .into_iter()
-        .filter_map(|(which, from, to)| match (from, to) {
-            (Some(from), Some(to)) if from != to => {
-                Some(format!("{which} {from} narrowed to {to}"))
-            }
-            _ => None,
-        })
-        .collect::<Vec<_>>();
-        reasons.push(format!(
-            "{held} s since the last change: {} (towards {} with a time constant of {} s)",
+                set.after_holding(held),
+                format!("{held} s since the last change"),
+            )
+        }
+        None => (
+            set.after_holding(i64::MAX),
+            "no change recorded, so held longer than known".to_owned(),
+        ),
+    };
+    let narrowed = [
+        ("tolerance", Some(set.tolerance), Some(knobs.tolerance)),
+        (
+            "scale-out tolerance",
+            set.scale_out_tolerance,
+            knobs.scale_out_tolerance,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(which, from, to)| match (from, to) {
+        (Some(from), Some(to)) if from != to => Some(format!("{which} {from} narrowed to {to}")),
+        _ => None,
+    })
+    .collect::<Vec<_>>();
+    let reason = (!narrowed.is_empty()).then(|| {
+        format!(
+            "{since}: {} (towards {} with a time constant of {} s)",
             narrowed.join(", "),
             narrowing.to,
             narrowing.seconds
-        ));
-    }
-    knobs
+        )
+    });
+    (knobs, reason)
 }
 
 /// The history an evaluation starts from.
@@ -470,7 +480,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
     // A function without a reservation draws on the unreserved pool, up to everything the
     // account has; for relative steps the policy's max is the meaningful stand-in.
     let basis = i64::from(current.unwrap_or(bounds.max));
-    let knobs = narrowed_knobs(target, inputs, request, &mut reasons);
+    let (knobs, narrowed) = narrowed_knobs(target, inputs);
     let asked = proposals(
         target,
         &knobs,
@@ -524,6 +534,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
             history: &mut history,
             now,
             knobs,
+            narrowed,
             ceiling: asked.sustained_ceiling,
             // A just-started history's seed holds a scale-in for the whole window.
             drops_skip_window: follows_drain(target) && !seeded,
@@ -908,6 +919,8 @@ struct Record<'a> {
     /// The target's knobs at this evaluation: its tolerances narrowed while the reservation
     /// held ([`narrowed_knobs`]).
     knobs: Stability,
+    /// Why the knobs' tolerances are narrower than set, if they are: said where they act.
+    narrowed: Option<String>,
     /// [`Asked::sustained_ceiling`].
     ceiling: Option<i64>,
     /// A decrease beyond noise may skip the scale-in window ([`crate::drain_stability`]).
@@ -926,7 +939,8 @@ impl Record<'_> {
     ) {
         let (min, max) = (i64::from(bounds.min), i64::from(bounds.max));
         let mut kept = value.clamp(min, max);
-        let tolerance = self.knobs.tolerance;
+        // As set, not narrowed: this only keeps noise from being saved.
+        let tolerance = target.stability.tolerance;
         if let Some(ceiling) = self.ceiling.map(|c| c.clamp(min, max)) {
             // Within the tolerance the recommendation stands, so that a steady target's
             // noise changes nothing to save.
@@ -1118,6 +1132,7 @@ fn stabilize(
     value: i64,
     reasons: &mut Vec<String>,
 ) -> i64 {
+    reasons.extend(record.narrowed.take());
     let value = within_tolerance(&record.knobs, current, value, reasons);
     record.recommendation(target, bounds, value, reasons);
     let (history, now) = (&*record.history, record.now);
@@ -2695,19 +2710,24 @@ mod tests {
     }
 
     #[test]
-    fn a_narrowing_tolerance_stays_wide_without_a_usable_last_change() {
+    fn a_narrowing_tolerance_is_at_its_floor_without_a_recorded_change() {
         let t = tracker(1, 500, NARROWING);
         // Its last change an hour ago, but a recommendation from the future: set aside.
         let from_the_future = history(
             Some((3600, Direction::Out)),
             &[(100, Some(-3 * MAX_CLOCK_SKEW_SECONDS))],
         );
+        // A steady target's item expires after days without a write.
         let never_changed = history(None, &[]);
         for saved in [SavedState::Missing, never_changed, from_the_future] {
             let d = with_queue(&t, Some(100), 1200, &saved);
-            assert_eq!(d.desired, Some(100), "{saved:?}: {:?}", d.reasons);
+            assert_eq!(d.desired, Some(120), "{saved:?}: {:?}", d.reasons);
             assert!(
-                has(&d, "within tolerance 0.3 of 100") && !has(&d, "narrowed"),
+                has(
+                    &d,
+                    "no change recorded, so held longer than known: tolerance 0.3 narrowed to 0.1 \
+                     (towards 0.1"
+                ),
                 "{saved:?}: {:?}",
                 d.reasons
             );
@@ -2733,9 +2753,24 @@ mod tests {
         let direct = super::decide(&t, &inputs, Request::Direct(120));
         assert_eq!(direct.desired, Some(120));
         assert!(!has(&direct, "narrowed"), "{:?}", direct.reasons);
+        // No depth read: no proposal, nothing a tolerance could hold.
+        let unread = super::decide(&t, &inputs, Request::FollowAlarms);
+        assert_eq!(unread.desired, Some(100));
+        assert!(!has(&unread, "narrowed"), "{:?}", unread.reasons);
         let first = with_queue(&t, None, 1200, &long);
         assert_eq!(first.desired, Some(120));
         assert!(!has(&first, "narrowed"), "{:?}", first.reasons);
+        // Nothing has held without a reservation: a first one aims the full 30 % above the
+        // need (20 at work: 26, + 6.9 of headroom), as right after a change.
+        let first = with_drain(
+            &drain_tracker(NARROWING),
+            None,
+            depth(0, 20, 0),
+            DrainSignals::default(),
+            &long,
+            &AlarmStates::new(),
+        );
+        assert_eq!(first.desired, Some(33), "{:?}", first.reasons);
     }
 
     #[test]

@@ -318,7 +318,7 @@ impl Stability {
 /// the wide band held far from a slowly moving need closer to it (docs/policy.md).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Narrowing {
-    /// The tolerance the band narrows towards; never above `tolerance`.
+    /// The tolerance the band narrows towards; never above both tolerances.
     pub to: f64,
     /// The time constant: after this many seconds held, the band has gone about 63 % of the
     /// way from its width to `to`.
@@ -776,23 +776,28 @@ fn queue_goal(q: &QueueDoc, at: &dyn Fn(&str) -> String) -> Result<QueueGoal, St
     }
 }
 
-/// `tolerance_narrows_to` at most the target's `tolerance` (the band only narrows), and a
-/// time constant only with it.
+/// `tolerance_narrows_to` below one of the target's tolerances at least (the band only
+/// narrows: one at or below the floor stays as it is), and a time constant only with it.
 fn narrowing(
     (to, seconds): (Option<f64>, Option<u32>),
-    tolerance: f64,
+    (tolerance, scale_out_tolerance): (f64, Option<f64>),
     at: &dyn Fn(&str) -> String,
 ) -> Result<Option<Narrowing>, String> {
+    let widest = scale_out_tolerance.map_or(tolerance, |out| out.max(tolerance));
     match (to, seconds) {
         (None, None) => Ok(None),
         (None, Some(_)) => Err(format!(
             "{}: has no effect without \"tolerance_narrows_to\"",
             at("tolerance_narrowing_seconds")
         )),
-        (Some(to), _) if to > tolerance => Err(format!(
-            "{}: {to} is above tolerance {tolerance}: the band only narrows, so give a \
-             value from 0 to {tolerance}",
-            at("tolerance_narrows_to")
+        (Some(to), _) if to > widest => Err(format!(
+            "{}: {to} is above tolerance {tolerance}{}: the band only narrows, so give a \
+             value from 0 to {widest}",
+            at("tolerance_narrows_to"),
+            match scale_out_tolerance {
+                Some(out) => format!(" and scale_out_tolerance {out}"),
+                None => String::new(),
+            }
         )),
         (Some(to), seconds) => Ok(Some(Narrowing {
             to,
@@ -880,7 +885,7 @@ pub(crate) fn validate_target(t: TargetDoc, at: &dyn Fn(&str) -> String) -> Resu
     let tolerance = t.tolerance.unwrap_or(d.tolerance);
     let narrowing = narrowing(
         (t.tolerance_narrows_to, t.tolerance_narrowing_seconds),
-        tolerance,
+        (tolerance, t.scale_out_tolerance),
         at,
     )?;
     let stability = Stability {
@@ -1142,7 +1147,9 @@ mod tests {
             r#"{"targets":[{"function":"f","min":1,"max":9,"tolerance":0.3,
                 "tolerance_narrows_to":0.1},
               {"function":"g","min":1,"max":9,"tolerance":0.3,"tolerance_narrows_to":0.3,
-                "tolerance_narrowing_seconds":60}]}"#,
+                "tolerance_narrowing_seconds":60},
+              {"function":"h","min":1,"max":9,"tolerance":0.05,"scale_out_tolerance":0.3,
+                "tolerance_narrows_to":0.1}]}"#,
             "t",
         )
         .unwrap();
@@ -1164,6 +1171,9 @@ mod tests {
         // A floor equal to the tolerance keeps it.
         let same = policy.targets[1].stability;
         assert_eq!(same.after_holding(3600), same);
+        // A floor between the two tolerances narrows the wider one only.
+        let h = policy.targets[2].stability.after_holding(3600);
+        assert_eq!((h.tolerance, h.scale_out_tolerance), (0.05, Some(0.11)));
     }
 
     #[test]
@@ -1414,6 +1424,11 @@ mod tests {
                 r#""tolerance_narrows_to":0.2"#,
                 "targets[0].tolerance_narrows_to: 0.2 is above tolerance 0.1: the band only \
                  narrows, so give a value from 0 to 0.1",
+            ),
+            (
+                r#""tolerance":0.05,"scale_out_tolerance":0.1,"tolerance_narrows_to":0.2"#,
+                "targets[0].tolerance_narrows_to: 0.2 is above tolerance 0.05 and \
+                 scale_out_tolerance 0.1: the band only narrows, so give a value from 0 to 0.1",
             ),
             (
                 r#""tolerance":0.3,"tolerance_narrows_to":1"#,
