@@ -413,6 +413,27 @@ fn explain_counts_an_earlier_depth_as_each_target_counts_its_waiting_messages() 
 // ---- schedules (issue 15) ---------------------------------------------------------------
 
 #[test]
+fn validate_warns_of_a_window_a_late_run_can_miss() {
+    let window = |extra: &str| {
+        format!(
+            r#"{{"targets":[{{"function":"f","min":2,"max":9,"schedules":[
+                {{"name":"blip","start":"0 8 * * *","duration_seconds":60,"min":5{extra}}}]}}]}}"#
+        )
+    };
+    let warning = "    warning: an occurrence is open for 60 s: a run of the one-minute schedule that comes late can miss all of it; give the window lead_seconds or more time";
+    let (dir, policy) = policy_file("short-window", &window(""));
+    let (code, stdout, stderr) = autoscaler(&["validate", "--policy", policy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.lines().any(|l| l == warning), "{stdout}");
+    // Two minutes open with its lead: nothing to warn of.
+    std::fs::write(&policy, window(r#","lead_seconds":60"#)).unwrap();
+    let (code, stdout, stderr) = autoscaler(&["validate", "--policy", policy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stdout.contains("    warning"), "{stdout}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn validate_lists_each_windows_next_occurrences_in_its_time_zone_and_its_tag() {
     let (code, stdout, stderr) = autoscaler(&[
         "validate",

@@ -280,6 +280,10 @@ async fn invoke(args: InvokeArgs<'_>) -> Result<(), String> {
 const NEXT_WINDOWS: usize = 3;
 
 /// A target's windows and their next occurrences, each in its own time zone.
+/// An occurrence open for less than this can be missed by a late run of the one-minute
+/// schedule (one in time, then one late by up to a minute).
+const SHORT_WINDOW_SECONDS: i64 = 120;
+
 fn write_schedules(out: &mut String, target: &lambda_autoscaler::policy::Target, now: i64) {
     use lambda_autoscaler::policy::tags::{schedule_tag, MAX_TAG_VALUE_LEN};
     use lambda_autoscaler::schedule::{describe, upcoming};
@@ -299,6 +303,12 @@ fn write_schedules(out: &mut String, target: &lambda_autoscaler::policy::Target,
                 let _ = writeln!(out, "    no occurrence after now: it is over");
             }
             Ok(list) => {
+                // The schedule runs once a minute: an occurrence open for less than two of its
+                // spacings can fall between a late run and the next.
+                let shortest = list
+                    .iter()
+                    .map(|o| o.ends.as_second() - o.opens.as_second())
+                    .min();
                 for o in list {
                     let early = if o.opens < o.starts {
                         format!(" (starts {})", zone.wall(o.starts).strftime("%H:%M"))
@@ -311,6 +321,14 @@ fn write_schedules(out: &mut String, target: &lambda_autoscaler::policy::Target,
                         "    {} to {}{early}{active}",
                         show(o.opens),
                         show(o.ends)
+                    );
+                }
+                if let Some(seconds) = shortest.filter(|&s| s < SHORT_WINDOW_SECONDS) {
+                    let _ = writeln!(
+                        out,
+                        "    warning: an occurrence is open for {seconds} s: a run of the \
+                         one-minute schedule that comes late can miss all of it; give the \
+                         window lead_seconds or more time"
                     );
                 }
             }
