@@ -413,7 +413,7 @@ fn explain_counts_an_earlier_depth_as_each_target_counts_its_waiting_messages() 
 // ---- schedules (issue 15) ---------------------------------------------------------------
 
 #[test]
-fn validate_warns_of_a_window_a_late_run_can_miss() {
+fn validate_warns_of_a_window_a_late_run_can_miss_and_of_one_open_for_months() {
     let window = |extra: &str| {
         format!(
             r#"{{"targets":[{{"function":"f","min":2,"max":9,"schedules":[
@@ -430,6 +430,20 @@ fn validate_warns_of_a_window_a_late_run_can_miss() {
     let (code, stdout, stderr) = autoscaler(&["validate", "--policy", policy.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
     assert!(!stdout.contains("    warning"), "{stdout}");
+    // An end that first comes on New Year's Day holds a daily window for months.
+    let long = r#"{"targets":[{"function":"f","min":2,"max":9,"schedules":[
+        {"name":"sale","start":"0 8 * * *","end":"0 0 1 1 *","min":5}]}]}"#;
+    std::fs::write(&policy, long).unwrap();
+    let (code, stdout, stderr) = autoscaler(&[
+        "validate",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--now",
+        "2026-11-15T12:00:00Z",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let warning = "    warning: an occurrence is open for 46 days, longer than duration_seconds may give (31 days): check its end";
+    assert!(stdout.lines().any(|l| l == warning), "{stdout}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -305,10 +305,10 @@ fn write_schedules(out: &mut String, target: &lambda_autoscaler::policy::Target,
             Ok(list) => {
                 // The schedule runs once a minute: an occurrence open for less than two of its
                 // spacings can fall between a late run and the next.
-                let shortest = list
+                let lengths = list
                     .iter()
-                    .map(|o| o.ends.as_second() - o.opens.as_second())
-                    .min();
+                    .map(|o| o.ends.as_second() - o.opens.as_second());
+                let (shortest, longest) = (lengths.clone().min(), lengths.max());
                 for o in list {
                     let early = if o.opens < o.starts {
                         format!(" (starts {})", zone.wall(o.starts).strftime("%H:%M"))
@@ -321,6 +321,18 @@ fn write_schedules(out: &mut String, target: &lambda_autoscaler::policy::Target,
                         "    {} to {}{early}{active}",
                         show(o.opens),
                         show(o.ends)
+                    );
+                }
+                // An end expression has no cap of its own: one that first fires months after
+                // the start (a day of month that the start's days never reach) is a mistake
+                // more often than a plan.
+                let cap = i64::from(lambda_autoscaler::policy::schedule::MAX_DURATION_SECONDS);
+                if let Some(seconds) = longest.filter(|&s| s > cap) {
+                    let _ = writeln!(
+                        out,
+                        "    warning: an occurrence is open for {} days, longer than \
+                         duration_seconds may give (31 days): check its end",
+                        seconds / 86_400
                     );
                 }
                 if let Some(seconds) = shortest.filter(|&s| s < SHORT_WINDOW_SECONDS) {
