@@ -221,6 +221,9 @@ pub struct Signals {
     /// The service time last measured, too old to serve (its batch and its verdict describe
     /// an earlier load): a missing measurement assumes no less.
     pub last_seconds: Option<f64>,
+    /// The queue's URL names another account or Region than the autoscaler's: CloudWatch
+    /// here cannot measure the service time.
+    pub queue_elsewhere: bool,
 }
 
 /// A drain-time proposal.
@@ -303,8 +306,13 @@ pub fn propose(
                 None => (
                     largest,
                     format!(
-                        "unknown (no service_seconds, none measured yet): at most the wait \
-                         over the batch, {}",
+                        "unknown (no service_seconds, {}): at most the wait over the batch, {}",
+                        if signals.queue_elsewhere {
+                            "none measured: the queue is in another account or Region, whose \
+                             metrics are not read here"
+                        } else {
+                            "none measured yet"
+                        },
                         round(largest)
                     ),
                     false,

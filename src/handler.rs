@@ -364,9 +364,13 @@ impl Autoscaler {
                 let mut shared =
                     observe::shared(plan, ctx, concurrency, &self.queue_urls, &self.mappings).await;
                 let now = ctx.clock.epoch_seconds();
+                let home = Origin {
+                    account: self.own_account(),
+                    region: ctx.region.clone(),
+                };
                 shared.drain = self
                     .queue_signals
-                    .read(plan, &shared, ctx, now, deadline.as_ref())
+                    .read(plan, &shared, ctx, (now, &home), deadline.as_ref())
                     .await;
                 let mut unread = Vec::new();
                 while let Some(reads) = chunks_read.recv().await {

@@ -5,7 +5,9 @@
 //! queue has traffic, in batches of [`SERVICE_QUERIES_PER_CALL`].
 //!
 //! A failed metric read keeps what was measured before: a missing service time only makes
-//! the proposal fall back to one execution per waiting batch, never scale in.
+//! the proposal fall back to one execution per waiting batch, never scale in. A queue in
+//! another account or Region than the autoscaler's is not measured at all: CloudWatch here
+//! names its metrics by queue name, and a queue of the same name here is another queue.
 
 use crate::context::Context;
 use crate::deadline::Deadline;
@@ -17,6 +19,7 @@ use crate::plan::Plan;
 use crate::policy::{QueueGoal, QueueRef, Target};
 use crate::ports::{ServiceQuery, SERVICE_QUERIES_PER_CALL};
 use crate::service_time::{Readings, LOOKBACK_SECONDS};
+use crate::trigger::Origin;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -34,6 +37,8 @@ pub struct DrainRead {
     /// Each target's service-time reads, as they stood at `now`.
     service: HashMap<ServiceQuery, Readings>,
     now: i64,
+    /// The autoscaler's account and Region, as far as known.
+    home: Origin,
 }
 
 impl DrainRead {
@@ -51,25 +56,39 @@ impl DrainRead {
                 .max(),
             _ => None,
         };
-        let readings = query_of(target).and_then(|q| self.service.get(&q));
+        let readings = query_of(target, &self.home).and_then(|q| self.service.get(&q));
         Signals {
             rates: self.rates.get(&counted(spec)).copied(),
             measured: readings.and_then(|r| r.measured(self.now)),
             mapping_batch_size,
             last_seconds: readings.and_then(Readings::last_seconds),
+            queue_elsewhere: elsewhere(&spec.queue, &self.home),
         }
     }
 }
 
-/// The service-time query of a drain-time target that does not give its service time.
-fn query_of(target: &Target) -> Option<ServiceQuery> {
+/// The service-time query of a drain-time target that does not give its service time, and
+/// whose queue's metrics are here ([`elsewhere`]).
+fn query_of(target: &Target, home: &Origin) -> Option<ServiceQuery> {
     let spec = target.queue.as_ref()?;
+    if elsewhere(&spec.queue, home) {
+        return None;
+    }
     match spec.goal {
         QueueGoal::Wait(goal) if goal.service_seconds.is_none() => Some(ServiceQuery {
             function: target.function.name().to_owned(),
             queue: spec.queue.name().to_owned(),
         }),
         _ => None,
+    }
+}
+
+/// True when CloudWatch here cannot measure `queue`: its URL names another account or
+/// Region than `home` (a name is a queue here).
+fn elsewhere(queue: &QueueRef, home: &Origin) -> bool {
+    match queue {
+        QueueRef::Url(url) => Origin::of_queue_url(url).differs_from(home).is_some(),
+        QueueRef::Name(_) => false,
     }
 }
 
@@ -111,7 +130,7 @@ impl QueueSignals {
         plan: &Plan,
         shared: &Shared,
         ctx: &Context,
-        now: i64,
+        (now, home): (i64, &Origin),
         deadline: Option<&Deadline>,
     ) -> DrainRead {
         let waiting: Vec<&Target> = plan
@@ -123,7 +142,10 @@ impl QueueSignals {
         if waiting.is_empty() {
             return DrainRead::default();
         }
-        let mut read = DrainRead::default();
+        let mut read = DrainRead {
+            home: home.clone(),
+            ..DrainRead::default()
+        };
         let mut due = Vec::new();
         {
             let mut samples = lock(&self.samples);
@@ -141,7 +163,7 @@ impl QueueSignals {
                     depth.in_flight,
                 );
                 read.rates.insert(key, rates);
-                if let Some(query) = query_of(target) {
+                if let Some(query) = query_of(target, home) {
                     let traffic = waiting_count + depth.in_flight > 0;
                     let readings = service.get(&query).copied().unwrap_or_default();
                     if readings.due(now, traffic) && !due.contains(&query) {

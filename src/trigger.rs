@@ -117,6 +117,35 @@ impl Origin {
         Origin::from_parts(None, None, Some(arn))
     }
 
+    /// The Region and account of an SQS queue URL
+    /// (`https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`, or the older
+    /// `https://REGION.queue.amazonaws.com/ACCOUNT/NAME`); what it does not say (a local
+    /// endpoint's Region) is unknown.
+    pub fn of_queue_url(url: &str) -> Origin {
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let host = host.split(':').next().unwrap_or(host);
+        let labels: Vec<&str> = host.split('.').collect();
+        let region = match labels.as_slice() {
+            ["sqs", region, _, ..] => Some(region),
+            [region, "queue", "amazonaws", ..] => Some(region),
+            _ => None,
+        };
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let account = match segments.as_slice() {
+            [account, _name]
+                if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Some(account)
+            }
+            _ => None,
+        };
+        Origin {
+            account: account.map(|a| (*a).to_owned()),
+            region: region.map(|r| (*r).to_owned()),
+        }
+    }
+
     /// The first way `self` differs from `home`, as people read it; `None` when nothing
     /// known differs.
     pub fn differs_from(&self, home: &Origin) -> Option<String> {
@@ -669,4 +698,36 @@ fn parse_queue_depth(value: &Value, at: &str) -> Result<QueueSignal, EventError>
     let doc: QueueDepthDoc = from_value(value, at)?;
     let queue = QueueRef::parse(&doc.queue).map_err(|e| error(format!("{at}.queue"), e))?;
     Ok(QueueSignal { queue })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Origin;
+
+    #[test]
+    fn a_queue_url_says_its_region_and_account_as_far_as_it_can() {
+        let of = |url| {
+            let o = Origin::of_queue_url(url);
+            (o.region, o.account)
+        };
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            of("https://sqs.eu-west-1.amazonaws.com/123456789012/orders"),
+            (some("eu-west-1"), some("123456789012"))
+        );
+        assert_eq!(
+            of("https://eu-west-1.queue.amazonaws.com/123456789012/orders.fifo"),
+            (some("eu-west-1"), some("123456789012"))
+        );
+        assert_eq!(
+            of("https://sqs.us-east-1.api.aws/123456789012/orders"),
+            (some("us-east-1"), some("123456789012"))
+        );
+        // A local endpoint says its account only; a path without one says nothing.
+        assert_eq!(
+            of("http://localhost:4566/000000000000/orders"),
+            (None, some("000000000000"))
+        );
+        assert_eq!(of("https://queue.amazonaws.com/orders"), (None, None));
+    }
 }

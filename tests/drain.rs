@@ -468,3 +468,47 @@ fn a_failed_write_down_from_on_metric_failures_value_leaves_the_next_descent_no_
     assert_eq!(f.reserved(), settled, "{:?}", decision(&outcome).reasons);
     assert_eq!(f.saved_load().drop_at, None, "{:?}", f.saved_load());
 }
+
+#[test]
+fn a_queue_in_another_account_or_region_is_not_measured_by_a_same_named_queue_here() {
+    let url = |region: &str, account: &str| {
+        format!(
+            r#"{{"url": "https://sqs.{region}.amazonaws.com/{account}/orders-q",
+                "target_wait_seconds": 10}}"#
+        )
+    };
+    let at = |queue: &str| {
+        let f = fixture(queue);
+        f.autoscaler
+            .learn_account("arn:aws:lambda:us-east-1:123456789012:function:lambda-autoscaler");
+        f.depth(0, 20);
+        // A queue of the same name here, at 0.1 s a message.
+        f.measured(0.1, 1.0);
+        let record = decision(&f.run()).clone();
+        (f.reads(), record)
+    };
+    for queue in [
+        url("us-east-1", "999999999999"),
+        url("eu-west-1", "123456789012"),
+    ] {
+        let (reads, record) = at(&queue);
+        assert_eq!(reads, 0, "{queue}");
+        assert!(
+            says(
+                &record,
+                "unknown (no service_seconds, none measured: the queue is in another account or \
+                 Region, whose metrics are not read here): at most the wait over the batch, 10"
+            ),
+            "{queue}: {:?}",
+            record.reasons
+        );
+    }
+    // The autoscaler's own account and Region: measured.
+    let (reads, record) = at(&url("us-east-1", "123456789012"));
+    assert_eq!(reads, 1);
+    assert!(
+        says(&record, "measured by CloudWatch"),
+        "{:?}",
+        record.reasons
+    );
+}

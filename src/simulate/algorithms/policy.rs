@@ -102,6 +102,7 @@ impl PolicyScaler<'_> {
             measured: reads.service.measured(now),
             mapping_batch_size: None,
             last_seconds: reads.service.last_seconds(),
+            queue_elsewhere: false,
         }
     }
 }
