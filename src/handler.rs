@@ -220,6 +220,18 @@ impl Autoscaler {
         self.handle_trigger(parse_event(event)?, deadline).await
     }
 
+    /// Handles an event as JSON text (the Lambda runtime's payload): parsed strictly, so a
+    /// key given twice is refused rather than read as its last value.
+    pub async fn handle_text(
+        &self,
+        event: &[u8],
+        deadline: Option<Deadline>,
+    ) -> Result<Outcome, HandlerError> {
+        self.policy()?;
+        let trigger = crate::trigger::parse_event_bytes(event)?;
+        self.handle_trigger(trigger, deadline).await
+    }
+
     /// Handles an already parsed event (the CLI parses files itself).
     pub async fn handle_trigger(
         &self,

@@ -2,7 +2,7 @@
 
 use lambda_autoscaler::{aws::emf, policy::Policy, settings::Settings, wiring};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 // One event at a time: a second worker thread would only cost memory.
@@ -33,12 +33,18 @@ async fn main() -> Result<(), Error> {
     let metrics = wiring::emf(Box::new(std::io::stdout()));
     let autoscaler = wiring::autoscaler(&config, policy, settings, metrics);
     let autoscaler = &autoscaler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        autoscaler.learn_account(&event.context.invoked_function_arn);
-        let deadline =
-            remaining(event.context.deadline).map(|left| autoscaler.deadline_after(left));
-        autoscaler.handle(&event.payload, deadline).await
-    }))
+    // The payload as text: the handler's own parse refuses what Value would hide (a key
+    // given twice) with the event's error, not the runtime's.
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Box<RawValue>>| async move {
+            autoscaler.learn_account(&event.context.invoked_function_arn);
+            let deadline =
+                remaining(event.context.deadline).map(|left| autoscaler.deadline_after(left));
+            autoscaler
+                .handle_text(event.payload.get().as_bytes(), deadline)
+                .await
+        },
+    ))
     .await
 }
 

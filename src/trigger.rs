@@ -223,6 +223,11 @@ pub fn parse_event_bytes(bytes: &[u8]) -> Result<Trigger, EventError> {
     parse_event(&json_from_bytes(bytes, "event")?)
 }
 
+/// JSON text as a value, refusing a key given twice in one object ([`Unique`]).
+pub fn json_value(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice(bytes).map(|Unique(value)| value)
+}
+
 /// Parses JSON text embedded in an event (an SNS message, an SQS body) or read from a file.
 fn json_from_bytes(bytes: &[u8], at: &str) -> Result<Value, EventError> {
     if bytes.len() > MAX_EVENT_BYTES {
@@ -235,7 +240,78 @@ fn json_from_bytes(bytes: &[u8], at: &str) -> Result<Value, EventError> {
         ));
     }
     // serde_json's recursion limit turns absurdly deep documents into an error, not a crash.
-    serde_json::from_slice(bytes).map_err(|e| error(at, format!("not valid JSON: {e}")))
+    json_value(bytes).map_err(|e| error(at, format!("not valid JSON: {e}")))
+}
+
+/// A JSON value whose objects name each key once. serde_json keeps the last of a key named
+/// twice, so `{"desiredConcurrency": 5, "desiredConcurrency": 500}` would act on 500 while
+/// a reader of the event sees 5 first: such an event is refused instead.
+struct Unique(Value);
+
+impl<'de> Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unique(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key \"{key}\" is given twice"
+                )));
+            }
+            let Unique(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 /// Parses an event the Lambda runtime has already decoded.

@@ -828,6 +828,43 @@ fn bytes_that_are_not_json_are_refused() {
 }
 
 #[test]
+fn a_key_given_twice_is_refused_wherever_it_is() {
+    // serde_json would keep the last: 500, where a reader sees 5 first.
+    let e =
+        bytes_err(br#"{"function": "orders", "desiredConcurrency": 5, "desiredConcurrency": 500}"#);
+    assert_error(
+        &e,
+        "event",
+        "the key \"desiredConcurrency\" is given twice at line 1",
+    );
+    let nested = br#"{"Records": [{"messageId": "m-1", "eventSource": "aws:sqs",
+        "body": "{}", "attributes": {"a": 1, "a": 2}}]}"#;
+    assert_error(&bytes_err(nested), "event", "the key \"a\" is given twice");
+    // In an SQS body, only that record fails.
+    let body = r#"{"function": "orders", "desiredConcurrency": 5, "desiredConcurrency": 500}"#;
+    let event = json!({ "Records": [
+        sqs_record("m-1", body),
+        sqs_record("m-2", &notification("orders-backlog-high", "ALARM").to_string()),
+    ]});
+    let records = queue(parse_event(&event).unwrap());
+    let e = records[0].signal.as_ref().unwrap_err();
+    assert_error(
+        e,
+        "Records[0] (messageId m-1).body",
+        "the key \"desiredConcurrency\" is given twice",
+    );
+    assert!(records[1].signal.is_ok());
+}
+
+#[test]
+fn the_strict_parse_reads_every_value_as_serde_json_does() {
+    let text = r#"{"a": [1, -2, 18446744073709551615, 0.5, 1e300, null, true, "x\u00e9"],
+        "b": {"c": {}, "d": []}, "e": "", "f": -9223372036854775808}"#;
+    let strict = lambda_autoscaler::trigger::json_value(text.as_bytes()).unwrap();
+    assert_eq!(strict, serde_json::from_str::<Value>(text).unwrap());
+}
+
+#[test]
 fn empty_input_is_refused_as_not_json() {
     let e = bytes_err(b"");
     assert_error(&e, "event", "not valid JSON");

@@ -239,6 +239,30 @@ fn dry_run_writes_nothing_but_reports_the_decision() {
 }
 
 #[test]
+fn the_lambda_payload_as_text_is_parsed_strictly_and_a_key_given_twice_changes_nothing() {
+    let f = fixture(POLICY).functions(&[("orders", Some(5))]);
+    let handle = |text: &str| {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f.autoscaler.handle_text(text.as_bytes(), None))
+    };
+    let twice = r#"{"function": "orders", "desiredConcurrency": 5, "desiredConcurrency": 50}"#;
+    let err = handle(twice).unwrap_err();
+    assert_eq!(err.error_type(), "InvalidEvent", "{err}");
+    assert!(
+        err.to_string()
+            .contains("the key \"desiredConcurrency\" is given twice"),
+        "{err}"
+    );
+    assert_eq!(f.reserved("orders"), Some(5));
+    assert_eq!(f.count("PutFunctionConcurrency"), 0);
+    // Given once, the same command acts.
+    handle(r#"{"function": "orders", "desiredConcurrency": 50}"#).unwrap();
+    assert_eq!(f.reserved("orders"), Some(50));
+}
+
+#[test]
 fn a_direct_command_for_an_unmanaged_function_is_refused_and_nothing_happens() {
     let f = fixture(POLICY);
     f.world.lambda.add("payments", Some(7), &[]);
