@@ -703,9 +703,12 @@ impl Writer<'_> {
                         // A scale-out is decided again once with the headroom read anew; a
                         // first reservation or a cap cannot be helped by a smaller value.
                         let retry = refusal.is_none() && class(p) == Class::ScaleOut;
-                        // The retry reads the account, saves and writes again: only while the
-                        // deadline allows all three.
-                        let late = retry.then(|| self.defer_reason(true, 2, settled)).flatten();
+                        // The retry reads the account, saves and writes again, and raises
+                        // its mappings after: only while the deadline allows all of them.
+                        let calls = 2 + p.source_plan.updates() as u32;
+                        let late = retry
+                            .then(|| self.defer_reason(true, calls, settled))
+                            .flatten();
                         if let Some(reason) = late {
                             let why = format!("{text}; not decided again: {reason}");
                             self.record_outcome(p, ActivityOutcome::Blocked(why.clone()))
@@ -903,6 +906,12 @@ impl Writer<'_> {
         let began = clock.elapsed();
         let mut waiting: Vec<String> = uuids.to_vec();
         let mut last_state = "Updating".to_owned();
+        // The first round too: the deadline's check before the writes did not count it.
+        if let Some(deadline) = self.deadline {
+            if !deadline.allows(&*clock, self.settle_round(waiting.len())) {
+                return Err(last_state);
+            }
+        }
         loop {
             let mut still = Vec::new();
             for uuid in waiting {
@@ -922,13 +931,7 @@ impl Writer<'_> {
                 return Ok(());
             }
             waiting = still;
-            // Another round reads each mapping still settling, then the history is saved
-            // again and the reservation written: each counted as a paced call (the save,
-            // to DynamoDB, is not one, which leaves room to spare).
-            let calls = waiting.len() as u32 + 2;
-            let need = SETTLE_POLL
-                + self.ctx.lambda.control_plane_wait()
-                + (self.per_call() + self.ctx.lambda.control_plane_interval()) * calls;
+            let need = SETTLE_POLL + self.settle_round(waiting.len());
             let allowed = match self.deadline {
                 Some(deadline) => deadline.allows(&*clock, need),
                 None => clock.elapsed().saturating_sub(began) + SETTLE_POLL <= SETTLE_LIMIT,
@@ -938,6 +941,15 @@ impl Writer<'_> {
             }
             clock.sleep(SETTLE_POLL).await;
         }
+    }
+
+    /// What a round of settling takes: it reads each of `mappings`, then the history is
+    /// saved again and the reservation written, each counted as a paced call (the save, to
+    /// DynamoDB, is not one, which leaves room to spare).
+    fn settle_round(&self, mappings: usize) -> Duration {
+        let calls = mappings as u32 + 2;
+        self.ctx.lambda.control_plane_wait()
+            + (self.per_call() + self.ctx.lambda.control_plane_interval()) * calls
     }
 
     fn applied(&mut self, p: &Pending, record: &mut DecisionRecord) {

@@ -239,3 +239,100 @@ fn the_accounts_headroom_is_not_read_after_the_deadlines_margin() {
     within_margin(&reads, 3.0);
     assert_eq!(outcome.deferred, 2, "{outcome:?}");
 }
+
+#[test]
+fn a_scale_out_decided_again_after_a_refusal_raises_its_mappings_only_before_the_margin() {
+    // A scale-out refused for the unreserved floor is decided again: its account read, save,
+    // write and the raises of its two mappings after it all start before the margin, or
+    // the retry is deferred. Deadlines from 4 to 20 s cross every point of that sequence.
+    for tenths in (40..200).step_by(3) {
+        let seconds = f64::from(tenths) / 10.0;
+        let (world, a) = setup(&fleet(1, 1000), 0.5);
+        world.lambda.set_pool(300, 50);
+        world.lambda.add("someone-else", Some(231), &[]);
+        world.lambda.add("t0", Some(8), &[]);
+        for q in ["qa", "qb"] {
+            world.lambda.add_mapping("t0", q, None, true);
+        }
+        world.queues.set_depth("q0", depth(1000));
+        run(&a, scheduled(), Some(seconds)).unwrap();
+        let mut calls = starts(&world, "PutFunctionConcurrency", Duration::ZERO);
+        calls.extend(starts(&world, "UpdateEventSourceMapping", Duration::ZERO));
+        calls.extend(starts(&world, "GetAccountSettings", Duration::ZERO));
+        within_margin(&calls, seconds);
+    }
+}
+
+#[test]
+fn the_first_round_of_reads_of_settling_mappings_starts_before_the_margin() {
+    // Two scale-ins of four mappings each at one call a second: the second target's first
+    // round of reads once started after the margin, its last read after the deadline.
+    let target = |name: &str| {
+        format!(
+            r#"{{ "function": "{name}", "min": 2, "max": 100, "tolerance": 0,
+                "scale_out_cooldown_seconds": 0, "scale_in_cooldown_seconds": 0,
+                "scale_in_stabilization_seconds": 0, "alarms": [
+                  {{ "name": "backlog", "on_alarm": {{ "change": 10 }},
+                     "on_ok": {{ "change": -20 }} }} ] }}"#
+        )
+    };
+    let policy = format!(r#"{{"targets": [{}, {}]}}"#, target("a"), target("b"));
+    for tenths in (20..400).step_by(7) {
+        let seconds = f64::from(tenths) / 10.0;
+        let (world, a) = setup(&policy, 1.0);
+        for f in ["a", "b"] {
+            world
+                .lambda
+                .add(f, Some(40), &[("autoscaler:enabled", "true")]);
+            for i in 0..4 {
+                world
+                    .lambda
+                    .add_mapping(f, &format!("{f}q{i}"), Some(10), true);
+            }
+        }
+        world.cloudwatch.set_alarm("backlog", Fine);
+        world.lambda.set_mapping_settle_reads(1);
+        run(&a, backlog_ok(), Some(seconds)).unwrap();
+        let mut calls = starts(&world, "GetEventSourceMapping", Duration::ZERO);
+        for operation in [
+            "UpdateEventSourceMapping",
+            "PutFunctionConcurrency",
+            "ListEventSourceMappings",
+        ] {
+            calls.extend(starts(&world, operation, Duration::ZERO));
+        }
+        within_margin(&calls, seconds);
+    }
+}
+
+#[test]
+fn scale_outs_waiting_on_the_other_reads_never_read_the_headroom_after_the_margin() {
+    // 130 targets read in chunks at 4 GetFunction a second: the first chunk's scale-outs ask
+    // whether the headroom covers all that may still come while the second is read.
+    let n = 130;
+    for tenths in (30..600).step_by(29) {
+        let seconds = f64::from(tenths) / 10.0;
+        let world = World::new(NOW);
+        let settings = Settings {
+            control_plane_rps: 1.0,
+            get_function_rps: 4.0,
+            ..Settings::default()
+        };
+        let ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
+        let a = Autoscaler::new(Policy::from_json(&fleet(n, 100), "test"), settings, ctx);
+        world.lambda.set_pool(100_000, 100);
+        for i in 0..n {
+            world.lambda.add(&format!("t{i}"), Some(1), &[]);
+            world.queues.set_depth(&format!("q{i}"), depth(500));
+        }
+        let outcome = run(&a, scheduled(), Some(seconds)).unwrap();
+        let mut calls = starts(&world, "GetAccountSettings", Duration::ZERO);
+        calls.extend(starts(&world, "PutFunctionConcurrency", Duration::ZERO));
+        within_margin(&calls, seconds);
+        // Every scale-out is applied or deferred, none dropped.
+        let done = (outcome.decisions.iter())
+            .filter(|d| d.applied || d.deferred)
+            .count();
+        assert_eq!(done, n, "{seconds} s");
+    }
+}
