@@ -402,7 +402,9 @@ fn starting_history(
 /// The target's knobs at this evaluation, with a [`crate::policy::Narrowing`] its
 /// tolerances narrowed by the seconds the reservation has held since the last change a
 /// usable history records; with none recorded (none yet, an item that expired after days
-/// without a change, or one set aside), held longer than known: at the floor. Without a
+/// without a change, or one set aside), or one that did not land (its write failed or was
+/// deferred after the save, so the reservation is not what it set), held longer than
+/// known: at the floor. Without a
 /// reservation, as set: nothing has held. With them, the reason to give where a tolerance
 /// acts (step 3).
 fn narrowed_knobs(target: &Target, inputs: &Inputs) -> (Stability, Option<String>) {
@@ -411,24 +413,39 @@ fn narrowed_knobs(target: &Target, inputs: &Inputs) -> (Stability, Option<String
         return (set, None);
     };
     let now = inputs.now;
-    let last_change = match inputs.saved {
+    let saved = match inputs.saved {
         SavedState::Valid(saved)
             if saved
                 .latest_time()
                 .is_none_or(|t| t <= now + MAX_CLOCK_SKEW_SECONDS) =>
         {
-            saved.last_change
+            Some(saved)
         }
         _ => None,
     };
-    let (knobs, since) = match last_change {
-        Some(change) => {
-            let held = now - change.at;
-            (
-                set.after_holding(held),
-                format!("{held} s since the last change"),
-            )
-        }
+    // The attempt of the last change, when the history still keeps it: what it set.
+    let attempted = |change: &LastChange| {
+        let newest = saved?.activities.last()?;
+        (newest.at == change.at).then_some(newest.desired)
+    };
+    let (knobs, since) = match saved.and_then(|h| h.last_change) {
+        Some(change) => match attempted(&change) {
+            Some(desired) if desired != inputs.current => (
+                set.after_holding(i64::MAX),
+                format!(
+                    "the last change, to {} {} s ago, did not land, so held longer than known",
+                    desired.map_or("none".to_owned(), |d| d.to_string()),
+                    now - change.at
+                ),
+            ),
+            _ => {
+                let held = now - change.at;
+                (
+                    set.after_holding(held),
+                    format!("{held} s since the last change"),
+                )
+            }
+        },
         None => (
             set.after_holding(i64::MAX),
             "no change recorded, so held longer than known".to_owned(),
@@ -1841,6 +1858,29 @@ mod tests {
         }
     }
 
+    /// One evaluation at `now` of a queue at `queue`, without alarms or drain signals.
+    fn with_drain_at(
+        t: &Target,
+        current: Option<u32>,
+        queue: QueueDepth,
+        saved: &SavedState,
+        now: i64,
+    ) -> Decision {
+        let inputs = Inputs {
+            current,
+            alarms: &AlarmStates::new(),
+            queue: Some(queue),
+            saved,
+            now,
+            unread: &[],
+            headroom: None,
+            mapping_floor: 0,
+            pause_held: false,
+            drain: DrainSignals::default(),
+        };
+        super::decide(t, &inputs, Request::FollowAlarms)
+    }
+
     fn with_drain(
         t: &Target,
         current: Option<u32>,
@@ -2730,6 +2770,126 @@ mod tests {
                 ),
                 "{saved:?}: {:?}",
                 d.reasons
+            );
+        }
+    }
+
+    #[test]
+    fn a_narrowing_tolerance_counts_only_a_change_that_landed() {
+        let t = tracker(1, 500, NARROWING);
+        // The change a minute ago set 100; an attempt of 125 that did not land set nothing.
+        let attempted = |desired: u32| {
+            let SavedState::Valid(mut h) = history(Some((60, Direction::Out)), &[]) else {
+                unreachable!()
+            };
+            h.activities.push(crate::state::Activity {
+                at: NOW - 60,
+                trigger: "schedule".into(),
+                previous: Some(90),
+                desired: Some(desired),
+                reasons: Vec::new(),
+                outcome: crate::state::ActivityOutcome::Pending,
+            });
+            SavedState::Valid(h)
+        };
+        let landed = with_queue(&t, Some(100), 1200, &attempted(100));
+        assert_eq!(landed.desired, Some(100), "{:?}", landed.reasons);
+        assert!(has(
+            &landed,
+            "60 s since the last change: tolerance 0.3 narrowed to 0.29"
+        ));
+        let lost = with_queue(&t, Some(100), 1200, &attempted(125));
+        assert_eq!(lost.desired, Some(120), "{:?}", lost.reasons);
+        assert!(
+            has(
+                &lost,
+                "the last change, to 125 60 s ago, did not land, so held longer than known: \
+                 tolerance 0.3 narrowed to 0.1"
+            ),
+            "{:?}",
+            lost.reasons
+        );
+    }
+
+    /// A day of one evaluation a minute of a drain-time target whose load is steady at `mean`
+    /// executions at work, each sample drawn afresh (Gaussian, spread sqrt(mean), from a
+    /// fixed seed; no smoothing between samples, so noisier than watch mode sees), from 1.3
+    /// times the mean and no history. Returns the writes of the target's item, the
+    /// reservation's changes among them, and the reservation at the end.
+    fn day_of_steady_load(
+        narrowing: Option<crate::policy::Narrowing>,
+        mean: f64,
+    ) -> (u32, u32, Option<u32>) {
+        let t = Target {
+            max: 10_000,
+            ..drain_tracker(Stability {
+                narrowing,
+                scale_in_cooldown_seconds: 60,
+                scale_in_stabilization_seconds: 180,
+                ..NARROWING
+            })
+        };
+        let mut saved = SavedState::Missing;
+        let mut current = Some((mean * 1.3) as u32);
+        let mut seed: u64 = 12345;
+        let (mut item_writes, mut changes) = (0, 0);
+        for minute in 0..24 * 60 {
+            // The sum of 12 uniforms less 6: close enough to a standard normal.
+            let mut z = -6.0;
+            for _ in 0..12 {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                z += (seed >> 11) as f64 / (1u64 << 53) as f64;
+            }
+            let in_flight = (mean + z * mean.sqrt()).round().max(0.0) as u64;
+            let d = with_drain_at(
+                &t,
+                current,
+                depth(0, in_flight, 0),
+                &saved,
+                NOW + 60 * minute,
+            );
+            if d.history_changed {
+                item_writes += 1;
+                saved = SavedState::Valid(d.history.clone());
+            }
+            if d.desired != current {
+                changes += 1;
+                current = d.desired;
+            }
+        }
+        (item_writes, changes, current)
+    }
+
+    #[test]
+    fn a_steady_load_held_far_above_its_need_is_brought_down_by_the_narrowing_in_a_few_writes() {
+        // 2,000 at work spread by 45 (2 %), from 2,600 and no history. The band as set (0.3)
+        // holds 2,600 all day without a write; narrowed, the reservation comes down to
+        // about 10 % above the need plus the headroom for a minute's arrivals.
+        assert_eq!(day_of_steady_load(None, 2000.0), (0, 0, Some(2600)));
+        let (writes, changes, end) = day_of_steady_load(NARROWING.narrowing, 2000.0);
+        assert!(
+            writes <= 20 && changes <= writes,
+            "{writes} writes, {changes} changes"
+        );
+        assert!(
+            end.is_some_and(|end| (2200..2400).contains(&end)),
+            "{end:?}"
+        );
+    }
+
+    /// `cargo test --lib -- --ignored --nocapture state_writes_of_a_steady_noisy_load`:
+    /// docs/policy.md quotes it.
+    #[test]
+    #[ignore]
+    fn state_writes_of_a_steady_noisy_load() {
+        for mean in [20.0, 200.0, 2000.0] {
+            let wide = day_of_steady_load(None, mean);
+            let narrowing = day_of_steady_load(NARROWING.narrowing, mean);
+            println!(
+                "{mean} at work: (item writes, reservation changes, at the end) a day: \
+                 0.3 {wide:?}, narrowing to 0.1 {narrowing:?}"
             );
         }
     }

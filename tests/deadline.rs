@@ -336,3 +336,70 @@ fn scale_outs_waiting_on_the_other_reads_never_read_the_headroom_after_the_margi
         assert_eq!(done, n, "{seconds} s");
     }
 }
+
+/// A queue target at 100 whose band narrows from 0.3 towards 0.1, as the drain-time example's.
+const NARROWING: &str = r#"{"targets":[{"function":"t0","min":1,"max":500,"tolerance":0.3,
+    "tolerance_narrows_to":0.1,"scale_out_cooldown_seconds":0,"scale_in_cooldown_seconds":0,
+    "scale_in_stabilization_seconds":0,"queue":{"name":"q0","messages_per_instance":10}}]}"#;
+
+#[test]
+fn a_change_whose_write_failed_is_made_by_the_next_run_however_the_band_narrows() {
+    let (world, a) = setup(NARROWING, 15.0);
+    world.lambda.add("t0", Some(100), &[]);
+    world.queues.set_depth("q0", depth(1000));
+    run(&a, scheduled(), None).unwrap();
+    world.clock.advance(Duration::from_secs(7200));
+    // The need grows by 25 %: beyond the band at its floor; decided, saved, and refused.
+    world.queues.set_depth("q0", depth(1250));
+    world.faults.inject(
+        "PutFunctionConcurrency",
+        None,
+        Some("InvalidParameterValueException"),
+        "something else",
+        Some(1),
+    );
+    assert!(run(&a, scheduled(), None).is_err());
+    assert_eq!(world.lambda.reserved("t0"), Some(100));
+    // The attempt did not move the reservation: the band stays at its floor, and the next
+    // run makes the change (the band its save widened would hold it for minutes).
+    world.clock.advance(Duration::from_secs(60));
+    let next = run(&a, scheduled(), None).unwrap();
+    assert_eq!(
+        world.lambda.reserved("t0"),
+        Some(125),
+        "{:?}",
+        next.decisions[0].reasons
+    );
+    assert!(
+        (next.decisions[0].reasons.iter())
+            .any(|r| r.starts_with("the last change, to 125 60 s ago, did not land")),
+        "{:?}",
+        next.decisions[0].reasons
+    );
+}
+
+#[test]
+fn a_scale_out_deferred_after_its_save_is_continued_by_the_next_run() {
+    let (world, a) = setup(NARROWING, 1.0);
+    world.lambda.add("t0", Some(100), &[]);
+    world.queues.set_depth("q0", depth(1250));
+    world.faults.inject(
+        "PutFunctionConcurrency",
+        None,
+        Some("TooManyRequestsException"),
+        "Rate exceeded",
+        Some(3),
+    );
+    let first = run(&a, scheduled(), Some(5.05)).unwrap();
+    let d = &first.decisions[0];
+    assert!(d.deferred && !d.applied, "{d:?}");
+    // "The next scheduled run continues": not held by the band the attempt widened.
+    world.clock.advance(Duration::from_secs(60));
+    let next = run(&a, scheduled(), None).unwrap();
+    assert_eq!(
+        world.lambda.reserved("t0"),
+        Some(125),
+        "{:?}",
+        next.decisions[0].reasons
+    );
+}
