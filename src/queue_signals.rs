@@ -51,7 +51,7 @@ impl DrainRead {
         let mapping_batch_size = match sources {
             event_sources::Observed::Read(mappings) => mappings
                 .iter()
-                .filter(|m| m.queue_name() == spec.queue.name())
+                .filter(|m| polls(m, &spec.queue))
                 .filter_map(|m| m.batch_size)
                 .max(),
             _ => None,
@@ -81,6 +81,18 @@ fn query_of(target: &Target, home: &Origin) -> Option<ServiceQuery> {
         }),
         _ => None,
     }
+}
+
+/// True when `mapping` polls `queue`: the same name and, for a URL, no other account or
+/// Region where both say theirs.
+fn polls(mapping: &crate::ports::EventSourceMapping, queue: &QueueRef) -> bool {
+    mapping.queue_name() == queue.name()
+        && match queue {
+            QueueRef::Url(url) => Origin::of_arn(&mapping.queue_arn)
+                .differs_from(&Origin::of_queue_url(url))
+                .is_none(),
+            QueueRef::Name(_) => true,
+        }
 }
 
 /// True when CloudWatch here cannot measure `queue`: its URL names another account or
@@ -205,5 +217,35 @@ impl QueueSignals {
         read.service = lock(&self.service).clone();
         read.now = now;
         read
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::polls;
+    use crate::policy::QueueRef;
+    use crate::ports::EventSourceMapping;
+
+    #[test]
+    fn a_mapping_polls_a_queue_of_its_name_in_the_account_and_region_its_url_says() {
+        let mapping = EventSourceMapping {
+            uuid: "u".into(),
+            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:orders".into(),
+            queue_arn: "arn:aws:sqs:us-east-1:123456789012:orders-q".into(),
+            state: "Enabled".into(),
+            maximum_concurrency: None,
+            provisioned: false,
+            batch_size: Some(10),
+        };
+        let url = |account: &str| {
+            QueueRef::Url(format!(
+                "https://sqs.us-east-1.amazonaws.com/{account}/orders-q"
+            ))
+        };
+        assert!(polls(&mapping, &QueueRef::Name("orders-q".into())));
+        assert!(polls(&mapping, &url("123456789012")));
+        // A queue of the same name in another account is another queue.
+        assert!(!polls(&mapping, &url("999999999999")));
+        assert!(!polls(&mapping, &QueueRef::Name("other".into())));
     }
 }

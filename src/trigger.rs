@@ -118,15 +118,19 @@ impl Origin {
     }
 
     /// The Region and account of an SQS queue URL
-    /// (`https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`, or the older
-    /// `https://REGION.queue.amazonaws.com/ACCOUNT/NAME`); what it does not say (a local
-    /// endpoint's Region) is unknown.
+    /// (`https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`, `.amazonaws.com.cn`, dual-stack
+    /// `.api.aws`, or the older `https://REGION.queue.amazonaws.com/ACCOUNT/NAME`); what it
+    /// does not say (a local endpoint's or a VPC endpoint's Region) is unknown.
     pub fn of_queue_url(url: &str) -> Origin {
         let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
         let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let host = host.split(':').next().unwrap_or(host);
+        let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+        let aws = [".amazonaws.com", ".amazonaws.com.cn", ".api.aws"]
+            .iter()
+            .any(|domain| host.ends_with(domain));
         let labels: Vec<&str> = host.split('.').collect();
         let region = match labels.as_slice() {
+            _ if !aws => None,
             ["sqs", region, _, ..] => Some(region),
             [region, "queue", "amazonaws", ..] => Some(region),
             _ => None,
@@ -805,5 +809,14 @@ mod tests {
             (None, some("000000000000"))
         );
         assert_eq!(of("https://queue.amazonaws.com/orders"), (None, None));
+        // Hosts are case-insensitive; one outside AWS says no Region.
+        assert_eq!(
+            of("https://sqs.US-EAST-1.amazonaws.com/123456789012/orders").0,
+            some("us-east-1")
+        );
+        assert_eq!(
+            of("https://sqs.internal.example.com/123456789012/orders"),
+            (None, some("123456789012"))
+        );
     }
 }

@@ -444,6 +444,37 @@ fn validate_warns_of_a_window_a_late_run_can_miss_and_of_one_open_for_months() {
     assert_eq!(code, 0, "{stderr}");
     let warning = "    warning: an occurrence is open for 46 days, longer than duration_seconds may give (31 days): check its end";
     assert!(stdout.lines().any(|l| l == warning), "{stdout}");
+    // Not warned of: one-minute occurrences back to back (a whole hour open), the longest
+    // duration with a lead, and a whole month across October's change of the clocks.
+    for (window, now) in [
+        (
+            r#""start":"* 8 * * *","duration_seconds":60"#,
+            "2026-11-15T12:00:00Z",
+        ),
+        (
+            r#""start":"0 8 * * *","duration_seconds":2678400,"lead_seconds":300"#,
+            "2026-11-15T12:00:00Z",
+        ),
+        (
+            r#""start":"0 0 1 * *","end":"0 0 1 * *","timezone":"Europe/Berlin""#,
+            "2026-09-15T12:00:00Z",
+        ),
+    ] {
+        let json = format!(
+            r#"{{"targets":[{{"function":"f","min":2,"max":9,"schedules":[
+                {{"name":"w",{window},"min":5}}]}}]}}"#
+        );
+        std::fs::write(&policy, json).unwrap();
+        let (code, stdout, stderr) = autoscaler(&[
+            "validate",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--now",
+            now,
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(!stdout.contains("    warning"), "{window}: {stdout}");
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -303,12 +303,25 @@ fn write_schedules(out: &mut String, target: &lambda_autoscaler::policy::Target,
                 let _ = writeln!(out, "    no occurrence after now: it is over");
             }
             Ok(list) => {
-                // The schedule runs once a minute: an occurrence open for less than two of its
-                // spacings can fall between a late run and the next.
-                let lengths = list
+                // The schedule runs once a minute: a stretch open for less than two of its
+                // spacings can fall between a late run and the next. A stretch runs from
+                // `opens` (the lead included) to `ends`; occurrences that meet or overlap
+                // are one.
+                let mut stretches: Vec<(i64, i64)> = Vec::new();
+                for o in &list {
+                    let (from, to) = (o.opens.as_second(), o.ends.as_second());
+                    match stretches.last_mut() {
+                        Some(last) if from <= last.1 => last.1 = last.1.max(to),
+                        _ => stretches.push((from, to)),
+                    }
+                }
+                let shortest = stretches.iter().map(|(from, to)| to - from).min();
+                // From its start, not counting the lead, with an hour to spare for a change
+                // of the clocks (a whole-month window over October's).
+                let longest = list
                     .iter()
-                    .map(|o| o.ends.as_second() - o.opens.as_second());
-                let (shortest, longest) = (lengths.clone().min(), lengths.max());
+                    .map(|o| o.ends.as_second() - o.starts.as_second())
+                    .max();
                 for o in list {
                     let early = if o.opens < o.starts {
                         format!(" (starts {})", zone.wall(o.starts).strftime("%H:%M"))
@@ -327,7 +340,7 @@ fn write_schedules(out: &mut String, target: &lambda_autoscaler::policy::Target,
                 // the start (a day of month that the start's days never reach) is a mistake
                 // more often than a plan.
                 let cap = i64::from(lambda_autoscaler::policy::schedule::MAX_DURATION_SECONDS);
-                if let Some(seconds) = longest.filter(|&s| s > cap) {
+                if let Some(seconds) = longest.filter(|&s| s > cap + 3600) {
                     let _ = writeln!(
                         out,
                         "    warning: an occurrence is open for {} days, longer than \
