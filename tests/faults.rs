@@ -692,6 +692,64 @@ async fn a_failed_condition_on_the_state_write_is_a_conflict_not_an_error() {
 }
 
 #[tokio::test]
+async fn a_save_whose_first_attempt_landed_unanswered_is_saved_not_a_conflict() {
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+    use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+    use lambda_autoscaler::aws::dynamodb::DynamoStateStore;
+    use lambda_autoscaler::ports::{SaveError, StateStore, Version};
+    use lambda_autoscaler::state::History;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    // The retry of a PutItem whose first attempt landed meets that write: version 5 with
+    // the write's own mark (echoed from the request), or another write's.
+    let refused_over = |this_write: bool| {
+        let seen = Arc::new(Mutex::new(String::new()));
+        let mark = seen.clone();
+        mock!(aws_sdk_dynamodb::Client::put_item)
+            .match_requests(move |req| {
+                let asks = req.return_values_on_condition_check_failure()
+                    == Some(&ReturnValuesOnConditionCheckFailure::AllOld);
+                if let Some(AttributeValue::S(m)) = req.item().and_then(|i| i.get("save")) {
+                    *mark.lock().unwrap() = m.clone();
+                }
+                asks
+            })
+            .then_error(move || {
+                let save = if this_write {
+                    seen.lock().unwrap().clone()
+                } else {
+                    "another".to_owned()
+                };
+                let item = HashMap::from([
+                    ("version".to_owned(), AttributeValue::N("5".into())),
+                    ("save".to_owned(), AttributeValue::S(save)),
+                ]);
+                PutItemError::ConditionalCheckFailedException(
+                    ConditionalCheckFailedException::builder()
+                        .message("The conditional request failed")
+                        .set_item(Some(item))
+                        .meta(
+                            aws_sdk_dynamodb::error::ErrorMetadata::builder()
+                                .code("ConditionalCheckFailedException")
+                                .build(),
+                        )
+                        .build(),
+                )
+            })
+    };
+    for (ours, expected) in [(true, Ok(())), (false, Err(SaveError::Conflict))] {
+        let put = refused_over(ours);
+        let store = DynamoStateStore::new(dynamodb_client(&[&put]), "autoscaler-state".into());
+        let saved = store
+            .save("arn:f", &History::default(), Version::At(4), 1_700_000_000)
+            .await;
+        assert_eq!(saved, expected, "this write: {ours}");
+        assert_eq!(put.num_calls(), 1);
+    }
+}
+
+#[tokio::test]
 async fn keys_the_table_leaves_unprocessed_are_asked_for_again() {
     use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
     use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};

@@ -17,6 +17,7 @@
 //! | `activity_number` | N | the newest activity's number (a history numbers from its start, [`History::started_at`]); absent in earlier builds' items (then 0 for their oldest) |
 //! | `updated_at` | N | epoch seconds of the write |
 //! | `writer` | S | a random mark of the process that wrote it, so that a process tells its own pending attempt from another writer's ([`crate::lease`]) |
+//! | `save` | S | a random mark of the write itself, so that a retry of it that meets it tells it landed ([`DynamoStateStore::landed`]) |
 //! | `expires_at` | N | the table's TTL attribute: [`EXPIRES_AFTER_SECONDS`] after the write; absent while `event_sources` holds any record, so that a paused consumer's pause and a mapping's ceiling are never forgotten |
 //!
 //! The older activities, up to 19, live in items of their own, so that a decision reads and
@@ -181,12 +182,19 @@ impl StateStore for DynamoStateStore {
             Version::At(v) => v.saturating_add(1),
             Version::Absent | Version::Unreadable(_) => 1,
         };
+        let mark = format!("{:016x}", fastrand::u64(..));
         let request = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(encode(key, history, next, now)))
-            .item("writer", AttributeValue::S(self.writer.clone()));
+            .item("writer", AttributeValue::S(self.writer.clone()))
+            .item("save", AttributeValue::S(mark.clone()))
+            // A refusal says what the item holds: it may be this very write, landed by an
+            // attempt whose answer was lost and refused to the SDK's retry of it.
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            );
         // DynamoDB refuses names the expression does not use, so each branch sets its own.
         let request = match expected {
             Version::Absent => request
@@ -226,6 +234,7 @@ impl StateStore for DynamoStateStore {
         }
         match written {
             Ok(_) => Ok(()),
+            Err(e) if landed(&e, &mark, next) => Ok(()),
             Err(e) => {
                 let error = aws_error("PutItem", format!("{} ({key})", self.table), e);
                 if error.kind() == ErrorKind::ConditionFailed {
@@ -504,6 +513,26 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Stored {
         version,
         written: None,
     }
+}
+
+/// True when a PutItem refused for its condition found this very write (its `save` mark, at
+/// version `next`): an earlier attempt of the same request landed, its answer lost (a
+/// timeout or a 500), and the SDK's retry met it. Any other write has another mark.
+fn landed(
+    error: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError>,
+    mark: &str,
+    next: u64,
+) -> bool {
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    let Some(PutItemError::ConditionalCheckFailedException(refused)) = error.as_service_error()
+    else {
+        return false;
+    };
+    let Some(item) = refused.item() else {
+        return false;
+    };
+    matches!(item.get("save"), Some(AttributeValue::S(m)) if m == mark)
+        && matches!(item.get("version"), Some(AttributeValue::N(v)) if v.parse() == Ok(next))
 }
 
 /// When the item was written, and whether by `writer` (this process's store).
