@@ -14,7 +14,7 @@
 //! | `in_force_since` | N | when the recommendation in force was first made |
 //! | `drop_at`, `drop_to`, `drop_undone_at`, `last_set`, `last_set_by_proposals` | N, N, N, N, BOOL | a drain-time target's latest scale-in beyond noise, the reservation it set, the latest rise of the proposals that undid one, and the reservation last set and whether the proposals set it ([`crate::state::LoadMemory`]); each absent until it happens |
 //! | `activities` | L of M | the target's newest attempted change (whose outcome the next write settles): `{at: N, trigger: S, previous: N, desired: N, reasons: L of S, outcome: S, detail: S}`; `previous`/`desired` absent for "unreserved", `detail` for pending and applied. Items of earlier builds hold up to 20, oldest first: the next write archives all but the newest |
-//! | `activity_number` | N | the newest activity's number (a history numbers from its start, [`History::started_at`]); absent in earlier builds' items (then 0 for their oldest) |
+//! | `activity_number` | N | the newest activity's number, or the first's to come while there is none (a history numbers from its start, [`History::started_at`]); absent in earlier builds' items (then 0 for their oldest) |
 //! | `updated_at` | N | epoch seconds of the write |
 //! | `writer` | S | a random mark of the process that wrote it, so that a process tells its own pending attempt from another writer's ([`crate::lease`]) |
 //! | `save` | S | a random mark of the write itself, so that a retry of it that meets it tells it landed ([`DynamoStateStore::landed`]) |
@@ -399,15 +399,17 @@ fn encode(key: &str, history: &History, version: u64, now: i64) -> HashMap<Strin
             AttributeValue::Bool(set.by_proposals),
         );
     }
-    // Only the newest; a save archives the ones before it.
+    // Only the newest; a save archives the ones before it. Without one, the number the
+    // first will take, so that a history that starts without an activity keeps its start's
+    // numbering (it would number from 0, over a former lifetime's archived slots).
+    let i = history.activities.len().saturating_sub(1);
     if let Some(newest) = history.activities.last() {
         item.insert(
             "activities".into(),
             AttributeValue::L(vec![encode_activity(newest)]),
         );
-        let i = history.activities.len() - 1;
-        item.insert("activity_number".into(), number(history.activity_number(i)));
     }
+    item.insert("activity_number".into(), number(history.activity_number(i)));
     item
 }
 
@@ -796,6 +798,17 @@ mod tests {
         h.archive_activities();
         assert_eq!(h.earlier_activities, 7);
         assert_eq!(decode(&item).state, SavedState::Valid(h));
+    }
+
+    #[test]
+    fn a_history_saved_before_its_first_activity_keeps_its_start_numbering() {
+        let started = History::started_at(1_700_000_000);
+        let item = encode("arn:f", &started, 1, 1_700_000_000);
+        let SavedState::Valid(read) = decode(&item).state else {
+            panic!("unusable")
+        };
+        assert_eq!(read.earlier_activities, started.earlier_activities);
+        assert_ne!(read.earlier_activities, 0);
     }
 
     #[test]
