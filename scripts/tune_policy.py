@@ -523,11 +523,13 @@ def write_trace(path, arrivals):
 
 def step_up_target(target, knobs):
     """Goal (iii)'s target: the file's with the wait at STEP_UP_WAIT, then knobs. A
-    tolerance the knobs lower takes the narrowing's floor down with it (the band only
-    narrows, so a floor above the tolerance is refused)."""
+    tolerance the knobs lower to the narrowing's floor or below drops the narrowing (the
+    band only narrows, so a floor not below the tolerance is refused)."""
     up = with_overrides(with_wait(target, STEP_UP_WAIT), knobs)
-    if "tolerance_narrows_to" in up and knobs.get("tolerance") is not None:
-        up["tolerance_narrows_to"] = min(up["tolerance_narrows_to"], knobs["tolerance"])
+    tolerance = knobs.get("tolerance")
+    if tolerance is not None and up.get("tolerance_narrows_to", -1) >= tolerance:
+        up.pop("tolerance_narrows_to")
+        up.pop("tolerance_narrowing_seconds", None)
     return up
 
 

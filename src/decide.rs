@@ -428,12 +428,17 @@ fn narrowed_knobs(target: &Target, inputs: &Inputs) -> (Stability, Option<String
         let newest = saved?.activities.last()?;
         (newest.at == change.at).then_some(newest.desired)
     };
+    // The reservation is not what the last change set: it did not land (its write failed,
+    // or was deferred after the save), or it was changed since by someone else, at a time
+    // no one recorded.
     let (knobs, since) = match saved.and_then(|h| h.last_change) {
         Some(change) => match attempted(&change) {
             Some(desired) if desired != inputs.current => (
                 set.after_holding(i64::MAX),
                 format!(
-                    "the last change, to {} {} s ago, did not land, so held longer than known",
+                    "the reservation is not what the last change set ({}, {} s ago): that \
+                     change did not land or the reservation was changed since, so held longer \
+                     than known",
                     desired.map_or("none".to_owned(), |d| d.to_string()),
                     now - change.at
                 ),
@@ -2803,7 +2808,8 @@ mod tests {
         assert!(
             has(
                 &lost,
-                "the last change, to 125 60 s ago, did not land, so held longer than known: \
+                "the reservation is not what the last change set (125, 60 s ago): that change \
+                 did not land or the reservation was changed since, so held longer than known: \
                  tolerance 0.3 narrowed to 0.1"
             ),
             "{:?}",

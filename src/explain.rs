@@ -105,8 +105,8 @@ pub async fn run(args: &Args, event: &[u8]) -> Result<(Outcome, String), String>
     let histories = per_target("--history", &args.history, &names, |path| {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read history {path}: {e}"))?;
-        let json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| format!("history {path} is not JSON: {e}"))?;
+        let json: serde_json::Value = crate::trigger::json_value(text.as_bytes())
+            .map_err(|e| format!("history {path} is not JSON: {e}"))?;
         history_from_item_json(&json).map_err(|e| format!("history {path}: {e}"))
     })?;
     for (name, history) in histories {
@@ -145,11 +145,16 @@ pub async fn run(args: &Args, event: &[u8]) -> Result<(Outcome, String), String>
             })?;
         earlier.push((queue.queue.clone(), now - ago, depth));
     }
-    let ctx = world.context(
+    let mut ctx = world.context(
         Settings::DEFAULT_CONTROL_PLANE_RPS,
         Settings::DEFAULT_GET_FUNCTION_RPS,
         true,
     );
+    // The Region the user's AWS settings name, as the Lambda function would know its own;
+    // none (nothing compared by Region) without them, rather than the in-memory world's.
+    ctx.region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
     let autoscaler = Autoscaler::new(Ok(policy), Settings::default(), ctx);
     // Oldest first, as they were taken.
     earlier.sort_by_key(|(_, at, _)| *at);

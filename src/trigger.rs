@@ -129,12 +129,18 @@ impl Origin {
             .iter()
             .any(|domain| host.ends_with(domain));
         let labels: Vec<&str> = host.split('.').collect();
+        // `sqs.REGION.` (also after a VPC endpoint's `vpce-....` label) or `sqs-fips.REGION.`.
+        let after_sqs = labels
+            .iter()
+            .position(|l| matches!(*l, "sqs" | "sqs-fips"))
+            .and_then(|i| labels.get(i + 1));
         let region = match labels.as_slice() {
             _ if !aws => None,
-            ["sqs", region, _, ..] => Some(region),
             [region, "queue", "amazonaws", ..] => Some(region),
-            _ => None,
-        };
+            _ => after_sqs,
+        }
+        // A Region's name: `us-east-1`, `cn-north-1`, `us-gov-west-1`.
+        .filter(|r| r.contains('-') && r.ends_with(|c: char| c.is_ascii_digit()));
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         let account = match segments.as_slice() {
             [account, _name]
@@ -809,6 +815,15 @@ mod tests {
             (None, some("000000000000"))
         );
         assert_eq!(of("https://queue.amazonaws.com/orders"), (None, None));
+        assert_eq!(of("https://sqs.amazonaws.com/123456789012/orders").0, None);
+        assert_eq!(
+            of("https://sqs-fips.us-east-2.amazonaws.com/123456789012/orders").0,
+            some("us-east-2")
+        );
+        assert_eq!(
+            of("https://vpce-0a1b.sqs.eu-west-1.vpce.amazonaws.com/123456789012/orders").0,
+            some("eu-west-1")
+        );
         // Hosts are case-insensitive; one outside AWS says no Region.
         assert_eq!(
             of("https://sqs.US-EAST-1.amazonaws.com/123456789012/orders").0,

@@ -46,6 +46,81 @@ fn validate_prints_a_narrowing_tolerance() {
 }
 
 #[test]
+fn explain_compares_a_queue_urls_region_with_the_one_the_users_settings_name() {
+    let (dir, policy) = policy_file(
+        "explain-region",
+        r#"{"targets": [{"function": "orders-worker", "min": 1, "max": 1000, "tolerance": 0,
+            "queue": {"url": "https://sqs.eu-west-1.amazonaws.com/123456789012/orders",
+                      "target_wait_seconds": 30}}]}"#,
+    );
+    let explain = |region: Option<&str>| {
+        let env: Vec<(&'static str, String)> = match region {
+            Some(r) => vec![("AWS_REGION", r.to_owned())],
+            // Set empty: none named, whatever the machine's environment says.
+            None => vec![("AWS_REGION", String::new())],
+        };
+        let (code, stdout, stderr) = support::run_cli(
+            &[
+                "explain",
+                "events/scheduled.json",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--current",
+                "20",
+                "--queue-depth",
+                "orders=600,20",
+                "--service-time",
+                "1",
+                "--now",
+                "2026-12-01T12:00:00Z",
+            ],
+            &env.into_iter()
+                .chain([("AWS_DEFAULT_REGION", String::new())])
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(code, 0, "{stderr}");
+        let record: serde_json::Value = serde_json::from_str(&stdout).expect("the record");
+        record["decisions"][0]["desired"].as_u64()
+    };
+    // In its own Region, or with none named, the service time given counts (43, as above).
+    assert_eq!(explain(Some("eu-west-1")), Some(43));
+    assert_eq!(explain(None), Some(43));
+    // From another Region the queue's metrics are not here: the goal's largest, 633.
+    assert_eq!(explain(Some("us-east-1")), Some(633));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn explain_exits_1_when_an_sqs_record_fails_as_invoke_does() {
+    let (dir, policy) = policy_file(
+        "explain-record",
+        r#"{"targets": [{"function": "orders-worker", "min": 1, "max": 100}]}"#,
+    );
+    let body =
+        r#"{"function": "orders-worker", "desiredConcurrency": 5, "desiredConcurrency": 50}"#;
+    let event = serde_json::json!({"Records": [
+        {"messageId": "m-1", "eventSource": "aws:sqs", "body": body}]});
+    let path = dir.join("event.json");
+    std::fs::write(&path, event.to_string()).unwrap();
+    let (code, stdout, stderr) = autoscaler(&[
+        "explain",
+        path.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--current",
+        "10",
+    ]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("recordErrors"), "{stdout}");
+    assert!(
+        stderr.contains("record m-1 failed: InvalidEvent")
+            && stderr.contains("the key \"desiredConcurrency\" is given twice"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn validate_without_any_policy_says_how_to_give_one() {
     let (code, stdout, stderr) = autoscaler(&["validate"]);
     assert_eq!(code, 1);
@@ -458,6 +533,11 @@ fn validate_warns_of_a_window_a_late_run_can_miss_and_of_one_open_for_months() {
         (
             r#""start":"0 0 1 * *","end":"0 0 1 * *","timezone":"Europe/Berlin""#,
             "2026-09-15T12:00:00Z",
+        ),
+        // Half an hour each night, empty on the night of the spring change (documented).
+        (
+            r#""start":"30 2 * * *","end":"0 3 * * *","timezone":"Europe/Berlin""#,
+            "2027-03-26T12:00:00Z",
         ),
     ] {
         let json = format!(

@@ -372,7 +372,8 @@ fn a_change_whose_write_failed_is_made_by_the_next_run_however_the_band_narrows(
     );
     assert!(
         (next.decisions[0].reasons.iter())
-            .any(|r| r.starts_with("the last change, to 125 60 s ago, did not land")),
+            .any(|r| r
+                .starts_with("the reservation is not what the last change set (125, 60 s ago)")),
         "{:?}",
         next.decisions[0].reasons
     );

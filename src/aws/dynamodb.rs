@@ -735,6 +735,16 @@ fn attribute(value: &serde_json::Value) -> Result<AttributeValue, String> {
             .map(|(k, v)| Ok((k.clone(), attribute(v)?)))
             .collect::<Result<_, String>>()
             .map(AttributeValue::M),
+        ("S" | "N", _) => Err(format!(
+            "{{\"{}\": ...}} must hold a string (DynamoDB's JSON writes numbers as \
+             strings too, e.g. {{\"N\": \"3\"}})",
+            typed.0
+        )),
+        ("BOOL" | "L" | "M", _) => Err(format!(
+            "{{\"{}\": ...}} holds the wrong kind of value (BOOL a boolean, L a list, M an \
+             object)",
+            typed.0
+        )),
         (kind, _) => Err(format!(
             "type {kind} is not one a state item holds (S, N, BOOL, L, M)"
         )),
@@ -940,6 +950,11 @@ mod tests {
         assert_eq!(
             err,
             "version: type X is not one a state item holds (S, N, BOOL, L, M)"
+        );
+        let err = history_from_item_json(&serde_json::json!({"version": {"N": 3}})).unwrap_err();
+        assert!(
+            err.contains("version: {\"N\": ...} must hold a string"),
+            "{err}"
         );
         let err = history_from_item_json(&serde_json::json!({"format": {"N": "2"}})).unwrap_err();
         assert!(err.contains("format 2"), "{err}");

@@ -261,6 +261,11 @@ async fn invoke(args: InvokeArgs<'_>) -> Result<(), String> {
     if let Some(error) = failed {
         return Err(described(error));
     }
+    failed_records(&outcome)
+}
+
+/// The SQS records that failed, as an error (exit status 1), if any did.
+fn failed_records(outcome: &lambda_autoscaler::report::Outcome) -> Result<(), String> {
     match outcome.record_errors.as_slice() {
         [] => Ok(()),
         failed => Err(failed
@@ -279,11 +284,11 @@ async fn invoke(args: InvokeArgs<'_>) -> Result<(), String> {
 /// How many occurrences of each window `validate` lists.
 const NEXT_WINDOWS: usize = 3;
 
-/// A target's windows and their next occurrences, each in its own time zone.
 /// An occurrence open for less than this can be missed by a late run of the one-minute
 /// schedule (one in time, then one late by up to a minute).
 const SHORT_WINDOW_SECONDS: i64 = 120;
 
+/// A target's windows and their next occurrences, each in its own time zone.
 fn write_schedules(out: &mut String, target: &lambda_autoscaler::policy::Target, now: i64) {
     use lambda_autoscaler::policy::tags::{schedule_tag, MAX_TAG_VALUE_LEN};
     use lambda_autoscaler::schedule::{describe, upcoming};
@@ -315,7 +320,11 @@ fn write_schedules(out: &mut String, target: &lambda_autoscaler::policy::Target,
                         _ => stretches.push((from, to)),
                     }
                 }
-                let shortest = stretches.iter().map(|(from, to)| to - from).min();
+                // An empty one is the documented skipped hour, not a window to lengthen.
+                let shortest = (stretches.iter())
+                    .map(|(from, to)| to - from)
+                    .filter(|&open| open > 0)
+                    .min();
                 // From its start, not counting the lead, with an hour to spare for a change
                 // of the clocks (a whole-month window over October's).
                 let longest = list
@@ -660,8 +669,9 @@ async fn activities(
 
 async fn explain(args: &lambda_autoscaler::explain::Args) -> Result<(), String> {
     let event = read_event(&args.event)?;
-    let (_, json) = lambda_autoscaler::explain::run(args, &event).await?;
-    write_stdout(&format!("{json}\n"))
+    let (outcome, json) = lambda_autoscaler::explain::run(args, &event).await?;
+    write_stdout(&format!("{json}\n"))?;
+    failed_records(&outcome)
 }
 
 #[tokio::main]

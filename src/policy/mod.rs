@@ -777,7 +777,8 @@ fn queue_goal(q: &QueueDoc, at: &dyn Fn(&str) -> String) -> Result<QueueGoal, St
 }
 
 /// `tolerance_narrows_to` below one of the target's tolerances at least (the band only
-/// narrows: one at or below the floor stays as it is), and a time constant only with it.
+/// narrows: one at or below the floor stays as it is; at or above both nothing would), and
+/// a time constant only with it.
 fn narrowing(
     (to, seconds): (Option<f64>, Option<u32>),
     (tolerance, scale_out_tolerance): (f64, Option<f64>),
@@ -790,9 +791,9 @@ fn narrowing(
             "{}: has no effect without \"tolerance_narrows_to\"",
             at("tolerance_narrowing_seconds")
         )),
-        (Some(to), _) if to > widest => Err(format!(
-            "{}: {to} is above tolerance {tolerance}{}: the band only narrows, so give a \
-             value from 0 to {widest}",
+        (Some(to), _) if to >= widest => Err(format!(
+            "{}: {to} is not below tolerance {tolerance}{}: the band only narrows, so give a \
+             value from 0 to below {widest}",
             at("tolerance_narrows_to"),
             match scale_out_tolerance {
                 Some(out) => format!(" and scale_out_tolerance {out}"),
@@ -1146,8 +1147,8 @@ mod tests {
         let policy = Policy::from_json(
             r#"{"targets":[{"function":"f","min":1,"max":9,"tolerance":0.3,
                 "tolerance_narrows_to":0.1},
-              {"function":"g","min":1,"max":9,"tolerance":0.3,"tolerance_narrows_to":0.3,
-                "tolerance_narrowing_seconds":60},
+              {"function":"g","min":1,"max":9,"tolerance":0.3,"tolerance_narrows_to":0.2,
+                "scale_out_tolerance":0.05,"tolerance_narrowing_seconds":60},
               {"function":"h","min":1,"max":9,"tolerance":0.05,"scale_out_tolerance":0.3,
                 "tolerance_narrows_to":0.1}]}"#,
             "t",
@@ -1168,9 +1169,9 @@ mod tests {
         assert_eq!((at(3600), at(86_400)), (0.11, 0.1));
         // A tolerance at or below the floor stays as it is.
         assert_eq!(narrowing.narrowed(0.05, 3600), 0.05);
-        // A floor equal to the tolerance keeps it.
-        let same = policy.targets[1].stability;
-        assert_eq!(same.after_holding(3600), same);
+        // A scale-out tolerance below the floor keeps its value; the other narrows, fast.
+        let g = policy.targets[1].stability.after_holding(3600);
+        assert_eq!((g.tolerance, g.scale_out_tolerance), (0.2, Some(0.05)));
         // A floor between the two tolerances narrows the wider one only.
         let h = policy.targets[2].stability.after_holding(3600);
         assert_eq!((h.tolerance, h.scale_out_tolerance), (0.05, Some(0.11)));
@@ -1422,13 +1423,19 @@ mod tests {
             (
                 // The default tolerance is 0.1: the band only narrows.
                 r#""tolerance_narrows_to":0.2"#,
-                "targets[0].tolerance_narrows_to: 0.2 is above tolerance 0.1: the band only \
-                 narrows, so give a value from 0 to 0.1",
+                "targets[0].tolerance_narrows_to: 0.2 is not below tolerance 0.1: the band \
+                 only narrows, so give a value from 0 to below 0.1",
+            ),
+            (
+                // Equal: nothing would narrow.
+                r#""tolerance_narrows_to":0.1"#,
+                "targets[0].tolerance_narrows_to: 0.1 is not below tolerance 0.1",
             ),
             (
                 r#""tolerance":0.05,"scale_out_tolerance":0.1,"tolerance_narrows_to":0.2"#,
-                "targets[0].tolerance_narrows_to: 0.2 is above tolerance 0.05 and \
-                 scale_out_tolerance 0.1: the band only narrows, so give a value from 0 to 0.1",
+                "targets[0].tolerance_narrows_to: 0.2 is not below tolerance 0.05 and \
+                 scale_out_tolerance 0.1: the band only narrows, so give a value from 0 to \
+                 below 0.1",
             ),
             (
                 r#""tolerance":0.3,"tolerance_narrows_to":1"#,
