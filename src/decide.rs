@@ -1863,29 +1863,6 @@ mod tests {
         }
     }
 
-    /// One evaluation at `now` of a queue at `queue`, without alarms or drain signals.
-    fn with_drain_at(
-        t: &Target,
-        current: Option<u32>,
-        queue: QueueDepth,
-        saved: &SavedState,
-        now: i64,
-    ) -> Decision {
-        let inputs = Inputs {
-            current,
-            alarms: &AlarmStates::new(),
-            queue: Some(queue),
-            saved,
-            now,
-            unread: &[],
-            headroom: None,
-            mapping_floor: 0,
-            pause_held: false,
-            drain: DrainSignals::default(),
-        };
-        super::decide(t, &inputs, Request::FollowAlarms)
-    }
-
     fn with_drain(
         t: &Target,
         current: Option<u32>,
@@ -1894,12 +1871,34 @@ mod tests {
         saved: &SavedState,
         alarms: &AlarmStates,
     ) -> Decision {
+        with_drain_of(t, (current, queue, drain), saved, alarms, NOW)
+    }
+
+    /// [`with_drain`] at `now`, without alarms or drain signals.
+    fn with_drain_at(
+        t: &Target,
+        current: Option<u32>,
+        queue: QueueDepth,
+        saved: &SavedState,
+        now: i64,
+    ) -> Decision {
+        let observed = (current, queue, DrainSignals::default());
+        with_drain_of(t, observed, saved, &AlarmStates::new(), now)
+    }
+
+    fn with_drain_of(
+        t: &Target,
+        (current, queue, drain): (Option<u32>, QueueDepth, DrainSignals),
+        saved: &SavedState,
+        alarms: &AlarmStates,
+        now: i64,
+    ) -> Decision {
         let inputs = Inputs {
             current,
             alarms,
             queue: Some(queue),
             saved,
-            now: NOW,
+            now,
             unread: &[],
             headroom: None,
             mapping_floor: 0,

@@ -101,6 +101,17 @@ fn failed_records(outcome: &Outcome) -> Vec<String> {
         .collect()
 }
 
+/// Lambda throttles the next `n` writes of reservations.
+fn throttle_puts(world: &World, n: u32) {
+    world.faults.inject(
+        "PutFunctionConcurrency",
+        None,
+        Some("TooManyRequestsException"),
+        "Rate exceeded",
+        Some(n),
+    );
+}
+
 fn depth(visible: u64) -> QueueDepth {
     QueueDepth {
         visible,
@@ -189,13 +200,7 @@ fn a_throttled_write_is_retried_only_before_the_deadlines_margin_then_deferred()
     let (world, a) = setup(&fleet(1, 100), 1.0);
     world.lambda.add("t0", Some(1), &[]);
     world.queues.set_depth("q0", depth(50));
-    world.faults.inject(
-        "PutFunctionConcurrency",
-        None,
-        Some("TooManyRequestsException"),
-        "Rate exceeded",
-        Some(3),
-    );
+    throttle_puts(&world, 3);
     // The check before the write passes (a 1.025 s slot, a save, a write, the margin: 5.025
     // s); the retries after two throttles would not.
     let outcome = run(&a, scheduled(), Some(5.05)).unwrap();
@@ -362,14 +367,7 @@ fn a_change_whose_write_failed_is_made_by_the_next_run_however_the_band_narrows(
     assert_eq!(world.lambda.reserved("t0"), Some(100));
     // The attempt did not move the reservation: the band stays at its floor, and the next
     // run makes the change (the band its save widened would hold it for minutes).
-    world.clock.advance(Duration::from_secs(60));
-    let next = run(&a, scheduled(), None).unwrap();
-    assert_eq!(
-        world.lambda.reserved("t0"),
-        Some(125),
-        "{:?}",
-        next.decisions[0].reasons
-    );
+    let next = a_minute_later_sets(&world, &a, 125);
     assert!(
         (next.decisions[0].reasons.iter())
             .any(|r| r
@@ -384,23 +382,20 @@ fn a_scale_out_deferred_after_its_save_is_continued_by_the_next_run() {
     let (world, a) = setup(NARROWING, 1.0);
     world.lambda.add("t0", Some(100), &[]);
     world.queues.set_depth("q0", depth(1250));
-    world.faults.inject(
-        "PutFunctionConcurrency",
-        None,
-        Some("TooManyRequestsException"),
-        "Rate exceeded",
-        Some(3),
-    );
+    throttle_puts(&world, 3);
     let first = run(&a, scheduled(), Some(5.05)).unwrap();
     let d = &first.decisions[0];
     assert!(d.deferred && !d.applied, "{d:?}");
     // "The next scheduled run continues": not held by the band the attempt widened.
+    a_minute_later_sets(&world, &a, 125);
+}
+
+/// The scheduled run a minute later, which sets `t0` to `value`.
+#[track_caller]
+fn a_minute_later_sets(world: &World, a: &Autoscaler, value: u32) -> Outcome {
     world.clock.advance(Duration::from_secs(60));
-    let next = run(&a, scheduled(), None).unwrap();
-    assert_eq!(
-        world.lambda.reserved("t0"),
-        Some(125),
-        "{:?}",
-        next.decisions[0].reasons
-    );
+    let next = run(a, scheduled(), None).unwrap();
+    let reasons = &next.decisions[0].reasons;
+    assert_eq!(world.lambda.reserved("t0"), Some(value), "{reasons:?}");
+    next
 }
