@@ -12,7 +12,8 @@
 //!    reservation.
 //! 2. **Largest** proposal wins (scaling out wins, as in Application Auto Scaling and the HPA).
 //! 3. **Tolerance**: a change smaller than `tolerance` x current is skipped
-//!    (`scale_out_tolerance` x current for an increase, when set). The value after this step
+//!    (`scale_out_tolerance` x current for an increase, when set; both narrowed while the
+//!    reservation holds with `tolerance_narrows_to`, [`narrowed_knobs`]). The value after this step
 //!    is the evaluation's *recommendation*, recorded in the history (a drain-time proposal's
 //!    draining part is not, when it lifts the recommendation by more than the tolerance: it
 //!    ends with the backlog).
@@ -404,9 +405,8 @@ fn starting_history(
 /// usable history records; with none recorded (none yet, an item that expired after days
 /// without a change, or one set aside), or one that did not land (its write failed or was
 /// deferred after the save, so the reservation is not what it set), held longer than
-/// known: at the floor. Without a
-/// reservation, as set: nothing has held. With them, the reason to give where a tolerance
-/// acts (step 3).
+/// known: at the floor. Without a reservation, as set: nothing has held. With them, the
+/// reason to give where a tolerance acts (step 3).
 fn narrowed_knobs(target: &Target, inputs: &Inputs) -> (Stability, Option<String>) {
     let set = target.stability;
     let (Some(narrowing), Some(_)) = (set.narrowing, inputs.current) else {
