@@ -13,7 +13,7 @@
 //! 2. **Largest** proposal wins (scaling out wins, as in Application Auto Scaling and the HPA).
 //! 3. **Tolerance**: a change smaller than `tolerance` x current is skipped
 //!    (`scale_out_tolerance` x current for an increase, when set; both narrowed while the
-//!    reservation holds with `tolerance_narrows_to`, [`narrowed_knobs`]). The value after this step
+//!    reservation holds with `tolerance_narrows_to`, `narrowed_knobs`). The value after this step
 //!    is the evaluation's *recommendation*, recorded in the history (a drain-time proposal's
 //!    draining part is not, when it lifts the recommendation by more than the tolerance: it
 //!    ends with the backlog).

@@ -17,7 +17,7 @@
 //! | `activity_number` | N | the newest activity's number, or the first's to come while there is none (a history numbers from its start, [`History::started_at`]); absent in earlier builds' items (then 0 for their oldest) |
 //! | `updated_at` | N | epoch seconds of the write |
 //! | `writer` | S | a random mark of the process that wrote it, so that a process tells its own pending attempt from another writer's ([`crate::lease`]) |
-//! | `save` | S | a random mark of the write itself, so that a retry of it that meets it tells it landed ([`DynamoStateStore::landed`]) |
+//! | `save` | S | a random mark of the write itself, so that a retry of it that meets it tells it landed (`landed`) |
 //! | `expires_at` | N | the table's TTL attribute: [`EXPIRES_AFTER_SECONDS`] after the write; absent while `event_sources` holds any record, so that a paused consumer's pause and a mapping's ceiling are never forgotten |
 //!
 //! The older activities, up to 19, live in items of their own, so that a decision reads and
