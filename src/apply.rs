@@ -506,7 +506,7 @@ impl Writer<'_> {
         }
         let outcome = self.carry_out(&mut p, settled).await;
         let known = match &outcome {
-            TargetOutcome::Conflict(_) => None,
+            TargetOutcome::Conflict(..) => None,
             done => Some(p.known_after(read_version, done.record().is_some_and(|r| r.applied))),
         };
         Finished {
@@ -1163,11 +1163,6 @@ enum SaveFailure {
 /// again), or the store failed (nothing more is written). `record` holds what was written
 /// before it: a save that renews the writes' window comes after the mappings lowered first.
 fn interrupted(p: &Pending, failure: SaveFailure, mut record: DecisionRecord) -> TargetOutcome {
-    let error = match failure {
-        SaveFailure::Conflict => return TargetOutcome::Conflict(Box::new(p.clone())),
-        SaveFailure::Failed(error) => *error,
-    };
-    let function = p.view.arn.clone();
     let mut written: Vec<String> = record
         .event_sources
         .iter()
@@ -1177,6 +1172,11 @@ fn interrupted(p: &Pending, failure: SaveFailure, mut record: DecisionRecord) ->
     if record.applied {
         written.push(format!("the reservation {}", describe(p.decision.desired)));
     }
+    let error = match failure {
+        SaveFailure::Conflict => return TargetOutcome::Conflict(Box::new(p.clone()), written),
+        SaveFailure::Failed(error) => *error,
+    };
+    let function = p.view.arn.clone();
     if written.is_empty() {
         record
             .reasons

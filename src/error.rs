@@ -75,12 +75,20 @@ pub enum HandlerError {
         source: Box<AwsError>,
     },
 
-    /// Another evaluation wrote the target's state while this one decided, twice in a row.
+    /// Another evaluation wrote the target's state while this one decided, twice in a row;
+    /// `wrote`: what this one had written before the first (it stands).
     #[error(
         "the saved state of {function} changed twice while it was being decided (another \
-         evaluation is working on it); nothing was changed, the next evaluation decides again"
+         evaluation is working on it); {}, the next evaluation decides again",
+        match .wrote {
+            None => "nothing was changed".to_owned(),
+            Some(wrote) => format!("nothing more was changed after {wrote}, which stands"),
+        }
     )]
-    StateConflict { function: String },
+    StateConflict {
+        function: String,
+        wrote: Option<String>,
+    },
 
     /// An SQS record whose target the deadline deferred: failing it makes SQS deliver it
     /// again, so a direct command in it is not lost.

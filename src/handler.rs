@@ -454,11 +454,11 @@ impl Autoscaler {
         for applied in applied {
             let order = applied.order;
             let finished = match applied.outcome {
-                TargetOutcome::Conflict(pending) => {
+                TargetOutcome::Conflict(pending, written) => {
                     let mut finished = self
                         .decide_again(*pending, &shared, deadline, report_cost)
                         .await;
-                    finished.outcome = finished.outcome.unresolved();
+                    finished.outcome = finished.outcome.after_writes(written).unresolved();
                     if let (Some(points), Some(record)) = (points, finished.outcome.record()) {
                         send_points(points, record);
                     }

@@ -13,7 +13,9 @@ pub enum TargetOutcome {
     /// Failed; with the record when a decision was made (it says what was and was not done).
     Failed(Option<DecisionRecord>, HandlerError),
     /// Someone else saved the target's history since it was read: read it and decide again.
-    Conflict(Box<Pending>),
+    /// With what this evaluation had written before (a mapping lowered ahead of a slow
+    /// scale-in), which stands.
+    Conflict(Box<Pending>, Vec<String>),
 }
 
 impl TargetOutcome {
@@ -37,23 +39,58 @@ impl TargetOutcome {
     pub fn record(&self) -> Option<&DecisionRecord> {
         match self {
             TargetOutcome::Done(record) | TargetOutcome::Failed(Some(record), _) => Some(record),
-            TargetOutcome::Failed(None, _) | TargetOutcome::Conflict(_) => None,
+            TargetOutcome::Failed(None, _) | TargetOutcome::Conflict(..) => None,
         }
     }
 
     /// A conflict that deciding again did not resolve (a second one in a row) fails, with
-    /// its record (so its metrics are sent too): nothing was changed.
+    /// its record (so its metrics are sent too): nothing (more) was changed.
     pub fn unresolved(self) -> TargetOutcome {
         match self {
-            TargetOutcome::Conflict(pending) => {
+            TargetOutcome::Conflict(pending, written) => {
                 let mut record = pending.record();
-                record
-                    .reasons
-                    .push("the saved state changed again: nothing was changed".into());
+                let wrote = (!written.is_empty()).then(|| written.join(", "));
+                record.reasons.push(match &wrote {
+                    None => "the saved state changed again: nothing was changed".into(),
+                    Some(wrote) => format!(
+                        "the saved state changed again: nothing more was changed ({wrote} \
+                         was written before it changed, and stands)"
+                    ),
+                });
                 let function = pending.view.arn.clone();
-                TargetOutcome::Failed(Some(record), HandlerError::StateConflict { function })
+                TargetOutcome::Failed(
+                    Some(record),
+                    HandlerError::StateConflict { function, wrote },
+                )
             }
             other => other,
+        }
+    }
+
+    /// This outcome of a decision made again after a conflict met once `written` had been
+    /// written: those writes stand, and the record says so.
+    pub fn after_writes(self, written: Vec<String>) -> TargetOutcome {
+        if written.is_empty() {
+            return self;
+        }
+        let said = format!(
+            "before the saved state changed, this evaluation wrote {}, which stands",
+            written.join(", ")
+        );
+        match self {
+            TargetOutcome::Conflict(pending, mut later) => {
+                later.splice(0..0, written);
+                TargetOutcome::Conflict(pending, later)
+            }
+            TargetOutcome::Done(mut record) => {
+                record.reasons.insert(0, said);
+                TargetOutcome::Done(record)
+            }
+            TargetOutcome::Failed(Some(mut record), error) => {
+                record.reasons.insert(0, said);
+                TargetOutcome::Failed(Some(record), error)
+            }
+            failed @ TargetOutcome::Failed(None, _) => failed,
         }
     }
 
@@ -62,7 +99,7 @@ impl TargetOutcome {
         match self {
             TargetOutcome::Done(record) => (Some(record), None),
             TargetOutcome::Failed(record, error) => (record, Some(error)),
-            conflict @ TargetOutcome::Conflict(_) => conflict.unresolved().into_report(),
+            conflict @ TargetOutcome::Conflict(..) => conflict.unresolved().into_report(),
         }
     }
 }

@@ -340,6 +340,39 @@ fn a_scale_in_whose_mapping_settles_slowly_saves_again_before_the_reservation() 
     assert_eq!(f.world.calls.count("PutItem"), 1);
 }
 
+#[test]
+fn a_conflict_met_after_the_mappings_were_lowered_still_reports_them() {
+    // The renewal save of a slow scale-in meets another writer's save once the mapping was
+    // lowered: decided again, the record says what was written before; met again, the error
+    // does not say "nothing was changed".
+    let lowered_then_conflicts = |conflicts: usize| {
+        let f = fixture(POLICY, 20);
+        let m = f.mapping("orders-q", Some(20), true);
+        f.world.lambda.set_mapping_settle_reads(8);
+        f.alarm("backlog", Fine);
+        let arn = lambda_autoscaler::memory::MemoryLambda::arn("orders");
+        f.world.state.let_through(&arn);
+        for _ in 0..conflicts {
+            (f.world.state).interfere(&arn, lambda_autoscaler::state::History::default());
+        }
+        let result = f.run(alarm_event("backlog", "OK"));
+        assert_eq!(f.max_of(&m), Some(15));
+        (result, m)
+    };
+    let (once, m) = lowered_then_conflicts(1);
+    let wrote = format!("before the saved state changed, this evaluation wrote event source mapping {m}, which stands");
+    assert!(has_reason(&once.unwrap(), &wrote));
+    let (twice, m) = lowered_then_conflicts(2);
+    let err = twice.unwrap_err();
+    assert_eq!(err.error_type(), "StateConflict");
+    assert!(
+        err.to_string().contains(&format!(
+            "nothing more was changed after event source mapping {m}, which stands"
+        )),
+        "{err}"
+    );
+}
+
 // ---- pause and resume -------------------------------------------------------------------
 
 #[test]

@@ -21,8 +21,9 @@ pub struct MemoryStateStore {
     /// When each item was last written, and whether by this store's saves (this process)
     /// or by [`Self::put`] (another writer).
     written: Mutex<HashMap<String, Written>>,
-    /// Writes by someone else that land just before our next save of that key.
-    interference: Mutex<HashMap<String, Vec<History>>>,
+    /// Writes by someone else that land just before our next saves of that key, in order
+    /// (`None`: that save meets none).
+    interference: Mutex<HashMap<String, Vec<Option<History>>>>,
 }
 
 impl MemoryStateStore {
@@ -66,7 +67,16 @@ impl MemoryStateStore {
         lock(&self.interference)
             .entry(key.to_owned())
             .or_default()
-            .push(history);
+            .push(Some(history));
+    }
+
+    /// Lets our next save of `key` (after those already given) meet no other writer, so that
+    /// a later [`Self::interfere`] meets the save after it.
+    pub fn let_through(&self, key: &str) {
+        lock(&self.interference)
+            .entry(key.to_owned())
+            .or_default()
+            .push(None);
     }
 }
 
@@ -102,7 +112,8 @@ impl StateStore for MemoryStateStore {
         self.parts.call("PutItem", key).map_err(SaveError::Aws)?;
         let pending = lock(&self.interference)
             .get_mut(key)
-            .and_then(|list| (!list.is_empty()).then(|| list.remove(0)));
+            .and_then(|list| (!list.is_empty()).then(|| list.remove(0)))
+            .flatten();
         if let Some(theirs) = pending {
             self.put(key, theirs);
         }
