@@ -340,15 +340,14 @@ fn starting_history(
 ) -> Started {
     let window = target.stability.scale_in_stabilization_seconds;
     let (mut history, repair) = match inputs.saved {
-        SavedState::Valid(h) => match h.latest_time() {
-            Some(t) if t > inputs.now + MAX_CLOCK_SKEW_SECONDS => {
+        SavedState::Valid(h) => match ahead(h, inputs.now) {
+            Some(seconds) => {
                 reasons.push(format!(
-                    "saved state is from the future ({} s ahead): treated as no history",
-                    t - inputs.now
+                    "saved state is from the future ({seconds} s ahead): treated as no history"
                 ));
                 (None, true)
             }
-            _ => (Some(h.clone()), false),
+            None => (Some(h.clone()), false),
         },
         SavedState::Missing => {
             reasons.push("no saved state: no history yet".into());
@@ -414,13 +413,7 @@ fn narrowed_knobs(target: &Target, inputs: &Inputs) -> (Stability, Option<String
     };
     let now = inputs.now;
     let saved = match inputs.saved {
-        SavedState::Valid(saved)
-            if saved
-                .latest_time()
-                .is_none_or(|t| t <= now + MAX_CLOCK_SKEW_SECONDS) =>
-        {
-            Some(saved)
-        }
+        SavedState::Valid(saved) if ahead(saved, now).is_none() => Some(saved),
         _ => None,
     };
     // The attempt of the last change, when the history still keeps it: what it set.
@@ -479,6 +472,15 @@ fn narrowed_knobs(target: &Target, inputs: &Inputs) -> (Stability, Option<String
         )
     });
     (knobs, reason)
+}
+
+/// How far in the future a saved history's latest time is, when it is further than clocks
+/// may disagree: such a history is set aside.
+fn ahead(history: &History, now: i64) -> Option<i64> {
+    history
+        .latest_time()
+        .filter(|&t| t > now + MAX_CLOCK_SKEW_SECONDS)
+        .map(|t| t - now)
 }
 
 /// The history an evaluation starts from.

@@ -77,21 +77,17 @@ impl TargetOutcome {
             "before the saved state changed, this evaluation wrote {}, which stands",
             written.join(", ")
         );
-        match self {
-            TargetOutcome::Conflict(pending, mut later) => {
+        let mut outcome = self;
+        match &mut outcome {
+            TargetOutcome::Conflict(_, later) => {
                 later.splice(0..0, written);
-                TargetOutcome::Conflict(pending, later)
             }
-            TargetOutcome::Done(mut record) => {
+            TargetOutcome::Done(record) | TargetOutcome::Failed(Some(record), _) => {
                 record.reasons.insert(0, said);
-                TargetOutcome::Done(record)
             }
-            TargetOutcome::Failed(Some(mut record), error) => {
-                record.reasons.insert(0, said);
-                TargetOutcome::Failed(Some(record), error)
-            }
-            failed @ TargetOutcome::Failed(None, _) => failed,
+            TargetOutcome::Failed(None, _) => {}
         }
+        outcome
     }
 
     /// The record and the error to report.

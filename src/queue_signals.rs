@@ -87,20 +87,24 @@ fn query_of(target: &Target, home: &Origin) -> Option<ServiceQuery> {
 /// Region where both say theirs.
 fn polls(mapping: &crate::ports::EventSourceMapping, queue: &QueueRef) -> bool {
     mapping.queue_name() == queue.name()
-        && match queue {
-            QueueRef::Url(url) => Origin::of_arn(&mapping.queue_arn)
-                .differs_from(&Origin::of_queue_url(url))
-                .is_none(),
-            QueueRef::Name(_) => true,
-        }
+        && origin_of(queue).is_none_or(|origin| {
+            Origin::of_arn(&mapping.queue_arn)
+                .differs_from(&origin)
+                .is_none()
+        })
 }
 
 /// True when CloudWatch here cannot measure `queue`: its URL names another account or
 /// Region than `home` (a name is a queue here).
 fn elsewhere(queue: &QueueRef, home: &Origin) -> bool {
+    origin_of(queue).is_some_and(|origin| origin.differs_from(home).is_some())
+}
+
+/// Where a queue's URL says it is; a name says nothing (it is a queue here).
+fn origin_of(queue: &QueueRef) -> Option<Origin> {
     match queue {
-        QueueRef::Url(url) => Origin::of_queue_url(url).differs_from(home).is_some(),
-        QueueRef::Name(_) => false,
+        QueueRef::Url(url) => Some(Origin::of_queue_url(url)),
+        QueueRef::Name(_) => None,
     }
 }
 

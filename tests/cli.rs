@@ -489,46 +489,44 @@ fn explain_counts_an_earlier_depth_as_each_target_counts_its_waiting_messages() 
 
 #[test]
 fn validate_warns_of_a_window_a_late_run_can_miss_and_of_one_open_for_months() {
-    let window = |extra: &str| {
-        format!(
+    let (dir, policy) = policy_file("short-window", "{}");
+    // `validate --now` of a target with one window of `fields`: its output.
+    let validated = |fields: &str, now: &str| {
+        let json = format!(
             r#"{{"targets":[{{"function":"f","min":2,"max":9,"schedules":[
-                {{"name":"blip","start":"0 8 * * *","duration_seconds":60,"min":5{extra}}}]}}]}}"#
-        )
+                {{"name":"w",{fields},"min":5}}]}}]}}"#
+        );
+        std::fs::write(&policy, json).unwrap();
+        let at = [
+            "validate",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--now",
+            now,
+        ];
+        let (code, stdout, stderr) = autoscaler(&at);
+        assert_eq!(code, 0, "{stderr}");
+        stdout
     };
+    let now = "2026-11-15T12:00:00Z";
+    let blip = r#""start":"0 8 * * *","duration_seconds":60"#;
     let warning = "    warning: an occurrence is open for 60 s: a run of the one-minute schedule that comes late can miss all of it; give the window lead_seconds or more time";
-    let (dir, policy) = policy_file("short-window", &window(""));
-    let (code, stdout, stderr) = autoscaler(&["validate", "--policy", policy.to_str().unwrap()]);
-    assert_eq!(code, 0, "{stderr}");
+    let stdout = validated(blip, now);
     assert!(stdout.lines().any(|l| l == warning), "{stdout}");
     // Two minutes open with its lead: nothing to warn of.
-    std::fs::write(&policy, window(r#","lead_seconds":60"#)).unwrap();
-    let (code, stdout, stderr) = autoscaler(&["validate", "--policy", policy.to_str().unwrap()]);
-    assert_eq!(code, 0, "{stderr}");
+    let stdout = validated(&format!(r#"{blip},"lead_seconds":60"#), now);
     assert!(!stdout.contains("    warning"), "{stdout}");
     // An end that first comes on New Year's Day holds a daily window for months.
-    let long = r#"{"targets":[{"function":"f","min":2,"max":9,"schedules":[
-        {"name":"sale","start":"0 8 * * *","end":"0 0 1 1 *","min":5}]}]}"#;
-    std::fs::write(&policy, long).unwrap();
-    let (code, stdout, stderr) = autoscaler(&[
-        "validate",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--now",
-        "2026-11-15T12:00:00Z",
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    let stdout = validated(r#""start":"0 8 * * *","end":"0 0 1 1 *""#, now);
     let warning = "    warning: an occurrence is open for 46 days, longer than duration_seconds may give (31 days): check its end";
     assert!(stdout.lines().any(|l| l == warning), "{stdout}");
     // Not warned of: one-minute occurrences back to back (a whole hour open), the longest
     // duration with a lead, and a whole month across October's change of the clocks.
     for (window, now) in [
-        (
-            r#""start":"* 8 * * *","duration_seconds":60"#,
-            "2026-11-15T12:00:00Z",
-        ),
+        (r#""start":"* 8 * * *","duration_seconds":60"#, now),
         (
             r#""start":"0 8 * * *","duration_seconds":2678400,"lead_seconds":300"#,
-            "2026-11-15T12:00:00Z",
+            now,
         ),
         (
             r#""start":"0 0 1 * *","end":"0 0 1 * *","timezone":"Europe/Berlin""#,
@@ -540,19 +538,7 @@ fn validate_warns_of_a_window_a_late_run_can_miss_and_of_one_open_for_months() {
             "2027-03-26T12:00:00Z",
         ),
     ] {
-        let json = format!(
-            r#"{{"targets":[{{"function":"f","min":2,"max":9,"schedules":[
-                {{"name":"w",{window},"min":5}}]}}]}}"#
-        );
-        std::fs::write(&policy, json).unwrap();
-        let (code, stdout, stderr) = autoscaler(&[
-            "validate",
-            "--policy",
-            policy.to_str().unwrap(),
-            "--now",
-            now,
-        ]);
-        assert_eq!(code, 0, "{stderr}");
+        let stdout = validated(window, now);
         assert!(!stdout.contains("    warning"), "{window}: {stdout}");
     }
     std::fs::remove_dir_all(dir).unwrap();
