@@ -904,6 +904,54 @@ async fn stabilization_holds_across_separate_cli_processes() {
 }
 
 #[tokio::test]
+async fn a_writer_that_loses_the_compare_and_set_archives_nothing_over_the_winners_activity() {
+    use lambda_autoscaler::aws::dynamodb::DynamoStateStore;
+    use lambda_autoscaler::ports::{SaveError, StateStore, Version};
+    use lambda_autoscaler::state::{Activity, ActivityOutcome, History, SavedState};
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_state_table(&config).await;
+    let store = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), STATE_TABLE.into());
+    let key = Moto::function_arn("orders-worker");
+    let now = 1_800_000_000;
+    let activity = |desired: u32, outcome: ActivityOutcome| Activity {
+        at: now - 60,
+        trigger: "schedule".into(),
+        previous: Some(5),
+        desired: Some(desired),
+        reasons: vec![format!("to {desired}")],
+        outcome,
+    };
+    // Two writers read the same item and settle its pending attempt (to 10) differently:
+    // the one that wins saw it applied, the one that loses did not. Each adds its own.
+    let saved = |settled: ActivityOutcome, newest: u32| History {
+        activities: vec![
+            activity(10, settled),
+            activity(newest, ActivityOutcome::Pending),
+        ],
+        earlier_activities: 40,
+        ..History::default()
+    };
+    let winner = saved(ActivityOutcome::Applied, 12);
+    let loser = saved(ActivityOutcome::Unconfirmed("7 found".into()), 3);
+    store
+        .save(&key, &winner, Version::Absent, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.save(&key, &loser, Version::Absent, now).await,
+        Err(SaveError::Conflict)
+    );
+    let read = store.load(std::slice::from_ref(&key)).await.unwrap();
+    let SavedState::Valid(history) = &read[&key].state else {
+        panic!("{:?}", read[&key].state)
+    };
+    assert_eq!(history.activities[0].desired, Some(12));
+    let archived = store.archived_activities(&key, history, 5).await.unwrap();
+    assert_eq!(archived, vec![activity(10, ActivityOutcome::Applied)]);
+}
+
+#[tokio::test]
 async fn the_state_table_refuses_a_write_against_a_version_someone_else_moved() {
     use lambda_autoscaler::aws::dynamodb::DynamoStateStore;
     use lambda_autoscaler::ports::{SaveError, StateStore, Version};

@@ -24,7 +24,8 @@
 //! writes a small item (one read unit, one or two write units) whatever the activities
 //! hold; only `autoscaler activities` reads them. Activity `n` is archived under the key
 //! `ARN#activity#NN` (`NN` = `n` mod 20, so the 20th later one replaces it), by the write that
-//! adds the activity after it, beside (not before) the target's item:
+//! adds the activity after it, once the target's item holds that write (a writer that lost
+//! the compare-and-set archives nothing):
 //!
 //! | attribute | type | meaning |
 //! |---|---|---|
@@ -219,31 +220,35 @@ impl StateStore for DynamoStateStore {
                 .expression_attribute_names("#v", "version")
                 .expression_attribute_values(":number", AttributeValue::S("N".into())),
         };
-        // The activities before the newest go to their own items, beside the target's item:
-        // the same activity under the same number whatever happens to the write, so a
-        // conflict or a failure leaves nothing a later read would take for another.
+        match request.send().await {
+            Ok(_) => {}
+            Err(e) if landed(&e, &mark, next) => {}
+            Err(e) => {
+                let error = aws_error("PutItem", format!("{} ({key})", self.table), e);
+                return Err(if error.kind() == ErrorKind::ConditionFailed {
+                    SaveError::Conflict
+                } else {
+                    SaveError::Aws(error)
+                });
+            }
+        }
+        // The activities before the newest go to their own items, once the target's item
+        // holds this save: a writer that lost the compare-and-set settled the same activity
+        // its own way (its outcome, its reasons), and must not overwrite the winner's.
         let newest = history.activities.len().saturating_sub(1);
         let archive = history.activities[..newest]
             .iter()
             .enumerate()
             .map(|(i, activity)| self.archive(key, history.activity_number(i), activity, now));
-        let (written, archived) = tokio::join!(request.send(), futures::future::join_all(archive));
-        for error in archived.into_iter().filter_map(Result::err) {
+        for error in futures::future::join_all(archive)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+        {
             // The decision stands; only the list that `autoscaler activities` shows has a gap.
             tracing::warn!(%error, "an earlier activity could not be archived");
         }
-        match written {
-            Ok(_) => Ok(()),
-            Err(e) if landed(&e, &mark, next) => Ok(()),
-            Err(e) => {
-                let error = aws_error("PutItem", format!("{} ({key})", self.table), e);
-                if error.kind() == ErrorKind::ConditionFailed {
-                    Err(SaveError::Conflict)
-                } else {
-                    Err(SaveError::Aws(error))
-                }
-            }
-        }
+        Ok(())
     }
 
     async fn archived_activities(
