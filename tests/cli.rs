@@ -510,15 +510,25 @@ fn validate_warns_of_a_window_a_late_run_can_miss_and_of_one_open_for_months() {
     };
     let now = "2026-11-15T12:00:00Z";
     let blip = r#""start":"0 8 * * *","duration_seconds":60"#;
-    let warning = "    warning: an occurrence is open for 60 s: a run of the one-minute schedule that comes late can miss all of it; give the window lead_seconds or more time";
+    let warning = "    warning: an occurrence is open for 60 s (from Mon 2026-11-16 08:00 UTC): a run of the one-minute schedule that comes late can miss all of it; give the window lead_seconds or more time";
     let stdout = validated(blip, now);
     assert!(stdout.lines().any(|l| l == warning), "{stdout}");
+    // An hour each night but a minute on the night of the spring change, months after the
+    // occurrences listed.
+    let night = r#""start":"59 1 * * *","end":"0 3 * * *","timezone":"Europe/Berlin""#;
+    let stdout = validated(night, now);
+    let warning = "    warning: an occurrence is open for 60 s (from Sun 2027-03-28 01:59 CET): a run of the one-minute schedule that comes late can miss all of it; give the window lead_seconds or more time";
+    assert!(stdout.lines().any(|l| l == warning), "{stdout}");
+    assert!(
+        !stdout.contains("2027-03-28 01:59 CET to"),
+        "listed: {stdout}"
+    );
     // Two minutes open with its lead: nothing to warn of.
     let stdout = validated(&format!(r#"{blip},"lead_seconds":60"#), now);
     assert!(!stdout.contains("    warning"), "{stdout}");
     // An end that first comes on New Year's Day holds a daily window for months.
     let stdout = validated(r#""start":"0 8 * * *","end":"0 0 1 1 *""#, now);
-    let warning = "    warning: an occurrence is open for 46 days, longer than duration_seconds may give (31 days): check its end";
+    let warning = "    warning: an occurrence is open for 46 days (from Sun 2026-11-15 08:00 UTC): longer than duration_seconds may give (31 days): check its end";
     assert!(stdout.lines().any(|l| l == warning), "{stdout}");
     // Not warned of: one-minute occurrences back to back (a whole hour open), the longest
     // duration with a lead, and a whole month across October's change of the clocks.

@@ -284,6 +284,11 @@ fn failed_records(outcome: &lambda_autoscaler::report::Outcome) -> Result<(), St
 /// How many occurrences of each window `validate` lists.
 const NEXT_WINDOWS: usize = 3;
 
+/// How far ahead `validate` looks for occurrences to warn of: a year, and at most this many
+/// occurrences.
+const WARN_HORIZON_SECONDS: i64 = 366 * 86_400;
+const WARN_OCCURRENCES: usize = 2_000;
+
 /// An occurrence open for less than this can be missed by a late run of the one-minute
 /// schedule (one in time, then one late by up to a minute).
 const SHORT_WINDOW_SECONDS: i64 = 120;
@@ -308,30 +313,7 @@ fn write_schedules(out: &mut String, target: &lambda_autoscaler::policy::Target,
                 let _ = writeln!(out, "    no occurrence after now: it is over");
             }
             Ok(list) => {
-                // The schedule runs once a minute: a stretch open for less than two of its
-                // spacings can fall between a late run and the next. A stretch runs from
-                // `opens` (the lead included) to `ends`; occurrences that meet or overlap
-                // are one.
-                let mut stretches: Vec<(i64, i64)> = Vec::new();
                 for o in &list {
-                    let (from, to) = (o.opens.as_second(), o.ends.as_second());
-                    match stretches.last_mut() {
-                        Some(last) if from <= last.1 => last.1 = last.1.max(to),
-                        _ => stretches.push((from, to)),
-                    }
-                }
-                // An empty one is the documented skipped hour, not a window to lengthen.
-                let shortest = (stretches.iter())
-                    .map(|(from, to)| to - from)
-                    .filter(|&open| open > 0)
-                    .min();
-                // From its start, not counting the lead, with an hour to spare for a change
-                // of the clocks (a whole-month window over October's).
-                let longest = list
-                    .iter()
-                    .map(|o| o.ends.as_second() - o.starts.as_second())
-                    .max();
-                for o in list {
                     let early = if o.opens < o.starts {
                         format!(" (starts {})", zone.wall(o.starts).strftime("%H:%M"))
                     } else {
@@ -345,24 +327,60 @@ fn write_schedules(out: &mut String, target: &lambda_autoscaler::policy::Target,
                         show(o.ends)
                     );
                 }
+                // Warned of over the year ahead, not only the occurrences listed: a window
+                // can be short or long only on the night the clocks change, months away.
+                let year = upcoming(window, now, WARN_OCCURRENCES).map(|all| {
+                    let horizon = now.as_second() + WARN_HORIZON_SECONDS;
+                    (all.into_iter())
+                        .take_while(|o| o.opens.as_second() <= horizon)
+                        .collect::<Vec<_>>()
+                });
+                let scanned = year.as_deref().unwrap_or(&list);
+                // The schedule runs once a minute: a stretch open for less than two of its
+                // spacings can fall between a late run and the next. A stretch runs from
+                // `opens` (the lead included) to `ends`; occurrences that meet or overlap
+                // are one.
+                let mut stretches: Vec<(i64, i64)> = Vec::new();
+                for o in scanned {
+                    let (from, to) = (o.opens.as_second(), o.ends.as_second());
+                    match stretches.last_mut() {
+                        Some(last) if from <= last.1 => last.1 = last.1.max(to),
+                        _ => stretches.push((from, to)),
+                    }
+                }
+                // An empty one is the documented skipped hour, not a window to lengthen.
+                let shortest = (stretches.iter())
+                    .filter(|(from, to)| to > from)
+                    .min_by_key(|(from, to)| (to - from, *from));
                 // An end expression has no cap of its own: one that first fires months after
                 // the start (a day of month that the start's days never reach) is a mistake
-                // more often than a plan.
+                // more often than a plan. Measured from its start, not counting the lead,
+                // with an hour to spare for a change of the clocks (a whole-month window
+                // over October's); the first such occurrence is named.
                 let cap = i64::from(lambda_autoscaler::policy::schedule::MAX_DURATION_SECONDS);
-                if let Some(seconds) = longest.filter(|&s| s > cap + 3600) {
+                let too_long = (scanned.iter())
+                    .map(|o| (o.ends.as_second() - o.starts.as_second(), o.starts))
+                    .find(|&(open, _)| open > cap + 3600);
+                let at = |second: i64| show(lambda_autoscaler::cron::instant(second));
+                if let Some((seconds, starts)) = too_long {
                     let _ = writeln!(
                         out,
-                        "    warning: an occurrence is open for {} days, longer than \
-                         duration_seconds may give (31 days): check its end",
-                        seconds / 86_400
+                        "    warning: an occurrence is open for {} days (from {}): longer \
+                         than duration_seconds may give (31 days): check its end",
+                        seconds / 86_400,
+                        show(starts)
                     );
                 }
-                if let Some(seconds) = shortest.filter(|&s| s < SHORT_WINDOW_SECONDS) {
+                if let Some((from, to)) =
+                    shortest.filter(|(from, to)| to - from < SHORT_WINDOW_SECONDS)
+                {
                     let _ = writeln!(
                         out,
-                        "    warning: an occurrence is open for {seconds} s: a run of the \
+                        "    warning: an occurrence is open for {} s (from {}): a run of the \
                          one-minute schedule that comes late can miss all of it; give the \
-                         window lead_seconds or more time"
+                         window lead_seconds or more time",
+                        to - from,
+                        at(*from)
                     );
                 }
             }
