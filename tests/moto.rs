@@ -903,15 +903,25 @@ async fn stabilization_holds_across_separate_cli_processes() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-#[tokio::test]
-async fn a_writer_that_loses_the_compare_and_set_archives_nothing_over_the_winners_activity() {
-    use lambda_autoscaler::aws::dynamodb::DynamoStateStore;
-    use lambda_autoscaler::ports::{SaveError, StateStore, Version};
-    use lambda_autoscaler::state::{Activity, ActivityOutcome, History, SavedState};
+/// moto with the state table, and the adapter over it.
+async fn state_store() -> (
+    Moto,
+    aws_config::SdkConfig,
+    lambda_autoscaler::aws::dynamodb::DynamoStateStore,
+) {
     let moto = Moto::start();
     let config = moto.sdk_config().await;
     moto.create_state_table(&config).await;
-    let store = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), STATE_TABLE.into());
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let store = lambda_autoscaler::aws::dynamodb::DynamoStateStore::new(client, STATE_TABLE.into());
+    (moto, config, store)
+}
+
+#[tokio::test]
+async fn a_writer_that_loses_the_compare_and_set_archives_nothing_over_the_winners_activity() {
+    use lambda_autoscaler::ports::{SaveError, StateStore, Version};
+    use lambda_autoscaler::state::{Activity, ActivityOutcome, History, SavedState};
+    let (_moto, _, store) = state_store().await;
     let key = Moto::function_arn("orders-worker");
     let now = 1_800_000_000;
     let activity = |desired: u32, outcome: ActivityOutcome| Activity {
@@ -953,13 +963,9 @@ async fn a_writer_that_loses_the_compare_and_set_archives_nothing_over_the_winne
 
 #[tokio::test]
 async fn the_state_table_refuses_a_write_against_a_version_someone_else_moved() {
-    use lambda_autoscaler::aws::dynamodb::DynamoStateStore;
     use lambda_autoscaler::ports::{SaveError, StateStore, Version};
     use lambda_autoscaler::state::{History, SavedState};
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    moto.create_state_table(&config).await;
-    let store = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), STATE_TABLE.into());
+    let (moto, config, store) = state_store().await;
     let key = Moto::function_arn("orders-worker");
     let now = 1_800_000_000;
     let read = store.load(std::slice::from_ref(&key)).await.unwrap();
