@@ -639,7 +639,7 @@ impl Autoscaler {
             .zip(first)
             .zip(known)
             .enumerate()
-            .filter_map(|(order, ((planned, (record, _)), known))| {
+            .filter_map(|(order, ((planned, (record, error)), known))| {
                 let deferred = record.as_ref().is_some_and(|r| r.deferred);
                 let target = &planned.target;
                 // Bounds and schedules alone do not move between two runs.
@@ -653,6 +653,7 @@ impl Autoscaler {
                     known,
                     deferred,
                     reported: record.as_ref().and_then(|r| r.desired),
+                    failing: error.as_ref().map(ToString::to_string),
                 })
             })
             .collect();
@@ -708,7 +709,16 @@ impl Autoscaler {
                     }
                 }
                 if let Some(error) = error {
+                    // Once while it stays the same: a target that fails at every tick would
+                    // write a line every few seconds.
+                    let text = error.to_string();
+                    if f.failing.as_ref() != Some(&text) {
+                        log_failure(&error);
+                        f.failing = Some(text);
+                    }
                     watched.errors.insert(f.order, error);
+                } else {
+                    f.failing = None;
                 }
             }
         }
@@ -814,9 +824,19 @@ fn log_results(results: Vec<TargetOutcome>, dry_run: bool) -> Vec<Reported> {
             if let Some(record) = &record {
                 record.log(dry_run);
             }
+            if let Some(error) = &error {
+                log_failure(error);
+            }
             (record, error)
         })
         .collect()
+}
+
+/// A target's error, at WARN: the record's line (INFO) says what was decided, this one that
+/// the target failed, also when it has no record (its read failed), so that a Logs Insights
+/// filter on WARN and ERROR finds every failure.
+fn log_failure(error: &HandlerError) {
+    tracing::warn!(error = %error, error_type = error.error_type(), "a target failed");
 }
 
 /// What a watch runs with.
@@ -839,6 +859,8 @@ struct Followed {
     deferred: bool,
     /// The desired value last reported for it (a dry run reports a would-be change once).
     reported: Option<u32>,
+    /// The error its latest tick logged, while it keeps failing the same way.
+    failing: Option<String>,
 }
 
 impl Followed {

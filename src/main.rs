@@ -40,9 +40,14 @@ async fn main() -> Result<(), Error> {
             autoscaler.learn_account(&event.context.invoked_function_arn);
             let deadline =
                 remaining(event.context.deadline).map(|left| autoscaler.deadline_after(left));
-            autoscaler
+            let handled = autoscaler
                 .handle_text(event.payload.get().as_bytes(), deadline)
-                .await
+                .await;
+            // The runtime reports a failed invocation to Lambda without logging it.
+            if let Err(error) = &handled {
+                tracing::error!(%error, error_type = error.error_type(), "the invocation failed");
+            }
+            handled
         },
     ))
     .await

@@ -16,9 +16,11 @@ use lambda_autoscaler::state::{
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+
+mod logs;
+use logs::{logged, Captured};
 
 const NOW: i64 = 1_700_000_000;
 
@@ -1726,28 +1728,6 @@ fn knowing_its_own_account_the_autoscaler_reads_state_and_function_together_and_
 
 // ---- metrics as the Lambda function writes them: Embedded Metric Format --------------------
 
-/// Everything the EMF publisher wrote.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-        assert!(text.is_empty() || text.ends_with('\n'), "a line left open");
-        text.lines().map(str::to_owned).collect()
-    }
-}
-
 /// The fixture with the Lambda binary's metrics: EMF lines, here into `Captured`.
 fn emf_fixture(policy: &str) -> (Fixture, Captured) {
     let world = World::new(NOW);
@@ -1964,4 +1944,31 @@ fn a_large_reconciliation_writes_every_point_once_in_valid_emf_lines() {
     expected.insert((None, "DeferredTargets".into(), "Count".into()), vec![0.0]);
     assert_eq!(emf_values(&documents), expected);
     assert_eq!(f.count("PutMetricData"), 0);
+}
+
+#[test]
+fn a_target_that_fails_is_logged_at_warn_also_without_a_record() {
+    let f = fixture(POLICY)
+        .functions(&[("orders", Some(5)), ("billing", Some(2))])
+        .alarms(&[("backlog", Alarm), ("db", Fine)]);
+    f.world.faults.inject(
+        "GetFunction",
+        Some("orders"),
+        Some("ServiceException"),
+        "injected",
+        None,
+    );
+    let (result, logs) = logged(|| f.run(scheduled()));
+    assert!(result.is_err());
+    let failed: Vec<&String> = (logs.iter())
+        .filter(|l| l.starts_with(" WARN") && l.contains("a target failed"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{logs:#?}");
+    assert!(failed[0].contains("orders"), "{logs:#?}");
+    assert!(failed[0].contains("injected"), "{logs:#?}");
+    // The target that was decided has its decision line, and no failure.
+    assert!(
+        (logs.iter()).any(|l| l.contains("scaling decision") && l.contains("billing")),
+        "{logs:#?}"
+    );
 }

@@ -15,6 +15,8 @@ use lambda_autoscaler::watch::Ended;
 use serde_json::{json, Value};
 use std::time::Duration;
 
+mod logs;
+
 const NOW: i64 = 1_700_000_000;
 
 /// A queue consumer (10 messages per instance) with a database alarm that caps it at 3, a
@@ -388,4 +390,35 @@ fn a_ticks_calls_grow_with_queues_and_alarms_not_with_functions_or_saved_state()
         assert_eq!(in_ticks(operation), 0, "{operation}");
     }
     assert!(f.writes_from(secs(10)).is_empty());
+}
+
+#[test]
+fn a_target_that_fails_at_every_tick_is_logged_once_while_it_fails_the_same_way() {
+    let f = fixture(watching(10));
+    // The queue asks for 20, more than the 5 reserved; every write of the reservation fails.
+    f.world.queues.set_depth("orders", depth(200));
+    f.world.faults.inject(
+        "PutFunctionConcurrency",
+        Some("orders"),
+        Some("ServiceException"),
+        "injected",
+        None,
+    );
+    let (outcome, logs) = logs::logged(|| {
+        let deadline = f.autoscaler.deadline_after(secs(60));
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f.autoscaler.handle(&scheduled(), Some(deadline)))
+    });
+    assert!(outcome.is_err());
+    assert!(
+        f.calls("PutFunctionConcurrency").len() > 2,
+        "it tried at the ticks too"
+    );
+    let failed: Vec<&String> = (logs.iter())
+        .filter(|l| l.starts_with(" WARN") && l.contains("a target failed"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{logs:#?}");
+    assert!(failed[0].contains("orders"), "{logs:#?}");
 }
