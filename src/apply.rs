@@ -28,9 +28,10 @@
 //! be read and decided once more ([`TargetOutcome::Conflict`]). Lambda calls are paced by the
 //! context's Lambda port.
 //!
-//! **Event source mappings.** Before the reservation decreases, the function's own mappings
-//! are listed again: one created since the account's listing has no `MaximumConcurrency` at
-//! all. A mapping update is asynchronous (`Updating`, `Disabling`), and batches already
+//! **Event source mappings.** Before the reservation changes, the function's own mappings
+//! are listed again: before a decrease, one created since the account's listing has no
+//! `MaximumConcurrency` at all; before an increase, another writer may have lowered or
+//! paused one. A mapping update is asynchronous (`Updating`, `Disabling`), and batches already
 //! received still run:
 //! - a **cap** lowers the reservation right after the mapping writes, without waiting for
 //!   them to settle (caps are never delayed), and says so; if a mapping write fails, the
@@ -491,7 +492,7 @@ impl Writer<'_> {
                 ));
             }
         }
-        if p.lowers_reservation() {
+        if p.lowers_reservation() || p.raises_with_mappings() {
             // The listing is a paced call too: made only while the writes after it could
             // still be.
             let (saves, writes) = calls(&p);
@@ -516,8 +517,11 @@ impl Writer<'_> {
         }
     }
 
-    /// Lists the function's own mappings again before a decrease (one created since the
-    /// account's listing has no maximum yet), and decides again if they changed.
+    /// Lists the function's own mappings again before a change of the reservation, and
+    /// decides again if they changed: before a decrease, one created since the account's
+    /// listing has no maximum yet; before an increase, another writer (the other function
+    /// of a watching deployment, whose listing this one never sees) may have lowered or
+    /// paused one since, which the increase must raise or resume with it.
     async fn reread_mappings(&mut self, p: &mut Pending) {
         let event_sources::Observed::Read(known) = &p.sources else {
             return;

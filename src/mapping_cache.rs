@@ -5,9 +5,11 @@
 //! reconciliation of 1000 targets lists the account's mappings once (100 a page, about 10
 //! calls for 1000 mappings), not once per target, and later invocations reuse the list.
 //! What changes between two listings is caught so:
-//! - **before the reservation decreases** the writer lists the function's own mappings
+//! - **before the reservation changes** the writer lists the function's own mappings
 //!   again (`FunctionName`) unless the account's listing is under [`CURRENT_FOR`] old, so a
 //!   mapping created since (with no `MaximumConcurrency` at all) is lowered with the others
+//!   before a decrease, and one another writer lowered or paused since (the other function
+//!   of a watching deployment keeps its own listing) is raised or resumed with an increase
 //!   ([`crate::apply`]);
 //! - **every update's answer** (the mapping as Lambda now has it) replaces the cached one,
 //!   and an answer that differs from what was asked for drops the whole list, so the next
@@ -24,7 +26,8 @@ use std::time::Duration;
 /// How long a listing is used before the account is listed again.
 pub const KEPT_FOR: Duration = Duration::from_secs(300);
 /// A listing younger than this (read by the same invocation, usually) is taken as current
-/// before a decrease; an older one is checked by listing the function's mappings again.
+/// before a change of the reservation; an older one is checked by listing the function's
+/// mappings again.
 pub const CURRENT_FOR: Duration = Duration::from_secs(10);
 
 /// Mappings by the unqualified ARN of their function (a mapping on a version or an alias

@@ -140,6 +140,15 @@ impl Pending {
         self.decision.lowers()
     }
 
+    /// Whether the decision raises the reservation of a function with SQS mappings, known
+    /// from the listing or from the records of those the autoscaler changed.
+    pub fn raises_with_mappings(&self) -> bool {
+        let listed = matches!(&self.sources, event_sources::Observed::Read(m) if !m.is_empty());
+        self.decision.change().is_some()
+            && !self.lowers_reservation()
+            && (listed || !self.observations.saved.event_sources().is_empty())
+    }
+
     /// The target as carrying out this decision left it, given the version its history had
     /// when it was read and whether the reservation was set: a save moved the version on
     /// (and only a save does), so the history is then the one saved.

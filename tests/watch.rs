@@ -422,3 +422,105 @@ fn a_target_that_fails_at_every_tick_is_logged_once_while_it_fails_the_same_way(
     assert_eq!(failed.len(), 1, "{logs:#?}");
     assert!(failed[0].contains("orders"), "{logs:#?}");
 }
+
+/// The deployed pair of a watching deployment sharing one world: the watcher (which takes
+/// the schedule) and the function that takes events, each with its own clients and its
+/// own mapping listing (kept 5 minutes in a warm container).
+fn pair(policy: &str) -> (World, Autoscaler, Autoscaler) {
+    let world = World::new(NOW);
+    let autoscaler = |settings: Settings| {
+        let ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
+        Autoscaler::new(Policy::from_json(policy, "test"), settings, ctx)
+    };
+    let watcher = autoscaler(watching(10));
+    let events = autoscaler(Settings::default());
+    (world, watcher, events)
+}
+
+fn run_on(autoscaler: &Autoscaler, event: Value) -> Outcome {
+    let deadline = autoscaler.deadline_after(secs(60));
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(autoscaler.handle(&event, Some(deadline)))
+        .unwrap()
+}
+
+/// A consumer of 10 (100 messages, 10 per instance) with a cap or a breaker on `alarm`.
+fn capped_consumer(cap: u32) -> String {
+    format!(
+        r#"{{"targets": [
+      {{ "function": "orders", "min": 0, "allow_zero": true, "max": 100, "tolerance": 0,
+        "scale_out_cooldown_seconds": 30, "scale_in_cooldown_seconds": 0,
+        "scale_in_stabilization_seconds": 0,
+        "queue": {{ "name": "orders", "messages_per_instance": 10 }},
+        "alarms": [ {{ "name": "db", "on_alarm": {{ "cap": {cap} }} }} ] }}
+    ]}}"#
+    )
+}
+
+#[test]
+fn a_cap_the_other_function_set_and_the_watcher_lifts_raises_the_mapping_with_the_reservation() {
+    let (world, watcher, events) = pair(&capped_consumer(3));
+    world
+        .lambda
+        .add("orders", Some(10), &[("autoscaler:enabled", "true")]);
+    let m = world.lambda.add_mapping("orders", "orders", None, true);
+    world.cloudwatch.set_alarm("db", Fine);
+    world.queues.set_depth("orders", depth(100));
+    // The watcher's run brings the mapping within the reservation, 10.
+    run_on(&watcher, scheduled());
+    assert_eq!(world.lambda.mapping(&m).maximum_concurrency, Some(10));
+    // The alarm fires: the function that takes events caps the mapping and the reservation.
+    world.cloudwatch.set_alarm("db", Alarm);
+    run_on(&events, alarm_event("db", "ALARM"));
+    assert_eq!(world.lambda.reserved("orders"), Some(3));
+    assert_eq!(world.lambda.mapping(&m).maximum_concurrency, Some(3));
+    // OK 3 s later: held by its scale-out cooldown (30 s).
+    world.clock.advance(secs(3));
+    world.cloudwatch.set_alarm("db", Fine);
+    run_on(&events, alarm_event("db", "OK"));
+    assert_eq!(world.lambda.reserved("orders"), Some(3));
+    // The watcher's next run lifts the cap: its listing still says 10, Lambda says 3.
+    world.clock.advance(secs(120) - world.clock.elapsed());
+    let outcome = run_on(&watcher, scheduled());
+    assert_eq!(world.lambda.reserved("orders"), Some(10));
+    assert_eq!(
+        world.lambda.mapping(&m).maximum_concurrency,
+        Some(10),
+        "{:#?}",
+        outcome.decisions[0]
+    );
+    assert!(
+        (outcome.decisions[0].reasons.iter())
+            .any(|r| r.contains("event source mappings changed since the account's listing")),
+        "{:#?}",
+        outcome.decisions[0].reasons
+    );
+}
+
+#[test]
+fn a_breaker_the_other_function_set_and_the_watcher_lifts_resumes_the_consumer() {
+    let (world, watcher, events) = pair(&capped_consumer(0));
+    world
+        .lambda
+        .add("orders", Some(10), &[("autoscaler:enabled", "true")]);
+    let m = world.lambda.add_mapping("orders", "orders", None, true);
+    world.cloudwatch.set_alarm("db", Fine);
+    world.queues.set_depth("orders", depth(100));
+    run_on(&watcher, scheduled());
+    // The breaker opens: the function that takes events pauses the consumer.
+    world.cloudwatch.set_alarm("db", Alarm);
+    run_on(&events, alarm_event("db", "ALARM"));
+    assert_eq!(world.lambda.reserved("orders"), Some(0));
+    assert_eq!(world.lambda.mapping(&m).state, "Disabled");
+    // It closes, and the OK event does not get to act (its invocation failed, say): the
+    // watcher's next run lifts it, and must resume the consumer with the reservation.
+    world.clock.advance(secs(3));
+    world.cloudwatch.set_alarm("db", Fine);
+    world.clock.advance(secs(120) - world.clock.elapsed());
+    run_on(&watcher, scheduled());
+    assert_eq!(world.lambda.reserved("orders"), Some(10));
+    assert_eq!(world.lambda.mapping(&m).state, "Enabled");
+    assert_eq!(world.lambda.mapping(&m).maximum_concurrency, Some(10));
+}
