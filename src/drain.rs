@@ -41,6 +41,7 @@
 
 use crate::decide::QueueDepth;
 use crate::policy::{QueueSpec, WaitGoal};
+use crate::service_time::Unmeasured;
 
 /// The time constant of the in-flight and growth smoothing, in seconds: a sample's weight is
 /// `1 − e^(−Δt/τ)`, so samples every 10 s and every 60 s smooth over the same span of time.
@@ -224,6 +225,8 @@ pub struct Signals {
     /// The queue's URL names another account or Region than the autoscaler's: CloudWatch
     /// here cannot measure the service time.
     pub queue_elsewhere: bool,
+    /// Why the latest service-time read measured nothing, if it did not.
+    pub unmeasured: Option<crate::service_time::Unmeasured>,
 }
 
 /// A drain-time proposal.
@@ -296,8 +299,12 @@ pub fn propose(
                 Some(last) => (
                     last,
                     format!(
-                        "unknown (no service_seconds, none measured lately): the last one \
+                        "unknown (no service_seconds, none measured lately{}): the last one \
                          measured, {}, above the wait over the batch, {}",
+                        match signals.unmeasured {
+                            Some(Unmeasured::Failed) => ": the latest metric read failed",
+                            _ => "",
+                        },
                         round(last),
                         round(largest)
                     ),
@@ -311,7 +318,18 @@ pub fn propose(
                             "none measured: the queue is in another account or Region, whose \
                              metrics are not read here"
                         } else {
-                            "none measured yet"
+                            match (signals.unmeasured, signals.last_seconds) {
+                                (Some(Unmeasured::Failed), _) => {
+                                    "none measured: the latest metric read failed (logged at \
+                                     WARN)"
+                                }
+                                (_, Some(_)) => "the last measurement is too old",
+                                (Some(Unmeasured::TooFew), None) => {
+                                    "none measured: too few messages deleted lately (under 20 \
+                                     in 5 minutes), or their metrics have not arrived"
+                                }
+                                (None, None) => "none measured yet",
+                            }
                         },
                         round(largest)
                     ),

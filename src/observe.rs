@@ -233,11 +233,26 @@ pub struct Observed {
 /// Why nothing may be read now, if so: the deadline leaves no time to start (within its
 /// margin); the next scheduled run reads it.
 pub fn too_late_to_read(ctx: &Context, deadline: Option<&Deadline>) -> Option<String> {
+    too_late_to_start(ctx, deadline, std::time::Duration::ZERO)
+}
+
+/// Why a read that may take `need` may not start now, if so: it could end within the
+/// deadline's margin.
+pub fn too_late_to_start(
+    ctx: &Context,
+    deadline: Option<&Deadline>,
+    need: std::time::Duration,
+) -> Option<String> {
     let deadline = deadline?;
-    (!deadline.allows(&*ctx.clock, std::time::Duration::ZERO)).then(|| {
+    (!deadline.allows(&*ctx.clock, need)).then(|| {
+        let takes = if need.is_zero() {
+            String::new()
+        } else {
+            format!(", a read of up to {:.0} s", need.as_secs_f64())
+        };
         format!(
-            "deferred: not read before the deadline ({:.1} s left, {:.1} s margin); the next \
-             scheduled run reads it",
+            "deferred: not read before the deadline ({:.1} s left{takes}, {:.1} s margin); the \
+             next scheduled run reads it",
             deadline.left(&*ctx.clock).as_secs_f64(),
             deadline.margin().as_secs_f64()
         )

@@ -22,6 +22,11 @@ use crate::service_time::{Readings, LOOKBACK_SECONDS};
 use crate::trigger::Origin;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
+
+/// The longest a `GetMetricData` call can take: the SDK clients' operation timeout, all
+/// attempts included.
+const METRIC_READ_AT_MOST: Duration = crate::wiring::OPERATION_TIMEOUT;
 
 /// The samples and measurements of a warm container.
 #[derive(Debug, Default)]
@@ -63,6 +68,7 @@ impl DrainRead {
             mapping_batch_size,
             last_seconds: readings.and_then(Readings::last_seconds),
             queue_elsewhere: elsewhere(&spec.queue, &self.home),
+            unmeasured: readings.and_then(Readings::unmeasured),
         }
     }
 }
@@ -189,9 +195,11 @@ impl QueueSignals {
             }
         }
         for (c, chunk) in due.chunks(SERVICE_QUERIES_PER_CALL).enumerate() {
-            // Like a target's read, a metric read starts only while the deadline allows; the
-            // readings stay due, so the next run reads them.
-            if let Some(why) = observe::too_late_to_read(ctx, deadline) {
+            // Every decision of the pass waits for this read, and no decision needs it (each
+            // has its fallback): it starts only while the deadline leaves room for the
+            // slowest it can be (the SDK's operation timeout, through throttling or a hung
+            // call), not merely for a start. The readings stay due: the next run reads them.
+            if let Some(why) = observe::too_late_to_start(ctx, deadline, METRIC_READ_AT_MOST) {
                 tracing::warn!(
                     "service times of {} targets, {why}; the drain-time targets keep what was \
                      measured before, or assume the largest service time their goal allows",

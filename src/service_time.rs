@@ -20,9 +20,11 @@ pub const LOOKBACK_SECONDS: i64 = RECENT_SECONDS + REFERENCE_SECONDS + 600;
 /// How long a read serves before the next (the Lambda function keeps it in memory): service
 /// time moves slowly, and every metric read costs (docs/deploy.md "What it costs").
 pub const REREAD_SECONDS: i64 = 600;
-/// How soon a read that measured nothing is tried again: the metrics of a queue that has just
-/// got traffic arrive a few minutes late, and until then the proposal assumes the largest
-/// service time the goal allows.
+/// How soon a read that measured nothing is first tried again: the metrics of a queue that
+/// has just got traffic arrive a few minutes late, and until then the proposal assumes the
+/// largest service time the goal allows. Each further read that measures nothing (or fails)
+/// doubles the wait, up to [`REREAD_SECONDS`]: a queue too light to measure, or a role
+/// without `cloudwatch:GetMetricData`, costs no more reads than a measured one.
 pub const RETRY_SECONDS: i64 = 120;
 /// A span with fewer messages than this says too little to measure a service time.
 pub const MIN_MESSAGES: f64 = 20.0;
@@ -40,17 +42,31 @@ pub const MAX_AGE_SECONDS: i64 = 600 + REREAD_SECONDS;
 pub struct Readings {
     last_read: Option<i64>,
     measured: Option<Measured>,
+    /// The reads in a row that measured nothing, and what the latest found.
+    misses: u32,
+    latest: Option<Unmeasured>,
+}
+
+/// Why the latest read measured nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmeasured {
+    /// The read failed (logged at WARN).
+    Failed,
+    /// Too few messages in its recent span (or its metrics have not arrived).
+    TooFew,
 }
 
 impl Readings {
     /// Whether to read again at `now`: only while the queue has traffic (messages waiting
-    /// or in flight), at most every [`REREAD_SECONDS`], or every [`RETRY_SECONDS`] while
-    /// nothing serves (never measured, or too old).
+    /// or in flight), at most every [`REREAD_SECONDS`]; while nothing serves (never
+    /// measured, or too old) after [`RETRY_SECONDS`], doubled for each read in a row that
+    /// measured nothing, up to [`REREAD_SECONDS`].
     pub fn due(&self, now: i64, has_traffic: bool) -> bool {
         let every = if self.measured(now).is_some() {
             REREAD_SECONDS
         } else {
-            RETRY_SECONDS
+            let doublings = self.misses.saturating_sub(1).min(8);
+            (RETRY_SECONDS << doublings).min(REREAD_SECONDS)
         };
         has_traffic && self.last_read.is_none_or(|at| now - at >= every)
     }
@@ -58,9 +74,25 @@ impl Readings {
     /// Records a read made at `now`: its points, or `None` when it failed.
     pub fn record(&mut self, now: i64, points: Option<&[Point]>) {
         self.last_read = Some(now);
-        if let Some(measured) = points.and_then(summarize) {
-            self.measured = Some(measured);
+        match points.map(summarize) {
+            Some(Some(measured)) => {
+                self.measured = Some(measured);
+                self.misses = 0;
+                self.latest = None;
+            }
+            unmeasured => {
+                self.misses = self.misses.saturating_add(1);
+                self.latest = Some(match unmeasured {
+                    None => Unmeasured::Failed,
+                    Some(_) => Unmeasured::TooFew,
+                });
+            }
         }
+    }
+
+    /// Why the latest read measured nothing, if it did not.
+    pub fn unmeasured(&self) -> Option<Unmeasured> {
+        self.latest
     }
 
     /// The last measurement, if a read has made one no older than [`MAX_AGE_SECONDS`] at
@@ -216,12 +248,37 @@ mod tests {
         assert!(!readings.due(0, false));
         // Nothing measured yet: sooner.
         readings.record(100, Some(&[]));
+        assert_eq!(readings.unmeasured(), Some(Unmeasured::TooFew));
         assert!(!readings.due(100 + RETRY_SECONDS - 1, true));
         assert!(readings.due(100 + RETRY_SECONDS, true));
         let points: Vec<Point> = (1..=5).map(|m| minute(m * 60, 120.0, 1.0)).collect();
         readings.record(100, Some(&points));
+        assert_eq!(readings.unmeasured(), None);
         assert!(!readings.due(100 + REREAD_SECONDS - 1, true));
         assert!(readings.due(100 + REREAD_SECONDS, true));
+    }
+
+    #[test]
+    fn reads_that_keep_measuring_nothing_come_twice_as_far_apart_each_time_up_to_the_reread() {
+        let mut readings = Readings::default();
+        let mut at = 0;
+        let mut gaps = Vec::new();
+        for read in 0..7 {
+            // Light traffic measures nothing; a read that fails counts the same.
+            readings.record(at, if read % 2 == 0 { Some(&[]) } else { None });
+            let next = (at + 1..).find(|&t| readings.due(t, true)).unwrap();
+            gaps.push(next - at);
+            at = next;
+        }
+        assert_eq!(gaps, [120, 240, 480, 600, 600, 600, 600]);
+        assert_eq!(readings.unmeasured(), Some(Unmeasured::TooFew));
+        readings.record(at, None);
+        assert_eq!(readings.unmeasured(), Some(Unmeasured::Failed));
+        // A measurement starts the count again.
+        let points: Vec<Point> = (1..=5).map(|m| minute(at + m * 60, 120.0, 1.0)).collect();
+        readings.record(at + 300, Some(&points));
+        readings.record(at + 2000, Some(&[]));
+        assert!(readings.due(at + 2000 + RETRY_SECONDS, true));
     }
 
     #[test]

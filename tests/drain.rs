@@ -179,9 +179,21 @@ fn a_service_time_read_the_deadline_does_not_allow_is_left_due_for_the_next_run(
     let f = fixture(MEASURED);
     f.measured(0.5, 1.0);
     f.depth(1000, 20);
-    // 1 s left, within the 2 s margin: nothing starts.
-    f.run_until(Some(1.0));
-    assert_eq!(f.reads(), 0, "no metric read starts past the deadline");
+    // 13 s left: room to read the target and write, but not for a metric read that can take
+    // the SDK's 12 s operation timeout and then the 2 s margin. Every decision would wait
+    // for it: it does not start, and the target is decided without it.
+    let outcome = f.run_until(Some(13.0));
+    assert_eq!(
+        f.reads(),
+        0,
+        "no metric read starts that could end past the margin"
+    );
+    assert!(!decision(&outcome).deferred);
+    assert!(
+        says(decision(&outcome), "service time unknown"),
+        "{:?}",
+        decision(&outcome).reasons
+    );
     f.later(60);
     let next = f.run();
     assert_eq!(f.reads(), 1, "the next run reads what was left due");
@@ -508,6 +520,38 @@ fn a_queue_in_another_account_or_region_is_not_measured_by_a_same_named_queue_he
     assert_eq!(reads, 1);
     assert!(
         says(&record, "measured by CloudWatch"),
+        "{:?}",
+        record.reasons
+    );
+}
+
+#[test]
+fn a_read_that_keeps_failing_is_named_in_the_reasons_and_tried_less_and_less_often() {
+    let f = fixture(MEASURED);
+    f.depth(40, 5);
+    f.world.faults.inject(
+        "GetMetricData",
+        None,
+        Some("AccessDeniedException"),
+        "not authorized to perform cloudwatch:GetMetricData",
+        None,
+    );
+    let mut reads_at = Vec::new();
+    let mut last = None;
+    for minute in 0..60 {
+        let before = f.reads();
+        last = Some(f.run());
+        if f.reads() > before {
+            reads_at.push(minute);
+        }
+        f.later(60);
+    }
+    // 2, 4 and 8 minutes apart, then every 10 (as a measured target): 8 reads in the hour,
+    // not the 30 of a read every 2 minutes.
+    assert_eq!(reads_at, [0, 2, 6, 14, 24, 34, 44, 54]);
+    let record = decision(last.as_ref().unwrap());
+    assert!(
+        says(record, "none measured: the latest metric read failed"),
         "{:?}",
         record.reasons
     );

@@ -103,6 +103,7 @@ impl PolicyScaler<'_> {
             mapping_batch_size: None,
             last_seconds: reads.service.last_seconds(),
             queue_elsewhere: false,
+            unmeasured: reads.service.unmeasured(),
         }
     }
 }
