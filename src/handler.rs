@@ -695,7 +695,7 @@ impl Autoscaler {
                 .reconcile(&tick_plan, ticks.deadline, None, ticks.report_cost, true)
                 .await;
             cadence.took(clock.elapsed().saturating_sub(began));
-            watched.summary.ticks = tick;
+            watched.summary.ticks += 1;
             for (f, finished) in followed.iter_mut().zip(results) {
                 f.known = finished.known;
                 let (record, error) = finished.outcome.into_report();

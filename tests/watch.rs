@@ -524,3 +524,44 @@ fn a_breaker_the_other_function_set_and_the_watcher_lifts_resumes_the_consumer()
     assert_eq!(world.lambda.mapping(&m).state, "Enabled");
     assert_eq!(world.lambda.mapping(&m).maximum_concurrency, Some(10));
 }
+
+#[test]
+fn the_summary_counts_the_ticks_that_ran_when_a_slow_tick_skips_a_slot() {
+    let f = fixture(watching(10));
+    f.world
+        .queues
+        .set_depth_from("orders", secs(15), depth(300));
+    let key = lambda_autoscaler::memory::MemoryLambda::arn("orders");
+    let steady = History {
+        recommendations: vec![Recommendation {
+            value: 5,
+            until: None,
+        }],
+        in_force_since: Some(NOW - 600),
+        ..History::default()
+    };
+    f.world.state.put(&key, steady.clone());
+    // Another writer saves an attempt (5 -> 7) just before the tick of 20 s saves: that tick
+    // reads again and waits for the attempt to be unable to land (12 s), past the slot of 30 s.
+    let mut theirs = steady;
+    theirs.activities.push(lambda_autoscaler::state::Activity {
+        at: NOW + 20,
+        trigger: "alarm".into(),
+        previous: Some(5),
+        desired: Some(7),
+        reasons: vec![],
+        outcome: lambda_autoscaler::state::ActivityOutcome::Pending,
+    });
+    f.world.state.interfere(&key, theirs);
+    let outcome = f.run(scheduled());
+    // The first pass reads the queue once, then each tick once.
+    let ticks_ran = f.seconds_of("GetQueueAttributes").len() - 1;
+    assert!(
+        f.seconds_of("GetQueueAttributes")
+            .windows(2)
+            .any(|w| w[1] - w[0] > 10),
+        "a slot was skipped: {:?}",
+        f.seconds_of("GetQueueAttributes")
+    );
+    assert_eq!(outcome.watch.unwrap().ticks as usize, ticks_ran);
+}
