@@ -683,6 +683,8 @@ impl Autoscaler {
                 clock.sleep(due - now).await;
             }
             let began = clock.elapsed();
+            self.forget_moved_on(&mut followed, ticks.deadline.as_ref())
+                .await;
             let seconds_in = due.saturating_sub(ticks.started).as_secs_f64();
             let tick_plan = Plan {
                 targets: followed
@@ -809,6 +811,44 @@ impl Autoscaler {
             });
         }
         (outcome, HandlerError::combine(errors))
+    }
+}
+
+impl Autoscaler {
+    /// Reads the saved state of the followed targets a tick knows (`BatchGetItem`, 100 keys
+    /// a call; no control-plane call), and forgets what it knows of those whose history
+    /// another writer has moved on since (the function that takes events, a CLI run), so
+    /// that the tick reads them again. Without it, a tick whose decision matched its stale
+    /// view wrote nothing, met no conflict, and left the other writer's value (say a
+    /// scale-in while the queue was briefly empty) until the next scheduled run. A read that
+    /// fails, or that the deadline leaves no time for, keeps what is known.
+    async fn forget_moved_on(&self, followed: &mut [Followed], deadline: Option<&Deadline>) {
+        let Some(state) = &self.ctx.state else {
+            return;
+        };
+        let keys: Vec<String> = (followed.iter())
+            .filter_map(|f| f.known.as_ref().map(|k| k.view.arn.clone()))
+            .collect();
+        for chunk in keys.chunks(TARGETS_PER_CHUNK) {
+            if observe::too_late_to_read(&self.ctx, deadline).is_some() {
+                return;
+            }
+            let stored = match state.load(chunk).await {
+                Ok(stored) => stored,
+                Err(error) => {
+                    tracing::warn!(%error, "a watch tick could not read the saved state: it decides from what it knows");
+                    continue;
+                }
+            };
+            for f in followed.iter_mut() {
+                let moved = f.known.as_ref().is_some_and(|k| {
+                    (stored.get(&k.view.arn)).is_some_and(|s| s.version != k.stored.version)
+                });
+                if moved {
+                    f.known = None;
+                }
+            }
+        }
     }
 }
 

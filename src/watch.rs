@@ -9,13 +9,16 @@
 //! runs: those that follow a queue or have alarms, and those the first pass deferred.
 //!
 //! **What a tick reads.** What changes fast and costs little: the followed queues' depths
-//! (`GetQueueAttributes`, one per queue, SQS's own quota) and the alarms' states
-//! (`DescribeAlarms`, 100 per call). The reservation and the saved state (with the version
-//! of the next compare-and-set) come from the last read or the autoscaler's own write
-//! ([`crate::apply::Finished::known`]): re-reading 1000 functions with `GetFunction` takes
-//! about 20 s at 50/s, longer than a tick, and a steady target would cost a DynamoDB read
-//! per tick. A target is read again only when it is not known (deferred before it was read,
-//! or after a write that found its history moved on).
+//! (`GetQueueAttributes`, one per queue, SQS's own quota), the alarms' states
+//! (`DescribeAlarms`, 100 per call) and the followed targets' saved states (`BatchGetItem`,
+//! 100 per call), of which only the version counts. The reservation and the saved state
+//! (with the version of the next compare-and-set) come from the last read or the
+//! autoscaler's own write ([`crate::apply::Finished::known`]): re-reading 1000 functions
+//! with `GetFunction` takes about 20 s at 50/s, longer than a tick. A target is read again
+//! when it is not known: its saved version moved on (another writer, such as the function
+//! that takes events, changed it; a tick whose decision matched its stale view would
+//! otherwise write nothing, meet no conflict, and leave the other writer's value), it was
+//! deferred before it was read, or a write found its history moved on.
 //!
 //! **What a tick writes.** Only what a decision changes, through the writer as ever (pacing,
 //! write order, event source mappings, the history first). A write that finds the history

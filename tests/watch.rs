@@ -196,7 +196,7 @@ fn an_alarm_that_goes_to_alarm_with_a_cap_acts_within_a_tick() {
 }
 
 #[test]
-fn a_tick_reads_no_function_and_no_saved_state_of_a_target_it_knows() {
+fn a_tick_reads_no_function_of_a_target_it_knows_and_of_its_saved_state_only_the_version() {
     let f = fixture(watching(10));
     f.world
         .queues
@@ -206,9 +206,11 @@ fn a_tick_reads_no_function_and_no_saved_state_of_a_target_it_knows() {
         .set_depth_from("orders", secs(35), depth(800));
     let outcome = f.run(scheduled());
     // Read once by the first pass; the ticks decide from that read and from their own
-    // writes (two changes, each saved against the version the last write left).
+    // writes (two changes, each saved against the version the last write left). Each tick
+    // reads the saved states (one call for up to 100) only to see whether another writer
+    // moved a history on; none did.
     assert_eq!(f.seconds_of("GetFunction"), [0, 0]);
-    assert_eq!(f.seconds_of("BatchGetItem"), [0]);
+    assert_eq!(f.seconds_of("BatchGetItem"), [0, 10, 20, 30, 40, 50]);
     assert_eq!(f.seconds_of("PutFunctionConcurrency"), [20, 40]);
     assert_eq!(f.world.lambda.reserved("orders"), Some(80));
     let changes: Vec<_> = tick_records(&outcome)
@@ -298,11 +300,12 @@ fn another_writers_save_between_ticks_makes_the_next_write_read_the_target_again
     f.world.state.put(&key, steady.clone());
     f.world.state.interfere(&key, steady);
     let outcome = f.run(scheduled());
-    // The conflict reads the function and its state again (at 20 s), decides again, and
-    // the next change (40 s) writes against the version that read found.
+    // The conflict reads the function and its state again (at 20 s, after the tick's own
+    // read of the versions), decides again, and the next change (40 s) writes against the
+    // version that read found.
     assert!(f.writes_from(Duration::ZERO)[0].at >= secs(20));
     assert_eq!(f.seconds_of("GetFunction"), [0, 0, 20]);
-    assert_eq!(f.seconds_of("BatchGetItem"), [0, 20]);
+    assert_eq!(f.seconds_of("BatchGetItem"), [0, 10, 20, 20, 30, 40, 50]);
     assert_eq!(f.seconds_of("PutFunctionConcurrency"), [20, 40]);
     assert_eq!(f.world.lambda.reserved("orders"), Some(80));
     let ticks = tick_records(&outcome);
@@ -347,9 +350,10 @@ fn an_alarm_the_first_pass_could_not_read_is_read_again_by_the_ticks() {
 }
 
 #[test]
-fn a_ticks_calls_grow_with_queues_and_alarms_not_with_functions_or_saved_state() {
-    // 300 consumers, each with its queue and an alarm: a tick reads each queue once and the
-    // alarms 100 at a time, and nothing else while nothing changes.
+fn a_ticks_calls_grow_with_queues_and_alarms_not_with_functions() {
+    // 300 consumers, each with its queue and an alarm: a tick reads each queue once, the
+    // alarms 100 at a time and the saved states' versions 100 at a time, and nothing else
+    // while nothing changes.
     let n = 300;
     let targets: Vec<String> = (0..n)
         .map(|i| {
@@ -381,12 +385,8 @@ fn a_ticks_calls_grow_with_queues_and_alarms_not_with_functions_or_saved_state()
     };
     assert_eq!(in_ticks("GetQueueAttributes"), n * ticks);
     assert_eq!(in_ticks("DescribeAlarms"), 3 * ticks);
-    for operation in [
-        "GetFunction",
-        "BatchGetItem",
-        "GetQueueUrl",
-        "ListEventSourceMappings",
-    ] {
+    assert_eq!(in_ticks("BatchGetItem"), 3 * ticks);
+    for operation in ["GetFunction", "GetQueueUrl", "ListEventSourceMappings"] {
         assert_eq!(in_ticks(operation), 0, "{operation}");
     }
     assert!(f.writes_from(secs(10)).is_empty());
@@ -564,4 +564,40 @@ fn the_summary_counts_the_ticks_that_ran_when_a_slow_tick_skips_a_slot() {
         f.seconds_of("GetQueueAttributes")
     );
     assert_eq!(outcome.watch.unwrap().ticks as usize, ticks_ran);
+}
+
+#[test]
+fn another_writers_change_that_a_tick_would_not_undo_by_itself_is_seen_at_the_next_tick() {
+    // The queue needs 5 (50 messages, 10 per instance), as reserved. Between the ticks of
+    // 10 and 20 s the function that takes events scales in to 1 (its queue-depth event saw
+    // the queue empty for a moment) and saves its history. The ticks' own view still says
+    // 5, which is what they decide: without reading the history they would write nothing
+    // and leave 1 until the next scheduled run.
+    let f = fixture(watching(10));
+    let key = lambda_autoscaler::memory::MemoryLambda::arn("orders");
+    let deadline = f.autoscaler.deadline_after(secs(60));
+    let other_writer = async {
+        while f.world.clock.elapsed() < secs(12) {
+            tokio::task::yield_now().await;
+        }
+        let (mut history, _) = f.world.state.get(&key).unwrap_or_default();
+        history.last_change = Some(lambda_autoscaler::state::LastChange {
+            at: NOW + 12,
+            direction: lambda_autoscaler::state::Direction::In,
+        });
+        f.world.state.put(&key, history);
+        f.world.lambda.land_at("orders", 1, f.world.clock.elapsed());
+    };
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let event = scheduled();
+            let (outcome, ()) =
+                futures::join!(f.autoscaler.handle(&event, Some(deadline)), other_writer);
+            outcome.unwrap()
+        });
+    assert_eq!(f.world.lambda.reserved("orders"), Some(5));
+    assert_eq!(f.seconds_of("PutFunctionConcurrency"), [20]);
+    assert_eq!(outcome.watch.unwrap().changes, 1);
 }
