@@ -53,7 +53,7 @@ use crate::context::Context;
 use crate::deadline::Deadline;
 use crate::decide::Decision;
 use crate::error::HandlerError;
-use crate::event_sources::{self, MappingChange};
+use crate::event_sources::{self, MappingChange, SourceReport};
 use crate::headroom::{floor_from_error, Budget, LearnedFloor};
 use crate::lease;
 use crate::mapping_cache::MappingCache;
@@ -750,6 +750,8 @@ impl Writer<'_> {
                             format!("{text}; decided again with the headroom read anew"),
                         );
                         refusal = Some(text);
+                        // The mappings raised or lowered for the refused value stand.
+                        p.keep_written(&record);
                         continue;
                     }
                 }
@@ -876,6 +878,8 @@ impl Writer<'_> {
                         .maximum_concurrency
                         .is_none_or(|m| answer.maximum_concurrency == Some(m));
                     self.mappings.updated(&answer, as_expected);
+                    // This write, in place of an earlier attempt's of the same mapping.
+                    *report = SourceReport::of(change);
                     report.applied = true;
                     if answer.is_settling() {
                         writes.settling.push(change.uuid.clone());
@@ -1177,7 +1181,11 @@ fn interrupted(p: &Pending, failure: SaveFailure, mut record: DecisionRecord) ->
         written.push(format!("the reservation {}", describe(p.decision.desired)));
     }
     let error = match failure {
-        SaveFailure::Conflict => return TargetOutcome::Conflict(Box::new(p.clone()), written),
+        SaveFailure::Conflict => {
+            let mut again = p.clone();
+            again.keep_written(&record);
+            return TargetOutcome::Conflict(Box::new(again), written);
+        }
         SaveFailure::Failed(error) => *error,
     };
     let function = p.view.arn.clone();

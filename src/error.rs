@@ -75,6 +75,14 @@ pub enum HandlerError {
         source: Box<AwsError>,
     },
 
+    /// A target that failed once a conflict made it read again (its read failed, say), after
+    /// this evaluation had written to it: those writes stand.
+    #[error("{source}; before that, this evaluation wrote {written}, which stands")]
+    FailedAfterWrites {
+        written: String,
+        source: Box<HandlerError>,
+    },
+
     /// Another evaluation wrote the target's state while this one decided, twice in a row;
     /// `wrote`: what this one had written before the first (it stands).
     #[error(
@@ -143,6 +151,7 @@ impl HandlerError {
                 "StateUnavailable"
             }
             HandlerError::StateConflict { .. } => "StateConflict",
+            HandlerError::FailedAfterWrites { source, .. } => source.error_type(),
             HandlerError::Deferred { .. } => "Deferred",
             HandlerError::MappingsUnread { .. } => "EventSourcesUnreadable",
             HandlerError::Several(_) => "SeveralTargetsFailed",

@@ -592,10 +592,12 @@ impl Autoscaler {
             Some((_, (_, Err(unread)))) => return unknown(*unread),
             None => unreachable!("one target read, one result"),
         };
-        let mut pending = match self.evaluate(pending.order, &fresh, observed, shared) {
+        let earlier = pending;
+        let mut pending = match self.evaluate(earlier.order, &fresh, observed, shared) {
             Ok(pending) => pending,
             Err(error) => return unknown(TargetOutcome::Failed(None, error)),
         };
+        pending.inherit_written(&earlier);
         pending.note("the saved state changed while deciding: read and decided again".into());
         let max = u64::from(pending.planned.target.max);
         let (send, incoming) = tokio::sync::mpsc::unbounded_channel();

@@ -80,12 +80,20 @@ impl TargetOutcome {
         let mut outcome = self;
         match &mut outcome {
             TargetOutcome::Conflict(_, later) => {
+                // The decision made again carries the earlier writes in its record too.
+                later.retain(|w| !written.contains(w));
                 later.splice(0..0, written);
             }
             TargetOutcome::Done(record) | TargetOutcome::Failed(Some(record), _) => {
                 record.reasons.insert(0, said);
             }
-            TargetOutcome::Failed(None, _) => {}
+            // No record to say it in (the target's read failed): the error says it.
+            TargetOutcome::Failed(None, error) => {
+                *error = HandlerError::FailedAfterWrites {
+                    written: written.join(", "),
+                    source: Box::new(error.clone()),
+                };
+            }
         }
         outcome
     }

@@ -32,6 +32,10 @@ pub struct Pending {
     /// What happened to the target around its decision (read and decided again), said
     /// before the decision's own reasons, and again when it is decided anew.
     notes: Vec<String>,
+    /// The mapping writes this evaluation made for an earlier attempt at the target (before
+    /// Lambda refused it for the unreserved floor, or before a conflict): they stand, and
+    /// the record shows them applied until a later write of the same mapping replaces them.
+    written_before: Vec<SourceReport>,
 }
 
 impl Pending {
@@ -57,6 +61,7 @@ impl Pending {
             source_plan: SourcePlan::default(),
             saved_at: None,
             notes: Vec::new(),
+            written_before: Vec::new(),
         };
         pending.plan_sources();
         pending.note_activity();
@@ -182,7 +187,31 @@ impl Pending {
             .iter()
             .map(SourceReport::of)
             .collect();
+        // In place, so that the plan's changes keep their positions.
+        for earlier in &self.written_before {
+            match (record.event_sources.iter_mut()).find(|s| s.uuid == earlier.uuid) {
+                Some(planned) => *planned = earlier.clone(),
+                None => record.event_sources.push(earlier.clone()),
+            }
+        }
         record
+    }
+
+    /// Takes over the mapping writes an earlier attempt at the target made ([`Self::record`]).
+    pub fn inherit_written(&mut self, earlier: &Pending) {
+        for written in &earlier.written_before {
+            self.written_before.retain(|w| w.uuid != written.uuid);
+            self.written_before.push(written.clone());
+        }
+    }
+
+    /// Keeps the mapping writes `record` shows applied, for the record of a later attempt
+    /// at this target or of the decision made again after a conflict.
+    pub fn keep_written(&mut self, record: &DecisionRecord) {
+        for written in record.event_sources.iter().filter(|s| s.applied) {
+            self.written_before.retain(|w| w.uuid != written.uuid);
+            self.written_before.push(written.clone());
+        }
     }
 }
 

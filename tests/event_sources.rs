@@ -373,6 +373,57 @@ fn a_conflict_met_after_the_mappings_were_lowered_still_reports_them() {
     );
 }
 
+#[test]
+fn a_conflicts_record_and_error_keep_the_mapping_written_before_it() {
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    f.world.lambda.set_mapping_settle_reads(8);
+    f.alarm("backlog", Fine);
+    let arn = lambda_autoscaler::memory::MemoryLambda::arn("orders");
+    f.world.state.let_through(&arn);
+    // Met twice: the record of the unresolved conflict shows the mapping as written.
+    for _ in 0..2 {
+        (f.world.state).interfere(&arn, lambda_autoscaler::state::History::default());
+    }
+    let trigger = lambda_autoscaler::trigger::parse_event(&alarm_event("backlog", "OK")).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (outcome, error) = runtime
+        .block_on(f.autoscaler.handle_reporting(trigger.clone(), None))
+        .unwrap();
+    assert_eq!(f.max_of(&m), Some(15));
+    assert_eq!(error.unwrap().error_type(), "StateConflict");
+    let source = &outcome.decisions[0].event_sources[0];
+    assert_eq!((source.uuid.as_str(), source.applied), (m.as_str(), true));
+    assert_eq!(source.maximum_concurrency.desired, Some(15));
+
+    // Met once, and reading the target again fails: the error names the mapping written.
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    f.world.lambda.set_mapping_settle_reads(8);
+    f.alarm("backlog", Fine);
+    f.world.state.let_through(&arn);
+    (f.world.state).interfere(&arn, lambda_autoscaler::state::History::default());
+    f.world.faults.inject_after(
+        1,
+        "GetFunction",
+        None,
+        Some("ServiceException"),
+        "injected",
+        None,
+    );
+    let error = f.run(alarm_event("backlog", "OK")).unwrap_err();
+    assert_eq!(f.max_of(&m), Some(15));
+    assert_eq!(error.error_type(), "AwsCallFailed");
+    assert!(
+        error.to_string().contains(&format!(
+            "before that, this evaluation wrote event source mapping {m}, which stands"
+        )),
+        "{error}"
+    );
+}
+
 // ---- pause and resume -------------------------------------------------------------------
 
 #[test]

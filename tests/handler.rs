@@ -1972,3 +1972,43 @@ fn a_target_that_fails_is_logged_at_warn_also_without_a_record() {
         "{logs:#?}"
     );
 }
+
+#[test]
+fn a_retry_after_the_floor_refusal_that_fails_to_save_names_the_mapping_the_refused_attempt_wrote()
+{
+    // t0 scales out from 5; its new mapping (no maximum yet) is lowered to its share first,
+    // then Lambda refuses the reservation for the unreserved floor. The retry's save fails:
+    // the mapping written for the refused attempt stands, and the report says so.
+    let f = headroom_fixture(&[("t0", 5, 1000)], 235, 300, 50);
+    let m = f.world.lambda.add_mapping("t0", "q0", None, true);
+    f.world.faults.inject_after(
+        1,
+        "PutItem",
+        None,
+        Some("ProvisionedThroughputExceededException"),
+        "injected",
+        None,
+    );
+    let trigger = lambda_autoscaler::trigger::parse_event(&scheduled()).unwrap();
+    let (outcome, error) = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f.autoscaler.handle_reporting(trigger, None))
+        .unwrap();
+    assert!(f.world.lambda.mapping(&m).maximum_concurrency.is_some());
+    assert_eq!(f.reserved("t0"), Some(5));
+    let error = error.unwrap();
+    assert_eq!(error.error_type(), "StateUnavailable");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("after writing event source mapping {m}")),
+        "{error}"
+    );
+    let record = &outcome.decisions[0];
+    assert!(
+        (record.event_sources.iter()).any(|s| s.uuid == m && s.applied),
+        "{:?}",
+        record.event_sources
+    );
+}
