@@ -43,6 +43,10 @@ pub struct TargetStatus {
     /// Why the target could not be read, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What of a target that was read could not be (its saved state is unusable, its event
+    /// source mappings unreadable): the rest of the row stands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -195,7 +199,8 @@ fn row(
         alarms,
         queue,
         event_sources,
-        error: match (&stored.state, &sources) {
+        error: None,
+        warning: match (&stored.state, &sources) {
             (SavedState::Unusable { why, .. }, _) => Some(format!("saved state unusable: {why}")),
             (_, event_sources::Observed::Unreadable(why)) => {
                 Some(format!("event source mappings unreadable: {why}"))
@@ -223,6 +228,7 @@ fn unread_row(planned: &PlannedTarget, unread: TargetOutcome) -> TargetStatus {
         queue: None,
         event_sources: Vec::new(),
         error: Some(error.map_or("not read".into(), |e| e.to_string())),
+        warning: None,
     }
 }
 
@@ -329,6 +335,9 @@ pub fn table(rows: &[TargetStatus], now: i64) -> String {
         ];
         if let Some(error) = &r.error {
             line[7] = format!("error: {error}");
+        }
+        if let Some(warning) = &r.warning {
+            line[8] = format!("{} (warning: {warning})", line[8]);
         }
         lines.push(line);
     }

@@ -293,3 +293,34 @@ fn status_shows_the_bounds_of_the_active_schedules_and_names_them() {
     let table = lambda_autoscaler::status::table(&rows, NOW);
     assert!(table.contains("schedule evening"), "{table}");
 }
+
+#[test]
+fn a_target_whose_mappings_cannot_be_listed_keeps_its_reservation_and_signals_with_a_warning() {
+    let (world, autoscaler) = world();
+    world.faults.inject(
+        "ListEventSourceMappings",
+        None,
+        Some("ServiceException"),
+        "injected",
+        None,
+    );
+    let (rows, _) = block_on(autoscaler.status(None)).unwrap();
+    assert_eq!(rows[0].reservation, Some(5));
+    assert_eq!(rows[0].error, None);
+    assert!(
+        (rows[0].warning.as_deref())
+            .is_some_and(|w| w.contains("event source mappings unreadable")),
+        "{:?}",
+        rows[0].warning
+    );
+    let table = lambda_autoscaler::status::table(&rows, NOW + 20);
+    let line = table.lines().find(|l| l.starts_with("orders")).unwrap();
+    // function, min, max, reservation.
+    assert_eq!(line.split_whitespace().nth(3), Some("5"), "{line}");
+    assert!(line.contains("db=OK"), "{line}");
+    assert!(!line.contains("error:"), "{line}");
+    assert!(
+        line.contains("(warning: event source mappings unreadable"),
+        "{line}"
+    );
+}
