@@ -362,13 +362,16 @@ fn one_failing_target_does_not_stop_the_others_and_the_invocation_reports_it() {
     );
     assert_eq!(f.reserved("billing"), Some(8));
     assert_eq!(f.reserved("orders"), Some(5));
-    // Throttling is retried (paced) before the target gives up: 4 attempts in all.
-    assert_eq!(
-        f.calls_of("PutFunctionConcurrency")
-            .iter()
-            .filter(|r| *r == "orders")
-            .count(),
-        4
+    // Throttling is retried (paced) before the target gives up: 4 attempts in all, each in
+    // a later second than the one before (the account's quota counts per second).
+    let attempts: Vec<Duration> = (f.world.calls.all().into_iter())
+        .filter(|c| c.operation == "PutFunctionConcurrency" && c.resource == "orders")
+        .map(|c| c.at)
+        .collect();
+    assert_eq!(attempts.len(), 4);
+    assert!(
+        attempts.windows(2).all(|w| w[1] - w[0] >= Duration::from_secs(1)),
+        "{attempts:?}"
     );
     // The decision that did apply is still reported.
     let published = f.world.cloudwatch.published();

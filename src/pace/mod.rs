@@ -26,6 +26,10 @@ use std::time::Duration;
 /// account-scale benchmark) cannot put one call too many into a second as AWS counts it.
 pub const CONTROL_PLANE_GUARD: Duration = Duration::from_millis(25);
 
+/// Added to the backoff before retrying a throttled call: the quota counts per second, so a
+/// retry has to wait for the next one (Lambda sends no `Retry-After` shorter than that).
+pub const THROTTLED_WAIT: Duration = Duration::from_secs(1);
+
 /// The error code of a write not sent because its lease's start window passed
 /// ([`crate::lease`]).
 pub const LEASE_PASSED: &str = "LeaseStartPassed";
@@ -250,7 +254,13 @@ impl PacedLambda {
                     if last && check.is_none() {
                         return Err(error);
                     }
-                    let wait = self.backoff.delay(attempt, fastrand::f64());
+                    let mut wait = self.backoff.delay(attempt, fastrand::f64());
+                    if error.kind() == ErrorKind::Throttled {
+                        // The account's quota is counted per second and someone else (a
+                        // deployment) has spent this one: a retry within it only adds to
+                        // the throttling.
+                        wait += THROTTLED_WAIT;
+                    }
                     tracing::debug!(%error, attempt, ?wait, "transient Lambda error");
                     self.clock.sleep(wait).await;
                     if let Some(check) = check {
