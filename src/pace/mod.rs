@@ -27,7 +27,7 @@ use std::time::Duration;
 pub const CONTROL_PLANE_GUARD: Duration = Duration::from_millis(25);
 
 /// Added to the backoff before retrying a throttled call: the quota counts per second, so a
-/// retry has to wait for the next one (Lambda sends no `Retry-After` shorter than that).
+/// retry has to wait for the next one. (The `retryAfterSeconds` Lambda may send is not read.)
 pub const THROTTLED_WAIT: Duration = Duration::from_secs(1);
 
 /// The error code of a write not sent because its lease's start window passed
