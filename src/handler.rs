@@ -19,6 +19,7 @@ use crate::context::Context;
 use crate::deadline::Deadline;
 use crate::decide::{Observations, UnreadAlarm};
 use crate::error::HandlerError;
+use crate::function_ref::FunctionRef;
 use crate::headroom::LearnedFloor;
 use crate::mapping_cache::MappingCache;
 use crate::observe::{self, Observed, Shared, TARGETS_PER_CHUNK};
@@ -202,9 +203,21 @@ impl Autoscaler {
         if let Some(function) = function {
             plan.targets.retain(|t| t.target.function.matches(function));
             if plan.targets.is_empty() {
-                return Err(HandlerError::Unmanaged {
-                    function: function.to_owned(),
-                });
+                // Not found may be not known: discovery failed, or the function's own tags
+                // are invalid. Those say why; "not tagged" would be false.
+                let why: Vec<HandlerError> = (plan.errors.into_iter())
+                    .filter(|e| match e {
+                        HandlerError::TagPolicy {
+                            function: tagged, ..
+                        } => FunctionRef::parse(tagged).is_ok_and(|t| t.matches(function)),
+                        _ => true,
+                    })
+                    .collect();
+                return Err(
+                    HandlerError::combine(why).unwrap_or(HandlerError::Unmanaged {
+                        function: function.to_owned(),
+                    }),
+                );
             }
         }
         Ok(plan)

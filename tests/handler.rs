@@ -370,7 +370,9 @@ fn one_failing_target_does_not_stop_the_others_and_the_invocation_reports_it() {
         .collect();
     assert_eq!(attempts.len(), 4);
     assert!(
-        attempts.windows(2).all(|w| w[1] - w[0] >= Duration::from_secs(1)),
+        attempts
+            .windows(2)
+            .all(|w| w[1] - w[0] >= Duration::from_secs(1)),
         "{attempts:?}"
     );
     // The decision that did apply is still reported.

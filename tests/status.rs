@@ -324,3 +324,43 @@ fn a_target_whose_mappings_cannot_be_listed_keeps_its_reservation_and_signals_wi
         "{line}"
     );
 }
+
+#[test]
+fn a_named_tagged_target_that_discovery_cannot_see_says_why_not_that_it_is_not_tagged() {
+    let (world, autoscaler) = world();
+    let tags = |min: &'static str| {
+        [
+            ("autoscaler:enabled", "true"),
+            ("autoscaler:min", min),
+            ("autoscaler:max", "50"),
+        ]
+    };
+    world.lambda.add("payments", Some(4), &tags("1"));
+    let (rows, errors) = block_on(autoscaler.status(Some("payments"))).unwrap();
+    assert!(errors.is_empty() && rows.len() == 1, "{errors:?}");
+    // A function that is simply not managed is said to be so.
+    let error = block_on(autoscaler.status(Some("nobody"))).unwrap_err();
+    assert_eq!(error.error_type(), "UnmanagedFunction", "{error}");
+    // Its tags are invalid: that is what both commands say.
+    world.lambda.add("payments", Some(4), &tags("60"));
+    let status = block_on(autoscaler.status(Some("payments"))).unwrap_err();
+    let activities = block_on(autoscaler.activities("payments", 5)).unwrap_err();
+    for error in [status, activities] {
+        assert_eq!(error.error_type(), "InvalidTagPolicy", "{error}");
+    }
+    // Discovery is denied: the failure, not "not tagged".
+    world.lambda.add("payments", Some(4), &tags("1"));
+    world.faults.inject(
+        "GetResources",
+        None,
+        Some("AccessDeniedException"),
+        "not authorized to perform tag:GetResources",
+        None,
+    );
+    let status = block_on(autoscaler.status(Some("payments"))).unwrap_err();
+    let activities = block_on(autoscaler.activities("payments", 5)).unwrap_err();
+    for error in [status, activities] {
+        assert_ne!(error.error_type(), "UnmanagedFunction", "{error}");
+        assert!(error.to_string().contains("tag:GetResources"), "{error}");
+    }
+}
