@@ -634,15 +634,24 @@ async fn status(policy: Option<&Path>, function: Option<&str>, json: bool) -> Re
         .status(function)
         .await
         .map_err(|e| format!("{}: {e}", e.error_type()))?;
-    for error in &errors {
-        let _ = writeln!(std::io::stderr(), "warning: {error}");
-    }
     if json {
         let json = serde_json::json!({ "targets": rows });
         let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
-        write_stdout(&format!("{text}\n"))
+        write_stdout(&format!("{text}\n"))?;
     } else {
-        write_stdout(&lambda_autoscaler::status::table(&rows, now_epoch()))
+        write_stdout(&lambda_autoscaler::status::table(&rows, now_epoch()))?;
+    }
+    // The table shows what could be listed; a target missing from it fails the command, so
+    // that a script does not take the table for the whole fleet.
+    match errors.as_slice() {
+        [] => Ok(()),
+        errors => Err(format!(
+            "targets missing from the list: {}",
+            (errors.iter())
+                .map(|e| format!("{}: {e}", e.error_type()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
     }
 }
 
