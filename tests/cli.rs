@@ -164,6 +164,29 @@ fn validate_warns_of_an_alarms_set_or_cap_that_the_bounds_override() {
         "{stdout}"
     );
     assert!(!stdout.contains("alarm db on_ok"), "{stdout}");
+
+    // A schedule whose max is above the document's lets both act while it is active: a
+    // note, not a warning that would have a user delete a cap protecting a database.
+    let (dir, policy) = policy_file(
+        "bounds-sale",
+        r#"{"targets": [{"function": "f", "min": 2, "max": 50, "alarms": [
+            {"name": "surge", "on_alarm": {"set": 80}},
+            {"name": "db", "on_alarm": {"cap": 60}}],
+            "schedules": [{"name": "sale", "start": "0 8 * * *", "duration_seconds": 3600,
+                           "max": 100}]}]}"#,
+    );
+    let (code, stdout, stderr) = autoscaler(&["validate", "--policy", policy.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stdout.contains("warning: alarm"), "{stdout}");
+    assert!(
+        stdout.contains("  note: alarm db on_alarm: cap 60 is not below max 50: it never lowers anything, except while schedule sale (max 100) is active"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  note: alarm surge on_alarm: set 80 is above max 50: it sets 50, except while schedule sale (max 100) is active"),
+        "{stdout}"
+    );
 }
 
 #[test]

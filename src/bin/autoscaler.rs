@@ -163,6 +163,20 @@ fn out_of_bounds(action: Action, min: u32, max: u32) -> Option<String> {
     }
 }
 
+/// The bounds while `window` alone is active: its own in place of the document's (a `set`
+/// is both), a min above the max giving way, as `schedule::bounds` has it.
+fn window_bounds(
+    target: &lambda_autoscaler::policy::Target,
+    window: &lambda_autoscaler::policy::schedule::Window,
+) -> (u32, u32) {
+    let w = window.bounds;
+    if let Some(set) = w.set {
+        return (set, set);
+    }
+    let max = w.max.unwrap_or(target.max);
+    (w.min.unwrap_or(target.min).min(max), max)
+}
+
 /// `activities --limit`: a count of at least 1 (0 would ask for nothing and print "no
 /// activities recorded").
 fn parse_limit(text: &str) -> Result<usize, String> {
@@ -441,9 +455,29 @@ fn validate(policy: Option<&Path>, now: Option<i64>) -> Result<(), String> {
                 ("on_ok", rule.on_ok),
                 ("on_insufficient_data", rule.on_insufficient_data),
             ] {
-                if let Some(why) = action.and_then(|a| out_of_bounds(a, target.min, target.max)) {
-                    let _ = writeln!(out, "  warning: alarm {} {state}: {why}", rule.name);
-                }
+                let Some(action) = action else { continue };
+                let Some(why) = out_of_bounds(action, target.min, target.max) else {
+                    continue;
+                };
+                // A schedule's bounds replace the document's while it is active: an action
+                // they let act is no mistake, only idle the rest of the time.
+                let acts_in: Vec<String> = (target.schedules.iter())
+                    .filter(|w| {
+                        let (min, max) = window_bounds(target, w);
+                        out_of_bounds(action, min, max).is_none()
+                    })
+                    .map(|w| format!("{} ({})", w.name, w.bounds))
+                    .collect();
+                let _ = if acts_in.is_empty() {
+                    writeln!(out, "  warning: alarm {} {state}: {why}", rule.name)
+                } else {
+                    writeln!(
+                        out,
+                        "  note: alarm {} {state}: {why}, except while schedule {} is active",
+                        rule.name,
+                        acts_in.join(" or ")
+                    )
+                };
             }
         }
         if let Some(queue) = &target.queue {
