@@ -244,7 +244,10 @@ pub struct Proposal {
 /// The messages waiting in `depth` as a drain-time target counts them: the visible ones, and
 /// the delayed ones too when it says so (`include_delayed`).
 pub fn waiting(depth: &QueueDepth, with_delayed: bool) -> u64 {
-    depth.visible + if with_delayed { depth.delayed } else { 0 }
+    // Saturating, as `decide::backlog`: counts come from outside (explain takes any).
+    depth
+        .visible
+        .saturating_add(if with_delayed { depth.delayed } else { 0 })
 }
 
 /// The drain-time proposal for `depth` (see the module documentation for the formula);

@@ -9,7 +9,7 @@ use crate::alarm::AlarmState;
 use crate::aws::dynamodb::history_from_item_json;
 use crate::handler::Autoscaler;
 use crate::memory::{MemoryLambda, World};
-use crate::policy::{Policy, WaitGoal};
+use crate::policy::{Policy, QueueRef, WaitGoal};
 use crate::ports::QueueDepth;
 use crate::report::Outcome;
 use crate::service_time::Point;
@@ -97,8 +97,12 @@ pub async fn run(args: &Args, event: &[u8]) -> Result<(Outcome, String), String>
     }
     for depth in &args.queue_depth {
         let (name, counts) = split("--queue-depth", depth)?;
+        // A queue no target follows would read as a metric failure: a typo must not pass.
+        let queue = followed_queue(&policy, name).ok_or_else(|| {
+            format!("--queue-depth {depth}: no target follows a queue \"{name}\"")
+        })?;
         world.queues.set_depth(
-            name,
+            queue.name(),
             queue_depth(counts).map_err(|e| format!("--queue-depth {depth}: {e}"))?,
         );
     }
@@ -134,16 +138,19 @@ pub async fn run(args: &Args, event: &[u8]) -> Result<(Outcome, String), String>
         let ago: i64 = ago.trim().parse().ok().filter(|s| *s > 0).ok_or_else(|| {
             format!("--earlier-depth {item}: \"{ago}\" is not a number of seconds above 0")
         })?;
+        // An older sample starts the smoothing afresh: it would be ignored.
+        if ago > crate::drain::GAP_SECONDS {
+            return Err(format!(
+                "--earlier-depth {item}: a sample more than {} s old says nothing about the \
+                 growth now, and is not used",
+                crate::drain::GAP_SECONDS
+            ));
+        }
         let depth = queue_depth(counts).map_err(|e| format!("--earlier-depth {item}: {e}"))?;
-        let queue = policy
-            .targets
-            .iter()
-            .filter_map(|t| t.queue.as_ref())
-            .find(|q| q.queue.name() == name)
-            .ok_or_else(|| {
-                format!("--earlier-depth {item}: no target follows a queue \"{name}\"")
-            })?;
-        earlier.push((queue.queue.clone(), now - ago, depth));
+        let queue = followed_queue(&policy, name).ok_or_else(|| {
+            format!("--earlier-depth {item}: no target follows a queue \"{name}\"")
+        })?;
+        earlier.push((queue.clone(), now - ago, depth));
     }
     let mut ctx = world.context(
         Settings::DEFAULT_CONTROL_PLANE_RPS,
@@ -199,6 +206,13 @@ fn per_target<T: Clone>(
         }
     }
     Ok(values)
+}
+
+/// The queue of a target that follows `name`: its name, or its URL as the policy gives it.
+fn followed_queue<'a>(policy: &'a Policy, name: &str) -> Option<&'a QueueRef> {
+    (policy.targets.iter())
+        .filter_map(|t| t.queue.as_ref().map(|q| &q.queue))
+        .find(|q| q.name() == name || matches!(q, QueueRef::Url(url) if url == name))
 }
 
 fn split<'a>(flag: &str, item: &'a str) -> Result<(&'a str, &'a str), String> {

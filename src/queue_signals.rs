@@ -186,7 +186,7 @@ impl QueueSignals {
                 );
                 read.rates.insert(key, rates);
                 if let Some(query) = query_of(target, home) {
-                    let traffic = waiting_count + depth.in_flight > 0;
+                    let traffic = waiting_count > 0 || depth.in_flight > 0;
                     let readings = service.get(&query).copied().unwrap_or_default();
                     if readings.due(now, traffic) && !due.contains(&query) {
                         due.push(query);

@@ -666,3 +666,47 @@ fn a_time_without_an_offset_is_a_usage_error_that_says_what_to_write() {
         "{stderr}"
     );
 }
+
+#[test]
+fn explain_refuses_a_queue_no_target_follows_takes_a_queues_url_and_never_overflows() {
+    let drain = std::path::Path::new("examples/drain-time-policy.json");
+    // A typo would read as a metric failure and hold: refused.
+    let (code, _, stderr) = explain_scheduled(drain, &["--queue-depth", "order=500"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("--queue-depth order=500: no target follows a queue \"order\""),
+        "{stderr}"
+    );
+    // A sample too old to be used is refused rather than dropped.
+    let (code, _, stderr) = explain_scheduled(
+        drain,
+        &["--queue-depth", "orders=5", "--earlier-depth", "orders=5@301"],
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("more than 300 s old"), "{stderr}");
+    // Counts beyond any real queue's saturate: the largest reservation, no panic.
+    let huge = format!("orders={},{}", u64::MAX, u64::MAX);
+    let (code, stdout, stderr) =
+        explain_scheduled(drain, &["--current", "10", "--queue-depth", &huge]);
+    assert_eq!(code, 0, "{stderr}");
+    let record: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(record["decisions"][0]["desired"], 250);
+    // A queue the policy names by URL is given by its URL (or its name).
+    let url = "https://sqs.us-east-1.amazonaws.com/123456789012/orders";
+    let (dir, policy) = policy_file(
+        "explain-url",
+        &format!(
+            r#"{{"targets": [{{"function": "orders-worker", "min": 1, "max": 100, "tolerance": 0,
+                "queue": {{"url": "{url}", "messages_per_instance": 10}}}}]}}"#
+        ),
+    );
+    for queue in [url, "orders"] {
+        let depth = format!("{queue}=200");
+        let (code, stdout, stderr) =
+            explain_scheduled(&policy, &["--current", "5", "--queue-depth", &depth]);
+        assert_eq!(code, 0, "{stderr}");
+        let record: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(record["decisions"][0]["desired"], 20, "{queue}: {stdout}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
