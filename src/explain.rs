@@ -25,31 +25,35 @@ pub struct Args {
     pub policy: PathBuf,
     /// A target's current reservation: N for every target, or NAME=N for one (repeatable).
     /// Without it a function has no reservation.
-    #[arg(long, value_name = "[NAME=]N")]
-    pub current: Vec<String>,
+    #[arg(long, value_name = "[NAME=]N", value_parser = ForTarget::<u32>::parse_reservation)]
+    pub current: Vec<ForTarget<u32>>,
     /// An alarm's state: NAME=ALARM, NAME=OK or NAME=INSUFFICIENT_DATA (repeatable). An
     /// alarm not given is one CloudWatch does not know (the event's state is used).
-    #[arg(long, value_name = "NAME=STATE")]
-    pub alarm: Vec<String>,
+    #[arg(long, value_name = "NAME=STATE", value_parser = Named::<AlarmState>::parse_alarm)]
+    pub alarm: Vec<Named<AlarmState>>,
     /// A queue's depth: NAME=VISIBLE[,IN_FLIGHT[,DELAYED]] (repeatable).
-    #[arg(long, value_name = "NAME=COUNTS")]
-    pub queue_depth: Vec<String>,
+    #[arg(long, value_name = "NAME=COUNTS", value_parser = Named::<QueueDepth>::parse_depth)]
+    pub queue_depth: Vec<Named<QueueDepth>>,
     /// A saved history, as the state table keeps it (the output of `aws dynamodb get-item`,
     /// or the item alone): FILE for every target, or NAME=FILE for one (repeatable).
-    #[arg(long, value_name = "[NAME=]FILE")]
-    pub history: Vec<String>,
+    #[arg(long, value_name = "[NAME=]FILE", value_parser = ForTarget::<PathBuf>::parse_file)]
+    pub history: Vec<ForTarget<PathBuf>>,
     /// For a `target_wait_seconds` goal: the queue's depth SECONDS before this evaluation,
     /// NAME=VISIBLE[,IN_FLIGHT[,DELAYED]]@SECONDS (repeatable), as a warm container would
     /// have sampled it. Messages that piled up since count as arrivals beyond the
     /// executions' pace.
-    #[arg(long, value_name = "NAME=COUNTS@SECONDS")]
-    pub earlier_depth: Vec<String>,
+    #[arg(long, value_name = "NAME=COUNTS@SECONDS", value_parser = Named::<Earlier>::parse_earlier)]
+    pub earlier_depth: Vec<Named<Earlier>>,
     /// For a `target_wait_seconds` goal without `service_seconds`: the service time
     /// CloudWatch measured, SECONDS per message and optionally the messages an invocation
     /// takes: SECONDS[/MESSAGES] for every target, or NAME=SECONDS[/MESSAGES] for one.
     /// Without it the service time is unknown, as before CloudWatch has any.
-    #[arg(long, value_name = "[NAME=]SECONDS[/MESSAGES]")]
-    pub service_time: Vec<String>,
+    #[arg(
+        long,
+        value_name = "[NAME=]SECONDS[/MESSAGES]",
+        value_parser = ForTarget::<ServiceTime>::parse_service_time
+    )]
+    pub service_time: Vec<ForTarget<ServiceTime>>,
     /// The time of the evaluation: epoch seconds, or RFC 3339 with an offset
     /// (2026-12-01T08:30:00+01:00). Schedules are evaluated at it. Default: now.
     #[arg(long, value_name = "TIME", value_parser = crate::cron::parse_instant)]
@@ -72,53 +76,42 @@ pub async fn run(args: &Args, event: &[u8]) -> Result<(Outcome, String), String>
         .iter()
         .map(|t| t.function.name().to_owned())
         .collect();
-    let currents = per_target("--current", &args.current, &names, |text| {
-        text.parse::<u32>()
-            .map_err(|_| format!("\"{text}\" is not a reservation (a whole number)"))
-    })?;
+    let currents = per_target("--current", &args.current, &names)?;
     for name in &names {
         let current = currents.get(name).copied();
         world
             .lambda
             .add(name, current, &[("autoscaler:enabled", "true")]);
     }
-    for alarm in &args.alarm {
-        let (name, state) = split("--alarm", alarm)?;
-        let state: AlarmState = serde_json::from_value(serde_json::Value::String(state.into()))
-            .map_err(|_| format!("--alarm {alarm}: the state is ALARM, OK or INSUFFICIENT_DATA"))?;
+    for Named { name, value: state } in &args.alarm {
         // A name no target follows would be silently ignored: a typo must not pass.
         if policy.targets_for_alarm(name).next().is_none() {
             return Err(format!(
-                "--alarm {alarm}: no target of {} follows an alarm named {name}",
+                "--alarm {name}={state}: no target of {} follows an alarm named {name}",
                 args.policy.display()
             ));
         }
-        world.cloudwatch.set_alarm(name, state);
+        world.cloudwatch.set_alarm(name, *state);
     }
-    for depth in &args.queue_depth {
-        let (name, counts) = split("--queue-depth", depth)?;
+    for Named { name, value: depth } in &args.queue_depth {
         // A queue no target follows would read as a metric failure: a typo must not pass.
         let queue = followed_queue(&policy, name).ok_or_else(|| {
-            format!("--queue-depth {depth}: no target follows a queue \"{name}\"")
+            format!("--queue-depth {name}=...: no target follows a queue \"{name}\"")
         })?;
-        world.queues.set_depth(
-            queue.name(),
-            queue_depth(counts).map_err(|e| format!("--queue-depth {depth}: {e}"))?,
-        );
+        world.queues.set_depth(queue.name(), *depth);
     }
-    let histories = per_target("--history", &args.history, &names, |path| {
-        let text = std::fs::read_to_string(path)
+    for (name, path) in per_target("--history", &args.history, &names)? {
+        let path = path.display();
+        let text = std::fs::read_to_string(path.to_string())
             .map_err(|e| format!("cannot read history {path}: {e}"))?;
         let json: serde_json::Value = crate::trigger::json_value(text.as_bytes())
             .map_err(|e| format!("history {path} is not JSON: {e}"))?;
-        history_from_item_json(&json).map_err(|e| format!("history {path}: {e}"))
-    })?;
-    for (name, history) in histories {
+        let history = history_from_item_json(&json).map_err(|e| format!("history {path}: {e}"))?;
         world.state.put(&MemoryLambda::arn(&name), history);
     }
-    let measured = per_target("--service-time", &args.service_time, &names, service_time)?;
+    let measured = per_target("--service-time", &args.service_time, &names)?;
     for target in &policy.targets {
-        let (Some((seconds, per_invocation)), Some(queue)) =
+        let (Some(ServiceTime(seconds, per_invocation)), Some(queue)) =
             (measured.get(target.function.name()), &target.queue)
         else {
             continue;
@@ -130,27 +123,11 @@ pub async fn run(args: &Args, event: &[u8]) -> Result<(Outcome, String), String>
         );
     }
     let mut earlier = Vec::new();
-    for item in &args.earlier_depth {
-        let (name, rest) = split("--earlier-depth", item)?;
-        let (counts, ago) = rest
-            .rsplit_once('@')
-            .ok_or_else(|| format!("--earlier-depth {item}: expected NAME=COUNTS@SECONDS"))?;
-        let ago: i64 = ago.trim().parse().ok().filter(|s| *s > 0).ok_or_else(|| {
-            format!("--earlier-depth {item}: \"{ago}\" is not a number of seconds above 0")
-        })?;
-        // An older sample starts the smoothing afresh: it would be ignored.
-        if ago > crate::drain::GAP_SECONDS {
-            return Err(format!(
-                "--earlier-depth {item}: a sample more than {} s old says nothing about the \
-                 growth now, and is not used",
-                crate::drain::GAP_SECONDS
-            ));
-        }
-        let depth = queue_depth(counts).map_err(|e| format!("--earlier-depth {item}: {e}"))?;
+    for Named { name, value } in &args.earlier_depth {
         let queue = followed_queue(&policy, name).ok_or_else(|| {
-            format!("--earlier-depth {item}: no target follows a queue \"{name}\"")
+            format!("--earlier-depth {name}=...: no target follows a queue \"{name}\"")
         })?;
-        earlier.push((queue.clone(), now - ago, depth));
+        earlier.push((queue.clone(), now - value.ago, value.depth));
     }
     let mut ctx = world.context(
         Settings::DEFAULT_CONTROL_PLANE_RPS,
@@ -178,29 +155,150 @@ pub async fn run(args: &Args, event: &[u8]) -> Result<(Outcome, String), String>
     Ok((outcome, json))
 }
 
-/// `VALUE` for every target or `NAME=VALUE` for one, each parsed.
+/// A flag's value for one target (`NAME=VALUE`) or for every target (`VALUE`).
+#[derive(Debug, Clone)]
+pub struct ForTarget<T> {
+    name: Option<String>,
+    value: T,
+}
+
+/// A flag's value for one alarm or queue: `NAME=VALUE`.
+#[derive(Debug, Clone)]
+pub struct Named<T> {
+    name: String,
+    value: T,
+}
+
+/// `--earlier-depth`'s sample: a depth, and how many seconds before the evaluation.
+#[derive(Debug, Clone, Copy)]
+pub struct Earlier {
+    depth: QueueDepth,
+    ago: i64,
+}
+
+/// `--service-time`'s `SECONDS[/MESSAGES]`: seconds per message, and the messages an
+/// invocation takes.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceTime(f64, Option<f64>);
+
+// The flags' values are read as clap reads the others: a malformed one is a usage error
+// (exit 2), named by clap with its flag; a name the policy does not know is found later.
+impl<T> ForTarget<T> {
+    fn of(text: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Self, String> {
+        Ok(match text.split_once('=') {
+            Some((name, value)) if !name.is_empty() => ForTarget {
+                name: Some(name.to_owned()),
+                value: parse(value)?,
+            },
+            _ => ForTarget {
+                name: None,
+                value: parse(text)?,
+            },
+        })
+    }
+}
+
+impl ForTarget<u32> {
+    fn parse_reservation(text: &str) -> Result<Self, String> {
+        ForTarget::of(text, |n| {
+            n.parse()
+                .map_err(|_| format!("\"{n}\" is not a reservation (a whole number)"))
+        })
+    }
+}
+
+impl ForTarget<PathBuf> {
+    fn parse_file(text: &str) -> Result<Self, String> {
+        ForTarget::of(text, |path| Ok(PathBuf::from(path)))
+    }
+}
+
+impl ForTarget<ServiceTime> {
+    fn parse_service_time(text: &str) -> Result<Self, String> {
+        ForTarget::of(text, service_time)
+    }
+}
+
+impl<T> Named<T> {
+    fn of(text: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Self, String> {
+        let (name, value) = text
+            .split_once('=')
+            .filter(|(name, _)| !name.is_empty())
+            .ok_or("expected NAME=VALUE")?;
+        Ok(Named {
+            name: name.to_owned(),
+            value: parse(value)?,
+        })
+    }
+}
+
+impl Named<AlarmState> {
+    fn parse_alarm(text: &str) -> Result<Self, String> {
+        Named::of(text, |state| {
+            serde_json::from_value(serde_json::Value::String(state.into()))
+                .map_err(|_| "the state is ALARM, OK or INSUFFICIENT_DATA".to_owned())
+        })
+    }
+}
+
+impl Named<QueueDepth> {
+    fn parse_depth(text: &str) -> Result<Self, String> {
+        Named::of(text, queue_depth)
+    }
+}
+
+impl Named<Earlier> {
+    fn parse_earlier(text: &str) -> Result<Self, String> {
+        Named::of(text, |rest| {
+            let (counts, ago) = rest
+                .rsplit_once('@')
+                .ok_or("expected NAME=COUNTS@SECONDS")?;
+            let ago: i64 = ago
+                .trim()
+                .parse()
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| format!("\"{ago}\" is not a number of seconds above 0"))?;
+            // An older sample starts the smoothing afresh: it would be ignored.
+            if ago > crate::drain::GAP_SECONDS {
+                return Err(format!(
+                    "a sample more than {} s old says nothing about the growth now, and is \
+                     not used",
+                    crate::drain::GAP_SECONDS
+                ));
+            }
+            Ok(Earlier {
+                depth: queue_depth(counts)?,
+                ago,
+            })
+        })
+    }
+}
+
+/// Each target's value of a flag: the one given for it by name, else the one for every
+/// target; a name that is no target of the policy is refused.
 fn per_target<T: Clone>(
     flag: &str,
-    given: &[String],
+    given: &[ForTarget<T>],
     names: &[String],
-    parse: impl Fn(&str) -> Result<T, String>,
 ) -> Result<std::collections::BTreeMap<String, T>, String> {
     let mut values = std::collections::BTreeMap::new();
     for item in given {
-        match item.split_once('=') {
-            Some((name, value)) => {
+        match &item.name {
+            Some(name) => {
                 if !names.iter().any(|n| n == name) {
                     return Err(format!(
-                        "{flag} {item}: \"{name}\" is not a target of the policy ({})",
+                        "{flag} {name}=...: \"{name}\" is not a target of the policy ({})",
                         names.join(", ")
                     ));
                 }
-                values.insert(name.to_owned(), parse(value)?);
+                values.insert(name.clone(), item.value.clone());
             }
             None => {
-                let value = parse(item)?;
                 for name in names {
-                    values.entry(name.clone()).or_insert_with(|| value.clone());
+                    values
+                        .entry(name.clone())
+                        .or_insert_with(|| item.value.clone());
                 }
             }
         }
@@ -215,14 +313,8 @@ fn followed_queue<'a>(policy: &'a Policy, name: &str) -> Option<&'a QueueRef> {
         .find(|q| q.name() == name || matches!(q, QueueRef::Url(url) if url == name))
 }
 
-fn split<'a>(flag: &str, item: &'a str) -> Result<(&'a str, &'a str), String> {
-    item.split_once('=')
-        .filter(|(name, _)| !name.is_empty())
-        .ok_or_else(|| format!("{flag} {item}: expected NAME=VALUE"))
-}
-
 /// `SECONDS[/MESSAGES]`: seconds per message, and the messages an invocation takes.
-fn service_time(text: &str) -> Result<(f64, Option<f64>), String> {
+fn service_time(text: &str) -> Result<ServiceTime, String> {
     let (seconds, per_invocation) = match text.split_once('/') {
         Some((s, k)) => (s, Some(k)),
         None => (text, None),
@@ -234,7 +326,7 @@ fn service_time(text: &str) -> Result<(f64, Option<f64>), String> {
         .filter(|s| (WaitGoal::MIN_SERVICE_SECONDS..=WaitGoal::MAX_SERVICE_SECONDS).contains(s))
         .ok_or_else(|| {
             format!(
-                "--service-time {text}: \"{seconds}\" is not seconds from {} to {}",
+                "\"{seconds}\" is not seconds from {} to {}",
                 WaitGoal::MIN_SERVICE_SECONDS,
                 WaitGoal::MAX_SERVICE_SECONDS
             )
@@ -246,14 +338,10 @@ fn service_time(text: &str) -> Result<(f64, Option<f64>), String> {
                 .parse::<f64>()
                 .ok()
                 .filter(|k| k.is_finite() && *k >= 1.0)
-                .ok_or_else(|| {
-                    format!(
-                        "--service-time {text}: \"{k}\" is not a number of messages (1 or more)"
-                    )
-                })?,
+                .ok_or_else(|| format!("\"{k}\" is not a number of messages (1 or more)"))?,
         ),
     };
-    Ok((seconds, per_invocation))
+    Ok(ServiceTime(seconds, per_invocation))
 }
 
 /// Five minutes of CloudWatch points ending `now` that measure `seconds` per message (600

@@ -229,17 +229,32 @@ fn watch_seconds_needs_a_deadline_and_a_scheduled_event() {
     ]);
     assert_eq!(code, 2, "clap's usage errors exit 2: {stderr}");
     assert!(stderr.contains("--deadline-seconds"), "{stderr}");
+    // An interval out of range is one too, whatever it is.
+    for seconds in ["0", "2", "400"] {
+        let (code, _, stderr) = autoscaler(&[
+            "invoke",
+            "events/scheduled.json",
+            "--policy",
+            "examples/policy.json",
+            "--deadline-seconds",
+            "30",
+            "--watch-seconds",
+            seconds,
+        ]);
+        assert_eq!(code, 2, "{seconds}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "invalid value '{seconds}' for '--watch-seconds <SECONDS>': \"{seconds}\" is not a tick interval of 5 to 300 seconds"
+            )),
+            "{stderr}"
+        );
+    }
     // Each refused before anything is read: exit 1, nothing on stdout.
     for (event, seconds, expected) in [
         (
             "events/alarm-lambda-action.json",
             "10",
             "only a scheduled reconciliation watches",
-        ),
-        (
-            "events/scheduled.json",
-            "2",
-            "--watch-seconds: \"2\" is not a number from 5 to 300",
         ),
         // Without the state table nothing would catch the other function's writes.
         (
@@ -381,31 +396,38 @@ fn explain_takes_a_saved_history_as_the_state_table_keeps_it() {
 
 #[test]
 fn explain_refuses_a_world_it_cannot_read_and_says_which_flag() {
-    for (extra, expected) in [
+    // A malformed value is a usage error (2, as clap's own); a name the policy does not
+    // know, or a file that cannot be read, a failure (1).
+    for (extra, code_expected, expected) in [
         (
             vec!["--alarm", "orders-backlog-high=FIRING"],
-            "--alarm orders-backlog-high=FIRING: the state is ALARM, OK or INSUFFICIENT_DATA",
+            2,
+            "invalid value 'orders-backlog-high=FIRING' for '--alarm <NAME=STATE>': the state is ALARM, OK or INSUFFICIENT_DATA",
         ),
         (
             vec!["--alarm", "orders-backlog-hig=ALARM"],
+            1,
             "--alarm orders-backlog-hig=ALARM: no target of examples/policy.json follows an alarm named orders-backlog-hig",
         ),
         (
             vec!["--current", "payments=3"],
-            "--current payments=3: \"payments\" is not a target of the policy",
+            1,
+            "--current payments=...: \"payments\" is not a target of the policy",
         ),
-        (vec!["--current", "many"], "\"many\" is not a reservation"),
+        (vec!["--current", "many"], 2, "\"many\" is not a reservation"),
         (
             vec!["--queue-depth", "thumbnails=1,x"],
-            "--queue-depth thumbnails=1,x: \"x\" is not a message count",
+            2,
+            "invalid value 'thumbnails=1,x' for '--queue-depth <NAME=COUNTS>': \"x\" is not a message count",
         ),
         (
             vec!["--history", "/nonexistent.json"],
+            1,
             "cannot read history /nonexistent.json",
         ),
     ] {
         let (code, stdout, stderr) = explain(&extra);
-        assert_eq!(code, 1, "{extra:?}: {stderr}");
+        assert_eq!(code, code_expected, "{extra:?}: {stderr}");
         assert!(stdout.is_empty());
         assert!(stderr.contains(expected), "{extra:?}: {stderr}");
     }
@@ -440,26 +462,30 @@ fn explain_takes_an_earlier_depth_and_a_measured_service_time_for_a_drain_time_g
     let (code, stdout, stderr) = run(&["--service-time", "1", "--earlier-depth", "orders=0,20@60"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(desired(&stdout), Some(53), "{stdout}");
-    for (extra, expected) in [
+    for (extra, code_expected, expected) in [
         (
             vec!["--service-time", "0"],
-            "--service-time 0: \"0\" is not seconds from 0.000001 to 900",
+            2,
+            "invalid value '0' for '--service-time <[NAME=]SECONDS[/MESSAGES]>': \"0\" is not seconds from 0.000001 to 900",
         ),
         (
             vec!["--service-time", "1/0.5"],
+            2,
             "\"0.5\" is not a number of messages (1 or more)",
         ),
         (
             vec!["--earlier-depth", "orders=0,20"],
-            "--earlier-depth orders=0,20: expected NAME=COUNTS@SECONDS",
+            2,
+            "invalid value 'orders=0,20' for '--earlier-depth <NAME=COUNTS@SECONDS>': expected NAME=COUNTS@SECONDS",
         ),
         (
             vec!["--earlier-depth", "payments=0@60"],
+            1,
             "no target follows a queue \"payments\"",
         ),
     ] {
         let (code, stdout, stderr) = run(&extra);
-        assert_eq!(code, 1, "{extra:?}: {stderr}");
+        assert_eq!(code, code_expected, "{extra:?}: {stderr}");
         assert!(stdout.is_empty());
         assert!(stderr.contains(expected), "{extra:?}: {stderr}");
     }
@@ -674,15 +700,20 @@ fn explain_refuses_a_queue_no_target_follows_takes_a_queues_url_and_never_overfl
     let (code, _, stderr) = explain_scheduled(drain, &["--queue-depth", "order=500"]);
     assert_eq!(code, 1);
     assert!(
-        stderr.contains("--queue-depth order=500: no target follows a queue \"order\""),
+        stderr.contains("--queue-depth order=...: no target follows a queue \"order\""),
         "{stderr}"
     );
     // A sample too old to be used is refused rather than dropped.
     let (code, _, stderr) = explain_scheduled(
         drain,
-        &["--queue-depth", "orders=5", "--earlier-depth", "orders=5@301"],
+        &[
+            "--queue-depth",
+            "orders=5",
+            "--earlier-depth",
+            "orders=5@301",
+        ],
     );
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "a usage error: {stderr}");
     assert!(stderr.contains("more than 300 s old"), "{stderr}");
     // Counts beyond any real queue's saturate: the largest reservation, no panic.
     let huge = format!("orders={},{}", u64::MAX, u64::MAX);

@@ -44,7 +44,7 @@ enum Command {
         #[arg(
             long,
             value_name = "SECONDS",
-            value_parser = parse_seconds,
+            value_parser = parse_watch_seconds,
             requires = "deadline_seconds"
         )]
         watch_seconds: Option<f64>,
@@ -143,6 +143,22 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
         Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(s),
         _ => Err(format!(
             "\"{text}\" is not a number of seconds above 0 and up to 86400"
+        )),
+    }
+}
+
+/// `--watch-seconds`: a tick interval in the range `AUTOSCALER_WATCH_SECONDS` allows (a usage
+/// error otherwise, as any malformed flag; 0, which turns the variable off, asks for nothing
+/// here).
+fn parse_watch_seconds(text: &str) -> Result<f64, String> {
+    let (shortest, longest) = (
+        lambda_autoscaler::settings::Watch::SHORTEST.as_secs_f64(),
+        lambda_autoscaler::settings::Watch::LONGEST.as_secs_f64(),
+    );
+    match text.trim().parse::<f64>() {
+        Ok(s) if (shortest..=longest).contains(&s) => Ok(s),
+        _ => Err(format!(
+            "\"{text}\" is not a tick interval of {shortest} to {longest} seconds"
         )),
     }
 }
