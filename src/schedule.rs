@@ -52,16 +52,30 @@ fn end_of(window: &Window, starts: Timestamp) -> Result<Timestamp, String> {
     match &window.end {
         End::Duration(seconds) => Ok(plus(starts, i64::from(*seconds))),
         End::Cron(expr) => {
-            // An end at the start's own instant leaves the occurrence empty: both fell in a
-            // skipped hour (02:00 to 03:00 on a spring change, each read as 03:00), and the
-            // next end would hold the window for a day. An end written as the start's own
-            // expression still means a day later.
+            // The end is the first time it fires after the start: an end that also fires at
+            // the start itself (0 8,18 * * * after 0 8 * * MON-FRI) means the later one, as
+            // an end written as the start's own expression means a day later. Only a start
+            // that a skipped hour moved (02:00 to 03:00 on a spring change, each read as
+            // 03:00) ends at its own instant: the window lies wholly in the skipped hour,
+            // and the next end would hold it for a day.
             let same = matches!(&window.start, Start::Cron(start) if start == expr);
-            let from = if same { starts } else { plus(starts, -1) };
+            let moved = after_skipped_hour(&window.timezone, starts);
+            let from = if moved && !same {
+                plus(starts, -1)
+            } else {
+                starts
+            };
             expr.first_after(&window.timezone, from)?
                 .ok_or_else(|| format!("its end \"{expr}\" never comes"))
         }
     }
+}
+
+/// Whether `instant` is the first of a zone's wall-clock times after a skipped hour (the
+/// clock jumped to it): a time in the skipped hour resolves to it.
+fn after_skipped_hour(zone: &crate::cron::Zone, instant: Timestamp) -> bool {
+    let before = zone.wall(plus(instant, -1)).datetime();
+    before.checked_add(SignedDuration::from_secs(1)).ok() != Some(zone.wall(instant).datetime())
 }
 
 fn occurrence(window: &Window, starts: Timestamp) -> Result<Occurrence, String> {
@@ -429,6 +443,42 @@ mod tests {
             ("2026-12-02T06:00:00Z", 50),
         ] {
             assert_eq!(bounds(&t, epoch(at)).max, max, "{at}");
+        }
+    }
+
+    #[test]
+    fn an_end_that_also_fires_at_the_start_ends_at_its_next_firing() {
+        // Weekdays 08:00 to 18:00, the end written as a list that includes the start's own
+        // time; or as the start's own expression in other words (a day later, as the same
+        // text). Neither leaves the window empty.
+        let window = |end: &str| {
+            target(&format!(
+                r#"{{"name":"b","start":"0 8 * * MON-FRI","end":"{end}",
+                    "timezone":"Europe/Berlin","min":20}}"#
+            ))
+        };
+        // Tuesday 2026-12-01, Berlin is UTC+1.
+        let t = window("0 8,18 * * *");
+        for (at, min) in [
+            ("2026-12-01T06:59:59Z", 2),
+            ("2026-12-01T07:00:00Z", 20),
+            ("2026-12-01T16:59:59Z", 20),
+            ("2026-12-01T17:00:00Z", 2),
+        ] {
+            assert_eq!(bounds(&t, epoch(at)).min, min, "{at}");
+        }
+        // Each occurrence until the next start (Friday's until Monday's), as the same text.
+        let same = window("0 8 * * MON-FRI");
+        for end in ["0 8 * * 1-5", "0 08 * * mon-fri"] {
+            let t = window(end);
+            for at in [
+                "2026-12-01T07:00:00Z",
+                "2026-12-01T20:00:00Z",
+                "2026-12-05T12:00:00Z",
+            ] {
+                assert_eq!(bounds(&t, epoch(at)).min, 20, "{end} {at}");
+                assert_eq!(bounds(&same, epoch(at)).min, 20, "{at}");
+            }
         }
     }
 
