@@ -31,6 +31,26 @@ fn validate_prints_each_target_with_its_rules_queue_and_knobs() {
     ] {
         assert!(stdout.lines().any(|l| l == line), "missing {line:?} in:\n{stdout}");
     }
+    // What a target does without its metrics, and a queue as the policy names it (a URL
+    // says which account and Region).
+    let url = "https://sqs.eu-west-1.amazonaws.com/210987654321/orders";
+    let (dir, policy) = policy_file(
+        "validate-url",
+        &format!(
+            r#"{{"targets": [{{"function": "f", "min": 2, "max": 50,
+                "on_metric_failure": {{"set": 8}},
+                "queue": {{"url": "{url}", "messages_per_instance": 10}}}}]}}"#
+        ),
+    );
+    let (code, stdout, stderr) = autoscaler(&["validate", "--policy", policy.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(code, 0, "{stderr}");
+    for line in [
+        "  on metric failure: set 8 (a queue or alarm that cannot be read)".to_owned(),
+        format!("  queue {url}: 10 messages per instance, in flight counted, delayed not counted, activation 0"),
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "missing {line:?} in:\n{stdout}");
+    }
 }
 
 #[test]

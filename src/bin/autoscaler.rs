@@ -507,7 +507,7 @@ fn validate(policy: Option<&Path>, now: Option<i64>) -> Result<(), String> {
                     out,
                     "  queue {}: {per} messages per instance, in flight {}, delayed {delayed}, \
                      activation {}",
-                    queue.queue.name(),
+                    queue.queue,
                     if queue.include_in_flight {
                         "counted"
                     } else {
@@ -519,7 +519,7 @@ fn validate(policy: Option<&Path>, now: Option<i64>) -> Result<(), String> {
                     out,
                     "  queue {}: target wait {} s, service {}, batch {}, delayed {delayed}, \
                      activation {}",
-                    queue.queue.name(),
+                    queue.queue,
                     goal.target_wait_seconds,
                     goal.service_seconds.map_or_else(
                         || "measured from CloudWatch".to_owned(),
@@ -565,6 +565,11 @@ fn validate(policy: Option<&Path>, now: Option<i64>) -> Result<(), String> {
             }
         }
         write_schedules(&mut out, target, now);
+        let _ = writeln!(
+            out,
+            "  on metric failure: {} (a queue or alarm that cannot be read)",
+            target.on_metric_failure
+        );
         let knobs = &target.stability;
         let step = |s: Option<u32>, percent: Option<u32>| match (s, percent) {
             (None, None) => "unlimited".to_owned(),

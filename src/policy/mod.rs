@@ -907,6 +907,14 @@ pub(crate) fn validate_target(t: TargetDoc, at: &dyn Fn(&str) -> String) -> Resu
         max_scale_out_step_percent: t.max_scale_out_step_percent,
         max_scale_in_step_percent: t.max_scale_in_step_percent,
     };
+    // A ceiling on mappings that are not followed would protect nothing, silently.
+    if t.event_sources == EventSources::Ignore && t.event_source_ceiling.is_some() {
+        return Err(format!(
+            "{}: has no effect with \"event_sources\": \"ignore\" (the mappings are left \
+             alone); remove one of the two",
+            at("event_source_ceiling")
+        ));
+    }
     if let MetricFailure::Set(n) = t.on_metric_failure {
         if n < min || n > max {
             return Err(format!(
@@ -1001,11 +1009,20 @@ mod tests {
         let err =
             error_of(r#"{"targets":[{"function":"a","min":1,"max":5,"event_sources":"folow"}]}"#);
         assert!(err.starts_with("targets[0].event_sources: "), "{err}");
-        let ok = r#"{"targets":[{"function":"a","min":1,"max":5,"event_sources":"ignore",
-            "event_source_ceiling":1000}]}"#;
+        let ok = r#"{"targets":[{"function":"a","min":1,"max":5,"event_source_ceiling":1000}]}"#;
         let target = &Policy::from_json(ok, "test").unwrap().targets[0];
-        assert_eq!(target.event_sources, EventSources::Ignore);
+        assert_eq!(target.event_sources, EventSources::Follow);
         assert_eq!(target.event_source_ceiling, Some(1000));
+        let ignored = r#"{"targets":[{"function":"a","min":1,"max":5,"event_sources":"ignore",
+            "event_source_ceiling":1000}]}"#;
+        assert!(
+            error_of(ignored).starts_with("targets[0].event_source_ceiling: has no effect with"),
+            "{}",
+            error_of(ignored)
+        );
+        let ignore = r#"{"targets":[{"function":"a","min":1,"max":5,"event_sources":"ignore"}]}"#;
+        let target = &Policy::from_json(ignore, "test").unwrap().targets[0];
+        assert_eq!(target.event_sources, EventSources::Ignore);
     }
 
     #[test]
