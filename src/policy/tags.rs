@@ -124,7 +124,10 @@ enum Kind {
 
 /// True when the function opted in with `autoscaler:enabled=true`.
 pub fn is_enabled(tags: &HashMap<String, String>) -> bool {
-    tags.get(ENABLED_TAG).map(|v| v.trim()) == Some("true")
+    // Exactly, as tag discovery (GetResources' filter) and the role's condition on
+    // aws:ResourceTag match it: "true " would be managed by a command, never discovered,
+    // and its writes denied.
+    tags.get(ENABLED_TAG).map(String::as_str) == Some("true")
 }
 
 /// True when the tags hold a tag policy: any `autoscaler:` tag besides the opt-in. A function
@@ -488,6 +491,8 @@ mod tests {
         assert!(matches!(url.queue.unwrap().queue, QueueRef::Url(_)));
         assert!(is_enabled(&tags(&[("autoscaler:enabled", "true")])));
         assert!(!is_enabled(&tags(&[("autoscaler:enabled", "false")])));
+        assert!(!is_enabled(&tags(&[("autoscaler:enabled", "true ")])));
+        assert!(!is_enabled(&tags(&[("autoscaler:enabled", "True")])));
         assert!(!is_enabled(&tags(&[])));
     }
 
