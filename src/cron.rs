@@ -229,17 +229,17 @@ pub fn parse_instant(text: &str) -> Result<i64, String> {
                 )
             })?,
     };
-    // Years 1970 to 9999: arithmetic on the instant (lookbacks, lead times) stays in range.
-    if !(0..=LATEST_INSTANT).contains(&seconds) {
+    // Years 1970 to 9999, as far as an instant can be shown in any zone (jiff's latest,
+    // 9999-12-30T22:00:00Z): a later one would be clamped to it, and read as another time.
+    let latest = Timestamp::MAX.as_second();
+    if !(0..=latest).contains(&seconds) {
         return Err(format!(
-            "\"{text}\" is outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z"
+            "\"{text}\" is outside 1970-01-01T00:00:00Z to {}",
+            instant(latest)
         ));
     }
     Ok(seconds)
 }
-
-/// 9999-12-31T23:59:59Z in epoch seconds.
-const LATEST_INSTANT: i64 = 253_402_300_799;
 
 /// The instant `epoch` seconds after 1970, clamped to what jiff represents.
 pub fn instant(epoch: i64) -> Timestamp {
@@ -635,6 +635,10 @@ mod tests {
             assert!(err.contains("outside 1970-01-01"), "{text}: {err}");
         }
         assert_eq!(parse_instant("0"), Ok(0));
+        // The latest instant any zone can show; one later would be clamped to it.
+        assert_eq!(parse_instant("9999-12-30T22:00:00Z"), Ok(253_402_207_200));
+        let err = parse_instant("253402300799").unwrap_err();
+        assert!(err.ends_with("to 9999-12-30T22:00:00Z"), "{err}");
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub fn load(spec: &str, seed: u64) -> Result<Trace, String> {
 /// Parses `second,arrivals` rows. Seconds count from 0 and must increase; a second that is
 /// left out had no arrivals.
 pub fn parse_csv(text: &str) -> Result<Vec<u64>, String> {
+    // A spreadsheet's "CSV UTF-8" starts with a byte order mark, which no one sees.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text
         .lines()
         .enumerate()
@@ -117,6 +119,8 @@ mod tests {
     fn windows_line_ends_and_spaces_around_fields_are_accepted() {
         let csv = "second, arrivals\r\n0, 5\r\n1 ,6\r\n";
         assert_eq!(parse_csv(csv), Ok(vec![5, 6]));
+        // As a spreadsheet saves "CSV UTF-8": with a byte order mark first.
+        assert_eq!(parse_csv(&format!("\u{feff}{csv}")), Ok(vec![5, 6]));
     }
 
     #[test]
