@@ -299,8 +299,10 @@ pub fn bounds(target: &Target, now: i64) -> Bounds {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // Ties go to the first name in alphabetical order, so that a policy's windows give the
+    // same reasons whether the document lists them or tags do (sorted by key).
     // 1. A set wins; the lowest of several.
-    if let Some(&(set, name)) = sets.iter().min_by_key(|(v, _)| *v) {
+    if let Some(&(set, name)) = sets.iter().min_by_key(|(v, n)| (*v, *n)) {
         if sets.len() > 1 {
             b.reasons.push(format!(
                 "schedules {} overlap: the lowest set wins: {set}",
@@ -320,7 +322,7 @@ pub fn bounds(target: &Target, now: i64) -> Bounds {
         return b;
     }
     // 2. The highest min and the lowest max.
-    if let Some(&(min, name)) = mins.iter().max_by_key(|(v, _)| *v) {
+    if let Some(&(min, name)) = mins.iter().max_by_key(|(v, n)| (*v, std::cmp::Reverse(*n))) {
         if mins.len() > 1 {
             b.reasons.push(format!(
                 "schedules {} overlap: the highest min wins: {min}",
@@ -330,7 +332,7 @@ pub fn bounds(target: &Target, now: i64) -> Bounds {
         b.min = min;
         b.min_by = Some(name.to_owned());
     }
-    if let Some(&(max, name)) = maxes.iter().min_by_key(|(v, _)| *v) {
+    if let Some(&(max, name)) = maxes.iter().min_by_key(|(v, n)| (*v, *n)) {
         if maxes.len() > 1 {
             b.reasons.push(format!(
                 "schedules {} overlap: the lowest max wins: {max}",
@@ -494,6 +496,23 @@ mod tests {
         assert_eq!((b.min, b.max), (30, 500), "a window may raise max");
         assert_eq!(bounds(&t, epoch("2026-12-24T15:00:00Z")).max, 50);
         assert_eq!(bounds(&t, epoch("2027-12-24T13:30:00Z")).max, 50);
+    }
+
+    #[test]
+    fn equal_bounds_of_overlapping_windows_are_credited_alike_whatever_their_order() {
+        let zeta =
+            r#"{"name":"zeta","start":"0 8 * * *","duration_seconds":3600,"min":9,"max":40}"#;
+        let alpha =
+            r#"{"name":"alpha","start":"0 8 * * *","duration_seconds":3600,"min":9,"max":40}"#;
+        for order in [format!("{zeta},{alpha}"), format!("{alpha},{zeta}")] {
+            let b = bounds(&target(&order), epoch("2026-12-01T08:30:00Z"));
+            assert_eq!((b.min, b.max), (9, 40));
+            assert_eq!(
+                (b.min_by.as_deref(), b.max_by.as_deref()),
+                (Some("alpha"), Some("alpha")),
+                "{order}"
+            );
+        }
     }
 
     #[test]
