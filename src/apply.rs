@@ -556,15 +556,13 @@ impl Writer<'_> {
         p.sources = sources;
         let records = p.observations.saved.event_sources();
         p.observations.mapping_floor = event_sources::floor(&p.sources, records);
-        p.decide(None);
         let now = p.sources.mappings().map_or(0, <[_]>::len);
-        p.decision.reasons.insert(
-            0,
-            format!(
-                "the function's event source mappings changed since the account's listing \
-                 ({before} then, {now} now): decided again"
-            ),
-        );
+        // A note, so that a decision made again later (for the unreserved floor) says it too.
+        p.note(format!(
+            "the function's event source mappings changed since the account's listing \
+             ({before} then, {now} now): decided again"
+        ));
+        p.decide_again();
     }
 
     /// Carries out a decision: the history, the mappings that run less, the reservation,

@@ -36,6 +36,9 @@ pub struct Pending {
     /// Lambda refused it for the unreserved floor, or before a conflict): they stand, and
     /// the record shows them applied until a later write of the same mapping replaces them.
     written_before: Vec<SourceReport>,
+    /// The account's headroom the decision was last made with, if any: a decision made
+    /// again for another reason (its mappings listed anew) keeps it.
+    headroom: Option<Headroom>,
 }
 
 impl Pending {
@@ -62,6 +65,7 @@ impl Pending {
             saved_at: None,
             notes: Vec::new(),
             written_before: Vec::new(),
+            headroom: None,
         };
         pending.plan_sources();
         pending.note_activity();
@@ -70,6 +74,14 @@ impl Pending {
 
     /// Decides again (with the headroom, or with mappings read anew).
     pub fn decide(&mut self, headroom: Option<Headroom>) {
+        self.headroom = headroom;
+        self.decide_again();
+    }
+
+    /// Decides again from what changed (its mappings listed anew), with the headroom it
+    /// was last decided with.
+    pub fn decide_again(&mut self) {
+        let headroom = self.headroom;
         self.decision =
             self.observations
                 .decide(&self.planned.target, self.planned.request, headroom);

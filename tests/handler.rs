@@ -2017,3 +2017,50 @@ fn a_retry_after_the_floor_refusal_that_fails_to_save_names_the_mapping_the_refu
         record.event_sources
     );
 }
+
+#[test]
+fn a_scale_out_whose_mappings_changed_since_the_listing_keeps_its_headroom_clamp() {
+    // Unreserved 500 - 300 - 10 - 10 = 180; above the floor of 100: 80 for t0's scale-out.
+    let f = headroom_fixture(&[("t0", 10, 100), ("t1", 10, 100)], 300, 500, 100);
+    f.world.lambda.add_mapping("t0", "q0", Some(10), true);
+    // The first run lists the account's mappings (kept 5 minutes) and changes nothing.
+    let first = f.run(scheduled()).unwrap();
+    assert_eq!(f.reserved("t0"), Some(10), "{:#?}", first.decisions);
+    // Someone creates another mapping for t0; a minute later t0's queue asks for 100.
+    f.world.lambda.add_mapping("t0", "q0-extra", None, true);
+    backlog(&f, 0, 1000);
+    f.world.clock.advance(Duration::from_secs(60));
+    let puts_before = f.calls_of("PutFunctionConcurrency").len();
+    let accounts_before = f.count("GetAccountSettings");
+    let outcome = f.run(scheduled()).unwrap();
+    let t0 = outcome
+        .decisions
+        .iter()
+        .find(|d| d.function == "t0")
+        .unwrap();
+    assert_eq!(f.reserved("t0"), Some(90), "{:#?}", t0);
+    assert!(
+        has_reason(&outcome, "t0", "clamped by account headroom"),
+        "{:#?}",
+        t0.reasons
+    );
+    assert!(
+        has_reason(
+            &outcome,
+            "t0",
+            "event source mappings changed since the account's listing"
+        ),
+        "{:#?}",
+        t0.reasons
+    );
+    assert_eq!(
+        f.calls_of("PutFunctionConcurrency")[puts_before..]
+            .iter()
+            .filter(|r| r.as_str() == "t0")
+            .count(),
+        1,
+        "no write refused for the floor: {:#?}",
+        t0.reasons
+    );
+    assert_eq!(f.count("GetAccountSettings") - accounts_before, 1);
+}
