@@ -399,3 +399,29 @@ fn a_minute_later_sets(world: &World, a: &Autoscaler, value: u32) -> Outcome {
     assert_eq!(world.lambda.reserved("t0"), Some(value), "{reasons:?}");
     next
 }
+
+#[test]
+fn a_throttled_read_started_before_the_margin_ends_before_the_deadline() {
+    // One target; its GetFunction is throttled three times. The read starts at once, well
+    // before the margin of a 2.5 s deadline (0.5 s): its retries must not run it past the
+    // deadline itself, where Lambda ends the invocation.
+    let (world, a) = setup(&fleet(1, 100), 10.0);
+    world.lambda.add("t0", Some(1), &[]);
+    world.queues.set_depth("q0", depth(50));
+    world.faults.inject(
+        "GetFunction",
+        None,
+        Some("TooManyRequestsException"),
+        "Rate exceeded",
+        Some(3),
+    );
+    let _ = run(&a, scheduled(), Some(2.5));
+    let reads = starts(&world, "GetFunction", Duration::ZERO);
+    let ended = world.clock.elapsed();
+    assert!(
+        ended <= Duration::from_secs_f64(2.5),
+        "returned {ended:?} after the start, past a 2.5 s deadline; GetFunction at {reads:?}"
+    );
+    // The first attempt before the margin; its retries (up to 0.7 s of backoff) may not be.
+    within_margin(&reads[..1], 2.5);
+}

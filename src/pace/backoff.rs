@@ -15,7 +15,9 @@ pub struct Backoff {
 
 impl Backoff {
     /// Four attempts, waits of up to 0.1, 0.2 and 0.4 s: a throttled or conflicting call
-    /// gets about 0.7 s to clear, little next to an invocation's deadline margin.
+    /// gets about 0.7 s to clear, little next to an invocation's deadline margin. (A
+    /// throttled write waits a second more before each retry while its fence allows,
+    /// [`super::THROTTLED_WAIT`].)
     pub const DEFAULT: Backoff = Backoff {
         max_attempts: 4,
         base: Duration::from_millis(100),

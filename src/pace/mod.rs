@@ -26,8 +26,9 @@ use std::time::Duration;
 /// account-scale benchmark) cannot put one call too many into a second as AWS counts it.
 pub const CONTROL_PLANE_GUARD: Duration = Duration::from_millis(25);
 
-/// Added to the backoff before retrying a throttled call: the quota counts per second, so a
-/// retry has to wait for the next one. (The `retryAfterSeconds` Lambda may send is not read.)
+/// Added to the backoff before retrying a throttled write while its fence allows: the quota
+/// counts per second, so a retry has to wait for the next one. (The `retryAfterSeconds`
+/// Lambda may send is not read.)
 pub const THROTTLED_WAIT: Duration = Duration::from_secs(1);
 
 /// The error code of a write not sent because its lease's start window passed
@@ -255,10 +256,15 @@ impl PacedLambda {
                         return Err(error);
                     }
                     let mut wait = self.backoff.delay(attempt, fastrand::f64());
-                    if error.kind() == ErrorKind::Throttled {
-                        // The account's quota is counted per second and someone else (a
-                        // deployment) has spent this one: a retry within it only adds to
-                        // the throttling.
+                    // A throttled write: the account's quota is counted per second and
+                    // someone else (a deployment) has spent this one, so a retry within it
+                    // only adds to the throttling. Only while the write's fence (its lease
+                    // window and the deadline's margin) leaves room for the retry after it;
+                    // a read, which knows no deadline here, keeps the short backoff.
+                    let room = fence.as_ref().is_some_and(|(by, _, _)| {
+                        self.clock.elapsed() + wait + THROTTLED_WAIT < *by
+                    });
+                    if error.kind() == ErrorKind::Throttled && room {
                         wait += THROTTLED_WAIT;
                     }
                     tracing::debug!(%error, attempt, ?wait, "transient Lambda error");
@@ -396,6 +402,36 @@ mod tests {
         assert_eq!(late.code.as_deref(), Some(LEASE_PASSED));
         assert_eq!(world.lambda.reserved("f"), Some(2));
         assert_eq!(world.calls.count("PutFunctionConcurrency"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_write_waits_a_second_between_attempts_only_while_its_fence_allows() {
+        let world = crate::memory::World::new(0);
+        let ctx = world.context(5.0, 50.0, false);
+        world.lambda.add("f", Some(1), &[]);
+        let f = FunctionRef::parse("f").unwrap();
+        world.faults.inject(
+            "PutFunctionConcurrency",
+            None,
+            Some("TooManyRequestsException"),
+            "Rate exceeded",
+            Some(3),
+        );
+        // A window of 2.5 s: the first retry waits the extra second, the next ones cannot
+        // and keep the short backoff, so that the write is still sent within its window.
+        let by = Some(Duration::from_millis(2500));
+        ctx.lambda
+            .put_reserved_before(&f, 2, by, no_check())
+            .await
+            .unwrap();
+        assert_eq!(world.lambda.reserved("f"), Some(2));
+        let at: Vec<Duration> = (world.calls.all().into_iter())
+            .filter(|c| c.operation == "PutFunctionConcurrency")
+            .map(|c| c.at)
+            .collect();
+        assert_eq!(at.len(), 4, "{at:?}");
+        assert!(at[1] - at[0] >= THROTTLED_WAIT, "{at:?}");
+        assert!(at[3] < Duration::from_millis(2500), "{at:?}");
     }
 
     #[tokio::test]
