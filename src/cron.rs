@@ -448,6 +448,14 @@ impl CronExpr {
         )
     }
 
+    /// Whether this expression's own fields match `instant`'s wall-clock time on `zone` (a
+    /// time a skipped hour moved it to does not).
+    pub fn matches(&self, zone: &Zone, instant: Timestamp) -> bool {
+        self.cron
+            .is_time_matching(&Wall(zone.wall(instant)))
+            .unwrap_or(false)
+    }
+
     /// The first time this expression fires after `instant`, on `zone`'s clock.
     pub fn first_after(
         &self,

@@ -59,7 +59,7 @@ fn end_of(window: &Window, starts: Timestamp) -> Result<Timestamp, String> {
             // 03:00) ends at its own instant: the window lies wholly in the skipped hour,
             // and the next end would hold it for a day.
             let same = matches!(&window.start, Start::Cron(start) if start == expr);
-            let moved = after_skipped_hour(&window.timezone, starts);
+            let moved = moved_by_skipped_hour(window, starts);
             let from = if moved && !same {
                 plus(starts, -1)
             } else {
@@ -71,11 +71,22 @@ fn end_of(window: &Window, starts: Timestamp) -> Result<Timestamp, String> {
     }
 }
 
-/// Whether `instant` is the first of a zone's wall-clock times after a skipped hour (the
-/// clock jumped to it): a time in the skipped hour resolves to it.
-fn after_skipped_hour(zone: &crate::cron::Zone, instant: Timestamp) -> bool {
-    let before = zone.wall(plus(instant, -1)).datetime();
-    before.checked_add(SignedDuration::from_secs(1)).ok() != Some(zone.wall(instant).datetime())
+/// Whether the window's start at `starts` is a time a skipped hour moved: the clock jumped
+/// forward to `starts` (a time in the skipped hour resolves to it), and the start does not
+/// name that wall-clock time itself (`0 3 * * *` is not moved when the clock jumps from 02:00
+/// to 03:00; `30 2 * * *` is). The clock going back (autumn) moves nothing.
+fn moved_by_skipped_hour(window: &Window, starts: Timestamp) -> bool {
+    let zone = &window.timezone;
+    let before = zone.wall(plus(starts, -1)).datetime();
+    let at = zone.wall(starts).datetime();
+    let jumped = before
+        .checked_add(SignedDuration::from_secs(1))
+        .is_ok_and(|next| next < at);
+    jumped
+        && match &window.start {
+            Start::Cron(expr) => !expr.matches(zone, starts),
+            Start::At { local, .. } => *local != at,
+        }
 }
 
 fn occurrence(window: &Window, starts: Timestamp) -> Result<Occurrence, String> {
@@ -482,6 +493,63 @@ mod tests {
                 assert_eq!(bounds(&same, epoch(at)).min, 20, "{at}");
             }
         }
+    }
+
+    #[test]
+    fn a_start_at_the_first_time_after_a_spring_change_still_ends_at_its_next_end() {
+        // A start at 03:00 (Berlin, New York) or 02:30 (Lord Howe) is not in the skipped hour:
+        // it is the wall time right after it, where it fires every day. Its end, which also
+        // fires at the start's time, should end it at its next firing on the change's day too.
+        let mut wrong = Vec::new();
+        for (zone, start, end, day_before, on_the_day) in [
+            (
+                "Europe/Berlin",
+                "0 3 * * *",
+                "0 3,17 * * *",
+                "2026-03-28T10:00:00Z",
+                "2026-03-29T10:00:00Z",
+            ),
+            (
+                "America/New_York",
+                "0 3 * * *",
+                "0 3,17 * * *",
+                "2026-03-07T14:00:00Z",
+                "2026-03-08T14:00:00Z",
+            ),
+            (
+                "Australia/Lord_Howe",
+                "30 2 * * *",
+                "30 2,20 * * *",
+                "2026-10-02T20:00:00Z",
+                "2026-10-03T20:00:00Z",
+            ),
+        ] {
+            let t = target(&format!(
+                r#"{{"name":"n","start":"{start}","end":"{end}","timezone":"{zone}","min":20}}"#
+            ));
+            assert_eq!(bounds(&t, epoch(day_before)).min, 20, "{zone} {day_before}");
+            if bounds(&t, epoch(on_the_day)).min != 20 {
+                wrong.push(format!(
+                    "{zone} {on_the_day}: {:?}",
+                    bounds(&t, epoch(on_the_day)).reasons
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
+    fn the_repeated_hour_of_an_autumn_change_is_not_a_skipped_one() {
+        // Every two hours, for an hour. On 2026-10-25 Berlin's clock goes back from 03:00 to
+        // 02:00 (01:00 UTC); a step fires at both 02:00s, and so does the hourly end.
+        let t = target(
+            r#"{"name":"n","start":"0 */2 * * *","end":"0 * * * *","timezone":"Europe/Berlin","min":20}"#,
+        );
+        // 02:30 CEST, the first 02:00's hour: active.
+        assert_eq!(bounds(&t, epoch("2026-10-25T00:30:00Z")).min, 20);
+        // 02:30 CET, the second 02:00's hour.
+        let b = bounds(&t, epoch("2026-10-25T01:30:00Z"));
+        assert_eq!(b.min, 20, "{:?}", b.reasons);
     }
 
     #[test]
