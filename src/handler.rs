@@ -202,17 +202,17 @@ impl Autoscaler {
         let mut plan = plan::build(policy, trigger, &self.ctx, &home).await;
         if let Some(function) = function {
             plan.targets.retain(|t| t.target.function.matches(function));
+            // Only the errors about it: another function's invalid tags are not its.
+            plan.errors.retain(|e| match e {
+                HandlerError::TagPolicy {
+                    function: tagged, ..
+                } => FunctionRef::parse(tagged).is_ok_and(|t| t.matches(function)),
+                _ => true,
+            });
             if plan.targets.is_empty() {
                 // Not found may be not known: discovery failed, or the function's own tags
                 // are invalid. Those say why; "not tagged" would be false.
-                let why: Vec<HandlerError> = (plan.errors.into_iter())
-                    .filter(|e| match e {
-                        HandlerError::TagPolicy {
-                            function: tagged, ..
-                        } => FunctionRef::parse(tagged).is_ok_and(|t| t.matches(function)),
-                        _ => true,
-                    })
-                    .collect();
+                let why = std::mem::take(&mut plan.errors);
                 return Err(
                     HandlerError::combine(why).unwrap_or(HandlerError::Unmanaged {
                         function: function.to_owned(),

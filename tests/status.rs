@@ -364,3 +364,25 @@ fn a_named_tagged_target_that_discovery_cannot_see_says_why_not_that_it_is_not_t
         assert!(error.to_string().contains("tag:GetResources"), "{error}");
     }
 }
+
+#[test]
+fn status_of_a_named_function_reports_no_other_functions_errors() {
+    let (world, autoscaler) = world();
+    // "orders" (the document's) is listed; another function's tags are invalid.
+    world.lambda.add(
+        "billing",
+        Some(4),
+        &[
+            ("autoscaler:enabled", "true"),
+            ("autoscaler:min", "60"),
+            ("autoscaler:max", "50"),
+        ],
+    );
+    let (rows, errors) = block_on(autoscaler.status(Some("orders"))).unwrap();
+    assert_eq!(rows.len(), 1);
+    // The CLI exits 1 with "targets missing from the list: ..." whenever this is not empty.
+    assert!(
+        errors.is_empty(),
+        "status --function orders listed orders, yet fails for: {errors:?}"
+    );
+}
