@@ -883,22 +883,26 @@ impl Writer<'_> {
                         writes.settling.push(change.uuid.clone());
                     }
                 }
-                Err(error) if error.kind() == ErrorKind::AccessDenied => {
-                    report.error = Some(error.to_string());
-                    record.reasons.push(format!(
-                        "event source {} not updated: the autoscaler's role may not ({error}); \
-                         the reservation acts alone. Add lambda:UpdateEventSourceMapping \
-                         (docs/deploy.md)",
-                        change.uuid
-                    ));
-                }
                 Err(error) => {
+                    // This failed write in place of an earlier attempt's of the same mapping,
+                    // which stands, and is said so.
+                    let earlier = report.applied.then(|| report.clone());
+                    *report = SourceReport::of(change);
                     report.error = Some(error.to_string());
-                    record.reasons.push(format!(
-                        "event source {} (queue {}) not updated: {error}",
-                        change.uuid, change.queue
-                    ));
-                    writes.error.get_or_insert(error.into());
+                    if let Some(earlier) = earlier {
+                        record.reasons.push(format!(
+                            "event source {} was set to maximum concurrency {} and {} earlier \
+                             in this evaluation, which stands",
+                            earlier.uuid,
+                            describe(earlier.maximum_concurrency.desired),
+                            if earlier.enabled.desired {
+                                "enabled"
+                            } else {
+                                "disabled"
+                            }
+                        ));
+                    }
+                    mapping_failed(change, error, record, &mut writes);
                 }
             }
         }
@@ -1163,6 +1167,29 @@ fn blocked(mut record: DecisionRecord, p: &Pending, refusal: &str) -> TargetOutc
 enum SaveFailure {
     Conflict,
     Failed(Box<crate::ports::AwsError>),
+}
+
+/// Says why a mapping write failed; a failure other than a denied permission is the
+/// writes' error.
+fn mapping_failed(
+    change: &MappingChange,
+    error: AwsError,
+    record: &mut DecisionRecord,
+    writes: &mut MappingWrites,
+) {
+    if error.kind() == ErrorKind::AccessDenied {
+        record.reasons.push(format!(
+            "event source {} not updated: the autoscaler's role may not ({error}); the \
+             reservation acts alone. Add lambda:UpdateEventSourceMapping (docs/deploy.md)",
+            change.uuid
+        ));
+    } else {
+        record.reasons.push(format!(
+            "event source {} (queue {}) not updated: {error}",
+            change.uuid, change.queue
+        ));
+        writes.error.get_or_insert(error.into());
+    }
 }
 
 /// A change stopped by a save that did not happen: someone else wrote the history (decide

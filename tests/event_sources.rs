@@ -1093,3 +1093,46 @@ fn an_operators_pause_holds_through_a_cap_that_comes_and_goes() {
         outcome.decisions[0].reasons
     );
 }
+
+#[test]
+fn a_mapping_write_that_fails_after_an_earlier_attempts_write_shows_the_failure_and_says_the_earlier_stands(
+) {
+    // Lowered to 15, then a conflict; decided again, the same mapping's write fails: the
+    // record shows that write failed (not applied), and says the earlier one stands.
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    f.world.lambda.set_mapping_settle_reads(8);
+    f.alarm("backlog", Fine);
+    let arn = lambda_autoscaler::memory::MemoryLambda::arn("orders");
+    f.world.state.let_through(&arn);
+    (f.world.state).interfere(&arn, lambda_autoscaler::state::History::default());
+    f.world.faults.inject_after(
+        1,
+        "UpdateEventSourceMapping",
+        None,
+        Some("ServiceException"),
+        "injected",
+        None,
+    );
+    let trigger = lambda_autoscaler::trigger::parse_event(&alarm_event("backlog", "OK")).unwrap();
+    let (outcome, _) = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f.autoscaler.handle_reporting(trigger, None))
+        .unwrap();
+    assert_eq!(f.max_of(&m), Some(15));
+    let record = &outcome.decisions[0];
+    let source = &record.event_sources[0];
+    assert!(!source.applied, "{source:?}");
+    assert!(source
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("injected")));
+    assert!(
+        (record.reasons.iter()).any(|r| r.contains(&format!(
+            "event source {m} was set to maximum concurrency 15 and enabled earlier in this evaluation, which stands"
+        ))),
+        "{:#?}",
+        record.reasons
+    );
+}
