@@ -750,6 +750,53 @@ async fn a_save_whose_first_attempt_landed_unanswered_is_saved_not_a_conflict() 
 }
 
 #[tokio::test]
+async fn a_save_that_fails_without_a_conflict_still_archives_the_activity_before_it() {
+    use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use lambda_autoscaler::aws::dynamodb::DynamoStateStore;
+    use lambda_autoscaler::ports::{SaveError, StateStore, Version};
+    use lambda_autoscaler::state::{Activity, ActivityOutcome, History};
+    let is_archive = |req: &aws_sdk_dynamodb::operation::put_item::PutItemInput| matches!(req.item().and_then(|i| i.get("function")), Some(AttributeValue::S(k)) if k.contains("#activity#"));
+    // The item's write fails with a 500 each time (it may have landed, its answer lost);
+    // the archive's write succeeds.
+    let item = mock!(aws_sdk_dynamodb::Client::put_item)
+        .match_requests(move |req| !is_archive(req))
+        .sequence()
+        .http_status(500, None)
+        .times(10)
+        .build();
+    let archive = mock!(aws_sdk_dynamodb::Client::put_item)
+        .match_requests(move |req| is_archive(req))
+        .then_output(|| PutItemOutput::builder().build());
+    let store = DynamoStateStore::new(
+        dynamodb_client(&[&item, &archive]),
+        "autoscaler-state".into(),
+    );
+    let activity = |desired| Activity {
+        at: 1_700_000_000,
+        trigger: "schedule".into(),
+        previous: Some(5),
+        desired: Some(desired),
+        reasons: vec![],
+        outcome: ActivityOutcome::Applied,
+    };
+    let history = History {
+        activities: vec![activity(10), activity(12)],
+        earlier_activities: 7,
+        ..History::default()
+    };
+    let saved = store
+        .save("arn:f", &history, Version::At(4), 1_700_000_000)
+        .await;
+    assert!(matches!(saved, Err(SaveError::Aws(_))), "{saved:?}");
+    assert_eq!(
+        archive.num_calls(),
+        1,
+        "the activity before the newest is archived"
+    );
+}
+
+#[tokio::test]
 async fn keys_the_table_leaves_unprocessed_are_asked_for_again() {
     use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
     use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};

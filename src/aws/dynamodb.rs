@@ -220,21 +220,21 @@ impl StateStore for DynamoStateStore {
                 .expression_attribute_names("#v", "version")
                 .expression_attribute_values(":number", AttributeValue::S("N".into())),
         };
-        match request.send().await {
-            Ok(_) => {}
-            Err(e) if landed(&e, &mark, next) => {}
+        let outcome = match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if landed(&e, &mark, next) => Ok(()),
             Err(e) => {
                 let error = aws_error("PutItem", format!("{} ({key})", self.table), e);
-                return Err(if error.kind() == ErrorKind::ConditionFailed {
-                    SaveError::Conflict
-                } else {
-                    SaveError::Aws(error)
-                });
+                if error.kind() == ErrorKind::ConditionFailed {
+                    return Err(SaveError::Conflict);
+                }
+                Err(SaveError::Aws(error))
             }
-        }
-        // The activities before the newest go to their own items, once the target's item
-        // holds this save: a writer that lost the compare-and-set settled the same activity
-        // its own way (its outcome, its reasons), and must not overwrite the winner's.
+        };
+        // The activities before the newest go to their own items, unless another writer won
+        // the compare-and-set: it settled the same activity its own way (its outcome, its
+        // reasons), and its archive must stand. A write that failed otherwise may have landed
+        // (its answer lost): then the item holds it, and its archive is the one to keep.
         let newest = history.activities.len().saturating_sub(1);
         let archive = history.activities[..newest]
             .iter()
@@ -248,7 +248,7 @@ impl StateStore for DynamoStateStore {
             // The decision stands; only the list that `autoscaler activities` shows has a gap.
             tracing::warn!(%error, "an earlier activity could not be archived");
         }
-        Ok(())
+        outcome
     }
 
     async fn archived_activities(
