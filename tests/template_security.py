@@ -523,6 +523,19 @@ def check_state_table_is_on_demand_keyed_by_function_with_ttl(template):
         )
 
 
+def check_state_table_outlives_the_stack(template):
+    """The state table is retained when the stack is deleted or the table replaced: it records
+    the SQS mappings the autoscaler paused or lowered, which nothing else remembers; and it has
+    no fixed name, so a retained table never blocks a redeploy."""
+    logical_id, table = state_table(template)
+    for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+        require(table.get(policy) == "Retain", f"{logical_id}.{policy} must be Retain, got {table.get(policy)}")
+    require(
+        "TableName" not in (table.get("Properties") or {}),
+        f"{logical_id} must not fix its TableName: a retained table would block a redeploy",
+    )
+
+
 def check_state_table_access_is_scoped(template):
     """DynamoDB actions are allowed only on the state table, and only the two the function
     makes (BatchGetItem, PutItem)."""
@@ -1354,6 +1367,7 @@ CHECKS = [
     check_documented_policy_matches_template,
     check_no_tag_writes,
     check_state_table_is_on_demand_keyed_by_function_with_ttl,
+    check_state_table_outlives_the_stack,
     check_state_table_access_is_scoped,
     check_checkov_skips_say_why,
     check_dashboard_uses_the_namespace_parameter_and_log_group,
@@ -1526,6 +1540,14 @@ def mutate_state_table_on_star(t):
 
 def mutate_state_table_delete_table(t):
     statement_granting(t, "dynamodb:PutItem")["Action"].append("dynamodb:DeleteTable")
+
+
+def mutate_state_table_deleted_with_the_stack(t):
+    state_table(t)[1]["DeletionPolicy"] = "Delete"
+
+
+def mutate_state_table_named(t):
+    state_table(t)[1]["Properties"]["TableName"] = "lambda-autoscaler-state"
 
 
 def mutate_state_table_without_ttl(t):
@@ -1856,6 +1878,8 @@ MUTATIONS = [
     ("the state table statement is on *", mutate_state_table_on_star, check_state_table_access_is_scoped),
     ("DeleteTable joins the state table statement", mutate_state_table_delete_table, check_state_table_access_is_scoped),
     ("the state table loses its TTL", mutate_state_table_without_ttl, check_state_table_is_on_demand_keyed_by_function_with_ttl),
+    ("the state table is deleted with the stack", mutate_state_table_deleted_with_the_stack, check_state_table_outlives_the_stack),
+    ("the state table has a fixed name", mutate_state_table_named, check_state_table_outlives_the_stack),
     ("the state table is provisioned", mutate_state_table_provisioned, check_state_table_is_on_demand_keyed_by_function_with_ttl),
     ("the state table's key is a number", mutate_state_table_numeric_key, check_state_table_is_on_demand_keyed_by_function_with_ttl),
     ("the function is not told the table", mutate_state_table_not_passed, check_state_table_is_on_demand_keyed_by_function_with_ttl),
