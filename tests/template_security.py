@@ -737,9 +737,11 @@ def check_dashboard_uses_the_namespace_parameter_and_log_group(template):
             if "expression" in options:
                 expression = options["expression"]
                 schemas = re.findall(r"\{([^,}]+),", expression)
+                # Quoted: a namespace may hold spaces, which SEARCH reads only in quotes.
                 require(
-                    schemas and all(s == marker for s in schemas),
-                    f"{logical_id}: the expression {expression} must search the namespace ${{{namespace}}}",
+                    schemas and all(s == f'"{marker}"' for s in schemas),
+                    f"{logical_id}: the expression {expression} must search the namespace "
+                    f'"${{{namespace}}}" (quoted)',
                 )
                 shown.update(re.findall(r'MetricName="([^"]+)"', expression))
             elif metric and isinstance(metric[0], str) and not metric[0].startswith("."):
@@ -1587,6 +1589,10 @@ def mutate_dashboard_literal_namespace(t):
     dashboard_body_replace(t, "${MetricNamespace}", "LambdaAutoscaler")
 
 
+def mutate_dashboard_unquoted_namespace(t):
+    dashboard_body_replace(t, '\\"${MetricNamespace}\\"', "${MetricNamespace}")
+
+
 def mutate_dashboard_literal_log_group(t):
     dashboard_body_replace(t, "${AutoscalerLogGroup}", "/aws/lambda/lambda-autoscaler")
 
@@ -1885,6 +1891,7 @@ MUTATIONS = [
     ("the function is not told the table", mutate_state_table_not_passed, check_state_table_is_on_demand_keyed_by_function_with_ttl),
     ("a checkov skip loses its reason", mutate_checkov_skip_without_reason, check_checkov_skips_say_why),
     ("the dashboard names the default namespace", mutate_dashboard_literal_namespace, check_dashboard_uses_the_namespace_parameter_and_log_group),
+    ("the dashboard's SEARCH leaves the namespace unquoted", mutate_dashboard_unquoted_namespace, check_dashboard_uses_the_namespace_parameter_and_log_group),
     ("the dashboard names the default log group", mutate_dashboard_literal_log_group, check_dashboard_uses_the_namespace_parameter_and_log_group),
     ("the dashboard leaves out DeferredTargets", mutate_dashboard_without_deferred_targets, check_dashboard_uses_the_namespace_parameter_and_log_group),
     ("the dashboard leaves out the active schedules", mutate_dashboard_without_active_schedules, check_dashboard_uses_the_namespace_parameter_and_log_group),
