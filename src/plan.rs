@@ -12,7 +12,7 @@ use crate::error::HandlerError;
 use crate::function_ref::FunctionRef;
 use crate::policy::tags::{has_tag_policy, is_enabled, target_from_tags, ENABLED_TAG};
 use crate::policy::{Policy, Target};
-use crate::ports::{ErrorKind, FunctionView, Lambda, Stored};
+use crate::ports::{AwsError, ErrorKind, FunctionView, Lambda, Stored};
 use crate::trigger::{Origin, Signal, Trigger};
 use std::collections::{HashMap, HashSet};
 
@@ -334,6 +334,20 @@ impl Planner<'_> {
             Err(e) => return Err(e.into()),
         };
         if !is_enabled(&view.tags) {
+            // No tags returned is not "untagged": GetFunction gives them only to a role
+            // allowed lambda:ListTags, and saying "not tagged" would be false.
+            if let Some(why) = &view.tags_error {
+                return Err(HandlerError::Aws(AwsError {
+                    operation: "GetFunction",
+                    resource: function.to_string(),
+                    code: Some("TagsError".into()),
+                    message: format!(
+                        "the function's tags were not returned ({why}): the role needs \
+                         lambda:ListTags on functions tagged autoscaler:enabled=true to manage \
+                         one that the policy document does not name (docs/deploy.md)"
+                    ),
+                }));
+            }
             return Err(unmanaged());
         }
         let target = target_from_tags(function.api_id(), &view.tags).map_err(|message| {

@@ -124,6 +124,9 @@ pub struct FunctionView {
     /// The current reservation; `None` when the function has none.
     pub reserved: Option<u32>,
     pub tags: HashMap<String, String>,
+    /// Why `GetFunction` returned no tags, when it said (its `TagsError`: it returns them
+    /// only to a caller allowed `lambda:ListTags`): `tags` is then empty, not "untagged".
+    pub tags_error: Option<String>,
 }
 
 /// The account's concurrency as `GetAccountSettings` reports it.

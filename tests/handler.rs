@@ -309,6 +309,22 @@ fn a_direct_command_for_a_tagged_function_reads_it_once() {
 }
 
 #[test]
+fn a_tagged_functions_tags_that_get_function_does_not_return_are_not_read_as_untagged() {
+    // GetFunction returns the tags only to a role allowed lambda:ListTags; without it the
+    // command says what is missing instead of "not tagged", and changes nothing.
+    let f = fixture(POLICY);
+    add_resize(&f);
+    f.world.lambda.hide_tags();
+    let error = f
+        .run(json!({"function": "resize", "desiredConcurrency": 50}))
+        .unwrap_err();
+    assert_eq!(error.error_type(), "AwsCallFailed", "{error}");
+    assert!(error.to_string().contains("lambda:ListTags"), "{error}");
+    assert!(!error.to_string().contains("not tagged"), "{error}");
+    assert_eq!(f.count("PutFunctionConcurrency"), 0);
+}
+
+#[test]
 fn a_direct_command_without_alarms_to_read_skips_describe_alarms() {
     let f = fixture(r#"{"targets":[{"function":"solo","min":1,"max":9}]}"#)
         .functions(&[("solo", None)]);

@@ -317,6 +317,20 @@ def check_code_revealing_reads_require_opt_in_tag(template):
     require(granted, "no statement grants lambda:GetFunction, which the function needs")
 
 
+def check_tags_are_returned_on_opted_in_functions(template):
+    """GetFunction returns a function's tags (the opt-in and tag policies) only to a role also
+    allowed lambda:ListTags: a statement grants it, with the opt-in tag condition."""
+    found = [
+        where for where, statement in allow_statements(template)
+        if grants(statement, "lambda:ListTags") and has_opt_in_condition(statement)
+    ]
+    require(
+        found,
+        "no statement grants lambda:ListTags with the opt-in condition: GetFunction would "
+        "return no tags, and a tagged function not in the document would read as untagged",
+    )
+
+
 def check_no_write_on_wildcard_resource_without_condition(template):
     """No Allow statement grants a write on "*" (or any wildcard ARN) without the tag condition."""
     for where, statement in allow_statements(template):
@@ -1354,6 +1368,7 @@ CHECKS = [
     check_write_actions_require_opt_in_tag_or_explicit_arns,
     check_no_write_on_wildcard_resource_without_condition,
     check_code_revealing_reads_require_opt_in_tag,
+    check_tags_are_returned_on_opted_in_functions,
     check_concurrency_writes_are_granted_somewhere,
     check_no_service_wide_actions,
     check_no_put_metric_data,
@@ -1429,6 +1444,11 @@ def mutate_opt_in_value_wildcard(t):
 def mutate_opt_in_as_string_like(t):
     s = statement_granting(t, "lambda:PutFunctionConcurrency")
     s["Condition"]["StringLike"] = s["Condition"].pop("StringEquals")
+
+
+def mutate_drop_list_tags(t):
+    statement = statement_granting(t, "lambda:ListTags")
+    statement["Action"] = [a for a in statement["Action"] if a != "lambda:ListTags"]
 
 
 def mutate_get_function_without_condition(t):
@@ -1834,6 +1854,7 @@ def mutate_dashboard_ignores_the_watcher(t):
 
 MUTATIONS = [
     ("GetFunction loses the opt-in tag condition", mutate_get_function_without_condition, check_code_revealing_reads_require_opt_in_tag),
+    ("ListTags is not granted", mutate_drop_list_tags, check_tags_are_returned_on_opted_in_functions),
     ("the opt-in tag condition is removed", mutate_drop_opt_in_condition, check_write_actions_require_opt_in_tag_or_explicit_arns),
     ("the opt-in tag value is a wildcard", mutate_opt_in_value_wildcard, check_write_actions_require_opt_in_tag_or_explicit_arns),
     ("the opt-in tag is tested with StringLike", mutate_opt_in_as_string_like, check_write_actions_require_opt_in_tag_or_explicit_arns),

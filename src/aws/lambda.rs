@@ -92,6 +92,9 @@ impl Lambda for LambdaApi {
             arn,
             reserved,
             tags: output.tags().cloned().unwrap_or_default(),
+            tags_error: output
+                .tags_error()
+                .map(|e| format!("{}: {}", e.error_code(), e.message())),
         })
     }
 

@@ -54,6 +54,9 @@ pub struct MemoryLambda {
     /// `PutFunctionConcurrency` calls that land and then lose their answer, by function: how
     /// many more, and what another writer does before the answer would have come.
     lost_answers: Mutex<HashMap<String, (u32, Option<Meanwhile>)>>,
+    /// Whether `GetFunction` answers without the tags, as Lambda does to a caller not
+    /// allowed `lambda:ListTags`.
+    tags_hidden: Mutex<bool>,
 }
 
 impl MemoryLambda {
@@ -73,6 +76,7 @@ impl MemoryLambda {
             landing: Later::default(),
             mapping_landing: Later::default(),
             lost_answers: Mutex::default(),
+            tags_hidden: Mutex::default(),
         }
     }
 
@@ -81,6 +85,12 @@ impl MemoryLambda {
     /// writer acts in between (it is given the function's reservation).
     pub fn lose_answers(&self, name: &str, times: u32, meanwhile: Option<Meanwhile>) {
         lock(&self.lost_answers).insert(name.to_owned(), (times, meanwhile));
+    }
+
+    /// Makes `GetFunction` answer without the tags and with a `TagsError`, as Lambda answers
+    /// a caller that is not allowed `lambda:ListTags`.
+    pub fn hide_tags(&self) {
+        *lock(&self.tags_hidden) = true;
     }
 
     /// Another writer's `PutFunctionConcurrency` of `value` that lands at `at` (the clock's
@@ -222,10 +232,18 @@ impl Lambda for MemoryLambda {
         let f = functions
             .get(function.name())
             .ok_or_else(|| Self::not_found("GetFunction", function))?;
+        let hidden = *lock(&self.tags_hidden);
         Ok(FunctionView {
             arn: Self::arn(function.name()),
             reserved: f.reserved,
-            tags: f.tags.clone(),
+            tags: if hidden {
+                HashMap::new()
+            } else {
+                f.tags.clone()
+            },
+            tags_error: hidden.then(|| {
+                "AccessDeniedException: not authorized to perform lambda:ListTags".to_owned()
+            }),
         })
     }
 
