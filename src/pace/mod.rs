@@ -261,8 +261,13 @@ impl PacedLambda {
                     // only adds to the throttling. Only while the write's fence (its lease
                     // window and the deadline's margin) leaves room for the retry after it;
                     // a read, which knows no deadline here, keeps the short backoff.
+                    // Room for it and for the longest backoffs of the attempts after it, so
+                    // that the extra second never costs a later attempt its window.
+                    let later: Duration = (attempt + 1..self.backoff.max_attempts)
+                        .map(|a| self.backoff.delay(a, 1.0))
+                        .sum();
                     let room = fence.as_ref().is_some_and(|(by, _, _)| {
-                        self.clock.elapsed() + wait + THROTTLED_WAIT < *by
+                        self.clock.elapsed() + wait + THROTTLED_WAIT + later < *by
                     });
                     if error.kind() == ErrorKind::Throttled && room {
                         wait += THROTTLED_WAIT;
