@@ -602,12 +602,20 @@ impl Writer<'_> {
                 Ok(down) => down,
                 Err(failure) => return interrupted(p, failure, record),
             };
-            if down.error.is_none() {
+            if down.error.is_none() && down.deferred.is_none() {
                 let raises = |c: &MappingChange| before(c) && !c.lowers();
                 match self.write_mappings(p, &raises, &mut record).await {
                     Ok(raised) => down.add(raised),
                     Err(failure) => return interrupted(p, failure, record),
                 }
+            }
+            // A cap protects first: its reservation is still written (within the deadline,
+            // which fences that write too); anything else waits for the next run.
+            if let Some(why) = down.deferred.take() {
+                if !capped {
+                    return self.hold_for_next_run(p, record, why).await;
+                }
+                record.reasons.push(why);
             }
             let mut unfinished = None;
             // False once a mapping above the reservation could not be lowered.
@@ -763,6 +771,7 @@ impl Writer<'_> {
                     Err(failure) => return interrupted(p, failure, record),
                 }
             };
+
             if let Some(error) = up.error.or(unfinished) {
                 if within {
                     record.reasons.push(
@@ -784,6 +793,12 @@ impl Writer<'_> {
                 self.record_outcome(p, ActivityOutcome::Failed(detail))
                     .await;
                 return TargetOutcome::Failed(Some(record), error);
+            }
+            if let Some(why) = up.deferred {
+                // The reservation landed; the mappings it lets run more follow at the next
+                // run (the next evaluation settles the attempt from the reservation).
+                record.reasons.push(why);
+                record.deferred = true;
             }
             return TargetOutcome::Done(record);
         }
@@ -862,15 +877,32 @@ impl Writer<'_> {
                 continue;
             };
             let start_by = self.start_by(p).await?;
+            // Every attempt, retries too, starts before the deadline's margin as well, as the
+            // reservation's write does.
+            let by_deadline = self.deadline.map(|d| d.latest_start(self.per_call()));
+            let fence = start_by.into_iter().chain(by_deadline).min();
             let started = self.paced_start();
             let result = self
                 .ctx
                 .lambda
-                .update_mapping_before(&change.uuid, update, start_by)
+                .update_mapping_before(&change.uuid, update, fence)
                 .await;
             self.note_duration(started);
             let report = &mut record.event_sources[i];
             match result {
+                Err(error)
+                    if error.code.as_deref() == Some(crate::pace::LEASE_PASSED)
+                        && by_deadline.is_some_and(|b| self.ctx.clock.elapsed() > b) =>
+                {
+                    // The rest of the target waits for the next scheduled run, as a target
+                    // the deadline defers does; what was written stands.
+                    writes.deferred = Some(format!(
+                        "deferred: a retry of the write of event source {} would start after \
+                         the deadline's margin; the next scheduled run continues",
+                        change.uuid
+                    ));
+                    break;
+                }
                 Ok(answer) => {
                     let as_expected = update
                         .maximum_concurrency
@@ -1112,6 +1144,9 @@ struct MappingWrites {
     settling: Vec<String>,
     /// The first failure (other than a denied permission).
     error: Option<HandlerError>,
+    /// Why a write was not sent: its attempt (a retry) would start after the deadline's
+    /// margin. The rest waits for the next scheduled run.
+    deferred: Option<String>,
 }
 
 impl MappingWrites {
@@ -1120,6 +1155,9 @@ impl MappingWrites {
         self.settling.extend(later.settling);
         if self.error.is_none() {
             self.error = later.error;
+        }
+        if self.deferred.is_none() {
+            self.deferred = later.deferred;
         }
     }
 }

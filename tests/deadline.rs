@@ -425,3 +425,50 @@ fn a_throttled_read_started_before_the_margin_ends_before_the_deadline() {
     // The first attempt before the margin; its retries (up to 0.7 s of backoff) may not be.
     within_margin(&reads[..1], 2.5);
 }
+
+#[test]
+fn a_throttled_mapping_raise_late_in_a_run_is_retried_only_before_the_margin() {
+    // Six scale-outs at 2 calls a second, each raising the mapping it lowered a minute ago.
+    // The last one's UpdateEventSourceMapping (after its reservation) is throttled three
+    // times: each retry, like the reservation's, starts only before the deadline's margin.
+    const N: usize = 6;
+    let seconds = 12.1;
+    let (world, a) = setup(&fleet(N, 1000), 2.0);
+    for i in 0..N {
+        world.lambda.add(&format!("t{i}"), Some(40), &[]);
+        world.lambda.add_mapping(&format!("t{i}"), &format!("m{i}"), Some(40), true);
+        world.queues.set_depth(&format!("q{i}"), depth(20));
+    }
+    run(&a, scheduled(), None).unwrap();
+    assert_eq!(world.lambda.reserved("t5"), Some(2));
+    world.clock.advance(Duration::from_secs(60));
+    world.calls.clear();
+    for i in 0..N {
+        world.queues.set_depth(&format!("q{i}"), depth(1000));
+    }
+    world.faults.inject(
+        "UpdateEventSourceMapping",
+        Some("t5-m5"),
+        Some("TooManyRequestsException"),
+        "Rate exceeded",
+        Some(3),
+    );
+    let since = world.clock.elapsed();
+    let outcome = run(&a, scheduled(), Some(seconds)).unwrap();
+    let ended = world.clock.elapsed() - since;
+    let updates = starts(&world, "UpdateEventSourceMapping", since);
+    assert!(
+        ended <= Duration::from_secs_f64(seconds),
+        "returned {ended:?} after the start, past a {seconds} s deadline; \
+         UpdateEventSourceMapping at {updates:?}"
+    );
+    within_margin(&updates, seconds);
+    // What it could not send waits for the next run, as a deferred target does.
+    let t5 = outcome.decisions.iter().find(|d| d.function == "t5").unwrap();
+    assert!(t5.deferred, "{t5:#?}");
+    assert!(
+        (t5.reasons.iter()).any(|r| r.contains("would start after the deadline's margin")),
+        "{:#?}",
+        t5.reasons
+    );
+}
