@@ -487,7 +487,8 @@ impl Writer<'_> {
                 // Decide again with what the plan's earlier scale-outs left.
                 p.decide(Some(budget.headroom()));
             } else if let AccountHeadroom::Unknown(why) = &self.headroom {
-                p.decision.reasons.push(format!(
+                // A note: a decision made again (its mappings listed anew) says it too.
+                p.note(format!(
                     "account headroom unknown ({why}): not limited by it"
                 ));
             }
@@ -541,7 +542,7 @@ impl Writer<'_> {
                 event_sources::Observed::from_list_error(&error)
             }
             Err(error) => {
-                p.decision.reasons.push(format!(
+                p.note(format!(
                     "listing the function's mappings again failed ({error}): the account's \
                      listing (at most {} s old) is used",
                     crate::mapping_cache::KEPT_FOR.as_secs()

@@ -436,7 +436,9 @@ fn a_throttled_mapping_raise_late_in_a_run_is_retried_only_before_the_margin() {
     let (world, a) = setup(&fleet(N, 1000), 2.0);
     for i in 0..N {
         world.lambda.add(&format!("t{i}"), Some(40), &[]);
-        world.lambda.add_mapping(&format!("t{i}"), &format!("m{i}"), Some(40), true);
+        world
+            .lambda
+            .add_mapping(&format!("t{i}"), &format!("m{i}"), Some(40), true);
         world.queues.set_depth(&format!("q{i}"), depth(20));
     }
     run(&a, scheduled(), None).unwrap();
@@ -464,7 +466,11 @@ fn a_throttled_mapping_raise_late_in_a_run_is_retried_only_before_the_margin() {
     );
     within_margin(&updates, seconds);
     // What it could not send waits for the next run, as a deferred target does.
-    let t5 = outcome.decisions.iter().find(|d| d.function == "t5").unwrap();
+    let t5 = outcome
+        .decisions
+        .iter()
+        .find(|d| d.function == "t5")
+        .unwrap();
     assert!(t5.deferred, "{t5:#?}");
     assert!(
         (t5.reasons.iter()).any(|r| r.contains("would start after the deadline's margin")),

@@ -2080,3 +2080,41 @@ fn a_scale_out_whose_mappings_changed_since_the_listing_keeps_its_headroom_clamp
     );
     assert_eq!(f.count("GetAccountSettings") - accounts_before, 1);
 }
+
+#[test]
+fn an_unknown_headroom_is_still_said_after_the_mappings_changed() {
+    let f = headroom_fixture(&[("t0", 10, 100), ("t1", 10, 100)], 300, 500, 100);
+    f.world.lambda.add_mapping("t0", "q0", Some(10), true);
+    let first = f.run(scheduled()).unwrap();
+    assert_eq!(f.reserved("t0"), Some(10), "{:#?}", first.decisions);
+    f.world.lambda.add_mapping("t0", "q0-extra", None, true);
+    backlog(&f, 0, 1000);
+    f.world.clock.advance(Duration::from_secs(60));
+    f.world.faults.inject(
+        "GetAccountSettings",
+        None,
+        Some("ServiceException"),
+        "injected",
+        None,
+    );
+    let outcome = f.run(scheduled()).unwrap();
+    let t0 = outcome
+        .decisions
+        .iter()
+        .find(|d| d.function == "t0")
+        .unwrap();
+    assert!(
+        has_reason(
+            &outcome,
+            "t0",
+            "event source mappings changed since the account's listing"
+        ),
+        "{:#?}",
+        t0.reasons
+    );
+    assert!(
+        has_reason(&outcome, "t0", "account headroom unknown"),
+        "the scale-out was not limited by the headroom, and its record does not say so: {:#?}",
+        t0.reasons
+    );
+}
