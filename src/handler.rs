@@ -202,23 +202,28 @@ impl Autoscaler {
         let mut plan = plan::build(policy, trigger, &self.ctx, &home).await;
         if let Some(function) = function {
             plan.targets.retain(|t| t.target.function.matches(function));
-            // Only the errors about it: another function's invalid tags are not its.
-            plan.errors.retain(|e| match e {
-                HandlerError::TagPolicy {
-                    function: tagged, ..
-                } => FunctionRef::parse(tagged).is_ok_and(|t| t.matches(function)),
-                _ => true,
-            });
-            if plan.targets.is_empty() {
-                // Not found may be not known: discovery failed, or the function's own tags
-                // are invalid. Those say why; "not tagged" would be false.
-                let why = std::mem::take(&mut plan.errors);
-                return Err(
-                    HandlerError::combine(why).unwrap_or(HandlerError::Unmanaged {
-                        function: function.to_owned(),
-                    }),
-                );
+            if !plan.targets.is_empty() {
+                // Found whole: another function's invalid tags, or a discovery it did not
+                // need (the document names it, or discovery found it), are not its errors.
+                plan.errors.clear();
+                return Ok(plan);
             }
+            // Not found may be not known: discovery failed, or the function's own tags are
+            // invalid. Those say why ("not tagged" would be false); another function's
+            // invalid tags do not.
+            let why: Vec<HandlerError> = (plan.errors.into_iter())
+                .filter(|e| match e {
+                    HandlerError::TagPolicy {
+                        function: tagged, ..
+                    } => FunctionRef::parse(tagged).is_ok_and(|t| t.matches(function)),
+                    _ => true,
+                })
+                .collect();
+            return Err(
+                HandlerError::combine(why).unwrap_or(HandlerError::Unmanaged {
+                    function: function.to_owned(),
+                }),
+            );
         }
         Ok(plan)
     }

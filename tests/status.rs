@@ -386,3 +386,22 @@ fn status_of_a_named_function_reports_no_other_functions_errors() {
         "status --function orders listed orders, yet fails for: {errors:?}"
     );
 }
+
+#[test]
+fn status_of_a_document_target_needs_no_discovery() {
+    let (world, autoscaler) = world();
+    world.faults.inject(
+        "GetResources",
+        None,
+        Some("AccessDeniedException"),
+        "not authorized to perform tag:GetResources",
+        None,
+    );
+    // "orders" is the policy document's: tag discovery could not add or change it.
+    let (rows, errors) = block_on(autoscaler.status(Some("orders"))).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(
+        errors.is_empty(),
+        "status --function orders listed orders in full, yet exits 1 for: {errors:?}"
+    );
+}
