@@ -750,28 +750,16 @@ async fn a_save_whose_first_attempt_landed_unanswered_is_saved_not_a_conflict() 
 }
 
 #[tokio::test]
-async fn a_save_that_fails_without_a_conflict_still_archives_the_activity_before_it() {
-    use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+async fn a_save_that_fails_without_a_conflict_archives_only_if_it_landed() {
+    use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+    use aws_sdk_dynamodb::operation::put_item::{PutItemInput, PutItemOutput};
     use aws_sdk_dynamodb::types::AttributeValue;
     use lambda_autoscaler::aws::dynamodb::DynamoStateStore;
     use lambda_autoscaler::ports::{SaveError, StateStore, Version};
     use lambda_autoscaler::state::{Activity, ActivityOutcome, History};
-    let is_archive = |req: &aws_sdk_dynamodb::operation::put_item::PutItemInput| matches!(req.item().and_then(|i| i.get("function")), Some(AttributeValue::S(k)) if k.contains("#activity#"));
-    // The item's write fails with a 500 each time (it may have landed, its answer lost);
-    // the archive's write succeeds.
-    let item = mock!(aws_sdk_dynamodb::Client::put_item)
-        .match_requests(move |req| !is_archive(req))
-        .sequence()
-        .http_status(500, None)
-        .times(10)
-        .build();
-    let archive = mock!(aws_sdk_dynamodb::Client::put_item)
-        .match_requests(move |req| is_archive(req))
-        .then_output(|| PutItemOutput::builder().build());
-    let store = DynamoStateStore::new(
-        dynamodb_client(&[&item, &archive]),
-        "autoscaler-state".into(),
-    );
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    let is_archive = |req: &PutItemInput| matches!(req.item().and_then(|i| i.get("function")), Some(AttributeValue::S(k)) if k.contains("#activity#"));
     let activity = |desired| Activity {
         at: 1_700_000_000,
         trigger: "schedule".into(),
@@ -785,15 +773,52 @@ async fn a_save_that_fails_without_a_conflict_still_archives_the_activity_before
         earlier_activities: 7,
         ..History::default()
     };
-    let saved = store
-        .save("arn:f", &history, Version::At(4), 1_700_000_000)
-        .await;
-    assert!(matches!(saved, Err(SaveError::Aws(_))), "{saved:?}");
-    assert_eq!(
-        archive.num_calls(),
-        1,
-        "the activity before the newest is archived"
-    );
+    // The item's write fails with a 500 each time: it may have landed, its answer lost.
+    // A read of the item then finds this write's own mark, or another writer's.
+    for landed in [true, false] {
+        let mark = Arc::new(Mutex::new(String::new()));
+        let seen = mark.clone();
+        let item = mock!(aws_sdk_dynamodb::Client::put_item)
+            .match_requests(move |req| {
+                if let Some(AttributeValue::S(m)) = req.item().and_then(|i| i.get("save")) {
+                    *seen.lock().unwrap() = m.clone();
+                }
+                !is_archive(req)
+            })
+            .sequence()
+            .http_status(500, None)
+            .times(10)
+            .build();
+        let read = mock!(aws_sdk_dynamodb::Client::batch_get_item).then_output(move || {
+            let save = if landed {
+                mark.lock().unwrap().clone()
+            } else {
+                "another writer's".to_owned()
+            };
+            let found = HashMap::from([
+                ("function".to_owned(), AttributeValue::S("arn:f".into())),
+                ("save".to_owned(), AttributeValue::S(save)),
+            ]);
+            BatchGetItemOutput::builder()
+                .responses("autoscaler-state", vec![found])
+                .build()
+        });
+        let archive = mock!(aws_sdk_dynamodb::Client::put_item)
+            .match_requests(move |req| is_archive(req))
+            .then_output(|| PutItemOutput::builder().build());
+        let store = DynamoStateStore::new(
+            dynamodb_client(&[&item, &read, &archive]),
+            "autoscaler-state".into(),
+        );
+        let saved = store
+            .save("arn:f", &history, Version::At(4), 1_700_000_000)
+            .await;
+        assert!(matches!(saved, Err(SaveError::Aws(_))), "{saved:?}");
+        assert_eq!(read.num_calls(), 1);
+        // Landed: the item holds this write, whose archive is the one to keep. Not: another
+        // writer may have won, whose archive must stand.
+        assert_eq!(archive.num_calls(), usize::from(landed), "landed: {landed}");
+    }
 }
 
 #[tokio::test]

@@ -228,13 +228,18 @@ impl StateStore for DynamoStateStore {
                 if error.kind() == ErrorKind::ConditionFailed {
                     return Err(SaveError::Conflict);
                 }
+                // It may have landed, its answer lost: then the item holds it, and its
+                // archive is the one to keep. If not, another writer may have won meanwhile,
+                // whose archive must stand; a read of the item's mark tells which.
+                if !self.holds(key, &mark).await {
+                    return Err(SaveError::Aws(error));
+                }
                 Err(SaveError::Aws(error))
             }
         };
         // The activities before the newest go to their own items, unless another writer won
         // the compare-and-set: it settled the same activity its own way (its outcome, its
-        // reasons), and its archive must stand. A write that failed otherwise may have landed
-        // (its answer lost): then the item holds it, and its archive is the one to keep.
+        // reasons), and its archive must stand.
         let newest = history.activities.len().saturating_sub(1);
         let archive = history.activities[..newest]
             .iter()
@@ -283,6 +288,23 @@ impl StateStore for DynamoStateStore {
 }
 
 impl DynamoStateStore {
+    /// Whether `key`'s item holds the save marked `mark` (a strongly consistent read, with
+    /// the one read action the role has); `false` when it cannot be read.
+    async fn holds(&self, key: &str, mark: &str) -> bool {
+        let mut found = HashMap::new();
+        if self
+            .load_batch(&[key.to_owned()], &mut found)
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        matches!(
+            found.get(key).and_then(|item| item.get("save")),
+            Some(AttributeValue::S(m)) if m == mark
+        )
+    }
+
     /// Writes one activity to its slot (unconditionally: the same number always carries the
     /// same activity).
     async fn archive(
