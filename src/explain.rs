@@ -6,7 +6,7 @@
 //! in their own CI.
 
 use crate::alarm::AlarmState;
-use crate::aws::dynamodb::history_from_item_json;
+use crate::aws::dynamodb::{history_from_item_json, written_from_item_json};
 use crate::handler::Autoscaler;
 use crate::memory::{MemoryLambda, World};
 use crate::policy::{Policy, QueueRef, WaitGoal};
@@ -107,7 +107,12 @@ pub async fn run(args: &Args, event: &[u8]) -> Result<(Outcome, String), String>
         let json: serde_json::Value = crate::trigger::json_value(text.as_bytes())
             .map_err(|e| format!("history {path} is not JSON: {e}"))?;
         let history = history_from_item_json(&json).map_err(|e| format!("history {path}: {e}"))?;
-        world.state.put(&MemoryLambda::arn(&name), history);
+        // Written when the item says, not now: a change still in flight holds the decision
+        // only as long as it would have held the Lambda function's.
+        let written = written_from_item_json(&json).map_err(|e| format!("history {path}: {e}"))?;
+        world
+            .state
+            .put_as(&MemoryLambda::arn(&name), history, written);
     }
     let measured = per_target("--service-time", &args.service_time, &names)?;
     for target in &policy.targets {

@@ -411,6 +411,37 @@ fn explain_takes_a_saved_history_as_the_state_table_keeps_it() {
         stdout.contains("held: scale-out cooldown, 40 s left"),
         "{stdout}"
     );
+    // The same item with its change's activity still pending (as every applied change
+    // leaves it until the next write), saved 20 s before --now as its updated_at says: the
+    // other writer's lease (12 s) ended 8 s ago, so nothing waits for it, as in Lambda.
+    let pending = dir.join("pending.json");
+    std::fs::write(
+        &pending,
+        r#"{"Item": {"function": {"S": "arn:aws:lambda:us-east-1:123456789012:function:orders-worker"},
+            "version": {"N": "7"}, "format": {"N": "1"}, "last_change_at": {"N": "1699999980"},
+            "updated_at": {"N": "1699999980"}, "writer": {"S": "0123456789abcdef"},
+            "last_change": {"S": "out"}, "recommendations": {"L": [{"M": {"value": {"N": "15"}}}]},
+            "activities": {"L": [{"M": {"at": {"N": "1699999980"}, "trigger": {"S": "alarm"},
+                "previous": {"N": "5"}, "desired": {"N": "15"}, "reasons": {"L": []},
+                "outcome": {"S": "pending"}}}]}, "activity_number": {"N": "0"}}}"#,
+    )
+    .unwrap();
+    let pending = format!("orders-worker={}", pending.display());
+    // The reservation read is not what that change set (12, not 15): its write might still
+    // land, for as long as its lease.
+    let (code, stdout, stderr) = explain(&[
+        "--current",
+        "12",
+        "--alarm",
+        "orders-backlog-high=ALARM",
+        "--history",
+        &pending,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("held: scale-out cooldown, 40 s left"),
+        "{stdout}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

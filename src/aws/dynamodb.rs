@@ -724,11 +724,22 @@ fn decode_history(item: &HashMap<String, AttributeValue>) -> Result<History, Str
 /// `aws dynamodb get-item` prints it (with or without its `{"Item": ...}` wrapper): what
 /// `autoscaler explain --history` reads.
 pub fn history_from_item_json(json: &serde_json::Value) -> Result<History, String> {
+    item_from_json(json).and_then(|item| decode_history(&item))
+}
+
+/// When the item in DynamoDB's JSON was written (`updated_at`), as by another process: a
+/// reader of it (`autoscaler explain --history`) waits for a change still in flight as
+/// long as the item says, not from the moment it was read. `None` without `updated_at`.
+pub fn written_from_item_json(json: &serde_json::Value) -> Result<Option<Written>, String> {
+    item_from_json(json).map(|item| written(&item, ""))
+}
+
+fn item_from_json(json: &serde_json::Value) -> Result<HashMap<String, AttributeValue>, String> {
     let item = json.get("Item").unwrap_or(json);
     let serde_json::Value::Object(fields) = item else {
         return Err("expected a DynamoDB item (a JSON object)".into());
     };
-    let item = fields
+    fields
         .iter()
         .map(|(name, value)| {
             Ok((
@@ -736,8 +747,7 @@ pub fn history_from_item_json(json: &serde_json::Value) -> Result<History, Strin
                 attribute(value).map_err(|e| format!("{name}: {e}"))?,
             ))
         })
-        .collect::<Result<HashMap<_, _>, String>>()?;
-    decode_history(&item)
+        .collect::<Result<HashMap<_, _>, String>>()
 }
 
 /// One attribute in DynamoDB's JSON: `{"S": ...}`, `{"N": "..."}`, `{"BOOL": true}`, `{"L": [...]}`,

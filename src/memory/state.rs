@@ -54,6 +54,19 @@ impl MemoryStateStore {
         lock(&self.written).insert(key.to_owned(), written);
     }
 
+    /// Saves a history as another writer did (version + 1), `written` when (`None`: not
+    /// known, so that no reader waits for its change): a history item given from outside.
+    pub fn put_as(&self, key: &str, history: History, written: Option<Written>) {
+        let mut items = lock(&self.items);
+        let version = items.get(key).map_or(1, |(_, v)| v + 1);
+        items.insert(key.to_owned(), (history, version));
+        let mut stamps = lock(&self.written);
+        match written {
+            Some(written) => stamps.insert(key.to_owned(), written),
+            None => stamps.remove(key),
+        };
+    }
+
     /// Removes the item of `key` as the table's TTL would, a week after its last write; its
     /// archived activities, which expire later, stay.
     pub fn expire(&self, key: &str) {
