@@ -601,3 +601,35 @@ fn another_writers_change_that_a_tick_would_not_undo_by_itself_is_seen_at_the_ne
     assert_eq!(f.seconds_of("PutFunctionConcurrency"), [20]);
     assert_eq!(outcome.watch.unwrap().changes, 1);
 }
+
+#[test]
+fn each_function_of_the_pair_is_a_process_of_its_own_that_waits_for_the_others_change() {
+    // One function scales an SQS consumer out (its mapping is raised after the reservation,
+    // so its change may still land for its lease, 12 s). A second later the queue has grown:
+    // the same function decides at once, the other waits until that change can no longer
+    // land, as two Lambda containers with their own writer marks do.
+    let policy = r#"{"targets": [
+      { "function": "orders", "min": 1, "max": 100, "tolerance": 0,
+        "scale_out_cooldown_seconds": 0, "scale_in_cooldown_seconds": 0,
+        "scale_in_stabilization_seconds": 0,
+        "queue": { "name": "orders", "messages_per_instance": 10 } } ]}"#;
+    let waits = |other: bool| {
+        let (world, watcher, events) = pair(policy);
+        world
+            .lambda
+            .add("orders", Some(5), &[("autoscaler:enabled", "true")]);
+        world.lambda.add_mapping("orders", "orders", None, true);
+        world.queues.set_depth("orders", depth(100));
+        let event = json!({"queue": "orders"});
+        run_on(&events, event.clone());
+        assert_eq!(world.lambda.reserved("orders"), Some(10));
+        world.clock.advance(secs(1));
+        world.queues.set_depth("orders", depth(200));
+        let before = world.clock.elapsed();
+        run_on(if other { &watcher } else { &events }, event);
+        assert_eq!(world.lambda.reserved("orders"), Some(20));
+        world.clock.elapsed() - before
+    };
+    assert!(waits(false) < secs(1), "its own change never holds it");
+    assert!(waits(true) >= secs(10), "the other's change holds it until it cannot land");
+}

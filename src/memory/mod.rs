@@ -155,6 +155,8 @@ pub struct World {
     pub cloudwatch: Arc<MemoryCloudWatch>,
     pub queues: Arc<MemoryQueues>,
     pub state: Arc<MemoryStateStore>,
+    /// The processes (contexts) made so far: each saves under a mark of its own.
+    processes: std::sync::atomic::AtomicU64,
 }
 
 impl World {
@@ -176,10 +178,12 @@ impl World {
             clock,
             calls,
             faults,
+            processes: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    /// A context over this world. Lambda calls are paced as in production, on the world's
+    /// A context over this world: a process of its own (its saves carry its mark, as a
+    /// Lambda container's do). Lambda calls are paced as in production, on the world's
     /// clock; `with_state` false leaves the state store out (no table configured).
     pub fn context(
         &self,
@@ -200,7 +204,14 @@ impl World {
             queues: self.queues.clone(),
             finder: self.lambda.clone(),
             metrics: self.cloudwatch.clone(),
-            state: with_state.then(|| self.state.clone() as _),
+            state: with_state.then(|| {
+                Arc::new(state::StateProcess {
+                    store: self.state.clone(),
+                    id: self
+                        .processes
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                }) as _
+            }),
             clock,
             region: Some(lambda::REGION.to_owned()),
         }

@@ -18,9 +18,9 @@ pub struct MemoryStateStore {
     items: Mutex<HashMap<String, (History, u64)>>,
     /// Archived activities by key and number, as DynamoDB keeps them in items of their own.
     archive: Mutex<HashMap<String, BTreeMap<u64, Activity>>>,
-    /// When each item was last written, and whether by this store's saves (this process)
-    /// or by [`Self::put`] (another writer).
-    written: Mutex<HashMap<String, Written>>,
+    /// When each item was last written, and by which process ([`StateProcess`]; `None`:
+    /// by [`Self::put`], another writer), as DynamoDB's items carry their writer's mark.
+    written: Mutex<HashMap<String, (i64, Option<u64>)>>,
     /// Writes by someone else that land just before our next saves of that key, in order
     /// (`None`: that save meets none).
     interference: Mutex<HashMap<String, Vec<Option<History>>>>,
@@ -47,11 +47,8 @@ impl MemoryStateStore {
         let mut items = lock(&self.items);
         let version = items.get(key).map_or(1, |(_, v)| v + 1);
         items.insert(key.to_owned(), (history, version));
-        let written = Written {
-            at: self.parts.clock.epoch_seconds(),
-            ours: false,
-        };
-        lock(&self.written).insert(key.to_owned(), written);
+        let at = self.parts.clock.epoch_seconds();
+        lock(&self.written).insert(key.to_owned(), (at, None));
     }
 
     /// Saves a history as another writer did (version + 1), `written` when (`None`: not
@@ -62,7 +59,7 @@ impl MemoryStateStore {
         items.insert(key.to_owned(), (history, version));
         let mut stamps = lock(&self.written);
         match written {
-            Some(written) => stamps.insert(key.to_owned(), written),
+            Some(written) => stamps.insert(key.to_owned(), (written.at, None)),
             None => stamps.remove(key),
         };
     }
@@ -93,9 +90,20 @@ impl MemoryStateStore {
     }
 }
 
-#[async_trait]
-impl StateStore for MemoryStateStore {
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Stored>, AwsError> {
+/// One process's view of the shared table: its saves carry its mark, and its reads tell its
+/// own writes from others' (`Written::ours`), as the DynamoDB store's `writer` does. Each
+/// context of a world is a process of its own ([`super::World::context`]).
+pub struct StateProcess {
+    pub(super) store: std::sync::Arc<MemoryStateStore>,
+    pub(super) id: u64,
+}
+
+impl MemoryStateStore {
+    async fn load_by(
+        &self,
+        keys: &[String],
+        process: u64,
+    ) -> Result<HashMap<String, Stored>, AwsError> {
         self.parts.call("BatchGetItem", &keys.join(", "))?;
         let items = lock(&self.items);
         let written = lock(&self.written);
@@ -106,7 +114,10 @@ impl StateStore for MemoryStateStore {
                     Some((history, version)) => Stored {
                         state: SavedState::Valid(history.clone()),
                         version: Version::At(*version),
-                        written: written.get(key).copied(),
+                        written: written.get(key).map(|&(at, by)| Written {
+                            at,
+                            ours: by == Some(process),
+                        }),
                     },
                     None => Stored::missing(),
                 };
@@ -115,12 +126,13 @@ impl StateStore for MemoryStateStore {
             .collect())
     }
 
-    async fn save(
+    async fn save_by(
         &self,
         key: &str,
         history: &History,
         expected: Version,
         now: i64,
+        process: u64,
     ) -> Result<(), SaveError> {
         self.parts.call("PutItem", key).map_err(SaveError::Aws)?;
         let pending = lock(&self.interference)
@@ -138,7 +150,11 @@ impl StateStore for MemoryStateStore {
             // Every version here is a number: no item was written by hand.
             Version::Unreadable(_) => current.is_some(),
         };
-        // The archive is written beside the item, whatever becomes of its condition.
+        if !matches {
+            return Err(SaveError::Conflict);
+        }
+        // The activities before the newest are archived once the item holds this save (a
+        // writer that lost the compare-and-set archives nothing, as DynamoDB's store).
         {
             let mut archive = lock(&self.archive);
             let slots = archive.entry(key.to_owned()).or_default();
@@ -158,21 +174,44 @@ impl StateStore for MemoryStateStore {
                 slots.insert(number, activity.clone());
             }
         }
-        if !matches {
-            return Err(SaveError::Conflict);
-        }
         let mut kept = history.clone();
         kept.archive_activities();
         items.insert(key.to_owned(), (kept, current.unwrap_or(0) + 1));
-        let written = Written {
-            at: now,
-            ours: true,
-        };
-        lock(&self.written).insert(key.to_owned(), written);
+        lock(&self.written).insert(key.to_owned(), (now, Some(process)));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl StateStore for StateProcess {
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Stored>, AwsError> {
+        self.store.load_by(keys, self.id).await
+    }
+
+    async fn save(
+        &self,
+        key: &str,
+        history: &History,
+        expected: Version,
+        now: i64,
+    ) -> Result<(), SaveError> {
+        self.store
+            .save_by(key, history, expected, now, self.id)
+            .await
     }
 
     async fn archived_activities(
+        &self,
+        key: &str,
+        history: &History,
+        limit: usize,
+    ) -> Result<Vec<Activity>, AwsError> {
+        self.store.archived(key, history, limit).await
+    }
+}
+
+impl MemoryStateStore {
+    async fn archived(
         &self,
         key: &str,
         history: &History,
