@@ -194,6 +194,9 @@ impl QueueSignals {
                 }
             }
         }
+        // Whole periods only: CloudWatch returns every period that starts before the end,
+        // and the minute still filling would count as a full one (its throughput a fraction).
+        let end = now - now.rem_euclid(crate::service_time::PERIOD_SECONDS);
         for (c, chunk) in due.chunks(SERVICE_QUERIES_PER_CALL).enumerate() {
             // Every decision of the pass waits for this read, and no decision needs it (each
             // has its fallback): it starts only while the deadline leaves room for the
@@ -209,7 +212,7 @@ impl QueueSignals {
             }
             let answer = ctx
                 .metric_reader
-                .service_points(chunk, now - LOOKBACK_SECONDS, now)
+                .service_points(chunk, end - LOOKBACK_SECONDS, end)
                 .await;
             if let Err(error) = &answer {
                 tracing::warn!(

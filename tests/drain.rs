@@ -556,3 +556,36 @@ fn a_read_that_keeps_failing_is_named_in_the_reasons_and_tried_less_and_less_oft
         record.reasons
     );
 }
+
+#[test]
+fn the_minute_still_filling_is_not_read_as_a_whole_one() {
+    let f = fixture(MEASURED);
+    f.depth(100, 5);
+    // Whole minutes up to the last minute boundary at 0.5 s a message, and the minute now
+    // filling (a third of it so far, at 5 s a message), which CloudWatch returns for any end
+    // time inside it.
+    let boundary = NOW - NOW.rem_euclid(60);
+    let mut points: Vec<Point> = (0..5)
+        .map(|m| Point {
+            end: boundary - 60 * m,
+            duration_seconds: 300.0,
+            invocations: Some(600.0),
+            messages: 600.0,
+        })
+        .collect();
+    points.push(Point {
+        end: boundary + 60,
+        duration_seconds: 1000.0,
+        invocations: Some(200.0),
+        messages: 200.0,
+    });
+    f.world
+        .cloudwatch
+        .set_service_points("orders", "orders-q", points);
+    let outcome = f.run();
+    assert!(
+        says(decision(&outcome), "service 0.5 s (measured by CloudWatch)"),
+        "{:?}",
+        decision(&outcome).reasons
+    );
+}

@@ -116,7 +116,11 @@ impl MetricReader for MemoryCloudWatch {
                 stored.get(q).map_or_else(Vec::new, |points| {
                     points
                         .iter()
-                        .filter(|p| p.end > start && p.end <= end)
+                        // As CloudWatch: the periods that start in [start, end).
+                        .filter(|p| {
+                            let starts = p.end - crate::service_time::PERIOD_SECONDS;
+                            starts >= start && starts < end
+                        })
                         .copied()
                         .collect()
                 })
