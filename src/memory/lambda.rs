@@ -291,6 +291,8 @@ impl Lambda for MemoryLambda {
 
     async fn account(&self) -> Result<AccountConcurrency, AwsError> {
         self.parts.call("GetAccountSettings", "account")?;
+        // Another writer's reservation that has landed counts in the pool, as in Lambda.
+        self.land_due();
         let functions = lock(&self.functions);
         let unreserved = self.unreserved(&functions);
         let limit = lock(&self.pool).limit;
