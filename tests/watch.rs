@@ -631,5 +631,8 @@ fn each_function_of_the_pair_is_a_process_of_its_own_that_waits_for_the_others_c
         world.clock.elapsed() - before
     };
     assert!(waits(false) < secs(1), "its own change never holds it");
-    assert!(waits(true) >= secs(10), "the other's change holds it until it cannot land");
+    assert!(
+        waits(true) >= secs(10),
+        "the other's change holds it until it cannot land"
+    );
 }
