@@ -599,24 +599,32 @@ impl Writer<'_> {
             // more: each step keeps their sum within the old reservation. A lower that
             // failed leaves the raises unwritten, or its old share and their new ones could
             // add up to more than the reservation.
-            let mut down = match self.write_mappings(p, &|c| c.lowers(), &mut record).await {
+            // Before the reservation, a mapping write leaves room for the reservation's write
+            // after it, so that a cap deferred at its mappings still writes its reservation.
+            let then = u32::from(change.is_some());
+            let mut down = match self
+                .write_mappings(p, &|c| c.lowers(), then, &mut record)
+                .await
+            {
                 Ok(down) => down,
                 Err(failure) => return interrupted(p, failure, record),
             };
             if down.error.is_none() && down.deferred.is_none() {
                 let raises = |c: &MappingChange| before(c) && !c.lowers();
-                match self.write_mappings(p, &raises, &mut record).await {
+                match self.write_mappings(p, &raises, then, &mut record).await {
                     Ok(raised) => down.add(raised),
                     Err(failure) => return interrupted(p, failure, record),
                 }
             }
-            // A cap protects first: its reservation is still written (within the deadline,
-            // which fences that write too); anything else waits for the next run.
+            // A cap protects first: its reservation is still written if the deadline allows
+            // it (its mapping writes left room for it); the mapping waits for the next run
+            // (an SQS record is delivered again). Anything else waits whole.
             if let Some(why) = down.deferred.take() {
                 if !capped {
                     return self.hold_for_next_run(p, record, why).await;
                 }
                 record.reasons.push(why);
+                record.deferred = true;
             }
             let mut unfinished = None;
             // False once a mapping above the reservation could not be lowered.
@@ -767,7 +775,10 @@ impl Writer<'_> {
             let up = if unfinished.is_some() {
                 MappingWrites::default()
             } else {
-                match self.write_mappings(p, &|c| !before(c), &mut record).await {
+                match self
+                    .write_mappings(p, &|c| !before(c), 0, &mut record)
+                    .await
+                {
                     Ok(up) => up,
                     Err(failure) => return interrupted(p, failure, record),
                 }
@@ -869,6 +880,7 @@ impl Writer<'_> {
         &mut self,
         p: &mut Pending,
         this_turn: &dyn Fn(&MappingChange) -> bool,
+        then: u32,
         record: &mut DecisionRecord,
     ) -> Result<MappingWrites, SaveFailure> {
         let mut writes = MappingWrites::default();
@@ -879,8 +891,9 @@ impl Writer<'_> {
             };
             let start_by = self.start_by(p).await?;
             // Every attempt, retries too, starts before the deadline's margin as well, as the
-            // reservation's write does.
-            let by_deadline = self.deadline.map(|d| d.latest_start(self.per_call()));
+            // reservation's write does, with room for the `then` writes that must follow it.
+            let need = self.per_call().saturating_mul(1 + then);
+            let by_deadline = self.deadline.map(|d| d.latest_start(need));
             let fence = start_by.into_iter().chain(by_deadline).min();
             let started = self.paced_start();
             let result = self
@@ -888,7 +901,7 @@ impl Writer<'_> {
                 .lambda
                 .update_mapping_before(&change.uuid, update, fence)
                 .await;
-            self.note_duration(started);
+            self.note_write(started);
             let report = &mut record.event_sources[i];
             match result {
                 Err(error)
@@ -898,9 +911,14 @@ impl Writer<'_> {
                     // The rest of the target waits for the next scheduled run, as a target
                     // the deadline defers does; what was written stands.
                     writes.deferred = Some(format!(
-                        "deferred: a retry of the write of event source {} would start after \
-                         the deadline's margin; the next scheduled run continues",
-                        change.uuid
+                        "deferred: the write of event source {} (an attempt of it) would start \
+                         after the deadline's margin{}; the next scheduled run continues",
+                        change.uuid,
+                        if then > 0 {
+                            ", with room for the reservation's write after it"
+                        } else {
+                            ""
+                        }
                     ));
                     break;
                 }
@@ -1063,7 +1081,7 @@ impl Writer<'_> {
                 Some(before_resend),
             )
             .await;
-        self.note_duration(started);
+        self.note_write(started);
         result
     }
 
@@ -1075,7 +1093,20 @@ impl Writer<'_> {
     }
 
     fn note_duration(&mut self, started: Duration) {
-        let took = self.ctx.clock.elapsed().saturating_sub(started);
+        self.note(self.ctx.clock.elapsed().saturating_sub(started));
+    }
+
+    /// Times a fenced write by its slowest single attempt: its retries' waits (a throttle's
+    /// second among them) are bounded by each attempt's fence, and counted in the next
+    /// write's time they would keep a cap's reservation from starting after its mappings.
+    fn note_write(&mut self, started: Duration) {
+        match self.ctx.lambda.take_slowest_write_attempt() {
+            Some(took) => self.note(took),
+            None => self.note_duration(started),
+        }
+    }
+
+    fn note(&mut self, took: Duration) {
         self.slowest = Some(self.slowest.map_or(took, |slowest| slowest.max(took)));
     }
 

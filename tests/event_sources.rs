@@ -1136,3 +1136,43 @@ fn a_mapping_write_that_fails_after_an_earlier_attempts_write_shows_the_failure_
         record.reasons
     );
 }
+
+#[test]
+fn a_cap_whose_mapping_writes_meet_the_deadline_still_writes_its_reservation() {
+    // A cap of 3 on a function reserved at 40, its mapping throttled: the mapping's attempts
+    // stop where the reservation's write still fits before the deadline's margin, and the cap
+    // is written; the mapping follows at the next run (the record says deferred).
+    for throttles in [3u32, 10] {
+        let f = fixture(POLICY, 40);
+        let m = f.mapping("orders-q", Some(40), true);
+        f.world.faults.inject(
+            "UpdateEventSourceMapping",
+            None,
+            Some("TooManyRequestsException"),
+            "Rate exceeded",
+            Some(throttles),
+        );
+        f.alarm("db", Alarm);
+        // Throttled through all its attempts, the mapping write fails (reported), and the
+        // cap is written all the same.
+        let trigger = lambda_autoscaler::trigger::parse_event(&alarm_event("db", "ALARM")).unwrap();
+        let deadline = f.autoscaler.deadline_after(Duration::from_secs(8));
+        let (outcome, _) = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f.autoscaler.handle_reporting(trigger, Some(deadline)))
+            .unwrap();
+        let d = &outcome.decisions[0];
+        assert_eq!(
+            f.reserved(),
+            Some(3),
+            "throttles {throttles}: {:#?}",
+            d.reasons
+        );
+        assert!(
+            f.max_of(&m) == Some(3) || d.deferred || d.event_sources[0].error.is_some(),
+            "throttles {throttles}: {:#?}",
+            d.reasons
+        );
+    }
+}

@@ -118,6 +118,10 @@ pub struct PacedLambda {
     control_plane: Pacer,
     get_function: Pacer,
     backoff: Backoff,
+    /// The longest single attempt of the fenced writes since it was last taken
+    /// ([`Self::take_slowest_write_attempt`]): what one more write takes, without the
+    /// retries' waits, which each attempt's fence bounds on its own.
+    slowest_write_attempt: std::sync::Mutex<Option<Duration>>,
 }
 
 impl PacedLambda {
@@ -136,7 +140,18 @@ impl PacedLambda {
             ),
             get_function: Pacer::per_second(get_function_per_second),
             backoff: Backoff::DEFAULT,
+            slowest_write_attempt: std::sync::Mutex::default(),
         }
+    }
+
+    /// The longest single attempt of the fenced writes (reservations, mappings) made since
+    /// the last call, if any; the writer, which makes them one at a time, times its writes
+    /// by it.
+    pub fn take_slowest_write_attempt(&self) -> Option<Duration> {
+        self.slowest_write_attempt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// How long a control-plane call asked for now would wait for its slot.
@@ -246,7 +261,17 @@ impl PacedLambda {
                     });
                 }
             }
-            match call().await {
+            let began = self.clock.elapsed();
+            let answer = call().await;
+            if fence.is_some() {
+                let took = self.clock.elapsed().saturating_sub(began);
+                let mut slowest = self
+                    .slowest_write_attempt
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                *slowest = Some(slowest.map_or(took, |s| s.max(took)));
+            }
+            match answer {
                 Err(error) if error.retryable() => {
                     let last = attempt >= self.backoff.max_attempts;
                     let check = before_resend.as_ref().filter(|_| {
