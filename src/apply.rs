@@ -68,6 +68,9 @@ use std::collections::BinaryHeap;
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
+/// How a note that the account's headroom could not be read starts.
+const HEADROOM_UNKNOWN: &str = "account headroom unknown";
+
 /// One target carried out (or not), with what the autoscaler now knows of it.
 #[derive(Debug)]
 pub struct Finished {
@@ -488,9 +491,7 @@ impl Writer<'_> {
                 p.decide(Some(budget.headroom()));
             } else if let AccountHeadroom::Unknown(why) = &self.headroom {
                 // A note: a decision made again (its mappings listed anew) says it too.
-                p.note(format!(
-                    "account headroom unknown ({why}): not limited by it"
-                ));
+                p.note(format!("{HEADROOM_UNKNOWN} ({why}): not limited by it"));
             }
         }
         if p.lowers_reservation() || p.raises_with_mappings() {
@@ -750,6 +751,8 @@ impl Writer<'_> {
                             return blocked(record, p, &text);
                         };
                         let attempted = p.decision.clone();
+                        // Read after all: the decision is limited by it now.
+                        p.drop_note(HEADROOM_UNKNOWN);
                         p.decide(Some(budget.headroom()));
                         if p.decision.change().is_none() {
                             // Nothing smaller fits: the attempt saved is blocked, and its
@@ -760,10 +763,8 @@ impl Writer<'_> {
                                 .await;
                             return blocked(record, p, &text);
                         }
-                        p.decision.reasons.insert(
-                            0,
-                            format!("{text}; decided again with the headroom read anew"),
-                        );
+                        // A note: the attempt saved for the retry says it too.
+                        p.note(format!("{text}; decided again with the headroom read anew"));
                         refusal = Some(text);
                         // The mappings raised or lowered for the refused value stand.
                         p.keep_written(&record);

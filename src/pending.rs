@@ -92,10 +92,38 @@ impl Pending {
         self.note_activity();
     }
 
-    /// Says `text` before the decision's reasons, now and whenever it is decided anew.
+    /// Says `text` before the decision's reasons, now and whenever it is decided anew, and in
+    /// the attempt this decision noted in the history, if it noted one.
     pub fn note(&mut self, text: String) {
         self.decision.reasons.insert(self.notes.len(), text.clone());
         self.notes.push(text);
+        self.renote_attempt();
+    }
+
+    /// Takes back the notes that start with `prefix` (what they said no longer holds: the
+    /// account's headroom was read after all).
+    pub fn drop_note(&mut self, prefix: &str) {
+        let before = self.notes.len();
+        self.notes.retain(|n| !n.starts_with(prefix));
+        if self.notes.len() != before {
+            self.decision.reasons.retain(|r| !r.starts_with(prefix));
+            self.renote_attempt();
+        }
+    }
+
+    /// The attempt this decision noted (pending, made now) carries its reasons as they are.
+    fn renote_attempt(&mut self) {
+        let now = self.observations.now;
+        let reasons = self.decision.reasons.clone();
+        if let Some(attempt) = (self.decision.history.activities.last_mut())
+            .filter(|a| a.outcome == ActivityOutcome::Pending && a.at == now)
+        {
+            *attempt = Activity {
+                reasons,
+                ..attempt.clone()
+            }
+            .bounded();
+        }
     }
 
     /// Notes an attempted change in the history, pending until a later write settles it

@@ -2118,3 +2118,49 @@ fn an_unknown_headroom_is_still_said_after_the_mappings_changed() {
         t0.reasons
     );
 }
+
+#[test]
+fn a_headroom_read_after_all_takes_back_the_note_that_it_was_unknown() {
+    // Two scale-outs: the headroom is read up front, and that read fails once (unknown).
+    // t0's write is refused for the floor; the headroom read anew succeeds, and t0 is
+    // decided again, clamped by it.
+    let f = headroom_fixture(&[("t0", 5, 1000), ("t1", 5, 1000)], 230, 300, 50);
+    f.world.faults.inject(
+        "GetAccountSettings",
+        None,
+        Some("AccessDeniedException"),
+        "not authorized to perform: lambda:GetAccountSettings",
+        Some(1),
+    );
+    let outcome = f.run(scheduled()).unwrap();
+    let t0 = outcome
+        .decisions
+        .iter()
+        .find(|d| d.function == "t0")
+        .unwrap();
+    let unknown = has_reason(&outcome, "t0", "account headroom unknown");
+    let anew = has_reason(&outcome, "t0", "decided again with the headroom read anew");
+    assert!(anew, "scenario not reached: {:#?}", t0.reasons);
+    assert!(
+        !unknown,
+        "the record says the decision was not limited by the headroom, and that it was clamped by it: {:#?}",
+        t0.reasons
+    );
+    // The attempt saved in the history says what the record says.
+    let (history, _) = f
+        .world
+        .state
+        .get(&lambda_autoscaler::memory::MemoryLambda::arn("t0"))
+        .unwrap();
+    let attempt = history.activities.last().unwrap();
+    assert!(
+        (attempt.reasons.iter()).any(|r| r.contains("decided again with the headroom read anew")),
+        "{:#?}",
+        attempt.reasons
+    );
+    assert!(
+        !(attempt.reasons.iter()).any(|r| r.contains("account headroom unknown")),
+        "{:#?}",
+        attempt.reasons
+    );
+}
