@@ -340,21 +340,38 @@ fn a_scale_in_whose_mapping_settles_slowly_saves_again_before_the_reservation() 
     assert_eq!(f.world.calls.count("PutItem"), 1);
 }
 
+/// A slow scale-in (20 -> 15) whose renewal save, once its mapping was lowered, meets
+/// another writer's save `conflicts` times: the fixture and the mapping.
+fn lowered_then_conflicts(conflicts: usize) -> (Fixture, String) {
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    f.world.lambda.set_mapping_settle_reads(8);
+    f.alarm("backlog", Fine);
+    let arn = lambda_autoscaler::memory::MemoryLambda::arn("orders");
+    f.world.state.let_through(&arn);
+    for _ in 0..conflicts {
+        (f.world.state).interfere(&arn, lambda_autoscaler::state::History::default());
+    }
+    (f, m)
+}
+
+/// The outcome and the error of handling `event`, as the CLI reports both.
+fn reporting(f: &Fixture, event: Value) -> (Outcome, Option<HandlerError>) {
+    let trigger = lambda_autoscaler::trigger::parse_event(&event).unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f.autoscaler.handle_reporting(trigger, None))
+        .unwrap()
+}
+
 #[test]
 fn a_conflict_met_after_the_mappings_were_lowered_still_reports_them() {
     // The renewal save of a slow scale-in meets another writer's save once the mapping was
     // lowered: decided again, the record says what was written before; met again, the error
     // does not say "nothing was changed".
     let lowered_then_conflicts = |conflicts: usize| {
-        let f = fixture(POLICY, 20);
-        let m = f.mapping("orders-q", Some(20), true);
-        f.world.lambda.set_mapping_settle_reads(8);
-        f.alarm("backlog", Fine);
-        let arn = lambda_autoscaler::memory::MemoryLambda::arn("orders");
-        f.world.state.let_through(&arn);
-        for _ in 0..conflicts {
-            (f.world.state).interfere(&arn, lambda_autoscaler::state::History::default());
-        }
+        let (f, m) = lowered_then_conflicts(conflicts);
         let result = f.run(alarm_event("backlog", "OK"));
         assert_eq!(f.max_of(&m), Some(15));
         (result, m)
@@ -375,23 +392,9 @@ fn a_conflict_met_after_the_mappings_were_lowered_still_reports_them() {
 
 #[test]
 fn a_conflicts_record_and_error_keep_the_mapping_written_before_it() {
-    let f = fixture(POLICY, 20);
-    let m = f.mapping("orders-q", Some(20), true);
-    f.world.lambda.set_mapping_settle_reads(8);
-    f.alarm("backlog", Fine);
-    let arn = lambda_autoscaler::memory::MemoryLambda::arn("orders");
-    f.world.state.let_through(&arn);
     // Met twice: the record of the unresolved conflict shows the mapping as written.
-    for _ in 0..2 {
-        (f.world.state).interfere(&arn, lambda_autoscaler::state::History::default());
-    }
-    let trigger = lambda_autoscaler::trigger::parse_event(&alarm_event("backlog", "OK")).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let (outcome, error) = runtime
-        .block_on(f.autoscaler.handle_reporting(trigger.clone(), None))
-        .unwrap();
+    let (f, m) = lowered_then_conflicts(2);
+    let (outcome, error) = reporting(&f, alarm_event("backlog", "OK"));
     assert_eq!(f.max_of(&m), Some(15));
     assert_eq!(error.unwrap().error_type(), "StateConflict");
     let source = &outcome.decisions[0].event_sources[0];
@@ -399,12 +402,7 @@ fn a_conflicts_record_and_error_keep_the_mapping_written_before_it() {
     assert_eq!(source.maximum_concurrency.desired, Some(15));
 
     // Met once, and reading the target again fails: the error names the mapping written.
-    let f = fixture(POLICY, 20);
-    let m = f.mapping("orders-q", Some(20), true);
-    f.world.lambda.set_mapping_settle_reads(8);
-    f.alarm("backlog", Fine);
-    f.world.state.let_through(&arn);
-    (f.world.state).interfere(&arn, lambda_autoscaler::state::History::default());
+    let (f, m) = lowered_then_conflicts(1);
     f.world.faults.inject_after(
         1,
         "GetFunction",
@@ -1099,13 +1097,7 @@ fn a_mapping_write_that_fails_after_an_earlier_attempts_write_shows_the_failure_
 ) {
     // Lowered to 15, then a conflict; decided again, the same mapping's write fails: the
     // record shows that write failed (not applied), and says the earlier one stands.
-    let f = fixture(POLICY, 20);
-    let m = f.mapping("orders-q", Some(20), true);
-    f.world.lambda.set_mapping_settle_reads(8);
-    f.alarm("backlog", Fine);
-    let arn = lambda_autoscaler::memory::MemoryLambda::arn("orders");
-    f.world.state.let_through(&arn);
-    (f.world.state).interfere(&arn, lambda_autoscaler::state::History::default());
+    let (f, m) = lowered_then_conflicts(1);
     f.world.faults.inject_after(
         1,
         "UpdateEventSourceMapping",
@@ -1114,12 +1106,7 @@ fn a_mapping_write_that_fails_after_an_earlier_attempts_write_shows_the_failure_
         "injected",
         None,
     );
-    let trigger = lambda_autoscaler::trigger::parse_event(&alarm_event("backlog", "OK")).unwrap();
-    let (outcome, _) = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f.autoscaler.handle_reporting(trigger, None))
-        .unwrap();
+    let (outcome, _) = reporting(&f, alarm_event("backlog", "OK"));
     assert_eq!(f.max_of(&m), Some(15));
     let record = &outcome.decisions[0];
     let source = &record.event_sources[0];

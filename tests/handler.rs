@@ -2034,18 +2034,24 @@ fn a_retry_after_the_floor_refusal_that_fails_to_save_names_the_mapping_the_refu
     );
 }
 
-#[test]
-fn a_scale_out_whose_mappings_changed_since_the_listing_keeps_its_headroom_clamp() {
-    // Unreserved 500 - 300 - 10 - 10 = 180; above the floor of 100: 80 for t0's scale-out.
+/// Two targets with room for 80 more above the floor (unreserved 500 - 300 - 10 - 10 = 180,
+/// floor 100): a first run lists the account's mappings (kept 5 minutes) and changes
+/// nothing; then someone creates another mapping for t0, and a minute later t0's queue asks
+/// for 100.
+fn a_scale_out_whose_mappings_changed_since_the_listing() -> Fixture {
     let f = headroom_fixture(&[("t0", 10, 100), ("t1", 10, 100)], 300, 500, 100);
     f.world.lambda.add_mapping("t0", "q0", Some(10), true);
-    // The first run lists the account's mappings (kept 5 minutes) and changes nothing.
     let first = f.run(scheduled()).unwrap();
     assert_eq!(f.reserved("t0"), Some(10), "{:#?}", first.decisions);
-    // Someone creates another mapping for t0; a minute later t0's queue asks for 100.
     f.world.lambda.add_mapping("t0", "q0-extra", None, true);
     backlog(&f, 0, 1000);
     f.world.clock.advance(Duration::from_secs(60));
+    f
+}
+
+#[test]
+fn a_scale_out_whose_mappings_changed_since_the_listing_keeps_its_headroom_clamp() {
+    let f = a_scale_out_whose_mappings_changed_since_the_listing();
     let puts_before = f.calls_of("PutFunctionConcurrency").len();
     let accounts_before = f.count("GetAccountSettings");
     let outcome = f.run(scheduled()).unwrap();
@@ -2083,13 +2089,7 @@ fn a_scale_out_whose_mappings_changed_since_the_listing_keeps_its_headroom_clamp
 
 #[test]
 fn an_unknown_headroom_is_still_said_after_the_mappings_changed() {
-    let f = headroom_fixture(&[("t0", 10, 100), ("t1", 10, 100)], 300, 500, 100);
-    f.world.lambda.add_mapping("t0", "q0", Some(10), true);
-    let first = f.run(scheduled()).unwrap();
-    assert_eq!(f.reserved("t0"), Some(10), "{:#?}", first.decisions);
-    f.world.lambda.add_mapping("t0", "q0-extra", None, true);
-    backlog(&f, 0, 1000);
-    f.world.clock.advance(Duration::from_secs(60));
+    let f = a_scale_out_whose_mappings_changed_since_the_listing();
     f.world.faults.inject(
         "GetAccountSettings",
         None,
