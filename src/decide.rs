@@ -580,15 +580,7 @@ pub fn decide(target: &Target, inputs: &Inputs, request: Request) -> Decision {
     let explicit_pause;
     (value, explicit_pause) =
         apply_event_source_floor(inputs, &bounds, &asked, value, &mut reasons);
-    value = hold_on_missing_data(
-        target,
-        &bounds,
-        &asked,
-        current,
-        capped,
-        value,
-        &mut reasons,
-    );
+    value = hold_on_missing_data(target, &bounds, &asked, current, value, &mut reasons);
     let headroom_clamp;
     (value, headroom_clamp) = clamp_to_headroom(inputs.headroom, current, value, &mut reasons);
 
@@ -1097,26 +1089,35 @@ fn apply_event_source_floor(
     }
 }
 
-/// Step 9 (second half): never a scale-in on missing data, unless a cap or max forces it.
+/// Step 9 (second half): never a scale-in on missing data, unless a cap or max forces it,
+/// and then only as far as it does: held at the current reservation, or at the smallest
+/// active cap or the max where those are lower.
 fn hold_on_missing_data(
     target: &Target,
     bounds: &Bounds,
     asked: &Asked,
     current: Option<u32>,
-    capped: bool,
     value: i64,
     reasons: &mut Vec<String>,
 ) -> i64 {
-    match current.map(i64::from) {
-        Some(c) if asked.missing && value < c && !capped && c <= i64::from(bounds.max) => {
-            reasons.push(format!(
-                "held at {c}: no scale-in on missing data (on_metric_failure {})",
-                target.on_metric_failure
-            ));
-            c
-        }
-        _ => value,
+    let Some(c) = current.map(i64::from).filter(|_| asked.missing) else {
+        return value;
+    };
+    let ceiling = i64::from(bounds.max).min(asked.smallest_cap().unwrap_or(i64::MAX));
+    let held = c.min(ceiling);
+    if value >= held {
+        return value;
     }
+    reasons.push(format!(
+        "held at {held}: no scale-in on missing data (on_metric_failure {}){}",
+        target.on_metric_failure,
+        if held < c {
+            ", lower only as far as a cap or max forces"
+        } else {
+            ""
+        }
+    ));
+    held
 }
 
 /// Step 10, account headroom: a scale-out takes at most what is available above the floor.
@@ -4202,5 +4203,59 @@ mod tests {
             }
             prop_assert_eq!(d.schedules.len(), windows.len());
         }
+    }
+
+    fn decide_unread(target: &Target, current: Option<u32>, alarms: &AlarmStates) -> Decision {
+        let unread = ["DescribeAlarms failed: throttled".to_string()];
+        let inputs = Inputs {
+            current,
+            alarms,
+            queue: None,
+            saved: &SavedState::Missing,
+            now: 0,
+            unread: &unread,
+            headroom: None,
+            mapping_floor: 0,
+            pause_held: false,
+            drain: Default::default(),
+        };
+        super::decide(target, &inputs, Request::FollowAlarms)
+    }
+
+    #[test]
+    fn on_missing_data_the_hold_never_lifts_the_reservation_above_an_active_cap() {
+        // DescribeAlarms failed; the event carries the db alarm in ALARM (cap 40).
+        let mut t = target(0, 100, vec![rule("db", Some(Action::Cap(40)), None)]);
+        t.on_metric_failure = MetricFailure::Set(10);
+        let alarms: AlarmStates = [(
+            "db".to_string(),
+            ObservedAlarm {
+                state: Alarm,
+                source: StateSource::EventWhileUnreadable,
+            },
+        )]
+        .into_iter()
+        .collect();
+        let d = decide_unread(&t, Some(50), &alarms);
+        assert!(
+            d.desired.unwrap() <= 40,
+            "cap 40 active, yet desired {:?}; reasons {:?}",
+            d.desired,
+            d.reasons
+        );
+    }
+
+    #[test]
+    fn on_missing_data_a_reservation_above_max_comes_down_only_to_max() {
+        // The reservation (100) is above max 80; metrics are unreadable, on_metric_failure set 10.
+        let mut t = target(0, 80, vec![]);
+        t.on_metric_failure = MetricFailure::Set(10);
+        let d = decide_unread(&t, Some(100), &AlarmStates::new());
+        assert_eq!(
+            d.desired,
+            Some(80),
+            "never a scale-in on missing data unless a cap or max forces it; reasons {:?}",
+            d.reasons
+        );
     }
 }

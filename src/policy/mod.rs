@@ -78,7 +78,8 @@ pub enum MetricFailure {
     /// Keep the current reservation (caps and bounds still apply).
     #[default]
     Hold,
-    /// Scale out to at least N; never below the current reservation.
+    /// Propose N (tolerance, cooldowns and step limits apply, as to any proposal); never
+    /// below the current reservation unless a cap or max forces it.
     Set(u32),
 }
 
