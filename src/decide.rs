@@ -1374,13 +1374,24 @@ mod tests {
         alarms: &AlarmStates,
         request: Request,
     ) -> Decision {
+        decide_with_unread(target, current, alarms, request, &[])
+    }
+
+    /// [`decide`] with the reads that failed (`unread`): missing data.
+    fn decide_with_unread(
+        target: &Target,
+        current: Option<u32>,
+        alarms: &AlarmStates,
+        request: Request,
+        unread: &[String],
+    ) -> Decision {
         let inputs = Inputs {
             current,
             alarms,
             queue: None,
             saved: &SavedState::Missing,
             now: 0,
-            unread: &[],
+            unread,
             headroom: None,
             mapping_floor: 0,
             pause_held: false,
@@ -4207,19 +4218,7 @@ mod tests {
 
     fn decide_unread(target: &Target, current: Option<u32>, alarms: &AlarmStates) -> Decision {
         let unread = ["DescribeAlarms failed: throttled".to_string()];
-        let inputs = Inputs {
-            current,
-            alarms,
-            queue: None,
-            saved: &SavedState::Missing,
-            now: 0,
-            unread: &unread,
-            headroom: None,
-            mapping_floor: 0,
-            pause_held: false,
-            drain: Default::default(),
-        };
-        super::decide(target, &inputs, Request::FollowAlarms)
+        decide_with_unread(target, current, alarms, Request::FollowAlarms, &unread)
     }
 
     #[test]
