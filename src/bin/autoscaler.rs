@@ -338,12 +338,14 @@ fn write_schedules(out: &mut String, target: &lambda_autoscaler::policy::Target,
         );
         let zone = &window.timezone;
         let show = |t| zone.wall(t).strftime("%a %Y-%m-%d %H:%M %Z").to_string();
-        match upcoming(window, now, NEXT_WINDOWS) {
-            Ok(list) if list.is_empty() => {
+        // The occurrences listed, and those warned of: the year ahead, not only the ones
+        // listed (a window can be short or long only on the night the clocks change).
+        match upcoming(window, now, WARN_OCCURRENCES) {
+            Ok(all) if all.is_empty() => {
                 let _ = writeln!(out, "    no occurrence after now: it is over");
             }
-            Ok(list) => {
-                for o in &list {
+            Ok(all) => {
+                for o in all.iter().take(NEXT_WINDOWS) {
                     let early = if o.opens < o.starts {
                         format!(" (starts {})", zone.wall(o.starts).strftime("%H:%M"))
                     } else {
@@ -357,15 +359,11 @@ fn write_schedules(out: &mut String, target: &lambda_autoscaler::policy::Target,
                         show(o.ends)
                     );
                 }
-                // Warned of over the year ahead, not only the occurrences listed: a window
-                // can be short or long only on the night the clocks change, months away.
-                let year = upcoming(window, now, WARN_OCCURRENCES).map(|all| {
-                    let horizon = now.as_second() + WARN_HORIZON_SECONDS;
-                    (all.into_iter())
-                        .take_while(|o| o.opens.as_second() <= horizon)
-                        .collect::<Vec<_>>()
-                });
-                let scanned = year.as_deref().unwrap_or(&list);
+                let horizon = now.as_second() + WARN_HORIZON_SECONDS;
+                let within = (all.iter())
+                    .take_while(|o| o.opens.as_second() <= horizon)
+                    .count();
+                let scanned = &all[..within];
                 // The schedule runs once a minute: a stretch open for less than two of its
                 // spacings can fall between a late run and the next. A stretch runs from
                 // `opens` (the lead included) to `ends`; occurrences that meet or overlap
