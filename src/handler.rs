@@ -35,7 +35,7 @@ use crate::status::{self, ActivityView, TargetStatus};
 use crate::trigger::{parse_event, Origin, Trigger};
 use crate::watch::{self, Cadence};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -849,24 +849,24 @@ impl Autoscaler {
         let keys: Vec<String> = (followed.iter())
             .filter_map(|f| f.known.as_ref().map(|k| k.view.arn.clone()))
             .collect();
+        let mut stored = HashMap::new();
         for chunk in keys.chunks(TARGETS_PER_CHUNK) {
             if observe::too_late_to_read(&self.ctx, deadline).is_some() {
-                return;
+                break;
             }
-            let stored = match state.load(chunk).await {
-                Ok(stored) => stored,
+            match state.load(chunk).await {
+                Ok(read) => stored.extend(read),
                 Err(error) => {
                     tracing::warn!(%error, "a watch tick could not read the saved state: it decides from what it knows");
-                    continue;
                 }
-            };
-            for f in followed.iter_mut() {
-                let moved = f.known.as_ref().is_some_and(|k| {
-                    (stored.get(&k.view.arn)).is_some_and(|s| s.version != k.stored.version)
-                });
-                if moved {
-                    f.known = None;
-                }
+            }
+        }
+        for f in followed.iter_mut() {
+            let moved = f.known.as_ref().is_some_and(|k| {
+                (stored.get(&k.view.arn)).is_some_and(|s| s.version != k.stored.version)
+            });
+            if moved {
+                f.known = None;
             }
         }
     }
