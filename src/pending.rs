@@ -239,18 +239,24 @@ impl Pending {
 
     /// Takes over the mapping writes an earlier attempt at the target made ([`Self::record`]).
     pub fn inherit_written(&mut self, earlier: &Pending) {
-        for written in &earlier.written_before {
-            self.written_before.retain(|w| w.uuid != written.uuid);
-            self.written_before.push(written.clone());
-        }
+        self.remember_written(&earlier.written_before);
     }
 
     /// Keeps the mapping writes `record` shows applied, for the record of a later attempt
     /// at this target or of the decision made again after a conflict.
     pub fn keep_written(&mut self, record: &DecisionRecord) {
-        for written in record.event_sources.iter().filter(|s| s.applied) {
-            self.written_before.retain(|w| w.uuid != written.uuid);
-            self.written_before.push(written.clone());
+        let applied: Vec<SourceReport> = (record.event_sources.iter())
+            .filter(|s| s.applied)
+            .cloned()
+            .collect();
+        self.remember_written(&applied);
+    }
+
+    /// Each of `written` in place of an earlier write of the same mapping.
+    fn remember_written(&mut self, written: &[SourceReport]) {
+        for w in written {
+            self.written_before.retain(|kept| kept.uuid != w.uuid);
+            self.written_before.push(w.clone());
         }
     }
 }
