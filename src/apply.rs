@@ -691,15 +691,10 @@ impl Writer<'_> {
                     Ok(start_by) => start_by,
                     Err(failure) => return interrupted(p, failure, record),
                 };
-                // Every attempt, retries too, starts before the deadline's margin as well.
-                let by_deadline = self.deadline.map(|d| d.latest_start(self.per_call()));
-                let fence = start_by.into_iter().chain(by_deadline).min();
+                let (fence, by_deadline) = self.write_fence(start_by, 0);
                 match self.put(p, value, fence).await {
                     Ok(()) => self.applied(p, &mut record),
-                    Err(error)
-                        if error.code.as_deref() == Some(crate::pace::LEASE_PASSED)
-                            && by_deadline.is_some_and(|b| self.ctx.clock.elapsed() > b) =>
-                    {
+                    Err(error) if self.stopped_by_deadline(&error, by_deadline) => {
                         // A retry the deadline's margin left no room for: the saved attempt is
                         // settled by the next evaluation.
                         let why = "deferred: a retry of the write would start after the \
@@ -891,11 +886,7 @@ impl Writer<'_> {
                 continue;
             };
             let start_by = self.start_by(p).await?;
-            // Every attempt, retries too, starts before the deadline's margin as well, as the
-            // reservation's write does, with room for the `then` writes that must follow it.
-            let need = self.per_call().saturating_mul(1 + then);
-            let by_deadline = self.deadline.map(|d| d.latest_start(need));
-            let fence = start_by.into_iter().chain(by_deadline).min();
+            let (fence, by_deadline) = self.write_fence(start_by, then);
             let started = self.paced_start();
             let result = self
                 .ctx
@@ -905,10 +896,7 @@ impl Writer<'_> {
             self.note_write(started);
             let report = &mut record.event_sources[i];
             match result {
-                Err(error)
-                    if error.code.as_deref() == Some(crate::pace::LEASE_PASSED)
-                        && by_deadline.is_some_and(|b| self.ctx.clock.elapsed() > b) =>
-                {
+                Err(error) if self.stopped_by_deadline(&error, by_deadline) => {
                     // The rest of the target waits for the next scheduled run, as a target
                     // the deadline defers does; what was written stands.
                     writes.deferred = Some(format!(
@@ -1091,6 +1079,26 @@ impl Writer<'_> {
     /// the call itself.
     fn paced_start(&self) -> Duration {
         self.ctx.clock.elapsed() + self.ctx.lambda.control_plane_wait()
+    }
+
+    /// The fence of a write (every attempt, retries too): the earlier of its lease's
+    /// `start_by` and the latest start the deadline's margin allows with room for `then`
+    /// writes after it; and that latest start.
+    fn write_fence(
+        &self,
+        start_by: Option<Duration>,
+        then: u32,
+    ) -> (Option<Duration>, Option<Duration>) {
+        let need = self.per_call().saturating_mul(1 + then);
+        let by_deadline = self.deadline.map(|d| d.latest_start(need));
+        (start_by.into_iter().chain(by_deadline).min(), by_deadline)
+    }
+
+    /// Whether `error` is a write the fence refused because the deadline's margin came (not
+    /// the lease's window): the target is deferred, not failed.
+    fn stopped_by_deadline(&self, error: &AwsError, by_deadline: Option<Duration>) -> bool {
+        error.code.as_deref() == Some(crate::pace::LEASE_PASSED)
+            && by_deadline.is_some_and(|b| self.ctx.clock.elapsed() > b)
     }
 
     fn note_duration(&mut self, started: Duration) {
