@@ -350,13 +350,7 @@ fn a_named_tagged_target_that_discovery_cannot_see_says_why_not_that_it_is_not_t
     }
     // Discovery is denied: the failure, not "not tagged".
     world.lambda.add("payments", Some(4), &tags("1"));
-    world.faults.inject(
-        "GetResources",
-        None,
-        Some("AccessDeniedException"),
-        "not authorized to perform tag:GetResources",
-        None,
-    );
+    deny_tag_discovery(&world);
     let status = block_on(autoscaler.status(Some("payments"))).unwrap_err();
     let activities = block_on(autoscaler.activities("payments", 5)).unwrap_err();
     for error in [status, activities] {
@@ -390,18 +384,23 @@ fn status_of_a_named_function_reports_no_other_functions_errors() {
 #[test]
 fn status_of_a_document_target_needs_no_discovery() {
     let (world, autoscaler) = world();
-    world.faults.inject(
-        "GetResources",
-        None,
-        Some("AccessDeniedException"),
-        "not authorized to perform tag:GetResources",
-        None,
-    );
+    deny_tag_discovery(&world);
     // "orders" is the policy document's: tag discovery could not add or change it.
     let (rows, errors) = block_on(autoscaler.status(Some("orders"))).unwrap();
     assert_eq!(rows.len(), 1);
     assert!(
         errors.is_empty(),
         "status --function orders listed orders in full, yet exits 1 for: {errors:?}"
+    );
+}
+
+/// The role may not read the account's tags: tag discovery fails for every run.
+fn deny_tag_discovery(world: &lambda_autoscaler::memory::World) {
+    world.faults.inject(
+        "GetResources",
+        None,
+        Some("AccessDeniedException"),
+        "not authorized to perform tag:GetResources",
+        None,
     );
 }
