@@ -35,22 +35,45 @@ pub const THROTTLED_WAIT: Duration = Duration::from_secs(1);
 /// ([`crate::lease`]).
 pub const LEASE_PASSED: &str = "LeaseStartPassed";
 
+/// How long the pacer goes without a throttled call before it raises a lowered budget by
+/// one step ([`Pacer::throttled`]).
+pub const RECOVERY_STEP: Duration = Duration::from_secs(10);
+
 /// At most `rate` call starts in any second (a sliding window), so a call that follows a
 /// quiet spell starts at once: a cold container lists the account's event source mappings
 /// and writes straight after, instead of waiting `1 / rate` between the two. The account's
 /// quota counts requests per second, and the window holds the count in *every* second, so
 /// a burst never takes more of it than the budget. A fractional rate is rounded down to
-/// whole calls per second; a rate below 1 keeps one call per `1 / rate` seconds. Callers take turns, and each is counted from when it *actually*
-/// started (not its planned slot), so a caller that woke late cannot squeeze the next one
-/// closer. It lives as long as the process, so a warm Lambda's consecutive invocations
-/// share it.
+/// whole calls per second; a rate below 1 keeps one call per `1 / rate` seconds. Callers
+/// take turns, and each is counted from when it *actually* started (not its planned slot),
+/// so a caller that woke late cannot squeeze the next one closer. It lives as long as the
+/// process, so a warm Lambda's consecutive invocations share it.
+///
+/// **Throttled, it slows down** (additive increase, multiplicative decrease): a throttled
+/// call means the account's quota is spent by someone else, a deployment say, and the
+/// autoscaler's share only adds to their failures. Each throttle halves the calls allowed
+/// per window (at most once a window, down to one), and every [`RECOVERY_STEP`] without a
+/// throttle gives back a tenth of the budget (at least one call), up to the budget.
 pub struct Pacer {
-    /// At most this many starts in any `window`.
+    /// The budget: at most this many starts in any `window`, unthrottled.
     calls: usize,
     window: Duration,
     /// When the last `calls` calls started (on the clock's monotonic scale), oldest first;
     /// held while waiting, so that callers take turns.
     starts: tokio::sync::Mutex<VecDeque<Duration>>,
+    /// The starts allowed in any window now: `calls`, or fewer after a throttle.
+    limit: std::sync::Mutex<Limit>,
+}
+
+/// The throttle-adapted part of a [`Pacer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Limit {
+    calls: usize,
+    /// When a throttle last lowered it, or it last recovered a step.
+    changed_at: Duration,
+    /// When a throttle last lowered it: a throttled call sent before then is of the same
+    /// spell, and lowers it no further.
+    lowered_at: Option<Duration>,
 }
 
 impl Pacer {
@@ -71,40 +94,97 @@ impl Pacer {
             calls: calls as usize,
             window: (Duration::from_secs(1) + guard).mul_f64((calls / per_second).max(1.0)),
             starts: tokio::sync::Mutex::new(VecDeque::with_capacity(calls as usize)),
+            limit: std::sync::Mutex::new(Limit {
+                calls: calls as usize,
+                changed_at: Duration::ZERO,
+                lowered_at: None,
+            }),
         }
     }
 
-    /// The spacing of calls in the long run: the window over the calls it holds.
-    pub fn interval(&self) -> Duration {
-        self.window / self.calls as u32
+    /// The starts allowed in any window at `now`, after the recovery since the last change.
+    fn limit_at(&self, now: Duration) -> usize {
+        let mut limit = self.limit.lock().unwrap_or_else(|e| e.into_inner());
+        if limit.calls < self.calls {
+            let steps = now.saturating_sub(limit.changed_at).as_nanos() / RECOVERY_STEP.as_nanos();
+            if steps > 0 {
+                let step = self.calls.div_ceil(10);
+                let raised = (limit.calls as u128 + steps * step as u128).min(self.calls as u128);
+                limit.calls = raised as usize;
+                limit.changed_at = now;
+                if limit.calls == self.calls {
+                    tracing::info!(
+                        calls = limit.calls,
+                        "no Lambda call throttled for a while: pacing back at the full budget"
+                    );
+                }
+            }
+        }
+        limit.calls
+    }
+
+    /// Notes that a call sent at `sent_at` was throttled, as heard at `now`: the allowed
+    /// calls per window are halved, unless a throttle heard since the call was sent already
+    /// halved them (calls sent together are throttled together: one spell).
+    pub fn throttled(&self, sent_at: Duration, now: Duration) {
+        let mut limit = self.limit.lock().unwrap_or_else(|e| e.into_inner());
+        if limit.lowered_at.is_some_and(|at| sent_at < at) {
+            return;
+        }
+        let lowered = (limit.calls / 2).max(1);
+        if lowered < limit.calls {
+            tracing::warn!(
+                from = limit.calls,
+                to = lowered,
+                per_seconds = self.window.as_secs_f64(),
+                "Lambda throttled a call: the account's quota is spent elsewhere, so the \
+                 autoscaler paces slower until none is throttled for a while"
+            );
+        }
+        *limit = Limit {
+            calls: lowered,
+            changed_at: now,
+            lowered_at: Some(now),
+        };
+    }
+
+    /// The spacing of calls in the long run: the window over the calls it holds now.
+    pub fn interval(&self, clock: &dyn Clock) -> Duration {
+        self.window / self.limit_at(clock.elapsed()) as u32
+    }
+
+    /// The start that `limit` calls in a window leave for the next call: a window after
+    /// the `limit`-th latest start, if there are that many.
+    fn next_due(&self, starts: &VecDeque<Duration>, limit: usize) -> Option<Duration> {
+        let index = starts.len().checked_sub(limit)?;
+        starts.get(index).map(|nth| *nth + self.window)
     }
 
     /// Waits for this caller's turn; the call must start as soon as this returns.
     pub async fn acquire(&self, clock: &dyn Clock) {
         let mut starts = self.starts.lock().await;
-        if starts.len() == self.calls {
-            if let Some(oldest) = starts.pop_front() {
-                let due = oldest + self.window;
-                let now = clock.elapsed();
-                if due > now {
-                    clock.sleep(due - now).await;
-                }
+        let limit = self.limit_at(clock.elapsed());
+        if let Some(due) = self.next_due(&starts, limit) {
+            let now = clock.elapsed();
+            if due > now {
+                clock.sleep(due - now).await;
             }
+        }
+        if starts.len() == self.calls {
+            starts.pop_front();
         }
         starts.push_back(clock.elapsed());
     }
 
     /// How long a call asked for now would wait, if no other caller is waiting.
     pub fn wait(&self, clock: &dyn Clock) -> Duration {
+        let now = clock.elapsed();
         match self.starts.try_lock() {
-            Ok(starts) if starts.len() == self.calls => {
-                starts.front().map_or(Duration::ZERO, |oldest| {
-                    (*oldest + self.window).saturating_sub(clock.elapsed())
-                })
-            }
-            Ok(_) => Duration::ZERO,
+            Ok(starts) => self
+                .next_due(&starts, self.limit_at(now))
+                .map_or(Duration::ZERO, |due| due.saturating_sub(now)),
             // Someone is waiting for a turn right now: at least one interval.
-            Err(_) => self.interval(),
+            Err(_) => self.interval(clock),
         }
     }
 }
@@ -161,7 +241,7 @@ impl PacedLambda {
 
     /// The time between control-plane calls at the budget's pace.
     pub fn control_plane_interval(&self) -> Duration {
-        self.control_plane.interval()
+        self.control_plane.interval(&*self.clock)
     }
 
     /// `PutFunctionConcurrency`, every attempt of it (retries too) starting before
@@ -273,6 +353,9 @@ impl PacedLambda {
             }
             match answer {
                 Err(error) if error.retryable() => {
+                    if error.kind() == ErrorKind::Throttled {
+                        pacer.throttled(began, self.clock.elapsed());
+                    }
                     let last = attempt >= self.backoff.max_attempts;
                     let check = before_resend.as_ref().filter(|_| {
                         matches!(error.kind(), ErrorKind::NoAnswer | ErrorKind::ServerFault)
@@ -413,6 +496,67 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_throttle_halves_the_calls_per_window_and_a_quiet_spell_gives_them_back() {
+        let clock = ManualClock::new(0);
+        let pacer = Pacer::per_second(5.0);
+        let second = Duration::from_secs(1);
+        let sent = clock.elapsed();
+        clock.advance(Duration::from_millis(100));
+        pacer.throttled(sent, clock.elapsed());
+        // Calls sent before the first was heard are of the same spell: halved only once.
+        clock.advance(Duration::from_millis(100));
+        pacer.throttled(sent, clock.elapsed());
+        let at = starts(&pacer, &clock, 6).await;
+        assert_eq!(most_in(&at, second), 2, "{at:?}");
+        assert_eq!(pacer.interval(&clock), Duration::from_millis(500));
+        // A call sent after that is a new spell: one call per window, and never less.
+        pacer.throttled(clock.elapsed(), clock.elapsed());
+        pacer.throttled(clock.elapsed(), clock.elapsed());
+        let at = starts(&pacer, &clock, 3).await;
+        assert_eq!(most_in(&at, second), 1, "{at:?}");
+        // Each 10 s without a throttle gives back one call (a tenth of 5, rounded up)...
+        clock.advance(RECOVERY_STEP);
+        assert_eq!(pacer.interval(&clock), Duration::from_millis(500));
+        // ... up to the budget, never beyond.
+        clock.advance(RECOVERY_STEP * 10);
+        assert_eq!(pacer.interval(&clock), Duration::from_millis(200));
+        let at = starts(&pacer, &clock, 10).await;
+        assert_eq!(most_in(&at, second), 5, "{at:?}");
+    }
+
+    #[tokio::test]
+    async fn a_throttled_call_slows_the_calls_after_it_not_only_its_own_retry() {
+        let world = crate::memory::World::new(0);
+        let ctx = world.context(5.0, 50.0, false);
+        world.lambda.add("f", Some(1), &[]);
+        let f = FunctionRef::parse("f").unwrap();
+        world.faults.inject(
+            "PutFunctionConcurrency",
+            None,
+            Some("TooManyRequestsException"),
+            "Rate exceeded",
+            Some(1),
+        );
+        ctx.lambda.put_reserved(&f, 2).await.unwrap();
+        for _ in 0..6 {
+            ctx.lambda.account().await.unwrap();
+        }
+        let at: Vec<Duration> = (world.calls.all().into_iter())
+            .filter(|c| c.operation == "GetAccountSettings")
+            .map(|c| c.at)
+            .collect();
+        // Two calls a second after the throttle instead of the budget's five.
+        assert_eq!(most_in(&at, Duration::from_secs(1)), 2, "{at:?}");
+        assert!(at[5] - at[0] >= Duration::from_secs(2), "{at:?}");
+        // GetFunction has a quota and a pacer of its own: not slowed.
+        let before = ctx.clock.elapsed();
+        for _ in 0..10 {
+            ctx.lambda.get_function(&f).await.unwrap();
+        }
+        assert_eq!(ctx.clock.elapsed(), before);
+    }
+
+    #[tokio::test]
     async fn a_fenced_write_whose_turn_comes_after_its_start_window_is_not_sent() {
         let world = crate::memory::World::new(0);
         let ctx = world.context(1.0, 50.0, false);
@@ -445,10 +589,10 @@ mod tests {
             None,
             Some("TooManyRequestsException"),
             "Rate exceeded",
-            Some(3),
+            Some(2),
         );
-        // A window of 2.5 s: the first retry waits the extra second, the next ones cannot
-        // and keep the short backoff, so that the write is still sent within its window.
+        // A window of 2.5 s: the first retry waits the extra second; the next cannot, and
+        // comes at the slowed pace, still within its window.
         let by = Some(Duration::from_millis(2500));
         ctx.lambda
             .put_reserved_before(&f, 2, by, no_check())
@@ -459,9 +603,9 @@ mod tests {
             .filter(|c| c.operation == "PutFunctionConcurrency")
             .map(|c| c.at)
             .collect();
-        assert_eq!(at.len(), 4, "{at:?}");
+        assert_eq!(at.len(), 3, "{at:?}");
         assert!(at[1] - at[0] >= THROTTLED_WAIT, "{at:?}");
-        assert!(at[3] < Duration::from_millis(2500), "{at:?}");
+        assert!(at[2] < Duration::from_millis(2500), "{at:?}");
     }
 
     #[tokio::test]
@@ -470,7 +614,7 @@ mod tests {
         let pacer = Pacer::per_second(0.5);
         let at = starts(&pacer, &clock, 3).await;
         assert_eq!(at, [0, 2, 4].map(Duration::from_secs));
-        assert_eq!(pacer.interval(), Duration::from_secs(2));
+        assert_eq!(pacer.interval(&clock), Duration::from_secs(2));
     }
 
     #[tokio::test]
