@@ -16,6 +16,11 @@ With --wait-goal every function also gets an SQS queue (empty: a steady, idle co
 its target follows it with a drain-time goal (`target_wait_seconds` 15): the queue proposes
 min, the alarm's set wins, and nothing may be written in case a.
 
+With --deployment-rps R a deployment shares the account's quota while each invocation runs:
+a thread sends `ListFunctions` (a control-plane call the autoscaler never makes) through
+the proxy R times a second, evenly spaced and never retried, as a CloudFormation deployment
+streams its calls; its calls and 429s are reported beside the autoscaler's.
+
 With --mappings every function also gets an SQS queue and an event source mapping that
 follows its reservation: in case a at MaximumConcurrency 5 (nothing to change), in cases b
 and c without one (each target's mapping is lowered to 5, then its reservation raised: two
@@ -31,6 +36,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -195,6 +201,37 @@ def invoke(binary, policy, proxy, extra_args, timeout, log_path, extra_env=()):
     return wall, status, record, lines[-1] if lines else ""
 
 
+class Deployment:
+    """Another client of the account's Lambda quota (README "Scale"): `ListFunctions`
+    through the proxy `rps` times a second, evenly spaced, never retried, until stopped."""
+
+    def __init__(self, proxy, rps):
+        self.lam = moto_client(proxy, "lambda", config=Config(retries={"total_max_attempts": 1}))
+        self.rps = rps
+        self.calls = self.throttled = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        due = time.monotonic()
+        while not self.stop.is_set():
+            try:
+                self.lam.list_functions(MaxItems=1)
+            except self.lam.exceptions.TooManyRequestsException:
+                self.throttled += 1
+            self.calls += 1
+            due += 1 / self.rps
+            self.stop.wait(max(0.0, due - time.monotonic()))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self.stop.set()
+        self.thread.join()
+
+
 def summarize(case, n, invocation, flags, wall, status, record, error, stats):
     decisions = record["decisions"] if record else []
     lam = stats["peaks"]
@@ -236,7 +273,7 @@ def lambda_calls(row):
 
 
 def print_table(rows):
-    header = f"{'case':<4} {'N':>5} {'inv':>3} {'wall s':>8} {'calls':>6} {'429s':>5} {'peak CP/s':>9} {'decided':>7} {'applied':>7} {'deferred':>8} {'exit':>4}  Lambda calls"
+    header = f"{'case':<4} {'N':>5} {'inv':>3} {'wall s':>8} {'calls':>6} {'429s':>5} {'peak CP/s':>9} {'decided':>7} {'applied':>7} {'deferred':>8} {'exit':>4}  Lambda calls (a deployment's: ListFunctions)"
     print(header)
     for r in rows:
         peak = r["peak_control_plane_per_second"]
@@ -260,6 +297,7 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "bench/scale-results.json"))
     parser.add_argument("--mappings", action="store_true", help="an SQS event source mapping on every target")
     parser.add_argument("--wait-goal", action="store_true", help="every target follows a queue of its own with target_wait_seconds")
+    parser.add_argument("--deployment-rps", type=float, help="a deployment's control-plane calls per second while each invocation runs")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for the CLI, e.g. AUTOSCALER_READ_CONCURRENCY=4")
     args = parser.parse_args()
     cases = args.cases.split(",")
@@ -300,14 +338,23 @@ def main():
             for number, flags in enumerate(invocations, 1):
                 proxy_call(proxy, "POST", "/__proxy/reset")
                 log = os.path.join(work, f"cli-{case}-{n}-{number}.log")
-                wall, status, record, error = invoke(args.binary, policy, proxy, flags, args.timeout, log, extra_env)
+                if args.deployment_rps:
+                    with Deployment(proxy, args.deployment_rps) as deployment:
+                        wall, status, record, error = invoke(args.binary, policy, proxy, flags, args.timeout, log, extra_env)
+                else:
+                    wall, status, record, error = invoke(args.binary, policy, proxy, flags, args.timeout, log, extra_env)
                 row = summarize(case, n, number, flags, wall, status, record, error, proxy_call(proxy, "GET", "/__proxy/stats"))
+                if args.deployment_rps:
+                    row["deployment"] = {"rps": args.deployment_rps, "calls": deployment.calls, "throttled": deployment.throttled}
                 row["reservations_at_desired"] = reservations_at(moto, n, DESIRED)
                 if args.mappings:
                     row["mappings_at_desired"] = mappings_at(moto, n, DESIRED)
                 rows.append(row)
                 mapped = f", {row['mappings_at_desired']}/{n} mappings at {DESIRED}" if args.mappings else ""
-                print(f"  invocation {number}: {wall:.1f} s, exit {status}, {row['total_429']} x 429, {row['reservations_at_desired']}/{n} at {DESIRED}{mapped}", flush=True)
+                deployed = ""
+                if args.deployment_rps:
+                    deployed = f"; the deployment: {deployment.calls} calls, {deployment.throttled} x 429"
+                print(f"  invocation {number}: {wall:.1f} s, exit {status}, {row['total_429']} x 429, {row['reservations_at_desired']}/{n} at {DESIRED}{mapped}{deployed}", flush=True)
     finally:
         for process in (proxy_process, moto_process):
             process.terminate()
@@ -326,6 +373,7 @@ def main():
             "deadline_flag_supported": has_deadline,
             "environment": extra_env,
             "mappings": args.mappings,
+            "deployment_rps": args.deployment_rps,
             "wait_goal": args.wait_goal,
             "proxy": {"latency_ms": args.latency_ms, "quotas_per_second": QUOTAS, "window": "sliding 1 s"},
             "fixtures": fixtures,
