@@ -494,7 +494,7 @@ impl Writer<'_> {
                 p.note(format!("{HEADROOM_UNKNOWN} ({why}): not limited by it"));
             }
         }
-        if p.lowers_reservation() || p.raises_with_mappings() {
+        if p.lowers_reservation() || p.raises_with_mappings() || p.forgets_a_pause() {
             // The listing is a paced call too: made only while the writes after it could
             // still be.
             let (saves, writes) = calls(&p);
@@ -523,7 +523,8 @@ impl Writer<'_> {
     /// decides again if they changed: before a decrease, one created since the account's
     /// listing has no maximum yet; before an increase, another writer (the other function
     /// of a watching deployment, whose listing this one never sees) may have lowered or
-    /// paused one since, which the increase must raise or resume with it.
+    /// paused one since, which the increase must raise or resume with it. So too before a
+    /// recorded pause is forgotten: the kept listing may predate it.
     async fn reread_mappings(&mut self, p: &mut Pending) {
         let event_sources::Observed::Read(known) = &p.sources else {
             return;

@@ -194,6 +194,18 @@ impl Pending {
             && (listed || !self.observations.saved.event_sources().is_empty())
     }
 
+    /// Whether the plan forgets a pause the saved records hold (the mapping is listed as
+    /// enabled): a listing kept by this container can be minutes old and miss a pause another
+    /// writer made, or a resume of it that failed, so the pause is forgotten only after a
+    /// current listing (else the mapping would stay disabled for good, as "disabled by
+    /// someone else").
+    pub fn forgets_a_pause(&self) -> bool {
+        let planned = &self.decision.history.event_sources;
+        (self.observations.saved.event_sources().iter())
+            .filter(|saved| saved.paused)
+            .any(|saved| planned.iter().any(|r| r.uuid == saved.uuid && !r.paused))
+    }
+
     /// The target as carrying out this decision left it, given the version its history had
     /// when it was read and whether the reservation was set: a save moved the version on
     /// (and only a save does), so the history is then the one saved.

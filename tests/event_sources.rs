@@ -1163,3 +1163,44 @@ fn a_cap_whose_mapping_writes_meet_the_deadline_still_writes_its_reservation() {
         );
     }
 }
+
+#[test]
+fn a_pause_is_forgotten_only_after_a_current_listing_not_another_containers_stale_one() {
+    let f = fixture(&breaker_policy(), 10);
+    let m = f.mapping("orders-q", None, true);
+    // Container B (another warm instance of the same function) lists the account at t=0.
+    let b = autoscaler(&f.world, &breaker_policy());
+    f.run_as(&b, scheduled(), None).unwrap();
+    assert_eq!(f.state_of(&m), "Enabled");
+    // Container A: the breaker pauses the consumer (t=60).
+    f.alarm("breaker", Alarm);
+    f.run(alarm_event("breaker", "ALARM")).unwrap();
+    assert_eq!(f.state_of(&m), "Disabled");
+    // t=120: the breaker closes; A raises the reservation, its resume fails (on AWS: the
+    // mapping is still Disabling, ResourceInUseException through the 4 quick attempts).
+    f.world.faults.inject(
+        "UpdateEventSourceMapping",
+        None,
+        Some("ResourceInUseException"),
+        "still disabling",
+        Some(4),
+    );
+    f.alarm("breaker", Fine);
+    let _ = f.run(scheduled());
+    assert_eq!(f.state_of(&m), "Disabled");
+    assert!(f.records()[0].paused, "still recorded as paused");
+    // t=180: B's scheduled run: its listing, 3 minutes old (kept 5), has the mapping enabled.
+    f.run_as(&b, scheduled(), None).unwrap();
+    assert!(f.records()[0].paused, "B's stale listing must not forget the pause");
+    // From now on, every evaluation of either container.
+    for _ in 0..6 {
+        f.run(scheduled()).unwrap();
+        f.run_as(&b, scheduled(), None).unwrap();
+    }
+    assert_eq!(
+        f.state_of(&m),
+        "Enabled",
+        "the consumer the autoscaler paused must be resumed; records {:?}",
+        f.records()
+    );
+}
