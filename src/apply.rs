@@ -226,6 +226,7 @@ pub async fn run(
         alone: targets == 1,
         report_cost,
         targets,
+        settle_waited: Duration::ZERO,
     };
     let mut intake = Intake {
         scale_outs: BinaryHeap::new(),
@@ -416,6 +417,10 @@ struct Writer<'a> {
     alone: bool,
     report_cost: &'a PublishCost,
     targets: usize,
+    /// How long plain scale-ins have waited for their mappings to settle in this run: the
+    /// writer carries out one target at a time, so the targets behind them (a cap read
+    /// later among them) wait too; bounded by [`SETTLE_BUDGET`].
+    settle_waited: Duration,
 }
 
 impl Writer<'_> {
@@ -677,13 +682,16 @@ impl Writer<'_> {
                         .into(),
                 );
             } else if !settling.is_empty() && lowering {
-                if let Err(state) = self.settle(&settling).await {
-                    let why = format!(
-                        "a mapping is still {state}: the reservation stays {} until the next \
-                         evaluation, so that no batch already received is throttled",
-                        describe(p.decision.previous)
-                    );
-                    return self.hold_for_next_run(p, record, why).await;
+                match self.settle(&settling).await {
+                    Ok(unwatched) => record.reasons.extend(unwatched),
+                    Err(state) => {
+                        let why = format!(
+                            "a mapping is still {state}: the reservation stays {} until the \
+                             next evaluation, so that no batch already received is throttled",
+                            describe(p.decision.previous)
+                        );
+                        return self.hold_for_next_run(p, record, why).await;
+                    }
                 }
             }
             // 2. The reservation.
@@ -886,15 +894,39 @@ impl Writer<'_> {
             let Some(update) = change.update().filter(|_| this_turn(change)) else {
                 continue;
             };
-            let start_by = self.start_by(p).await?;
-            let (fence, by_deadline) = self.write_fence(start_by, then);
-            let started = self.paced_start();
-            let result = self
-                .ctx
-                .lambda
-                .update_mapping_before(&change.uuid, update, fence)
-                .await;
-            self.note_write(started);
+            let mut waited = false;
+            let (result, by_deadline) = loop {
+                let start_by = self.start_by(p).await?;
+                let (fence, by_deadline) = self.write_fence(start_by, then);
+                let started = self.paced_start();
+                let result = self
+                    .ctx
+                    .lambda
+                    .update_mapping_before(&change.uuid, update, fence)
+                    .await;
+                self.note_write(started);
+                // A lower refused because an earlier update has not settled (the quick
+                // retries give it about a second): without it, a cap would put the
+                // reservation below the mapping's pollers. It waits for the mapping to
+                // settle, within the run's budget and the deadline, and is sent once more.
+                let in_progress = matches!(&result, Err(e) if e.kind() == ErrorKind::InProgress);
+                if in_progress && change.lowers() && !waited {
+                    waited = true;
+                    if self
+                        .settle(std::slice::from_ref(&change.uuid))
+                        .await
+                        .is_ok()
+                    {
+                        record.reasons.push(format!(
+                            "event source {} was still updating: its write waited for it to \
+                             settle and was sent again",
+                            change.uuid
+                        ));
+                        continue;
+                    }
+                }
+                break (result, by_deadline);
+            };
             let report = &mut record.event_sources[i];
             match result {
                 Err(error) if self.stopped_by_deadline(&error, by_deadline) => {
@@ -950,13 +982,17 @@ impl Writer<'_> {
         Ok(writes)
     }
 
-    /// Waits until the mappings are no longer updating: within the deadline, or for at most
-    /// [`SETTLE_LIMIT`] without one. `Err` carries the state of one still settling.
-    async fn settle(&mut self, uuids: &[String]) -> Result<(), String> {
+    /// Waits until the mappings are no longer updating: within the deadline and the run's
+    /// [`SETTLE_BUDGET`], or for at most [`SETTLE_LIMIT`] without a deadline (the CLI).
+    /// `Err` carries the state of one still settling; `Ok` a reason to give, if any: a
+    /// role that may not read a mapping (`AccessDenied`) cannot watch it settle, and as
+    /// everywhere else a missing mapping permission does not block the reservation.
+    async fn settle(&mut self, uuids: &[String]) -> Result<Option<String>, String> {
         let clock = self.ctx.clock.clone();
         let began = clock.elapsed();
         let mut waiting: Vec<String> = uuids.to_vec();
         let mut last_state = "Updating".to_owned();
+        let mut unwatched = None;
         // The first round too: the deadline's check before the writes did not count it.
         if let Some(deadline) = self.deadline {
             if !deadline.allows(&*clock, self.settle_round(waiting.len())) {
@@ -972,6 +1008,14 @@ impl Writer<'_> {
                         still.push(uuid);
                     }
                     Ok(_) => {}
+                    Err(error) if error.kind() == ErrorKind::AccessDenied => {
+                        unwatched = Some(format!(
+                            "the role may not read event source {uuid} \
+                             (lambda:GetEventSourceMapping: {error}), so the reservation does \
+                             not wait for it to settle: batches it already received may be \
+                             throttled briefly"
+                        ));
+                    }
                     Err(error) => {
                         last_state = format!("unknown ({error})");
                         still.push(uuid);
@@ -979,18 +1023,22 @@ impl Writer<'_> {
                 }
             }
             if still.is_empty() {
-                return Ok(());
+                return Ok(unwatched);
             }
             waiting = still;
             let need = SETTLE_POLL + self.settle_round(waiting.len());
             let allowed = match self.deadline {
-                Some(deadline) => deadline.allows(&*clock, need),
+                Some(deadline) => {
+                    deadline.allows(&*clock, need)
+                        && self.settle_waited + SETTLE_POLL <= SETTLE_BUDGET
+                }
                 None => clock.elapsed().saturating_sub(began) + SETTLE_POLL <= SETTLE_LIMIT,
             };
             if !allowed {
                 return Err(last_state);
             }
             clock.sleep(SETTLE_POLL).await;
+            self.settle_waited += SETTLE_POLL;
         }
     }
 
@@ -1174,8 +1222,13 @@ impl Writer<'_> {
 const UNTIMED_WRITE: Duration = Duration::from_secs(1);
 
 /// How long a plain scale-in waits for its mappings to settle when there is no deadline
-/// (the CLI); with one, the deadline decides.
+/// (the CLI); with one, the deadline and [`SETTLE_BUDGET`] decide.
 const SETTLE_LIMIT: Duration = Duration::from_secs(60);
+/// How long, in all, the plain scale-ins of one run with a deadline (a Lambda invocation,
+/// a watch tick) wait for their mappings to settle. The targets behind them wait as long,
+/// a cap read later among them, so a mapping that takes longer holds its scale-in to the
+/// next evaluation instead (a scale-in is never urgent).
+pub const SETTLE_BUDGET: Duration = Duration::from_secs(5);
 /// How often a settling mapping is read again (each read is a paced control-plane call).
 const SETTLE_POLL: Duration = Duration::from_secs(1);
 

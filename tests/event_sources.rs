@@ -1191,7 +1191,10 @@ fn a_pause_is_forgotten_only_after_a_current_listing_not_another_containers_stal
     assert!(f.records()[0].paused, "still recorded as paused");
     // t=180: B's scheduled run: its listing, 3 minutes old (kept 5), has the mapping enabled.
     f.run_as(&b, scheduled(), None).unwrap();
-    assert!(f.records()[0].paused, "B's stale listing must not forget the pause");
+    assert!(
+        f.records()[0].paused,
+        "B's stale listing must not forget the pause"
+    );
     // From now on, every evaluation of either container.
     for _ in 0..6 {
         f.run(scheduled()).unwrap();
@@ -1202,5 +1205,127 @@ fn a_pause_is_forgotten_only_after_a_current_listing_not_another_containers_stal
         "Enabled",
         "the consumer the autoscaler paused must be resumed; records {:?}",
         f.records()
+    );
+}
+
+#[test]
+fn scale_ins_waiting_for_their_mappings_to_settle_hold_a_cap_read_later_only_briefly() {
+    // Target 1: `orders`, above its max (20 > 15): a plain scale-in, whose mapping update
+    // stays `Updating` (real AWS answers `Updating`; here it never settles within the run).
+    // Targets 2..=100: steady. Target 101: `payments`, whose `db` alarm caps it at 3.
+    let mut targets = vec![
+        json!({"function": "orders", "min": 2, "max": 15, "tolerance": 0,
+        "scale_in_cooldown_seconds": 0, "scale_in_stabilization_seconds": 0}),
+    ];
+    for i in 2..=100 {
+        targets.push(json!({"function": format!("f{i}"), "min": 1, "max": 100}));
+    }
+    targets.push(json!({"function": "payments", "min": 1, "max": 100,
+        "alarms": [{"name": "db", "on_alarm": {"cap": 3}}]}));
+    let policy = json!({"targets": targets}).to_string();
+    let f = fixture(&policy, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    for i in 2..=100 {
+        f.world.lambda.add(&format!("f{i}"), Some(5), &[]);
+    }
+    f.world.lambda.add("payments", Some(50), &[]);
+    f.world.lambda.set_mapping_settle_reads(10_000);
+    f.alarm("db", Alarm);
+    let outcome = f.run_until(scheduled(), Some(60.0)).unwrap();
+    let orders = outcome
+        .decisions
+        .iter()
+        .find(|d| d.function == "orders")
+        .unwrap();
+    assert!(
+        (orders.reasons.iter()).any(|r| r.contains("a mapping is still Updating")),
+        "{:#?}",
+        orders.reasons
+    );
+    assert_eq!(f.world.lambda.reserved("orders"), Some(20));
+    assert_eq!(
+        f.max_of(&m),
+        Some(15),
+        "lowered first, its reservation held"
+    );
+    assert_eq!(f.world.lambda.reserved("payments"), Some(3));
+    let read = f
+        .world
+        .calls
+        .all()
+        .into_iter()
+        .find(|c| c.operation == "BatchGetItem" && c.resource.ends_with("function:payments"))
+        .unwrap()
+        .at;
+    let capped = f
+        .world
+        .calls
+        .all()
+        .into_iter()
+        .find(|c| c.operation == "PutFunctionConcurrency" && c.resource == "payments")
+        .unwrap()
+        .at;
+    // The scale-ins of the run wait at most SETTLE_BUDGET in all (then hold to the next
+    // evaluation); without it the cap waited 54 s, until the deadline's margin.
+    assert!(
+        capped - read < lambda_autoscaler::apply::SETTLE_BUDGET + Duration::from_secs(2),
+        "the cap on payments, read at {read:?}, waited for another function's mapping to \
+         settle: written at {capped:?}"
+    );
+}
+
+#[test]
+fn a_role_that_may_not_read_a_mapping_does_not_hold_a_scale_in_waiting_for_it() {
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    // Real Lambda answers an update `Updating`; the role may list and update, not get.
+    f.world.lambda.set_mapping_settle_reads(1);
+    f.fail("GetEventSourceMapping", "AccessDeniedException");
+    f.alarm("backlog", Fine);
+    let outcome = f
+        .run_until(alarm_event("backlog", "OK"), Some(60.0))
+        .unwrap();
+    let reasons = &outcome.decisions[0].reasons;
+    assert_eq!(
+        (f.reserved(), f.max_of(&m)),
+        (Some(15), Some(15)),
+        "{reasons:#?}"
+    );
+    assert!(
+        (reasons.iter()).any(|r| r.contains("lambda:GetEventSourceMapping")),
+        "{reasons:#?}"
+    );
+    // One read, not one a second until the deadline (58 before).
+    assert_eq!(f.world.calls.count("GetEventSourceMapping"), 1);
+}
+
+#[test]
+fn a_cap_on_a_mapping_still_updating_waits_for_it_to_settle_and_lowers_it_first() {
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    // An update takes longer than the quick retries of ResourceInUseException give it: the
+    // scale-in's update settles only after 8 reads (a second apart), longer than the run's
+    // settle budget, and its reservation is held.
+    f.world.lambda.set_mapping_settle_reads(8);
+    f.alarm("backlog", Fine);
+    f.run_until(alarm_event("backlog", "OK"), Some(10.0))
+        .unwrap();
+    assert_eq!(
+        (f.reserved(), f.max_of(&m), f.state_of(&m)),
+        (Some(20), Some(15), "Updating".into())
+    );
+    // Within the minute the database alarm caps the consumer at 3, while it still updates.
+    f.alarm("db", Alarm);
+    let outcome = f.run(alarm_event("db", "ALARM")).unwrap();
+    let reasons = &outcome.decisions[0].reasons;
+    assert_eq!(f.reserved(), Some(3), "{reasons:#?}");
+    assert_eq!(
+        f.max_of(&m),
+        Some(3),
+        "the mapping must not run above the cap's reservation: {reasons:#?}"
+    );
+    assert!(
+        (reasons.iter()).any(|r| r.contains("was still updating: its write waited")),
+        "{reasons:#?}"
     );
 }
