@@ -382,9 +382,10 @@ impl Autoscaler {
             };
             let after_changes_in_flight = async move {
                 while let Some(wait) = waiting.recv().await {
-                    let settled =
-                        observe::after_changes_in_flight(wait, ctx, deadline.as_ref()).await;
-                    let _ = read.send(settled);
+                    observe::after_changes_in_flight(wait, ctx, deadline.as_ref(), |settled| {
+                        let _ = read.send(settled);
+                    })
+                    .await;
                 }
             };
             let read_targets = async {
@@ -602,9 +603,11 @@ impl Autoscaler {
         let targets = std::slice::from_ref(&fresh);
         let read = observe::chunk(targets, &self.ctx, 1, deadline.as_ref(), None).await;
         let reads = read.into_iter().map(|o| ((), (&fresh, o))).collect();
-        let observed = observe::after_changes_in_flight(reads, &self.ctx, deadline.as_ref())
-            .await
-            .pop();
+        let mut observed = None;
+        observe::after_changes_in_flight(reads, &self.ctx, deadline.as_ref(), |mut settled| {
+            observed = settled.pop();
+        })
+        .await;
         let observed = match observed {
             Some((_, (_, Ok(observed)))) => observed,
             Some((_, (_, Err(unread)))) => return unknown(*unread),

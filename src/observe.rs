@@ -390,36 +390,37 @@ fn in_flight_until(read: &Read, now: i64) -> Option<i64> {
 
 /// Targets whose saved state shows another writer's change that may still land
 /// ([`crate::lease`]): waits until it no longer can and reads their functions again, so that
-/// the decision starts from the reservation that change left (and settles it). A target
-/// whose wait the deadline does not allow is left to the next run, with the reason. Each
-/// read keeps its tag `T` (the caller's order).
+/// the decision starts from the reservation that change left (and settles it). Each target
+/// waits for its own change, the shortest wait first, and goes to `emit` as soon as it is
+/// read again: a cap whose lease ends in a second is not held for another target's longer
+/// one. A target whose own wait the deadline does not allow is left to the next run, with
+/// the reason. Each read keeps its tag `T` (the caller's order).
 pub async fn after_changes_in_flight<'a, T>(
     reads: Tagged<'a, T>,
     ctx: &Context,
     deadline: Option<&Deadline>,
-) -> Tagged<'a, T> {
+    mut emit: impl FnMut(Tagged<'a, T>),
+) {
     let now = ctx.clock.epoch_seconds();
-    let in_flight: Vec<Option<i64>> = reads
-        .iter()
-        .map(|(_, read)| in_flight_until(read, now))
-        .collect();
-    let Some(until) = in_flight.iter().flatten().max() else {
-        return reads;
-    };
-    let wait = std::time::Duration::from_secs(until.saturating_sub(now).unsigned_abs());
-    let too_short = deadline.filter(|d| !d.allows(&*ctx.clock, wait));
-    if too_short.is_none() {
-        tracing::info!(
-            targets = in_flight.iter().flatten().count(),
-            seconds = wait.as_secs(),
-            "waiting for another writer's change to land before deciding"
-        );
-        ctx.clock.sleep(wait).await;
+    let (mut waiting, ready): (Vec<_>, Vec<_>) = reads
+        .into_iter()
+        .map(|read| (in_flight_until(&read.1, now), read))
+        .partition(|(until, _)| until.is_some());
+    if !ready.is_empty() {
+        emit(ready.into_iter().map(|(_, read)| read).collect());
     }
-    let mut settled = Vec::with_capacity(reads.len());
-    for ((tag, (planned, o)), in_flight) in reads.into_iter().zip(&in_flight) {
-        let o = match (o, in_flight, too_short) {
-            (Ok(_), Some(_), Some(deadline)) => {
+    // Stable: targets whose changes may land at the same time keep the caller's order.
+    waiting.sort_by_key(|(until, _)| *until);
+    for (until, (tag, (planned, o))) in waiting {
+        let Some(until) = until else { continue };
+        let wait = std::time::Duration::from_secs(
+            until
+                .saturating_sub(ctx.clock.epoch_seconds())
+                .max(0)
+                .unsigned_abs(),
+        );
+        let o = match (o, deadline.filter(|d| !d.allows(&*ctx.clock, wait))) {
+            (Ok(_), Some(deadline)) => {
                 let reason = format!(
                     "deferred: another writer's change may still land for {} s, longer than the \
                      deadline allows ({:.1} s left, {:.1} s margin); the next run decides",
@@ -429,15 +430,24 @@ pub async fn after_changes_in_flight<'a, T>(
                 );
                 Err(Box::new(TargetOutcome::deferred_unread(planned, reason)))
             }
-            (Ok(o), Some(_), None) => match read_function(&planned.target, ctx).await {
-                Ok(view) => Ok(Observed { view, ..o }),
-                Err(error) => Err(Box::new(TargetOutcome::Failed(None, error))),
-            },
-            (other, _, _) => other,
+            (Ok(o), None) => {
+                if !wait.is_zero() {
+                    tracing::info!(
+                        function = %planned.target.function,
+                        seconds = wait.as_secs(),
+                        "waiting for another writer's change to land before deciding"
+                    );
+                    ctx.clock.sleep(wait).await;
+                }
+                match read_function(&planned.target, ctx).await {
+                    Ok(view) => Ok(Observed { view, ..o }),
+                    Err(error) => Err(Box::new(TargetOutcome::Failed(None, error))),
+                }
+            }
+            (other, _) => other,
         };
-        settled.push((tag, (planned, o)));
+        emit(vec![(tag, (planned, o))]);
     }
-    settled
 }
 
 /// A target's ARN as it will be: given, or its name in the autoscaler's own partition, Region

@@ -2164,3 +2164,88 @@ fn a_headroom_read_after_all_takes_back_the_note_that_it_was_unknown() {
         attempt.reasons
     );
 }
+
+/// Two capped targets, each with another writer's attempt pending: `orders` saved just now
+/// (12 s of lease left), `billing` 10 s ago (2 s left).
+fn two_caps_behind_other_writers_attempts() -> Fixture {
+    const TWO_CAPS: &str = r#"{"targets": [
+      { "function": "orders", "min": 2, "max": 100, "tolerance": 0, "scale_out_cooldown_seconds": 0,
+        "scale_in_cooldown_seconds": 0, "scale_in_stabilization_seconds": 0, "alarms": [
+          { "name": "db", "on_alarm": { "cap": 3 } } ] },
+      { "function": "billing", "min": 2, "max": 100, "tolerance": 0, "scale_out_cooldown_seconds": 0,
+        "scale_in_cooldown_seconds": 0, "scale_in_stabilization_seconds": 0, "alarms": [
+          { "name": "db", "on_alarm": { "cap": 3 } } ] }
+    ]}"#;
+    let f = fixture(TWO_CAPS)
+        .functions(&[("orders", Some(5)), ("billing", Some(5))])
+        .alarms(&[("db", Alarm)]);
+    let pending = |at: i64| History {
+        activities: vec![Activity {
+            at,
+            trigger: "queue".into(),
+            previous: Some(5),
+            desired: Some(20),
+            reasons: vec![],
+            outcome: ActivityOutcome::Pending,
+        }],
+        ..History::default()
+    };
+    for (function, at) in [("orders", NOW), ("billing", NOW - 10)] {
+        f.world.state.put_as(
+            &MemoryLambda::arn(function),
+            pending(at),
+            Some(lambda_autoscaler::lease::Written { at, ours: false }),
+        );
+    }
+    f
+}
+
+#[test]
+fn each_target_waits_for_its_own_writers_lease_not_the_longest_in_its_chunk() {
+    // 8 s to the deadline (2 s margin): billing's 2 s wait and its write fit, orders' 12 s
+    // do not (before, both were deferred for orders' 12 s).
+    let f = two_caps_behind_other_writers_attempts();
+    let outcome = f.run_until(alarm_event("db", "ALARM"), Some(8.0)).unwrap();
+    assert_eq!(
+        f.reserved("billing"),
+        Some(3),
+        "billing waited only for its own lease"
+    );
+    let orders = outcome
+        .decisions
+        .iter()
+        .find(|d| d.function == "orders")
+        .unwrap();
+    assert!(orders.deferred, "{:#?}", orders.reasons);
+    assert!(
+        has_reason(&outcome, "orders", "may still land for 10 s"),
+        "{:#?}",
+        orders.reasons
+    );
+    let billing = outcome
+        .decisions
+        .iter()
+        .find(|d| d.function == "billing")
+        .unwrap();
+    assert!(!billing.deferred, "{:#?}", billing.reasons);
+    // With time for both, billing's cap goes to the writer when its own lease ends, before
+    // orders is read again at the end of its own (the test clock jumps at each sleep, so
+    // the order of the calls tells it, not their times).
+    let f = two_caps_behind_other_writers_attempts();
+    f.run_until(alarm_event("db", "ALARM"), Some(30.0)).unwrap();
+    assert_eq!(
+        (f.reserved("orders"), f.reserved("billing")),
+        (Some(3), Some(3))
+    );
+    let calls = f.world.calls.all();
+    let at = |operation: &str, function: &str| {
+        (calls.iter())
+            .rposition(|c| c.operation == operation && c.resource == function)
+            .unwrap()
+    };
+    assert!(
+        at("PutFunctionConcurrency", "billing") < at("GetFunction", "orders"),
+        "{calls:#?}"
+    );
+    assert!(at("GetFunction", "orders") < at("PutFunctionConcurrency", "orders"));
+}
