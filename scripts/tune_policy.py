@@ -16,7 +16,8 @@ Run: python3 scripts/tune_policy.py [--seeds 1,2,3] [--random N] [--local N] [--
 
 Every candidate is run with `autoscaler simulate --algorithms policy --json` on every
 built-in trace. The simulator runs the baselines (`hpa`, `step`) with the policy's own
-bounds and queue settings, so a candidate that changes `min`, `max`, `messages_per_instance`
+bounds and `include_in_flight` (their target, messages per instance, is their own: the
+simulator's `--baseline-messages-per-instance`, 1), so a candidate that changes `min`, `max`
 or `include_in_flight` also moves the bar it is measured against. A candidate is therefore
 measured against two sets of baselines, and a goal counts as met only when it is met
 against both:
@@ -140,7 +141,7 @@ def simulate(target, trace, seed, algorithms, options=()):
 
 
 # What the baselines depend on: the bounds and the queue settings they count the backlog by.
-BASELINE_KEYS = ("min", "max", "messages_per_instance", "include_in_flight")
+BASELINE_KEYS = ("min", "max", "include_in_flight")
 _baselines = {}
 
 
@@ -270,9 +271,17 @@ def ratio(value, bar):
     return 1.0 if value == 0 else math.inf
 
 
-def times(value):
-    """A ratio as `1.12x`, with a third decimal where two would round a miss to 1.00."""
-    return f"{value:.3f}x" if round(value, 2) == 1 and value != 1 else f"{value:.2f}x"
+def near(value, bar, decimals=2):
+    """`value` with `decimals` decimals, or more (up to 6) where fewer would print it as
+    its bar: a miss or a pass by a hair must not read as the bar itself."""
+    while decimals < 6 and value != bar and f"{value:.{decimals}f}" == f"{bar:.{decimals}f}":
+        decimals += 1
+    return f"{value:.{decimals}f}"
+
+
+def times(value, bar=1.0):
+    """A ratio as `1.12x`, with more decimals where two would print it as its bar."""
+    return f"{near(value, bar)}x"
 
 
 def with_overrides(target, overrides):
@@ -567,12 +576,12 @@ def step_up_table(results, totals, seeds, target, knobs):
         mean_wait = ratio(p["message_wait_seconds"], total)
         misses = {}
         if conc > STEP_UP_CONC_BOUND:
-            misses["conc"] = (conc, f"conc {conc:.3f}x the oracle's")
+            misses["conc"] = (conc, f"conc {near(conc, STEP_UP_CONC_BOUND, 3)}x the oracle's")
         if mean_wait >= STEP_UP_WAIT:
             misses["wait"] = (mean_wait, f"mean wait {mean_wait:.1f} s")
         print(cells(seed, f"{total:,}", number(p["message_wait_seconds"]), f"{mean_wait:.2f}",
                     number(p["concurrency_seconds"]), number(o["concurrency_seconds"]),
-                    f"{conc:.3f}", p["writes"], reaction(p),
+                    near(conc, STEP_UP_CONC_BOUND, 3), p["writes"], reaction(p),
                     yes_or_no("conc" not in misses, misses.get("conc", (0, ""))[1]),
                     yes_or_no("wait" not in misses, misses.get("wait", (0, ""))[1])))
         cases.append(Case(f"step-up/{seed}", not misses, misses))
@@ -602,12 +611,12 @@ def cadence_table(results, seeds):
         conc = ratio(fast["concurrency_seconds"], slow["concurrency_seconds"])
         misses = {}
         if not fast["message_wait_seconds"] <= 0.5 * slow["message_wait_seconds"]:
-            misses["wait"] = (wait, f"wait {times(wait)}")
+            misses["wait"] = (wait, f"wait {times(wait, 0.5)}")
         if not fast["concurrency_seconds"] <= slow["concurrency_seconds"]:
             misses["conc"] = (conc, f"conc {times(conc)}")
         print(cells(trace, seed, each(r, (FAST, SLOW), lambda x: number(x["message_wait_seconds"])),
-                    f"{wait:.2f}", each(r, (FAST, SLOW), lambda x: number(x["concurrency_seconds"])),
-                    f"{conc:.3f}", each(r, (FAST, SLOW), lambda x: f"{ratio(x['concurrency_seconds'], oracle):.2f}"),
+                    near(wait, 0.5), each(r, (FAST, SLOW), lambda x: number(x["concurrency_seconds"])),
+                    near(conc, 1.0, 3), each(r, (FAST, SLOW), lambda x: f"{ratio(x['concurrency_seconds'], oracle):.2f}"),
                     yes_or_no("wait" not in misses, misses.get("wait", (0, ""))[1]),
                     yes_or_no("conc" not in misses, misses.get("conc", (0, ""))[1])))
         cases.append(Case(f"{trace}/{seed}", not misses, misses))

@@ -565,3 +565,28 @@ fn reaction_counts_the_seconds_from_a_step_up_until_the_reservation_covers_it() 
     assert!(row("policy@60").ends_with(" 60/60"), "{stdout}");
     assert!(row("static:50").ends_with(" 1 never"), "{stdout}");
 }
+
+#[test]
+fn a_drain_time_target_without_a_batch_size_is_noted_as_simulated_with_batches_of_one() {
+    let note = "simulated taking one message per execution (BatchSize 1)";
+    let (code, _, stderr) = simulate(
+        "examples/drain-time-policy.json",
+        "step",
+        &["--algorithms", "policy"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains(note), "{stderr}");
+    // With the batch size given, or with a messages_per_instance target: no note.
+    let dir = scratch("batch");
+    let given = write(
+        &dir,
+        "given.json",
+        r#"{"targets": [{"function": "w", "min": 1, "max": 50,
+            "queue": {"name": "q", "target_wait_seconds": 30, "batch_size": 10}}]}"#,
+    );
+    for policy in [given.as_str(), "examples/recommended-policy.json"] {
+        let (code, _, stderr) = simulate(policy, "step", &["--algorithms", "policy"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(!stderr.contains(note), "{policy}: {stderr}");
+    }
+}

@@ -10,7 +10,7 @@ use super::output::{self, Outcome};
 use super::progress::Progress;
 use super::steps;
 use super::trace;
-use crate::policy::{Policy, PolicyError, QueueGoal, QueueSpec, Target};
+use crate::policy::{Policy, PolicyError, QueueGoal, QueueSpec, Target, WaitGoal};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -102,6 +102,17 @@ pub fn run(args: &Args) -> Result<String, SimulateError> {
     let trace = trace::load(&args.trace, args.seed).map_err(input)?;
     for warning in &alarms.warnings {
         say(&format!("warning: {warning}"));
+    }
+    if let QueueGoal::Wait(WaitGoal {
+        batch_size: None, ..
+    }) = queue.goal
+    {
+        say(
+            "note: the consumer is simulated taking one message per execution (BatchSize 1); \
+             deployed behind an SQS event source mapping, the drain-time proposal uses the \
+             mapping's BatchSize, which shortens the time to drain (docs/simulation.md, \
+             \"Batch size\"): give the queue's \"batch_size\" to see what it then holds",
+        );
     }
     let start = args.start.unwrap_or(algorithms::policy::DEFAULT_START);
     if !target.schedules.is_empty() && args.start.is_none() {
