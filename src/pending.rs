@@ -174,6 +174,20 @@ impl Pending {
                 self.source_plan = plan;
             }
             (event_sources::Observed::NotFollowed(Some(why)), _) => d.reasons.push(why.clone()),
+            // Mappings not followed ("ignore") are left alone, a pause the autoscaler made
+            // before too: said at every evaluation, so that it is not left silently.
+            (event_sources::Observed::NotFollowed(None), _) => {
+                for paused in d.history.event_sources.iter().filter(|r| r.paused) {
+                    d.reasons.push(format!(
+                        "event source {} stays disabled: the autoscaler paused it while it \
+                         followed this target's mappings, and \"event_sources\": \"ignore\" \
+                         leaves them alone; its messages wait in the queue until it is \
+                         enabled by hand, or until the target follows its mappings again, \
+                         which resumes it",
+                        paused.uuid
+                    ));
+                }
+            }
             _ => {}
         }
     }

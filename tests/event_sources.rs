@@ -1329,3 +1329,32 @@ fn a_cap_on_a_mapping_still_updating_waits_for_it_to_settle_and_lowers_it_first(
         "{reasons:#?}"
     );
 }
+
+#[test]
+fn a_consumer_paused_before_a_switch_to_ignore_is_said_to_stay_disabled_at_every_evaluation() {
+    let f = fixture(&breaker_policy(), 10);
+    let m = f.mapping("orders-q", None, true);
+    f.alarm("breaker", Alarm);
+    f.run(alarm_event("breaker", "ALARM")).unwrap();
+    assert_eq!(f.state_of(&m), "Disabled");
+    let ignore =
+        breaker_policy().replace(r#""min": 0,"#, r#""min": 5, "event_sources": "ignore","#);
+    let b = autoscaler(&f.world, &ignore);
+    f.alarm("breaker", Fine);
+    for _ in 0..3 {
+        let outcome = f.run_as(&b, scheduled(), None).unwrap();
+        let reasons = &outcome.decisions[0].reasons;
+        assert!(
+            (reasons.iter()).any(|r| r.contains(&format!("event source {m} stays disabled"))),
+            "{reasons:#?}"
+        );
+    }
+    // Ignored: left alone, and the record kept, so that following again resumes it.
+    assert_eq!(
+        (f.reserved(), f.state_of(&m).as_str()),
+        (Some(5), "Disabled")
+    );
+    assert!(f.records()[0].paused);
+    f.run(scheduled()).unwrap();
+    assert_eq!(f.state_of(&m), "Enabled");
+}
