@@ -140,10 +140,12 @@ impl Pending {
                 reasons: d.reasons.clone(),
                 outcome: ActivityOutcome::Pending,
             };
-            d.history.note_attempt(activity, self.observations.current);
+            let mappings_due = d.desired.filter(|_| self.source_plan.writes());
+            d.history
+                .note_attempt(activity, self.observations.current, mappings_due);
             d.history_changed = true;
         } else if d.history_changed {
-            d.history.settle_pending(self.observations.current);
+            d.history.settle_pending(self.observations.current, None);
         }
     }
 

@@ -305,9 +305,15 @@ impl History {
     }
 
     /// Records an attempted change (pending), settling the previous pending one from
-    /// `current`, the reservation this evaluation read.
-    pub fn note_attempt(&mut self, activity: Activity, current: Option<u32>) {
-        self.settle_pending(current);
+    /// `current`, the reservation this evaluation read, and `mappings_due`
+    /// ([`History::settle_pending`]).
+    pub fn note_attempt(
+        &mut self,
+        activity: Activity,
+        current: Option<u32>,
+        mappings_due: Option<u32>,
+    ) {
+        self.settle_pending(current, mappings_due);
         self.activities.push(activity.bounded());
         self.keep_latest_activities();
     }
@@ -356,21 +362,29 @@ impl History {
         self.earlier_activities.saturating_add(i as u64)
     }
 
-    /// Settles a pending attempt from the reservation a later evaluation read: applied when
-    /// it is at the desired value, unconfirmed otherwise.
-    pub fn settle_pending(&mut self, current: Option<u32>) {
+    /// Settles a pending attempt from what a later evaluation read: applied when the
+    /// reservation is at the desired value, unconfirmed otherwise. `mappings_due` is the
+    /// reservation that evaluation still writes the SQS mappings for, if it writes any: at
+    /// the attempt's own value, the attempt's mapping writes did not all land (a mapping-only
+    /// attempt, whose reservation never changes, would otherwise always read as applied).
+    pub fn settle_pending(&mut self, current: Option<u32>, mappings_due: Option<u32>) {
         if let Some(a) = self
             .activities
             .last_mut()
             .filter(|a| a.outcome == ActivityOutcome::Pending)
         {
-            a.outcome = if current == a.desired {
-                ActivityOutcome::Applied
-            } else {
+            let found = current.map_or("unreserved".into(), |c| c.to_string());
+            a.outcome = if current != a.desired {
                 ActivityOutcome::Unconfirmed(format!(
-                    "the next evaluation found the reservation at {}",
-                    current.map_or("unreserved".into(), |c| c.to_string())
+                    "the next evaluation found the reservation at {found}"
                 ))
+            } else if mappings_due.is_some() && mappings_due == a.desired {
+                ActivityOutcome::Unconfirmed(format!(
+                    "the next evaluation found the reservation at {found}, but its event \
+                     source mappings still to be written"
+                ))
+            } else {
+                ActivityOutcome::Applied
             };
         }
     }
@@ -527,6 +541,33 @@ mod tests {
 
     fn rec(value: u32, until: Option<i64>) -> Recommendation {
         Recommendation { value, until }
+    }
+
+    #[test]
+    fn a_pending_attempt_is_settled_from_the_reservation_and_the_mappings_still_due() {
+        let pending = |previous, desired| History {
+            activities: vec![Activity {
+                at: NOW,
+                trigger: "schedule".into(),
+                previous: Some(previous),
+                desired: Some(desired),
+                reasons: vec![],
+                outcome: ActivityOutcome::Pending,
+            }],
+            ..History::default()
+        };
+        let settled = |mut h: History, current, due| {
+            h.settle_pending(Some(current), due);
+            h.activities[0].outcome.word()
+        };
+        // A scale-out: by its reservation, whatever mappings are due.
+        assert_eq!(settled(pending(5, 10), 10, None), "applied");
+        assert_eq!(settled(pending(5, 10), 7, None), "unconfirmed");
+        // A mapping-only attempt (10 -> 10): applied once nothing is due for its value.
+        assert_eq!(settled(pending(10, 10), 10, None), "applied");
+        assert_eq!(settled(pending(10, 10), 10, Some(10)), "unconfirmed");
+        // Mappings due for another value are a new decision's, not this attempt's.
+        assert_eq!(settled(pending(10, 10), 10, Some(4)), "applied");
     }
 
     #[test]

@@ -1358,3 +1358,61 @@ fn a_consumer_paused_before_a_switch_to_ignore_is_said_to_stay_disabled_at_every
     f.run(scheduled()).unwrap();
     assert_eq!(f.state_of(&m), "Enabled");
 }
+
+#[test]
+fn a_mapping_only_attempt_whose_write_never_landed_is_settled_unconfirmed_not_applied() {
+    let f = fixture(POLICY, 10);
+    let m = f.mapping("orders-q", None, true);
+    // The mapping write fails (not retried), then the outcome's second save fails.
+    f.world.faults.inject(
+        "UpdateEventSourceMapping",
+        None,
+        Some("InvalidParameterValueException"),
+        "injected",
+        Some(1),
+    );
+    f.world.faults.inject_after(
+        1,
+        "PutItem",
+        None,
+        Some("InternalServerError"),
+        "injected",
+        Some(1),
+    );
+    let first = f.run(scheduled());
+    assert!(first.is_err(), "{first:?}");
+    assert_eq!(f.max_of(&m), None, "the mapping was never written");
+    let arn = MemoryLambda::arn("orders");
+    let (h, _) = f.world.state.get(&arn).unwrap();
+    let a = h.activities.last().unwrap().clone();
+    assert_eq!(
+        (a.previous, a.desired),
+        (Some(10), Some(10)),
+        "mapping-only"
+    );
+    assert_eq!(a.outcome, ActivityOutcome::Pending);
+    // The next run writes the mapping (a new attempt) and settles the first one.
+    f.run(scheduled()).unwrap();
+    assert_eq!(f.max_of(&m), Some(10));
+    let (h, _) = f.world.state.get(&arn).unwrap();
+    let ctx = f.world.context(5.0, 50.0, true);
+    let archived = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(
+            ctx.state
+                .as_ref()
+                .unwrap()
+                .archived_activities(&arn, &h, 19),
+        )
+        .unwrap();
+    let first_attempt = archived.last().expect("the first attempt is archived");
+    assert_eq!(first_attempt.at, a.at);
+    // What happened: its mapping write failed. What the history says (it said applied):
+    assert!(
+        matches!(&first_attempt.outcome, ActivityOutcome::Unconfirmed(d)
+            if d.contains("event source mappings still to be written")),
+        "{:?}",
+        first_attempt.outcome
+    );
+}
