@@ -27,9 +27,10 @@ pub struct Hpa<'a> {
     queue: &'a QueueSpec,
     /// (second, unstabilized desired value) of recent evaluations.
     recommendations: Vec<(u64, u64)>,
-    /// (second, replicas added) of recent scale-ups; scale-downs are not rate-limited by
-    /// default, and they would only loosen the scale-up limit.
-    scale_ups: Vec<(u64, u64)>,
+    /// (second, replicas added or, negative, removed) of recent changes: scale-downs are not
+    /// rate-limited by default, but as in the controller they loosen the scale-up limit
+    /// (its period starts from current − added + deleted).
+    changes: Vec<(u64, i64)>,
 }
 
 impl<'a> Hpa<'a> {
@@ -38,7 +39,7 @@ impl<'a> Hpa<'a> {
             target,
             queue,
             recommendations: Vec::new(),
-            scale_ups: Vec::new(),
+            changes: Vec::new(),
         }
     }
 
@@ -73,11 +74,20 @@ impl<'a> Hpa<'a> {
         } else {
             highest_recent.min(current)
         };
+        self.changes
+            .retain(|(at, _)| now - at < SCALE_UP_PERIOD_SECONDS);
         let limited = if stabilized > current {
-            self.scale_ups
-                .retain(|(at, _)| now - at < SCALE_UP_PERIOD_SECONDS);
-            let added: u64 = self.scale_ups.iter().map(|(_, n)| n).sum();
-            let period_start = current - added.min(current);
+            let added: u64 = self
+                .changes
+                .iter()
+                .map(|(_, n)| n.max(&0).unsigned_abs())
+                .sum();
+            let deleted: u64 = self
+                .changes
+                .iter()
+                .map(|(_, n)| n.min(&0).unsigned_abs())
+                .sum();
+            let period_start = (current + deleted).saturating_sub(added);
             let by_percent = (period_start * (100 + SCALE_UP_PERCENT)).div_ceil(100);
             let limit = by_percent.max(period_start + SCALE_UP_PODS).max(current);
             stabilized.min(limit)
@@ -85,8 +95,9 @@ impl<'a> Hpa<'a> {
             stabilized
         };
         let bounded = limited.clamp(u64::from(self.target.min), u64::from(self.target.max));
-        if bounded > current {
-            self.scale_ups.push((now, bounded - current));
+        if bounded != current {
+            // Both at most the target's max, a u32.
+            self.changes.push((now, bounded as i64 - current as i64));
         }
         bounded
     }
@@ -213,5 +224,22 @@ mod tests {
         let q = t.queue.clone().unwrap();
         let mut hpa = Hpa::new(&t, &q);
         assert_eq!(hpa.reservation(&Moment::between_evaluations(7, 9)), 9);
+    }
+
+    #[test]
+    fn a_scale_down_within_the_period_loosens_the_scale_up_limit_as_in_the_controller() {
+        // At 5 s, as hpa@5: the controller starts the period from current - added + deleted,
+        // so after 40 -> 10 at 300 s, a scale-up at 305 s may go to max(2 x 40, 40 + 4) = 80
+        // (not 2 x 10 = 20). At 15 s or more apart, as hpa@15, nothing is in the period.
+        let t = target(1, 1000, 1);
+        let q = t.queue.clone().unwrap();
+        let mut hpa = Hpa::new(&t, &q);
+        assert_eq!(observe(&mut hpa, 0, 40, 40), 40);
+        assert_eq!(observe(&mut hpa, 300, 40, 10), 10);
+        assert_eq!(observe(&mut hpa, 305, 10, 100), 80);
+        let mut hpa = Hpa::new(&t, &q);
+        assert_eq!(observe(&mut hpa, 0, 40, 40), 40);
+        assert_eq!(observe(&mut hpa, 300, 40, 10), 10);
+        assert_eq!(observe(&mut hpa, 315, 10, 100), 20);
     }
 }
