@@ -44,9 +44,13 @@ pub const MAX_PER_MAPPING: u32 = 1000;
 /// What was observed of a target's mappings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Observed {
-    /// The target ignores them (policy `"event_sources": "ignore"`), or no state table
-    /// keeps the records following needs; with the reason to give, if any.
+    /// No state table keeps the records following needs, or the mappings cannot be
+    /// followed; with the reason to give, if any.
     NotFollowed(Option<String>),
+    /// The target ignores them (policy `"event_sources": "ignore"`); the function's
+    /// mappings when the account's listing was read for the targets that follow (so that a
+    /// pause recorded before the switch is known to be over once the mapping is enabled).
+    Ignored(Option<Vec<EventSourceMapping>>),
     /// The mappings could not be listed (why): the reservation acts alone.
     Unreadable(AwsError),
     /// The function's SQS mappings (possibly none).

@@ -76,7 +76,11 @@ impl Shared {
         // No listing: no target follows, or no state table keeps the records following needs
         // (the handler warns about that once).
         match (&self.mappings, target.event_sources) {
-            (None, _) | (_, EventSources::Ignore) => Observed::NotFollowed(None),
+            (Some(Ok(by_function)), EventSources::Ignore) => Observed::Ignored(Some(
+                by_function.get(function_arn).cloned().unwrap_or_default(),
+            )),
+            (_, EventSources::Ignore) => Observed::Ignored(None),
+            (None, _) => Observed::NotFollowed(None),
             (Some(Ok(by_function)), EventSources::Follow) => {
                 Observed::Read(by_function.get(function_arn).cloned().unwrap_or_default())
             }
@@ -102,13 +106,11 @@ pub async fn shared(
     urls: &QueueUrls,
     mappings: &MappingCache,
 ) -> Shared {
-    let follows = ctx.state.is_some()
-        && plan
-            .targets
-            .iter()
-            .any(|t| t.target.event_sources == EventSources::Follow);
+    // A target that ignores its mappings needs the listing too, for a pause recorded before
+    // the switch (kept 5 minutes in a warm container, so about one paged call then).
+    let lists = ctx.state.is_some() && !plan.targets.is_empty();
     let listing = async {
-        if follows {
+        if lists {
             Some(mappings.all(&*ctx.lambda, &*ctx.clock).await)
         } else {
             None

@@ -8,7 +8,7 @@ use crate::observe::Observed;
 use crate::plan::PlannedTarget;
 use crate::ports::{FunctionView, Stored, Version};
 use crate::report::DecisionRecord;
-use crate::state::{Activity, ActivityOutcome, SavedState};
+use crate::state::{Activity, ActivityOutcome, MappingRecord, SavedState};
 
 /// One decided target, waiting to be carried out.
 #[derive(Debug, Clone)]
@@ -176,17 +176,43 @@ impl Pending {
                 self.source_plan = plan;
             }
             (event_sources::Observed::NotFollowed(Some(why)), _) => d.reasons.push(why.clone()),
-            // Mappings not followed ("ignore") are left alone, a pause the autoscaler made
-            // before too: said at every evaluation, so that it is not left silently.
-            (event_sources::Observed::NotFollowed(None), _) => {
+            // Ignored mappings are left alone, a pause the autoscaler made before the switch
+            // too: said at every evaluation while it may still hold, so that it is not left
+            // silently. A listing that shows the mapping enabled (or gone) ends the record:
+            // the pause is over, and following again must not enable a mapping someone
+            // disabled since.
+            (event_sources::Observed::Ignored(listing), _) => {
+                let listing = listing.as_deref();
+                let over = |r: &MappingRecord| {
+                    listing.is_some_and(|mappings| {
+                        (mappings.iter().find(|m| m.uuid == r.uuid))
+                            .is_none_or(|m| !m.is_disabled())
+                    })
+                };
+                let before = d.history.event_sources.clone();
+                for r in d
+                    .history
+                    .event_sources
+                    .iter_mut()
+                    .filter(|r| r.paused && over(r))
+                {
+                    r.paused = false;
+                    r.held = false;
+                }
+                d.history_changed |= d.history.event_sources != before;
                 for paused in d.history.event_sources.iter().filter(|r| r.paused) {
                     d.reasons.push(format!(
-                        "event source {} stays disabled: the autoscaler paused it while it \
+                        "event source {} was paused (disabled) by the autoscaler while it \
                          followed this target's mappings, and \"event_sources\": \"ignore\" \
-                         leaves them alone; its messages wait in the queue until it is \
-                         enabled by hand, or until the target follows its mappings again, \
-                         which resumes it",
-                        paused.uuid
+                         leaves it as it is: {}; following the mappings again resumes it",
+                        paused.uuid,
+                        if listing.is_some() {
+                            "it is still disabled, its messages waiting in the queue until it \
+                             is enabled by hand"
+                        } else {
+                            "unless it was enabled by hand since (no listing was read to tell), \
+                             its messages wait in the queue"
+                        }
                     ));
                 }
             }

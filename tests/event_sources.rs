@@ -600,7 +600,10 @@ fn ignore_leaves_the_mappings_alone() {
     assert_eq!(f.reserved(), Some(3));
     assert_eq!(f.max_of(&m), None);
     assert!(outcome.decisions[0].event_sources.is_empty());
-    assert_eq!(f.world.calls.count("ListEventSourceMappings"), 0);
+    // Listed (once, kept 5 minutes), for a pause recorded before a switch to ignore; never
+    // written.
+    assert_eq!(f.world.calls.count("ListEventSourceMappings"), 1);
+    assert_eq!(f.world.calls.count("UpdateEventSourceMapping"), 0);
 }
 
 #[test]
@@ -1331,7 +1334,7 @@ fn a_cap_on_a_mapping_still_updating_waits_for_it_to_settle_and_lowers_it_first(
 }
 
 #[test]
-fn a_consumer_paused_before_a_switch_to_ignore_is_said_to_stay_disabled_at_every_evaluation() {
+fn a_consumer_paused_before_a_switch_to_ignore_is_said_to_stay_disabled_while_it_is() {
     let f = fixture(&breaker_policy(), 10);
     let m = f.mapping("orders-q", None, true);
     f.alarm("breaker", Alarm);
@@ -1345,7 +1348,8 @@ fn a_consumer_paused_before_a_switch_to_ignore_is_said_to_stay_disabled_at_every
         let outcome = f.run_as(&b, scheduled(), None).unwrap();
         let reasons = &outcome.decisions[0].reasons;
         assert!(
-            (reasons.iter()).any(|r| r.contains(&format!("event source {m} stays disabled"))),
+            (reasons.iter()).any(|r| r.contains(&format!("event source {m} was paused"))
+                && r.contains("it is still disabled")),
             "{reasons:#?}"
         );
     }
@@ -1414,5 +1418,72 @@ fn a_mapping_only_attempt_whose_write_never_landed_is_settled_unconfirmed_not_ap
             if d.contains("event source mappings still to be written")),
         "{:?}",
         first_attempt.outcome
+    );
+}
+
+#[test]
+fn a_pause_recorded_before_a_switch_to_ignore_ends_once_a_listing_shows_the_consumer_enabled() {
+    let f = fixture(&breaker_policy(), 10);
+    let m = f.mapping("orders-q", None, true);
+    f.alarm("breaker", Alarm);
+    f.run(alarm_event("breaker", "ALARM")).unwrap();
+    assert_eq!(f.state_of(&m), "Disabled");
+    let ignore =
+        breaker_policy().replace(r#""min": 0,"#, r#""min": 5, "event_sources": "ignore","#);
+    let b = autoscaler(&f.world, &ignore);
+    f.alarm("breaker", Fine);
+    f.run_as(&b, scheduled(), None).unwrap();
+    // The operator reads the reason and enables the consumer by hand.
+    f.world
+        .lambda
+        .add_mapping("orders", "orders-q", Some(5), true);
+    assert_eq!(f.state_of(&m), "Enabled");
+    // Once the kept listing (5 minutes) is read again, the pause is over.
+    f.world
+        .clock
+        .advance(lambda_autoscaler::mapping_cache::KEPT_FOR);
+    for _ in 0..3 {
+        let outcome = f.run_as(&b, scheduled(), None).unwrap();
+        let reasons = &outcome.decisions[0].reasons;
+        assert!(
+            !(reasons.iter()).any(|r| r.contains(&format!("event source {m} was paused"))),
+            "{reasons:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_consumer_enabled_then_disabled_by_hand_while_ignored_stays_disabled_when_followed_again() {
+    let f = fixture(&breaker_policy(), 10);
+    let m = f.mapping("orders-q", None, true);
+    f.alarm("breaker", Alarm);
+    f.run(alarm_event("breaker", "ALARM")).unwrap();
+    let ignore =
+        breaker_policy().replace(r#""min": 0,"#, r#""min": 5, "event_sources": "ignore","#);
+    let b = autoscaler(&f.world, &ignore);
+    f.alarm("breaker", Fine);
+    f.run_as(&b, scheduled(), None).unwrap();
+    // By hand: enabled (as the reason says), used for weeks, then disabled on purpose.
+    f.world
+        .lambda
+        .add_mapping("orders", "orders-q", Some(5), true);
+    f.world
+        .clock
+        .advance(lambda_autoscaler::mapping_cache::KEPT_FOR);
+    f.run_as(&b, scheduled(), None).unwrap();
+    f.world
+        .lambda
+        .add_mapping("orders", "orders-q", Some(5), false);
+    f.world
+        .clock
+        .advance(lambda_autoscaler::mapping_cache::KEPT_FOR);
+    f.run_as(&b, scheduled(), None).unwrap();
+    // The target follows its mappings again (a fresh container lists the account).
+    let c = autoscaler(&f.world, &breaker_policy());
+    f.run_as(&c, scheduled(), None).unwrap();
+    assert_eq!(
+        f.state_of(&m),
+        "Disabled",
+        "one disabled by hand stays disabled (docs/policy.md)"
     );
 }
