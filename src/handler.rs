@@ -366,26 +366,29 @@ impl Autoscaler {
                 let read = read.clone();
                 async move {
                     for (c, chunk) in plan.targets.chunks(TARGETS_PER_CHUNK).enumerate() {
+                        // A change in flight when its target was read is waited for and read
+                        // again, even if its lease ends while the rest of the chunk is read.
+                        let read_at = ctx.clock.epoch_seconds();
                         let observed =
                             observe::chunk(chunk, ctx, concurrency, deadline.as_ref(), own).await;
                         let reads = (c * TARGETS_PER_CHUNK..).zip(chunk.iter().zip(observed));
-                        let now = ctx.clock.epoch_seconds();
                         let (ready, wait) =
-                            observe::set_apart_changes_in_flight(reads.collect(), now);
+                            observe::set_apart_changes_in_flight(reads.collect(), read_at);
                         // The evaluations outlive the reads: sending cannot fail.
                         let _ = read.send(ready);
                         if !wait.is_empty() {
-                            let _ = in_flight.send(wait);
+                            let _ = in_flight.send((read_at, wait));
                         }
                     }
                 }
             };
             let after_changes_in_flight = async move {
-                while let Some(wait) = waiting.recv().await {
-                    observe::after_changes_in_flight(wait, ctx, deadline.as_ref(), |settled| {
+                while let Some((read_at, wait)) = waiting.recv().await {
+                    let emit = |settled| {
                         let _ = read.send(settled);
-                    })
-                    .await;
+                    };
+                    observe::after_changes_in_flight(wait, read_at, ctx, deadline.as_ref(), emit)
+                        .await;
                 }
             };
             let read_targets = async {
@@ -601,11 +604,12 @@ impl Autoscaler {
         fresh.view = None;
         fresh.stored = None;
         let targets = std::slice::from_ref(&fresh);
+        let read_at = self.ctx.clock.epoch_seconds();
         let read = observe::chunk(targets, &self.ctx, 1, deadline.as_ref(), None).await;
         let reads = read.into_iter().map(|o| ((), (&fresh, o))).collect();
         let mut observed = None;
-        observe::after_changes_in_flight(reads, &self.ctx, deadline.as_ref(), |mut settled| {
-            observed = settled.pop();
+        observe::after_changes_in_flight(reads, read_at, &self.ctx, deadline.as_ref(), |mut s| {
+            observed = s.pop();
         })
         .await;
         let observed = match observed {

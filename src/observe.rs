@@ -396,17 +396,19 @@ fn in_flight_until(read: &Read, now: i64) -> Option<i64> {
 /// waits for its own change, the shortest wait first, and goes to `emit` as soon as it is
 /// read again: a cap whose lease ends in a second is not held for another target's longer
 /// one. A target whose own wait the deadline does not allow is left to the next run, with
-/// the reason. Each read keeps its tag `T` (the caller's order).
+/// the reason. Each read keeps its tag `T` (the caller's order). `read_at` is when the reads
+/// began (epoch seconds): a change in flight then is read again even if its lease has ended
+/// since, for the reservation read during the lease may predate its landing.
 pub async fn after_changes_in_flight<'a, T>(
     reads: Tagged<'a, T>,
+    read_at: i64,
     ctx: &Context,
     deadline: Option<&Deadline>,
     mut emit: impl FnMut(Tagged<'a, T>),
 ) {
-    let now = ctx.clock.epoch_seconds();
     let (mut waiting, ready): (Vec<_>, Vec<_>) = reads
         .into_iter()
-        .map(|read| (in_flight_until(&read.1, now), read))
+        .map(|read| (in_flight_until(&read.1, read_at), read))
         .partition(|(until, _)| until.is_some());
     if !ready.is_empty() {
         emit(ready.into_iter().map(|(_, read)| read).collect());

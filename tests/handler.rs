@@ -2249,3 +2249,69 @@ fn each_target_waits_for_its_own_writers_lease_not_the_longest_in_its_chunk() {
     );
     assert!(at("GetFunction", "orders") < at("PutFunctionConcurrency", "orders"));
 }
+
+/// 101 targets with a cap of 10 (two chunks). `t0` (chunk 1) has another writer's attempt
+/// saved just now (12 s of lease); `t100` (chunk 2) one saved 10 s ago (2 s left), whose
+/// write (5 -> 20) lands 1 s into the run: after this run read t100, before its lease ended.
+#[test]
+fn a_target_whose_writers_lease_ends_while_others_are_waited_for_is_read_again_not_decided_stale() {
+    let targets: Vec<String> = (0..101)
+        .map(|i| {
+            format!(
+                r#"{{ "function": "t{i}", "min": 2, "max": 100, "tolerance": 0,
+                "scale_out_cooldown_seconds": 0, "scale_in_cooldown_seconds": 0,
+                "scale_in_stabilization_seconds": 0,
+                "alarms": [ {{ "name": "db", "on_alarm": {{ "cap": 10 }} }} ] }}"#
+            )
+        })
+        .collect();
+    let policy = format!(r#"{{"targets": [{}]}}"#, targets.join(","));
+    let settings = Settings {
+        get_function_rps: 10_000.0,
+        ..Settings::default()
+    };
+    let f = fixture_with(&policy, settings, true).alarms(&[("db", Alarm)]);
+    for i in 0..101 {
+        f.world
+            .lambda
+            .add(&format!("t{i}"), Some(5), &[("autoscaler:enabled", "true")]);
+    }
+    let pending = |at: i64| History {
+        activities: vec![Activity {
+            at,
+            trigger: "queue".into(),
+            previous: Some(5),
+            desired: Some(20),
+            reasons: vec![],
+            outcome: ActivityOutcome::Pending,
+        }],
+        ..History::default()
+    };
+    for (function, at) in [("t0", NOW), ("t100", NOW - 10)] {
+        f.world.state.put_as(
+            &MemoryLambda::arn(function),
+            pending(at),
+            Some(lambda_autoscaler::lease::Written { at, ours: false }),
+        );
+    }
+    f.world.lambda.land_at("t100", 20, Duration::from_secs(1));
+    let outcome = f.run_until(alarm_event("db", "ALARM"), Some(40.0)).unwrap();
+    let t100 = outcome
+        .decisions
+        .iter()
+        .find(|d| d.function == "t100")
+        .unwrap();
+    let gets = f.calls_of("GetFunction");
+    assert_eq!(
+        gets.iter().filter(|r| r.as_str() == "t100").count(),
+        2,
+        "read, then read again after its lease: {:#?}",
+        t100.reasons
+    );
+    // t0 was read again after its lease (its writer's 20 never landed): 5, within the cap.
+    assert_eq!(f.reserved("t0"), Some(5));
+    // t100 too, after its lease, which had ended by the time t0's wait was over: its
+    // writer's 20 had landed, and the cap brings it down (it was decided from the 5 read
+    // during the lease, and left at 20 over the cap of 10).
+    assert_eq!(f.reserved("t100"), Some(10), "t100 left above its cap");
+}
