@@ -548,6 +548,16 @@ impl Writer<'_> {
             Err(error) if error.kind() == ErrorKind::AccessDenied => {
                 event_sources::Observed::from_list_error(&error)
             }
+            Err(error) if p.forgets_a_pause() => {
+                p.keep_recorded_pauses(format!(
+                    "listing the function's mappings again failed ({error}): a pause the \
+                     autoscaler recorded is kept until a current listing shows the mapping \
+                     enabled (the account's listing, up to {} s old, may predate it); the \
+                     next evaluation lists them again",
+                    crate::mapping_cache::KEPT_FOR.as_secs()
+                ));
+                return;
+            }
             Err(error) => {
                 p.note(format!(
                     "listing the function's mappings again failed ({error}): the account's \

@@ -39,6 +39,9 @@ pub struct Pending {
     /// The account's headroom the decision was last made with, if any: a decision made
     /// again for another reason (its mappings listed anew) keeps it.
     headroom: Option<Headroom>,
+    /// Set when the function's mappings could not be listed again before a recorded pause
+    /// would be forgotten: the plans keep the saved pauses ([`Self::keep_recorded_pauses`]).
+    pauses_unconfirmed: bool,
 }
 
 impl Pending {
@@ -66,6 +69,7 @@ impl Pending {
             notes: Vec::new(),
             written_before: Vec::new(),
             headroom: None,
+            pauses_unconfirmed: false,
         };
         pending.plan_sources();
         pending.note_activity();
@@ -169,7 +173,16 @@ impl Pending {
                     held: d.explicit_pause,
                     ceiling: self.planned.target.event_source_ceiling,
                 };
-                let plan = event_sources::plan(mappings, &saved, plan_for);
+                let mut plan = event_sources::plan(mappings, &saved, plan_for);
+                if self.pauses_unconfirmed {
+                    let recorded = self.observations.saved.event_sources();
+                    for r in &mut plan.records {
+                        if let Some(kept) = recorded.iter().find(|s| s.uuid == r.uuid && s.paused) {
+                            r.paused = true;
+                            r.held = kept.held;
+                        }
+                    }
+                }
                 d.history_changed |= plan.records != saved;
                 d.history.event_sources = plan.records.clone();
                 d.reasons.extend(plan.reasons.iter().cloned());
@@ -246,6 +259,16 @@ impl Pending {
         (self.observations.saved.event_sources().iter())
             .filter(|saved| saved.paused)
             .any(|saved| planned.iter().any(|r| r.uuid == saved.uuid && !r.paused))
+    }
+
+    /// Keeps the saved pauses in this decision's plans, now and if decided again: the
+    /// function's mappings could not be listed again, and the kept listing that shows them
+    /// enabled may predate the pause ([`Self::forgets_a_pause`]); the next evaluation tries
+    /// again.
+    pub fn keep_recorded_pauses(&mut self, why: String) {
+        self.pauses_unconfirmed = true;
+        self.note(why);
+        self.decide_again();
     }
 
     /// The target as carrying out this decision left it, given the version its history had

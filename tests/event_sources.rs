@@ -1487,3 +1487,50 @@ fn a_consumer_enabled_then_disabled_by_hand_while_ignored_stays_disabled_when_fo
         "one disabled by hand stays disabled (docs/policy.md)"
     );
 }
+
+#[test]
+fn a_pause_is_kept_when_the_listing_that_would_confirm_its_end_fails() {
+    let f = fixture(&breaker_policy(), 10);
+    let m = f.mapping("orders-q", None, true);
+    let b = autoscaler(&f.world, &breaker_policy());
+    f.run_as(&b, scheduled(), None).unwrap();
+    f.alarm("breaker", Alarm);
+    f.run(alarm_event("breaker", "ALARM")).unwrap();
+    assert_eq!(f.state_of(&m), "Disabled");
+    f.world.faults.inject(
+        "UpdateEventSourceMapping",
+        None,
+        Some("ResourceInUseException"),
+        "still disabling",
+        Some(4),
+    );
+    f.alarm("breaker", Fine);
+    let _ = f.run(scheduled());
+    assert!(f.records()[0].paused, "still recorded as paused");
+    // B's re-list before forgetting is throttled through its 4 attempts: its own listing,
+    // 3 minutes old, shows the mapping enabled, but the pause is kept.
+    f.world.faults.inject(
+        "ListEventSourceMappings",
+        None,
+        Some("TooManyRequestsException"),
+        "Rate exceeded",
+        Some(4),
+    );
+    let outcome = f.run_as(&b, scheduled(), None).unwrap();
+    let reasons = &outcome.decisions[0].reasons;
+    assert!(
+        (reasons.iter()).any(|r| r.contains("a pause the autoscaler recorded is kept")),
+        "{reasons:#?}"
+    );
+    assert!(f.records()[0].paused, "{:?}", f.records());
+    for _ in 0..6 {
+        f.run(scheduled()).unwrap();
+        f.run_as(&b, scheduled(), None).unwrap();
+    }
+    assert_eq!(
+        f.state_of(&m),
+        "Enabled",
+        "the consumer the autoscaler paused must be resumed; records {:?}",
+        f.records()
+    );
+}
