@@ -663,6 +663,7 @@ impl Writer<'_> {
                          could not be"
                             .into(),
                     );
+                    within = false;
                     unfinished = Some(error);
                 }
                 Some(error) => {
@@ -904,7 +905,7 @@ impl Writer<'_> {
             let Some(update) = change.update().filter(|_| this_turn(change)) else {
                 continue;
             };
-            let mut waited = false;
+            let (mut waited, mut resent) = (false, false);
             let (result, by_deadline) = loop {
                 let start_by = self.start_by(p).await?;
                 let (fence, by_deadline) = self.write_fence(start_by, then);
@@ -922,21 +923,26 @@ impl Writer<'_> {
                 let in_progress = matches!(&result, Err(e) if e.kind() == ErrorKind::InProgress);
                 if in_progress && change.lowers() && !waited {
                     waited = true;
-                    if self
-                        .settle(std::slice::from_ref(&change.uuid))
-                        .await
-                        .is_ok()
-                    {
-                        record.reasons.push(format!(
-                            "event source {} was still updating: its write waited for it to \
-                             settle and was sent again",
-                            change.uuid
-                        ));
-                        continue;
+                    match self.settle(std::slice::from_ref(&change.uuid)).await {
+                        Ok(None) => {
+                            resent = true;
+                            continue;
+                        }
+                        // Not watched: nothing to wait for, and a resend would meet the same
+                        // update; the failure is reported below.
+                        Ok(Some(unwatched)) => record.reasons.push(unwatched),
+                        Err(_) => {}
                     }
                 }
                 break (result, by_deadline);
             };
+            if resent && result.is_ok() {
+                record.reasons.push(format!(
+                    "event source {} was still updating: its write waited for it to settle \
+                     and was sent again",
+                    change.uuid
+                ));
+            }
             let report = &mut record.event_sources[i];
             match result {
                 Err(error) if self.stopped_by_deadline(&error, by_deadline) => {
@@ -998,14 +1004,31 @@ impl Writer<'_> {
     /// role that may not read a mapping (`AccessDenied`) cannot watch it settle, and as
     /// everywhere else a missing mapping permission does not block the reservation.
     async fn settle(&mut self, uuids: &[String]) -> Result<Option<String>, String> {
+        let began = self.ctx.clock.elapsed();
+        let settled = self.settle_rounds(uuids).await;
+        // All of it counts, the paced reads too: the targets behind waited as long.
+        if self.deadline.is_some() {
+            self.settle_waited += self.ctx.clock.elapsed().saturating_sub(began);
+        }
+        settled
+    }
+
+    async fn settle_rounds(&mut self, uuids: &[String]) -> Result<Option<String>, String> {
         let clock = self.ctx.clock.clone();
         let began = clock.elapsed();
         let mut waiting: Vec<String> = uuids.to_vec();
         let mut last_state = "Updating".to_owned();
         let mut unwatched = None;
+        // With a deadline, the run's settle budget counts the reads as well as the waits.
+        let within_budget = |this: &Self, more: Duration| {
+            this.deadline.is_none()
+                || this.settle_waited + clock.elapsed().saturating_sub(began) + more
+                    <= SETTLE_BUDGET
+        };
         // The first round too: the deadline's check before the writes did not count it.
         if let Some(deadline) = self.deadline {
-            if !deadline.allows(&*clock, self.settle_round(waiting.len())) {
+            let round = self.settle_round(waiting.len());
+            if !deadline.allows(&*clock, round) || !within_budget(self, Duration::ZERO) {
                 return Err(last_state);
             }
         }
@@ -1039,8 +1062,7 @@ impl Writer<'_> {
             let need = SETTLE_POLL + self.settle_round(waiting.len());
             let allowed = match self.deadline {
                 Some(deadline) => {
-                    deadline.allows(&*clock, need)
-                        && self.settle_waited + SETTLE_POLL <= SETTLE_BUDGET
+                    deadline.allows(&*clock, need) && within_budget(self, SETTLE_POLL)
                 }
                 None => clock.elapsed().saturating_sub(began) + SETTLE_POLL <= SETTLE_LIMIT,
             };
@@ -1048,7 +1070,6 @@ impl Writer<'_> {
                 return Err(last_state);
             }
             clock.sleep(SETTLE_POLL).await;
-            self.settle_waited += SETTLE_POLL;
         }
     }
 

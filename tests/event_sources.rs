@@ -1534,3 +1534,119 @@ fn a_pause_is_kept_when_the_listing_that_would_confirm_its_end_fails() {
         f.records()
     );
 }
+
+fn settle_budget_case(mappings: usize, throttles: u32) -> (Duration, Duration) {
+    let mut targets = vec![
+        json!({"function": "orders", "min": 2, "max": 15, "tolerance": 0,
+        "scale_in_cooldown_seconds": 0, "scale_in_stabilization_seconds": 0}),
+    ];
+    for i in 2..=100 {
+        targets.push(json!({"function": format!("f{i}"), "min": 1, "max": 100}));
+    }
+    targets.push(json!({"function": "payments", "min": 1, "max": 100,
+        "alarms": [{"name": "db", "on_alarm": {"cap": 3}}]}));
+    let policy = json!({"targets": targets}).to_string();
+    let f = fixture(&policy, 20);
+    let per = 20 / mappings as u32;
+    for i in 0..mappings {
+        f.mapping(&format!("orders-q{i}"), Some(per), true);
+    }
+    for i in 2..=100 {
+        f.world.lambda.add(&format!("f{i}"), Some(5), &[]);
+    }
+    f.world.lambda.add("payments", Some(50), &[]);
+    f.world.lambda.set_mapping_settle_reads(10_000);
+    if throttles > 0 {
+        f.world.faults.inject(
+            "UpdateEventSourceMapping",
+            None,
+            Some("TooManyRequestsException"),
+            "Rate exceeded",
+            Some(throttles),
+        );
+    }
+    f.alarm("db", Alarm);
+    let outcome = f.run_until(scheduled(), Some(60.0)).unwrap();
+    let orders = outcome
+        .decisions
+        .iter()
+        .find(|d| d.function == "orders")
+        .unwrap();
+    assert!(
+        (orders.reasons.iter()).any(|r| r.contains("a mapping is still Updating")),
+        "{:#?}",
+        orders.reasons
+    );
+    assert_eq!(f.world.lambda.reserved("payments"), Some(3));
+    let calls = f.world.calls.all();
+    let read = calls
+        .iter()
+        .find(|c| c.operation == "BatchGetItem" && c.resource.ends_with("function:payments"))
+        .unwrap()
+        .at;
+    let capped = calls
+        .iter()
+        .find(|c| c.operation == "PutFunctionConcurrency" && c.resource == "payments")
+        .unwrap()
+        .at;
+    // The cap waits for the scale-in's own writes (one target at a time), then for its
+    // settling: from the later of its read and those writes.
+    let lowered = (calls.iter())
+        .filter(|c| c.operation == "UpdateEventSourceMapping" && c.at < capped)
+        .map(|c| c.at)
+        .max()
+        .unwrap_or_default();
+    (read.max(lowered), capped)
+}
+
+/// The run's settle budget counts the paced reads of settling mappings, not only the waits
+/// between them: five mappings, and a pacer slowed by throttles, held a cap read later for
+/// 7 and 25 s (from its read).
+#[test]
+fn the_settle_budget_counts_the_reads_of_settling_mappings_too() {
+    let (read, capped) = settle_budget_case(5, 0);
+    let (read2, capped2) = settle_budget_case(5, 2);
+    assert!(
+        capped - read < lambda_autoscaler::apply::SETTLE_BUDGET + Duration::from_secs(2)
+            && capped2 - read2 < lambda_autoscaler::apply::SETTLE_BUDGET + Duration::from_secs(2),
+        "cap delayed {:?} / {:?} (throttled pacer)",
+        capped - read,
+        capped2 - read2
+    );
+}
+
+#[test]
+fn a_cap_whose_mapping_cannot_be_read_is_not_said_to_have_waited_for_it() {
+    let f = fixture(POLICY, 20);
+    let m = f.mapping("orders-q", Some(20), true);
+    f.world.lambda.set_mapping_settle_reads(8);
+    f.alarm("backlog", Fine);
+    f.run_until(alarm_event("backlog", "OK"), Some(10.0))
+        .unwrap();
+    assert_eq!(f.state_of(&m), "Updating");
+    f.fail("GetEventSourceMapping", "AccessDeniedException");
+    f.clear();
+    f.alarm("db", Alarm);
+    let trigger = lambda_autoscaler::trigger::parse_event(&alarm_event("db", "ALARM")).unwrap();
+    let (outcome, error) = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f.autoscaler.handle_reporting(trigger, None))
+        .unwrap();
+    let reasons = &outcome.decisions[0].reasons;
+    assert!(error.is_some(), "the mapping's failure is reported");
+    // Protection first: lowered, while the mapping could not be.
+    assert_eq!((f.reserved(), f.max_of(&m)), (Some(3), Some(15)));
+    assert!(
+        !(reasons.iter()).any(|r| r.contains("its write waited for it to settle")),
+        "claims a wait that never happened: {reasons:#?}"
+    );
+    assert!(
+        (reasons.iter()).any(|r| r.contains("lambda:GetEventSourceMapping")),
+        "{reasons:#?}"
+    );
+    assert!(
+        !(reasons.iter()).any(|r| r.contains("keeps the mappings within the reservation")),
+        "{reasons:#?}"
+    );
+}
