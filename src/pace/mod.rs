@@ -37,7 +37,7 @@ pub const LEASE_PASSED: &str = "LeaseStartPassed";
 
 /// How long the pacer goes without a throttled call before it raises a lowered budget by
 /// one step ([`Pacer::throttled`]).
-pub const RECOVERY_STEP: Duration = Duration::from_secs(10);
+pub const RECOVERY_STEP: Duration = Duration::from_secs(30);
 
 /// At most `rate` call starts in any second (a sliding window), so a call that follows a
 /// quiet spell starts at once: a cold container lists the account's event source mappings
@@ -53,7 +53,9 @@ pub const RECOVERY_STEP: Duration = Duration::from_secs(10);
 /// call means the account's quota is spent by someone else, a deployment say, and the
 /// autoscaler's share only adds to their failures. Each throttle halves the calls allowed
 /// per window (at most once a window, down to one), and every [`RECOVERY_STEP`] without a
-/// throttle gives back a tenth of the budget (at least one call), up to the budget.
+/// throttle gives back a tenth of the budget (at least one call), up to the budget. It never
+/// goes below one call per window: a budget (or a watching deployment's part of it) of one
+/// call a second or less does not slow.
 pub struct Pacer {
     /// The budget: at most this many starts in any `window`, unthrottled.
     calls: usize,
@@ -111,7 +113,8 @@ impl Pacer {
                 let step = self.calls.div_ceil(10);
                 let raised = (limit.calls as u128 + steps * step as u128).min(self.calls as u128);
                 limit.calls = raised as usize;
-                limit.changed_at = now;
+                // The part of a step already waited counts towards the next.
+                limit.changed_at += RECOVERY_STEP * u32::try_from(steps).unwrap_or(u32::MAX);
                 if limit.calls == self.calls {
                     tracing::info!(
                         calls = limit.calls,
@@ -514,7 +517,8 @@ mod tests {
         pacer.throttled(clock.elapsed(), clock.elapsed());
         let at = starts(&pacer, &clock, 3).await;
         assert_eq!(most_in(&at, second), 1, "{at:?}");
-        // Each 10 s without a throttle gives back one call (a tenth of 5, rounded up)...
+        // Each RECOVERY_STEP without a throttle gives back one call (a tenth of 5, rounded
+        // up)...
         clock.advance(RECOVERY_STEP);
         assert_eq!(pacer.interval(&clock), Duration::from_millis(500));
         // ... up to the budget, never beyond.
@@ -522,6 +526,22 @@ mod tests {
         assert_eq!(pacer.interval(&clock), Duration::from_millis(200));
         let at = starts(&pacer, &clock, 10).await;
         assert_eq!(most_in(&at, second), 5, "{at:?}");
+    }
+
+    #[tokio::test]
+    async fn recovery_counts_the_part_of_a_step_already_waited() {
+        let clock = ManualClock::new(0);
+        let pacer = Pacer::per_second(5.0);
+        pacer.throttled(Duration::ZERO, Duration::ZERO); // 5 -> 2
+        // Looked at every two thirds of a step: three steps after 3 steps' time, not 2.
+        for _ in 0..4 {
+            clock.advance(RECOVERY_STEP * 2 / 3);
+            let _ = pacer.interval(&clock);
+        }
+        // 8/3 steps: two given back (4 calls), the third due at 3 steps.
+        assert_eq!(pacer.interval(&clock), Duration::from_millis(250));
+        clock.advance(RECOVERY_STEP / 3);
+        assert_eq!(pacer.interval(&clock), Duration::from_millis(200));
     }
 
     #[tokio::test]
