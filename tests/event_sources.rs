@@ -1604,14 +1604,20 @@ fn settle_budget_case(mappings: usize, throttles: u32) -> (Duration, Duration) {
 /// 7 and 25 s (from its read).
 #[test]
 fn the_settle_budget_counts_the_reads_of_settling_mappings_too() {
+    use lambda_autoscaler::apply::SETTLE_BUDGET;
     let (read, capped) = settle_budget_case(5, 0);
-    let (read2, capped2) = settle_budget_case(5, 2);
     assert!(
-        capped - read < lambda_autoscaler::apply::SETTLE_BUDGET + Duration::from_secs(2)
-            && capped2 - read2 < lambda_autoscaler::apply::SETTLE_BUDGET + Duration::from_secs(2),
-        "cap delayed {:?} / {:?} (throttled pacer)",
-        capped - read,
-        capped2 - read2
+        capped - read < SETTLE_BUDGET + Duration::from_secs(2),
+        "{:?}",
+        capped - read
+    );
+    // With the pacer slowed to a call a second by the throttles, the cap's own paced calls
+    // (listing its mappings, its write) take a second each after the budget.
+    let (read, capped) = settle_budget_case(5, 2);
+    assert!(
+        capped - read < SETTLE_BUDGET + Duration::from_secs(3),
+        "{:?}",
+        capped - read
     );
 }
 
