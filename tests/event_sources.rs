@@ -1167,20 +1167,20 @@ fn a_cap_whose_mapping_writes_meet_the_deadline_still_writes_its_reservation() {
     }
 }
 
-#[test]
-fn a_pause_is_forgotten_only_after_a_current_listing_not_another_containers_stale_one() {
+/// A breaker paused the consumer (container A, t=60), after container B (another warm
+/// instance of the same function) listed the account with it enabled (t=0); when the breaker
+/// closed (t=120), A raised the reservation and its resume failed (on AWS: the mapping still
+/// Disabling, ResourceInUseException through the 4 quick attempts). The record says paused;
+/// B's listing, kept 5 minutes, says enabled. Returns the fixture, the mapping and B.
+fn a_pause_whose_resume_failed_and_another_containers_listing() -> (Fixture, String, Autoscaler) {
     let f = fixture(&breaker_policy(), 10);
     let m = f.mapping("orders-q", None, true);
-    // Container B (another warm instance of the same function) lists the account at t=0.
     let b = autoscaler(&f.world, &breaker_policy());
     f.run_as(&b, scheduled(), None).unwrap();
     assert_eq!(f.state_of(&m), "Enabled");
-    // Container A: the breaker pauses the consumer (t=60).
     f.alarm("breaker", Alarm);
     f.run(alarm_event("breaker", "ALARM")).unwrap();
     assert_eq!(f.state_of(&m), "Disabled");
-    // t=120: the breaker closes; A raises the reservation, its resume fails (on AWS: the
-    // mapping is still Disabling, ResourceInUseException through the 4 quick attempts).
     f.world.faults.inject(
         "UpdateEventSourceMapping",
         None,
@@ -1192,6 +1192,12 @@ fn a_pause_is_forgotten_only_after_a_current_listing_not_another_containers_stal
     let _ = f.run(scheduled());
     assert_eq!(f.state_of(&m), "Disabled");
     assert!(f.records()[0].paused, "still recorded as paused");
+    (f, m, b)
+}
+
+#[test]
+fn a_pause_is_forgotten_only_after_a_current_listing_not_another_containers_stale_one() {
+    let (f, m, b) = a_pause_whose_resume_failed_and_another_containers_listing();
     // t=180: B's scheduled run: its listing, 3 minutes old (kept 5), has the mapping enabled.
     f.run_as(&b, scheduled(), None).unwrap();
     assert!(
@@ -1490,23 +1496,7 @@ fn a_consumer_enabled_then_disabled_by_hand_while_ignored_stays_disabled_when_fo
 
 #[test]
 fn a_pause_is_kept_when_the_listing_that_would_confirm_its_end_fails() {
-    let f = fixture(&breaker_policy(), 10);
-    let m = f.mapping("orders-q", None, true);
-    let b = autoscaler(&f.world, &breaker_policy());
-    f.run_as(&b, scheduled(), None).unwrap();
-    f.alarm("breaker", Alarm);
-    f.run(alarm_event("breaker", "ALARM")).unwrap();
-    assert_eq!(f.state_of(&m), "Disabled");
-    f.world.faults.inject(
-        "UpdateEventSourceMapping",
-        None,
-        Some("ResourceInUseException"),
-        "still disabling",
-        Some(4),
-    );
-    f.alarm("breaker", Fine);
-    let _ = f.run(scheduled());
-    assert!(f.records()[0].paused, "still recorded as paused");
+    let (f, m, b) = a_pause_whose_resume_failed_and_another_containers_listing();
     // B's re-list before forgetting is throttled through its 4 attempts: its own listing,
     // 3 minutes old, shows the mapping enabled, but the pause is kept.
     f.world.faults.inject(

@@ -2165,6 +2165,28 @@ fn a_headroom_read_after_all_takes_back_the_note_that_it_was_unknown() {
     );
 }
 
+/// Another writer's scale-out 5 -> 20 of each function, saved at its time and still pending.
+fn another_writers_scale_out_saved(f: &Fixture, saved: &[(&str, i64)]) {
+    for &(function, at) in saved {
+        let history = History {
+            activities: vec![Activity {
+                at,
+                trigger: "queue".into(),
+                previous: Some(5),
+                desired: Some(20),
+                reasons: vec![],
+                outcome: ActivityOutcome::Pending,
+            }],
+            ..History::default()
+        };
+        f.world.state.put_as(
+            &MemoryLambda::arn(function),
+            history,
+            Some(lambda_autoscaler::lease::Written { at, ours: false }),
+        );
+    }
+}
+
 /// Two capped targets, each with another writer's attempt pending: `orders` saved just now
 /// (12 s of lease left), `billing` 10 s ago (2 s left).
 fn two_caps_behind_other_writers_attempts() -> Fixture {
@@ -2179,24 +2201,7 @@ fn two_caps_behind_other_writers_attempts() -> Fixture {
     let f = fixture(TWO_CAPS)
         .functions(&[("orders", Some(5)), ("billing", Some(5))])
         .alarms(&[("db", Alarm)]);
-    let pending = |at: i64| History {
-        activities: vec![Activity {
-            at,
-            trigger: "queue".into(),
-            previous: Some(5),
-            desired: Some(20),
-            reasons: vec![],
-            outcome: ActivityOutcome::Pending,
-        }],
-        ..History::default()
-    };
-    for (function, at) in [("orders", NOW), ("billing", NOW - 10)] {
-        f.world.state.put_as(
-            &MemoryLambda::arn(function),
-            pending(at),
-            Some(lambda_autoscaler::lease::Written { at, ours: false }),
-        );
-    }
+    another_writers_scale_out_saved(&f, &[("orders", NOW), ("billing", NOW - 10)]);
     f
 }
 
@@ -2276,24 +2281,7 @@ fn a_target_whose_writers_lease_ends_while_others_are_waited_for_is_read_again_n
             .lambda
             .add(&format!("t{i}"), Some(5), &[("autoscaler:enabled", "true")]);
     }
-    let pending = |at: i64| History {
-        activities: vec![Activity {
-            at,
-            trigger: "queue".into(),
-            previous: Some(5),
-            desired: Some(20),
-            reasons: vec![],
-            outcome: ActivityOutcome::Pending,
-        }],
-        ..History::default()
-    };
-    for (function, at) in [("t0", NOW), ("t100", NOW - 10)] {
-        f.world.state.put_as(
-            &MemoryLambda::arn(function),
-            pending(at),
-            Some(lambda_autoscaler::lease::Written { at, ours: false }),
-        );
-    }
+    another_writers_scale_out_saved(&f, &[("t0", NOW), ("t100", NOW - 10)]);
     f.world.lambda.land_at("t100", 20, Duration::from_secs(1));
     let outcome = f.run_until(alarm_event("db", "ALARM"), Some(40.0)).unwrap();
     let t100 = outcome

@@ -532,8 +532,8 @@ mod tests {
     async fn recovery_counts_the_part_of_a_step_already_waited() {
         let clock = ManualClock::new(0);
         let pacer = Pacer::per_second(5.0);
-        pacer.throttled(Duration::ZERO, Duration::ZERO); // 5 -> 2
-                                                         // Looked at every two thirds of a step: three steps after 3 steps' time, not 2.
+        // Throttled: 5 -> 2. Looked at every two thirds of a step from then on.
+        pacer.throttled(Duration::ZERO, Duration::ZERO);
         for _ in 0..4 {
             clock.advance(RECOVERY_STEP * 2 / 3);
             let _ = pacer.interval(&clock);
