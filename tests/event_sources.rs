@@ -1222,58 +1222,13 @@ fn scale_ins_waiting_for_their_mappings_to_settle_hold_a_cap_read_later_only_bri
     // Target 1: `orders`, above its max (20 > 15): a plain scale-in, whose mapping update
     // stays `Updating` (real AWS answers `Updating`; here it never settles within the run).
     // Targets 2..=100: steady. Target 101: `payments`, whose `db` alarm caps it at 3.
-    let mut targets = vec![
-        json!({"function": "orders", "min": 2, "max": 15, "tolerance": 0,
-        "scale_in_cooldown_seconds": 0, "scale_in_stabilization_seconds": 0}),
-    ];
-    for i in 2..=100 {
-        targets.push(json!({"function": format!("f{i}"), "min": 1, "max": 100}));
-    }
-    targets.push(json!({"function": "payments", "min": 1, "max": 100,
-        "alarms": [{"name": "db", "on_alarm": {"cap": 3}}]}));
-    let policy = json!({"targets": targets}).to_string();
-    let f = fixture(&policy, 20);
-    let m = f.mapping("orders-q", Some(20), true);
-    for i in 2..=100 {
-        f.world.lambda.add(&format!("f{i}"), Some(5), &[]);
-    }
-    f.world.lambda.add("payments", Some(50), &[]);
-    f.world.lambda.set_mapping_settle_reads(10_000);
-    f.alarm("db", Alarm);
-    let outcome = f.run_until(scheduled(), Some(60.0)).unwrap();
-    let orders = outcome
-        .decisions
-        .iter()
-        .find(|d| d.function == "orders")
-        .unwrap();
-    assert!(
-        (orders.reasons.iter()).any(|r| r.contains("a mapping is still Updating")),
-        "{:#?}",
-        orders.reasons
-    );
+    let (f, mappings, read, capped) = settle_budget_case(1, 0);
     assert_eq!(f.world.lambda.reserved("orders"), Some(20));
     assert_eq!(
-        f.max_of(&m),
+        f.max_of(&mappings[0]),
         Some(15),
         "lowered first, its reservation held"
     );
-    assert_eq!(f.world.lambda.reserved("payments"), Some(3));
-    let read = f
-        .world
-        .calls
-        .all()
-        .into_iter()
-        .find(|c| c.operation == "BatchGetItem" && c.resource.ends_with("function:payments"))
-        .unwrap()
-        .at;
-    let capped = f
-        .world
-        .calls
-        .all()
-        .into_iter()
-        .find(|c| c.operation == "PutFunctionConcurrency" && c.resource == "payments")
-        .unwrap()
-        .at;
     // The scale-ins of the run wait at most SETTLE_BUDGET in all (then hold to the next
     // evaluation); without it the cap waited 54 s, until the deadline's margin.
     assert!(
@@ -1525,7 +1480,14 @@ fn a_pause_is_kept_when_the_listing_that_would_confirm_its_end_fails() {
     );
 }
 
-fn settle_budget_case(mappings: usize, throttles: u32) -> (Duration, Duration) {
+/// Case of the settle budget: `orders` (20, max 15) scales in with `mappings` mappings that
+/// never settle in the run, 99 steady targets, then `payments` capped at 3 in the second
+/// chunk, with `throttles` throttled mapping writes. Returns the fixture, the mappings, when
+/// payments could go (after its read and the scale-in's writes) and when it was capped.
+fn settle_budget_case(
+    mappings: usize,
+    throttles: u32,
+) -> (Fixture, Vec<String>, Duration, Duration) {
     let mut targets = vec![
         json!({"function": "orders", "min": 2, "max": 15, "tolerance": 0,
         "scale_in_cooldown_seconds": 0, "scale_in_stabilization_seconds": 0}),
@@ -1538,9 +1500,9 @@ fn settle_budget_case(mappings: usize, throttles: u32) -> (Duration, Duration) {
     let policy = json!({"targets": targets}).to_string();
     let f = fixture(&policy, 20);
     let per = 20 / mappings as u32;
-    for i in 0..mappings {
-        f.mapping(&format!("orders-q{i}"), Some(per), true);
-    }
+    let uuids: Vec<String> = (0..mappings)
+        .map(|i| f.mapping(&format!("orders-q{i}"), Some(per), true))
+        .collect();
     for i in 2..=100 {
         f.world.lambda.add(&format!("f{i}"), Some(5), &[]);
     }
@@ -1586,7 +1548,7 @@ fn settle_budget_case(mappings: usize, throttles: u32) -> (Duration, Duration) {
         .map(|c| c.at)
         .max()
         .unwrap_or_default();
-    (read.max(lowered), capped)
+    (f, uuids, read.max(lowered), capped)
 }
 
 /// The run's settle budget counts the paced reads of settling mappings, not only the waits
@@ -1595,7 +1557,7 @@ fn settle_budget_case(mappings: usize, throttles: u32) -> (Duration, Duration) {
 #[test]
 fn the_settle_budget_counts_the_reads_of_settling_mappings_too() {
     use lambda_autoscaler::apply::SETTLE_BUDGET;
-    let (read, capped) = settle_budget_case(5, 0);
+    let (_, _, read, capped) = settle_budget_case(5, 0);
     assert!(
         capped - read < SETTLE_BUDGET + Duration::from_secs(2),
         "{:?}",
@@ -1603,7 +1565,7 @@ fn the_settle_budget_counts_the_reads_of_settling_mappings_too() {
     );
     // With the pacer slowed to a call a second by the throttles, the cap's own paced calls
     // (listing its mappings, its write) take a second each after the budget.
-    let (read, capped) = settle_budget_case(5, 2);
+    let (_, _, read, capped) = settle_budget_case(5, 2);
     assert!(
         capped - read < SETTLE_BUDGET + Duration::from_secs(3),
         "{:?}",
