@@ -364,9 +364,11 @@ impl History {
 
     /// Settles a pending attempt from what a later evaluation read: applied when the
     /// reservation is at the desired value, unconfirmed otherwise. `mappings_due` is the
-    /// reservation that evaluation still writes the SQS mappings for, if it writes any: at
-    /// the attempt's own value, the attempt's mapping writes did not all land (a mapping-only
-    /// attempt, whose reservation never changes, would otherwise always read as applied).
+    /// reservation that evaluation still writes the SQS mappings for, if it writes any: for
+    /// an attempt that changed the mappings alone (its reservation stays, so the reservation
+    /// cannot confirm it), at the attempt's own value, its writes did not all land. An
+    /// attempt that changed the reservation is confirmed by it: the evaluation's listing may
+    /// be another container's, minutes old.
     pub fn settle_pending(&mut self, current: Option<u32>, mappings_due: Option<u32>) {
         if let Some(a) = self
             .activities
@@ -378,7 +380,8 @@ impl History {
                 ActivityOutcome::Unconfirmed(format!(
                     "the next evaluation found the reservation at {found}"
                 ))
-            } else if mappings_due.is_some() && mappings_due == a.desired {
+            } else if a.previous == a.desired && mappings_due.is_some() && mappings_due == a.desired
+            {
                 ActivityOutcome::Unconfirmed(format!(
                     "the next evaluation found the reservation at {found}, but its event \
                      source mappings still to be written"
@@ -560,8 +563,10 @@ mod tests {
             h.settle_pending(Some(current), due);
             h.activities[0].outcome.word()
         };
-        // A scale-out: by its reservation, whatever mappings are due.
+        // A scale-out: by its reservation, whatever mappings are due (another container's
+        // listing, minutes old, may still show them before it).
         assert_eq!(settled(pending(5, 10), 10, None), "applied");
+        assert_eq!(settled(pending(5, 10), 10, Some(10)), "applied");
         assert_eq!(settled(pending(5, 10), 7, None), "unconfirmed");
         // A mapping-only attempt (10 -> 10): applied once nothing is due for its value.
         assert_eq!(settled(pending(10, 10), 10, None), "applied");

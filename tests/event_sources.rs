@@ -1608,3 +1608,44 @@ fn a_cap_whose_mapping_cannot_be_read_is_not_said_to_have_waited_for_it() {
         "{reasons:#?}"
     );
 }
+
+#[test]
+fn a_landed_scale_out_is_settled_applied_whatever_another_containers_stale_listing_shows() {
+    let f = fixture(POLICY, 10);
+    let m = f.mapping("orders-q", None, true);
+    // Container B (the other function of a watching deployment, say), whose policy has no
+    // on_ok step, lists the account at t=0 and brings the mapping within 10.
+    let quiet = POLICY.replace(r#", "on_ok": { "change": -5 }"#, "");
+    let b = autoscaler(&f.world, &quiet);
+    f.run_as(&b, scheduled(), None).unwrap();
+    assert_eq!(f.max_of(&m), Some(10));
+    // t=60: container A scales out to 20; reservation and mapping both land.
+    f.alarm("backlog", Alarm);
+    f.run(alarm_event("backlog", "ALARM")).unwrap();
+    assert_eq!((f.reserved(), f.max_of(&m)), (Some(20), Some(20)));
+    // t=120: B's scheduled run (listing 2 minutes old, kept 5): nothing to change.
+    f.alarm("backlog", Fine);
+    let outcome = f.run_as(&b, scheduled(), None).unwrap();
+    assert!(outcome.decisions[0].event_sources[0].applied);
+    let arn = MemoryLambda::arn("orders");
+    let (h, _) = f.world.state.get(&arn).unwrap();
+    let ctx = f.world.context(5.0, 50.0, true);
+    let archived = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(
+            ctx.state
+                .as_ref()
+                .unwrap()
+                .archived_activities(&arn, &h, 19),
+        )
+        .unwrap();
+    let scale_out = (archived.iter())
+        .find(|a| a.desired == Some(20) && a.previous == Some(10))
+        .expect("the scale-out's activity");
+    assert_eq!(
+        scale_out.outcome,
+        ActivityOutcome::Applied,
+        "its reservation and its mapping both landed"
+    );
+}
