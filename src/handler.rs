@@ -372,8 +372,9 @@ impl Autoscaler {
                         let observed =
                             observe::chunk(chunk, ctx, concurrency, deadline.as_ref(), own).await;
                         let reads = (c * TARGETS_PER_CHUNK..).zip(chunk.iter().zip(observed));
+                        let now = ctx.clock.epoch_seconds();
                         let (ready, wait) =
-                            observe::set_apart_changes_in_flight(reads.collect(), read_at);
+                            observe::set_apart_changes_in_flight(reads.collect(), read_at, now);
                         // The evaluations outlive the reads: sending cannot fail.
                         let _ = read.send(ready);
                         if !wait.is_empty() {

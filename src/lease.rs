@@ -60,6 +60,19 @@ pub struct Written {
 /// yet the value it attempted, or it was not a decrease and the target has managed mappings,
 /// which may still be raised after the reservation.
 pub fn change_in_flight(stored: &Stored, reserved: Option<u32>, now: i64) -> Option<i64> {
+    change_in_flight_since(stored, reserved, now, now)
+}
+
+/// [`change_in_flight`] for a target read between `read_at` and `now`: whether the change
+/// may still have landed at any time since `read_at` (the reservation read then may predate
+/// its landing), with its lease counted from its save, and a save stamped in the future
+/// counted from `now` at the latest.
+pub fn change_in_flight_since(
+    stored: &Stored,
+    reserved: Option<u32>,
+    read_at: i64,
+    now: i64,
+) -> Option<i64> {
     let written = stored.written.filter(|w| !w.ours)?;
     let history = stored.state.history()?;
     let manages_mappings = !history.event_sources.is_empty();
@@ -74,7 +87,7 @@ pub fn change_in_flight(stored: &Stored, reserved: Option<u32>, now: i64) -> Opt
         .at
         .saturating_add(LEASE_SECONDS)
         .min(now.saturating_add(LEASE_SECONDS));
-    (pending && now < until).then_some(until)
+    (pending && read_at < until).then_some(until)
 }
 
 /// Whether to send again a reservation write whose answer may have come after it landed (no

@@ -377,17 +377,20 @@ pub type Tagged<'a, T> = Vec<(T, Read<'a>)>;
 /// ones go through [`after_changes_in_flight`], so that the others are decided at once.
 pub fn set_apart_changes_in_flight<T>(
     reads: Tagged<'_, T>,
+    read_at: i64,
     now: i64,
 ) -> (Tagged<'_, T>, Tagged<'_, T>) {
     reads
         .into_iter()
-        .partition(|(_, read)| in_flight_until(read, now).is_none())
+        .partition(|(_, read)| in_flight_until(read, read_at, now).is_none())
 }
 
 /// Until when another writer's change of a target read may still land ([`crate::lease`]).
-fn in_flight_until(read: &Read, now: i64) -> Option<i64> {
+/// Until when another writer's change of a target read from `read_at` may still land, if it
+/// may have at any time since ([`lease::change_in_flight_since`]).
+fn in_flight_until(read: &Read, read_at: i64, now: i64) -> Option<i64> {
     let observed = read.1.as_ref().ok()?;
-    lease::change_in_flight(&observed.stored, observed.view.reserved, now)
+    lease::change_in_flight_since(&observed.stored, observed.view.reserved, read_at, now)
 }
 
 /// Targets whose saved state shows another writer's change that may still land
@@ -406,9 +409,10 @@ pub async fn after_changes_in_flight<'a, T>(
     deadline: Option<&Deadline>,
     mut emit: impl FnMut(Tagged<'a, T>),
 ) {
+    let now = ctx.clock.epoch_seconds();
     let (mut waiting, ready): (Vec<_>, Vec<_>) = reads
         .into_iter()
-        .map(|read| (in_flight_until(&read.1, read_at), read))
+        .map(|read| (in_flight_until(&read.1, read_at, now), read))
         .partition(|(until, _)| until.is_some());
     if !ready.is_empty() {
         emit(ready.into_iter().map(|(_, read)| read).collect());

@@ -2303,3 +2303,52 @@ fn a_target_whose_writers_lease_ends_while_others_are_waited_for_is_read_again_n
     // during the lease, and left at 20 over the cap of 10).
     assert_eq!(f.reserved("t100"), Some(10), "t100 left above its cap");
 }
+
+/// A save made by another writer while this run's chunk was still being read (the CLI reads
+/// the state after the functions) keeps its whole lease, counted from the save (it was cut
+/// short by the time the chunk took).
+#[test]
+fn a_save_made_while_the_chunk_was_read_keeps_its_whole_lease() {
+    let targets: Vec<String> = (0..4)
+        .map(|i| {
+            format!(
+                r#"{{ "function": "t{i}", "min": 2, "max": 100, "tolerance": 0,
+                "scale_out_cooldown_seconds": 0, "scale_in_cooldown_seconds": 0,
+                "scale_in_stabilization_seconds": 0,
+                "alarms": [ {{ "name": "db", "on_alarm": {{ "cap": 10 }} }} ] }}"#
+            )
+        })
+        .collect();
+    let policy = format!(r#"{{"targets": [{}]}}"#, targets.join(","));
+    let settings = Settings {
+        get_function_rps: 1.0,
+        ..Settings::default()
+    };
+    let f = fixture_with(&policy, settings, true).alarms(&[("db", Alarm)]);
+    for i in 0..4 {
+        f.world
+            .lambda
+            .add(&format!("t{i}"), Some(5), &[("autoscaler:enabled", "true")]);
+    }
+    // Another writer saved t0's scale-out 5 -> 20 at NOW+3 (after this run read t0's
+    // function at NOW, before it read the state at about NOW+3); its write starts within
+    // 5 s of the save and lands at NOW+13, within its 12 s lease.
+    let at = NOW + 3;
+    another_writers_scale_out_saved(&f, &[("t0", at)]);
+    f.world.lambda.land_at("t0", 20, Duration::from_secs(13));
+    let outcome = f.run_until(alarm_event("db", "ALARM"), Some(60.0)).unwrap();
+    let t0 = outcome
+        .decisions
+        .iter()
+        .find(|d| d.function == "t0")
+        .unwrap();
+    let calls: Vec<String> = (f.world.calls.all().into_iter())
+        .map(|c| format!("{:?} {} {}", c.at, c.operation, c.resource))
+        .collect();
+    assert_eq!(
+        f.reserved("t0"),
+        Some(10),
+        "t0 left above its cap: {:#?} {calls:#?}",
+        t0.reasons
+    );
+}
