@@ -375,7 +375,10 @@ async fn before_resend(
 /// True when carrying out the decision writes anything.
 fn needs_writes(p: &Pending, ctx: &Context) -> bool {
     let d = &p.decision;
-    d.change().is_some() || p.source_plan.writes() || (d.history_changed && ctx.state.is_some())
+    d.change().is_some()
+        || p.source_plan.writes()
+        || (d.history_changed && ctx.state.is_some())
+        || p.checks_an_ignored_pause()
 }
 
 fn finish_without_writes(p: &Pending, dry_run: bool) -> DecisionRecord {
@@ -481,6 +484,9 @@ impl Writer<'_> {
 
     async fn apply(&mut self, mut p: Pending, settled: usize) -> Finished {
         let read_version = p.version.clone();
+        if p.checks_an_ignored_pause() {
+            self.list_for_ignored_pause(&mut p, settled).await;
+        }
         let calls = |p: &Pending| {
             let saves = p.decision.history_changed && self.ctx.state.is_some();
             let writes = u32::from(p.decision.change().is_some()) + p.source_plan.updates() as u32;
@@ -521,6 +527,35 @@ impl Writer<'_> {
             order: p.order,
             outcome,
             known,
+        }
+    }
+
+    /// Lists the function's mappings for a target that ignores them and holds a pause
+    /// recorded before the switch, and decides again from them: a current listing that shows
+    /// the mapping enabled (or gone) ends the pause ([`Pending::checks_an_ignored_pause`]).
+    /// Not when the deadline leaves no room for it and the target's writes, nor when it
+    /// fails: the pause is then kept, and the reasons say it may be over.
+    async fn list_for_ignored_pause(&mut self, p: &mut Pending, settled: usize) {
+        let saves = p.decision.history_changed && self.ctx.state.is_some();
+        let writes = u32::from(p.decision.change().is_some());
+        if self.defer_reason(saves, writes + 1, settled).is_some() {
+            return;
+        }
+        let started = self.paced_start();
+        let listed = self
+            .mappings
+            .refresh(&*self.ctx.lambda, &p.planned.target.function, &p.view.arn)
+            .await;
+        self.note_duration(started);
+        match listed {
+            Ok(mappings) => {
+                p.sources = event_sources::Observed::Ignored(Some(mappings));
+                p.decide_again();
+            }
+            Err(error) => p.note(format!(
+                "listing the function's mappings failed ({error}): the pause recorded \
+                 before the switch to \"ignore\" is kept"
+            )),
         }
     }
 

@@ -48,8 +48,8 @@ pub enum Observed {
     /// followed; with the reason to give, if any.
     NotFollowed(Option<String>),
     /// The target ignores them (policy `"event_sources": "ignore"`); the function's
-    /// mappings when the account's listing was read for the targets that follow (so that a
-    /// pause recorded before the switch is known to be over once the mapping is enabled).
+    /// mappings when they were listed just now, for a pause recorded before the switch (it
+    /// is over once the mapping is enabled or gone).
     Ignored(Option<Vec<EventSourceMapping>>),
     /// The mappings could not be listed (why): the reservation acts alone.
     Unreadable(AwsError),

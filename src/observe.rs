@@ -76,9 +76,8 @@ impl Shared {
         // No listing: no target follows, or no state table keeps the records following needs
         // (the handler warns about that once).
         match (&self.mappings, target.event_sources) {
-            (Some(Ok(by_function)), EventSources::Ignore) => Observed::Ignored(Some(
-                by_function.get(function_arn).cloned().unwrap_or_default(),
-            )),
+            // The account's listing may be minutes old: a pause recorded before the switch is
+            // checked against a current one by the writer ([`crate::apply`]).
             (_, EventSources::Ignore) => Observed::Ignored(None),
             (None, _) => Observed::NotFollowed(None),
             (Some(Ok(by_function)), EventSources::Follow) => {
@@ -106,11 +105,13 @@ pub async fn shared(
     urls: &QueueUrls,
     mappings: &MappingCache,
 ) -> Shared {
-    // A target that ignores its mappings needs the listing too, for a pause recorded before
-    // the switch (kept 5 minutes in a warm container, so about one paged call then).
-    let lists = ctx.state.is_some() && !plan.targets.is_empty();
+    let follows = ctx.state.is_some()
+        && plan
+            .targets
+            .iter()
+            .any(|t| t.target.event_sources == EventSources::Follow);
     let listing = async {
-        if lists {
+        if follows {
             Some(mappings.all(&*ctx.lambda, &*ctx.clock).await)
         } else {
             None

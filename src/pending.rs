@@ -176,12 +176,17 @@ impl Pending {
                 let mut plan = event_sources::plan(mappings, &saved, plan_for);
                 if self.pauses_unconfirmed {
                     let recorded = self.observations.saved.event_sources();
-                    for r in &mut plan.records {
-                        if let Some(kept) = recorded.iter().find(|s| s.uuid == r.uuid && s.paused) {
-                            r.paused = true;
-                            r.held = kept.held;
+                    for kept in recorded.iter().filter(|s| s.paused) {
+                        match plan.records.iter_mut().find(|r| r.uuid == kept.uuid) {
+                            Some(r) => {
+                                r.paused = true;
+                                r.held = kept.held;
+                            }
+                            // Not in the listing, which may predate the mapping.
+                            None => plan.records.push(kept.clone()),
                         }
                     }
+                    plan.records.sort_by(|a, b| a.uuid.cmp(&b.uuid));
                 }
                 d.history_changed |= plan.records != saved;
                 d.history.event_sources = plan.records.clone();
@@ -249,6 +254,14 @@ impl Pending {
             && (listed || !self.observations.saved.event_sources().is_empty())
     }
 
+    /// Whether the target ignores its mappings, holds a pause recorded before the switch, and
+    /// has not listed them yet: the writer lists them ([`crate::apply`]), so that the pause
+    /// ends once the mapping is enabled (or gone), from a current listing only.
+    pub fn checks_an_ignored_pause(&self) -> bool {
+        matches!(self.sources, event_sources::Observed::Ignored(None))
+            && (self.observations.saved.event_sources().iter()).any(|r| r.paused)
+    }
+
     /// Whether the plan forgets a pause the saved records hold (the mapping is listed as
     /// enabled): a listing kept by this container can be minutes old and miss a pause another
     /// writer made, or a resume of it that failed, so the pause is forgotten only after a
@@ -256,9 +269,11 @@ impl Pending {
     /// someone else").
     pub fn forgets_a_pause(&self) -> bool {
         let planned = &self.decision.history.event_sources;
+        // Planned as not paused, or dropped as deleted: a listing older than the mapping
+        // does not have it at all.
         (self.observations.saved.event_sources().iter())
             .filter(|saved| saved.paused)
-            .any(|saved| planned.iter().any(|r| r.uuid == saved.uuid && !r.paused))
+            .any(|saved| !planned.iter().any(|r| r.uuid == saved.uuid && r.paused))
     }
 
     /// Keeps the saved pauses in this decision's plans, now and if decided again: the

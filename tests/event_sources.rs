@@ -600,10 +600,7 @@ fn ignore_leaves_the_mappings_alone() {
     assert_eq!(f.reserved(), Some(3));
     assert_eq!(f.max_of(&m), None);
     assert!(outcome.decisions[0].event_sources.is_empty());
-    // Listed (once, kept 5 minutes), for a pause recorded before a switch to ignore; never
-    // written.
-    assert_eq!(f.world.calls.count("ListEventSourceMappings"), 1);
-    assert_eq!(f.world.calls.count("UpdateEventSourceMapping"), 0);
+    assert_eq!(f.world.calls.count("ListEventSourceMappings"), 0);
 }
 
 #[test]
@@ -1648,4 +1645,85 @@ fn a_landed_scale_out_is_settled_applied_whatever_another_containers_stale_listi
         ActivityOutcome::Applied,
         "its reservation and its mapping both landed"
     );
+}
+
+/// Container B listed the account at t=0 (mapping enabled); A paused the consumer at
+/// t=60 (breaker); the target then ignores its mappings, and B's evaluation at t=120 reads
+/// its own 2-minute-old listing: it shows the mapping enabled, and the pause was forgotten
+/// (following again then left the consumer disabled for good): it is checked against a
+/// listing of the function's mappings made then.
+#[test]
+fn a_stale_listing_does_not_end_a_pause_recorded_before_a_switch_to_ignore() {
+    let f = fixture(&breaker_policy(), 10);
+    let m = f.mapping("orders-q", None, true);
+    let ignore =
+        breaker_policy().replace(r#""min": 0,"#, r#""min": 5, "event_sources": "ignore","#);
+    let b = autoscaler(&f.world, &ignore);
+    f.run_as(&b, scheduled(), None).unwrap(); // t=0: B runs, the mapping enabled
+    f.alarm("breaker", Alarm);
+    f.run(alarm_event("breaker", "ALARM")).unwrap(); // t=60: A pauses it
+    assert_eq!(f.state_of(&m), "Disabled");
+    assert!(f.records()[0].paused);
+    f.alarm("breaker", Fine);
+    let outcome = f.run_as(&b, scheduled(), None).unwrap(); // t=120: ignored, B's listing
+    let still = f.records().first().is_some_and(|r| r.paused);
+    let c = autoscaler(&f.world, &breaker_policy());
+    f.run_as(&c, scheduled(), None).unwrap(); // follows again, a fresh container
+    assert_eq!(
+        (still, f.state_of(&m).as_str()),
+        (true, "Enabled"),
+        "B's reasons {:#?}",
+        outcome.decisions[0].reasons
+    );
+}
+
+/// As `a_pause_whose_resume_failed_and_another_containers_listing`, but B's listing
+/// (t=0) predates the mapping itself (created at t=60, before A's first listing): B's plan
+/// drops the record of a mapping its listing does not have ("deleted"); that counts as
+/// forgetting the pause, so the function's mappings are listed again first.
+#[test]
+fn a_pause_of_a_mapping_newer_than_a_stale_listing_is_not_forgotten() {
+    let f = fixture(&breaker_policy(), 10);
+    let b = autoscaler(&f.world, &breaker_policy());
+    f.run_as(&b, scheduled(), None).unwrap(); // t=0: B lists, no mapping yet
+    let m = f.mapping("orders-q", None, true);
+    f.alarm("breaker", Alarm);
+    f.run(alarm_event("breaker", "ALARM")).unwrap(); // t=60: A lists, pauses it
+    assert_eq!(f.state_of(&m), "Disabled");
+    f.world.faults.inject(
+        "UpdateEventSourceMapping",
+        None,
+        Some("ResourceInUseException"),
+        "still disabling",
+        Some(4),
+    );
+    f.alarm("breaker", Fine);
+    let _ = f.run(scheduled()); // t=120: A's resume fails
+    assert_eq!(f.state_of(&m), "Disabled");
+    assert!(f.records()[0].paused, "still recorded as paused");
+    f.run_as(&b, scheduled(), None).unwrap(); // t=180: B, its listing 3 minutes old
+    let after_b = f.records();
+    for _ in 0..6 {
+        f.run(scheduled()).unwrap();
+        f.run_as(&b, scheduled(), None).unwrap();
+    }
+    assert_eq!(
+        f.state_of(&m),
+        "Enabled",
+        "records after B's run {after_b:?}, now {:?}",
+        f.records()
+    );
+}
+
+/// A policy whose targets all ignore their mappings lists none, unless a target holds a pause
+/// recorded before the switch; a role that may not list them is fine for it.
+#[test]
+fn a_policy_that_only_ignores_mappings_lists_them_only_for_a_recorded_pause() {
+    let ignore = POLICY.replace(r#""min": 2,"#, r#""min": 2, "event_sources": "ignore","#);
+    let f = fixture(&ignore, 20);
+    f.fail("ListEventSourceMappings", "AccessDeniedException");
+    for _ in 0..3 {
+        f.run(scheduled()).unwrap();
+    }
+    assert_eq!(f.world.calls.count("ListEventSourceMappings"), 0);
 }
