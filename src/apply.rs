@@ -661,6 +661,9 @@ impl Writer<'_> {
                 Ok(down) => down,
                 Err(failure) => return interrupted(p, failure, record),
             };
+            // False once a lower failed: a raise's failure (written before the reservation in
+            // a decrease) leaves every mapping within the new reservation.
+            let lowered_all = down.error.is_none();
             if down.error.is_none() && down.deferred.is_none() {
                 let raises = |c: &MappingChange| before(c) && !c.lowers();
                 match self.write_mappings(p, &raises, then, &mut record).await {
@@ -691,6 +694,14 @@ impl Writer<'_> {
                     self.record_outcome(p, ActivityOutcome::Failed(error.to_string()))
                         .await;
                     return TargetOutcome::Failed(Some(record), error);
+                }
+                Some(error) if capped && lowered_all => {
+                    record.reasons.push(
+                        "a mapping could not be raised to its share: the reservation is \
+                         lowered all the same, every mapping within it"
+                            .into(),
+                    );
+                    unfinished = Some(error);
                 }
                 Some(error) if capped => {
                     record.reasons.push(
@@ -1054,7 +1065,8 @@ impl Writer<'_> {
         let mut waiting: Vec<String> = uuids.to_vec();
         let mut last_state = "Updating".to_owned();
         let mut unwatched = None;
-        // With a deadline, the run's settle budget counts the reads as well as the waits.
+        // With a deadline, the run's settle budget counts the reads as well as the waits, the
+        // next round's reads too before it starts.
         let within_budget = |this: &Self, more: Duration| {
             this.deadline.is_none()
                 || this.settle_waited + clock.elapsed().saturating_sub(began) + more
@@ -1063,7 +1075,8 @@ impl Writer<'_> {
         // The first round too: the deadline's check before the writes did not count it.
         if let Some(deadline) = self.deadline {
             let round = self.settle_round(waiting.len());
-            if !deadline.allows(&*clock, round) || !within_budget(self, Duration::ZERO) {
+            let reads = self.settle_reads(waiting.len());
+            if !deadline.allows(&*clock, round) || !within_budget(self, reads) {
                 return Err(last_state);
             }
         }
@@ -1097,7 +1110,8 @@ impl Writer<'_> {
             let need = SETTLE_POLL + self.settle_round(waiting.len());
             let allowed = match self.deadline {
                 Some(deadline) => {
-                    deadline.allows(&*clock, need) && within_budget(self, SETTLE_POLL)
+                    let reads = self.settle_reads(waiting.len());
+                    deadline.allows(&*clock, need) && within_budget(self, SETTLE_POLL + reads)
                 }
                 None => clock.elapsed().saturating_sub(began) + SETTLE_POLL <= SETTLE_LIMIT,
             };
@@ -1106,6 +1120,12 @@ impl Writer<'_> {
             }
             clock.sleep(SETTLE_POLL).await;
         }
+    }
+
+    /// What the reads of one round of settling take: a paced call for each of `mappings`.
+    fn settle_reads(&self, mappings: usize) -> Duration {
+        self.ctx.lambda.control_plane_wait()
+            + (self.per_call() + self.ctx.lambda.control_plane_interval()) * mappings as u32
     }
 
     /// What a round of settling takes: it reads each of `mappings`, then the history is

@@ -1554,20 +1554,17 @@ fn settle_budget_case(
 #[test]
 fn the_settle_budget_counts_the_reads_of_settling_mappings_too() {
     use lambda_autoscaler::apply::SETTLE_BUDGET;
-    let (_, _, read, capped) = settle_budget_case(5, 0);
-    assert!(
-        capped - read < SETTLE_BUDGET + Duration::from_secs(2),
-        "{:?}",
-        capped - read
-    );
-    // With the pacer slowed to a call a second by the throttles, the cap's own paced calls
-    // (listing its mappings, its write) take a second each after the budget.
-    let (_, _, read, capped) = settle_budget_case(5, 2);
-    assert!(
-        capped - read < SETTLE_BUDGET + Duration::from_secs(3),
-        "{:?}",
-        capped - read
-    );
+    // Mappings, and throttled mapping writes (which slow the pacer to a call a second): the
+    // budget counts the next round's reads before it starts, so the cap waits at most the
+    // budget, then its own paced calls (listing its mappings, its write).
+    for (mappings, throttles) in [(5, 0), (4, 0), (5, 2), (4, 2), (3, 2)] {
+        let (_, _, read, capped) = settle_budget_case(mappings, throttles);
+        assert!(
+            capped - read <= SETTLE_BUDGET + Duration::from_secs(2),
+            "{mappings} mappings, {throttles} throttles: {:?}",
+            capped - read
+        );
+    }
 }
 
 #[test]
@@ -1726,4 +1723,46 @@ fn a_policy_that_only_ignores_mappings_lists_them_only_for_a_recorded_pause() {
         f.run(scheduled()).unwrap();
     }
     assert_eq!(f.world.calls.count("ListEventSourceMappings"), 0);
+}
+
+#[test]
+fn a_cap_whose_raise_before_the_reservation_fails_says_the_mappings_stay_within_it() {
+    // Every mapping may run up to 100 (`event_source_ceiling`): a cap of 10 on 40 takes a
+    // from 2 up to 5 and b from 38 down to 5, both before the reservation. a's raise fails.
+    let policy = POLICY.replace(r#""cap": 3"#, r#""cap": 10"#).replace(
+        r#""max": 100,"#,
+        r#""max": 100, "event_source_ceiling": 100,"#,
+    );
+    let f = fixture(&policy, 40);
+    let a = f.mapping("a-q", Some(2), true);
+    let b = f.mapping("b-q", Some(38), true);
+    f.world.faults.inject(
+        "UpdateEventSourceMapping",
+        Some(&a),
+        Some("InvalidParameterValueException"),
+        "injected",
+        None,
+    );
+    f.alarm("db", Alarm);
+    let trigger = lambda_autoscaler::trigger::parse_event(&alarm_event("db", "ALARM")).unwrap();
+    let (outcome, error) = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f.autoscaler.handle_reporting(trigger, None))
+        .unwrap();
+    let reasons = &outcome.decisions[0].reasons;
+    assert!(error.is_some(), "the failed raise is reported");
+    assert_eq!(
+        (f.reserved(), f.max_of(&a), f.max_of(&b)),
+        (Some(10), Some(2), Some(5)),
+        "{reasons:#?}"
+    );
+    assert!(
+        (reasons.iter()).any(|r| r.contains("could not be raised to its share")),
+        "{reasons:#?}"
+    );
+    assert!(
+        !(reasons.iter()).any(|r| r.contains("although a mapping could not be")),
+        "every lower landed: {reasons:#?}"
+    );
 }
