@@ -685,6 +685,15 @@ impl Writer<'_> {
             // False once a mapping above the reservation could not be lowered.
             let mut within = true;
             match down.error {
+                // Every lower landed; only a raise written before the reservation failed.
+                Some(error) if lowering && lowered_all => {
+                    record.reasons.push(
+                        "a mapping could not be raised to its share: the reservation is \
+                         lowered all the same, every mapping within it"
+                            .into(),
+                    );
+                    unfinished = Some(error);
+                }
                 Some(error) if lowering && !capped => {
                     record.reasons.push(format!(
                         "the reservation stays {}: lowering it before its mappings would \
@@ -694,14 +703,6 @@ impl Writer<'_> {
                     self.record_outcome(p, ActivityOutcome::Failed(error.to_string()))
                         .await;
                     return TargetOutcome::Failed(Some(record), error);
-                }
-                Some(error) if capped && lowered_all => {
-                    record.reasons.push(
-                        "a mapping could not be raised to its share: the reservation is \
-                         lowered all the same, every mapping within it"
-                            .into(),
-                    );
-                    unfinished = Some(error);
                 }
                 Some(error) if capped => {
                     record.reasons.push(

@@ -1766,3 +1766,40 @@ fn a_cap_whose_raise_before_the_reservation_fails_says_the_mappings_stay_within_
         "every lower landed: {reasons:#?}"
     );
 }
+
+#[test]
+fn a_scale_in_whose_only_failed_mapping_write_was_a_raise_still_lowers_the_reservation() {
+    let policy = POLICY.replace(
+        r#""max": 100,"#,
+        r#""max": 100, "event_source_ceiling": 100,"#,
+    );
+    let f = fixture(&policy, 40);
+    let a = f.mapping("a-q", Some(2), true);
+    let b = f.mapping("b-q", Some(38), true);
+    f.world.faults.inject(
+        "UpdateEventSourceMapping",
+        Some(&a),
+        Some("InvalidParameterValueException"),
+        "injected",
+        None,
+    );
+    f.alarm("backlog", Fine);
+    let trigger = lambda_autoscaler::trigger::parse_event(&alarm_event("backlog", "OK")).unwrap();
+    let (outcome, error) = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f.autoscaler.handle_reporting(trigger, None))
+        .unwrap();
+    assert!(error.is_some(), "the failed raise is reported");
+    let reasons = &outcome.decisions[0].reasons;
+    // b lowered 38 -> 18 first; a's raise 2 -> 17 failed: both within 35.
+    assert_eq!(
+        (f.reserved(), f.max_of(&a), f.max_of(&b)),
+        (Some(35), Some(2), Some(18)),
+        "{reasons:#?}"
+    );
+    assert!(
+        (reasons.iter()).any(|r| r.contains("could not be raised to its share")),
+        "{reasons:#?}"
+    );
+}
