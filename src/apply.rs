@@ -237,6 +237,7 @@ pub async fn run(
         settled: 0,
         dry_run,
         ctx,
+        mappings,
     };
     let mut reads_done = false;
     loop {
@@ -297,6 +298,7 @@ struct Intake<'a> {
     settled: usize,
     dry_run: bool,
     ctx: &'a Context,
+    mappings: &'a MappingCache,
 }
 
 impl Intake<'_> {
@@ -310,7 +312,7 @@ impl Intake<'_> {
                 self.unread_max = self
                     .unread_max
                     .saturating_sub(u64::from(pending.planned.target.max));
-                if self.dry_run || !needs_writes(&pending, self.ctx) {
+                if self.dry_run || !needs_writes(&pending, self.ctx, self.mappings) {
                     let record = finish_without_writes(&pending, self.dry_run);
                     self.finish(Finished {
                         order: pending.order,
@@ -373,12 +375,18 @@ async fn before_resend(
 }
 
 /// True when carrying out the decision writes anything.
-fn needs_writes(p: &Pending, ctx: &Context) -> bool {
+fn needs_writes(p: &Pending, ctx: &Context, mappings: &MappingCache) -> bool {
     let d = &p.decision;
     d.change().is_some()
         || p.source_plan.writes()
         || (d.history_changed && ctx.state.is_some())
-        || p.checks_an_ignored_pause()
+        || lists_for_ignored_pause(p, ctx, mappings)
+}
+
+/// Whether the writer lists the function's mappings for a pause recorded before a switch to
+/// "ignore" ([`Pending::checks_an_ignored_pause`]), at most every 5 minutes.
+fn lists_for_ignored_pause(p: &Pending, ctx: &Context, mappings: &MappingCache) -> bool {
+    p.checks_an_ignored_pause() && mappings.ignored_check_due(&p.view.arn, &*ctx.clock)
 }
 
 fn finish_without_writes(p: &Pending, dry_run: bool) -> DecisionRecord {
@@ -484,7 +492,7 @@ impl Writer<'_> {
 
     async fn apply(&mut self, mut p: Pending, settled: usize) -> Finished {
         let read_version = p.version.clone();
-        if p.checks_an_ignored_pause() {
+        if lists_for_ignored_pause(&p, self.ctx, self.mappings) {
             self.list_for_ignored_pause(&mut p, settled).await;
         }
         let calls = |p: &Pending| {
@@ -530,6 +538,39 @@ impl Writer<'_> {
         }
     }
 
+    /// The function's mappings listed by its name, with each mapping the saved records name
+    /// that the listing lacks read by its UUID: the listing by name has only the mappings
+    /// on the function itself, and those on its aliases and versions come from the
+    /// account's listing, which may predate them. A record's mapping that Lambda no longer
+    /// has (`ResourceNotFoundException`) is gone; any other failure fails the whole.
+    async fn list_function_mappings(
+        &mut self,
+        p: &Pending,
+    ) -> Result<Vec<crate::ports::EventSourceMapping>, crate::ports::AwsError> {
+        let started = self.paced_start();
+        let listed = self
+            .mappings
+            .refresh(&*self.ctx.lambda, &p.planned.target.function, &p.view.arn)
+            .await;
+        self.note_duration(started);
+        let mut mappings = listed?;
+        let missing: Vec<String> = (p.observations.saved.event_sources().iter())
+            .filter(|r| mappings.iter().all(|m| m.uuid != r.uuid))
+            .map(|r| r.uuid.clone())
+            .collect();
+        for uuid in missing {
+            let started = self.paced_start();
+            let read = self.ctx.lambda.get_mapping(&uuid).await;
+            self.note_duration(started);
+            match read {
+                Ok(mapping) => mappings.push(mapping),
+                Err(error) if error.kind() == ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(mappings)
+    }
+
     /// Lists the function's mappings for a target that ignores them and holds a pause
     /// recorded before the switch, and decides again from them: a current listing that shows
     /// the mapping enabled (or gone) ends the pause ([`Pending::checks_an_ignored_pause`]).
@@ -541,13 +582,8 @@ impl Writer<'_> {
         if self.defer_reason(saves, writes + 1, settled).is_some() {
             return;
         }
-        let started = self.paced_start();
-        let listed = self
-            .mappings
-            .refresh(&*self.ctx.lambda, &p.planned.target.function, &p.view.arn)
-            .await;
-        self.note_duration(started);
-        match listed {
+        self.mappings.ignored_checked(&p.view.arn, &*self.ctx.clock);
+        match self.list_function_mappings(p).await {
             Ok(mappings) => {
                 p.sources = event_sources::Observed::Ignored(Some(mappings));
                 p.decide_again();
@@ -572,12 +608,7 @@ impl Writer<'_> {
         if self.mappings.is_current(&*self.ctx.clock) {
             return;
         }
-        let started = self.paced_start();
-        let fresh = self
-            .mappings
-            .refresh(&*self.ctx.lambda, &p.planned.target.function, &p.view.arn)
-            .await;
-        self.note_duration(started);
+        let fresh = self.list_function_mappings(p).await;
         let sources = match fresh {
             Ok(mappings) => event_sources::Observed::Read(mappings),
             Err(error) if error.kind() == ErrorKind::AccessDenied => {

@@ -37,6 +37,9 @@ pub type ByFunction = HashMap<String, Vec<EventSourceMapping>>;
 #[derive(Default)]
 pub struct MappingCache {
     listing: Mutex<Option<Listing>>,
+    /// When each ignoring function's mappings were last listed for a pause recorded before
+    /// the switch (by unqualified ARN, on the clock's monotonic scale).
+    ignored_checks: Mutex<HashMap<String, Duration>>,
 }
 
 struct Listing {
@@ -133,6 +136,28 @@ impl MappingCache {
                 None => mappings.push(answer.clone()),
             }
         }
+    }
+
+    /// Whether a function that ignores its mappings and holds a pause recorded before the
+    /// switch is due to list them: at most once every [`KEPT_FOR`] per container, so that
+    /// watch ticks (or a role denied the listing) do not call at every evaluation.
+    pub fn ignored_check_due(&self, function_arn: &str, clock: &dyn Clock) -> bool {
+        let checks = self
+            .ignored_checks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        checks
+            .get(function_arn)
+            .is_none_or(|at| clock.elapsed().saturating_sub(*at) >= KEPT_FOR)
+    }
+
+    /// Notes that the function's mappings were listed (or tried) for an ignored pause.
+    pub fn ignored_checked(&self, function_arn: &str, clock: &dyn Clock) {
+        let mut checks = self
+            .ignored_checks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        checks.insert(function_arn.to_owned(), clock.elapsed());
     }
 
     fn kept(&self) -> MutexGuard<'_, Option<Listing>> {

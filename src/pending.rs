@@ -228,8 +228,9 @@ impl Pending {
                             "it is still disabled, its messages waiting in the queue until it \
                              is enabled by hand"
                         } else {
-                            "unless it was enabled by hand since (no listing was read to tell), \
-                             its messages wait in the queue"
+                            "unless it was enabled by hand since (its mappings are listed for it \
+                             at most every 5 minutes, not at this evaluation), its messages wait \
+                             in the queue"
                         }
                     ));
                 }

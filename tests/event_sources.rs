@@ -1302,13 +1302,19 @@ fn a_consumer_paused_before_a_switch_to_ignore_is_said_to_stay_disabled_while_it
         breaker_policy().replace(r#""min": 0,"#, r#""min": 5, "event_sources": "ignore","#);
     let b = autoscaler(&f.world, &ignore);
     f.alarm("breaker", Fine);
-    for _ in 0..3 {
+    // Listed at the first evaluation, then at most every 5 minutes: said at every one.
+    for (run, listed) in [true, false, false].into_iter().enumerate() {
         let outcome = f.run_as(&b, scheduled(), None).unwrap();
         let reasons = &outcome.decisions[0].reasons;
+        let said = if listed {
+            "it is still disabled"
+        } else {
+            "not at this evaluation"
+        };
         assert!(
-            (reasons.iter()).any(|r| r.contains(&format!("event source {m} was paused"))
-                && r.contains("it is still disabled")),
-            "{reasons:#?}"
+            (reasons.iter())
+                .any(|r| r.contains(&format!("event source {m} was paused")) && r.contains(said)),
+            "run {run}: {reasons:#?}"
         );
     }
     // Ignored: left alone, and the record kept, so that following again resumes it.
@@ -1801,5 +1807,78 @@ fn a_scale_in_whose_only_failed_mapping_write_was_a_raise_still_lowers_the_reser
     assert!(
         (reasons.iter()).any(|r| r.contains("could not be raised to its share")),
         "{reasons:#?}"
+    );
+}
+
+/// A consumer on an alias (`orders:live`, followed as the function's: the account's listing
+/// groups it by the unqualified ARN) paused by a cap, then the policy switches to ignore in
+/// a deployment whose targets all ignore: the writer's listing by name does not return
+/// mappings on aliases (and no account listing is kept to add them), so a recorded mapping
+/// it lacks is read by its UUID; it was read as deleted and its pause ended silently.
+#[test]
+fn a_pause_of_an_alias_mapping_is_not_ended_by_a_listing_by_name() {
+    let f = fixture(&breaker_policy(), 10);
+    let m = f
+        .world
+        .lambda
+        .add_mapping("orders:live", "orders-q", None, true);
+    f.alarm("breaker", Alarm);
+    f.run(alarm_event("breaker", "ALARM")).unwrap(); // follows: pauses it
+    assert_eq!(f.state_of(&m), "Disabled");
+    assert!(f.records().iter().any(|r| r.uuid == m && r.paused));
+    f.alarm("breaker", Fine);
+    let ignore =
+        breaker_policy().replace(r#""min": 0,"#, r#""min": 5, "event_sources": "ignore","#);
+    let b = autoscaler(&f.world, &ignore);
+    let outcome = f.run_as(&b, scheduled(), None).unwrap();
+    let still = f.records().iter().any(|r| r.uuid == m && r.paused);
+    let c = autoscaler(&f.world, &breaker_policy());
+    let again = f.run_as(&c, scheduled(), None).unwrap(); // follows again
+    assert_eq!(
+        (still, f.state_of(&m).as_str()),
+        (true, "Enabled"),
+        "ignore run: {:#?}\nrecords {:?}\nfollow again: {:#?}",
+        outcome.decisions[0].reasons,
+        f.records(),
+        again.decisions[0].reasons
+    );
+}
+
+/// As `a_pause_of_a_mapping_newer_than_a_stale_listing_is_not_forgotten`, the consumer on an
+/// alias: the listing by name lacks it, and the stale account listing too.
+#[test]
+fn a_pause_of_an_alias_mapping_newer_than_a_stale_listing_is_not_forgotten() {
+    let f = fixture(&breaker_policy(), 10);
+    let b = autoscaler(&f.world, &breaker_policy());
+    f.run_as(&b, scheduled(), None).unwrap(); // t=0: B lists, no mapping yet
+    let m = f
+        .world
+        .lambda
+        .add_mapping("orders:live", "orders-q", None, true);
+    f.alarm("breaker", Alarm);
+    f.run(alarm_event("breaker", "ALARM")).unwrap(); // t=60: A lists, pauses it
+    assert_eq!(f.state_of(&m), "Disabled");
+    f.world.faults.inject(
+        "UpdateEventSourceMapping",
+        None,
+        Some("ResourceInUseException"),
+        "still disabling",
+        Some(4),
+    );
+    f.alarm("breaker", Fine);
+    let _ = f.run(scheduled()); // t=120: A's resume fails
+    assert_eq!(f.state_of(&m), "Disabled");
+    assert!(f.records()[0].paused, "still recorded as paused");
+    f.run_as(&b, scheduled(), None).unwrap(); // t=180: B, its listing 3 minutes old
+    let after_b = f.records();
+    for _ in 0..6 {
+        f.run(scheduled()).unwrap();
+        f.run_as(&b, scheduled(), None).unwrap();
+    }
+    assert_eq!(
+        f.state_of(&m),
+        "Enabled",
+        "records after B's run {after_b:?}, now {:?}",
+        f.records()
     );
 }
