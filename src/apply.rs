@@ -383,6 +383,16 @@ fn needs_writes(p: &Pending, ctx: &Context, mappings: &MappingCache) -> bool {
         || lists_for_ignored_pause(p, ctx, mappings)
 }
 
+/// The saved records of mappings the target's listing lacks: each is read by its UUID when
+/// the function's mappings are listed again ([`Writer::list_function_mappings`]).
+fn unlisted_records(p: &Pending) -> u32 {
+    let listed = p.sources.mappings().unwrap_or_default();
+    let missing = (p.observations.saved.event_sources().iter())
+        .filter(|r| listed.iter().all(|m| m.uuid != r.uuid))
+        .count();
+    u32::try_from(missing).unwrap_or(u32::MAX)
+}
+
 /// Whether the writer lists the function's mappings for a pause recorded before a switch to
 /// "ignore" ([`Pending::checks_an_ignored_pause`]), at most every 5 minutes.
 fn lists_for_ignored_pause(p: &Pending, ctx: &Context, mappings: &MappingCache) -> bool {
@@ -514,10 +524,11 @@ impl Writer<'_> {
             }
         }
         if p.lowers_reservation() || p.raises_with_mappings() || p.forgets_a_pause() {
-            // The listing is a paced call too: made only while the writes after it could
-            // still be.
+            // The listing is a paced call too (with a read of each recorded mapping it may
+            // lack): made only while the writes after it could still be.
             let (saves, writes) = calls(&p);
-            if let Some(reason) = self.defer_reason(saves, writes + 1, settled) {
+            let reads = 1 + unlisted_records(&p);
+            if let Some(reason) = self.defer_reason(saves, writes + reads, settled) {
                 return deferred(p, reason, read_version);
             }
             self.reread_mappings(&mut p).await;
@@ -542,11 +553,16 @@ impl Writer<'_> {
     /// that the listing lacks read by its UUID: the listing by name has only the mappings
     /// on the function itself, and those on its aliases and versions come from the
     /// account's listing, which may predate them. A record's mapping that Lambda no longer
-    /// has (`ResourceNotFoundException`) is gone; any other failure fails the whole.
+    /// has (`ResourceNotFoundException`), or that now belongs to another function, is gone;
+    /// one that could not be read (a role denied `GetEventSourceMapping`, say) is returned
+    /// apart, so that its record is kept as it is. Only the listing's failure fails it.
     async fn list_function_mappings(
         &mut self,
         p: &Pending,
-    ) -> Result<Vec<crate::ports::EventSourceMapping>, crate::ports::AwsError> {
+    ) -> Result<
+        (Vec<crate::ports::EventSourceMapping>, Vec<(String, String)>),
+        crate::ports::AwsError,
+    > {
         let started = self.paced_start();
         let listed = self
             .mappings
@@ -558,17 +574,33 @@ impl Writer<'_> {
             .filter(|r| mappings.iter().all(|m| m.uuid != r.uuid))
             .map(|r| r.uuid.clone())
             .collect();
+        let mut unread = Vec::new();
         for uuid in missing {
             let started = self.paced_start();
             let read = self.ctx.lambda.get_mapping(&uuid).await;
             self.note_duration(started);
             match read {
-                Ok(mapping) => mappings.push(mapping),
+                Ok(m) if crate::mapping_cache::unqualified(&m.function_arn) == p.view.arn => {
+                    mappings.push(m);
+                }
+                Ok(_) => {}
                 Err(error) if error.kind() == ErrorKind::NotFound => {}
-                Err(error) => return Err(error),
+                Err(error) => {
+                    let why = format!(
+                        "event source {uuid}, which the autoscaler changed, is not in the \
+                         listing by name and could not be read ({error}{}): its record is kept \
+                         as it is",
+                        if error.kind() == ErrorKind::AccessDenied {
+                            "; add lambda:GetEventSourceMapping, docs/deploy.md"
+                        } else {
+                            ""
+                        }
+                    );
+                    unread.push((uuid, why));
+                }
             }
         }
-        Ok(mappings)
+        Ok((mappings, unread))
     }
 
     /// Lists the function's mappings for a target that ignores them and holds a pause
@@ -579,14 +611,15 @@ impl Writer<'_> {
     async fn list_for_ignored_pause(&mut self, p: &mut Pending, settled: usize) {
         let saves = p.decision.history_changed && self.ctx.state.is_some();
         let writes = u32::from(p.decision.change().is_some());
-        if self.defer_reason(saves, writes + 1, settled).is_some() {
+        let reads = 1 + unlisted_records(p);
+        if self.defer_reason(saves, writes + reads, settled).is_some() {
             return;
         }
         self.mappings.ignored_checked(&p.view.arn, &*self.ctx.clock);
         match self.list_function_mappings(p).await {
-            Ok(mappings) => {
+            Ok((mappings, unread)) => {
                 p.sources = event_sources::Observed::Ignored(Some(mappings));
-                p.decide_again();
+                p.keep_unread_records(unread);
             }
             Err(error) => p.note(format!(
                 "listing the function's mappings failed ({error}): the pause recorded \
@@ -610,7 +643,13 @@ impl Writer<'_> {
         }
         let fresh = self.list_function_mappings(p).await;
         let sources = match fresh {
-            Ok(mappings) => event_sources::Observed::Read(mappings),
+            Ok((mappings, unread)) if !unread.is_empty() => {
+                // Decided again from the fresh listing, the records it could not check kept.
+                p.sources = event_sources::Observed::Read(mappings);
+                p.keep_unread_records(unread);
+                return;
+            }
+            Ok((mappings, _)) => event_sources::Observed::Read(mappings),
             Err(error) if error.kind() == ErrorKind::AccessDenied => {
                 event_sources::Observed::from_list_error(&error)
             }
@@ -719,8 +758,8 @@ impl Writer<'_> {
                 // Every lower landed; only a raise written before the reservation failed.
                 Some(error) if lowering && lowered_all => {
                     record.reasons.push(
-                        "a mapping could not be raised to its share: the reservation is \
-                         lowered all the same, every mapping within it"
+                        "a mapping could not be raised to its share; every mapping is within \
+                         the new reservation, which goes ahead"
                             .into(),
                     );
                     unfinished = Some(error);

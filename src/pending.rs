@@ -42,6 +42,9 @@ pub struct Pending {
     /// Set when the function's mappings could not be listed again before a recorded pause
     /// would be forgotten: the plans keep the saved pauses ([`Self::keep_recorded_pauses`]).
     pauses_unconfirmed: bool,
+    /// The recorded mappings a current listing could not check ([`Self::keep_unread_records`]):
+    /// the plans keep their saved records as they are.
+    unread_records: Vec<String>,
 }
 
 impl Pending {
@@ -70,6 +73,7 @@ impl Pending {
             written_before: Vec::new(),
             headroom: None,
             pauses_unconfirmed: false,
+            unread_records: Vec::new(),
         };
         pending.plan_sources();
         pending.note_activity();
@@ -174,12 +178,16 @@ impl Pending {
                     ceiling: self.planned.target.event_source_ceiling,
                 };
                 let mut plan = event_sources::plan(mappings, &saved, plan_for);
-                if self.pauses_unconfirmed {
+                if self.pauses_unconfirmed || !self.unread_records.is_empty() {
                     let recorded = self.observations.saved.event_sources();
-                    for kept in recorded.iter().filter(|s| s.paused) {
+                    let kept_as_is = |s: &&MappingRecord| {
+                        (self.pauses_unconfirmed && s.paused)
+                            || self.unread_records.contains(&s.uuid)
+                    };
+                    for kept in recorded.iter().filter(kept_as_is) {
                         match plan.records.iter_mut().find(|r| r.uuid == kept.uuid) {
                             Some(r) => {
-                                r.paused = true;
+                                r.paused = kept.paused;
                                 r.held = kept.held;
                             }
                             // Not in the listing, which may predate the mapping.
@@ -201,11 +209,13 @@ impl Pending {
             // disabled since.
             (event_sources::Observed::Ignored(listing), _) => {
                 let listing = listing.as_deref();
+                let unread = &self.unread_records;
                 let over = |r: &MappingRecord| {
-                    listing.is_some_and(|mappings| {
-                        (mappings.iter().find(|m| m.uuid == r.uuid))
-                            .is_none_or(|m| !m.is_disabled())
-                    })
+                    !unread.contains(&r.uuid)
+                        && listing.is_some_and(|mappings| {
+                            (mappings.iter().find(|m| m.uuid == r.uuid))
+                                .is_none_or(|m| !m.is_disabled())
+                        })
                 };
                 let before = d.history.event_sources.clone();
                 for r in d
@@ -275,6 +285,16 @@ impl Pending {
         (self.observations.saved.event_sources().iter())
             .filter(|saved| saved.paused)
             .any(|saved| !planned.iter().any(|r| r.uuid == saved.uuid && r.paused))
+    }
+
+    /// Keeps the saved records of the mappings a current listing could not check (each with
+    /// the reason), now and if decided again, and decides again from the listing.
+    pub fn keep_unread_records(&mut self, unread: Vec<(String, String)>) {
+        for (uuid, why) in unread {
+            self.unread_records.push(uuid);
+            self.note(why);
+        }
+        self.decide_again();
     }
 
     /// Keeps the saved pauses in this decision's plans, now and if decided again: the

@@ -1882,3 +1882,64 @@ fn a_pause_of_an_alias_mapping_newer_than_a_stale_listing_is_not_forgotten() {
         f.records()
     );
 }
+
+/// A role that may list and update mappings but not get one (supported: see
+/// `a_role_that_may_not_read_a_mapping_does_not_hold_a_scale_in_waiting_for_it`), and a
+/// record of a mapping deleted since: the re-list before a scale-in keeps that record as it
+/// is and follows the listed mappings (the whole re-list failed, the mappings read as "not
+/// followed", and the reservation was lowered below the remaining mapping's maximum).
+#[test]
+fn a_recorded_mapping_that_cannot_be_read_keeps_its_record_and_the_others_followed() {
+    let f = fixture(POLICY, 20);
+    let a = f.mapping("orders-q", Some(20), true);
+    f.run(scheduled()).unwrap(); // t=0: the account's listing is kept
+    let arn = MemoryLambda::arn("orders");
+    let (mut history, _) = f.world.state.get(&arn).unwrap_or_default();
+    history.event_sources.push(MappingRecord {
+        uuid: "orders-gone-q".into(),
+        ceiling: Some(10),
+        paused: false,
+        held: false,
+    });
+    f.world.state.put(&arn, history);
+    f.fail("GetEventSourceMapping", "AccessDeniedException");
+    f.alarm("backlog", Fine);
+    let outcome = f.run(alarm_event("backlog", "OK")).unwrap(); // t=60: listing 60 s old
+    let reasons = &outcome.decisions[0].reasons;
+    assert!(
+        (reasons.iter()).any(|r| r.contains("orders-gone-q")
+            && r.contains("lambda:GetEventSourceMapping")
+            && r.contains("its record is kept")),
+        "{reasons:#?}"
+    );
+    assert!(f.records().iter().any(|r| r.uuid == "orders-gone-q"));
+    assert_eq!(
+        (f.reserved(), f.max_of(&a)),
+        (Some(15), Some(15)),
+        "the mapping must be lowered with the reservation: {reasons:#?}"
+    );
+}
+
+/// A consumer the breaker paused, then re-pointed by its owner to another function
+/// (`UpdateEventSourceMapping` with `FunctionName`), still disabled: the listing by name lacks
+/// it, GetEventSourceMapping returns it (on `payments`): not `orders`' any more, so gone (it
+/// was taken as `orders`' own, resumed and lowered).
+#[test]
+fn a_recorded_mapping_now_on_another_function_is_not_the_targets() {
+    let f = fixture(&breaker_policy(), 10);
+    f.world.lambda.add("payments", Some(50), &[]);
+    let m = f.mapping("orders-q", Some(10), true);
+    f.alarm("breaker", Alarm);
+    f.run(alarm_event("breaker", "ALARM")).unwrap(); // t=0: pauses it
+    assert_eq!(f.state_of(&m), "Disabled");
+    f.world.lambda.move_mapping(&m, "payments");
+    f.alarm("breaker", Fine);
+    f.clear();
+    let outcome = f.run(scheduled()).unwrap(); // t=60
+    let reasons = outcome.decisions[0].reasons.clone();
+    assert_eq!(
+        f.state_of(&m),
+        "Disabled",
+        "payments' consumer written by orders: {reasons:#?}"
+    );
+}

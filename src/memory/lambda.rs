@@ -146,6 +146,13 @@ impl MemoryLambda {
         uuid
     }
 
+    /// Points a mapping at another function (`UpdateEventSourceMapping` with `FunctionName`).
+    pub fn move_mapping(&self, uuid: &str, name: &str) {
+        if let Some(m) = lock(&self.mappings).by_uuid.get_mut(uuid) {
+            m.function_arn = Self::arn(name);
+        }
+    }
+
     /// Turns a mapping into provisioned mode (no `MaximumConcurrency`).
     pub fn make_provisioned(&self, uuid: &str) {
         if let Some(m) = lock(&self.mappings).by_uuid.get_mut(uuid) {
