@@ -388,7 +388,11 @@ fn needs_writes(p: &Pending, ctx: &Context, mappings: &MappingCache) -> bool {
 fn unlisted_records(p: &Pending) -> u32 {
     let listed = p.sources.mappings().unwrap_or_default();
     let missing = (p.observations.saved.event_sources().iter())
-        .filter(|r| listed.iter().all(|m| m.uuid != r.uuid))
+        .filter(|r| {
+            !listed
+                .iter()
+                .any(|m| m.uuid == r.uuid && m.function_arn == p.view.arn)
+        })
         .count();
     u32::try_from(missing).unwrap_or(u32::MAX)
 }
@@ -527,7 +531,9 @@ impl Writer<'_> {
             // The listing is a paced call too (with a read of each recorded mapping it may
             // lack): made only while the writes after it could still be.
             let (saves, writes) = calls(&p);
-            let reads = 1 + unlisted_records(&p);
+            let relists = matches!(p.sources, event_sources::Observed::Read(_))
+                && !self.mappings.is_current(&*self.ctx.clock);
+            let reads = if relists { 1 + unlisted_records(&p) } else { 0 };
             if let Some(reason) = self.defer_reason(saves, writes + reads, settled) {
                 return deferred(p, reason, read_version);
             }
@@ -570,21 +576,36 @@ impl Writer<'_> {
             .await;
         self.note_duration(started);
         let mut mappings = listed?;
-        let missing: Vec<String> = (p.observations.saved.event_sources().iter())
-            .filter(|r| mappings.iter().all(|m| m.uuid != r.uuid))
+        // Missing, or carried over from the account's listing (on an alias or a version):
+        // read by UUID, as it is now.
+        let to_read: Vec<String> = (p.observations.saved.event_sources().iter())
+            .filter(|r| {
+                !mappings
+                    .iter()
+                    .any(|m| m.uuid == r.uuid && m.function_arn == p.view.arn)
+            })
             .map(|r| r.uuid.clone())
             .collect();
         let mut unread = Vec::new();
-        for uuid in missing {
+        for uuid in to_read {
             let started = self.paced_start();
             let read = self.ctx.lambda.get_mapping(&uuid).await;
             self.note_duration(started);
+            let carried = mappings.iter().position(|m| m.uuid == uuid);
             match read {
                 Ok(m) if crate::mapping_cache::unqualified(&m.function_arn) == p.view.arn => {
-                    mappings.push(m);
+                    match carried {
+                        Some(i) => mappings[i] = m,
+                        None => mappings.push(m),
+                    }
                 }
-                Ok(_) => {}
-                Err(error) if error.kind() == ErrorKind::NotFound => {}
+                // Another function's now, or gone.
+                Ok(_) => mappings.retain(|m| m.uuid != uuid),
+                Err(error) if error.kind() == ErrorKind::NotFound => {
+                    mappings.retain(|m| m.uuid != uuid);
+                }
+                // A copy carried over stays as it was.
+                Err(_) if carried.is_some() => {}
                 Err(error) => {
                     let why = format!(
                         "event source {uuid}, which the autoscaler changed, is not in the \
@@ -619,7 +640,8 @@ impl Writer<'_> {
         match self.list_function_mappings(p).await {
             Ok((mappings, unread)) => {
                 p.sources = event_sources::Observed::Ignored(Some(mappings));
-                p.keep_unread_records(unread);
+                p.note_unread_records(unread);
+                p.decide_again();
             }
             Err(error) => p.note(format!(
                 "listing the function's mappings failed ({error}): the pause recorded \
@@ -641,17 +663,12 @@ impl Writer<'_> {
         if self.mappings.is_current(&*self.ctx.clock) {
             return;
         }
+        let before = known.len();
         let fresh = self.list_function_mappings(p).await;
-        let sources = match fresh {
-            Ok((mappings, unread)) if !unread.is_empty() => {
-                // Decided again from the fresh listing, the records it could not check kept.
-                p.sources = event_sources::Observed::Read(mappings);
-                p.keep_unread_records(unread);
-                return;
-            }
-            Ok((mappings, _)) => event_sources::Observed::Read(mappings),
+        let (sources, unread) = match fresh {
+            Ok((mappings, unread)) => (event_sources::Observed::Read(mappings), unread),
             Err(error) if error.kind() == ErrorKind::AccessDenied => {
-                event_sources::Observed::from_list_error(&error)
+                (event_sources::Observed::from_list_error(&error), Vec::new())
             }
             Err(error) if p.forgets_a_pause() => {
                 p.keep_recorded_pauses(format!(
@@ -672,19 +689,24 @@ impl Writer<'_> {
                 return;
             }
         };
-        if sources == p.sources {
+        let changed = sources != p.sources;
+        if !changed && unread.is_empty() {
             return;
         }
-        let before = known.len();
         p.sources = sources;
         let records = p.observations.saved.event_sources();
         p.observations.mapping_floor = event_sources::floor(&p.sources, records);
-        let now = p.sources.mappings().map_or(0, <[_]>::len);
-        // A note, so that a decision made again later (for the unreserved floor) says it too.
-        p.note(format!(
-            "the function's event source mappings changed since the account's listing \
-             ({before} then, {now} now): decided again"
-        ));
+        if changed {
+            let now = p.sources.mappings().map_or(0, <[_]>::len);
+            // A note, so that a decision made again later (for the unreserved floor) says it
+            // too.
+            p.note(format!(
+                "the function's event source mappings changed since the account's listing \
+                 ({before} then, {now} now): decided again"
+            ));
+        }
+        // The records the listing could not check are kept as they are.
+        p.note_unread_records(unread);
         p.decide_again();
     }
 

@@ -234,7 +234,10 @@ impl Pending {
                          followed this target's mappings, and \"event_sources\": \"ignore\" \
                          leaves it as it is: {}; following the mappings again resumes it",
                         paused.uuid,
-                        if listing.is_some() {
+                        if unread.contains(&paused.uuid) {
+                            "it could not be read, so it may have been enabled by hand or \
+                             deleted since; if not, its messages wait in the queue"
+                        } else if listing.is_some() {
                             "it is still disabled, its messages waiting in the queue until it \
                              is enabled by hand"
                         } else {
@@ -288,13 +291,12 @@ impl Pending {
     }
 
     /// Keeps the saved records of the mappings a current listing could not check (each with
-    /// the reason), now and if decided again, and decides again from the listing.
-    pub fn keep_unread_records(&mut self, unread: Vec<(String, String)>) {
+    /// the reason) in this decision's plans when it is decided again, and if again later.
+    pub fn note_unread_records(&mut self, unread: Vec<(String, String)>) {
         for (uuid, why) in unread {
             self.unread_records.push(uuid);
             self.note(why);
         }
-        self.decide_again();
     }
 
     /// Keeps the saved pauses in this decision's plans, now and if decided again: the

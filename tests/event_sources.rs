@@ -1943,3 +1943,152 @@ fn a_recorded_mapping_now_on_another_function_is_not_the_targets() {
         "payments' consumer written by orders: {reasons:#?}"
     );
 }
+
+/// a scale-in whose re-list finds a new mapping (b, created since the account's
+/// listing) while a recorded mapping cannot be read: the floor is refreshed from the new
+/// listing as without the unread record (4 for a and b; it stayed 2, and a plain scale-in to
+/// 3 paused both consumers).
+fn new_mapping_case(with_unread_record: bool) -> (Option<u32>, String, String, Vec<String>) {
+    let f = fixture(POLICY, 8);
+    let a = f.mapping("orders-q", Some(8), true);
+    f.run(scheduled()).unwrap(); // t=0: the account's listing is kept
+    if with_unread_record {
+        let arn = MemoryLambda::arn("orders");
+        let (mut history, _) = f.world.state.get(&arn).unwrap_or_default();
+        history.event_sources.push(MappingRecord {
+            uuid: "orders-gone-q".into(),
+            ceiling: Some(10),
+            paused: false,
+            held: false,
+        });
+        f.world.state.put(&arn, history);
+    }
+    let b = f.mapping("other-q", None, true); // created since the listing
+    f.fail("GetEventSourceMapping", "AccessDeniedException");
+    f.alarm("backlog", Fine);
+    let outcome = f.run(alarm_event("backlog", "OK")).unwrap(); // 8 - 5 = 3
+    (
+        f.reserved(),
+        f.state_of(&a),
+        f.state_of(&b),
+        outcome.decisions[0].reasons.clone(),
+    )
+}
+
+#[test]
+fn an_unread_record_does_not_skip_the_mapping_floor_refresh() {
+    let control = new_mapping_case(false);
+    assert_eq!(
+        (control.0, control.1.as_str(), control.2.as_str()),
+        (Some(4), "Enabled", "Enabled"),
+        "control: {:#?}",
+        control.3
+    );
+    let unread = new_mapping_case(true);
+    assert_eq!(
+        (unread.0, unread.1.as_str(), unread.2.as_str()),
+        (Some(4), "Enabled", "Enabled"),
+        "with an unread record: {:#?}",
+        unread.3
+    );
+}
+
+/// an ignoring target with a paused record of a mapping that cannot be read (role
+/// denied GetEventSourceMapping; the mapping deleted): the reasons say it could not be read,
+/// not that it "is still disabled", which nothing read.
+#[test]
+fn an_unread_paused_record_is_not_said_to_be_still_disabled() {
+    let ignore = POLICY.replace(r#""min": 2,"#, r#""min": 2, "event_sources": "ignore","#);
+    let f = fixture(&ignore, 8);
+    let arn = MemoryLambda::arn("orders");
+    let (mut history, _) = f.world.state.get(&arn).unwrap_or_default();
+    history.event_sources.push(MappingRecord {
+        uuid: "orders-gone-q".into(),
+        ceiling: Some(10),
+        paused: true,
+        held: false,
+    });
+    f.world.state.put(&arn, history);
+    f.fail("GetEventSourceMapping", "AccessDeniedException");
+    let mut said = Vec::new();
+    for _ in 0..11 {
+        let outcome = f.run(scheduled()).unwrap();
+        said.push(outcome.decisions[0].reasons.clone());
+    }
+    // Listed and read at most every 5 minutes: 3 times in 11 minutes.
+    assert_eq!(f.world.calls.count("GetEventSourceMapping"), 3);
+    assert!(
+        !said[0]
+            .iter()
+            .any(|r| r.contains("orders-gone-q") && r.contains("it is still disabled")),
+        "{:#?}",
+        said[0]
+    );
+    assert!(
+        said[0]
+            .iter()
+            .any(|r| r.contains("orders-gone-q") && r.contains("it could not be read")),
+        "{:#?}",
+        said[0]
+    );
+}
+
+/// a role denied ListEventSourceMappings (mappings "not followed": no listing and no
+/// read is made before the write), with records saved from before: the deadline check
+/// before the (skipped) re-list counts no read for them (it counted one each, deferring a
+/// cap that fits).
+fn cap_near_deadline(records: usize) -> (Option<u32>, Vec<String>) {
+    let f = fixture(POLICY, 10);
+    let arn = MemoryLambda::arn("orders");
+    let (mut history, _) = f.world.state.get(&arn).unwrap_or_default();
+    for i in 0..records {
+        history.event_sources.push(MappingRecord {
+            uuid: format!("orders-old-{i:02}"),
+            ceiling: Some(10),
+            paused: false,
+            held: false,
+        });
+    }
+    f.world.state.put(&arn, history);
+    f.fail("ListEventSourceMappings", "AccessDeniedException");
+    f.alarm("db", Alarm);
+    let outcome = f.run_until(alarm_event("db", "ALARM"), Some(12.0)).unwrap();
+    assert_eq!(f.world.calls.count("GetEventSourceMapping"), 0);
+    (f.reserved(), outcome.decisions[0].reasons.clone())
+}
+
+#[test]
+fn reads_never_made_do_not_defer_a_cap() {
+    let control = cap_near_deadline(0);
+    assert_eq!(control.0, Some(3), "control {:#?}", control.1);
+    let with = cap_near_deadline(10);
+    assert_eq!(with.0, Some(3), "with records {:#?}", with.1);
+}
+
+/// as `a_recorded_mapping_now_on_another_function_is_not_the_targets`, the consumer on
+/// an alias: the re-list by name lacks it, and the copy carried over from the kept account
+/// listing (still on `orders:live` there) is read by UUID too (it was resumed as `orders`'
+/// own).
+#[test]
+fn an_alias_mapping_now_on_another_function_is_not_the_targets() {
+    let f = fixture(&breaker_policy(), 10);
+    f.world.lambda.add("payments", Some(50), &[]);
+    let m = f
+        .world
+        .lambda
+        .add_mapping("orders:live", "orders-q", Some(10), true);
+    f.alarm("breaker", Alarm);
+    f.run(alarm_event("breaker", "ALARM")).unwrap(); // t=0: pauses it
+    assert_eq!(f.state_of(&m), "Disabled");
+    f.world.lambda.move_mapping(&m, "payments");
+    f.alarm("breaker", Fine);
+    f.clear();
+    let outcome = f.run(scheduled()).unwrap(); // t=60
+    let reasons = outcome.decisions[0].reasons.clone();
+    assert_eq!(
+        f.state_of(&m),
+        "Disabled",
+        "payments' consumer written by orders: {reasons:#?}\n{:?}",
+        f.writes()
+    );
+}
