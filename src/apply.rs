@@ -383,18 +383,19 @@ fn needs_writes(p: &Pending, ctx: &Context, mappings: &MappingCache) -> bool {
         || lists_for_ignored_pause(p, ctx, mappings)
 }
 
-/// The saved records of mappings the target's listing lacks: each is read by its UUID when
-/// the function's mappings are listed again ([`Writer::list_function_mappings`]).
+/// The mappings read by their UUID when the function's mappings are listed again
+/// ([`Writer::list_function_mappings`]): the copies on an alias or a version, and the saved
+/// records the listing lacks.
 fn unlisted_records(p: &Pending) -> u32 {
     let listed = p.sources.mappings().unwrap_or_default();
-    let missing = (p.observations.saved.event_sources().iter())
-        .filter(|r| {
-            !listed
-                .iter()
-                .any(|m| m.uuid == r.uuid && m.function_arn == p.view.arn)
-        })
+    // Copies on an alias or a version, and records the listing lacks.
+    let carried = (listed.iter())
+        .filter(|m| m.function_arn != p.view.arn)
         .count();
-    u32::try_from(missing).unwrap_or(u32::MAX)
+    let missing = (p.observations.saved.event_sources().iter())
+        .filter(|r| listed.iter().all(|m| m.uuid != r.uuid))
+        .count();
+    u32::try_from(carried + missing).unwrap_or(u32::MAX)
 }
 
 /// Whether the writer lists the function's mappings for a pause recorded before a switch to
@@ -578,14 +579,20 @@ impl Writer<'_> {
         let mut mappings = listed?;
         // Missing, or carried over from the account's listing (on an alias or a version):
         // read by UUID, as it is now.
-        let to_read: Vec<String> = (p.observations.saved.event_sources().iter())
-            .filter(|r| {
-                !mappings
-                    .iter()
-                    .any(|m| m.uuid == r.uuid && m.function_arn == p.view.arn)
-            })
-            .map(|r| r.uuid.clone())
+        let records = p.observations.saved.event_sources();
+        let recorded = |uuid: &str| records.iter().any(|r| r.uuid == uuid);
+        let on_the_function = |m: &crate::ports::EventSourceMapping| m.function_arn == p.view.arn;
+        // Every copy carried over from the account's listing (on an alias or a version: it
+        // may have moved or gone since), and every recorded mapping the listing lacks.
+        let mut to_read: Vec<String> = (mappings.iter())
+            .filter(|m| !on_the_function(m))
+            .map(|m| m.uuid.clone())
             .collect();
+        to_read.extend(
+            (records.iter())
+                .filter(|r| mappings.iter().all(|m| m.uuid != r.uuid))
+                .map(|r| r.uuid.clone()),
+        );
         let mut unread = Vec::new();
         for uuid in to_read {
             let started = self.paced_start();
@@ -599,18 +606,23 @@ impl Writer<'_> {
                         None => mappings.push(m),
                     }
                 }
-                // Another function's now, or gone.
-                Ok(_) => mappings.retain(|m| m.uuid != uuid),
+                // Another function's now, or gone: for the kept listing too.
+                Ok(_) => {
+                    mappings.retain(|m| m.uuid != uuid);
+                    self.mappings.forget(&p.view.arn, &uuid);
+                }
                 Err(error) if error.kind() == ErrorKind::NotFound => {
                     mappings.retain(|m| m.uuid != uuid);
+                    self.mappings.forget(&p.view.arn, &uuid);
                 }
-                // A copy carried over stays as it was.
-                Err(_) if carried.is_some() => {}
+                // A copy carried over that the autoscaler never changed stays as it was.
+                Err(_) if carried.is_some() && !recorded(&uuid) => {}
+                // A recorded one: its record is kept as it is (a stale copy must not end a
+                // pause), the copy followed as before.
                 Err(error) => {
                     let why = format!(
-                        "event source {uuid}, which the autoscaler changed, is not in the \
-                         listing by name and could not be read ({error}{}): its record is kept \
-                         as it is",
+                        "event source {uuid}, which the autoscaler changed, could not be read \
+                         as it is now ({error}{}): its record is kept as it is",
                         if error.kind() == ErrorKind::AccessDenied {
                             "; add lambda:GetEventSourceMapping, docs/deploy.md"
                         } else {

@@ -138,6 +138,17 @@ impl MappingCache {
         }
     }
 
+    /// Drops a mapping from the kept listing's entry for `function_arn`: read by its UUID, it
+    /// is gone or another function's now.
+    pub fn forget(&self, function_arn: &str, uuid: &str) {
+        if let Some(listing) = self.kept().as_mut() {
+            let by_function = Arc::make_mut(&mut listing.by_function);
+            if let Some(mappings) = by_function.get_mut(function_arn) {
+                mappings.retain(|m| m.uuid != uuid);
+            }
+        }
+    }
+
     /// Whether a function that ignores its mappings and holds a pause recorded before the
     /// switch is due to list them: at most once every [`KEPT_FOR`] per container, so that
     /// watch ticks (or a role denied the listing) do not call at every evaluation.

@@ -2092,3 +2092,105 @@ fn an_alias_mapping_now_on_another_function_is_not_the_targets() {
         f.writes()
     );
 }
+
+/// An alias mapping the autoscaler never changed, moved to another function after the
+/// account's listing: the re-list reads the carried copy by its UUID, and it is dropped from
+/// the kept listing too, so no evaluation within the 5 minutes writes it as `orders`'.
+#[test]
+fn a_moved_alias_mapping_is_read_by_its_uuid_and_dropped_from_the_kept_listing() {
+    let f = fixture(POLICY, 20);
+    f.world.lambda.add("payments", Some(50), &[]);
+    let m = f
+        .world
+        .lambda
+        .add_mapping("orders:live", "orders-q", Some(20), true);
+    f.run(scheduled()).unwrap(); // t=0: the account's listing is kept
+    f.world.lambda.move_mapping(&m, "payments");
+    f.alarm("backlog", Fine);
+    f.clear();
+    let first = f.run(alarm_event("backlog", "OK")).unwrap(); // t=60: 20 -> 15, re-list
+    assert_eq!(f.reserved(), Some(15), "{:#?}", first.decisions[0].reasons);
+    assert_eq!(f.max_of(&m), Some(20), "written at t=60: {:?}", f.writes());
+    f.clear();
+    let second = f.run(scheduled()).unwrap(); // t=120: kept listing, 120 s old
+    assert_eq!(
+        f.max_of(&m),
+        Some(20),
+        "payments' consumer written by orders at t=120: {:?}\n{:#?}",
+        f.writes(),
+        second.decisions[0].reasons
+    );
+}
+
+/// As above, the alias mapping recorded (the autoscaler set its maximum at t=0).
+#[test]
+fn a_moved_recorded_alias_mapping_is_dropped_from_the_kept_listing() {
+    let f = fixture(POLICY, 20);
+    f.world.lambda.add("payments", Some(50), &[]);
+    let m = f
+        .world
+        .lambda
+        .add_mapping("orders:live", "orders-q", None, true);
+    f.run(scheduled()).unwrap(); // t=0: the account's listing is kept, max set
+    f.world.lambda.move_mapping(&m, "payments");
+    f.world
+        .lambda
+        .raise_mapping_at(&m, 40, f.world.clock.elapsed());
+    f.alarm("backlog", Fine);
+    f.clear();
+    let first = f.run(alarm_event("backlog", "OK")).unwrap(); // t=60: 20 -> 15, re-list
+    assert_eq!(f.reserved(), Some(15), "{:#?}", first.decisions[0].reasons);
+    assert_eq!(f.max_of(&m), Some(40), "written at t=60: {:?}", f.writes());
+    f.clear();
+    let second = f.run(scheduled()).unwrap(); // t=120: kept listing, 120 s old
+    assert_eq!(
+        f.max_of(&m),
+        Some(40),
+        "payments' consumer written by orders at t=120: {:?}\n{:#?}",
+        f.writes(),
+        second.decisions[0].reasons
+    );
+}
+
+/// The alias mapping exists (Enabled) in B's account listing, A pauses it, A's resume fails;
+/// the role may not GetEventSourceMapping (a supported set-up). B's re-list by name lacks
+/// it, and the read of the carried (stale, "Enabled") copy fails: its record is kept as it
+/// is (the copy was taken as current, the pause forgotten, the consumer disabled for good).
+#[test]
+fn an_unreadable_carried_copy_does_not_forget_a_pause() {
+    let f = fixture(&breaker_policy(), 10);
+    let b = autoscaler(&f.world, &breaker_policy());
+    let m = f
+        .world
+        .lambda
+        .add_mapping("orders:live", "orders-q", None, true);
+    f.run_as(&b, scheduled(), None).unwrap(); // t=0: B lists, the mapping enabled
+    f.alarm("breaker", Alarm);
+    f.run(alarm_event("breaker", "ALARM")).unwrap(); // t=60: A lists, pauses it
+    assert_eq!(f.state_of(&m), "Disabled");
+    f.world.faults.inject(
+        "UpdateEventSourceMapping",
+        None,
+        Some("ResourceInUseException"),
+        "still disabling",
+        Some(4),
+    );
+    f.alarm("breaker", Fine);
+    let _ = f.run(scheduled()); // t=120: A's resume fails
+    assert_eq!(f.state_of(&m), "Disabled");
+    assert!(f.records()[0].paused, "still recorded as paused");
+    f.fail("GetEventSourceMapping", "AccessDeniedException");
+    let out_b = f.run_as(&b, scheduled(), None).unwrap(); // t=180: B, listing 3 min old
+    let after_b = f.records();
+    for _ in 0..6 {
+        f.run(scheduled()).unwrap();
+        f.run_as(&b, scheduled(), None).unwrap();
+    }
+    assert_eq!(
+        f.state_of(&m),
+        "Enabled",
+        "records after B's run {after_b:?}, now {:?}\nB said {:#?}",
+        f.records(),
+        out_b.decisions[0].reasons
+    );
+}
