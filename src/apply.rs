@@ -573,21 +573,22 @@ impl Writer<'_> {
         let started = self.paced_start();
         let listed = self
             .mappings
-            .refresh(&*self.ctx.lambda, &p.planned.target.function, &p.view.arn)
+            .refresh(
+                &*self.ctx.lambda,
+                &p.planned.target.function,
+                &p.view.arn,
+                p.sources.mappings().unwrap_or_default(),
+            )
             .await;
         self.note_duration(started);
-        let mut mappings = listed?;
+        let (mut mappings, by_name) = listed?;
         // Missing, or carried over from the account's listing (on an alias or a version):
         // read by UUID, as it is now.
         let records = p.observations.saved.event_sources();
         let recorded = |uuid: &str| records.iter().any(|r| r.uuid == uuid);
-        let on_the_function = |m: &crate::ports::EventSourceMapping| m.function_arn == p.view.arn;
-        // Every copy carried over from the account's listing (on an alias or a version: it
-        // may have moved or gone since), and every recorded mapping the listing lacks.
-        let mut to_read: Vec<String> = (mappings.iter())
-            .filter(|m| !on_the_function(m))
-            .map(|m| m.uuid.clone())
-            .collect();
+        // Every copy carried over (not in the listing by name: on an alias or a version, or
+        // moved or gone since), and every recorded mapping the listing lacks.
+        let mut to_read: Vec<String> = mappings[by_name..].iter().map(|m| m.uuid.clone()).collect();
         to_read.extend(
             (records.iter())
                 .filter(|r| mappings.iter().all(|m| m.uuid != r.uuid))

@@ -93,29 +93,36 @@ impl MappingCache {
 
     /// Lists one function's mappings again, and keeps them in place of the old ones. The
     /// listing by name returns the mappings on the function itself: those on its versions
-    /// and aliases are kept from the account's listing.
+    /// and aliases come from the account's listing (or, once it was dropped, from `known`,
+    /// what the caller last saw). Returns the mappings and how many of them, first, the
+    /// listing by name returned: the rest are copies carried over, which the caller reads
+    /// by their UUIDs (a copy on the function itself that the listing lacks may have moved
+    /// to an alias since, or gone).
     pub async fn refresh(
         &self,
         lambda: &dyn Lambda,
         function: &FunctionRef,
         function_arn: &str,
-    ) -> Result<Vec<EventSourceMapping>, AwsError> {
+        known: &[EventSourceMapping],
+    ) -> Result<(Vec<EventSourceMapping>, usize), AwsError> {
         let mut mappings = list_pages(lambda, Some(function)).await?;
+        let listed = mappings.len();
         let mut kept = self.kept();
+        let earlier: Vec<EventSourceMapping> = match kept.as_ref() {
+            Some(listing) => (listing.by_function.get(function_arn).cloned()).unwrap_or_default(),
+            None => known.to_vec(),
+        };
+        mappings.extend(
+            earlier
+                .into_iter()
+                .filter(|m| mappings.iter().all(|fresh| fresh.uuid != m.uuid))
+                .collect::<Vec<_>>(),
+        );
         if let Some(listing) = kept.as_mut() {
             let by_function = Arc::make_mut(&mut listing.by_function);
-            let qualified = by_function
-                .get(function_arn)
-                .into_iter()
-                .flatten()
-                .filter(|m| m.function_arn != function_arn)
-                .filter(|m| mappings.iter().all(|fresh| fresh.uuid != m.uuid))
-                .cloned()
-                .collect::<Vec<_>>();
-            mappings.extend(qualified);
             by_function.insert(function_arn.to_owned(), mappings.clone());
         }
-        Ok(mappings)
+        Ok((mappings, listed))
     }
 
     /// Keeps what Lambda answered to an update; an answer other than `expected` (someone

@@ -2194,3 +2194,29 @@ fn an_unreadable_carried_copy_does_not_forget_a_pause() {
         out_b.decisions[0].reasons
     );
 }
+
+/// A mapping on the function itself, moved to its alias after the account's listing: the
+/// listing by name lacks it, and its copy is read by its UUID (it was dropped, and the
+/// reservation lowered below it).
+#[test]
+fn a_mapping_moved_from_the_function_to_its_alias_is_lowered_with_a_decrease() {
+    let f = fixture(POLICY, 20);
+    let m = f
+        .world
+        .lambda
+        .add_mapping("orders", "orders-q", Some(20), true);
+    f.run(scheduled()).unwrap(); // t=0: the account's listing is kept
+    assert_eq!(f.max_of(&m), Some(20));
+    f.world.lambda.move_mapping(&m, "orders:live");
+    f.alarm("backlog", Fine);
+    f.clear();
+    let out = f.run(alarm_event("backlog", "OK")).unwrap(); // t=60: 20 -> 15, re-list
+    assert_eq!(f.reserved(), Some(15), "{:#?}", out.decisions[0].reasons);
+    assert!(
+        f.max_of(&m).is_some_and(|x| x <= 15),
+        "consumer max {:?} above the reservation 15: writes {:?}\n{:#?}",
+        f.max_of(&m),
+        f.writes(),
+        out.decisions[0].reasons
+    );
+}
