@@ -1164,20 +1164,13 @@ fn a_cap_whose_mapping_writes_meet_the_deadline_still_writes_its_reservation() {
     }
 }
 
-/// A breaker paused the consumer (container A, t=60), after container B (another warm
-/// instance of the same function) listed the account with it enabled (t=0); when the breaker
-/// closed (t=120), A raised the reservation and its resume failed (on AWS: the mapping still
-/// Disabling, ResourceInUseException through the 4 quick attempts). The record says paused;
-/// B's listing, kept 5 minutes, says enabled. Returns the fixture, the mapping and B.
-fn a_pause_whose_resume_failed_and_another_containers_listing() -> (Fixture, String, Autoscaler) {
-    let f = fixture(&breaker_policy(), 10);
-    let m = f.mapping("orders-q", None, true);
-    let b = autoscaler(&f.world, &breaker_policy());
-    f.run_as(&b, scheduled(), None).unwrap();
-    assert_eq!(f.state_of(&m), "Enabled");
+/// A breaker pauses the consumer `m` (container A); when the breaker closes, A raises the
+/// reservation and its resume fails (on AWS: the mapping still Disabling,
+/// ResourceInUseException through the 4 quick attempts). The record says paused.
+fn pause_then_fail_the_resume(f: &Fixture, m: &str) {
     f.alarm("breaker", Alarm);
     f.run(alarm_event("breaker", "ALARM")).unwrap();
-    assert_eq!(f.state_of(&m), "Disabled");
+    assert_eq!(f.state_of(m), "Disabled");
     f.world.faults.inject(
         "UpdateEventSourceMapping",
         None,
@@ -1187,14 +1180,48 @@ fn a_pause_whose_resume_failed_and_another_containers_listing() -> (Fixture, Str
     );
     f.alarm("breaker", Fine);
     let _ = f.run(scheduled());
-    assert_eq!(f.state_of(&m), "Disabled");
+    assert_eq!(f.state_of(m), "Disabled");
     assert!(f.records()[0].paused, "still recorded as paused");
+}
+
+/// Container B (another warm instance of the same function) lists the account at t=0, with
+/// the consumer on `on` (`orders`, or an alias) already there when `listed_by_b`, else created
+/// just after; then A pauses it and its resume fails ([`pause_then_fail_the_resume`]). The
+/// record says paused; B's listing, kept 5 minutes, says enabled or lacks the mapping.
+/// Returns the fixture, the mapping and B.
+fn a_pause_whose_resume_failed_and_another_containers_listing(
+    on: &str,
+    listed_by_b: bool,
+) -> (Fixture, String, Autoscaler) {
+    let f = fixture(&breaker_policy(), 10);
+    let add = |f: &Fixture| f.world.lambda.add_mapping(on, "orders-q", None, true);
+    let early = listed_by_b.then(|| add(&f));
+    let b = autoscaler(&f.world, &breaker_policy());
+    f.run_as(&b, scheduled(), None).unwrap();
+    let m = early.unwrap_or_else(|| add(&f));
+    assert_eq!(f.state_of(&m), "Enabled");
+    pause_then_fail_the_resume(&f, &m);
     (f, m, b)
+}
+
+/// Six more rounds of evaluations by both containers: the consumer the autoscaler paused
+/// must be resumed by then.
+fn both_containers_resume_it(f: &Fixture, b: &Autoscaler, m: &str, context: &str) {
+    for _ in 0..6 {
+        f.run(scheduled()).unwrap();
+        f.run_as(b, scheduled(), None).unwrap();
+    }
+    assert_eq!(
+        f.state_of(m),
+        "Enabled",
+        "the consumer the autoscaler paused must be resumed; records {:?}\n{context}",
+        f.records()
+    );
 }
 
 #[test]
 fn a_pause_is_forgotten_only_after_a_current_listing_not_another_containers_stale_one() {
-    let (f, m, b) = a_pause_whose_resume_failed_and_another_containers_listing();
+    let (f, m, b) = a_pause_whose_resume_failed_and_another_containers_listing("orders", true);
     // t=180: B's scheduled run: its listing, 3 minutes old (kept 5), has the mapping enabled.
     f.run_as(&b, scheduled(), None).unwrap();
     assert!(
@@ -1202,16 +1229,7 @@ fn a_pause_is_forgotten_only_after_a_current_listing_not_another_containers_stal
         "B's stale listing must not forget the pause"
     );
     // From now on, every evaluation of either container.
-    for _ in 0..6 {
-        f.run(scheduled()).unwrap();
-        f.run_as(&b, scheduled(), None).unwrap();
-    }
-    assert_eq!(
-        f.state_of(&m),
-        "Enabled",
-        "the consumer the autoscaler paused must be resumed; records {:?}",
-        f.records()
-    );
+    both_containers_resume_it(&f, &b, &m, "");
 }
 
 #[test]
@@ -1454,7 +1472,7 @@ fn a_consumer_enabled_then_disabled_by_hand_while_ignored_stays_disabled_when_fo
 
 #[test]
 fn a_pause_is_kept_when_the_listing_that_would_confirm_its_end_fails() {
-    let (f, m, b) = a_pause_whose_resume_failed_and_another_containers_listing();
+    let (f, m, b) = a_pause_whose_resume_failed_and_another_containers_listing("orders", true);
     // B's re-list before forgetting is throttled through its 4 attempts: its own listing,
     // 3 minutes old, shows the mapping enabled, but the pause is kept.
     f.world.faults.inject(
@@ -1471,16 +1489,7 @@ fn a_pause_is_kept_when_the_listing_that_would_confirm_its_end_fails() {
         "{reasons:#?}"
     );
     assert!(f.records()[0].paused, "{:?}", f.records());
-    for _ in 0..6 {
-        f.run(scheduled()).unwrap();
-        f.run_as(&b, scheduled(), None).unwrap();
-    }
-    assert_eq!(
-        f.state_of(&m),
-        "Enabled",
-        "the consumer the autoscaler paused must be resumed; records {:?}",
-        f.records()
-    );
+    both_containers_resume_it(&f, &b, &m, "");
 }
 
 /// Case of the settle budget: `orders` (20, max 15) scales in with `mappings` mappings that
@@ -1585,12 +1594,7 @@ fn a_cap_whose_mapping_cannot_be_read_is_not_said_to_have_waited_for_it() {
     f.fail("GetEventSourceMapping", "AccessDeniedException");
     f.clear();
     f.alarm("db", Alarm);
-    let trigger = lambda_autoscaler::trigger::parse_event(&alarm_event("db", "ALARM")).unwrap();
-    let (outcome, error) = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f.autoscaler.handle_reporting(trigger, None))
-        .unwrap();
+    let (outcome, error) = reporting(&f, alarm_event("db", "ALARM"));
     let reasons = &outcome.decisions[0].reasons;
     assert!(error.is_some(), "the mapping's failure is reported");
     // Protection first: lowered, while the mapping could not be.
@@ -1686,36 +1690,10 @@ fn a_stale_listing_does_not_end_a_pause_recorded_before_a_switch_to_ignore() {
 /// forgetting the pause, so the function's mappings are listed again first.
 #[test]
 fn a_pause_of_a_mapping_newer_than_a_stale_listing_is_not_forgotten() {
-    let f = fixture(&breaker_policy(), 10);
-    let b = autoscaler(&f.world, &breaker_policy());
-    f.run_as(&b, scheduled(), None).unwrap(); // t=0: B lists, no mapping yet
-    let m = f.mapping("orders-q", None, true);
-    f.alarm("breaker", Alarm);
-    f.run(alarm_event("breaker", "ALARM")).unwrap(); // t=60: A lists, pauses it
-    assert_eq!(f.state_of(&m), "Disabled");
-    f.world.faults.inject(
-        "UpdateEventSourceMapping",
-        None,
-        Some("ResourceInUseException"),
-        "still disabling",
-        Some(4),
-    );
-    f.alarm("breaker", Fine);
-    let _ = f.run(scheduled()); // t=120: A's resume fails
-    assert_eq!(f.state_of(&m), "Disabled");
-    assert!(f.records()[0].paused, "still recorded as paused");
+    let (f, m, b) = a_pause_whose_resume_failed_and_another_containers_listing("orders", false);
     f.run_as(&b, scheduled(), None).unwrap(); // t=180: B, its listing 3 minutes old
     let after_b = f.records();
-    for _ in 0..6 {
-        f.run(scheduled()).unwrap();
-        f.run_as(&b, scheduled(), None).unwrap();
-    }
-    assert_eq!(
-        f.state_of(&m),
-        "Enabled",
-        "records after B's run {after_b:?}, now {:?}",
-        f.records()
-    );
+    both_containers_resume_it(&f, &b, &m, &format!("records after B's run {after_b:?}"));
 }
 
 /// A policy whose targets all ignore their mappings lists none, unless a target holds a pause
@@ -1731,11 +1709,11 @@ fn a_policy_that_only_ignores_mappings_lists_them_only_for_a_recorded_pause() {
     assert_eq!(f.world.calls.count("ListEventSourceMappings"), 0);
 }
 
-#[test]
-fn a_cap_whose_raise_before_the_reservation_fails_says_the_mappings_stay_within_it() {
-    // Every mapping may run up to 100 (`event_source_ceiling`): a cap of 10 on 40 takes a
-    // from 2 up to 5 and b from 38 down to 5, both before the reservation. a's raise fails.
-    let policy = POLICY.replace(r#""cap": 3"#, r#""cap": 10"#).replace(
+/// Every mapping may run up to 100 (`event_source_ceiling`), the `db` cap as given: a at 2
+/// and b at 38 share a reservation of 40, and a's writes fail. A decrease raises a and lowers
+/// b, both before the reservation. Returns the fixture and the two mappings.
+fn a_raise_before_the_reservation_fails(cap: &str) -> (Fixture, String, String) {
+    let policy = POLICY.replace(r#""cap": 3"#, cap).replace(
         r#""max": 100,"#,
         r#""max": 100, "event_source_ceiling": 100,"#,
     );
@@ -1749,13 +1727,16 @@ fn a_cap_whose_raise_before_the_reservation_fails_says_the_mappings_stay_within_
         "injected",
         None,
     );
+    (f, a, b)
+}
+
+#[test]
+fn a_cap_whose_raise_before_the_reservation_fails_says_the_mappings_stay_within_it() {
+    // A cap of 10 on 40 takes a from 2 up to 5 and b from 38 down to 5, both before the
+    // reservation. a's raise fails.
+    let (f, a, b) = a_raise_before_the_reservation_fails(r#""cap": 10"#);
     f.alarm("db", Alarm);
-    let trigger = lambda_autoscaler::trigger::parse_event(&alarm_event("db", "ALARM")).unwrap();
-    let (outcome, error) = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f.autoscaler.handle_reporting(trigger, None))
-        .unwrap();
+    let (outcome, error) = reporting(&f, alarm_event("db", "ALARM"));
     let reasons = &outcome.decisions[0].reasons;
     assert!(error.is_some(), "the failed raise is reported");
     assert_eq!(
@@ -1775,27 +1756,9 @@ fn a_cap_whose_raise_before_the_reservation_fails_says_the_mappings_stay_within_
 
 #[test]
 fn a_scale_in_whose_only_failed_mapping_write_was_a_raise_still_lowers_the_reservation() {
-    let policy = POLICY.replace(
-        r#""max": 100,"#,
-        r#""max": 100, "event_source_ceiling": 100,"#,
-    );
-    let f = fixture(&policy, 40);
-    let a = f.mapping("a-q", Some(2), true);
-    let b = f.mapping("b-q", Some(38), true);
-    f.world.faults.inject(
-        "UpdateEventSourceMapping",
-        Some(&a),
-        Some("InvalidParameterValueException"),
-        "injected",
-        None,
-    );
+    let (f, a, b) = a_raise_before_the_reservation_fails(r#""cap": 3"#);
     f.alarm("backlog", Fine);
-    let trigger = lambda_autoscaler::trigger::parse_event(&alarm_event("backlog", "OK")).unwrap();
-    let (outcome, error) = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f.autoscaler.handle_reporting(trigger, None))
-        .unwrap();
+    let (outcome, error) = reporting(&f, alarm_event("backlog", "OK"));
     assert!(error.is_some(), "the failed raise is reported");
     let reasons = &outcome.decisions[0].reasons;
     // b lowered 38 -> 18 first; a's raise 2 -> 17 failed: both within 35.
@@ -1848,39 +1811,11 @@ fn a_pause_of_an_alias_mapping_is_not_ended_by_a_listing_by_name() {
 /// alias: the listing by name lacks it, and the stale account listing too.
 #[test]
 fn a_pause_of_an_alias_mapping_newer_than_a_stale_listing_is_not_forgotten() {
-    let f = fixture(&breaker_policy(), 10);
-    let b = autoscaler(&f.world, &breaker_policy());
-    f.run_as(&b, scheduled(), None).unwrap(); // t=0: B lists, no mapping yet
-    let m = f
-        .world
-        .lambda
-        .add_mapping("orders:live", "orders-q", None, true);
-    f.alarm("breaker", Alarm);
-    f.run(alarm_event("breaker", "ALARM")).unwrap(); // t=60: A lists, pauses it
-    assert_eq!(f.state_of(&m), "Disabled");
-    f.world.faults.inject(
-        "UpdateEventSourceMapping",
-        None,
-        Some("ResourceInUseException"),
-        "still disabling",
-        Some(4),
-    );
-    f.alarm("breaker", Fine);
-    let _ = f.run(scheduled()); // t=120: A's resume fails
-    assert_eq!(f.state_of(&m), "Disabled");
-    assert!(f.records()[0].paused, "still recorded as paused");
+    let (f, m, b) =
+        a_pause_whose_resume_failed_and_another_containers_listing("orders:live", false);
     f.run_as(&b, scheduled(), None).unwrap(); // t=180: B, its listing 3 minutes old
     let after_b = f.records();
-    for _ in 0..6 {
-        f.run(scheduled()).unwrap();
-        f.run_as(&b, scheduled(), None).unwrap();
-    }
-    assert_eq!(
-        f.state_of(&m),
-        "Enabled",
-        "records after B's run {after_b:?}, now {:?}",
-        f.records()
-    );
+    both_containers_resume_it(&f, &b, &m, &format!("records after B's run {after_b:?}"));
 }
 
 /// A role that may list and update mappings but not get one (supported: see
@@ -2093,63 +2028,52 @@ fn an_alias_mapping_now_on_another_function_is_not_the_targets() {
     );
 }
 
-/// An alias mapping the autoscaler never changed, moved to another function after the
-/// account's listing: the re-list reads the carried copy by its UUID, and it is dropped from
-/// the kept listing too, so no evaluation within the 5 minutes writes it as `orders`'.
-#[test]
-fn a_moved_alias_mapping_is_read_by_its_uuid_and_dropped_from_the_kept_listing() {
+/// An alias mapping at `max` when the account is listed (t=0, `None`: unlimited, so the
+/// autoscaler sets it and records it), then moved to `payments`, whose owner may set it to
+/// `payments_max` (it is at `then` after that): neither the re-list of a scale-in (t=60) nor the evaluation after it
+/// (t=120, within the kept listing's 5 minutes) writes it as `orders`'.
+fn a_moved_alias_mapping_is_not_written(max: Option<u32>, payments_max: Option<u32>, then: u32) {
     let f = fixture(POLICY, 20);
     f.world.lambda.add("payments", Some(50), &[]);
     let m = f
         .world
         .lambda
-        .add_mapping("orders:live", "orders-q", Some(20), true);
+        .add_mapping("orders:live", "orders-q", max, true);
     f.run(scheduled()).unwrap(); // t=0: the account's listing is kept
     f.world.lambda.move_mapping(&m, "payments");
+    if let Some(n) = payments_max {
+        f.world
+            .lambda
+            .raise_mapping_at(&m, n, f.world.clock.elapsed());
+    }
+    let expected = Some(then);
     f.alarm("backlog", Fine);
     f.clear();
     let first = f.run(alarm_event("backlog", "OK")).unwrap(); // t=60: 20 -> 15, re-list
     assert_eq!(f.reserved(), Some(15), "{:#?}", first.decisions[0].reasons);
-    assert_eq!(f.max_of(&m), Some(20), "written at t=60: {:?}", f.writes());
+    assert_eq!(f.max_of(&m), expected, "written at t=60: {:?}", f.writes());
     f.clear();
     let second = f.run(scheduled()).unwrap(); // t=120: kept listing, 120 s old
     assert_eq!(
         f.max_of(&m),
-        Some(20),
+        expected,
         "payments' consumer written by orders at t=120: {:?}\n{:#?}",
         f.writes(),
         second.decisions[0].reasons
     );
 }
 
-/// As above, the alias mapping recorded (the autoscaler set its maximum at t=0).
+/// The alias mapping the autoscaler never changed: the re-list reads the carried copy by its
+/// UUID, and it is dropped from the kept listing too.
+#[test]
+fn a_moved_alias_mapping_is_read_by_its_uuid_and_dropped_from_the_kept_listing() {
+    a_moved_alias_mapping_is_not_written(Some(20), None, 20);
+}
+
+/// The alias mapping recorded (the autoscaler set its maximum at t=0), its new owner's 40.
 #[test]
 fn a_moved_recorded_alias_mapping_is_dropped_from_the_kept_listing() {
-    let f = fixture(POLICY, 20);
-    f.world.lambda.add("payments", Some(50), &[]);
-    let m = f
-        .world
-        .lambda
-        .add_mapping("orders:live", "orders-q", None, true);
-    f.run(scheduled()).unwrap(); // t=0: the account's listing is kept, max set
-    f.world.lambda.move_mapping(&m, "payments");
-    f.world
-        .lambda
-        .raise_mapping_at(&m, 40, f.world.clock.elapsed());
-    f.alarm("backlog", Fine);
-    f.clear();
-    let first = f.run(alarm_event("backlog", "OK")).unwrap(); // t=60: 20 -> 15, re-list
-    assert_eq!(f.reserved(), Some(15), "{:#?}", first.decisions[0].reasons);
-    assert_eq!(f.max_of(&m), Some(40), "written at t=60: {:?}", f.writes());
-    f.clear();
-    let second = f.run(scheduled()).unwrap(); // t=120: kept listing, 120 s old
-    assert_eq!(
-        f.max_of(&m),
-        Some(40),
-        "payments' consumer written by orders at t=120: {:?}\n{:#?}",
-        f.writes(),
-        second.decisions[0].reasons
-    );
+    a_moved_alias_mapping_is_not_written(None, Some(40), 40);
 }
 
 /// The alias mapping exists (Enabled) in B's account listing, A pauses it, A's resume fails;
@@ -2158,40 +2082,16 @@ fn a_moved_recorded_alias_mapping_is_dropped_from_the_kept_listing() {
 /// is (the copy was taken as current, the pause forgotten, the consumer disabled for good).
 #[test]
 fn an_unreadable_carried_copy_does_not_forget_a_pause() {
-    let f = fixture(&breaker_policy(), 10);
-    let b = autoscaler(&f.world, &breaker_policy());
-    let m = f
-        .world
-        .lambda
-        .add_mapping("orders:live", "orders-q", None, true);
-    f.run_as(&b, scheduled(), None).unwrap(); // t=0: B lists, the mapping enabled
-    f.alarm("breaker", Alarm);
-    f.run(alarm_event("breaker", "ALARM")).unwrap(); // t=60: A lists, pauses it
-    assert_eq!(f.state_of(&m), "Disabled");
-    f.world.faults.inject(
-        "UpdateEventSourceMapping",
-        None,
-        Some("ResourceInUseException"),
-        "still disabling",
-        Some(4),
-    );
-    f.alarm("breaker", Fine);
-    let _ = f.run(scheduled()); // t=120: A's resume fails
-    assert_eq!(f.state_of(&m), "Disabled");
-    assert!(f.records()[0].paused, "still recorded as paused");
+    let (f, m, b) = a_pause_whose_resume_failed_and_another_containers_listing("orders:live", true);
     f.fail("GetEventSourceMapping", "AccessDeniedException");
     let out_b = f.run_as(&b, scheduled(), None).unwrap(); // t=180: B, listing 3 min old
     let after_b = f.records();
-    for _ in 0..6 {
-        f.run(scheduled()).unwrap();
-        f.run_as(&b, scheduled(), None).unwrap();
-    }
-    assert_eq!(
-        f.state_of(&m),
-        "Enabled",
-        "records after B's run {after_b:?}, now {:?}\nB said {:#?}",
-        f.records(),
-        out_b.decisions[0].reasons
+    let said = &out_b.decisions[0].reasons;
+    both_containers_resume_it(
+        &f,
+        &b,
+        &m,
+        &format!("after B {after_b:?}; B said {said:#?}"),
     );
 }
 

@@ -2255,12 +2255,10 @@ fn each_target_waits_for_its_own_writers_lease_not_the_longest_in_its_chunk() {
     assert!(at("GetFunction", "orders") < at("PutFunctionConcurrency", "orders"));
 }
 
-/// 101 targets with a cap of 10 (two chunks). `t0` (chunk 1) has another writer's attempt
-/// saved just now (12 s of lease); `t100` (chunk 2) one saved 10 s ago (2 s left), whose
-/// write (5 -> 20) lands 1 s into the run: after this run read t100, before its lease ended.
-#[test]
-fn a_target_whose_writers_lease_ends_while_others_are_waited_for_is_read_again_not_decided_stale() {
-    let targets: Vec<String> = (0..101)
+/// `n` targets `t0`, `t1`, ... reserved at 5, each capped at 10 by the `db` alarm (in ALARM),
+/// no stability knobs, `GetFunction` paced at `get_function_rps`.
+fn capped_at_ten(n: usize, get_function_rps: f64) -> Fixture {
+    let targets: Vec<String> = (0..n)
         .map(|i| {
             format!(
                 r#"{{ "function": "t{i}", "min": 2, "max": 100, "tolerance": 0,
@@ -2272,15 +2270,24 @@ fn a_target_whose_writers_lease_ends_while_others_are_waited_for_is_read_again_n
         .collect();
     let policy = format!(r#"{{"targets": [{}]}}"#, targets.join(","));
     let settings = Settings {
-        get_function_rps: 10_000.0,
+        get_function_rps,
         ..Settings::default()
     };
     let f = fixture_with(&policy, settings, true).alarms(&[("db", Alarm)]);
-    for i in 0..101 {
+    for i in 0..n {
         f.world
             .lambda
             .add(&format!("t{i}"), Some(5), &[("autoscaler:enabled", "true")]);
     }
+    f
+}
+
+/// 101 targets with a cap of 10 (two chunks). `t0` (chunk 1) has another writer's attempt
+/// saved just now (12 s of lease); `t100` (chunk 2) one saved 10 s ago (2 s left), whose
+/// write (5 -> 20) lands 1 s into the run: after this run read t100, before its lease ended.
+#[test]
+fn a_target_whose_writers_lease_ends_while_others_are_waited_for_is_read_again_not_decided_stale() {
+    let f = capped_at_ten(101, 10_000.0);
     another_writers_scale_out_saved(&f, &[("t0", NOW), ("t100", NOW - 10)]);
     f.world.lambda.land_at("t100", 20, Duration::from_secs(1));
     let outcome = f.run_until(alarm_event("db", "ALARM"), Some(40.0)).unwrap();
@@ -2309,27 +2316,7 @@ fn a_target_whose_writers_lease_ends_while_others_are_waited_for_is_read_again_n
 /// short by the time the chunk took).
 #[test]
 fn a_save_made_while_the_chunk_was_read_keeps_its_whole_lease() {
-    let targets: Vec<String> = (0..4)
-        .map(|i| {
-            format!(
-                r#"{{ "function": "t{i}", "min": 2, "max": 100, "tolerance": 0,
-                "scale_out_cooldown_seconds": 0, "scale_in_cooldown_seconds": 0,
-                "scale_in_stabilization_seconds": 0,
-                "alarms": [ {{ "name": "db", "on_alarm": {{ "cap": 10 }} }} ] }}"#
-            )
-        })
-        .collect();
-    let policy = format!(r#"{{"targets": [{}]}}"#, targets.join(","));
-    let settings = Settings {
-        get_function_rps: 1.0,
-        ..Settings::default()
-    };
-    let f = fixture_with(&policy, settings, true).alarms(&[("db", Alarm)]);
-    for i in 0..4 {
-        f.world
-            .lambda
-            .add(&format!("t{i}"), Some(5), &[("autoscaler:enabled", "true")]);
-    }
+    let f = capped_at_ten(4, 1.0);
     // Another writer saved t0's scale-out 5 -> 20 at NOW+3 (after this run read t0's
     // function at NOW, before it read the state at about NOW+3); its write starts within
     // 5 s of the save and lands at NOW+13, within its 12 s lease.

@@ -46,9 +46,13 @@ struct Fixture {
 }
 
 fn fixture(settings: Settings) -> Fixture {
+    fixture_of(POLICY, settings)
+}
+
+fn fixture_of(policy: &str, settings: Settings) -> Fixture {
     let world = World::new(NOW);
     let ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
-    let autoscaler = Autoscaler::new(Policy::from_json(POLICY, "test"), settings, ctx);
+    let autoscaler = Autoscaler::new(Policy::from_json(policy, "test"), settings, ctx);
     world
         .lambda
         .add("orders", Some(5), &[("autoscaler:enabled", "true")]);
@@ -642,20 +646,12 @@ fn each_function_of_the_pair_is_a_process_of_its_own_that_waits_for_the_others_c
 /// (they were listed at every tick, 11 times a minute at 5 s ticks).
 #[test]
 fn an_ignored_pause_is_checked_at_most_every_five_minutes_not_at_every_tick() {
-    let settings = watching(5);
-    let world = World::new(NOW);
-    let ctx = world.context(settings.control_plane_rps, settings.get_function_rps, true);
     let policy = POLICY.replace(r#""min": 1,"#, r#""min": 1, "event_sources": "ignore","#);
-    let autoscaler = Autoscaler::new(Policy::from_json(&policy, "test"), settings, ctx);
-    world
+    let f = fixture_of(&policy, watching(5));
+    let m = f
+        .world
         .lambda
-        .add("orders", Some(5), &[("autoscaler:enabled", "true")]);
-    world
-        .lambda
-        .add("reports", Some(2), &[("autoscaler:enabled", "true")]);
-    world.cloudwatch.set_alarm("db", Fine);
-    world.queues.set_depth("orders", depth(50));
-    let m = world.lambda.add_mapping("orders", "orders", Some(5), false);
+        .add_mapping("orders", "orders", Some(5), false);
     let history = History {
         event_sources: vec![lambda_autoscaler::state::MappingRecord {
             uuid: m,
@@ -665,11 +661,10 @@ fn an_ignored_pause_is_checked_at_most_every_five_minutes_not_at_every_tick() {
         }],
         ..History::default()
     };
-    world.state.put(
+    f.world.state.put(
         &lambda_autoscaler::memory::MemoryLambda::arn("orders"),
         history,
     );
-    let f = Fixture { world, autoscaler };
     let outcome = f.run(scheduled());
     // The account's listing, for `reports`, which follows; and one of orders' own.
     let lists: Vec<_> = (f.world.calls.all().into_iter())

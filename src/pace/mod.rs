@@ -470,6 +470,24 @@ mod tests {
         at
     }
 
+    /// A world whose function `f` (reserved at 1) has its next `times` reservation writes
+    /// throttled, and a context pacing 5 control-plane calls a second.
+    fn throttled_writes(
+        times: u32,
+    ) -> (crate::memory::World, crate::context::Context, FunctionRef) {
+        let world = crate::memory::World::new(0);
+        let ctx = world.context(5.0, 50.0, false);
+        world.lambda.add("f", Some(1), &[]);
+        world.faults.inject(
+            "PutFunctionConcurrency",
+            None,
+            Some("TooManyRequestsException"),
+            "Rate exceeded",
+            Some(times),
+        );
+        (world, ctx, FunctionRef::parse("f").unwrap())
+    }
+
     fn most_in(at: &[Duration], window: Duration) -> usize {
         at.iter()
             .map(|start| {
@@ -546,17 +564,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_throttled_call_slows_the_calls_after_it_not_only_its_own_retry() {
-        let world = crate::memory::World::new(0);
-        let ctx = world.context(5.0, 50.0, false);
-        world.lambda.add("f", Some(1), &[]);
-        let f = FunctionRef::parse("f").unwrap();
-        world.faults.inject(
-            "PutFunctionConcurrency",
-            None,
-            Some("TooManyRequestsException"),
-            "Rate exceeded",
-            Some(1),
-        );
+        let (world, ctx, f) = throttled_writes(1);
         ctx.lambda.put_reserved(&f, 2).await.unwrap();
         for _ in 0..6 {
             ctx.lambda.account().await.unwrap();
@@ -600,17 +608,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_throttled_write_waits_a_second_between_attempts_only_while_its_fence_allows() {
-        let world = crate::memory::World::new(0);
-        let ctx = world.context(5.0, 50.0, false);
-        world.lambda.add("f", Some(1), &[]);
-        let f = FunctionRef::parse("f").unwrap();
-        world.faults.inject(
-            "PutFunctionConcurrency",
-            None,
-            Some("TooManyRequestsException"),
-            "Rate exceeded",
-            Some(2),
-        );
+        let (world, ctx, f) = throttled_writes(2);
         // A window of 2.5 s: the first retry waits the extra second; the next cannot, and
         // comes at the slowed pace, still within its window.
         let by = Some(Duration::from_millis(2500));
