@@ -383,12 +383,19 @@ fn needs_writes(p: &Pending, ctx: &Context, mappings: &MappingCache) -> bool {
         || lists_for_ignored_pause(p, ctx, mappings)
 }
 
+/// Whether carrying out the decision saves the history, and how many control-plane writes it
+/// makes (the reservation's and the mappings').
+fn planned_calls(p: &Pending, ctx: &Context) -> (bool, u32) {
+    let saves = p.decision.history_changed && ctx.state.is_some();
+    let writes = u32::from(p.decision.change().is_some()) + p.source_plan.updates() as u32;
+    (saves, writes)
+}
+
 /// The mappings read by their UUID when the function's mappings are listed again
 /// ([`Writer::list_function_mappings`]): the copies on an alias or a version, and the saved
 /// records the listing lacks.
 fn unlisted_records(p: &Pending) -> u32 {
     let listed = p.sources.mappings().unwrap_or_default();
-    // Copies on an alias or a version, and records the listing lacks.
     let carried = (listed.iter())
         .filter(|m| m.function_arn != p.view.arn)
         .count();
@@ -510,11 +517,7 @@ impl Writer<'_> {
         if lists_for_ignored_pause(&p, self.ctx, self.mappings) {
             self.list_for_ignored_pause(&mut p, settled).await;
         }
-        let calls = |p: &Pending| {
-            let saves = p.decision.history_changed && self.ctx.state.is_some();
-            let writes = u32::from(p.decision.change().is_some()) + p.source_plan.updates() as u32;
-            (saves, writes)
-        };
+        let calls = |p: &Pending| planned_calls(p, self.ctx);
         if class(&p) == Class::ScaleOut && !self.alone {
             let (saves, writes) = calls(&p);
             if let Some(reason) = self.headroom_read_deferred(saves, writes, settled) {
@@ -532,9 +535,11 @@ impl Writer<'_> {
             // The listing is a paced call too (with a read of each recorded mapping it may
             // lack): made only while the writes after it could still be.
             let (saves, writes) = calls(&p);
-            let relists = matches!(p.sources, event_sources::Observed::Read(_))
-                && !self.mappings.is_current(&*self.ctx.clock);
-            let reads = if relists { 1 + unlisted_records(&p) } else { 0 };
+            let reads = if self.lists_again(&p) {
+                1 + unlisted_records(&p)
+            } else {
+                0
+            };
             if let Some(reason) = self.defer_reason(saves, writes + reads, settled) {
                 return deferred(p, reason, read_version);
             }
@@ -582,8 +587,6 @@ impl Writer<'_> {
             .await;
         self.note_duration(started);
         let (mut mappings, by_name) = listed?;
-        // Missing, or carried over from the account's listing (on an alias or a version):
-        // read by UUID, as it is now.
         let records = p.observations.saved.event_sources();
         let recorded = |uuid: &str| records.iter().any(|r| r.uuid == uuid);
         // Every copy carried over (not in the listing by name: on an alias or a version, or
@@ -597,11 +600,15 @@ impl Writer<'_> {
         let mut unread = Vec::new();
         for uuid in to_read {
             let started = self.paced_start();
-            let read = self.ctx.lambda.get_mapping(&uuid).await;
+            // `None`: gone.
+            let read = match self.ctx.lambda.get_mapping(&uuid).await {
+                Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
+                read => read.map(Some),
+            };
             self.note_duration(started);
             let carried = mappings.iter().position(|m| m.uuid == uuid);
             match read {
-                Ok(m) if crate::mapping_cache::unqualified(&m.function_arn) == p.view.arn => {
+                Ok(Some(m)) if crate::mapping_cache::unqualified(&m.function_arn) == p.view.arn => {
                     match carried {
                         Some(i) => mappings[i] = m,
                         None => mappings.push(m),
@@ -609,10 +616,6 @@ impl Writer<'_> {
                 }
                 // Another function's now, or gone: for the kept listing too.
                 Ok(_) => {
-                    mappings.retain(|m| m.uuid != uuid);
-                    self.mappings.forget(&p.view.arn, &uuid);
-                }
-                Err(error) if error.kind() == ErrorKind::NotFound => {
                     mappings.retain(|m| m.uuid != uuid);
                     self.mappings.forget(&p.view.arn, &uuid);
                 }
@@ -643,8 +646,7 @@ impl Writer<'_> {
     /// Not when the deadline leaves no room for it and the target's writes, nor when it
     /// fails: the pause is then kept, and the reasons say it may be over.
     async fn list_for_ignored_pause(&mut self, p: &mut Pending, settled: usize) {
-        let saves = p.decision.history_changed && self.ctx.state.is_some();
-        let writes = u32::from(p.decision.change().is_some());
+        let (saves, writes) = planned_calls(p, self.ctx);
         let reads = 1 + unlisted_records(p);
         if self.defer_reason(saves, writes + reads, settled).is_some() {
             return;
@@ -663,6 +665,13 @@ impl Writer<'_> {
         }
     }
 
+    /// Whether [`Self::reread_mappings`] lists the function's mappings: they are followed, and
+    /// the account's listing is not current.
+    fn lists_again(&self, p: &Pending) -> bool {
+        matches!(p.sources, event_sources::Observed::Read(_))
+            && !self.mappings.is_current(&*self.ctx.clock)
+    }
+
     /// Lists the function's own mappings again before a change of the reservation, and
     /// decides again if they changed: before a decrease, one created since the account's
     /// listing has no maximum yet; before an increase, another writer (the other function
@@ -670,13 +679,10 @@ impl Writer<'_> {
     /// paused one since, which the increase must raise or resume with it. So too before a
     /// recorded pause is forgotten: the kept listing may predate it.
     async fn reread_mappings(&mut self, p: &mut Pending) {
-        let event_sources::Observed::Read(known) = &p.sources else {
-            return;
-        };
-        if self.mappings.is_current(&*self.ctx.clock) {
+        if !self.lists_again(p) {
             return;
         }
-        let before = known.len();
+        let before = p.sources.mappings().map_or(0, <[_]>::len);
         let fresh = self.list_function_mappings(p).await;
         let (sources, unread) = match fresh {
             Ok((mappings, unread)) => (event_sources::Observed::Read(mappings), unread),
@@ -951,7 +957,6 @@ impl Writer<'_> {
                     Err(failure) => return interrupted(p, failure, record),
                 }
             };
-
             if let Some(error) = up.error.or(unfinished) {
                 if within {
                     record.reasons.push(
@@ -1238,9 +1243,7 @@ impl Writer<'_> {
     /// saved again and the reservation written, each counted as a paced call (the save, to
     /// DynamoDB, is not one, which leaves room to spare).
     fn settle_round(&self, mappings: usize) -> Duration {
-        let calls = mappings as u32 + 2;
-        self.ctx.lambda.control_plane_wait()
-            + (self.per_call() + self.ctx.lambda.control_plane_interval()) * calls
+        self.settle_reads(mappings + 2)
     }
 
     fn applied(&mut self, p: &Pending, record: &mut DecisionRecord) {

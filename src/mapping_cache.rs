@@ -160,22 +160,22 @@ impl MappingCache {
     /// switch is due to list them: at most once every [`KEPT_FOR`] per container, so that
     /// watch ticks (or a role denied the listing) do not call at every evaluation.
     pub fn ignored_check_due(&self, function_arn: &str, clock: &dyn Clock) -> bool {
-        let checks = self
-            .ignored_checks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        checks
+        self.ignored_checks()
             .get(function_arn)
             .is_none_or(|at| clock.elapsed().saturating_sub(*at) >= KEPT_FOR)
     }
 
     /// Notes that the function's mappings were listed (or tried) for an ignored pause.
     pub fn ignored_checked(&self, function_arn: &str, clock: &dyn Clock) {
-        let mut checks = self
-            .ignored_checks
+        self.ignored_checks()
+            .insert(function_arn.to_owned(), clock.elapsed());
+    }
+
+    fn ignored_checks(&self) -> MutexGuard<'_, HashMap<String, Duration>> {
+        // Times only: whatever a panicking holder did, each entry is whole.
+        self.ignored_checks
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        checks.insert(function_arn.to_owned(), clock.elapsed());
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn kept(&self) -> MutexGuard<'_, Option<Listing>> {

@@ -386,7 +386,6 @@ pub fn set_apart_changes_in_flight<T>(
         .partition(|(_, read)| in_flight_until(read, read_at, now).is_none())
 }
 
-/// Until when another writer's change of a target read may still land ([`crate::lease`]).
 /// Until when another writer's change of a target read from `read_at` may still land, if it
 /// may have at any time since ([`lease::change_in_flight_since`]).
 fn in_flight_until(read: &Read, read_at: i64, now: i64) -> Option<i64> {

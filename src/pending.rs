@@ -39,12 +39,10 @@ pub struct Pending {
     /// The account's headroom the decision was last made with, if any: a decision made
     /// again for another reason (its mappings listed anew) keeps it.
     headroom: Option<Headroom>,
-    /// Set when the function's mappings could not be listed again before a recorded pause
-    /// would be forgotten: the plans keep the saved pauses ([`Self::keep_recorded_pauses`]).
-    pauses_unconfirmed: bool,
-    /// The recorded mappings a current listing could not check ([`Self::keep_unread_records`]):
-    /// the plans keep their saved records as they are.
-    unread_records: Vec<String>,
+    /// The recorded mappings whose saved records the plans keep as they are: those a current
+    /// listing could not check ([`Self::note_unread_records`]), or the saved pauses when the
+    /// mappings could not be listed again ([`Self::keep_recorded_pauses`]).
+    kept_as_saved: Vec<String>,
 }
 
 impl Pending {
@@ -72,8 +70,7 @@ impl Pending {
             notes: Vec::new(),
             written_before: Vec::new(),
             headroom: None,
-            pauses_unconfirmed: false,
-            unread_records: Vec::new(),
+            kept_as_saved: Vec::new(),
         };
         pending.plan_sources();
         pending.note_activity();
@@ -178,12 +175,9 @@ impl Pending {
                     ceiling: self.planned.target.event_source_ceiling,
                 };
                 let mut plan = event_sources::plan(mappings, &saved, plan_for);
-                if self.pauses_unconfirmed || !self.unread_records.is_empty() {
+                if !self.kept_as_saved.is_empty() {
                     let recorded = self.observations.saved.event_sources();
-                    let kept_as_is = |s: &&MappingRecord| {
-                        (self.pauses_unconfirmed && s.paused)
-                            || self.unread_records.contains(&s.uuid)
-                    };
+                    let kept_as_is = |s: &&MappingRecord| self.kept_as_saved.contains(&s.uuid);
                     for kept in recorded.iter().filter(kept_as_is) {
                         match plan.records.iter_mut().find(|r| r.uuid == kept.uuid) {
                             Some(r) => {
@@ -209,7 +203,7 @@ impl Pending {
             // disabled since.
             (event_sources::Observed::Ignored(listing), _) => {
                 let listing = listing.as_deref();
-                let unread = &self.unread_records;
+                let unread = &self.kept_as_saved;
                 let over = |r: &MappingRecord| {
                     !unread.contains(&r.uuid)
                         && listing.is_some_and(|mappings| {
@@ -294,7 +288,7 @@ impl Pending {
     /// the reason) in this decision's plans when it is decided again, and if again later.
     pub fn note_unread_records(&mut self, unread: Vec<(String, String)>) {
         for (uuid, why) in unread {
-            self.unread_records.push(uuid);
+            self.kept_as_saved.push(uuid);
             self.note(why);
         }
     }
@@ -304,7 +298,8 @@ impl Pending {
     /// enabled may predate the pause ([`Self::forgets_a_pause`]); the next evaluation tries
     /// again.
     pub fn keep_recorded_pauses(&mut self, why: String) {
-        self.pauses_unconfirmed = true;
+        let paused = (self.observations.saved.event_sources().iter()).filter(|r| r.paused);
+        self.kept_as_saved.extend(paused.map(|r| r.uuid.clone()));
         self.note(why);
         self.decide_again();
     }

@@ -52,7 +52,8 @@ pub const RECOVERY_STEP: Duration = Duration::from_secs(30);
 /// **Throttled, it slows down** (additive increase, multiplicative decrease): a throttled
 /// call means the account's quota is spent by someone else, a deployment say, and the
 /// autoscaler's share only adds to their failures. Each throttle halves the calls allowed
-/// per window (at most once a window, down to one), and every [`RECOVERY_STEP`] without a
+/// per window (down to one; throttles of calls sent before the last halving count once, as
+/// one spell), and every [`RECOVERY_STEP`] without a
 /// throttle gives back a tenth of the budget (at least one call), up to the budget. It never
 /// goes below one call per window: a budget (or a watching deployment's part of it) of one
 /// call a second or less does not slow.
