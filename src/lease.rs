@@ -54,20 +54,14 @@ pub struct Written {
     pub ours: bool,
 }
 
-/// Until when (epoch seconds) another writer's change of the target may still land, if it
-/// may at `now`: its newest activity is still pending, it was saved less than
-/// [`LEASE_SECONDS`] ago, and either `reserved` (the function's reservation as read) is not
-/// yet the value it attempted, or it was not a decrease and the target has managed mappings,
-/// which may still be raised after the reservation.
-pub fn change_in_flight(stored: &Stored, reserved: Option<u32>, now: i64) -> Option<i64> {
-    change_in_flight_since(stored, reserved, now, now)
-}
-
-/// [`change_in_flight`] for a target read between `read_at` and `now`: whether the change
-/// may still have landed at any time since `read_at` (the reservation read then may predate
-/// its landing), with its lease counted from its save, and a save stamped in the future
-/// counted from `now` at the latest.
-pub fn change_in_flight_since(
+/// Until when (epoch seconds) another writer's change of the target, read between `read_at`
+/// and `now`, may still land, if it may have at any time since `read_at` (the reservation read
+/// then may predate its landing): its newest activity is still pending, it was saved less
+/// than [`LEASE_SECONDS`] before, and either `reserved` (the function's reservation as read)
+/// is not yet the value it attempted, or it was not a decrease and the target has managed
+/// mappings, which may still be raised after the reservation. The lease counts from the
+/// save, and a save stamped in the future from `now` at the latest.
+pub fn change_in_flight(
     stored: &Stored,
     reserved: Option<u32>,
     read_at: i64,
@@ -168,13 +162,13 @@ mod tests {
             ours: false,
         });
         let s = stored(ActivityOutcome::Pending, theirs);
-        assert_eq!(change_in_flight(&s, Some(2), 1_000), Some(1_012));
-        assert_eq!(change_in_flight(&s, Some(2), 1_011), Some(1_012));
-        assert_eq!(change_in_flight(&s, Some(2), 1_012), None);
+        assert_eq!(change_in_flight(&s, Some(2), 1_000, 1_000), Some(1_012));
+        assert_eq!(change_in_flight(&s, Some(2), 1_011, 1_011), Some(1_012));
+        assert_eq!(change_in_flight(&s, Some(2), 1_012, 1_012), None);
         // Their write has landed: nothing to wait for.
-        assert_eq!(change_in_flight(&s, Some(20), 1_000), None);
+        assert_eq!(change_in_flight(&s, Some(20), 1_000, 1_000), None);
         // A save stamped in the future (a clock ahead) holds for a lease from now at most.
-        assert_eq!(change_in_flight(&s, Some(2), 900), Some(912));
+        assert_eq!(change_in_flight(&s, Some(2), 900, 900), Some(912));
     }
 
     #[test]
@@ -192,17 +186,17 @@ mod tests {
             held: false,
         }];
         // 2 -> 20 landed, but its mappings are raised after the reservation.
-        assert_eq!(change_in_flight(&s, Some(20), 1_000), Some(1_012));
-        assert_eq!(change_in_flight(&s, Some(20), 1_012), None);
+        assert_eq!(change_in_flight(&s, Some(20), 1_000, 1_000), Some(1_012));
+        assert_eq!(change_in_flight(&s, Some(20), 1_012, 1_012), None);
         // A decrease lowers the mappings before the reservation: landed is landed.
         let h = history_of(&mut s);
         h.activities[0].previous = Some(30);
-        assert_eq!(change_in_flight(&s, Some(20), 1_000), None);
-        assert_eq!(change_in_flight(&s, Some(30), 1_000), Some(1_012));
+        assert_eq!(change_in_flight(&s, Some(20), 1_000, 1_000), None);
+        assert_eq!(change_in_flight(&s, Some(30), 1_000, 1_000), Some(1_012));
         // The mappings alone (the reservation unchanged) may be raised.
         let h = history_of(&mut s);
         h.activities[0].previous = Some(20);
-        assert_eq!(change_in_flight(&s, Some(20), 1_000), Some(1_012));
+        assert_eq!(change_in_flight(&s, Some(20), 1_000, 1_000), Some(1_012));
     }
 
     #[test]
@@ -216,11 +210,21 @@ mod tests {
             ours: true,
         });
         assert_eq!(
-            change_in_flight(&stored(ActivityOutcome::Pending, ours), Some(2), 1_001),
+            change_in_flight(
+                &stored(ActivityOutcome::Pending, ours),
+                Some(2),
+                1_001,
+                1_001
+            ),
             None
         );
         assert_eq!(
-            change_in_flight(&stored(ActivityOutcome::Pending, None), Some(2), 1_001),
+            change_in_flight(
+                &stored(ActivityOutcome::Pending, None),
+                Some(2),
+                1_001,
+                1_001
+            ),
             None
         );
         for settled in [
@@ -229,7 +233,7 @@ mod tests {
             ActivityOutcome::Blocked("y".into()),
         ] {
             assert_eq!(
-                change_in_flight(&stored(settled, theirs), Some(2), 1_001),
+                change_in_flight(&stored(settled, theirs), Some(2), 1_001, 1_001),
                 None
             );
         }
@@ -238,7 +242,7 @@ mod tests {
             version: Version::At(1),
             written: theirs,
         };
-        assert_eq!(change_in_flight(&no_activity, Some(2), 1_001), None);
+        assert_eq!(change_in_flight(&no_activity, Some(2), 1_001, 1_001), None);
     }
 
     #[test]

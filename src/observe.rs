@@ -387,10 +387,10 @@ pub fn set_apart_changes_in_flight<T>(
 }
 
 /// Until when another writer's change of a target read from `read_at` may still land, if it
-/// may have at any time since ([`lease::change_in_flight_since`]).
+/// may have at any time since ([`lease::change_in_flight`]).
 fn in_flight_until(read: &Read, read_at: i64, now: i64) -> Option<i64> {
     let observed = read.1.as_ref().ok()?;
-    lease::change_in_flight_since(&observed.stored, observed.view.reserved, read_at, now)
+    lease::change_in_flight(&observed.stored, observed.view.reserved, read_at, now)
 }
 
 /// Targets whose saved state shows another writer's change that may still land
