@@ -44,11 +44,8 @@ impl MemoryStateStore {
 
     /// Saves a history as another writer would (version + 1), now.
     pub fn put(&self, key: &str, history: History) {
-        let mut items = lock(&self.items);
-        let version = items.get(key).map_or(1, |(_, v)| v + 1);
-        items.insert(key.to_owned(), (history, version));
         let at = self.parts.clock.epoch_seconds();
-        lock(&self.written).insert(key.to_owned(), (at, None));
+        self.put_as(key, history, Some(Written { at, ours: false }));
     }
 
     /// Saves a history as another writer did (version + 1), `written` when (`None`: not
